@@ -1,0 +1,75 @@
+//! A bag of diagnostics from any stage, sorted by where they point.
+//!
+//! Stages return concrete `thiserror + miette::Diagnostic` types carrying spans
+//! only; the source text is attached once, when the CLI renders them.
+
+use miette::{Diagnostic, Severity};
+
+pub type BoxDiagnostic = Box<dyn Diagnostic + Send + Sync + 'static>;
+
+#[derive(Default)]
+pub struct Diagnostics {
+    items: Vec<BoxDiagnostic>,
+}
+
+impl std::fmt::Debug for Diagnostics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.items.iter().map(|d| d.to_string()))
+            .finish()
+    }
+}
+
+impl Diagnostics {
+    pub fn push(&mut self, d: impl Diagnostic + Send + Sync + 'static) {
+        self.items.push(Box::new(d));
+    }
+
+    pub fn push_boxed(&mut self, d: BoxDiagnostic) {
+        self.items.push(d);
+    }
+
+    /// Sort by the first label's offset; stable, so equal positions keep their order.
+    pub fn sort(&mut self) {
+        self.items.sort_by_key(|d| first_offset(d.as_ref()));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &BoxDiagnostic> {
+        self.items.iter()
+    }
+
+    pub fn into_vec(self) -> Vec<BoxDiagnostic> {
+        self.items
+    }
+
+    pub fn errors(&self) -> usize {
+        self.items.iter().filter(|d| is_error(d.as_ref())).count()
+    }
+
+    pub fn warnings(&self) -> usize {
+        self.items.len() - self.errors()
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.errors() > 0
+    }
+}
+
+pub fn is_error(d: &dyn Diagnostic) -> bool {
+    matches!(d.severity(), None | Some(Severity::Error))
+}
+
+fn first_offset(d: &dyn Diagnostic) -> usize {
+    d.labels()
+        .and_then(|mut labels| labels.next())
+        .map(|l| l.offset())
+        .unwrap_or(usize::MAX)
+}

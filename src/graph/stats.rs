@@ -1,0 +1,1 @@
+//! Static costs of a graph: worst-case calls and the longest chain of calls.

@@ -1,0 +1,69 @@
+//! LLM providers: the one interface the runtime calls, and its implementations.
+//!
+//! A provider makes exactly one attempt per `call`. Retries, timeouts,
+//! concurrency caps and rate limits belong to the runtime, so every provider
+//! gets them the same way. Dropping the returned future cancels the attempt.
+
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+
+use crate::types::Type;
+
+/// One attempt at one sample of one call.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The declared model's name (for messages; the spec is the provider's own).
+    pub model: String,
+    pub system: Option<String>,
+    pub prompt: String,
+    /// Which sample of a `vote`/`repeat` this is (0-based); mocks use it to vary replies.
+    pub sample: u32,
+    /// 0 for the first attempt.
+    pub attempt: u32,
+    /// The type the reply will be parsed into, so `--offline` can invent one.
+    pub expect: Type,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub text: String,
+    pub usage: Usage,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+/// Why an attempt failed. Messages never contain an API key.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ProviderError {
+    /// Worth retrying: 408/409/429/5xx, resets, timeouts, mock `fail_first`.
+    #[error("{message}")]
+    Transient {
+        message: String,
+        status: Option<u16>,
+        /// From a `Retry-After` header.
+        retry_after: Option<Duration>,
+    },
+    /// Retrying will not help: 400/401/403/404, malformed replies, missing keys.
+    #[error("{message}")]
+    Fatal {
+        message: String,
+        status: Option<u16>,
+        /// What the user should do about it.
+        help: Option<String>,
+    },
+}
+
+impl ProviderError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, ProviderError::Transient { .. })
+    }
+}
+
+pub trait Provider: Send + Sync {
+    fn call(&self, request: Request) -> BoxFuture<'_, Result<Reply, ProviderError>>;
+}

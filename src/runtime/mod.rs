@@ -1,0 +1,1 @@
+//! Executes a `FlowGraph`: every node starts the moment its inputs are ready.

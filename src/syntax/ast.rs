@@ -1,0 +1,327 @@
+//! The abstract syntax tree of a `.flow` file.
+//!
+//! This is the only shape of a program that later stages see: the parser turns
+//! pest pairs into these types and nothing of pest leaks out. Every node carries
+//! the byte span it came from so diagnostics can point at it.
+
+use super::Span;
+
+/// A whole `.flow` file: its statements in source order (order has no meaning
+/// to the semantics, but diagnostics are sorted by position).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Program {
+    pub items: Vec<Item>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ident {
+    pub name: String,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Item {
+    Model(ModelDecl),
+    Input(InputDecl),
+    Binding(Binding),
+    /// `section < ... >` as a statement: binds every named member in the program.
+    Section(Section),
+    Output(OutputDecl),
+}
+
+impl Item {
+    pub fn span(&self) -> Span {
+        match self {
+            Item::Model(m) => m.span,
+            Item::Input(i) => i.span,
+            Item::Binding(b) => b.span,
+            Item::Section(s) => s.span,
+            Item::Output(o) => o.span,
+        }
+    }
+}
+
+/// `model NAME = PROVIDER(ARGS...)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelDecl {
+    pub name: Ident,
+    pub provider: Ident,
+    /// Positional arguments; for `openai`/`anthropic` the first is the model id.
+    pub args: Vec<Literal>,
+    /// `name: value` options, in written order.
+    pub options: Vec<ModelOption>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelOption {
+    pub name: Ident,
+    pub value: Literal,
+    pub span: Span,
+}
+
+/// A constant in a model declaration: option values are not expressions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Literal {
+    pub kind: LiteralKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum LiteralKind {
+    /// A string without interpolation (an interpolation in an option is a syntax error).
+    Str(String),
+    Int(i64),
+    Number(f64),
+    Bool(bool),
+    Duration(Duration),
+    List(Vec<Literal>),
+    /// `{"key": value, ...}` in written order; keys are strings.
+    Map(Vec<(Literal, Literal)>),
+}
+
+/// A duration literal, kept in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Duration {
+    pub millis: u64,
+}
+
+/// `input NAME: TYPE [= DEFAULT]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputDecl {
+    pub name: Ident,
+    pub ty: TypeExpr,
+    pub default: Option<Expr>,
+    pub span: Span,
+}
+
+/// `NAME = EXPR`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Binding {
+    pub name: Ident,
+    pub value: Expr,
+    pub span: Span,
+}
+
+/// `output NAME [= EXPR]`. Without a value it outputs the binding `NAME`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputDecl {
+    pub name: Ident,
+    pub value: Option<Expr>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TypeExpr {
+    pub kind: TypeKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TypeKind {
+    Text,
+    Bool,
+    Int,
+    Number,
+    Json,
+    List(Box<TypeExpr>),
+    /// `"a" | "b" | "c"`: each choice with its span.
+    Union(Vec<(String, Span)>),
+    /// A type name that is not one of the above; the checker reports it with a suggestion.
+    Unknown(Ident),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExprKind {
+    /// A string literal, possibly with `{name}` interpolations.
+    Str(Template),
+    Int(i64),
+    Number(f64),
+    Bool(bool),
+    /// `[a, b, c]`.
+    List(Vec<Expr>),
+    Name(Ident),
+    /// `expr.field`.
+    Field(Box<Expr>, Ident),
+    /// `f(args)`: builtins only; the checker resolves the name.
+    Call(Ident, Vec<Expr>),
+    Unary(UnaryOp, Box<Expr>),
+    Binary(BinaryOp, Box<Expr>, Box<Expr>),
+    If {
+        cond: Box<Expr>,
+        then: Box<Expr>,
+        else_: Box<Expr>,
+    },
+    Ask(Box<Ask>),
+    Section(Box<Section>),
+    /// `for VAR in LIST < BODY >`: a parallel map.
+    For {
+        var: Ident,
+        list: Box<Expr>,
+        body: Box<Expr>,
+        /// The `<` that opens the body, for "not closed" diagnostics.
+        open: Span,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnaryOp {
+    Not,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinaryOp {
+    And,
+    Or,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl BinaryOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinaryOp::And => "and",
+            BinaryOp::Or => "or",
+            BinaryOp::Eq => "==",
+            BinaryOp::Ne => "!=",
+            BinaryOp::Lt => "<",
+            BinaryOp::Le => "<=",
+            BinaryOp::Gt => ">",
+            BinaryOp::Ge => ">=",
+        }
+    }
+}
+
+/// A string literal split into literal text and interpolations. Escapes are
+/// already resolved and triple-quoted strings already dedented.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    pub parts: Vec<TemplatePart>,
+    pub span: Span,
+}
+
+impl Template {
+    /// The text if the template has no interpolation.
+    pub fn as_plain(&self) -> Option<String> {
+        let mut s = String::new();
+        for p in &self.parts {
+            match p {
+                TemplatePart::Lit(t) => s.push_str(t),
+                TemplatePart::Interp(_) => return None,
+            }
+        }
+        Some(s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TemplatePart {
+    Lit(String),
+    Interp(Interp),
+}
+
+/// `{name}` or `{name.field.field}`; spans point inside the string.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Interp {
+    pub name: Ident,
+    pub fields: Vec<Ident>,
+    /// The whole `{...}` including braces.
+    pub span: Span,
+}
+
+/// `ask MODEL STRING [system STRING] MODIFIERS`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ask {
+    pub model: Ident,
+    pub prompt: Template,
+    pub system: Option<Template>,
+    pub modifiers: Modifiers,
+    /// The `ask` keyword, for labels that should not cover a long prompt.
+    pub keyword: Span,
+}
+
+/// Modifiers after an `ask` or a section. Each appears at most once; the parser
+/// reports a repeated one.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Modifiers {
+    pub as_type: Option<TypeExpr>,
+    pub repeat: Option<Count>,
+    pub vote: Option<Vote>,
+    pub timeout: Option<(Duration, Span)>,
+    pub retry: Option<Count>,
+}
+
+impl Modifiers {
+    pub fn is_empty(&self) -> bool {
+        self.as_type.is_none()
+            && self.repeat.is_none()
+            && self.vote.is_none()
+            && self.timeout.is_none()
+            && self.retry.is_none()
+    }
+}
+
+/// A non-negative integer written in the source, with its span.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Count {
+    pub value: u64,
+    pub span: Span,
+}
+
+/// `vote [N] by STRATEGY`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Vote {
+    /// `None` when `N` is omitted (allowed on sections: one sample per member).
+    pub count: Option<Count>,
+    pub strategy: StrategyExpr,
+    /// From `vote` to the end of the strategy.
+    pub span: Span,
+}
+
+/// A strategy as written; the checker resolves the name (`majority`, ...).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StrategyExpr {
+    pub name: Ident,
+    pub arg: Option<StrategyArg>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StrategyArg {
+    /// `at_least 4`
+    Count(Count),
+    /// `judge MODEL`
+    Model(Ident),
+}
+
+/// `section < MEMBER ... > [MODIFIERS]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Section {
+    pub members: Vec<Member>,
+    /// Only `vote` is meaningful on a section; the checker reports the others.
+    pub modifiers: Modifiers,
+    /// The `<` that opens the section.
+    pub open: Span,
+    /// The `>` that closes it.
+    pub close: Span,
+    /// From `section` to the end of the modifiers.
+    pub span: Span,
+}
+
+/// `NAME = EXPR`, or a bare `EXPR` (only meaningful in a voting section).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Member {
+    pub name: Option<Ident>,
+    pub value: Expr,
+    pub span: Span,
+}

@@ -1,0 +1,71 @@
+//! The types of flow values, shared by the checker (inference) and the runtime
+//! (parsing replies with `as`).
+
+use std::fmt;
+
+use indexmap::IndexMap;
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "of")]
+pub enum Type {
+    Text,
+    Bool,
+    Int,
+    Number,
+    Json,
+    List(Box<Type>),
+    /// A literal union such as `"safe" | "unsafe"`; its values are text.
+    Union(Vec<String>),
+    /// A section record: `NAME.member`.
+    Record(IndexMap<String, Type>),
+    /// The type of an expression that already has an error; never reported again.
+    Unknown,
+}
+
+impl Type {
+    pub fn list(of: Type) -> Type {
+        Type::List(Box::new(of))
+    }
+
+    pub fn is_numeric(&self) -> bool {
+        matches!(self, Type::Int | Type::Number | Type::Unknown)
+    }
+
+    /// Text-like types interpolate and compare as text.
+    pub fn is_textual(&self) -> bool {
+        matches!(self, Type::Text | Type::Union(_) | Type::Unknown)
+    }
+}
+
+impl fmt::Display for Type {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Type::Text => f.write_str("text"),
+            Type::Bool => f.write_str("bool"),
+            Type::Int => f.write_str("int"),
+            Type::Number => f.write_str("number"),
+            Type::Json => f.write_str("json"),
+            Type::List(t) => write!(f, "list<{t}>"),
+            Type::Union(choices) => {
+                for (i, c) in choices.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(" | ")?;
+                    }
+                    write!(f, "{c:?}")?;
+                }
+                Ok(())
+            }
+            Type::Record(fields) => {
+                f.write_str("section {")?;
+                for (i, (k, v)) in fields.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{k}: {v}")?;
+                }
+                f.write_str("}")
+            }
+            Type::Unknown => f.write_str("unknown"),
+        }
+    }
+}
