@@ -67,3 +67,4 @@ impl ProviderError {
 pub trait Provider: Send + Sync {
     fn call(&self, request: Request) -> BoxFuture<'_, Result<Reply, ProviderError>>;
 }
+pub mod mock;

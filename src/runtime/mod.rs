@@ -1,1 +1,4 @@
 //! Executes a `FlowGraph`: every node starts the moment its inputs are ready.
+
+pub mod reply;
+pub mod vote;
