@@ -82,11 +82,13 @@ pub(crate) async fn call<T>(
     let mut first_start: Option<Instant> = None;
     let mut attempt: u32 = 0;
     loop {
-        ctx.charge(&site, span)?;
         let _slot = match &limits {
             Some(l) => Some(l.acquire().await),
             None => None,
         };
+        // Charged only once the call can go out: a sample still waiting for
+        // a slot when its vote is decided is never made, so never billed.
+        ctx.charge(&site, span)?;
         let request = Request {
             model: model.to_string(),
             system: system.clone(),

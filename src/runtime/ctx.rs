@@ -25,8 +25,7 @@ pub(crate) struct RunCtx {
     pub inputs: indexmap::IndexMap<String, crate::value::Value>,
     events: Option<UnboundedSender<RunEvent>>,
     max_calls: Option<u64>,
-    /// Attempts begun, for the budget; counted before waiting for limits so
-    /// the budget is checked before anything is queued.
+    /// Attempts begun, for the budget.
     budget_used: AtomicU64,
     in_flight: AtomicU64,
     pub start: Instant,

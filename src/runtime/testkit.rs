@@ -163,6 +163,7 @@ pub fn var(name: &str) -> Expr {
 
 pub enum P {
     L(&'static str),
+    S(String),
     E(Expr),
 }
 
@@ -172,6 +173,7 @@ pub fn tmpl(parts: Vec<P>) -> Template {
             .into_iter()
             .map(|p| match p {
                 P::L(s) => TemplatePart::Lit(s.to_string()),
+                P::S(s) => TemplatePart::Lit(s),
                 P::E(e) => TemplatePart::Expr(e),
             })
             .collect(),

@@ -1083,3 +1083,221 @@ async fn a_reply_that_never_parses_fails_quoting_it() {
         other => panic!("expected an unparsable reply, got {other:?}"),
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn samples_never_sent_are_not_charged_to_the_budget() {
+    let graph = vote_graph(5, Strategy::Majority, Type::Text, Some(1));
+    let p = TestProvider::reply("same", 10);
+    let mut opts = quick_options();
+    opts.max_calls = Some(3);
+    let r = run_with(graph, &[("m", p.clone())], opts).await;
+    assert_eq!(out(&r, "o"), t("same"));
+    assert_eq!(p.started(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn chrome_trace_has_one_slice_per_attempt_with_args() {
+    let mut g = G::new();
+    model(&mut g, "m");
+    let a = g.ask("a", call("m", vec![P::L("go")]), Sampling::Repeat(2));
+    g.output("o", node(a));
+    let p = TestProvider::new(|req| {
+        if req.sample == 1 && req.attempt == 0 {
+            transient(5)
+        } else {
+            ok("fine", 10)
+        }
+    });
+    let r = run_with(g.build(), &[("m", p)], quick_options()).await;
+    assert!(r.outputs.is_ok());
+    let trace = chrome_trace_json(&r);
+    let slices: Vec<&serde_json::Value> = trace["traceEvents"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["ph"] == "X")
+        .collect();
+    assert_eq!(slices.len(), 3);
+    let retried: Vec<(&str, &str, u64)> = slices
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap_or(""),
+                s["args"]["outcome"].as_str().unwrap_or(""),
+                s["dur"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        retried,
+        vec![
+            ("a#0", "ok", 10_000),
+            ("a#1", "transient", 5_000),
+            ("a#1", "ok", 10_000)
+        ]
+    );
+    assert_eq!(slices[0]["args"]["model"], "m");
+    assert_eq!(slices[0]["args"]["output_tokens"], 4);
+}
+
+// ---- property: any DAG, any latencies ---------------------------------------
+
+mod prop {
+    use super::{Instant, ModelOptions, Sampling};
+    use crate::runtime::testkit::*;
+    use proptest::prelude::{
+        ProptestConfig, Strategy, TestCaseError, prop_assert, prop_assert_eq, proptest,
+    };
+
+    /// A random DAG: node `i` reads a subset of the nodes before it and is
+    /// either a call with a latency or a pure template.
+    #[derive(Debug, Clone)]
+    struct Spec {
+        nodes: Vec<(Vec<usize>, Option<u64>)>,
+        concurrency: Option<u32>,
+    }
+
+    fn spec() -> impl Strategy<Value = Spec> {
+        (1usize..24, proptest::option::of(1u32..4)).prop_flat_map(|(n, concurrency)| {
+            let nodes: Vec<_> = (0..n)
+                .map(|i| {
+                    (
+                        proptest::collection::vec(0..i.max(1), 0..3.min(i + 1)),
+                        proptest::option::of(0u64..120),
+                    )
+                })
+                .collect();
+            nodes.prop_map(move |nodes| Spec {
+                nodes: nodes
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (deps, lat))| {
+                        let mut deps: Vec<usize> = deps.into_iter().filter(|&d| d < i).collect();
+                        deps.sort();
+                        deps.dedup();
+                        (deps, lat)
+                    })
+                    .collect(),
+                concurrency,
+            })
+        })
+    }
+
+    /// The reply is a short digest of the prompt, so values stay small however deep the DAG.
+    fn digest(s: &str) -> String {
+        let mut h: u64 = 0xcbf29ce484222325;
+        for b in s.bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x100000001b3);
+        }
+        format!("{:08x}", h & 0xffff_ffff)
+    }
+
+    fn prompt_of(i: usize, latency: u64, deps: &[String]) -> String {
+        format!("n{i} L{latency}: {}", deps.join(" "))
+    }
+
+    /// Sequential reference: values in index order, and each node's finish
+    /// time with unlimited concurrency.
+    fn reference(spec: &Spec) -> (Vec<String>, u64) {
+        let mut values: Vec<String> = Vec::new();
+        let mut finish: Vec<u64> = Vec::new();
+        for (i, (deps, lat)) in spec.nodes.iter().enumerate() {
+            let inputs: Vec<String> = deps.iter().map(|&d| values[d].clone()).collect();
+            let ready = deps.iter().map(|&d| finish[d]).max().unwrap_or(0);
+            match lat {
+                Some(l) => {
+                    values.push(digest(&prompt_of(i, *l, &inputs)));
+                    finish.push(ready + l);
+                }
+                None => {
+                    values.push(format!("p{i}({})", inputs.join(",")));
+                    finish.push(ready);
+                }
+            }
+        }
+        let end = finish.iter().copied().max().unwrap_or(0);
+        (values, end)
+    }
+
+    fn build(spec: &Spec) -> std::sync::Arc<crate::graph::FlowGraph> {
+        let mut g = G::new();
+        g.model(
+            "m",
+            ModelOptions {
+                concurrency: spec.concurrency,
+                ..ModelOptions::default()
+            },
+        );
+        let mut ids = Vec::new();
+        for (i, (deps, lat)) in spec.nodes.iter().enumerate() {
+            let id = match lat {
+                Some(l) => {
+                    let mut parts = Vec::new();
+                    parts.push(P::S(format!("n{i} L{l}: ")));
+                    for (k, &d) in deps.iter().enumerate() {
+                        if k > 0 {
+                            parts.push(P::L(" "));
+                        }
+                        parts.push(P::E(node(ids[d])));
+                    }
+                    g.ask(&format!("n{i}"), call("m", parts), Sampling::One)
+                }
+                None => {
+                    let mut parts = vec![P::S(format!("p{i}("))];
+                    for (k, &d) in deps.iter().enumerate() {
+                        if k > 0 {
+                            parts.push(P::L(","));
+                        }
+                        parts.push(P::E(node(ids[d])));
+                    }
+                    parts.push(P::L(")"));
+                    g.pure(&format!("n{i}"), template(parts))
+                }
+            };
+            ids.push(id);
+        }
+        for (i, id) in ids.iter().enumerate() {
+            g.output(&format!("o{i}"), node(*id));
+        }
+        g.build()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn any_dag_matches_the_sequential_reference(spec in spec()) {
+            let (expected, end) = reference(&spec);
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .start_paused(true)
+                .build()
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let (outputs, elapsed, stats) = rt.block_on(async {
+                let p = TestProvider::new(|req| {
+                    let latency = req
+                        .prompt
+                        .split_once(" L")
+                        .and_then(|(_, rest)| rest.split_once(':'))
+                        .and_then(|(ms, _)| ms.parse().ok())
+                        .unwrap_or(0);
+                    ok(&digest(&req.prompt), latency)
+                });
+                let start = Instant::now();
+                let r = run_with(build(&spec), &[("m", p)], quick_options()).await;
+                (r.outputs, (Instant::now() - start).as_millis() as u64, r.stats)
+            });
+            let outputs = outputs.map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let got: Vec<String> = outputs.values().map(|v| v.to_text()).collect();
+            prop_assert_eq!(got, expected);
+            prop_assert_eq!(stats.critical_path_ms, end);
+            if spec.concurrency.is_none() {
+                // Unlimited: the run takes exactly its critical path.
+                prop_assert_eq!(elapsed, end);
+            } else {
+                prop_assert!(elapsed >= end);
+            }
+        }
+    }
+}
