@@ -3,4 +3,5 @@
 mod cli;
 mod examples;
 mod fixtures;
+mod robustness;
 mod support;

@@ -25,6 +25,22 @@ pub mod exit {
 }
 
 pub fn main() -> ExitCode {
+    // Parsing and checking recurse over the program; a large stack keeps any
+    // input within the depth bound far from an overflow, even in debug builds.
+    let worker = std::thread::Builder::new()
+        .name("flow".into())
+        .stack_size(256 << 20)
+        .spawn(main_on_big_stack);
+    match worker.map(|w| w.join()) {
+        Ok(Ok(code)) => code,
+        _ => {
+            print_stderr("error: flow stopped unexpectedly; this is a bug in flow, please report it\n");
+            ExitCode::from(exit::FAILURE)
+        }
+    }
+}
+
+fn main_on_big_stack() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
