@@ -60,6 +60,22 @@ impl Site {
     }
 }
 
+impl Site {
+    /// The part of the description after the binding, for labels that sit on
+    /// the binding already: `element 3, sample 2 of 5: `, or nothing.
+    fn within(&self) -> String {
+        let full = self.to_string();
+        let binding = format!("`{}`", self.binding);
+        match full
+            .strip_prefix(&binding)
+            .and_then(|r| r.strip_prefix(", "))
+        {
+            Some(rest) => format!("{rest}: "),
+            None => String::new(),
+        }
+    }
+}
+
 impl fmt::Display for Site {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "`{}`", self.binding)?;
@@ -192,7 +208,7 @@ pub enum RunError {
         message: String,
         status: Option<u16>,
         help: Option<String>,
-        #[label("attempt {attempts} of this call failed")]
+        #[label("{}attempt {attempts} failed", site.within())]
         span: SourceSpan,
     },
 
@@ -209,7 +225,7 @@ pub enum RunError {
         attempts: u32,
         expected: String,
         reply: Quoted,
-        #[label("this reply could not be read as {expected}")]
+        #[label("{}the reply to attempt {attempts} is not {expected}", site.within())]
         span: SourceSpan,
     },
 
@@ -223,7 +239,7 @@ pub enum RunError {
         model: String,
         attempts: u32,
         timeout: Duration,
-        #[label("no reply within {}", fmt_millis(timeout))]
+        #[label("{}no reply within {} on attempt {attempts}", site.within(), fmt_millis(timeout))]
         span: SourceSpan,
     },
 
@@ -299,7 +315,7 @@ pub enum RunError {
         limit: u64,
         needed: u64,
         site: Box<Site>,
-        #[label("this call would exceed the budget")]
+        #[label("{}this call would be number {needed}", site.within())]
         span: SourceSpan,
     },
 
@@ -372,7 +388,7 @@ mod tests {
             .labels()
             .and_then(|mut l| l.next())
             .and_then(|l| l.label().map(String::from));
-        assert_eq!(label.as_deref(), Some("attempt 3 of this call failed"));
+        assert_eq!(label.as_deref(), Some("sample 3 of 5: attempt 3 failed"));
     }
 
     #[test]
@@ -392,5 +408,37 @@ mod tests {
         });
         assert_eq!(site.slice_name(), "s[3]#v2.1");
         assert_eq!(site.to_string(), "`s`, element 3, voter 3, sample 2 of 3");
+    }
+
+    #[test]
+    fn renders_with_the_source_and_the_sample() {
+        let src = "model m = mock()\nverdict = ask m \"is it safe?\" as bool vote 3 by majority\n";
+        let mut site = Site::new("verdict");
+        site.sample = Some(SampleIx {
+            index: 1,
+            of: 3,
+            voter: None,
+        });
+        let e = RunError::Unparsable {
+            site: Box::new(site),
+            model: "m".into(),
+            attempts: 3,
+            expected: "yes or no".into(),
+            reply: Quoted("perhaps".into()),
+            span: Span::new(27, 46).into(),
+        };
+        let report = miette::Report::new(e).with_source_code(src);
+        let mut out = String::new();
+        let rendered =
+            miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+                .with_width(80)
+                .render_report(&mut out, report.as_ref());
+        assert!(rendered.is_ok());
+        assert!(out.contains("flow::run::unparsable"), "{out}");
+        assert!(
+            out.contains("sample 2 of 3: the reply to attempt 3 is not yes or no"),
+            "{out}"
+        );
+        assert!(out.contains("\"perhaps\""), "{out}");
     }
 }
