@@ -84,8 +84,9 @@ pub fn node_detail(g: &FlowGraph, node: &Node) -> String {
     }
 }
 
-/// A longer description for hover text: the prompt of an ask, the body of a map.
-pub fn node_tooltip(g: &FlowGraph, node: &Node) -> String {
+/// The whole node as one line of `.flow`-like text (prompts included), for
+/// tools that want more than a label; cut at 300 characters.
+pub fn node_text(g: &FlowGraph, node: &Node) -> String {
     let text = match &node.kind {
         NodeKind::Ask { call, sampling } => format!(
             "{}: {} = ask {} {}{}{}",

@@ -7,7 +7,7 @@
 
 use std::fmt::{self, Write};
 
-use super::describe::{self, model_detail, models_used, node_detail, node_tooltip};
+use super::describe::{self, model_detail, models_used, node_detail};
 use super::stats::{node_calls, summary};
 use super::{EdgeKind, FlowGraph, Node, NodeKind};
 
@@ -25,7 +25,10 @@ fn write_dot(g: &FlowGraph, out: &mut String) -> fmt::Result {
         "  graph [rankdir=TB, fontname=\"Helvetica\", fontsize=11, labelloc=b, label={}];",
         quote(&summary(g).to_string())
     )?;
-    writeln!(out, "  node [fontname=\"Helvetica\", fontsize=11, shape=box];")?;
+    writeln!(
+        out,
+        "  node [fontname=\"Helvetica\", fontsize=11, shape=box];"
+    )?;
     writeln!(out, "  edge [fontname=\"Helvetica\", fontsize=9];")?;
 
     for (i, (name, spec)) in g.models.iter().enumerate() {
@@ -105,10 +108,9 @@ fn write_node(g: &FlowGraph, out: &mut String, id: usize, depth: usize) -> fmt::
     }
     writeln!(
         out,
-        "{indent}n{id} [{}, label={}, tooltip={}];",
+        "{indent}n{id} [{}, label={}];",
         node_style(node),
-        quote(&label),
-        quote(&node_tooltip(g, node))
+        quote(&label)
     )
 }
 
@@ -116,7 +118,9 @@ fn node_style(node: &Node) -> &'static str {
     match &node.kind {
         NodeKind::Input { .. } => "shape=invhouse, style=filled, fillcolor=\"#e8f4e8\"",
         NodeKind::Output(_) => "shape=house, style=filled, fillcolor=\"#e8f4e8\"",
-        NodeKind::Ask { .. } | NodeKind::Ensemble { .. } if describe::is_multi_sample(&node.kind) => {
+        NodeKind::Ask { .. } | NodeKind::Ensemble { .. }
+            if describe::is_multi_sample(&node.kind) =>
+        {
             "shape=box3d, style=filled, fillcolor=\"#dde8f8\""
         }
         NodeKind::Ask { .. } | NodeKind::Ensemble { .. } => {
@@ -234,11 +238,9 @@ mod tests {
     use std::process::{Command, Stdio};
 
     use super::*;
-    use crate::graph::testkit::{self, Builder, hole, lit, tpl};
-    use crate::graph::{SectionInfo, Sampling};
-    use crate::model::ProviderKind;
+    use crate::graph::SectionInfo;
+    use crate::graph::testkit;
     use crate::syntax::Span;
-    use crate::types::Type;
 
     /// Renders DOT with the real Graphviz. CI installs it; a missing `dot` is
     /// a failure, not a skip, so the test cannot pass without checking.
@@ -249,7 +251,9 @@ mod tests {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("graphviz `dot` must be installed to run these tests (apt-get install graphviz)");
+            .expect(
+                "graphviz `dot` must be installed to run these tests (apt-get install graphviz)",
+            );
         child
             .stdin
             .take()
@@ -258,7 +262,10 @@ mod tests {
             .expect("write to dot");
         let out = child.wait_with_output().expect("dot runs");
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "dot rejected the graph: {stderr}\n{dot}");
+        assert!(
+            out.status.success(),
+            "dot rejected the graph: {stderr}\n{dot}"
+        );
         assert!(stderr.trim().is_empty(), "dot warned: {stderr}\n{dot}");
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
@@ -271,24 +278,44 @@ mod tests {
     #[test]
     fn guardrails_shows_votes_guards_models_and_costs() {
         let dot = to_dot(&testkit::guardrails());
-        assert!(dot.contains(r#"label="unsafe\nask moderator ×5 by majority\n5 calls""#), "{dot}");
+        assert!(
+            dot.contains(r#"label="unsafe\nask moderator ×5 by majority\n5 calls""#),
+            "{dot}"
+        );
         assert!(dot.contains("subgraph cluster_0 {"), "{dot}");
         assert!(dot.contains(r#"label="if false""#), "{dot}");
         assert!(dot.contains("shape=invhouse"), "{dot}");
         assert!(dot.contains("shape=house"), "{dot}");
         assert!(dot.contains("shape=cylinder"), "{dot}");
-        assert!(dot.contains(r#"label="5 nodes, worst case 7 LLM calls, longest chain 2 calls""#), "{dot}");
+        assert!(
+            dot.contains(r#"label="5 nodes, worst case 7 LLM calls, longest chain 2 calls""#),
+            "{dot}"
+        );
         // Both section members sit inside the cluster, the rest outside.
-        let cluster = dot.split("subgraph cluster_0 {").nth(1).and_then(|c| c.split("  }").next());
+        let cluster = dot
+            .split("subgraph cluster_0 {")
+            .nth(1)
+            .and_then(|c| c.split("  }").next());
         let cluster = cluster.unwrap_or_default();
-        assert!(cluster.contains("n1 [") && cluster.contains("n2 ["), "{dot}");
-        assert!(!cluster.contains("n0 [") && !cluster.contains("n3 ["), "{dot}");
+        assert!(
+            cluster.contains("n1 [") && cluster.contains("n2 ["),
+            "{dot}"
+        );
+        assert!(
+            !cluster.contains("n0 [") && !cluster.contains("n3 ["),
+            "{dot}"
+        );
         render_svg(&dot);
     }
 
     #[test]
     fn every_example_graph_renders() {
-        for g in [testkit::guardrails(), testkit::chain(), testkit::mapped(), testkit::ensemble()] {
+        for g in [
+            testkit::guardrails(),
+            testkit::chain(),
+            testkit::mapped(),
+            testkit::ensemble(),
+        ] {
             let svg = render_svg(&to_dot(&g));
             assert!(svg.contains("<svg"), "{svg}");
         }
@@ -297,54 +324,75 @@ mod tests {
     #[test]
     fn map_and_ensemble_labels_count_calls() {
         let dot = to_dot(&testkit::mapped());
-        assert!(dot.contains(r#"summaries\nfor x in items\n3 × len(items) calls"#), "{dot}");
-        assert!(dot.contains(r#"fixed\nfor y in [\"a\", \"b\"]\n2 calls"#), "{dot}");
-        assert!(dot.contains(r#"best\nask m ×2 by judge j\n3 calls"#), "{dot}");
+        assert!(
+            dot.contains(r#"summaries\nfor x in items\n3 × len(items) calls"#),
+            "{dot}"
+        );
+        assert!(
+            dot.contains(r#"fixed\nfor y in [\"a\", \"b\"]\n2 calls"#),
+            "{dot}"
+        );
+        assert!(
+            dot.contains(r#"best\nask m ×2 by judge j\n3 calls"#),
+            "{dot}"
+        );
         assert!(dot.contains(r#"label="judge""#), "{dot}");
         let dot = to_dot(&testkit::ensemble());
-        assert!(dot.contains(r#"vulnerable\n3 voters ×3 by at_least 4\n9 calls"#), "{dot}");
+        assert!(
+            dot.contains(r#"vulnerable\n3 voters ×3 by at_least 4\n9 calls"#),
+            "{dot}"
+        );
         // Nested clusters: `vulnerable` inside `checks`.
         let checks = dot.find("subgraph cluster_0").unwrap_or(usize::MAX);
         let inner = dot.find("subgraph cluster_1").unwrap_or(0);
         assert!(checks < inner, "{dot}");
-        assert!(dot.contains(r#"label="checks""#) && dot.contains(r#"label="vulnerable""#), "{dot}");
+        assert!(
+            dot.contains(r#"label="checks""#) && dot.contains(r#"label="vulnerable""#),
+            "{dot}"
+        );
     }
 
     #[test]
     fn no_secret_reaches_the_output() {
         let dot = to_dot(&testkit::mapped());
-        assert!(!dot.contains("sk-secret") && !dot.contains("key=abc") && !dot.contains("user:"), "{dot}");
+        assert!(
+            !dot.contains("sk-secret") && !dot.contains("key=abc") && !dot.contains("user:"),
+            "{dot}"
+        );
         assert!(dot.contains("proxy.example.com/v1"), "{dot}");
     }
 
     #[test]
     fn hostile_text_is_escaped() {
-        let mut b = Builder::new();
-        b.model("m\"x", ProviderKind::Mock, None);
-        let q = b.input("q", Type::Text);
-        b.open_section(Some("s\\\"}"));
-        b.ask(
-            "a",
-            "m\"x",
-            tpl(vec![lit("say \"hi\" \\N \\l <b>{}</b>\n} ]; digraph x {"), hole(b.at(q))]),
-            Type::Text,
-            Sampling::One,
-        );
-        let g = b.finish();
+        let g = testkit::hostile();
         let dot = to_dot(&g);
         let svg = render_svg(&dot);
-        // The quoted prompt survives as text (in the tooltip), not as syntax.
-        assert!(svg.contains("say &quot;hi&quot;") || svg.contains("say \\&quot;hi"), "{svg}");
-        assert_eq!(dot.matches("digraph").count(), 2, "one real, one inside a string: {dot}");
+        // The text survives as text, written as `.flow` would write it:
+        // quotes and backslashes escaped, `\N` not expanded to a node name.
+        let shown = r#">output = &quot;say \&quot;hi\&quot; \\N \\l &lt;b&gt;\{\}&lt;/b…<"#;
+        assert!(svg.contains(shown), "{svg}");
+        assert!(svg.contains("a|&quot;b"), "{svg}");
     }
 
     #[test]
     fn broken_section_parents_do_not_loop() {
         let mut g = testkit::guardrails();
         g.sections = vec![
-            SectionInfo { name: None, span: Span::default(), parent: Some(1) },
-            SectionInfo { name: None, span: Span::default(), parent: Some(0) },
-            SectionInfo { name: None, span: Span::default(), parent: Some(7) },
+            SectionInfo {
+                name: None,
+                span: Span::default(),
+                parent: Some(1),
+            },
+            SectionInfo {
+                name: None,
+                span: Span::default(),
+                parent: Some(0),
+            },
+            SectionInfo {
+                name: None,
+                span: Span::default(),
+                parent: Some(7),
+            },
         ];
         render_svg(&to_dot(&g));
     }

@@ -461,3 +461,26 @@ pub fn ensemble() -> FlowGraph {
     b.output("verdict", verdict);
     b.finish()
 }
+
+/// Names and text chosen to break naive quoting in every output format.
+pub fn hostile() -> FlowGraph {
+    const NASTY: &str = "say \"hi\" \\N \\l <b>{}</b> #quot; `md` a|b &amp;\n} ]; digraph x { end";
+    let mut b = Builder::new();
+    b.model("m\"x", ProviderKind::Mock, None);
+    let q = b.input("q", Type::Text);
+    b.open_section(Some("s\\\"} end ]"));
+    let a = b.ask(
+        "a|\"b",
+        "m\"x",
+        tpl(vec![lit(NASTY), hole(b.at(q))]),
+        Type::Text,
+        Sampling::One,
+    );
+    b.close_section();
+    let out = expr(
+        ExprKind::Template(tpl(vec![lit(NASTY), hole(b.at(a))])),
+        Type::Text,
+    );
+    b.output("o", out);
+    b.finish()
+}
