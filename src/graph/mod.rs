@@ -13,7 +13,7 @@ pub mod json;
 pub mod mermaid;
 pub mod stats;
 #[cfg(test)]
-mod testkit;
+pub(crate) mod testkit;
 
 use std::time::Duration;
 
