@@ -276,8 +276,8 @@ fn template_stages(parts: &[TemplatePart]) -> u64 {
 
 /// Inline asks in an expression, worst case over `if` branches; a nested
 /// `for` counts its body once per element of a written-out list and is
-/// otherwise unknown (`None`). The checker uses the same rule for
-/// `Map::calls_per_item`; this is here so both agree.
+/// otherwise unknown (`None`). Meant for the checker to fill
+/// `Map::calls_per_item`, so lowering and counting follow one rule.
 pub fn expr_calls(e: &Expr) -> Option<u64> {
     let mut unknown = false;
     let n = expr_calls_inner(e, &mut unknown);
