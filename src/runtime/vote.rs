@@ -947,6 +947,69 @@ mod tests {
             })
     }
 
+    /// Every way to fill the missing slots from `alphabet`.
+    fn completions(known: &[Option<Value>], alphabet: &[Value]) -> Vec<Vec<Value>> {
+        let mut out = vec![Vec::new()];
+        for slot in known {
+            let choices: Vec<Value> = match slot {
+                Some(v) => vec![v.clone()],
+                None => alphabet.to_vec(),
+            };
+            out = out
+                .into_iter()
+                .flat_map(|prefix| {
+                    choices.iter().map(move |c| {
+                        let mut next = prefix.clone();
+                        next.push(c.clone());
+                        next
+                    })
+                })
+                .collect();
+        }
+        out
+    }
+
+    /// Values, an alphabet that can stand for any sample (every key in two
+    /// spellings where spelling exists, plus a value never generated), and
+    /// the strategy.
+    fn exact_case()
+    -> impl proptest::strategy::Strategy<Value = (Strategy, Vec<Value>, Vec<Value>, Vec<usize>)>
+    {
+        (1usize..=5)
+            .prop_flat_map(|n| {
+                let texts: Vec<Value> = ["a", "A", "b", "B", "c", "C"].into_iter().map(t).collect();
+                let mut text_alphabet = texts.clone();
+                text_alphabet.push(t("fresh"));
+                let ints: Vec<Value> = (0..3).map(Value::Int).collect();
+                let mut int_alphabet = ints.clone();
+                int_alphabet.push(Value::Int(99));
+                let bools = vec![Value::Bool(false), Value::Bool(true)];
+                let strategy = prop_oneof![
+                    Just(Strategy::Majority),
+                    Just(Strategy::Unanimous),
+                    Just(Strategy::Judge("j".into())),
+                ];
+                let general = (
+                    strategy,
+                    prop_oneof![
+                        Just((texts, text_alphabet)),
+                        Just((ints, int_alphabet)),
+                        Just((bools.clone(), bools.clone())),
+                    ],
+                );
+                let at_least = (
+                    (0..=n as u32 + 1).prop_map(Strategy::AtLeast),
+                    Just((bools.clone(), bools)),
+                );
+                (prop_oneof![general, at_least], Just(n))
+            })
+            .prop_flat_map(|((strategy, (domain, alphabet)), n)| {
+                let values = prop::collection::vec(prop::sample::select(domain), n);
+                let order = Just((0..n).collect::<Vec<usize>>()).prop_shuffle();
+                (Just(strategy), values, Just(alphabet), order)
+            })
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
 
@@ -962,6 +1025,31 @@ mod tests {
             }
             prop_assert_eq!(&early, &last);
             prop_assert_eq!(&early, &reference(&strategy, &values));
+        }
+
+        #[test]
+        fn decides_exactly_when_the_outcome_is_determined(case in exact_case()) {
+            let (strategy, values, alphabet, order) = case;
+            let mut tally = Tally::new(strategy.clone(), values.len());
+            let mut known: Vec<Option<Value>> = vec![None; values.len()];
+            for &i in &order {
+                known[i] = Some(values[i].clone());
+                let outcome = tally.record(i, values[i].clone());
+                let mut possible = completions(&known, &alphabet)
+                    .into_iter()
+                    .map(|full| reference(&strategy, &full));
+                let first = possible.next();
+                let determined = possible.all(|o| Some(&o) == first.as_ref());
+                // A judge vote is only ever settled with every sample in (its
+                // candidates could be known earlier over a tiny domain like
+                // bool, but the judge is asked about the whole set anyway).
+                let lazy_judge = matches!(strategy, Strategy::Judge(_)) && outcome == Outcome::Pending;
+                if determined && !lazy_judge {
+                    prop_assert_eq!(Some(&outcome), first.as_ref(), "known {:?}", known);
+                } else {
+                    prop_assert_eq!(&outcome, &Outcome::Pending, "known {:?}", known);
+                }
+            }
         }
 
         #[test]
