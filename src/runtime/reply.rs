@@ -106,9 +106,16 @@ fn parse_int(text: &str) -> Result<Value, ReplyParseError> {
     }
 }
 
+/// `,ddd` at `i`, not followed by another digit.
+fn is_group(bytes: &[u8], i: usize) -> bool {
+    bytes.get(i) == Some(&b',')
+        && (1..=3).all(|k| bytes.get(i + k).is_some_and(u8::is_ascii_digit))
+        && !bytes.get(i + 4).is_some_and(u8::is_ascii_digit)
+}
+
 /// The first number in the text: an optional sign (only where it cannot be a
 /// hyphen inside a word), digits, an optional fraction and exponent.
-fn first_number(text: &str) -> Option<&str> {
+fn first_number(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
@@ -122,6 +129,13 @@ fn first_number(text: &str) -> Option<&str> {
             i += 1;
             while i < bytes.len() && bytes[i].is_ascii_digit() {
                 i += 1;
+            }
+            // Thousands separators: `1,234,567`, but not `1,2,3` or `12345,678`.
+            let lead = i - start - usize::from(!c.is_ascii_digit());
+            if lead <= 3 {
+                while is_group(bytes, i) {
+                    i += 4;
+                }
             }
             if i + 1 < bytes.len() && bytes[i] == b'.' && bytes[i + 1].is_ascii_digit() {
                 i += 1;
@@ -146,7 +160,7 @@ fn first_number(text: &str) -> Option<&str> {
                 }
             }
             // All bytes consumed are ASCII, so these are char boundaries.
-            return text.get(start..i);
+            return text.get(start..i).map(|n| n.replace(',', ""));
         }
         i += 1;
     }
@@ -401,6 +415,11 @@ mod tests {
         assert_eq!(ok("1e3", &Type::Int), Value::Int(1000));
         // A hyphen inside a word is not a minus sign.
         assert_eq!(ok("gpt-4 says 5", &Type::Int), Value::Int(4));
+        assert_eq!(ok("About 1,200 people", &Type::Int), Value::Int(1200));
+        assert_eq!(ok("-1,234,567.", &Type::Int), Value::Int(-1_234_567));
+        assert_eq!(ok("pick 1,2,3", &Type::Int), Value::Int(1));
+        assert_eq!(ok("12345,678", &Type::Int), Value::Int(12345));
+        assert_eq!(ok("1,2345", &Type::Int), Value::Int(1));
     }
 
     #[test]
@@ -421,6 +440,7 @@ mod tests {
         assert_eq!(ok("-1.5e2 K", &Type::Number), Value::Number(-150.0));
         assert_eq!(ok("3em wide", &Type::Number), Value::Number(3.0));
         assert_eq!(ok("x 1.", &Type::Number), Value::Number(1.0));
+        assert_eq!(ok("$2,500.75 total", &Type::Number), Value::Number(2500.75));
         assert_eq!(err("NaN", &Type::Number).expected, "a number");
         assert_eq!(err("", &Type::Number).expected, "a number");
     }
@@ -547,5 +567,29 @@ mod tests {
     #[test]
     fn records_are_not_reply_types() {
         assert!(parse_reply("x", &Type::Record(Default::default())).is_err());
+    }
+
+    fn any_type() -> impl proptest::strategy::Strategy<Value = Type> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Type::Text),
+            Just(Type::Bool),
+            Just(Type::Int),
+            Just(Type::Number),
+            Just(Type::Json),
+            prop::collection::vec("[a-zé ]{0,6}", 0..4).prop_map(Type::Union),
+        ];
+        leaf.prop_recursive(2, 4, 1, |inner| inner.prop_map(Type::list))
+    }
+
+    proptest::proptest! {
+        /// Whatever the text, parsing returns a value or an error.
+        #[test]
+        fn never_panics(
+            text in r#"(?s)[-+.,0-9eE \n*•)\[\]{}"`a-zé]{0,40}|\PC{0,40}"#,
+            ty in any_type(),
+        ) {
+            let _ = parse_reply(&text, &ty);
+        }
     }
 }
