@@ -267,6 +267,8 @@ impl Tally {
         }
     }
 
+    /// `mean` or `median`, always a `number` (the type the checker gives
+    /// both); ints are summed exactly so large ones cannot overflow.
     fn average(&self) -> Result<Value, VoteError> {
         let values: Vec<&Value> = self.slots.iter().flatten().map(|(v, _)| v).collect();
         let mut ints = Vec::with_capacity(values.len());
@@ -313,7 +315,8 @@ impl Tally {
                 (Some(&a), Some(&b)) if n % 2 == 0 => {
                     Ok(Value::Number((i128::from(a) + i128::from(b)) as f64 / 2.0))
                 }
-                (_, Some(&m)) => Ok(Value::Int(m)),
+                // `number`, as the checker types every median, even of ints.
+                (_, Some(&m)) => Ok(Value::Number(m as f64)),
                 _ => Err(empty_bug()),
             }
         } else {
@@ -743,7 +746,7 @@ mod tests {
         let ints = [Value::Int(9), Value::Int(1), Value::Int(5)];
         assert_eq!(
             in_order(Strategy::Median, &ints).0,
-            Outcome::Decided(Ok(Value::Int(5)))
+            Outcome::Decided(Ok(Value::Number(5.0)))
         );
         let ints = [Value::Int(9), Value::Int(1), Value::Int(5), Value::Int(2)];
         assert_eq!(
