@@ -230,7 +230,10 @@ impl Endpoint {
         }
         if let Some(key) = &key {
             let (name, value) = match api.auth {
-                Auth::Bearer => (reqwest::header::AUTHORIZATION.as_str(), key.header("Bearer ")),
+                Auth::Bearer => (
+                    reqwest::header::AUTHORIZATION.as_str(),
+                    key.header("Bearer "),
+                ),
                 Auth::Header(name) => (name, key.header("")),
             };
             let value = value.ok_or_else(|| ProviderError::Fatal {
@@ -286,9 +289,8 @@ impl Endpoint {
 
     /// Parses a 2xx body; anything unexpected is fatal, quoting the body.
     pub(crate) fn decode<T: DeserializeOwned>(&self, body: &[u8]) -> Result<T, ProviderError> {
-        serde_json::from_slice(body).map_err(|e| {
-            self.malformed(&format!("that is not the JSON expected ({e})"), body)
-        })
+        serde_json::from_slice(body)
+            .map_err(|e| self.malformed(&format!("that is not the JSON expected ({e})"), body))
     }
 
     /// A 2xx reply without what the call needs (no choices, no text).
@@ -797,7 +799,10 @@ mod tests {
         let at = |pairs| retry_after(&headers(pairs), now);
         assert_eq!(at(&[("retry-after", "2")]), Some(Duration::from_secs(2)));
         assert_eq!(at(&[("retry-after", " 7 ")]), Some(Duration::from_secs(7)));
-        assert_eq!(at(&[("retry-after", "1.5")]), Some(Duration::from_millis(1500)));
+        assert_eq!(
+            at(&[("retry-after", "1.5")]),
+            Some(Duration::from_millis(1500))
+        );
         assert_eq!(
             at(&[("retry-after", "Sun, 06 Nov 1994 08:50:07 GMT")]),
             Some(Duration::from_secs(30))
@@ -839,7 +844,9 @@ mod tests {
             Some("no such model".to_string())
         );
         assert_eq!(
-            detail(r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#),
+            detail(
+                r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#
+            ),
             Some("overloaded_error: Overloaded".to_string())
         );
         assert_eq!(
@@ -864,7 +871,10 @@ mod tests {
             "Incorrect API key provided: sk-***. See docs."
         );
         assert_eq!(redact_key_shapes("sk-ant-api03-AAAAbbbbCCCC"), "sk-***");
-        assert_eq!(redact_key_shapes("task-force risk-taking"), "task-force risk-taking");
+        assert_eq!(
+            redact_key_shapes("task-force risk-taking"),
+            "task-force risk-taking"
+        );
         assert_eq!(redact_key_shapes("sk-12"), "sk-12", "too short to be a key");
         assert_eq!(redact_key_shapes("ends with sk-"), "ends with sk-");
         assert_eq!(redact_key_shapes("é sk-ééé"), "é sk-ééé");
@@ -926,7 +936,10 @@ mod tests {
     fn trailing_slashes_still_mean_the_default_url() {
         let endpoint = endpoint(Some("https://api.openai.com/v1/"), Some("k")).unwrap();
         assert!(endpoint.is_default());
-        assert_eq!(endpoint.url.as_str(), "https://api.openai.com/v1/chat/completions");
+        assert_eq!(
+            endpoint.url.as_str(),
+            "https://api.openai.com/v1/chat/completions"
+        );
         let auth = endpoint.headers.get("authorization").unwrap();
         assert!(auth.is_sensitive());
     }

@@ -199,7 +199,9 @@ mod tests {
 
     async fn call(answer: Answer, options: ModelOptions) -> Result<Reply, ProviderError> {
         let server = TestServer::start(answer).await;
-        provider(&server.base_url, options).call(request("hi")).await
+        provider(&server.base_url, options)
+            .call(request("hi"))
+            .await
     }
 
     #[tokio::test]
@@ -236,7 +238,10 @@ mod tests {
             seen.headers.get("authorization").unwrap(),
             &format!("Bearer {KEY}")
         );
-        assert_eq!(seen.headers.get("content-type").unwrap(), "application/json");
+        assert_eq!(
+            seen.headers.get("content-type").unwrap(),
+            "application/json"
+        );
         assert_eq!(
             seen.body,
             json!({
@@ -299,8 +304,11 @@ mod tests {
 
     #[tokio::test]
     async fn rate_limits_are_transient_with_the_wait_the_server_asked_for() {
-        let answer = Answer::json(429, json!({"error": {"message": "Rate limit reached", "type": "requests"}}))
-            .with_header("retry-after", "2");
+        let answer = Answer::json(
+            429,
+            json!({"error": {"message": "Rate limit reached", "type": "requests"}}),
+        )
+        .with_header("retry-after", "2");
         let Err(ProviderError::Transient {
             message,
             status,
@@ -326,12 +334,18 @@ mod tests {
         };
         // The date has whole seconds and the clock moves on: roughly 2 minutes.
         let wait = retry_after.unwrap();
-        assert!(wait > Duration::from_secs(100) && wait <= Duration::from_secs(120), "{wait:?}");
+        assert!(
+            wait > Duration::from_secs(100) && wait <= Duration::from_secs(120),
+            "{wait:?}"
+        );
     }
 
     #[tokio::test]
     async fn server_errors_are_transient() {
-        let answer = Answer::json(500, json!({"error": {"message": "The server had an error"}}));
+        let answer = Answer::json(
+            500,
+            json!({"error": {"message": "The server had an error"}}),
+        );
         let Err(ProviderError::Transient {
             status,
             retry_after,
@@ -352,8 +366,9 @@ mod tests {
             headers: vec![("content-type", "application/json".to_string())],
             body: "{\"choices\": [".to_string(),
         };
-        let Err(ProviderError::Fatal { message, status, .. }) =
-            call(answer, ModelOptions::default()).await
+        let Err(ProviderError::Fatal {
+            message, status, ..
+        }) = call(answer, ModelOptions::default()).await
         else {
             panic!("expected a fatal error");
         };
@@ -442,7 +457,12 @@ mod tests {
         let help = help.as_deref().unwrap();
         assert!(help.contains("`FLOW_TEST_OPENAI_KEY`"), "{help}");
         assert!(message.contains("Incorrect API key provided"), "{message}");
-        for text in [message.as_str(), help, &format!("{error:?}"), &format!("{provider:?}")] {
+        for text in [
+            message.as_str(),
+            help,
+            &format!("{error:?}"),
+            &format!("{provider:?}"),
+        ] {
             assert!(!text.contains(KEY), "{text}");
             assert!(!text.contains("0123456789abcdef"), "{text}");
         }
@@ -450,7 +470,10 @@ mod tests {
 
     #[tokio::test]
     async fn not_found_points_at_the_model_id_and_base_url() {
-        let answer = Answer::json(404, json!({"error": {"message": "The model `model-1` does not exist"}}));
+        let answer = Answer::json(
+            404,
+            json!({"error": {"message": "The model `model-1` does not exist"}}),
+        );
         let Err(ProviderError::Fatal { status, help, .. }) =
             call(answer, ModelOptions::default()).await
         else {
@@ -458,7 +481,10 @@ mod tests {
         };
         assert_eq!(status, Some(404));
         let help = help.unwrap();
-        assert!(help.contains("`model-1`") && help.contains("`base_url`"), "{help}");
+        assert!(
+            help.contains("`model-1`") && help.contains("`base_url`"),
+            "{help}"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -511,7 +537,11 @@ mod tests {
         let calls = (0..CALLS).map(|i| provider.call(request(&format!("call {i}"))));
         let replies = futures::future::join_all(calls).await;
         task.abort();
-        assert!(replies.iter().all(|r| r.as_ref().is_ok_and(|r| r.text == "done")));
+        assert!(
+            replies
+                .iter()
+                .all(|r| r.as_ref().is_ok_and(|r| r.text == "done"))
+        );
         assert_eq!(counts.max_open.load(Ordering::SeqCst), CALLS);
     }
 }
