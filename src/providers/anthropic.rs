@@ -5,7 +5,7 @@ use std::fmt;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
-use super::http::{Api, Auth, Endpoint};
+use super::http::{Api, Auth, Endpoint, HttpClient};
 use super::{Provider, ProviderError, Reply, Request, Usage};
 use crate::model::{ModelOptions, ModelSpec, ProviderKind};
 
@@ -30,7 +30,7 @@ impl fmt::Debug for AnthropicProvider {
 impl AnthropicProvider {
     /// Reads the key now, from `api_key_env` (default `ANTHROPIC_API_KEY`), so
     /// a missing key fails before any call is made.
-    pub fn new(spec: &ModelSpec, client: reqwest::Client) -> Result<Self, ProviderError> {
+    pub fn new(spec: &ModelSpec, client: impl Into<HttpClient>) -> Result<Self, ProviderError> {
         let key = spec.key_env().and_then(|name| std::env::var(name).ok());
         Self::with_key(spec, client, key)
     }
@@ -38,7 +38,7 @@ impl AnthropicProvider {
     /// As [`AnthropicProvider::new`], with the key's value given (`None`: unset).
     pub fn with_key(
         spec: &ModelSpec,
-        client: reqwest::Client,
+        client: impl Into<HttpClient>,
         key: Option<String>,
     ) -> Result<Self, ProviderError> {
         let api = Api {
@@ -50,7 +50,7 @@ impl AnthropicProvider {
             extra_headers: &[("anthropic-version", API_VERSION)],
         };
         Ok(AnthropicProvider {
-            endpoint: Endpoint::new(spec, client, api, key)?,
+            endpoint: Endpoint::new(spec, client.into(), api, key)?,
             options: spec.options.clone(),
         })
     }

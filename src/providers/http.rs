@@ -20,21 +20,170 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How much of an unexpected body an error message quotes.
 const QUOTE_CHARS: usize = 300;
 
-/// The one client every HTTP provider of a run shares, so connections (and
-/// HTTP/2 sessions) to a host are pooled across models and calls.
+/// Streams one pooled connection is given before the next shard is used:
+/// below the `MAX_CONCURRENT_STREAMS` servers commonly advertise (100 to
+/// 256), so an HTTP/2 connection never makes calls queue behind each other.
+pub const CALLS_PER_SHARD: usize = 64;
+
+/// Shards at most: with [`CALLS_PER_SHARD`], 2,048 calls in flight before
+/// any HTTP/2 connection is asked for more than its share.
+pub const MAX_SHARDS: usize = 32;
+
+/// The HTTP client every provider of a run shares.
 ///
-/// Nothing here caps concurrency: the runtime's per-model `concurrency` and
-/// `rpm` are the only limits, so 1,000 calls in flight really are 1,000
-/// requests on the wire (HTTP/1.1: one connection each; HTTP/2: streams on a
-/// shared connection, up to the server's `MAX_CONCURRENT_STREAMS`).
-pub fn client() -> Result<reqwest::Client, ProviderError> {
-    configure(reqwest::Client::builder())
-        .build()
-        .map_err(|e| ProviderError::Fatal {
-            message: format!("could not set up the HTTP client: {}", root_cause(&e)),
-            status: None,
-            help: Some("this is a bug in flow, please report it".to_string()),
-        })
+/// One `reqwest::Client` is one connection pool, and over HTTP/2 it keeps a
+/// single connection per host whose streams are capped by the server (hyper
+/// queues the rest rather than opening a second connection). So this is a
+/// set of pools, filled in order: calls use the first pool with fewer than
+/// [`CALLS_PER_SHARD`] in flight. A few calls at a time always reuse the
+/// first pool's warm connections; 1,000 at once spread over 16 connections
+/// instead of queueing on one. Over HTTP/1.1 every call in flight has its
+/// own connection either way.
+///
+/// Nothing here caps concurrency: the runtime's `concurrency` and `rpm` are
+/// the only limits. Cloning is cheap and shares the pools.
+#[derive(Clone)]
+pub struct HttpClient {
+    shards: std::sync::Arc<Shards>,
+}
+
+struct Shards {
+    make: fn() -> reqwest::ClientBuilder,
+    clients: Vec<std::sync::OnceLock<reqwest::Client>>,
+    in_flight: Vec<std::sync::atomic::AtomicUsize>,
+}
+
+impl fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpClient")
+            .field("shards", &self.shards.clients.len())
+            .field("in_flight", &self.in_flight())
+            .finish()
+    }
+}
+
+/// The shared client for a run. Fails only if TLS cannot be set up.
+pub fn client() -> Result<HttpClient, ProviderError> {
+    HttpClient::with_builder(MAX_SHARDS, || configure(reqwest::Client::builder()))
+}
+
+impl HttpClient {
+    /// `make` builds each shard's client (lazily, on first use); the first
+    /// is built now so a broken TLS setup fails before any call.
+    pub(crate) fn with_builder(
+        shards: usize,
+        make: fn() -> reqwest::ClientBuilder,
+    ) -> Result<HttpClient, ProviderError> {
+        let shards = shards.max(1);
+        let client = HttpClient {
+            shards: std::sync::Arc::new(Shards {
+                make,
+                clients: (0..shards).map(|_| std::sync::OnceLock::new()).collect(),
+                in_flight: (0..shards)
+                    .map(|_| std::sync::atomic::AtomicUsize::new(0))
+                    .collect(),
+            }),
+        };
+        client.shard(0)?;
+        Ok(client)
+    }
+
+    /// Calls in flight through this client right now.
+    pub fn in_flight(&self) -> usize {
+        use std::sync::atomic::Ordering;
+        self.shards
+            .in_flight
+            .iter()
+            .map(|n| n.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    fn shard(&self, index: usize) -> Result<reqwest::Client, ProviderError> {
+        let slot = self
+            .shards
+            .clients
+            .get(index)
+            .ok_or_else(|| ProviderError::Fatal {
+                message: format!("there is no HTTP client shard {index}"),
+                status: None,
+                help: Some("this is a bug in flow, please report it".to_string()),
+            })?;
+        if let Some(client) = slot.get() {
+            return Ok(client.clone());
+        }
+        let built = (self.shards.make)()
+            .build()
+            .map_err(|e| ProviderError::Fatal {
+                message: format!("could not set up the HTTP client: {}", root_cause(&e)),
+                status: None,
+                help: Some("this is a bug in flow, please report it".to_string()),
+            })?;
+        // Two calls may race to build a shard; the first one stored wins.
+        Ok(slot.get_or_init(|| built).clone())
+    }
+
+    /// A client for one call, and the claim that counts the call against
+    /// its shard until dropped (also when the call is cancelled).
+    fn acquire(&self) -> Result<(reqwest::Client, Claim), ProviderError> {
+        use std::sync::atomic::Ordering;
+        let counts = &self.shards.in_flight;
+        let mut chosen = None;
+        for (index, count) in counts.iter().enumerate() {
+            if count.fetch_add(1, Ordering::AcqRel) < CALLS_PER_SHARD {
+                chosen = Some(index);
+                break;
+            }
+            count.fetch_sub(1, Ordering::AcqRel);
+        }
+        let index = match chosen {
+            Some(index) => index,
+            // Every shard is full: share the load evenly from here on.
+            None => {
+                let index = counts
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(_, n)| n.load(Ordering::Acquire))
+                    .map_or(0, |(index, _)| index);
+                if let Some(count) = counts.get(index) {
+                    count.fetch_add(1, Ordering::AcqRel);
+                }
+                index
+            }
+        };
+        let claim = Claim {
+            shards: self.shards.clone(),
+            index,
+        };
+        Ok((self.shard(index)?, claim))
+    }
+}
+
+impl From<reqwest::Client> for HttpClient {
+    /// One pool, as given (no sharding).
+    fn from(client: reqwest::Client) -> HttpClient {
+        let slot = std::sync::OnceLock::new();
+        let _ = slot.set(client);
+        HttpClient {
+            shards: std::sync::Arc::new(Shards {
+                make: reqwest::Client::builder,
+                clients: vec![slot],
+                in_flight: vec![std::sync::atomic::AtomicUsize::new(0)],
+            }),
+        }
+    }
+}
+
+struct Claim {
+    shards: std::sync::Arc<Shards>,
+    index: usize,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        if let Some(count) = self.shards.in_flight.get(self.index) {
+            count.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        }
+    }
 }
 
 fn configure(builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
@@ -121,7 +270,7 @@ pub(crate) struct Api {
 /// One model's endpoint: where to POST, with which headers, and how to word
 /// its errors. Built once per model, shared by all its calls.
 pub(crate) struct Endpoint {
-    client: reqwest::Client,
+    client: HttpClient,
     api: Api,
     /// The declared model name, for messages.
     model: String,
@@ -155,7 +304,7 @@ impl Endpoint {
     /// no auth header is sent.
     pub(crate) fn new(
         spec: &ModelSpec,
-        client: reqwest::Client,
+        client: HttpClient,
         api: Api,
         key: Option<String>,
     ) -> Result<Endpoint, ProviderError> {
@@ -268,8 +417,8 @@ impl Endpoint {
         &self,
         body: &impl serde::Serialize,
     ) -> Result<Vec<u8>, ProviderError> {
-        let mut request = self
-            .client
+        let (client, _claim) = self.client.acquire()?;
+        let mut request = client
             .post(self.url.clone())
             .headers(self.headers.clone())
             .json(body);
@@ -714,10 +863,11 @@ pub(crate) mod test_server {
 
     /// A client like [`super::client`], but blind to any proxy settings of
     /// the machine running the tests.
-    pub fn client() -> reqwest::Client {
-        super::configure(reqwest::Client::builder().no_proxy())
-            .build()
-            .expect("a test client")
+    pub fn client() -> super::HttpClient {
+        super::HttpClient::with_builder(super::MAX_SHARDS, || {
+            super::configure(reqwest::Client::builder().no_proxy())
+        })
+        .expect("a test client")
     }
 
     pub fn spec(provider: ProviderKind, base_url: &str, options: ModelOptions) -> ModelSpec {
@@ -988,6 +1138,47 @@ mod tests {
         };
         assert_eq!(status, Some(301));
         assert!(help.unwrap().contains("https://elsewhere.example/v1"));
+    }
+
+    #[test]
+    fn calls_fill_the_first_shard_before_the_next() {
+        let client = test_server::client();
+        let shard_of = |claim: &Claim| claim.index;
+        // One call at a time always reuses the first pool.
+        for _ in 0..10 {
+            let (_, claim) = client.acquire().unwrap();
+            assert_eq!(shard_of(&claim), 0);
+        }
+        assert_eq!(client.in_flight(), 0);
+
+        let claims: Vec<_> = (0..200).map(|_| client.acquire().unwrap().1).collect();
+        let mut per_shard = [0usize; 4];
+        for claim in &claims {
+            per_shard[shard_of(claim)] += 1;
+        }
+        assert_eq!(per_shard, [64, 64, 64, 8]);
+        assert_eq!(client.in_flight(), 200);
+        drop(claims);
+        assert_eq!(client.in_flight(), 0);
+    }
+
+    #[test]
+    fn when_every_shard_is_full_the_least_loaded_takes_the_call() {
+        let client =
+            HttpClient::with_builder(2, || configure(reqwest::Client::builder().no_proxy()))
+                .unwrap();
+        let claims: Vec<_> = (0..2 * CALLS_PER_SHARD + 3)
+            .map(|_| client.acquire().unwrap().1)
+            .collect();
+        let on_first = claims.iter().filter(|c| c.index == 0).count();
+        assert!((CALLS_PER_SHARD + 1..=CALLS_PER_SHARD + 2).contains(&on_first));
+    }
+
+    #[test]
+    fn a_plain_reqwest_client_is_one_shard() {
+        let client = HttpClient::from(reqwest::Client::new());
+        let claims: Vec<_> = (0..100).map(|_| client.acquire().unwrap().1).collect();
+        assert!(claims.iter().all(|c| c.index == 0));
     }
 
     #[tokio::test]

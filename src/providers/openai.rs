@@ -6,7 +6,7 @@ use std::fmt;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
-use super::http::{Api, Auth, Endpoint};
+use super::http::{Api, Auth, Endpoint, HttpClient};
 use super::{Provider, ProviderError, Reply, Request, Usage};
 use crate::model::{ModelOptions, ModelSpec, ProviderKind};
 
@@ -31,7 +31,7 @@ impl fmt::Debug for OpenAiProvider {
 impl OpenAiProvider {
     /// Reads the key now, from `api_key_env` (default `OPENAI_API_KEY`), so a
     /// missing key fails before any call is made.
-    pub fn new(spec: &ModelSpec, client: reqwest::Client) -> Result<Self, ProviderError> {
+    pub fn new(spec: &ModelSpec, client: impl Into<HttpClient>) -> Result<Self, ProviderError> {
         let key = spec.key_env().and_then(|name| std::env::var(name).ok());
         Self::with_key(spec, client, key)
     }
@@ -39,7 +39,7 @@ impl OpenAiProvider {
     /// As [`OpenAiProvider::new`], with the key's value given (`None`: unset).
     pub fn with_key(
         spec: &ModelSpec,
-        client: reqwest::Client,
+        client: impl Into<HttpClient>,
         key: Option<String>,
     ) -> Result<Self, ProviderError> {
         let api = Api {
@@ -50,7 +50,7 @@ impl OpenAiProvider {
             auth: Auth::Bearer,
             extra_headers: &[],
         };
-        let endpoint = Endpoint::new(spec, client, api, key)?;
+        let endpoint = Endpoint::new(spec, client.into(), api, key)?;
         let completion_tokens_field = endpoint.is_default();
         Ok(OpenAiProvider {
             endpoint,
@@ -500,12 +500,33 @@ mod tests {
         assert!(message.contains("timed out after 2s"), "{message}");
     }
 
+    /// Over HTTP/2 one connection carries at most the server's
+    /// `MAX_CONCURRENT_STREAMS` (200 for this server); 500 calls must still
+    /// all be open at once, spread over several connections.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn five_hundred_http2_calls_are_not_capped_by_the_stream_limit() {
+        let client = HttpClient::with_builder(crate::providers::http::MAX_SHARDS, || {
+            reqwest::Client::builder()
+                .no_proxy()
+                .http2_prior_knowledge()
+        })
+        .unwrap();
+        let max_open = max_in_flight(client, 500).await;
+        assert_eq!(max_open, 500);
+    }
+
     /// 200 calls through one client must all be open at once: nothing in the
-    /// client may queue them. The server holds every request until all have
-    /// arrived (or 20 s pass), so the count cannot depend on machine speed.
+    /// client may queue them.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn two_hundred_calls_through_one_client_are_all_in_flight_together() {
-        const CALLS: usize = 200;
+        assert_eq!(max_in_flight(client(), 200).await, 200);
+    }
+
+    /// Makes `calls` calls at once through `client` to a server that holds
+    /// every request until all have arrived (or 20 s pass, so the count
+    /// cannot depend on machine speed), then sleeps 200 ms; gives the most
+    /// requests the server had open at once.
+    async fn max_in_flight(client: HttpClient, calls: usize) -> usize {
         #[derive(Default)]
         struct Counts {
             open: AtomicUsize,
@@ -524,7 +545,7 @@ mod tests {
                     let open = counts.open.fetch_add(1, Ordering::SeqCst) + 1;
                     counts.max_open.fetch_max(open, Ordering::SeqCst);
                     arrived.send_modify(|n| *n += 1);
-                    let all_here = watch.wait_for(|n| *n >= CALLS);
+                    let all_here = watch.wait_for(|n| *n >= calls);
                     let _ = tokio::time::timeout(Duration::from_secs(20), all_here).await;
                     tokio::time::sleep(Duration::from_millis(200)).await;
                     counts.open.fetch_sub(1, Ordering::SeqCst);
@@ -533,15 +554,16 @@ mod tests {
             }
         };
         let (base_url, task) = serve(axum::Router::new().fallback(handler)).await;
-        let provider = provider(&base_url, ModelOptions::default());
-        let calls = (0..CALLS).map(|i| provider.call(request(&format!("call {i}"))));
-        let replies = futures::future::join_all(calls).await;
+        let spec = spec(ProviderKind::OpenAi, &base_url, ModelOptions::default());
+        let provider = OpenAiProvider::with_key(&spec, client, Some(KEY.to_string())).unwrap();
+        let replies = futures::future::join_all(
+            (0..calls).map(|i| provider.call(request(&format!("call {i}")))),
+        )
+        .await;
         task.abort();
-        assert!(
-            replies
-                .iter()
-                .all(|r| r.as_ref().is_ok_and(|r| r.text == "done"))
-        );
-        assert_eq!(counts.max_open.load(Ordering::SeqCst), CALLS);
+        for reply in replies {
+            assert_eq!(reply.unwrap().text, "done");
+        }
+        counts.max_open.load(Ordering::SeqCst)
     }
 }
