@@ -277,6 +277,9 @@ pub(crate) struct Endpoint {
     pub model_id: String,
     base_url: String,
     url: Url,
+    /// `base_url` and `url` without any password, for messages.
+    shown_base: String,
+    shown_url: String,
     key_env: String,
     key: Option<ApiKey>,
     /// Auth and fixed headers; auth values are marked sensitive.
@@ -290,7 +293,7 @@ impl fmt::Debug for Endpoint {
             .field("provider", &self.api.kind.name())
             .field("model", &self.model)
             .field("model_id", &self.model_id)
-            .field("url", &self.url.as_str())
+            .field("url", &self.shown_url)
             .field("key_env", &self.key_env)
             .field("key", &self.key.as_ref().map(|_| "***"))
             .field("timeout", &self.timeout)
@@ -356,6 +359,11 @@ impl Endpoint {
             )));
         }
         let is_default = base_url.eq_ignore_ascii_case(api.default_base_url);
+        let shown_url = without_password(&url);
+        let shown_base = shown_url
+            .strip_suffix(api.path)
+            .map_or(shown_url.as_str(), |base| base.trim_end_matches('/'))
+            .to_string();
 
         let key = key.and_then(ApiKey::new);
         if key.is_none() && is_default {
@@ -404,6 +412,8 @@ impl Endpoint {
             model_id,
             base_url,
             url,
+            shown_base,
+            shown_url,
             key_env,
             key,
             headers,
@@ -448,7 +458,8 @@ impl Endpoint {
         ProviderError::Fatal {
             message: self.redact(&format!(
                 "{} sent a reply for model `{}` {what}: {quoted}",
-                self.api.title, self.model
+                self.who(),
+                self.model
             )),
             status: None,
             help: Some(if self.is_default() {
@@ -459,9 +470,19 @@ impl Endpoint {
             } else {
                 format!(
                     "check that `base_url` (`{}`) points at an {}-compatible API",
-                    self.base_url, self.api.title
+                    self.shown_base, self.api.title
                 )
             }),
+        }
+    }
+
+    /// Who answered, in messages: the provider by name, or a custom server
+    /// by its URL (a local Ollama is not "OpenAI").
+    fn who(&self) -> String {
+        if self.is_default() {
+            self.api.title.to_string()
+        } else {
+            format!("the server at `{}`", self.shown_base)
         }
     }
 
@@ -476,19 +497,19 @@ impl Endpoint {
             match self.timeout {
                 Some(t) => format!(
                     "the request to `{}` for model `{}` timed out after {}",
-                    self.url,
+                    self.shown_url,
                     self.model,
                     human(t)
                 ),
                 None => format!(
                     "the request to `{}` for model `{}` timed out",
-                    self.url, self.model
+                    self.shown_url, self.model
                 ),
             }
         } else if e.is_connect() {
             format!(
                 "could not connect to `{}` for model `{}`: {cause}",
-                self.base_url, self.model
+                self.shown_base, self.model
             )
         } else if e.is_builder() {
             return ProviderError::Fatal {
@@ -502,7 +523,7 @@ impl Endpoint {
         } else {
             format!(
                 "the connection to `{}` failed for model `{}`: {cause}",
-                self.url, self.model
+                self.shown_url, self.model
             )
         };
         ProviderError::Transient {
@@ -521,8 +542,8 @@ impl Endpoint {
     ) -> ProviderError {
         let code = status.as_u16();
         let answered = match status.canonical_reason() {
-            Some(reason) => format!("{} answered {code} {reason}", self.api.title),
-            None => format!("{} answered {code}", self.api.title),
+            Some(reason) => format!("{} answered {code} {reason}", self.who()),
+            None => format!("{} answered {code}", self.who()),
         };
         let message = match error_detail(body) {
             Some(detail) => format!("{answered} for model `{}`: {detail}", self.model),
@@ -538,17 +559,19 @@ impl Endpoint {
         }
         let help = match code {
             401 | 403 if self.key.is_some() => format!(
-                "check that `{}` holds a valid {} key that may use model `{}`",
-                self.key_env, self.api.title, self.model_id
+                "check that `{}` holds a valid key for {} that may use model `{}`",
+                self.key_env,
+                self.who(),
+                self.model_id
             ),
             401 | 403 => format!(
                 "the server at `{}` wants a key: put it in `{}` or name another variable \
                  with `api_key_env`",
-                self.base_url, self.key_env
+                self.shown_base, self.key_env
             ),
             404 => format!(
                 "check the model id `{}` and `base_url` (`{}`)",
-                self.model_id, self.base_url
+                self.model_id, self.shown_base
             ),
             300..=399 => match headers
                 .get(reqwest::header::LOCATION)
@@ -556,9 +579,9 @@ impl Endpoint {
             {
                 Some(location) => format!(
                     "`base_url` (`{}`) redirects to `{location}`; use the final URL instead",
-                    self.base_url
+                    self.shown_base
                 ),
-                None => format!("check `base_url` (`{}`)", self.base_url),
+                None => format!("check `base_url` (`{}`)", self.shown_base),
             },
             _ => format!(
                 "check the options of model `{}` (`temperature`, `max_tokens`, `top_p`) \
@@ -699,6 +722,15 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
         cause = source;
     }
     cause.to_string()
+}
+
+/// A URL fit for messages: `https://user:secret@host` loses its secret.
+fn without_password(url: &Url) -> String {
+    let mut shown = url.clone();
+    if shown.password().is_some() {
+        let _ = shown.set_password(Some("***"));
+    }
+    shown.to_string()
 }
 
 fn human(d: Duration) -> String {
@@ -1122,6 +1154,40 @@ mod tests {
         spec.model_id = None;
         let result = Endpoint::new(&spec, test_server::client(), openai_api(), Some("k".into()));
         assert!(matches!(result, Err(ProviderError::Fatal { .. })));
+    }
+
+    #[test]
+    fn messages_name_a_custom_server_by_url_and_hide_its_password() {
+        let endpoint = endpoint(Some("http://me:hunter2@localhost:11434/v1"), None).unwrap();
+        let error = endpoint.status_error(
+            StatusCode::NOT_FOUND,
+            &HeaderMap::new(),
+            br#"{"error":"model 'llama3' not found"}"#,
+            SystemTime::now(),
+        );
+        let ProviderError::Fatal { message, help, .. } = error else {
+            panic!("expected a fatal error");
+        };
+        let help = help.unwrap();
+        assert_eq!(
+            message,
+            "the server at `http://me:***@localhost:11434/v1` answered 404 Not Found for \
+             model `fast`: model 'llama3' not found"
+        );
+        assert!(!help.contains("hunter2"), "{help}");
+        assert!(!format!("{endpoint:?}").contains("hunter2"));
+
+        let openai = self::endpoint(None, Some("k")).unwrap();
+        let error = openai.status_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &HeaderMap::new(),
+            b"",
+            SystemTime::now(),
+        );
+        assert_eq!(
+            error.to_string(),
+            "OpenAI answered 500 Internal Server Error for model `fast`"
+        );
     }
 
     #[test]
