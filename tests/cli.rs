@@ -7,7 +7,10 @@ fn missing_file_is_a_clear_error() {
     let out = flow(&["check", "no/such/file.flow"]);
     assert_eq!(code(&out), 1);
     let err = stderr(&out);
-    assert!(err.contains("cannot read `no/such/file.flow`: no such file"), "{err}");
+    assert!(
+        err.contains("cannot read `no/such/file.flow`: no such file"),
+        "{err}"
+    );
     assert!(err.contains("flow::io::unreadable"), "{err}");
 }
 
@@ -18,7 +21,11 @@ fn non_utf8_file_is_a_clear_error() {
     std::fs::write(&path, b"output x = \"\xff\xfe\"").unwrap();
     let out = flow(&["check", path.to_str().unwrap()]);
     assert_eq!(code(&out), 1);
-    assert!(stderr(&out).contains("is not UTF-8 text (invalid byte at offset 12)"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is not UTF-8 text (invalid byte at offset 12)"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

@@ -10,6 +10,10 @@ fn every_example_checks_without_warnings() {
         let path = rel(&file);
         let out = flow(&["check", "--deny-warnings", &path]);
         assert_eq!(code(&out), 0, "{path}:\n{}", stderr(&out));
-        assert!(stdout(&out).contains("LLM call"), "{path} summary:\n{}", stdout(&out));
+        assert!(
+            stdout(&out).contains("LLM call"),
+            "{path} summary:\n{}",
+            stdout(&out)
+        );
     }
 }

@@ -2,7 +2,7 @@
 
 mod args;
 mod check;
-// mod graph;
+mod graph;
 pub mod report;
 mod source;
 
@@ -34,7 +34,9 @@ pub fn main() -> ExitCode {
     match worker.map(|w| w.join()) {
         Ok(Ok(code)) => code,
         _ => {
-            print_stderr("error: flow stopped unexpectedly; this is a bug in flow, please report it\n");
+            print_stderr(
+                "error: flow stopped unexpectedly; this is a bug in flow, please report it\n",
+            );
             ExitCode::from(exit::FAILURE)
         }
     }
@@ -44,7 +46,11 @@ fn main_on_big_stack() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { exit::FAILURE } else { exit::OK };
+            let code = if e.use_stderr() {
+                exit::FAILURE
+            } else {
+                exit::OK
+            };
             let _ = e.print();
             return ExitCode::from(code);
         }
@@ -59,7 +65,7 @@ fn main_on_big_stack() -> ExitCode {
             file,
             format,
             output,
-        } => { let _ = (file, format, output); exit::FAILURE }
+        } => graph::run(&file, format, output.as_deref(), style),
     };
     ExitCode::from(code)
 }

@@ -7,11 +7,17 @@ use super::report::Source;
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum SourceError {
     #[error("cannot read `{path}`: {reason}")]
-    #[diagnostic(code(flow::io::unreadable), help("check that the file exists and that you may read it"))]
+    #[diagnostic(
+        code(flow::io::unreadable),
+        help("check that the file exists and that you may read it")
+    )]
     Unreadable { path: String, reason: String },
 
     #[error("`{path}` is not UTF-8 text (invalid byte at offset {offset})")]
-    #[diagnostic(code(flow::io::not_utf8), help("flow programs must be UTF-8 text; re-save the file as UTF-8"))]
+    #[diagnostic(
+        code(flow::io::not_utf8),
+        help("flow programs must be UTF-8 text; re-save the file as UTF-8")
+    )]
     NotUtf8 { path: String, offset: usize },
 }
 

@@ -7,7 +7,13 @@
 //! templates referring to other nodes, the model by name, sampling and vote
 //! strategy) and its source span for run-time diagnostics.
 
+pub mod describe;
+pub mod dot;
+pub mod json;
+pub mod mermaid;
 pub mod stats;
+#[cfg(test)]
+pub(crate) mod testkit;
 
 use std::time::Duration;
 
@@ -72,10 +78,7 @@ pub enum NodeKind {
     /// A program input; its value comes from `--input` or the default.
     Input { default: Option<Expr> },
     /// One LLM call site, sampled once, `repeat N` times, or voted.
-    Ask {
-        call: AskCall,
-        sampling: Sampling,
-    },
+    Ask { call: AskCall, sampling: Sampling },
     /// `section < ... > vote N by S`: every voter sampled `per_voter` times,
     /// all samples pooled in (voter, sample) order and aggregated.
     Ensemble {
@@ -121,7 +124,10 @@ pub enum Sampling {
     /// `repeat N`: a list of `N` independent samples.
     Repeat(u32),
     /// `vote N by S`.
-    Vote { n: u32, strategy: Strategy },
+    Vote {
+        n: u32,
+        strategy: Strategy,
+    },
 }
 
 impl Sampling {
@@ -265,7 +271,11 @@ impl Builtin {
     ];
 
     pub fn name(self) -> &'static str {
-        Self::ALL.iter().find(|(_, b)| *b == self).map(|(n, _)| *n).unwrap_or("?")
+        Self::ALL
+            .iter()
+            .find(|(_, b)| *b == self)
+            .map(|(n, _)| *n)
+            .unwrap_or("?")
     }
 
     pub fn from_name(name: &str) -> Option<Builtin> {

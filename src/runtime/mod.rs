@@ -11,6 +11,7 @@ mod call;
 mod ctx;
 pub mod error;
 mod eval;
+pub mod input;
 pub mod limits;
 mod node;
 pub mod reply;
