@@ -15,7 +15,7 @@ use super::call::{CallPlan, Called, call};
 use super::error::{RunError, SampleIx, Site};
 use super::eval::{Env, render};
 use super::reply::parse_reply;
-use super::vote::{Outcome, Tally, VoteError, judge_prompt, parse_judge_choice};
+use super::vote::{Outcome, Tally, VoteError, judge_prompt_for, parse_judge_choice};
 use crate::graph::{AskCall, Sampling, Strategy};
 use crate::syntax::Span;
 use crate::types::Type;
@@ -123,7 +123,7 @@ pub(crate) async fn ask(
                     (call.model.as_str(), sample(env, &r, i, Some(ix)))
                 })
                 .collect();
-            vote(env, strategy, samples, span).await
+            vote(env, strategy, samples, Some(&r.prompt), span).await
         }
     }
 }
@@ -153,17 +153,26 @@ pub(crate) async fn ensemble(
             samples.push((r.call.model.as_str(), sample(env, r, s, Some(ix))));
         }
     }
-    vote(env, strategy, samples, span).await
+    // The judge is told the task when every voter was given the same one.
+    let task = match rendered.split_first() {
+        Some((first, rest)) if rest.iter().all(|r| r.prompt == first.prompt) => {
+            Some(first.prompt.as_str())
+        }
+        _ => None,
+    };
+    vote(env, strategy, samples, task, span).await
 }
 
 type Sample<'a> = (&'a str, BoxFuture<'a, Result<Called<Value>, RunError>>);
 
 /// Runs every sample concurrently and tallies them as they complete. Samples
-/// are given in pooled order; the model of each is for the "saved" counts.
+/// are given in pooled order; the model of each is for the "saved" counts;
+/// `task` is what the samples answered, for a judge.
 async fn vote<'a>(
     env: &Env<'_>,
     strategy: &Strategy,
     samples: Vec<Sample<'a>>,
+    task: Option<&str>,
     span: Span,
 ) -> Result<Called<Value>, RunError> {
     let total = samples.len();
@@ -207,7 +216,7 @@ async fn vote<'a>(
                         env.binding
                     )));
                 };
-                let judged = judge_between(env, judge, candidates, span).await?;
+                let judged = judge_between(env, judge, task, candidates, span).await?;
                 return Ok(Called {
                     value: judged.value,
                     latency: latency + judged.latency,
@@ -232,6 +241,7 @@ fn save(env: &Env<'_>, models: &[&str], done: &[bool]) {
 async fn judge_between(
     env: &Env<'_>,
     judge: &str,
+    task: Option<&str>,
     candidates: Vec<Value>,
     span: Span,
 ) -> Result<Called<Value>, RunError> {
@@ -257,7 +267,7 @@ async fn judge_between(
     let plan = CallPlan {
         site,
         model: judge,
-        prompt: judge_prompt(&candidates),
+        prompt: judge_prompt_for(task, &candidates),
         system: env
             .ctx
             .graph
@@ -265,7 +275,8 @@ async fn judge_between(
             .get(judge)
             .and_then(|m| m.options.system.clone()),
         sample: 0,
-        expect: Type::Int,
+        // A union of the candidate numbers, so an offline stand-in picks a valid one.
+        expect: Type::Union((1..=n).map(|i| i.to_string()).collect()),
         timeout: None,
         retry: None,
         span,

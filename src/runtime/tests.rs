@@ -959,7 +959,7 @@ async fn median_of_ints() {
     let graph = vote_graph(3, Strategy::Median, Type::Int, None);
     let p = TestProvider::new(|req| ok(["7", "1", "4"][req.sample as usize % 3], 10));
     let r = run_with(graph, &[("m", p)], quick_options()).await;
-    assert!(matches!(out(&r, "o"), Value::Int(4)) || out(&r, "o") == Value::Number(4.0));
+    assert_eq!(out(&r, "o"), Value::Number(4.0));
 }
 
 #[tokio::test(start_paused = true)]
@@ -967,8 +967,9 @@ async fn a_judge_picks_among_the_candidates() {
     let graph = vote_graph(3, Strategy::Judge("judge".into()), Type::Text, None);
     let p = TestProvider::new(|req| ok(["alpha", "beta", "gamma"][req.sample as usize % 3], 10));
     let judge = TestProvider::new(|req| {
-        assert!(req.prompt.contains("beta"));
-        ok("Candidate 2 is best", 20)
+        // The judge sees the task and every candidate.
+        let told = req.prompt.contains("question") && req.prompt.contains("beta");
+        ok(if told { "Candidate 2 is best" } else { "?" }, 20)
     });
     let start = Instant::now();
     let r = run_with(
