@@ -71,3 +71,4 @@ pub mod anthropic;
 pub mod http;
 pub mod mock;
 pub mod openai;
+pub mod registry;
