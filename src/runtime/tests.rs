@@ -1302,3 +1302,48 @@ mod prop {
         }
     }
 }
+
+// ---- with the real mock provider ---------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn the_mock_provider_retries_fail_first_and_votes_by_sample() {
+    use crate::model::MockOptions;
+    use crate::providers::Provider;
+    use crate::providers::mock::MockProvider;
+
+    let mock = MockOptions {
+        replies: Some(vec!["yes".into(), "no".into(), "yes".into()]),
+        latency: Some(Duration::from_millis(40)),
+        fail_first: 1,
+        ..MockOptions::default()
+    };
+    let mut g = G::new();
+    g.model(
+        "m",
+        ModelOptions {
+            mock: mock.clone(),
+            ..ModelOptions::default()
+        },
+    );
+    let mut c = call("m", vec![P::L("safe?")]);
+    c.parse_as = Type::Bool;
+    let v = g.ask(
+        "v",
+        c,
+        Sampling::Vote {
+            n: 3,
+            strategy: Strategy::Majority,
+        },
+    );
+    g.output("o", node(v));
+    let mut providers: std::collections::HashMap<String, std::sync::Arc<dyn Provider>> =
+        Default::default();
+    providers.insert("m".into(), std::sync::Arc::new(MockProvider::new(mock)));
+    let start = Instant::now();
+    let r = run(g.build(), providers, quick_options()).await;
+    assert_eq!(out(&r, "o"), Value::Bool(true));
+    // Every sample fails once (40ms), then answers (40ms): yes, no, yes.
+    assert_eq!(elapsed_ms(start), 80);
+    assert_eq!(r.stats.calls, 6);
+    assert_eq!(r.stats.retries, 3);
+}
