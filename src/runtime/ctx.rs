@@ -185,7 +185,9 @@ impl RunCtx {
         }
         stats.cost_usd = if stats.calls > 0 { total } else { None };
         let mut trace = std::mem::take(&mut rec.trace);
-        trace.sort_by_key(|e| (e.start_us, e.dur_us));
+        // Ties (many calls starting at once) are ordered by name, so the
+        // trace of a run on a paused clock is reproducible.
+        trace.sort_by_cached_key(|e| (e.start_us, e.site.slice_name(), e.attempt));
         (stats, trace)
     }
 }

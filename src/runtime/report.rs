@@ -61,6 +61,9 @@ pub enum RunEvent {
     },
     NodeStarted {
         node: String,
+        /// Nodes started so far, this one included, and nodes in the graph.
+        started: usize,
+        total: usize,
     },
     NodeFinished {
         node: String,

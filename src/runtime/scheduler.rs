@@ -138,6 +138,7 @@ impl Scheduler {
         let mut tasks: JoinSet<(NodeId, Result<Done, RunError>)> = JoinSet::new();
         let mut task_nodes: HashMap<tokio::task::Id, NodeId> = HashMap::new();
         let mut done = 0usize;
+        let mut started = 0usize;
 
         let result = loop {
             while let Some(id) = ready.pop_front() {
@@ -145,8 +146,11 @@ impl Scheduler {
                     let values = self.values_for(id);
                     let ctx = self.ctx.clone();
                     self.set(id, State::Running);
+                    started += 1;
                     self.ctx.emit(RunEvent::NodeStarted {
                         node: self.name(id),
+                        started,
+                        total,
                     });
                     let handle = tasks.spawn(async move { (id, execute(ctx, id, values).await) });
                     task_nodes.insert(handle.id(), id);

@@ -805,8 +805,19 @@ async fn map_runs_every_element_at_once_in_element_order() {
     );
     assert_eq!(elapsed_ms(start), 70);
     assert_eq!(p.peak(), 3);
-    let names: Vec<String> = r.trace.iter().map(|e| e.site.slice_name()).collect();
-    assert_eq!(names, vec!["ups[2]", "ups[1]", "ups[0]"]);
+    let slices: Vec<(String, u64)> = r
+        .trace
+        .iter()
+        .map(|e| (e.site.slice_name(), e.dur_us / 1000))
+        .collect();
+    assert_eq!(
+        slices,
+        vec![
+            ("ups[0]".into(), 70),
+            ("ups[1]".into(), 40),
+            ("ups[2]".into(), 10)
+        ]
+    );
 }
 
 #[tokio::test(start_paused = true)]
