@@ -231,11 +231,9 @@ async fn vote<'a>(
 }
 
 fn save(env: &Env<'_>, models: &[&str], done: &[bool]) {
-    for (m, d) in models.iter().zip(done) {
-        if !d {
-            env.ctx.record_saved(env.binding, Some(m), 1);
-        }
-    }
+    let unfinished = models.iter().zip(done).filter(|(_, d)| !**d);
+    env.ctx
+        .record_saved(env.binding, unfinished.map(|(m, _)| *m));
 }
 
 async fn judge_between(

@@ -135,21 +135,24 @@ impl RunCtx {
         }
     }
 
-    pub fn record_saved(&self, node: &str, model: Option<&str>, calls: u64) {
-        if calls == 0 {
-            return;
-        }
+    /// Samples of `node`'s vote that were never completed, with the model
+    /// each would have called.
+    pub fn record_saved<'m>(&self, node: &str, models: impl IntoIterator<Item = &'m str>) {
+        let mut calls = 0;
         {
             let mut rec = self.rec();
-            rec.stats.saved += calls;
-            if let Some(m) = model {
-                rec.stats.models.entry(m.to_string()).or_default().saved += calls;
+            for m in models {
+                calls += 1;
+                rec.stats.models.entry(m.to_string()).or_default().saved += 1;
             }
+            rec.stats.saved += calls;
         }
-        self.emit(RunEvent::Saved {
-            node: node.to_string(),
-            calls,
-        });
+        if calls > 0 {
+            self.emit(RunEvent::Saved {
+                node: node.to_string(),
+                calls,
+            });
+        }
     }
 
     /// The statistics and trace so far, with costs filled in.

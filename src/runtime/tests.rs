@@ -905,9 +905,19 @@ async fn majority_decides_early_and_cancels_samples_in_flight() {
 async fn an_early_decision_saves_calls_that_never_start() {
     let graph = vote_graph(5, Strategy::Majority, Type::Text, Some(1));
     let p = TestProvider::reply("same", 10);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut opts = quick_options();
+    opts.events = Some(tx);
     let start = Instant::now();
-    let r = run_with(graph, &[("m", p.clone())], quick_options()).await;
+    let r = run_with(graph, &[("m", p.clone())], opts).await;
     assert_eq!(out(&r, "o"), t("same"));
+    let mut saved = Vec::new();
+    while let Ok(ev) = rx.try_recv() {
+        if let RunEvent::Saved { node, calls } = ev {
+            saved.push((node, calls));
+        }
+    }
+    assert_eq!(saved, vec![("v".to_string(), 2)]);
     assert_eq!(p.started(), 3);
     assert_eq!(r.stats.calls, 3);
     assert_eq!(r.stats.saved, 2);
