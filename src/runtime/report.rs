@@ -56,9 +56,7 @@ impl Default for RetryPolicy {
 #[derive(Debug, Clone, PartialEq)]
 pub enum RunEvent {
     /// Before anything runs.
-    Planned {
-        nodes: usize,
-    },
+    Planned { nodes: usize },
     NodeStarted {
         node: String,
         /// Nodes started so far, this one included, and nodes in the graph.
@@ -94,10 +92,7 @@ pub enum RunEvent {
         delay: Duration,
     },
     /// A vote was decided early and `calls` samples were cancelled.
-    Saved {
-        node: String,
-        calls: u64,
-    },
+    Saved { node: String, calls: u64 },
 }
 
 /// Everything a run produced, even when it failed.
