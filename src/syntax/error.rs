@@ -13,7 +13,8 @@ use super::Span;
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SyntaxError {
     /// Something that cannot appear here; `expected` is already in words.
-    #[error("expected {expected}, found {found}")]
+    /// A long list of expectations goes to the help line instead.
+    #[error("{}", unexpected_message(expected, found))]
     Unexpected {
         expected: String,
         found: String,
@@ -133,6 +134,19 @@ pub const KINDS: &[&str] = &[
     "internal",
 ];
 
+fn unexpected_message(expected: &str, found: &str) -> String {
+    if short_expectation(expected) {
+        format!("expected {expected}, found {found}")
+    } else {
+        format!("unexpected {found}")
+    }
+}
+
+/// At most two things expected: short enough for the message itself.
+fn short_expectation(expected: &str) -> bool {
+    !expected.contains(", ")
+}
+
 impl SyntaxError {
     /// The last segment of the code, e.g. `unclosed`.
     pub fn kind(&self) -> &'static str {
@@ -182,8 +196,11 @@ impl SyntaxError {
         }
     }
 
-    fn help_text(&self) -> Option<String> {
+    pub(super) fn help_text(&self) -> Option<String> {
         Some(match self {
+            SyntaxError::Unexpected { expected, .. } if !short_expectation(expected) => {
+                format!("expected {expected}")
+            }
             SyntaxError::Unexpected { .. } => return None,
             SyntaxError::Unclosed { closer, what, .. } => {
                 format!("add `{closer}` where the {what} should end")
@@ -195,9 +212,9 @@ impl SyntaxError {
             SyntaxError::ExpectedAssign { name, .. } => {
                 format!("a binding is written `{name} = EXPRESSION`")
             }
-            SyntaxError::ExpectedType { bare_list: true, .. } => {
-                "say what the list holds, e.g. `list<text>`".to_string()
-            }
+            SyntaxError::ExpectedType {
+                bare_list: true, ..
+            } => "say what the list holds, e.g. `list<text>`".to_string(),
             SyntaxError::ExpectedType { .. } => "types are `text`, `bool`, `int`, `number`, \
                 `json`, `list<T>` and choices such as `\"yes\" | \"no\"`"
                 .to_string(),
@@ -245,15 +262,11 @@ impl SyntaxError {
                 "brackets, sections, `if` and `not` may nest at most {limit} levels; \
                  split the expression into named bindings"
             ),
-            SyntaxError::NumberTooLarge { .. } => {
-                "whole numbers must fit in 64 bits".to_string()
-            }
+            SyntaxError::NumberTooLarge { .. } => "whole numbers must fit in 64 bits".to_string(),
             SyntaxError::MisplacedDuration { .. } => {
                 "write a plain number here, or move the duration to `timeout`".to_string()
             }
-            SyntaxError::Internal { .. } => {
-                "this is a bug in flow, please report it".to_string()
-            }
+            SyntaxError::Internal { .. } => "this is a bug in flow, please report it".to_string(),
         })
     }
 
@@ -261,12 +274,18 @@ impl SyntaxError {
         let l = |text: String, span: Span| LabeledSpan::new_with_span(Some(text), span);
         match self {
             SyntaxError::Unexpected {
+                expected,
                 found,
                 span,
                 opened,
-                ..
             } => {
-                let mut v = vec![l(format!("unexpected {found}"), *span)];
+                let _ = found;
+                let text = if short_expectation(expected) {
+                    format!("expected {expected}")
+                } else {
+                    "not allowed here".to_string()
+                };
+                let mut v = vec![l(text, *span)];
                 if let Some((what, open)) = opened {
                     v.push(l(format!("the {what} opened here"), *open));
                 }
@@ -303,7 +322,10 @@ impl SyntaxError {
                 vec![l("expected a type here".into(), *span)]
             }
             SyntaxError::VoteNeedsBy { vote, span, found } => vec![
-                l(format!("expected `by` and a strategy, found {found}"), *span),
+                l(
+                    format!("expected `by` and a strategy, found {found}"),
+                    *span,
+                ),
                 l("this vote".into(), *vote),
             ],
             SyntaxError::KeywordAsName { span, .. } => {
