@@ -365,5 +365,22 @@ fn classify(src: &str, pos: usize, positives: &[Rule]) -> SyntaxError {
         found,
         span,
         opened: opened.map(|o| (o.kind.describe(), o.span)),
+        hint: foreign_hint(src.get(span.start..).unwrap_or("")),
     }
+}
+
+/// Advice for tokens people bring from other languages.
+fn foreign_hint(rest: &str) -> Option<&'static str> {
+    let first = rest.chars().next()?;
+    Some(match first {
+        '+' | '-' | '*' | '/' | '%' => {
+            "flow has no arithmetic; to combine text use a template such as `\"{a} {b}\"`"
+        }
+        '&' => "write `and` instead of `&&`",
+        '|' if rest.starts_with("||") => "write `or` instead of `||`",
+        '!' => "write `not x` instead of `!x`",
+        '\'' => "strings use double quotes: `\"...\"`",
+        ';' => "statements need no separator; remove the `;`",
+        _ => return None,
+    })
 }

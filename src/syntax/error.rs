@@ -22,6 +22,8 @@ pub enum SyntaxError {
         /// The bracket or block this error is inside of, when the closer was
         /// one of the things expected: "section opened here".
         opened: Option<(&'static str, Span)>,
+        /// Advice for a token borrowed from another language (`+`, `&&`).
+        hint: Option<&'static str>,
     },
 
     /// The file (or the statement) ended while a bracket or block was open.
@@ -198,6 +200,9 @@ impl SyntaxError {
 
     pub(super) fn help_text(&self) -> Option<String> {
         Some(match self {
+            SyntaxError::Unexpected {
+                hint: Some(hint), ..
+            } => hint.to_string(),
             SyntaxError::Unexpected { expected, .. } if !short_expectation(expected) => {
                 format!("expected {expected}")
             }
@@ -278,6 +283,7 @@ impl SyntaxError {
                 found,
                 span,
                 opened,
+                ..
             } => {
                 let _ = found;
                 let text = if short_expectation(expected) {
@@ -351,7 +357,7 @@ impl SyntaxError {
                 l("given again here".into(), *second),
             ],
             SyntaxError::ComparisonInBlock { block, span, .. } => vec![l(
-                format!("this comparison would end the {block} at `>`"),
+                format!("`<` and `>` delimit the {block}: wrap this in parentheses"),
                 *span,
             )],
             SyntaxError::TooDeep { span, .. } => {

@@ -500,6 +500,12 @@ fn unexpected_token() {
     let e = error(src, "unexpected");
     assert_eq!(at(src, &e), "+");
     assert_eq!(e.to_string(), "unexpected `+`");
+    assert!(e.help_text().is_some_and(|h| h.contains("no arithmetic")));
+    let e = error("x = a && b", "unexpected");
+    assert_eq!(
+        e.help_text().as_deref(),
+        Some("write `and` instead of `&&`")
+    );
     let src = "model m = openai(\"x\" temperature: 1)";
     let e = error(src, "unexpected");
     assert_eq!(e.to_string(), "expected `)` or `,`, found `temperature`");
@@ -992,5 +998,43 @@ mod props {
             let src = String::from_utf8_lossy(&spliced);
             let _ = parse(&src);
         }
+    }
+}
+
+// ------------------------------------------------------- fixtures and docs
+
+#[test]
+fn every_error_kind_has_a_fixture_that_produces_it() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/err");
+    for kind in ERROR_KINDS.iter().filter(|k| **k != "internal") {
+        let path = dir.join(format!("syntax_{kind}.flow"));
+        let src =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(
+            src.starts_with("# "),
+            "{} must start with `# `",
+            path.display()
+        );
+        let errs = errors(&src);
+        let kinds: Vec<&str> = errs.iter().map(|e| e.kind()).collect();
+        assert_eq!(
+            kinds,
+            [*kind],
+            "{}:\n{}",
+            path.display(),
+            render(&src, &errs)
+        );
+    }
+}
+
+#[test]
+fn every_error_kind_is_documented() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/errors-syntax.md");
+    let docs = std::fs::read_to_string(&path).expect("docs/errors-syntax.md");
+    for kind in ERROR_KINDS {
+        assert!(
+            docs.contains(&format!("\n## flow::syntax::{kind}\n")),
+            "{kind} is not documented"
+        );
     }
 }
