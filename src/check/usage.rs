@@ -1,0 +1,56 @@
+//! Warnings for declarations nothing uses, and the one required declaration:
+//! an output.
+
+use std::collections::HashSet;
+
+use super::error::{CheckError, NameKind};
+use super::names::{DeclKind, Scope};
+use super::resolve::Resolved;
+use crate::syntax::Span;
+use crate::syntax::ast::Program;
+
+/// Unused inputs, bindings, section members and models. A name starting
+/// with `_` is exempt: that is how a program says "on purpose".
+pub fn unused(scope: &Scope<'_>, resolved: &Resolved, errors: &mut Vec<CheckError>) {
+    let mut used = HashSet::new();
+    for (from, refs) in resolved.refs.iter().enumerate() {
+        for r in refs {
+            if r.target != from {
+                used.insert(r.target);
+            }
+        }
+    }
+    for (id, decl) in scope.decls.iter().enumerate() {
+        let top_level = scope.globals.get(&decl.name) == Some(&id);
+        if matches!(decl.kind, DeclKind::Output(_))
+            || !top_level
+            || decl.name.starts_with('_')
+            || used.contains(&id)
+        {
+            continue;
+        }
+        errors.push(CheckError::Unused {
+            kind: decl.name_kind,
+            name: decl.name.clone(),
+            span: decl.ident.span,
+        });
+    }
+    for (name, decl) in &scope.models {
+        if !name.starts_with('_') && !resolved.used_models.contains(name) {
+            errors.push(CheckError::Unused {
+                kind: NameKind::Model,
+                name: name.clone(),
+                span: decl.name.span,
+            });
+        }
+    }
+}
+
+pub fn require_output(program: &Program, scope: &Scope<'_>, errors: &mut Vec<CheckError>) {
+    if scope.outputs.is_empty() {
+        let end = program.items.last().map_or(0, |i| i.span().end);
+        errors.push(CheckError::NoOutput {
+            span: Span::point(end),
+        });
+    }
+}
