@@ -14,6 +14,10 @@ use crate::syntax::ast::Program;
 pub fn unused(scope: &Scope<'_>, resolved: &Resolved, errors: &mut Vec<CheckError>) {
     let mut used = HashSet::new();
     for (from, refs) in resolved.refs.iter().enumerate() {
+        // A record "uses" its members only by containing them.
+        if scope.record_members(from).is_some() {
+            continue;
+        }
         for r in refs {
             if r.target != from {
                 used.insert(r.target);
@@ -25,7 +29,7 @@ pub fn unused(scope: &Scope<'_>, resolved: &Resolved, errors: &mut Vec<CheckErro
         if matches!(decl.kind, DeclKind::Output(_))
             || !top_level
             || decl.name.starts_with('_')
-            || used.contains(&id)
+            || used_within(scope, &used, id)
         {
             continue;
         }
@@ -53,4 +57,18 @@ pub fn require_output(program: &Program, scope: &Scope<'_>, errors: &mut Vec<Che
             span: Span::point(end),
         });
     }
+}
+
+/// A record is used when it or any of its members (at any depth) is.
+fn used_within(scope: &Scope<'_>, used: &HashSet<usize>, id: usize) -> bool {
+    let mut stack = vec![id];
+    while let Some(cur) = stack.pop() {
+        if used.contains(&cur) {
+            return true;
+        }
+        if let Some(members) = scope.record_members(cur) {
+            stack.extend(members.iter().map(|(_, m)| *m));
+        }
+    }
+    false
 }
