@@ -27,6 +27,12 @@ pub struct Resolved {
     pub refs: Vec<Vec<Ref>>,
     /// Models named by an `ask` or a `judge`.
     pub used_models: HashSet<String>,
+    /// Declarations used from places that are errors themselves (a voting
+    /// section statement): not "unused", since the user did use them.
+    pub loose_uses: HashSet<DeclId>,
+    /// Names offered as "did you mean": most likely the intended use of
+    /// them is the misspelt one, so they are not reported as unused.
+    pub suggested: HashSet<String>,
 }
 
 /// What a name with fields means at one place in the program.
@@ -78,6 +84,7 @@ pub fn resolve(scope: &Scope<'_>, errors: &mut Vec<CheckError>) -> Resolved {
         vars: Vec::new(),
         refs: Vec::new(),
         used_models: HashSet::new(),
+        suggested: HashSet::new(),
     };
     let mut all = Vec::with_capacity(scope.decls.len());
     for decl in &scope.decls {
@@ -102,22 +109,39 @@ pub fn resolve(scope: &Scope<'_>, errors: &mut Vec<CheckError>) -> Resolved {
                         target: id,
                         span: out.name.span,
                     }),
-                    None => r.errors.push(CheckError::UndefinedOutput {
-                        name: out.name.name.clone(),
-                        span: out.name.span,
-                        suggestion: Suggestion(did_you_mean(
+                    None => {
+                        let suggestion = r.suggest(
                             &out.name.name,
                             scope.globals.keys().map(String::as_str),
-                        )),
-                    }),
+                        );
+                        r.errors.push(CheckError::UndefinedOutput {
+                            name: out.name.name.clone(),
+                            span: out.name.span,
+                            suggestion,
+                        });
+                    }
                 },
             },
         }
         all.push(std::mem::take(&mut r.refs));
     }
+    // The members of a voting section statement belong to no declaration,
+    // but what they use is still used.
+    let mut loose_uses = HashSet::new();
+    for s in &scope.sections {
+        if s.ast.modifiers.vote.is_some() {
+            for member in s.ast.members.iter().filter(|m| m.name.is_none()) {
+                r.refs.clear();
+                r.expr(&member.value);
+                loose_uses.extend(r.refs.iter().map(|x| x.target));
+            }
+        }
+    }
     Resolved {
         refs: all,
         used_models: r.used_models,
+        loose_uses,
+        suggested: r.suggested,
     }
 }
 
@@ -127,9 +151,18 @@ struct Resolver<'s, 'a> {
     vars: Vec<String>,
     refs: Vec<Ref>,
     used_models: HashSet<String>,
+    suggested: HashSet<String>,
 }
 
 impl Resolver<'_, '_> {
+    fn suggest<'c>(&mut self, name: &str, candidates: impl IntoIterator<Item = &'c str>) -> Suggestion {
+        let found = did_you_mean(name, candidates);
+        if let Some(f) = &found {
+            self.suggested.insert(f.clone());
+        }
+        Suggestion(found)
+    }
+
     /// The value of a binding or member: a voting section is allowed here.
     fn value(&mut self, expr: &Expr) {
         match &expr.kind {
@@ -172,6 +205,10 @@ impl Resolver<'_, '_> {
                 self.errors.push(CheckError::SectionPosition {
                     span: section.span,
                 });
+                // Still resolve inside, so its uses do not look unused.
+                for member in &section.members {
+                    self.expr(&member.value);
+                }
             }
             ExprKind::For { var, list, body, .. } => {
                 self.expr(list);
@@ -201,13 +238,12 @@ impl Resolver<'_, '_> {
         if self.scope.models.contains_key(&model.name) {
             self.used_models.insert(model.name.clone());
         } else {
+            let suggestion =
+                self.suggest(&model.name, self.scope.models.keys().map(String::as_str));
             self.errors.push(CheckError::UndefinedModel {
                 name: model.name.clone(),
                 span: model.span,
-                suggestion: Suggestion(did_you_mean(
-                    &model.name,
-                    self.scope.models.keys().map(String::as_str),
-                )),
+                suggestion,
             });
         }
     }
@@ -235,22 +271,25 @@ impl Resolver<'_, '_> {
                 });
             }
             Lookup::Missing if self.scope.models.contains_key(&name.name) => {
+                self.used_models.insert(name.name.clone());
                 self.errors.push(CheckError::ModelAsValue {
                     name: name.name.clone(),
                     span: name.span,
                 });
             }
             Lookup::Missing => {
-                let candidates = self
-                    .scope
+                let scope = self.scope;
+                let vars = self.vars.clone();
+                let candidates = scope
                     .globals
                     .keys()
                     .map(String::as_str)
-                    .chain(self.vars.iter().map(String::as_str));
+                    .chain(vars.iter().map(String::as_str));
+                let suggestion = self.suggest(&name.name, candidates);
                 self.errors.push(CheckError::UndefinedName {
                     name: name.name.clone(),
                     span: name.span,
-                    suggestion: Suggestion(did_you_mean(&name.name, candidates)),
+                    suggestion,
                 });
             }
         }

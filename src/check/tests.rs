@@ -814,3 +814,56 @@ fn every_node_has_a_span_and_order_is_stable() {
     assert_eq!(first, again);
     assert_eq!(first, vec!["q", "a", "b", "b", "b.cond1", "b.ask1"]);
 }
+
+// ----- fixtures -----------------------------------------------------------------
+
+fn fixtures(dir: &str) -> Vec<(String, String)> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+    let mut files: Vec<(String, String)> = std::fs::read_dir(&root)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "flow"))
+                .filter_map(|p| {
+                    let name = p.file_stem()?.to_string_lossy().into_owned();
+                    Some((name, std::fs::read_to_string(&p).ok()?))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+#[test]
+fn ok_fixtures_check_without_diagnostics() {
+    let files = fixtures("tests/fixtures/ok");
+    assert!(files.len() >= 3);
+    for (name, src) in files {
+        let (graph, errors) = run(&src);
+        assert!(
+            errors.is_empty(),
+            "{name}: {:#?}",
+            errors.iter().map(|e| (code(e), e.to_string())).collect::<Vec<_>>()
+        );
+        let g = graph.expect("a graph");
+        assert_eq!(g.topo_order().len(), g.dag.node_count(), "{name} is a DAG");
+    }
+}
+
+#[test]
+fn err_fixtures_report_their_code() {
+    let files: Vec<(String, String)> = fixtures("tests/fixtures/err")
+        .into_iter()
+        .filter(|(n, _)| n.starts_with("check_"))
+        .collect();
+    assert!(files.len() >= 40);
+    for (name, src) in files {
+        let want = format!("flow::check::{}", name.trim_start_matches("check_"));
+        let (_, errors) = run(&src);
+        let codes: Vec<String> = errors.iter().map(code).collect();
+        // Exactly one: a fixture shows one mistake, with no cascade.
+        assert_eq!(codes, vec![want], "{name}");
+        assert!(src.starts_with("# "), "{name} starts with a comment");
+    }
+}
+

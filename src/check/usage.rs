@@ -12,7 +12,11 @@ use crate::syntax::ast::Program;
 /// Unused inputs, bindings, section members and models. A name starting
 /// with `_` is exempt: that is how a program says "on purpose".
 pub fn unused(scope: &Scope<'_>, resolved: &Resolved, errors: &mut Vec<CheckError>) {
-    let mut used = HashSet::new();
+    // Without any output everything is unused; `no_output` says it once.
+    if scope.outputs.is_empty() {
+        return;
+    }
+    let mut used: HashSet<usize> = resolved.loose_uses.clone();
     for (from, refs) in resolved.refs.iter().enumerate() {
         // A record "uses" its members only by containing them.
         if scope.record_members(from).is_some() {
@@ -29,6 +33,7 @@ pub fn unused(scope: &Scope<'_>, resolved: &Resolved, errors: &mut Vec<CheckErro
         if matches!(decl.kind, DeclKind::Output(_))
             || !top_level
             || decl.name.starts_with('_')
+            || resolved.suggested.contains(&decl.name)
             || used_within(scope, &used, id)
         {
             continue;
@@ -40,7 +45,10 @@ pub fn unused(scope: &Scope<'_>, resolved: &Resolved, errors: &mut Vec<CheckErro
         });
     }
     for (name, decl) in &scope.models {
-        if !name.starts_with('_') && !resolved.used_models.contains(name) {
+        if !name.starts_with('_')
+            && !resolved.used_models.contains(name)
+            && !resolved.suggested.contains(name)
+        {
             errors.push(CheckError::Unused {
                 kind: NameKind::Model,
                 name: name.clone(),
