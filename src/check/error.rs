@@ -96,7 +96,9 @@ pub enum CheckError {
     #[error("`{name}` is not defined")]
     #[diagnostic(
         code(flow::check::undefined_name),
-        help("define it with `{name} = ...`, `input {name}: TYPE` or as a section member{suggestion}")
+        help(
+            "define it with `{name} = ...`, `input {name}: TYPE` or as a section member{suggestion}"
+        )
     )]
     UndefinedName {
         name: String,
@@ -108,7 +110,9 @@ pub enum CheckError {
     #[error("`{name}` is a model, not a value")]
     #[diagnostic(
         code(flow::check::model_as_value),
-        help("models are only used by `ask {name} \"...\"` and `judge {name}`; to use a model's answer, bind it: `x = ask {name} \"...\"`")
+        help(
+            "models are only used by `ask {name} \"...\"` and `judge {name}`; to use a model's answer, bind it: `x = ask {name} \"...\"`"
+        )
     )]
     ModelAsValue {
         name: String,
@@ -119,7 +123,9 @@ pub enum CheckError {
     #[error("there is no model named `{name}`")]
     #[diagnostic(
         code(flow::check::undefined_model),
-        help("declare it with `model {name} = openai(\"MODEL-ID\")` (or `anthropic(...)`, `mock(...)`){suggestion}")
+        help(
+            "declare it with `model {name} = openai(\"MODEL-ID\")` (or `anthropic(...)`, `mock(...)`){suggestion}"
+        )
     )]
     UndefinedModel {
         name: String,
@@ -131,7 +137,9 @@ pub enum CheckError {
     #[error("`output {name}` names no binding")]
     #[diagnostic(
         code(flow::check::undefined_output),
-        help("`output {name}` outputs the binding `{name}`; define it, or give the output a value: `output {name} = EXPR`{suggestion}")
+        help(
+            "`output {name}` outputs the binding `{name}`; define it, or give the output a value: `output {name} = EXPR`{suggestion}"
+        )
     )]
     UndefinedOutput {
         name: String,
@@ -143,7 +151,9 @@ pub enum CheckError {
     #[error("there is no builtin function `{name}`")]
     #[diagnostic(
         code(flow::check::unknown_builtin),
-        help("the builtins are `join`, `split`, `lines`, `len`, `trim`, `lower`, `upper` and `contains`{suggestion}")
+        help(
+            "the builtins are `join`, `split`, `lines`, `len`, `trim`, `lower`, `upper` and `contains`{suggestion}"
+        )
     )]
     UnknownBuiltin {
         name: String,
@@ -155,7 +165,9 @@ pub enum CheckError {
     #[error("there is no voting strategy `{name}`")]
     #[diagnostic(
         code(flow::check::unknown_strategy),
-        help("the strategies are `majority`, `unanimous`, `at_least K`, `mean`, `median` and `judge MODEL`{suggestion}")
+        help(
+            "the strategies are `majority`, `unanimous`, `at_least K`, `mean`, `median` and `judge MODEL`{suggestion}"
+        )
     )]
     UnknownStrategy {
         name: String,
@@ -190,7 +202,9 @@ pub enum CheckError {
     #[error("there is no type `{name}`")]
     #[diagnostic(
         code(flow::check::unknown_type),
-        help("the types are `text`, `bool`, `int`, `number`, `json`, `list<T>` and unions of strings like `\"yes\" | \"no\"`{suggestion}")
+        help(
+            "the types are `text`, `bool`, `int`, `number`, `json`, `list<T>` and unions of strings like `\"yes\" | \"no\"`{suggestion}"
+        )
     )]
     UnknownType {
         name: String,
@@ -217,7 +231,9 @@ pub enum CheckError {
     #[error("`{name}` is defined twice")]
     #[diagnostic(
         code(flow::check::duplicate_binding),
-        help("inputs, bindings, section members and `output NAME = ...` share one namespace; rename one of them")
+        help(
+            "inputs, bindings, section members and `output NAME = ...` share one namespace; rename one of them"
+        )
     )]
     DuplicateBinding {
         name: String,
@@ -240,7 +256,10 @@ pub enum CheckError {
     },
 
     #[error("output `{name}` is declared twice")]
-    #[diagnostic(code(flow::check::duplicate_output), help("output names must be unique; rename one of the outputs"))]
+    #[diagnostic(
+        code(flow::check::duplicate_output),
+        help("output names must be unique; rename one of the outputs")
+    )]
     DuplicateOutput {
         name: String,
         #[label("first declared here")]
@@ -263,7 +282,9 @@ pub enum CheckError {
     #[error("{path} form a cycle")]
     #[diagnostic(
         code(flow::check::cycle),
-        help("a flow program is a DAG: every value must be computable from inputs without depending on itself; break the cycle by removing one of these references")
+        help(
+            "a flow program is a DAG: every value must be computable from inputs without depending on itself; break the cycle by removing one of these references"
+        )
     )]
     Cycle {
         path: Path,
@@ -274,7 +295,9 @@ pub enum CheckError {
     #[error("section members `{dependent}` and `{dependency}` are not independent: {path}")]
     #[diagnostic(
         code(flow::check::section_dependency),
-        help("members of one section run at the same time, so none may use another's result; move `{dependent}` out of the section (it will still run as soon as `{dependency}` is ready)")
+        help(
+            "members of one section run at the same time, so none may use another's result; move `{dependent}` out of the section (it will still run as soon as `{dependency}` is ready)"
+        )
     )]
     SectionDependency {
         dependent: String,
@@ -300,7 +323,9 @@ pub enum CheckError {
     #[error("a voting section must be bound to a name")]
     #[diagnostic(
         code(flow::check::section_vote_statement),
-        help("a section statement binds its members' names; a voting section has one value, so bind it: `NAME = section < ... > vote ...`")
+        help(
+            "a section statement binds its members' names; a voting section has one value, so bind it: `NAME = section < ... > vote ...`"
+        )
     )]
     SectionVoteStatement {
         #[label("this vote has nowhere to go")]
@@ -310,7 +335,9 @@ pub enum CheckError {
     #[error("`{modifier}` cannot follow a section")]
     #[diagnostic(
         code(flow::check::section_modifier),
-        help("a section takes `vote`, `timeout` and `retry` only; put `{modifier}` on the `ask`s inside it")
+        help(
+            "a section takes `vote`, `timeout` and `retry` only; put `{modifier}` on the `ask`s inside it"
+        )
     )]
     SectionModifier {
         modifier: &'static str,
@@ -321,7 +348,9 @@ pub enum CheckError {
     #[error("a section member needs a name")]
     #[diagnostic(
         code(flow::check::unnamed_member),
-        help("write `NAME = ...`; unnamed members are only allowed in a voting section (`section < ... > vote N by STRATEGY`)")
+        help(
+            "write `NAME = ...`; unnamed members are only allowed in a voting section (`section < ... > vote N by STRATEGY`)"
+        )
     )]
     UnnamedMember {
         #[label("unnamed member")]
@@ -329,10 +358,7 @@ pub enum CheckError {
     },
 
     #[error("every member of a voting section must be a plain `ask`")]
-    #[diagnostic(
-        code(flow::check::ensemble_member),
-        help("{reason}")
-    )]
+    #[diagnostic(code(flow::check::ensemble_member), help("{reason}"))]
     EnsembleMember {
         reason: EnsembleReason,
         #[label("not a single `ask`")]
@@ -352,7 +378,9 @@ pub enum CheckError {
     #[error("an input's default must be a constant")]
     #[diagnostic(
         code(flow::check::input_default),
-        help("defaults are computed before anything runs, so they cannot use names, `ask`, `for` or sections; write a literal value")
+        help(
+            "defaults are computed before anything runs, so they cannot use names, `ask`, `for` or sections; write a literal value"
+        )
     )]
     InputDefault {
         #[label("not a constant")]
@@ -385,7 +413,10 @@ pub enum CheckError {
     },
 
     #[error("option `{name}` must be {expected}")]
-    #[diagnostic(code(flow::check::option_type), help("for example `{name}: {example}`"))]
+    #[diagnostic(
+        code(flow::check::option_type),
+        help("for example `{name}: {example}`")
+    )]
     OptionType {
         name: String,
         expected: &'static str,
@@ -422,7 +453,9 @@ pub enum CheckError {
     #[error("the branches of `if` have different types: `{then_ty}` and `{else_ty}`")]
     #[diagnostic(
         code(flow::check::branch_mismatch),
-        help("both branches must give the same type (text and string unions mix as text, int and number as number)")
+        help(
+            "both branches must give the same type (text and string unions mix as text, int and number as number)"
+        )
     )]
     BranchMismatch {
         then_ty: Type,
@@ -450,7 +483,9 @@ pub enum CheckError {
     #[error("`.{field}` is used on a value of type `{found}`")]
     #[diagnostic(
         code(flow::check::field_access),
-        help("fields exist on `json` values and on section records (`NAME = section < ... >`); ask for json with `as json`")
+        help(
+            "fields exist on `json` values and on section records (`NAME = section < ... >`); ask for json with `as json`"
+        )
     )]
     FieldAccess {
         field: String,
@@ -473,7 +508,9 @@ pub enum CheckError {
     #[error("`for` needs a list, but this is `{found}`")]
     #[diagnostic(
         code(flow::check::for_non_list),
-        help("iterate over a `list<T>` (`as list<text>` on an `ask`, `lines(x)`, `split(x, \",\")`) or a json array")
+        help(
+            "iterate over a `list<T>` (`as list<text>` on an `ask`, `lines(x)`, `split(x, \",\")`) or a json array"
+        )
     )]
     ForNonList {
         found: Type,
@@ -496,7 +533,9 @@ pub enum CheckError {
     #[error("{kind} must be between {min} and {max}, but it is {value}")]
     #[diagnostic(
         code(flow::check::count),
-        help("use a count from {min} to {max}; more samples than that is almost certainly a typo that would cost a lot")
+        help(
+            "use a count from {min} to {max}; more samples than that is almost certainly a typo that would cost a lot"
+        )
     )]
     Count {
         kind: CountKind,
@@ -510,7 +549,9 @@ pub enum CheckError {
     #[error("`vote` on an `ask` needs a number of samples")]
     #[diagnostic(
         code(flow::check::vote_count_missing),
-        help("write `vote N by STRATEGY`, e.g. `vote 5 by majority`; only a voting section may omit `N` (one vote per member)")
+        help(
+            "write `vote N by STRATEGY`, e.g. `vote 5 by majority`; only a voting section may omit `N` (one vote per member)"
+        )
     )]
     VoteCountMissing {
         #[label("how many samples?")]
@@ -520,7 +561,9 @@ pub enum CheckError {
     #[error("`repeat` and `vote` cannot be used together")]
     #[diagnostic(
         code(flow::check::repeat_and_vote),
-        help("`repeat N` keeps all N samples as a list; `vote N by S` aggregates N samples into one value; pick one")
+        help(
+            "`repeat N` keeps all N samples as a list; `vote N by S` aggregates N samples into one value; pick one"
+        )
     )]
     RepeatAndVote {
         #[label("`repeat` here")]
@@ -532,7 +575,9 @@ pub enum CheckError {
     #[error("{problem}")]
     #[diagnostic(
         code(flow::check::strategy_arg),
-        help("write `at_least K` with a number and `judge MODEL` with a model; the other strategies take nothing")
+        help(
+            "write `at_least K` with a number and `judge MODEL` with a model; the other strategies take nothing"
+        )
     )]
     StrategyArg {
         problem: StrategyArgProblem,
@@ -583,7 +628,9 @@ pub enum CheckError {
     #[diagnostic(
         code(flow::check::even_majority),
         severity(Warning),
-        help("ties go to the value seen first in sample order; use an odd number of votes to avoid them")
+        help(
+            "ties go to the value seen first in sample order; use an odd number of votes to avoid them"
+        )
     )]
     EvenMajority {
         votes: u64,
@@ -595,7 +642,9 @@ pub enum CheckError {
     #[diagnostic(
         code(flow::check::deterministic_vote),
         severity(Warning),
-        help("at temperature 0 the samples will likely all agree, so the vote costs calls and adds no confidence; raise the model's `temperature`")
+        help(
+            "at temperature 0 the samples will likely all agree, so the vote costs calls and adds no confidence; raise the model's `temperature`"
+        )
     )]
     DeterministicVote {
         model: String,
@@ -676,12 +725,12 @@ pub enum StrategyArgProblem {
 impl fmt::Display for StrategyArgProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            StrategyArgProblem::MissingCount => f.write_str("`at_least` needs a count: `at_least K`"),
+            StrategyArgProblem::MissingCount => {
+                f.write_str("`at_least` needs a count: `at_least K`")
+            }
             StrategyArgProblem::MissingModel => f.write_str("`judge` needs a model: `judge MODEL`"),
             StrategyArgProblem::Unexpected(s) => write!(f, "`{s}` takes no argument"),
-            StrategyArgProblem::CountForJudge => {
-                f.write_str("`judge` takes a model, not a number")
-            }
+            StrategyArgProblem::CountForJudge => f.write_str("`judge` takes a model, not a number"),
             StrategyArgProblem::ModelForAtLeast => {
                 f.write_str("`at_least` takes a number, not a model")
             }

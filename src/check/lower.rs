@@ -84,7 +84,12 @@ pub fn lower(
     let inputs = scope
         .globals
         .values()
-        .filter(|&&id| matches!(scope.decls.get(id).map(|d| &d.kind), Some(DeclKind::Input(_))))
+        .filter(|&&id| {
+            matches!(
+                scope.decls.get(id).map(|d| &d.kind),
+                Some(DeclKind::Input(_))
+            )
+        })
         .map(|&id| (scope.decls[id].name.clone(), NodeId::new(id)))
         .collect();
     let outputs = scope
@@ -230,9 +235,9 @@ impl Lowerer<'_, '_> {
                 d.timeout = m.timeout.map(|(t, _)| Duration::from_millis(t.millis));
             }
             if d.retry.is_none() {
-                d.retry = m
-                    .retry
-                    .and_then(|c| votes::in_range(c.value, c.span, CountKind::Retry, &mut Vec::new()));
+                d.retry = m.retry.and_then(|c| {
+                    votes::in_range(c.value, c.span, CountKind::Retry, &mut Vec::new())
+                });
             }
             section = s.parent;
         }
@@ -294,7 +299,15 @@ impl Lowerer<'_, '_> {
     }
 
     /// A node synthesized inside the current declaration.
-    fn synth(&mut self, name: String, kind: NodeKind, ty: Type, span: Span, cx: &Cx, deps: Vec<Dep>) -> Expr {
+    fn synth(
+        &mut self,
+        name: String,
+        kind: NodeKind,
+        ty: Type,
+        span: Span,
+        cx: &Cx,
+        deps: Vec<Dep>,
+    ) -> Expr {
         let id = self.dag.add_node(Node {
             name: name.clone(),
             kind,
@@ -391,7 +404,9 @@ impl Lowerer<'_, '_> {
                 let b = self.expr(b, cx);
                 self.binary(*op, a, b)
             }
-            ast::ExprKind::If { cond, then, else_ } => return self.if_expr(cond, then, else_, span, cx),
+            ast::ExprKind::If { cond, then, else_ } => {
+                return self.if_expr(cond, then, else_, span, cx);
+            }
             ast::ExprKind::Ask(ask) => {
                 if cx.in_map > 0 {
                     let (call, sampling, ty) = self.ask(ask, span, cx);
@@ -474,7 +489,11 @@ impl Lowerer<'_, '_> {
                         span: b.span,
                     });
                 }
-                let cop = if op == B::Eq { CompareOp::Eq } else { CompareOp::Ne };
+                let cop = if op == B::Eq {
+                    CompareOp::Eq
+                } else {
+                    CompareOp::Ne
+                };
                 (ExprKind::Compare(cop, Box::new(a), Box::new(b)), Type::Bool)
             }
             B::Lt | B::Le | B::Gt | B::Ge => {
@@ -526,7 +545,9 @@ impl Lowerer<'_, '_> {
                 let (decl_name, ty) = self
                     .dag
                     .node_weight(node)
-                    .map_or((String::new(), Type::Unknown), |n| (n.name.clone(), n.ty.clone()));
+                    .map_or((String::new(), Type::Unknown), |n| {
+                        (n.name.clone(), n.ty.clone())
+                    });
                 let label = std::iter::once(decl_name)
                     .chain(fields.iter().skip(used).map(|f| f.name.clone()))
                     .collect::<Vec<_>>()
@@ -780,7 +801,8 @@ impl Lowerer<'_, '_> {
                 let n = match &v.count {
                     Some(c) => votes::count(c, CountKind::Vote, self.errors),
                     None => {
-                        self.errors.push(CheckError::VoteCountMissing { span: v.span });
+                        self.errors
+                            .push(CheckError::VoteCountMissing { span: v.span });
                         None
                     }
                 };
@@ -847,7 +869,11 @@ impl Lowerer<'_, '_> {
                 continue;
             };
             let call = self.ask_call(ask, member.value.span, cx);
-            let vspan = ask.modifiers.as_type.as_ref().map_or(ask.keyword, |t| t.span);
+            let vspan = ask
+                .modifiers
+                .as_type
+                .as_ref()
+                .map_or(ask.keyword, |t| t.span);
             ty = match ty {
                 None => Some((call.parse_as.clone(), vspan)),
                 Some((first, fspan)) => match types::unify(&first, &call.parse_as) {
@@ -869,10 +895,7 @@ impl Lowerer<'_, '_> {
         cx.defaults = saved;
         let (one, one_span) = ty.unwrap_or((Type::Unknown, section.span));
         let Some(vote) = &m.vote else {
-            return (
-                NodeKind::Pure(unknown(section.span)),
-                Type::Unknown,
-            );
+            return (NodeKind::Pure(unknown(section.span)), Type::Unknown);
         };
         let per_voter = match &vote.count {
             Some(c) => votes::count(c, CountKind::Vote, self.errors),
@@ -956,7 +979,9 @@ pub fn calls(e: &Expr) -> u64 {
             };
             calls(list).saturating_add(items.saturating_mul(calls(body)))
         }
-        ExprKind::If { cond, then, else_ } => calls(cond).saturating_add(calls(then).max(calls(else_))),
+        ExprKind::If { cond, then, else_ } => {
+            calls(cond).saturating_add(calls(then).max(calls(else_)))
+        }
         ExprKind::Lit(_) | ExprKind::Node(_) | ExprKind::Var(_) => 0,
         ExprKind::Template(t) => t
             .parts

@@ -33,8 +33,8 @@ const MOCK_LIST: &str = "`reply`, `replies`, `rules`, `echo`, `latency`, `fail_f
 
 /// Build the spec of every model declared first under its name. A model with
 /// an unknown provider has no spec (its uses are still fine to check).
-pub fn build_models<'a>(
-    decls: &IndexMap<String, &'a ModelDecl>,
+pub fn build_models(
+    decls: &IndexMap<String, &ModelDecl>,
     errors: &mut Vec<CheckError>,
 ) -> IndexMap<String, ModelSpec> {
     let mut specs = IndexMap::new();
@@ -185,9 +185,12 @@ fn apply(
         "base_url" => string(v)
             .map(|s| o.base_url = Some(s))
             .ok_or_else(|| bad("a string", "\"http://localhost:11434/v1\"")),
-        "api_key_env" => string(v)
-            .map(|s| o.api_key_env = Some(s))
-            .ok_or_else(|| bad("the name of an environment variable, as a string", "\"MY_KEY\"")),
+        "api_key_env" => string(v).map(|s| o.api_key_env = Some(s)).ok_or_else(|| {
+            bad(
+                "the name of an environment variable, as a string",
+                "\"MY_KEY\"",
+            )
+        }),
         "timeout" => duration(v)
             .map(|d| o.timeout = Some(d))
             .ok_or_else(|| bad("a duration", "30s")),
@@ -198,9 +201,12 @@ fn apply(
             .filter(|l| !l.is_empty())
             .map(|l| o.mock.replies = Some(l))
             .ok_or_else(|| bad("a non-empty list of strings", "[\"yes\", \"no\"]")),
-        "rules" if is_mock => rules(v)
-            .map(|r| o.mock.rules = Some(r))
-            .ok_or_else(|| bad("a map from strings to strings", "{\"bomb\": \"yes\", \"*\": \"no\"}")),
+        "rules" if is_mock => rules(v).map(|r| o.mock.rules = Some(r)).ok_or_else(|| {
+            bad(
+                "a map from strings to strings",
+                "{\"bomb\": \"yes\", \"*\": \"no\"}",
+            )
+        }),
         "echo" if is_mock => match v.kind {
             LiteralKind::Bool(b) => {
                 o.mock.echo = b;

@@ -43,7 +43,9 @@ pub enum DeclKind<'a> {
     Value(&'a Expr),
     /// A binding or member whose value is a non-voting section: a record of
     /// its members' values. `members` are (short name, declaration).
-    Record { members: Vec<(String, DeclId)> },
+    Record {
+        members: Vec<(String, DeclId)>,
+    },
     /// `output NAME [= EXPR]`.
     Output(&'a OutputDecl),
 }
@@ -100,7 +102,15 @@ impl<'a> Scope<'a> {
                     scope.bind_global(id, errors);
                 }
                 Item::Binding(b) => {
-                    scope.bind_value(&b.name, b.span, &b.value, None, None, NameKind::Binding, errors);
+                    scope.bind_value(
+                        &b.name,
+                        b.span,
+                        &b.value,
+                        None,
+                        None,
+                        NameKind::Binding,
+                        errors,
+                    );
                 }
                 Item::Section(section) => {
                     let index = scope.sections.len();
@@ -239,8 +249,7 @@ impl<'a> Scope<'a> {
                         NameKind::Member,
                         errors,
                     );
-                    if let Some((_, first)) = members.iter().find(|(n, _)| *n == member_name.name)
-                    {
+                    if let Some((_, first)) = members.iter().find(|(n, _)| *n == member_name.name) {
                         errors.push(CheckError::DuplicateBinding {
                             name: member_name.name.clone(),
                             first_kind: NameKind::Member,

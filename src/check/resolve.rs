@@ -41,7 +41,10 @@ pub enum Lookup {
     /// The variable of an enclosing `for`.
     Var,
     /// A declaration, reached through `used` of the fields (record members).
-    Decl { id: DeclId, used: usize },
+    Decl {
+        id: DeclId,
+        used: usize,
+    },
     Missing,
 }
 
@@ -98,7 +101,11 @@ pub fn resolve(scope: &Scope<'_>, errors: &mut Vec<CheckError>) -> Resolved {
             DeclKind::Value(expr) => r.value(expr),
             DeclKind::Record { members, .. } => {
                 for (_, id) in members {
-                    let span = scope.decls.get(*id).map(|d| d.ident.span).unwrap_or(decl.span);
+                    let span = scope
+                        .decls
+                        .get(*id)
+                        .map(|d| d.ident.span)
+                        .unwrap_or(decl.span);
                     r.refs.push(Ref { target: *id, span });
                 }
             }
@@ -110,10 +117,8 @@ pub fn resolve(scope: &Scope<'_>, errors: &mut Vec<CheckError>) -> Resolved {
                         span: out.name.span,
                     }),
                     None => {
-                        let suggestion = r.suggest(
-                            &out.name.name,
-                            scope.globals.keys().map(String::as_str),
-                        );
+                        let suggestion =
+                            r.suggest(&out.name.name, scope.globals.keys().map(String::as_str));
                         r.errors.push(CheckError::UndefinedOutput {
                             name: out.name.name.clone(),
                             span: out.name.span,
@@ -155,7 +160,11 @@ struct Resolver<'s, 'a> {
 }
 
 impl Resolver<'_, '_> {
-    fn suggest<'c>(&mut self, name: &str, candidates: impl IntoIterator<Item = &'c str>) -> Suggestion {
+    fn suggest<'c>(
+        &mut self,
+        name: &str,
+        candidates: impl IntoIterator<Item = &'c str>,
+    ) -> Suggestion {
         let found = did_you_mean(name, candidates);
         if let Some(f) = &found {
             self.suggested.insert(f.clone());
@@ -170,7 +179,13 @@ impl Resolver<'_, '_> {
                 for member in &section.members {
                     self.expr(&member.value);
                 }
-                self.vote_model(section.modifiers.vote.as_ref().and_then(|v| v.strategy.arg.as_ref()));
+                self.vote_model(
+                    section
+                        .modifiers
+                        .vote
+                        .as_ref()
+                        .and_then(|v| v.strategy.arg.as_ref()),
+                );
             }
             _ => self.expr(expr),
         }
@@ -202,15 +217,16 @@ impl Resolver<'_, '_> {
             }
             ExprKind::Ask(ask) => self.ask(ask),
             ExprKind::Section(section) => {
-                self.errors.push(CheckError::SectionPosition {
-                    span: section.span,
-                });
+                self.errors
+                    .push(CheckError::SectionPosition { span: section.span });
                 // Still resolve inside, so its uses do not look unused.
                 for member in &section.members {
                     self.expr(&member.value);
                 }
             }
-            ExprKind::For { var, list, body, .. } => {
+            ExprKind::For {
+                var, list, body, ..
+            } => {
                 self.expr(list);
                 self.vars.push(var.name.clone());
                 self.expr(body);
@@ -225,7 +241,12 @@ impl Resolver<'_, '_> {
         if let Some(system) = &ask.system {
             self.template(system);
         }
-        self.vote_model(ask.modifiers.vote.as_ref().and_then(|v| v.strategy.arg.as_ref()));
+        self.vote_model(
+            ask.modifiers
+                .vote
+                .as_ref()
+                .and_then(|v| v.strategy.arg.as_ref()),
+        );
     }
 
     fn vote_model(&mut self, arg: Option<&StrategyArg>) {
@@ -323,7 +344,8 @@ impl Resolver<'_, '_> {
             | ExprKind::Ask(_)
             | ExprKind::Section(_)
             | ExprKind::For { .. } => {
-                self.errors.push(CheckError::InputDefault { span: expr.span });
+                self.errors
+                    .push(CheckError::InputDefault { span: expr.span });
             }
         }
     }

@@ -4,8 +4,8 @@ use std::collections::HashSet;
 
 use super::cycles::DeclGraph;
 use super::error::{CheckError, CountKind, EnsembleReason, Path};
-use super::votes;
 use super::names::{DeclId, DeclKind, Scope};
+use super::votes;
 use crate::syntax::ast::{ExprKind, Item, Modifiers, Program, Section};
 
 /// Shape rules: modifiers a section cannot take, voting statements, and the
@@ -61,9 +61,7 @@ fn ensemble_members(section: &Section, errors: &mut Vec<CheckError>) {
     for member in &section.members {
         let reason = match &member.value.kind {
             ExprKind::Ask(ask) if ask.modifiers.vote.is_some() => Some(EnsembleReason::HasVote),
-            ExprKind::Ask(ask) if ask.modifiers.repeat.is_some() => {
-                Some(EnsembleReason::HasRepeat)
-            }
+            ExprKind::Ask(ask) if ask.modifiers.repeat.is_some() => Some(EnsembleReason::HasRepeat),
             ExprKind::Ask(_) => None,
             _ => Some(EnsembleReason::NotAsk),
         };

@@ -67,9 +67,18 @@ mod tests {
 
     #[test]
     fn short_names() {
-        assert_eq!(did_you_mean("qurey", ["query", "reply"]), Some("query".into()));
-        assert_eq!(did_you_mean("opnai", ["openai", "anthropic", "mock"]), Some("openai".into()));
-        assert_eq!(did_you_mean("mok", ["openai", "anthropic", "mock"]), Some("mock".into()));
+        assert_eq!(
+            did_you_mean("qurey", ["query", "reply"]),
+            Some("query".into())
+        );
+        assert_eq!(
+            did_you_mean("opnai", ["openai", "anthropic", "mock"]),
+            Some("openai".into())
+        );
+        assert_eq!(
+            did_you_mean("mok", ["openai", "anthropic", "mock"]),
+            Some("mock".into())
+        );
     }
 
     #[test]

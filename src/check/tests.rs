@@ -3,8 +3,8 @@
 
 use miette::Diagnostic;
 
-use super::error::CheckError;
 use super::check_errors;
+use super::error::CheckError;
 use crate::graph::{EdgeKind, FlowGraph, Node, NodeId, NodeKind, Sampling, Strategy};
 use crate::syntax::Span;
 use crate::types::Type;
@@ -68,7 +68,10 @@ fn one(src: &str, short: &str) -> CheckError {
         found.len(),
         1,
         "expected one {full}, got: {:#?}",
-        errors.iter().map(|e| (code(e), e.to_string())).collect::<Vec<_>>()
+        errors
+            .iter()
+            .map(|e| (code(e), e.to_string()))
+            .collect::<Vec<_>>()
     );
     if !errors.iter().all(CheckError::is_warning) {
         assert!(graph.is_none(), "a program with errors has no graph");
@@ -82,7 +85,10 @@ fn clean(src: &str) -> FlowGraph {
     assert!(
         errors.is_empty(),
         "unexpected diagnostics: {:#?}",
-        errors.iter().map(|e| (code(e), e.to_string())).collect::<Vec<_>>()
+        errors
+            .iter()
+            .map(|e| (code(e), e.to_string()))
+            .collect::<Vec<_>>()
     );
     graph.expect("a clean program has a graph")
 }
@@ -124,7 +130,7 @@ fn data(from: &str, label: &str) -> (String, String, EdgeKind) {
 fn undefined_name_with_suggestion() {
     let src = "input query: text\noutput a = qurey\n";
     let e = one(src, "undefined_name");
-    assert_eq!(labels(&src, &e), vec![at(src, "qurey", 1)]);
+    assert_eq!(labels(src, &e), vec![at(src, "qurey", 1)]);
     assert!(help(&e).contains("did you mean `query`?"), "{}", help(&e));
 }
 
@@ -132,7 +138,7 @@ fn undefined_name_with_suggestion() {
 fn undefined_name_inside_interpolation_points_inside_the_string() {
     let src = "input query: text\noutput a = \"hello {qurey.x} there\"\n";
     let e = one(src, "undefined_name");
-    assert_eq!(labels(&src, &e), vec![at(src, "qurey", 1)]);
+    assert_eq!(labels(src, &e), vec![at(src, "qurey", 1)]);
 }
 
 #[test]
@@ -154,7 +160,7 @@ fn model_used_as_value() {
 fn undefined_model() {
     let src = "model fast = mock()\noutput a = ask fats \"hi\"\n";
     let e = one(src, "undefined_model");
-    assert_eq!(labels(&src, &e), vec![at(src, "fats", 1)]);
+    assert_eq!(labels(src, &e), vec![at(src, "fats", 1)]);
     assert!(help(&e).contains("did you mean `fast`?"));
 }
 
@@ -162,7 +168,7 @@ fn undefined_model() {
 fn undefined_output() {
     let src = "answer = \"x\"\noutput answr\n";
     let e = one(src, "undefined_output");
-    assert_eq!(labels(&src, &e), vec![at(src, "answr", 1)]);
+    assert_eq!(labels(src, &e), vec![at(src, "answr", 1)]);
     assert!(help(&e).contains("did you mean `answer`?"));
 }
 
@@ -170,7 +176,7 @@ fn undefined_output() {
 fn unknown_builtin() {
     let src = "output a = lenght(\"abc\")\n";
     let e = one(src, "unknown_builtin");
-    assert_eq!(labels(&src, &e), vec![at(src, "lenght", 1)]);
+    assert_eq!(labels(src, &e), vec![at(src, "lenght", 1)]);
     assert!(help(&e).contains("`len`"));
 }
 
@@ -186,7 +192,7 @@ fn unknown_strategy() {
 fn unknown_provider() {
     let src = "model m = opnai(\"gpt-4o\")\noutput a = ask m \"q\"\n";
     let e = one(src, "unknown_provider");
-    assert_eq!(labels(&src, &e), vec![at(src, "opnai", 1)]);
+    assert_eq!(labels(src, &e), vec![at(src, "opnai", 1)]);
     assert!(help(&e).contains("did you mean `openai`?"));
 }
 
@@ -194,7 +200,7 @@ fn unknown_provider() {
 fn unknown_option() {
     let src = "model m = openai(\"gpt-4o\", temprature: 0.5)\noutput a = ask m \"q\"\n";
     let e = one(src, "unknown_option");
-    assert_eq!(labels(&src, &e), vec![at(src, "temprature", 1)]);
+    assert_eq!(labels(src, &e), vec![at(src, "temprature", 1)]);
     assert!(help(&e).contains("did you mean `temperature`?"));
 }
 
@@ -215,7 +221,9 @@ fn unknown_type() {
 
 #[test]
 fn unknown_field_of_a_record() {
-    let src = format!("{MODELS}r = section <\n  risks = ask m \"a\"\n  dates = ask m \"b\"\n>\noutput a = r.risk\n");
+    let src = format!(
+        "{MODELS}r = section <\n  risks = ask m \"a\"\n  dates = ask m \"b\"\n>\noutput a = r.risk\n"
+    );
     let e = one(&src, "unknown_field");
     let risk = at(&src, "risk\n", 1);
     assert_eq!(labels(&src, &e), vec![Span::new(risk.start, risk.end - 1)]);
@@ -228,38 +236,43 @@ fn unknown_field_of_a_record() {
 fn duplicate_binding_labels_both() {
     let src = "input x: text\nx = \"a\"\noutput y = x\n";
     let e = one(src, "duplicate_binding");
-    assert_eq!(labels(&src, &e), vec![ch(src, "x:", 1), ch(src, "x =", 1)]);
+    assert_eq!(labels(src, &e), vec![ch(src, "x:", 1), ch(src, "x =", 1)]);
 }
 
 #[test]
 fn section_members_share_the_binding_namespace() {
-    let src = format!("{MODELS}a = \"x\"\nsection <\n  a = ask m \"q\"\n  b = ask m \"r\"\n>\noutput o = b\n");
+    let src = format!(
+        "{MODELS}a = \"x\"\nsection <\n  a = ask m \"q\"\n  b = ask m \"r\"\n>\noutput o = b\n"
+    );
     let e = one(&src, "duplicate_binding");
-    assert_eq!(labels(&src, &e), vec![ch(&src, "a = ", 1), ch(&src, "a = ", 2)]);
+    assert_eq!(
+        labels(&src, &e),
+        vec![ch(&src, "a = ", 1), ch(&src, "a = ", 2)]
+    );
 }
 
 #[test]
 fn duplicate_model() {
     let src = "model m = mock()\nmodel m = mock()\noutput a = ask m \"q\"\n";
     let e = one(src, "duplicate_model");
-    assert_eq!(
-        labels(&src, &e),
-        vec![Span::new(6, 7), Span::new(23, 24)]
-    );
+    assert_eq!(labels(src, &e), vec![Span::new(6, 7), Span::new(23, 24)]);
 }
 
 #[test]
 fn duplicate_output() {
     let src = "x = \"a\"\noutput x\noutput x\n";
     let e = one(src, "duplicate_output");
-    assert_eq!(labels(&src, &e), vec![ch(src, "x\n", 1), ch(src, "x\n", 2)]);
+    assert_eq!(labels(src, &e), vec![ch(src, "x\n", 1), ch(src, "x\n", 2)]);
 }
 
 #[test]
 fn duplicate_option() {
     let src = "model m = mock(reply: \"a\", reply: \"b\")\noutput a = ask m \"q\"\n";
     let e = one(src, "duplicate_option");
-    assert_eq!(labels(&src, &e), vec![at(src, "reply", 1), at(src, "reply", 2)]);
+    assert_eq!(
+        labels(src, &e),
+        vec![at(src, "reply", 1), at(src, "reply", 2)]
+    );
 }
 
 // ----- graph shape -------------------------------------------------------------
@@ -269,7 +282,10 @@ fn cycle_names_every_binding_in_order() {
     let src = "a = \"{b}\"\nb = \"{c}\"\nc = \"{a}\"\noutput o = a\n";
     let e = one(src, "cycle");
     assert_eq!(e.to_string(), "`a` → `b` → `c` → `a` form a cycle");
-    assert_eq!(labels(&src, &e), vec![at(src, "b", 1), at(src, "c", 1), at(src, "a", 2)]);
+    assert_eq!(
+        labels(src, &e),
+        vec![at(src, "b", 1), at(src, "c", 1), at(src, "a", 2)]
+    );
 }
 
 #[test]
@@ -277,7 +293,7 @@ fn cycle_of_one() {
     let src = "a = \"{a}\"\noutput o = a\n";
     let e = one(src, "cycle");
     assert_eq!(e.to_string(), "`a` → `a` form a cycle");
-    assert_eq!(labels(&src, &e), vec![at(src, "a", 2)]);
+    assert_eq!(labels(src, &e), vec![at(src, "a", 2)]);
 }
 
 #[test]
@@ -290,12 +306,17 @@ fn section_members_must_be_independent() {
         e.to_string(),
         "section members `y` and `x` are not independent: `y` → `z` → `x`"
     );
-    assert_eq!(labels(&src, &e), vec![ch(&src, "y =", 1), ch(&src, "x =", 1)]);
+    assert_eq!(
+        labels(&src, &e),
+        vec![ch(&src, "y =", 1), ch(&src, "x =", 1)]
+    );
 }
 
 #[test]
 fn record_members_must_be_independent() {
-    let src = format!("{MODELS}r = section <\n  x = ask m \"q\"\n  y = ask m \"{{r.x}}\"\n>\noutput o = r.y\n");
+    let src = format!(
+        "{MODELS}r = section <\n  x = ask m \"q\"\n  y = ask m \"{{r.x}}\"\n>\noutput o = r.y\n"
+    );
     let e = one(&src, "section_dependency");
     assert!(e.to_string().contains("`r.y` → `r.x`"), "{e}");
 }
@@ -315,7 +336,9 @@ fn no_output() {
 
 #[test]
 fn voting_section_statement() {
-    let src = format!("{MODELS}section <\n  ask m \"a\" as bool\n> vote 3 by majority\noutput o = \"x\"\n");
+    let src = format!(
+        "{MODELS}section <\n  ask m \"a\" as bool\n> vote 3 by majority\noutput o = \"x\"\n"
+    );
     let e = one(&src, "section_vote_statement");
     assert_eq!(labels(&src, &e), vec![at(&src, "vote 3 by majority", 1)]);
 }
@@ -329,16 +352,22 @@ fn section_modifier() {
 
 #[test]
 fn unnamed_member() {
-    let src = format!("{MODELS}r = section <\n  ask m \"a\"\n  b = ask m \"b\"\n>\noutput o = r.b\n");
+    let src =
+        format!("{MODELS}r = section <\n  ask m \"a\"\n  b = ask m \"b\"\n>\noutput o = r.b\n");
     let e = one(&src, "unnamed_member");
     assert_eq!(labels(&src, &e), vec![at(&src, "ask m \"a\"", 1)]);
 }
 
 #[test]
 fn ensemble_member_must_be_a_plain_ask() {
-    let src = format!("{MODELS}v = section <\n  ask m \"a\" as bool vote 3 by majority\n  ask m \"b\" as bool\n> vote by majority\noutput o = v\n");
+    let src = format!(
+        "{MODELS}v = section <\n  ask m \"a\" as bool vote 3 by majority\n  ask m \"b\" as bool\n> vote by majority\noutput o = v\n"
+    );
     let e = one(&src, "ensemble_member");
-    assert_eq!(labels(&src, &e), vec![at(&src, "ask m \"a\" as bool vote 3 by majority", 1)]);
+    assert_eq!(
+        labels(&src, &e),
+        vec![at(&src, "ask m \"a\" as bool vote 3 by majority", 1)]
+    );
 }
 
 #[test]
@@ -354,7 +383,7 @@ fn section_inside_an_expression() {
 fn input_default_must_be_constant() {
     let src = "input a: text = \"x\"\ninput b: text = a\noutput o = \"{a}{b}\"\n";
     let e = one(src, "input_default");
-    assert_eq!(labels(&src, &e), vec![ch(src, "a\n", 1)]);
+    assert_eq!(labels(src, &e), vec![ch(src, "a\n", 1)]);
 }
 
 // ----- models ----------------------------------------------------------------
@@ -363,17 +392,17 @@ fn input_default_must_be_constant() {
 fn model_id_required() {
     let src = "model m = openai(temperature: 0.5)\noutput a = ask m \"q\"\n";
     let e = one(src, "model_id");
-    assert_eq!(labels(&src, &e), vec![at(src, "openai", 1)]);
+    assert_eq!(labels(src, &e), vec![at(src, "openai", 1)]);
     let src = "model m = anthropic(42)\noutput a = ask m \"q\"\n";
     let e = one(src, "model_id");
-    assert_eq!(labels(&src, &e), vec![at(src, "42", 1)]);
+    assert_eq!(labels(src, &e), vec![at(src, "42", 1)]);
 }
 
 #[test]
 fn mock_takes_no_model_id() {
     let src = "model m = mock(\"gpt\")\noutput a = ask m \"q\"\n";
     let e = one(src, "model_args");
-    assert_eq!(labels(&src, &e), vec![at(src, "\"gpt\"", 1)]);
+    assert_eq!(labels(src, &e), vec![at(src, "\"gpt\"", 1)]);
 }
 
 #[test]
@@ -418,9 +447,15 @@ fn model_spec_is_built() {
     assert_eq!(t.model_id, None);
     assert_eq!(
         t.options.mock.rules,
-        Some(vec![("bomb".into(), "yes".into()), ("*".into(), "no".into())])
+        Some(vec![
+            ("bomb".into(), "yes".into()),
+            ("*".into(), "no".into())
+        ])
     );
-    assert_eq!(t.options.mock.latency, Some(std::time::Duration::from_millis(20)));
+    assert_eq!(
+        t.options.mock.latency,
+        Some(std::time::Duration::from_millis(20))
+    );
     assert_eq!(t.options.mock.fail_first, 2);
     assert!(t.options.mock.echo);
 }
@@ -438,14 +473,20 @@ fn type_mismatch_in_builtin() {
 fn condition_must_be_bool() {
     let src = format!("{MODELS}c = ask m \"q\"\noutput o = if c then \"a\" else \"b\"\n");
     let e = one(&src, "condition_type");
-    assert_eq!(labels(&src, &e), vec![Span::new(at(&src, "if c", 1).start + 3, at(&src, "if c", 1).end)]);
+    assert_eq!(
+        labels(&src, &e),
+        vec![Span::new(
+            at(&src, "if c", 1).start + 3,
+            at(&src, "if c", 1).end
+        )]
+    );
 }
 
 #[test]
 fn branches_must_agree() {
     let src = "input c: bool\noutput o = if c then 1 else \"b\"\n";
     let e = one(src, "branch_mismatch");
-    assert_eq!(labels(&src, &e), vec![at(src, "1", 1), at(src, "\"b\"", 1)]);
+    assert_eq!(labels(src, &e), vec![at(src, "1", 1), at(src, "\"b\"", 1)]);
 }
 
 #[test]
@@ -458,14 +499,21 @@ fn branches_unify() {
 
 #[test]
 fn voters_must_agree() {
-    let src = format!("{MODELS}v = section <\n  ask m \"a\" as bool\n  ask m \"b\" as int\n> vote by majority\noutput o = v\n");
+    let src = format!(
+        "{MODELS}v = section <\n  ask m \"a\" as bool\n  ask m \"b\" as int\n> vote by majority\noutput o = v\n"
+    );
     let e = one(&src, "voter_mismatch");
-    assert_eq!(labels(&src, &e), vec![at(&src, "bool", 1), at(&src, "int", 1)]);
+    assert_eq!(
+        labels(&src, &e),
+        vec![at(&src, "bool", 1), at(&src, "int", 1)]
+    );
 }
 
 #[test]
 fn field_access_on_text() {
-    let src = format!("{MODELS}t = ask m \"q\"\nj = ask m \"q\" as json\noutput o = \"{{t.name}} {{j.name}}\"\n");
+    let src = format!(
+        "{MODELS}t = ask m \"q\"\nj = ask m \"q\" as json\noutput o = \"{{t.name}} {{j.name}}\"\n"
+    );
     let e = one(&src, "field_access");
     assert_eq!(labels(&src, &e), vec![at(&src, "name", 1)]);
 }
@@ -474,7 +522,7 @@ fn field_access_on_text() {
 fn arity() {
     let src = "output o = join(\"a\")\n";
     let e = one(src, "arity");
-    assert_eq!(labels(&src, &e), vec![at(src, "join(\"a\")", 1)]);
+    assert_eq!(labels(src, &e), vec![at(src, "join(\"a\")", 1)]);
     assert_eq!(e.to_string(), "`join` takes 2 arguments, but 1 was given");
 }
 
@@ -505,7 +553,12 @@ fn unknown_types_do_not_cascade() {
 
 #[test]
 fn counts() {
-    for (m, n) in [("vote", "0"), ("repeat", "0"), ("vote", "5000"), ("repeat", "1001")] {
+    for (m, n) in [
+        ("vote", "0"),
+        ("repeat", "0"),
+        ("vote", "5000"),
+        ("repeat", "1001"),
+    ] {
         let by = if m == "vote" { " by majority" } else { "" };
         let src = format!("{MODELS}output o = ask m \"q\" {m} {n}{by}\n");
         let e = one(&src, "count");
@@ -517,7 +570,9 @@ fn counts() {
 
 #[test]
 fn ensemble_total_votes_are_bounded() {
-    let src = format!("{MODELS}v = section <\n  ask m \"a\" as bool\n  ask m \"b\" as bool\n> vote 600 by majority\noutput o = v\n");
+    let src = format!(
+        "{MODELS}v = section <\n  ask m \"a\" as bool\n  ask m \"b\" as bool\n> vote 600 by majority\noutput o = v\n"
+    );
     let e = one(&src, "count");
     assert!(e.to_string().contains("total number of votes"), "{e}");
 }
@@ -533,7 +588,10 @@ fn vote_count_missing_on_ask() {
 fn repeat_and_vote() {
     let src = format!("{MODELS}output o = ask m \"q\" repeat 3 vote 3 by majority\n");
     let e = one(&src, "repeat_and_vote");
-    assert_eq!(labels(&src, &e), vec![at(&src, "3", 1), at(&src, "vote 3 by majority", 1)]);
+    assert_eq!(
+        labels(&src, &e),
+        vec![at(&src, "3", 1), at(&src, "vote 3 by majority", 1)]
+    );
 }
 
 #[test]
@@ -550,15 +608,23 @@ fn strategy_args() {
 fn strategy_types() {
     let src = format!("{MODELS}output o = ask m \"q\" vote 3 by mean\n");
     let e = one(&src, "strategy_type");
-    assert_eq!(labels(&src, &e), vec![at(&src, "mean", 1), at(&src, "ask", 1)]);
+    assert_eq!(
+        labels(&src, &e),
+        vec![at(&src, "mean", 1), at(&src, "ask", 1)]
+    );
     let src = format!("{MODELS}output o = ask m \"q\" as int vote 3 by at_least 2\n");
     let e = one(&src, "strategy_type");
-    assert_eq!(labels(&src, &e), vec![at(&src, "at_least 2", 1), at(&src, "int", 1)]);
+    assert_eq!(
+        labels(&src, &e),
+        vec![at(&src, "at_least 2", 1), at(&src, "int", 1)]
+    );
 }
 
 #[test]
 fn at_least_beyond_the_votes() {
-    let src = format!("{MODELS}v = section <\n  ask m \"a\" as bool\n  ask m \"b\" as bool\n> vote 2 by at_least 5\noutput o = v\n");
+    let src = format!(
+        "{MODELS}v = section <\n  ask m \"a\" as bool\n  ask m \"b\" as bool\n> vote 2 by at_least 5\noutput o = v\n"
+    );
     let e = one(&src, "at_least_count");
     assert_eq!(labels(&src, &e), vec![at(&src, "5", 1)]);
     assert!(e.to_string().contains("4 votes"), "{e}");
@@ -571,16 +637,32 @@ fn unused_warnings() {
     let src = "model m = mock()\nmodel unused_model = mock()\ninput i: text\ninput _quiet: text\nx = ask m \"q\"\noutput o = \"a\"\n";
     let (graph, errors) = run(src);
     assert!(graph.is_some(), "warnings still give a graph");
-    let got: Vec<(String, Vec<Span>)> = errors.iter().map(|e| (e.to_string(), labels(src, e))).collect();
+    let got: Vec<(String, Vec<Span>)> = errors
+        .iter()
+        .map(|e| (e.to_string(), labels(src, e)))
+        .collect();
     assert_eq!(
         got,
         vec![
-            ("input `i` is never used".to_string(), vec![ch(src, "i:", 1)]),
-            ("binding `x` is never used".to_string(), vec![ch(src, "x =", 1)]),
-            ("model `unused_model` is never used".to_string(), vec![at(src, "unused_model", 1)]),
+            (
+                "input `i` is never used".to_string(),
+                vec![ch(src, "i:", 1)]
+            ),
+            (
+                "binding `x` is never used".to_string(),
+                vec![ch(src, "x =", 1)]
+            ),
+            (
+                "model `unused_model` is never used".to_string(),
+                vec![at(src, "unused_model", 1)]
+            ),
         ]
     );
-    assert!(errors.iter().all(|e| e.severity() == Some(miette::Severity::Warning)));
+    assert!(
+        errors
+            .iter()
+            .all(|e| e.severity() == Some(miette::Severity::Warning))
+    );
 }
 
 #[test]
@@ -593,9 +675,10 @@ fn even_majority() {
 
 #[test]
 fn deterministic_vote() {
-    let src = "model m = openai(\"g\", temperature: 0)\noutput o = ask m \"q\" vote 3 by majority\n";
+    let src =
+        "model m = openai(\"g\", temperature: 0)\noutput o = ask m \"q\" vote 3 by majority\n";
     let e = one(src, "deterministic_vote");
-    assert_eq!(labels(&src, &e), vec![at(src, "ask m", 1), at(src, "0", 1)]);
+    assert_eq!(labels(src, &e), vec![at(src, "ask m", 1), at(src, "0", 1)]);
 }
 
 // ----- lowering ---------------------------------------------------------------
@@ -621,7 +704,11 @@ section <
 output answer = if unsafe then "Sorry, I can't help with that." else reply
 "#;
     let g = clean(src);
-    let names: Vec<&str> = g.dag.node_indices().map(|i| g.dag[i].name.as_str()).collect();
+    let names: Vec<&str> = g
+        .dag
+        .node_indices()
+        .map(|i| g.dag[i].name.as_str())
+        .collect();
     assert_eq!(names, vec!["query", "reply", "unsafe", "answer"]);
     let (_, unsafe_) = node(&g, "unsafe");
     match &unsafe_.kind {
@@ -647,7 +734,10 @@ output answer = if unsafe then "Sorry, I can't help with that." else reply
         edges_into(&g, "answer"),
         vec![data("reply", "reply"), data("unsafe", "unsafe")]
     );
-    assert!(matches!(node(&g, "query").1.kind, NodeKind::Input { default: None }));
+    assert!(matches!(
+        node(&g, "query").1.kind,
+        NodeKind::Input { default: None }
+    ));
     assert!(matches!(node(&g, "answer").1.kind, NodeKind::Output(_)));
     assert_eq!(g.inputs.keys().collect::<Vec<_>>(), vec!["query"]);
     assert_eq!(g.outputs.keys().collect::<Vec<_>>(), vec!["answer"]);
@@ -664,15 +754,31 @@ fn inline_asks_in_branches_are_guarded() {
     let (ok, _) = node(&g, "ok");
     let (_, ask1) = node(&g, "a.ask1");
     let (_, ask2) = node(&g, "a.ask2");
-    assert_eq!(ask1.guards, vec![crate::graph::Guard { cond: ok, when: true }]);
-    assert_eq!(ask2.guards, vec![crate::graph::Guard { cond: ok, when: false }]);
+    assert_eq!(
+        ask1.guards,
+        vec![crate::graph::Guard {
+            cond: ok,
+            when: true
+        }]
+    );
+    assert_eq!(
+        ask2.guards,
+        vec![crate::graph::Guard {
+            cond: ok,
+            when: false
+        }]
+    );
     assert_eq!(
         edges_into(&g, "a.ask1"),
         vec![("ok".into(), "ok".into(), EdgeKind::Guard), data("q", "q")]
     );
     assert_eq!(
         edges_into(&g, "a"),
-        vec![data("a.ask1", "a.ask1"), data("a.ask2", "a.ask2"), data("ok", "ok")]
+        vec![
+            data("a.ask1", "a.ask1"),
+            data("a.ask2", "a.ask2"),
+            data("ok", "ok")
+        ]
     );
 }
 
@@ -685,8 +791,14 @@ fn a_compound_condition_becomes_its_own_node() {
     let (cond, c) = node(&g, "a.cond1");
     assert!(matches!(c.kind, NodeKind::Pure(_)));
     assert_eq!(c.ty, Type::Bool);
-    assert_eq!(edges_into(&g, "a.cond1"), vec![data("n", "n"), data("q", "q")]);
-    assert_eq!(node(&g, "a.ask1").1.guards, vec![crate::graph::Guard { cond, when: true }]);
+    assert_eq!(
+        edges_into(&g, "a.cond1"),
+        vec![data("n", "n"), data("q", "q")]
+    );
+    assert_eq!(
+        node(&g, "a.ask1").1.guards,
+        vec![crate::graph::Guard { cond, when: true }]
+    );
 }
 
 #[test]
@@ -700,8 +812,14 @@ fn nested_ifs_accumulate_guards() {
     assert_eq!(
         node(&g, "a.ask1").1.guards,
         vec![
-            crate::graph::Guard { cond: x, when: true },
-            crate::graph::Guard { cond: y, when: true }
+            crate::graph::Guard {
+                cond: x,
+                when: true
+            },
+            crate::graph::Guard {
+                cond: y,
+                when: true
+            }
         ]
     );
 }
@@ -728,9 +846,16 @@ fn records_and_nested_sections() {
     assert_eq!(node(&g, "r.risks").1.section, Some(1));
     assert_eq!(
         edges_into(&g, "brief"),
-        vec![data("parties", "parties"), data("r.dates", "r.dates"), data("r.risks", "r.risks")]
+        vec![
+            data("parties", "parties"),
+            data("r.dates", "r.dates"),
+            data("r.risks", "r.risks")
+        ]
     );
-    assert_eq!(edges_into(&g, "r"), vec![data("r.dates", "r.dates"), data("r.risks", "r.risks")]);
+    assert_eq!(
+        edges_into(&g, "r"),
+        vec![data("r.dates", "r.dates"), data("r.risks", "r.risks")]
+    );
 }
 
 #[test]
@@ -749,7 +874,11 @@ fn ensembles() {
             assert_eq!(voters.len(), 3);
             assert_eq!(*per_voter, 3);
             assert_eq!(*strategy, Strategy::AtLeast(4));
-            assert!(voters.iter().all(|c| c.timeout == Some(std::time::Duration::from_secs(10))));
+            assert!(
+                voters
+                    .iter()
+                    .all(|c| c.timeout == Some(std::time::Duration::from_secs(10)))
+            );
         }
         other => panic!("vulnerable should be an ensemble, not {other:?}"),
     }
@@ -778,13 +907,19 @@ fn for_bodies_keep_calls_inline_and_count_them() {
         other => panic!("checked should be a map, not {other:?}"),
     }
     assert_eq!(checked.ty, Type::list(Type::Bool));
-    assert_eq!(edges_into(&g, "checked"), vec![data("doc", "doc"), data("items", "items")]);
+    assert_eq!(
+        edges_into(&g, "checked"),
+        vec![data("doc", "doc"), data("items", "items")]
+    );
     let (_, map) = node(&g, "summary.map1");
     match &map.kind {
         NodeKind::Map { calls_per_item, .. } => assert_eq!(*calls_per_item, 3),
         other => panic!("summary.map1 should be a map, not {other:?}"),
     }
-    assert_eq!(edges_into(&g, "summary"), vec![data("summary.map1", "summary.map1")]);
+    assert_eq!(
+        edges_into(&g, "summary"),
+        vec![data("summary.map1", "summary.map1")]
+    );
     assert_eq!(node(&g, "summary").1.ty, Type::Text);
 }
 
@@ -805,11 +940,17 @@ fn every_node_has_a_span_and_order_is_stable() {
         for i in g.dag.node_indices() {
             assert!(!g.dag[i].span.is_empty(), "{} has no span", g.dag[i].name);
         }
-        g.dag.node_indices().map(|i| g.dag[i].name.clone()).collect()
+        g.dag
+            .node_indices()
+            .map(|i| g.dag[i].name.clone())
+            .collect()
     };
     let again: Vec<String> = {
         let g = clean(&src);
-        g.dag.node_indices().map(|i| g.dag[i].name.clone()).collect()
+        g.dag
+            .node_indices()
+            .map(|i| g.dag[i].name.clone())
+            .collect()
     };
     assert_eq!(first, again);
     assert_eq!(first, vec!["q", "a", "b", "b", "b.cond1", "b.ask1"]);
@@ -843,7 +984,10 @@ fn ok_fixtures_check_without_diagnostics() {
         assert!(
             errors.is_empty(),
             "{name}: {:#?}",
-            errors.iter().map(|e| (code(e), e.to_string())).collect::<Vec<_>>()
+            errors
+                .iter()
+                .map(|e| (code(e), e.to_string()))
+                .collect::<Vec<_>>()
         );
         let g = graph.expect("a graph");
         assert_eq!(g.topo_order().len(), g.dag.node_count(), "{name} is a DAG");
@@ -866,4 +1010,3 @@ fn err_fixtures_report_their_code() {
         assert!(src.starts_with("# "), "{name} starts with a comment");
     }
 }
-

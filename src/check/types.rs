@@ -182,7 +182,10 @@ mod tests {
     fn unify_rules() {
         assert_eq!(unify(&Type::Int, &Type::Number), Some(Type::Number));
         assert_eq!(unify(&Type::Text, &union(&["a"])), Some(Type::Text));
-        assert_eq!(unify(&union(&["a", "b"]), &union(&["b", "a"])), Some(union(&["a", "b"])));
+        assert_eq!(
+            unify(&union(&["a", "b"]), &union(&["b", "a"])),
+            Some(union(&["a", "b"]))
+        );
         assert_eq!(unify(&union(&["a"]), &union(&["b"])), Some(Type::Text));
         assert_eq!(unify(&Type::Bool, &Type::Text), None);
         assert_eq!(unify(&Type::Unknown, &Type::Bool), Some(Type::Bool));
@@ -206,10 +209,18 @@ mod tests {
         assert!(matches!(errors.as_slice(), [CheckError::Arity { .. }]));
         errors.clear();
         builtin(Builtin::Trim, &[arg(&int)], Span::new(0, 5), &mut errors);
-        assert!(matches!(errors.as_slice(), [CheckError::TypeMismatch { .. }]));
+        assert!(matches!(
+            errors.as_slice(),
+            [CheckError::TypeMismatch { .. }]
+        ));
         errors.clear();
         let list = Type::list(Type::Text);
-        builtin(Builtin::Contains, &[arg(&list), arg(&text)], Span::new(0, 5), &mut errors);
+        builtin(
+            Builtin::Contains,
+            &[arg(&list), arg(&text)],
+            Span::new(0, 5),
+            &mut errors,
+        );
         assert!(errors.is_empty());
     }
 }

@@ -8,7 +8,14 @@ use crate::syntax::Span;
 use crate::syntax::ast::{Count, StrategyArg, Vote};
 use crate::types::Type;
 
-const STRATEGIES: [&str; 6] = ["majority", "unanimous", "at_least", "mean", "median", "judge"];
+const STRATEGIES: [&str; 6] = [
+    "majority",
+    "unanimous",
+    "at_least",
+    "mean",
+    "median",
+    "judge",
+];
 
 /// A `vote`/`repeat` count in range, or an error.
 pub fn count(c: &Count, kind: CountKind, errors: &mut Vec<CheckError>) -> Option<u32> {
@@ -143,7 +150,9 @@ pub fn strategy(
         }
         "judge" => match &s.arg {
             // The model's existence is checked with every other model name.
-            Some(StrategyArg::Model(m)) => (Some(Strategy::Judge(m.name.clone())), votes.ty.clone()),
+            Some(StrategyArg::Model(m)) => {
+                (Some(Strategy::Judge(m.name.clone())), votes.ty.clone())
+            }
             Some(StrategyArg::Count(c)) => {
                 errors.push(CheckError::StrategyArg {
                     problem: StrategyArgProblem::CountForJudge,

@@ -72,10 +72,7 @@ pub enum NodeKind {
     /// A program input; its value comes from `--input` or the default.
     Input { default: Option<Expr> },
     /// One LLM call site, sampled once, `repeat N` times, or voted.
-    Ask {
-        call: AskCall,
-        sampling: Sampling,
-    },
+    Ask { call: AskCall, sampling: Sampling },
     /// `section < ... > vote N by S`: every voter sampled `per_voter` times,
     /// all samples pooled in (voter, sample) order and aggregated.
     Ensemble {
@@ -121,7 +118,10 @@ pub enum Sampling {
     /// `repeat N`: a list of `N` independent samples.
     Repeat(u32),
     /// `vote N by S`.
-    Vote { n: u32, strategy: Strategy },
+    Vote {
+        n: u32,
+        strategy: Strategy,
+    },
 }
 
 impl Sampling {
@@ -265,7 +265,11 @@ impl Builtin {
     ];
 
     pub fn name(self) -> &'static str {
-        Self::ALL.iter().find(|(_, b)| *b == self).map(|(n, _)| *n).unwrap_or("?")
+        Self::ALL
+            .iter()
+            .find(|(_, b)| *b == self)
+            .map(|(n, _)| *n)
+            .unwrap_or("?")
     }
 
     pub fn from_name(name: &str) -> Option<Builtin> {
