@@ -1,0 +1,724 @@
+//! pest pairs → AST.
+//!
+//! The grammar guarantees the shape of every pair, so a pair that is not what
+//! a function expects is a bug in flow, reported as `flow::syntax::internal`
+//! (the `presume` idea from just). User mistakes found while building (bad
+//! escapes, a modifier given twice, a comparison in a block, number overflow)
+//! are collected and building continues, so one run reports all of them.
+
+use pest::Parser;
+use pest::iterators::{Pair, Pairs};
+
+use super::Span;
+use super::ast::*;
+use super::diagnose;
+use super::error::SyntaxError;
+use super::scan;
+use super::strings;
+
+#[derive(pest_derive::Parser)]
+#[grammar = "grammar/flow.pest"]
+struct FlowParser;
+
+/// Words that cannot be names. Must match `keyword` in the grammar.
+pub const KEYWORDS: &[&str] = &[
+    "model", "input", "output", "section", "ask", "system", "as", "vote", "by", "repeat", "for",
+    "in", "if", "then", "else", "and", "or", "not", "true", "false", "timeout", "retry",
+];
+
+type R<T> = Result<T, SyntaxError>;
+
+pub fn parse(source: &str) -> Result<Program, Vec<SyntaxError>> {
+    scan::prescan(source).map_err(|e| vec![e])?;
+    let mut pairs = FlowParser::parse(Rule::program, source)
+        .map_err(|e| vec![diagnose::from_pest(source, e)])?;
+    let mut builder = Builder {
+        src: source,
+        errors: Vec::new(),
+        blocks: Vec::new(),
+    };
+    let program = match pairs.next() {
+        Some(p) => builder.program(p),
+        None => Err(bug("no program pair", Span::point(0))),
+    };
+    match program {
+        Ok(p) if builder.errors.is_empty() => Ok(p),
+        Ok(_) => Err(builder.errors),
+        Err(e) => {
+            builder.errors.push(e);
+            Err(builder.errors)
+        }
+    }
+}
+
+fn bug(message: impl Into<String>, span: Span) -> SyntaxError {
+    SyntaxError::Internal {
+        message: message.into(),
+        span,
+    }
+}
+
+fn span_of(p: &Pair<'_, Rule>) -> Span {
+    let s = p.as_span();
+    Span::new(s.start(), s.end())
+}
+
+/// The children of a pair, consumed in grammar order.
+struct Kids<'i> {
+    inner: Pairs<'i, Rule>,
+    /// The parent's span, for errors about a missing child.
+    span: Span,
+}
+
+impl<'i> Kids<'i> {
+    fn of(p: Pair<'i, Rule>) -> Self {
+        let span = span_of(&p);
+        Kids {
+            inner: p.into_inner(),
+            span,
+        }
+    }
+
+    fn next(&mut self) -> R<Pair<'i, Rule>> {
+        self.inner
+            .next()
+            .ok_or_else(|| bug("a pair is missing a child", self.span))
+    }
+
+    /// The next child, which must be `rule`.
+    fn expect(&mut self, rule: Rule) -> R<Pair<'i, Rule>> {
+        let p = self.next()?;
+        if p.as_rule() == rule {
+            Ok(p)
+        } else {
+            Err(bug(
+                format!("expected {rule:?}, got {:?}", p.as_rule()),
+                span_of(&p),
+            ))
+        }
+    }
+
+    /// The next child if it is `rule`.
+    fn accept(&mut self, rule: Rule) -> Option<Pair<'i, Rule>> {
+        if self.inner.peek().is_some_and(|p| p.as_rule() == rule) {
+            self.inner.next()
+        } else {
+            None
+        }
+    }
+
+    fn peek_rule(&self) -> Option<Rule> {
+        self.inner.peek().map(|p| p.as_rule())
+    }
+}
+
+struct Builder<'s> {
+    src: &'s str,
+    errors: Vec<SyntaxError>,
+    /// The blocks (`section`, `for` body) being built, innermost last, to name
+    /// the block in a misplaced-comparison error.
+    blocks: Vec<&'static str>,
+}
+
+impl Builder<'_> {
+    fn program(&mut self, p: Pair<'_, Rule>) -> R<Program> {
+        let mut items = Vec::new();
+        for item in p.into_inner() {
+            let item = match item.as_rule() {
+                Rule::model_decl => Item::Model(self.model_decl(item)?),
+                Rule::input_decl => Item::Input(self.input_decl(item)?),
+                Rule::output_decl => Item::Output(self.output_decl(item)?),
+                Rule::section => Item::Section(self.section(item)?),
+                Rule::binding => Item::Binding(self.binding(item)?),
+                Rule::EOI => continue,
+                other => return Err(bug(format!("unexpected item {other:?}"), span_of(&item))),
+            };
+            items.push(item);
+        }
+        Ok(Program { items })
+    }
+
+    fn ident(&self, p: Pair<'_, Rule>) -> Ident {
+        Ident {
+            name: p.as_str().to_string(),
+            span: span_of(&p),
+        }
+    }
+
+    fn model_decl(&mut self, p: Pair<'_, Rule>) -> R<ModelDecl> {
+        let span = span_of(&p);
+        let mut k = Kids::of(p);
+        k.expect(Rule::kw_model)?;
+        let name = self.ident(k.expect(Rule::ident)?);
+        k.expect(Rule::assign)?;
+        let provider = self.ident(k.expect(Rule::ident)?);
+        k.expect(Rule::lparen)?;
+        let mut args = Vec::new();
+        let mut options = Vec::new();
+        for arg in k.expect(Rule::model_args)?.into_inner() {
+            match arg.as_rule() {
+                Rule::comma => {}
+                Rule::literal => args.push(self.literal(arg)?),
+                Rule::model_option => {
+                    let span = span_of(&arg);
+                    let mut o = Kids::of(arg);
+                    let name = self.ident(o.expect(Rule::ident)?);
+                    o.expect(Rule::colon)?;
+                    let value = self.literal(o.expect(Rule::literal)?)?;
+                    options.push(ModelOption { name, value, span });
+                }
+                other => return Err(bug(format!("unexpected model arg {other:?}"), span)),
+            }
+        }
+        k.expect(Rule::rparen)?;
+        Ok(ModelDecl {
+            name,
+            provider,
+            args,
+            options,
+            span,
+        })
+    }
+
+    fn literal(&mut self, p: Pair<'_, Rule>) -> R<Literal> {
+        let span = span_of(&p);
+        let inner = Kids::of(p).next()?;
+        let kind = match inner.as_rule() {
+            Rule::string => LiteralKind::Str(self.constant_string(inner)),
+            Rule::duration => LiteralKind::Duration(self.duration(&inner)),
+            Rule::number => LiteralKind::Number(self.number(&inner)),
+            Rule::int => LiteralKind::Int(self.int(&inner)),
+            Rule::kw_true => LiteralKind::Bool(true),
+            Rule::kw_false => LiteralKind::Bool(false),
+            Rule::lit_list => {
+                let mut items = Vec::new();
+                for item in inner.into_inner() {
+                    if item.as_rule() == Rule::literal {
+                        items.push(self.literal(item)?);
+                    }
+                }
+                LiteralKind::List(items)
+            }
+            Rule::lit_map => {
+                let mut entries = Vec::new();
+                for entry in inner.into_inner() {
+                    if entry.as_rule() != Rule::map_entry {
+                        continue;
+                    }
+                    let mut e = Kids::of(entry);
+                    let key = e.expect(Rule::string)?;
+                    let key = Literal {
+                        span: span_of(&key),
+                        kind: LiteralKind::Str(self.constant_string(key)),
+                    };
+                    e.expect(Rule::colon)?;
+                    let value = self.literal(e.expect(Rule::literal)?)?;
+                    entries.push((key, value));
+                }
+                LiteralKind::Map(entries)
+            }
+            other => return Err(bug(format!("unexpected literal {other:?}"), span)),
+        };
+        Ok(Literal { kind, span })
+    }
+
+    fn template(&mut self, p: &Pair<'_, Rule>) -> Template {
+        strings::decode(p.as_str(), p.as_span().start(), &mut self.errors)
+    }
+
+    /// A string where interpolation is not allowed (model options, type choices).
+    fn constant_string(&mut self, p: Pair<'_, Rule>) -> String {
+        let t = self.template(&p);
+        let mut s = String::new();
+        for part in t.parts {
+            match part {
+                TemplatePart::Lit(l) => s.push_str(&l),
+                TemplatePart::Interp(i) => {
+                    let text = self.src.get(i.span.start..i.span.end).unwrap_or("{...}");
+                    self.errors.push(SyntaxError::InterpolationInModel {
+                        text: text.to_string(),
+                        span: i.span,
+                    });
+                }
+            }
+        }
+        s
+    }
+
+    fn int(&mut self, p: &Pair<'_, Rule>) -> i64 {
+        match p.as_str().parse::<i64>() {
+            Ok(v) => v,
+            Err(_) => {
+                self.too_large(p);
+                0
+            }
+        }
+    }
+
+    fn count(&mut self, p: Pair<'_, Rule>) -> Count {
+        let value = match p.as_str().parse::<u64>() {
+            Ok(v) => v,
+            Err(_) => {
+                self.too_large(&p);
+                0
+            }
+        };
+        Count {
+            value,
+            span: span_of(&p),
+        }
+    }
+
+    fn number(&mut self, p: &Pair<'_, Rule>) -> f64 {
+        match p.as_str().parse::<f64>() {
+            Ok(v) if v.is_finite() => v,
+            _ => {
+                self.too_large(p);
+                0.0
+            }
+        }
+    }
+
+    fn duration(&mut self, p: &Pair<'_, Rule>) -> Duration {
+        let text = p.as_str();
+        let digits = text.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+        let unit = &text[digits.len()..];
+        let scale: u64 = match unit {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            _ => 3_600_000,
+        };
+        match digits
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| n.checked_mul(scale))
+        {
+            Some(millis) => Duration { millis },
+            None => {
+                self.too_large(p);
+                Duration { millis: 0 }
+            }
+        }
+    }
+
+    fn too_large(&mut self, p: &Pair<'_, Rule>) {
+        self.errors.push(SyntaxError::NumberTooLarge {
+            text: p.as_str().to_string(),
+            span: span_of(p),
+        });
+    }
+
+    fn input_decl(&mut self, p: Pair<'_, Rule>) -> R<InputDecl> {
+        let span = span_of(&p);
+        let mut k = Kids::of(p);
+        k.expect(Rule::kw_input)?;
+        let name = self.ident(k.expect(Rule::ident)?);
+        k.expect(Rule::colon)?;
+        let ty = self.type_expr(k.expect(Rule::type_expr)?)?;
+        let default = match k.accept(Rule::assign) {
+            Some(_) => Some(self.expr(k.next()?)?),
+            None => None,
+        };
+        Ok(InputDecl {
+            name,
+            ty,
+            default,
+            span,
+        })
+    }
+
+    fn output_decl(&mut self, p: Pair<'_, Rule>) -> R<OutputDecl> {
+        let span = span_of(&p);
+        let mut k = Kids::of(p);
+        k.expect(Rule::kw_output)?;
+        let name = self.ident(k.expect(Rule::ident)?);
+        let value = match k.accept(Rule::assign) {
+            Some(_) => Some(self.expr(k.next()?)?),
+            None => None,
+        };
+        Ok(OutputDecl { name, value, span })
+    }
+
+    fn binding(&mut self, p: Pair<'_, Rule>) -> R<Binding> {
+        let span = span_of(&p);
+        let mut k = Kids::of(p);
+        let name = self.ident(k.expect(Rule::ident)?);
+        k.expect(Rule::assign)?;
+        let value = self.expr(k.next()?)?;
+        Ok(Binding { name, value, span })
+    }
+
+    fn type_expr(&mut self, p: Pair<'_, Rule>) -> R<TypeExpr> {
+        let span = span_of(&p);
+        let inner = Kids::of(p).next()?;
+        let kind = match inner.as_rule() {
+            Rule::list_type => {
+                let mut k = Kids::of(inner);
+                k.expect(Rule::kw_list)?;
+                k.expect(Rule::open_angle)?;
+                let elem = self.type_expr(k.expect(Rule::type_expr)?)?;
+                k.expect(Rule::close_angle)?;
+                TypeKind::List(Box::new(elem))
+            }
+            Rule::union_type => {
+                let mut choices = Vec::new();
+                for s in inner.into_inner() {
+                    if s.as_rule() == Rule::string {
+                        let sp = span_of(&s);
+                        choices.push((self.constant_string(s), sp));
+                    }
+                }
+                TypeKind::Union(choices)
+            }
+            Rule::type_name => {
+                let ident = self.ident(Kids::of(inner).expect(Rule::ident)?);
+                match ident.name.as_str() {
+                    "text" => TypeKind::Text,
+                    "bool" => TypeKind::Bool,
+                    "int" => TypeKind::Int,
+                    "number" => TypeKind::Number,
+                    "json" => TypeKind::Json,
+                    "list" => {
+                        self.errors.push(SyntaxError::ExpectedType {
+                            found: "`list` alone".into(),
+                            span: ident.span,
+                            bare_list: true,
+                        });
+                        TypeKind::Unknown(ident)
+                    }
+                    _ => TypeKind::Unknown(ident),
+                }
+            }
+            other => return Err(bug(format!("unexpected type {other:?}"), span)),
+        };
+        Ok(TypeExpr { kind, span })
+    }
+
+    /// Any expression layer, block or not: they build the same AST.
+    fn expr(&mut self, p: Pair<'_, Rule>) -> R<Expr> {
+        let span = span_of(&p);
+        match p.as_rule() {
+            Rule::expr | Rule::bexpr => self.expr(Kids::of(p).next()?),
+            Rule::if_expr | Rule::bif_expr => {
+                let mut k = Kids::of(p);
+                k.expect(Rule::kw_if)?;
+                let cond = self.expr(k.next()?)?;
+                k.expect(Rule::kw_then)?;
+                let then = self.expr(k.next()?)?;
+                k.expect(Rule::kw_else)?;
+                let else_ = self.expr(k.next()?)?;
+                Ok(Expr {
+                    kind: ExprKind::If {
+                        cond: Box::new(cond),
+                        then: Box::new(then),
+                        else_: Box::new(else_),
+                    },
+                    span,
+                })
+            }
+            Rule::or_expr | Rule::bor_expr | Rule::and_expr | Rule::band_expr => {
+                let mut k = Kids::of(p);
+                let mut acc = self.expr(k.next()?)?;
+                while let Some(op) = k.inner.next() {
+                    let op = match op.as_rule() {
+                        Rule::op_or => BinaryOp::Or,
+                        Rule::op_and => BinaryOp::And,
+                        other => return Err(bug(format!("unexpected op {other:?}"), span)),
+                    };
+                    let rhs = self.expr(k.next()?)?;
+                    acc = binary(op, acc, rhs);
+                }
+                Ok(acc)
+            }
+            Rule::not_expr | Rule::bnot_expr => {
+                let mut k = Kids::of(p);
+                if k.accept(Rule::op_not).is_some() {
+                    let operand = self.expr(k.next()?)?;
+                    Ok(Expr {
+                        kind: ExprKind::Unary(UnaryOp::Not, Box::new(operand)),
+                        span,
+                    })
+                } else {
+                    self.expr(k.next()?)
+                }
+            }
+            Rule::cmp_expr | Rule::bcmp_expr => {
+                let mut k = Kids::of(p);
+                let mut acc = self.postfix(k.expect(Rule::postfix)?)?;
+                while let Some(op) = k.inner.next() {
+                    if op.as_rule() == Rule::misplaced_cmp {
+                        let mut m = Kids::of(op);
+                        let op = cmp_op(m.next()?)?;
+                        let rhs = self.postfix(m.expect(Rule::postfix)?)?;
+                        self.misplaced(&acc, &rhs);
+                        acc = binary(op, acc, rhs);
+                    } else {
+                        let op = cmp_op(op)?;
+                        let rhs = self.postfix(k.expect(Rule::postfix)?)?;
+                        acc = binary(op, acc, rhs);
+                    }
+                }
+                Ok(acc)
+            }
+            Rule::postfix => self.postfix(p),
+            other => Err(bug(format!("unexpected expression {other:?}"), span)),
+        }
+    }
+
+    fn misplaced(&mut self, lhs: &Expr, rhs: &Expr) {
+        let whole = lhs.span.to(rhs.span);
+        let suggestion = self
+            .src
+            .get(whole.start..whole.end)
+            .filter(|s| s.len() <= 40 && !s.contains('\n'))
+            .map(str::to_string);
+        self.errors.push(SyntaxError::ComparisonInBlock {
+            block: self.blocks.last().copied().unwrap_or("section"),
+            span: whole,
+            suggestion,
+        });
+    }
+
+    fn postfix(&mut self, p: Pair<'_, Rule>) -> R<Expr> {
+        let start = p.as_span().start();
+        let mut k = Kids::of(p);
+        let mut acc = self.primary(k.next()?)?;
+        while let Some(field) = k.accept(Rule::field) {
+            let mut f = Kids::of(field);
+            f.expect(Rule::dot)?;
+            let name = self.ident(f.expect(Rule::field_name)?);
+            let span = Span::new(start, name.span.end);
+            acc = Expr {
+                kind: ExprKind::Field(Box::new(acc), name),
+                span,
+            };
+        }
+        Ok(acc)
+    }
+
+    fn primary(&mut self, p: Pair<'_, Rule>) -> R<Expr> {
+        let span = span_of(&p);
+        let kind = match p.as_rule() {
+            Rule::string => ExprKind::Str(self.template(&p)),
+            Rule::int => ExprKind::Int(self.int(&p)),
+            Rule::number => ExprKind::Number(self.number(&p)),
+            Rule::duration => {
+                self.errors.push(SyntaxError::MisplacedDuration {
+                    text: p.as_str().to_string(),
+                    span,
+                });
+                ExprKind::Int(0)
+            }
+            Rule::kw_true => ExprKind::Bool(true),
+            Rule::kw_false => ExprKind::Bool(false),
+            Rule::list => {
+                let mut items = Vec::new();
+                for item in p.into_inner() {
+                    if item.as_rule() == Rule::expr {
+                        items.push(self.expr(item)?);
+                    }
+                }
+                ExprKind::List(items)
+            }
+            Rule::call => {
+                let mut k = Kids::of(p);
+                let name = self.ident(k.expect(Rule::ident)?);
+                let mut args = Vec::new();
+                for item in k.inner {
+                    if item.as_rule() == Rule::expr {
+                        args.push(self.expr(item)?);
+                    }
+                }
+                ExprKind::Call(name, args)
+            }
+            Rule::name => ExprKind::Name(self.ident(Kids::of(p).expect(Rule::ident)?)),
+            Rule::paren => {
+                let mut k = Kids::of(p);
+                k.expect(Rule::lparen)?;
+                return self.expr(k.expect(Rule::expr)?);
+            }
+            Rule::ask => ExprKind::Ask(Box::new(self.ask(p)?)),
+            Rule::section => ExprKind::Section(Box::new(self.section(p)?)),
+            Rule::for_expr => {
+                let mut k = Kids::of(p);
+                k.expect(Rule::kw_for)?;
+                let var = self.ident(k.expect(Rule::ident)?);
+                k.expect(Rule::kw_in)?;
+                let list = self.postfix(k.expect(Rule::postfix)?)?;
+                let open = span_of(&k.expect(Rule::open_angle)?);
+                self.blocks.push("`for` body");
+                let body = self.expr(k.expect(Rule::bexpr)?);
+                self.blocks.pop();
+                k.expect(Rule::close_angle)?;
+                ExprKind::For {
+                    var,
+                    list: Box::new(list),
+                    body: Box::new(body?),
+                    open,
+                }
+            }
+            other => return Err(bug(format!("unexpected primary {other:?}"), span)),
+        };
+        Ok(Expr { kind, span })
+    }
+
+    fn ask(&mut self, p: Pair<'_, Rule>) -> R<Ask> {
+        let mut k = Kids::of(p);
+        let keyword = span_of(&k.expect(Rule::kw_ask)?);
+        let model = self.ident(k.expect(Rule::ident)?);
+        let prompt = self.template(&k.expect(Rule::string)?);
+        let system = match k.accept(Rule::system) {
+            Some(s) => {
+                let mut s = Kids::of(s);
+                s.expect(Rule::kw_system)?;
+                Some(self.template(&s.expect(Rule::string)?))
+            }
+            None => None,
+        };
+        let modifiers = self.modifiers(k.expect(Rule::modifiers)?)?;
+        Ok(Ask {
+            model,
+            prompt,
+            system,
+            modifiers,
+            keyword,
+        })
+    }
+
+    fn section(&mut self, p: Pair<'_, Rule>) -> R<Section> {
+        let span = span_of(&p);
+        let mut k = Kids::of(p);
+        k.expect(Rule::kw_section)?;
+        let open = span_of(&k.expect(Rule::open_angle)?);
+        let mut members = Vec::new();
+        self.blocks.push("section");
+        let result = (|| {
+            while let Some(rule) = k.peek_rule() {
+                match rule {
+                    Rule::comma => {
+                        k.next()?;
+                    }
+                    Rule::member => members.push(self.member(k.next()?)?),
+                    _ => break,
+                }
+            }
+            Ok(())
+        })();
+        self.blocks.pop();
+        result?;
+        let close = span_of(&k.expect(Rule::close_angle)?);
+        let modifiers = self.modifiers(k.expect(Rule::modifiers)?)?;
+        Ok(Section {
+            members,
+            modifiers,
+            open,
+            close,
+            span,
+        })
+    }
+
+    fn member(&mut self, p: Pair<'_, Rule>) -> R<Member> {
+        let span = span_of(&p);
+        let mut k = Kids::of(p);
+        let name = match k.accept(Rule::ident) {
+            Some(id) => {
+                k.expect(Rule::assign)?;
+                Some(self.ident(id))
+            }
+            None => None,
+        };
+        let value = self.expr(k.expect(Rule::bexpr)?)?;
+        Ok(Member { name, value, span })
+    }
+
+    fn modifiers(&mut self, p: Pair<'_, Rule>) -> R<Modifiers> {
+        let mut m = Modifiers::default();
+        // Where each modifier was first given, for the duplicate error.
+        let mut seen: Vec<(&'static str, Span)> = Vec::new();
+        for modifier in p.into_inner() {
+            let span = span_of(&modifier);
+            let rule = modifier.as_rule();
+            let mut k = Kids::of(modifier);
+            let keyword = k.next()?;
+            let name = match rule {
+                Rule::mod_as => "as",
+                Rule::mod_repeat => "repeat",
+                Rule::mod_vote => "vote",
+                Rule::mod_timeout => "timeout",
+                Rule::mod_retry => "retry",
+                other => return Err(bug(format!("unexpected modifier {other:?}"), span)),
+            };
+            if let Some(&(_, first)) = seen.iter().find(|(n, _)| *n == name) {
+                self.errors.push(SyntaxError::DuplicateModifier {
+                    modifier: name,
+                    first,
+                    second: span,
+                });
+                continue;
+            }
+            seen.push((name, span));
+            let _ = keyword;
+            match rule {
+                Rule::mod_as => m.as_type = Some(self.type_expr(k.expect(Rule::type_expr)?)?),
+                Rule::mod_repeat => m.repeat = Some(self.count(k.expect(Rule::count)?)),
+                Rule::mod_retry => m.retry = Some(self.count(k.expect(Rule::count)?)),
+                Rule::mod_timeout => {
+                    let d = k.expect(Rule::duration)?;
+                    m.timeout = Some((self.duration(&d), span_of(&d)));
+                }
+                _ => {
+                    let count = match k.accept(Rule::count) {
+                        Some(c) => Some(self.count(c)),
+                        None => None,
+                    };
+                    k.expect(Rule::kw_by)?;
+                    let strategy = self.strategy(k.expect(Rule::strategy)?)?;
+                    m.vote = Some(Vote {
+                        count,
+                        strategy,
+                        span,
+                    });
+                }
+            }
+        }
+        Ok(m)
+    }
+
+    fn strategy(&mut self, p: Pair<'_, Rule>) -> R<StrategyExpr> {
+        let span = span_of(&p);
+        let mut k = Kids::of(p);
+        let name = self.ident(k.expect(Rule::ident)?);
+        let arg = match k.accept(Rule::strategy_arg) {
+            Some(a) => {
+                let inner = Kids::of(a).next()?;
+                Some(match inner.as_rule() {
+                    Rule::count => StrategyArg::Count(self.count(inner)),
+                    _ => StrategyArg::Model(self.ident(inner)),
+                })
+            }
+            None => None,
+        };
+        Ok(StrategyExpr { name, arg, span })
+    }
+}
+
+fn binary(op: BinaryOp, lhs: Expr, rhs: Expr) -> Expr {
+    let span = lhs.span.to(rhs.span);
+    Expr {
+        kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)),
+        span,
+    }
+}
+
+fn cmp_op(p: Pair<'_, Rule>) -> R<BinaryOp> {
+    Ok(match p.as_rule() {
+        Rule::op_eq => BinaryOp::Eq,
+        Rule::op_ne => BinaryOp::Ne,
+        Rule::op_lt => BinaryOp::Lt,
+        Rule::op_le => BinaryOp::Le,
+        Rule::op_gt | Rule::op_gt_operand => BinaryOp::Gt,
+        Rule::op_ge => BinaryOp::Ge,
+        other => return Err(bug(format!("unexpected comparison {other:?}"), span_of(&p))),
+    })
+}

@@ -1,0 +1,402 @@
+//! A cheap lexical pass that runs before pest.
+//!
+//! It exists for three reasons pest cannot serve well:
+//! - an unterminated string is reported at its opening quote, not wherever
+//!   pest happened to give up;
+//! - nesting is bounded *before* any recursive code runs (pest, the AST
+//!   builder, dropping the AST, and every later stage recurse on nesting), so
+//!   a hostile file gets `flow::syntax::too_deep` instead of a stack overflow;
+//! - when pest reports a missing closer, the innermost unclosed `(`, `[`, `{`
+//!   or `<` tells us what to name in the diagnostic and where it was opened.
+//!
+//! It only needs to over-approximate the parser's recursion: it counts open
+//! brackets plus `if`/`not` keywords (which nest without brackets) and binary
+//! operators / `.` (which build left-deep trees), and forgets the keyword and
+//! operator counts of a bracket level at every `,` or binding `=`, where an
+//! expression necessarily ends.
+
+use super::Span;
+use super::error::SyntaxError;
+
+/// Nesting of brackets, blocks, `if` and `not` allowed in one expression.
+pub const MAX_DEPTH: usize = 64;
+/// Binary operators and field accesses allowed in one expression (they build
+/// left-deep trees, so they count as depth for everything that recurses).
+pub const MAX_CHAIN: usize = 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenKind {
+    Paren,
+    Bracket,
+    Brace,
+    Section,
+    For,
+    ListType,
+}
+
+impl OpenKind {
+    pub fn closer(self) -> &'static str {
+        match self {
+            OpenKind::Paren => ")",
+            OpenKind::Bracket => "]",
+            OpenKind::Brace => "}",
+            OpenKind::Section | OpenKind::For | OpenKind::ListType => ">",
+        }
+    }
+
+    /// What was opened, as the user would call it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            OpenKind::Paren => "`(`",
+            OpenKind::Bracket => "`[`",
+            OpenKind::Brace => "`{`",
+            OpenKind::Section => "section",
+            OpenKind::For => "`for` body",
+            OpenKind::ListType => "`list<`",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Open {
+    pub kind: OpenKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Frame {
+    open: Open,
+    keywords: usize,
+    chain: usize,
+}
+
+/// The previous significant token, as far as the scan cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Prev {
+    Other,
+    Section,
+    /// `as`, `:` or a list type's `<`: a type may follow.
+    TypePosition,
+    /// `list` right after a type position.
+    ListInType,
+}
+
+struct Scanner<'a> {
+    src: &'a str,
+    bytes: &'a [u8],
+    /// Index 0 is the top level (its `open` is a dummy).
+    frames: Vec<Frame>,
+    keywords: usize,
+    chain: usize,
+    /// Keyword and operator counts of the top level (outside any bracket).
+    top: (usize, usize),
+    prev: Prev,
+    /// Frame depth at which a `for` is waiting for its `<`.
+    pending_for: Vec<usize>,
+}
+
+/// Checks strings are terminated and nesting is bounded.
+pub fn prescan(src: &str) -> Result<(), SyntaxError> {
+    Scanner::new(src).run(src.len()).map(|_| ())
+}
+
+/// The innermost bracket or block still open at `offset`.
+pub fn open_at(src: &str, offset: usize) -> Option<Open> {
+    let scanner = Scanner::new(src);
+    match scanner.run(offset.min(src.len())) {
+        Ok(frames) => frames.last().map(|f| f.open),
+        Err(_) => None,
+    }
+}
+
+fn is_ident_start(b: u8) -> bool {
+    b.is_ascii_alphabetic() || b == b'_'
+}
+
+fn is_ident_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// Where the string starting at `start` (on a `"`) ends, or the error.
+pub fn string_end(src: &str, start: usize) -> Result<usize, SyntaxError> {
+    let bytes = src.as_bytes();
+    if bytes.get(start..start + 3) == Some(b"\"\"\"") {
+        let mut j = start + 3;
+        while j < bytes.len() {
+            match bytes[j] {
+                b'\\' => j += 2,
+                b'"' if bytes.get(j..j + 3) == Some(b"\"\"\"") => return Ok(j + 3),
+                _ => j += 1,
+            }
+        }
+        Err(SyntaxError::UnterminatedString {
+            open: Span::new(start, start + 3),
+            triple: true,
+        })
+    } else {
+        let mut j = start + 1;
+        while j < bytes.len() {
+            match bytes[j] {
+                b'\\' => j += 2,
+                b'"' => return Ok(j + 1),
+                b'\n' => break,
+                _ => j += 1,
+            }
+        }
+        Err(SyntaxError::UnterminatedString {
+            open: Span::new(start, start + 1),
+            triple: false,
+        })
+    }
+}
+
+/// Whether a `>` (whose following byte is at `after`) inside a block is a
+/// comparison rather than the block's end. Mirrors `op_gt_operand` in the
+/// grammar; the two must agree or the depth bound could be fooled.
+pub fn gt_is_comparison(src: &str, after: usize) -> bool {
+    let bytes = src.as_bytes();
+    if bytes.get(after) == Some(&b'=') {
+        return true;
+    }
+    let mut i = after;
+    while matches!(bytes.get(i), Some(b' ' | b'\t')) {
+        i += 1;
+    }
+    let Some(&b) = bytes.get(i) else {
+        return false;
+    };
+    match b {
+        b'"' | b'(' | b'[' | b'-' => true,
+        b'0'..=b'9' => true,
+        b if is_ident_start(b) => {
+            let mut j = i;
+            while bytes.get(j).is_some_and(|&c| is_ident_char(c)) {
+                j += 1;
+            }
+            let word = src.get(i..j).unwrap_or("");
+            if super::parser::KEYWORDS.contains(&word) {
+                return matches!(word, "not" | "if" | "ask" | "for" | "true" | "false");
+            }
+            // `name =` starts the next statement or member.
+            while matches!(bytes.get(j), Some(b' ' | b'\t')) {
+                j += 1;
+            }
+            !(bytes.get(j) == Some(&b'=') && bytes.get(j + 1) != Some(&b'='))
+        }
+        _ => false,
+    }
+}
+
+impl<'a> Scanner<'a> {
+    fn new(src: &'a str) -> Self {
+        Scanner {
+            src,
+            bytes: src.as_bytes(),
+            frames: Vec::new(),
+            keywords: 0,
+            chain: 0,
+            top: (0, 0),
+            prev: Prev::Other,
+            pending_for: Vec::new(),
+        }
+    }
+
+    fn depth(&self) -> usize {
+        self.frames.len() + self.keywords
+    }
+
+    fn too_deep(&self, span: Span) -> Result<(), SyntaxError> {
+        if self.depth() > MAX_DEPTH || self.chain > MAX_CHAIN {
+            Err(SyntaxError::TooDeep {
+                span,
+                limit: MAX_DEPTH,
+                chain: self.chain > MAX_CHAIN,
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    fn push(&mut self, kind: OpenKind, span: Span) -> Result<(), SyntaxError> {
+        self.frames.push(Frame {
+            open: Open { kind, span },
+            keywords: 0,
+            chain: 0,
+        });
+        self.too_deep(span)
+    }
+
+    fn pop(&mut self) {
+        if let Some(f) = self.frames.pop() {
+            self.keywords -= f.keywords;
+            self.chain -= f.chain;
+        }
+    }
+
+    /// An expression ends here: forget this level's keywords and operators.
+    fn reset_level(&mut self) {
+        let (k, c) = match self.frames.last_mut() {
+            Some(f) => (std::mem::take(&mut f.keywords), std::mem::take(&mut f.chain)),
+            None => (
+                std::mem::take(&mut self.top.0),
+                std::mem::take(&mut self.top.1),
+            ),
+        };
+        self.keywords -= k;
+        self.chain -= c;
+    }
+
+    fn add_keyword(&mut self, span: Span) -> Result<(), SyntaxError> {
+        match self.frames.last_mut() {
+            Some(f) => f.keywords += 1,
+            None => self.top.0 += 1,
+        }
+        self.keywords += 1;
+        self.too_deep(span)
+    }
+
+    fn add_chain(&mut self, span: Span) -> Result<(), SyntaxError> {
+        match self.frames.last_mut() {
+            Some(f) => f.chain += 1,
+            None => self.top.1 += 1,
+        }
+        self.chain += 1;
+        self.too_deep(span)
+    }
+
+    fn top_kind(&self) -> Option<OpenKind> {
+        self.frames.last().map(|f| f.open.kind)
+    }
+
+    /// Scans up to `stop` and returns the frames still open there.
+    fn run(mut self, stop: usize) -> Result<Vec<Frame>, SyntaxError> {
+        let bytes = self.bytes;
+        let mut i = 0;
+        while i < stop {
+            let b = bytes[i];
+            match b {
+                b' ' | b'\t' | b'\r' | b'\n' => {
+                    i += 1;
+                    continue;
+                }
+                b'#' => {
+                    while i < bytes.len() && bytes[i] != b'\n' {
+                        i += 1;
+                    }
+                    continue;
+                }
+                b'"' => {
+                    i = string_end(self.src, i)?;
+                    self.prev = Prev::Other;
+                    continue;
+                }
+                _ => {}
+            }
+            let mut prev = Prev::Other;
+            if is_ident_start(b) {
+                let start = i;
+                while i < bytes.len() && is_ident_char(bytes[i]) {
+                    i += 1;
+                }
+                let span = Span::new(start, i);
+                match self.src.get(start..i).unwrap_or("") {
+                    "if" | "not" => self.add_keyword(span)?,
+                    "and" | "or" => self.add_chain(span)?,
+                    "section" => prev = Prev::Section,
+                    "for" => self.pending_for.push(self.frames.len()),
+                    "as" => prev = Prev::TypePosition,
+                    "list" if self.prev == Prev::TypePosition => prev = Prev::ListInType,
+                    "model" | "input" | "output" if self.frames.is_empty() => self.reset_level(),
+                    _ => {}
+                }
+                self.prev = prev;
+                continue;
+            }
+            if b.is_ascii_digit() {
+                while i < bytes.len() && (is_ident_char(bytes[i]) || bytes[i] == b'.') {
+                    // `1.5` is a number but `x.1.y` never parses; only skip a
+                    // dot that is followed by a digit.
+                    if bytes[i] == b'.' && !bytes.get(i + 1).is_some_and(|c| c.is_ascii_digit()) {
+                        break;
+                    }
+                    i += 1;
+                }
+                self.prev = Prev::Other;
+                continue;
+            }
+            let span = Span::new(i, i + 1);
+            let next = bytes.get(i + 1).copied();
+            let mut width = 1;
+            match b {
+                b'(' => self.push(OpenKind::Paren, span)?,
+                b'[' => self.push(OpenKind::Bracket, span)?,
+                b'{' => self.push(OpenKind::Brace, span)?,
+                b')' | b']' | b'}' => {
+                    let want = match b {
+                        b')' => OpenKind::Paren,
+                        b']' => OpenKind::Bracket,
+                        _ => OpenKind::Brace,
+                    };
+                    if self.top_kind() == Some(want) {
+                        self.pop();
+                    }
+                }
+                b',' => self.reset_level(),
+                b':' => prev = Prev::TypePosition,
+                b'.' => self.add_chain(span)?,
+                b'=' if next == Some(b'=') => {
+                    width = 2;
+                    self.add_chain(Span::new(i, i + 2))?;
+                }
+                b'=' => self.reset_level(),
+                b'!' if next == Some(b'=') => {
+                    width = 2;
+                    self.add_chain(Span::new(i, i + 2))?;
+                }
+                b'<' => {
+                    let for_here = self.pending_for.last() == Some(&self.frames.len());
+                    if self.prev == Prev::Section {
+                        self.push(OpenKind::Section, span)?;
+                    } else if self.prev == Prev::ListInType {
+                        self.push(OpenKind::ListType, span)?;
+                        prev = Prev::TypePosition;
+                    } else if for_here && next != Some(b'=') {
+                        self.pending_for.pop();
+                        self.push(OpenKind::For, span)?;
+                    } else {
+                        if next == Some(b'=') {
+                            width = 2;
+                        }
+                        self.add_chain(span)?;
+                    }
+                }
+                b'>' => match self.top_kind() {
+                    Some(OpenKind::ListType) => self.pop(),
+                    Some(OpenKind::Section | OpenKind::For)
+                        if !gt_is_comparison(self.src, i + 1) =>
+                    {
+                        self.pop()
+                    }
+                    _ => {
+                        if next == Some(b'=') {
+                            width = 2;
+                        }
+                        self.add_chain(span)?;
+                    }
+                },
+                _ => {}
+            }
+            // Skip a whole UTF-8 character so `i` stays on a boundary.
+            if !b.is_ascii() {
+                width = self
+                    .src
+                    .get(i..)
+                    .and_then(|s| s.chars().next())
+                    .map_or(1, char::len_utf8);
+            }
+            self.prev = prev;
+            i += width;
+        }
+        Ok(self.frames)
+    }
+}
