@@ -1,19 +1,74 @@
 //! AST → checked `FlowGraph`, with every semantic error and warning.
+//!
+//! The stages, each in its own module:
+//!
+//! | stage | module | gives |
+//! | --- | --- | --- |
+//! | namespaces | [`names`] | every declaration; duplicates |
+//! | resolution | [`resolve`] | which declaration uses which; undefined names |
+//! | graph shape | [`cycles`], [`sections`] | cycles, section rules and independence |
+//! | models | [`models`] | a [`ModelSpec`](crate::model::ModelSpec) per model |
+//! | usage | [`usage`] | unused warnings, the required output |
+//! | types and lowering | [`lower`] (with [`types`], [`votes`]) | the graph |
+//!
+//! Every stage runs even when an earlier one found errors, so one run reports
+//! everything; an expression whose type cannot be known gets `Type::Unknown`,
+//! which no later rule complains about, so one mistake is reported once.
+
+mod cycles;
+pub mod error;
+mod lower;
+mod models;
+mod names;
+mod resolve;
+mod sections;
+mod suggest;
+mod types;
+mod usage;
+mod votes;
+
+#[cfg(test)]
+mod tests;
 
 use crate::diagnostic::BoxDiagnostic;
 use crate::graph::FlowGraph;
 use crate::syntax::ast::Program;
 
+pub use error::CheckError;
+pub use suggest::did_you_mean;
+
 pub struct Checked {
-    /// The lowered graph, when lowering was possible (it may still have errors).
+    /// The lowered graph, when the program has no errors (warnings are fine).
     pub graph: Option<FlowGraph>,
-    /// Errors and warnings, in any order.
+    /// Errors and warnings, in the order they were found.
     pub diagnostics: Vec<BoxDiagnostic>,
 }
 
-pub fn check(_program: &Program) -> Checked {
+pub fn check(program: &Program) -> Checked {
+    let (graph, errors) = check_errors(program);
     Checked {
-        graph: None,
-        diagnostics: Vec::new(),
+        graph,
+        diagnostics: errors
+            .into_iter()
+            .map(|e| Box::new(e) as BoxDiagnostic)
+            .collect(),
     }
+}
+
+/// [`check`] with the concrete error type, for tests and tools that match on it.
+pub fn check_errors(program: &Program) -> (Option<FlowGraph>, Vec<CheckError>) {
+    let mut errors = Vec::new();
+    let scope = names::Scope::collect(program, &mut errors);
+    let resolved = resolve::resolve(&scope, &mut errors);
+    let decl_graph = cycles::DeclGraph::new(&resolved.refs);
+    let on_cycle = decl_graph.cycles(&scope, &mut errors);
+    sections::check_shapes(program, &scope, &mut errors);
+    sections::check_independence(&scope, &decl_graph, &on_cycle, &mut errors);
+    let models = models::build_models(&scope.models, &mut errors);
+    usage::unused(&scope, &resolved, &mut errors);
+    usage::require_output(program, &scope, &mut errors);
+    let order = decl_graph.dependency_order();
+    let graph = lower::lower(&scope, &models, &order, &mut errors);
+    let ok = errors.iter().all(CheckError::is_warning);
+    (ok.then_some(graph), errors)
 }

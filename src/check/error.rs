@@ -1,0 +1,770 @@
+//! Every mistake the checker can find, one variant per mistake.
+//!
+//! All user-facing text lives here, so raise sites only say *what* went wrong
+//! and the wording stays consistent. Codes are documented in
+//! `docs/errors-check.md`, one heading per code.
+
+use std::fmt;
+
+use miette::{Diagnostic, LabeledSpan};
+
+use crate::syntax::Span;
+use crate::types::Type;
+
+/// "did you mean `x`?" when a close name exists; renders as nothing otherwise,
+/// so help text can end with `{suggestion}` unconditionally.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Suggestion(pub Option<String>);
+
+impl fmt::Display for Suggestion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Some(name) => write!(f, "; did you mean `{name}`?"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Names joined as `` `a` → `b` → `c` `` for cycle and path messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Path(pub Vec<String>);
+
+impl fmt::Display for Path {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, name) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" → ")?;
+            }
+            write!(f, "`{name}`")?;
+        }
+        Ok(())
+    }
+}
+
+/// What kind of name a duplicate or unused warning is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameKind {
+    Binding,
+    Input,
+    Model,
+    Output,
+    Member,
+    Option,
+}
+
+impl fmt::Display for NameKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NameKind::Binding => "binding",
+            NameKind::Input => "input",
+            NameKind::Model => "model",
+            NameKind::Output => "output",
+            NameKind::Member => "section member",
+            NameKind::Option => "option",
+        })
+    }
+}
+
+/// Which count a `count` error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CountKind {
+    Vote,
+    Repeat,
+    /// Samples per voter times voters in an ensemble.
+    TotalVotes,
+    Retry,
+}
+
+impl fmt::Display for CountKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CountKind::Vote => "`vote`",
+            CountKind::Repeat => "`repeat`",
+            CountKind::TotalVotes => "the total number of votes",
+            CountKind::Retry => "`retry`",
+        })
+    }
+}
+
+/// The largest `vote`/`repeat` count (and total votes of an ensemble) accepted:
+/// beyond this a program is almost certainly a typo that would burn money.
+pub const MAX_SAMPLES: u64 = 1000;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Diagnostic)]
+pub enum CheckError {
+    // ----- names -------------------------------------------------------
+    #[error("`{name}` is not defined")]
+    #[diagnostic(
+        code(flow::check::undefined_name),
+        help(
+            "define it with `{name} = ...`, `input {name}: TYPE` or as a section member{suggestion}"
+        )
+    )]
+    UndefinedName {
+        name: String,
+        #[label("not a binding, input or `for` variable in scope")]
+        span: Span,
+        suggestion: Suggestion,
+    },
+
+    #[error("`{name}` is a model, not a value")]
+    #[diagnostic(
+        code(flow::check::model_as_value),
+        help(
+            "models are only used by `ask {name} \"...\"` and `judge {name}`; to use a model's answer, bind it: `x = ask {name} \"...\"`"
+        )
+    )]
+    ModelAsValue {
+        name: String,
+        #[label("a model")]
+        span: Span,
+    },
+
+    #[error("there is no model named `{name}`")]
+    #[diagnostic(
+        code(flow::check::undefined_model),
+        help(
+            "declare it with `model {name} = openai(\"MODEL-ID\")` (or `anthropic(...)`, `mock(...)`){suggestion}"
+        )
+    )]
+    UndefinedModel {
+        name: String,
+        #[label("not a declared model")]
+        span: Span,
+        suggestion: Suggestion,
+    },
+
+    #[error("`output {name}` names no binding")]
+    #[diagnostic(
+        code(flow::check::undefined_output),
+        help(
+            "`output {name}` outputs the binding `{name}`; define it, or give the output a value: `output {name} = EXPR`{suggestion}"
+        )
+    )]
+    UndefinedOutput {
+        name: String,
+        #[label("no binding named `{name}`")]
+        span: Span,
+        suggestion: Suggestion,
+    },
+
+    #[error("there is no builtin function `{name}`")]
+    #[diagnostic(
+        code(flow::check::unknown_builtin),
+        help(
+            "the builtins are `join`, `split`, `lines`, `len`, `trim`, `lower`, `upper` and `contains`{suggestion}"
+        )
+    )]
+    UnknownBuiltin {
+        name: String,
+        #[label("unknown function")]
+        span: Span,
+        suggestion: Suggestion,
+    },
+
+    #[error("there is no voting strategy `{name}`")]
+    #[diagnostic(
+        code(flow::check::unknown_strategy),
+        help(
+            "the strategies are `majority`, `unanimous`, `at_least K`, `mean`, `median` and `judge MODEL`{suggestion}"
+        )
+    )]
+    UnknownStrategy {
+        name: String,
+        #[label("unknown strategy")]
+        span: Span,
+        suggestion: Suggestion,
+    },
+
+    #[error("there is no provider `{name}`")]
+    #[diagnostic(
+        code(flow::check::unknown_provider),
+        help("the providers are `openai`, `anthropic` and `mock`{suggestion}")
+    )]
+    UnknownProvider {
+        name: String,
+        #[label("unknown provider")]
+        span: Span,
+        suggestion: Suggestion,
+    },
+
+    #[error("`{provider}` has no option `{name}`")]
+    #[diagnostic(code(flow::check::unknown_option), help("{hint}{suggestion}"))]
+    UnknownOption {
+        name: String,
+        provider: String,
+        #[label("unknown option")]
+        span: Span,
+        hint: OptionHelp,
+        suggestion: Suggestion,
+    },
+
+    #[error("there is no type `{name}`")]
+    #[diagnostic(
+        code(flow::check::unknown_type),
+        help(
+            "the types are `text`, `bool`, `int`, `number`, `json`, `list<T>` and unions of strings like `\"yes\" | \"no\"`{suggestion}"
+        )
+    )]
+    UnknownType {
+        name: String,
+        #[label("unknown type")]
+        span: Span,
+        suggestion: Suggestion,
+    },
+
+    #[error("`{record}` has no member `{name}`")]
+    #[diagnostic(
+        code(flow::check::unknown_field),
+        help("the members of `{record}` are {members}{suggestion}")
+    )]
+    UnknownField {
+        name: String,
+        record: String,
+        members: String,
+        #[label("not a member of the section")]
+        span: Span,
+        suggestion: Suggestion,
+    },
+
+    // ----- duplicates ----------------------------------------------------
+    #[error("`{name}` is defined twice")]
+    #[diagnostic(
+        code(flow::check::duplicate_binding),
+        help(
+            "inputs, bindings, section members and `output NAME = ...` share one namespace; rename one of them"
+        )
+    )]
+    DuplicateBinding {
+        name: String,
+        first_kind: NameKind,
+        second_kind: NameKind,
+        #[label("first defined here as a {first_kind}")]
+        first: Span,
+        #[label(primary, "defined again here as a {second_kind}")]
+        second: Span,
+    },
+
+    #[error("model `{name}` is declared twice")]
+    #[diagnostic(code(flow::check::duplicate_model), help("rename one of the models"))]
+    DuplicateModel {
+        name: String,
+        #[label("first declared here")]
+        first: Span,
+        #[label(primary, "declared again here")]
+        second: Span,
+    },
+
+    #[error("output `{name}` is declared twice")]
+    #[diagnostic(
+        code(flow::check::duplicate_output),
+        help("output names must be unique; rename one of the outputs")
+    )]
+    DuplicateOutput {
+        name: String,
+        #[label("first declared here")]
+        first: Span,
+        #[label(primary, "declared again here")]
+        second: Span,
+    },
+
+    #[error("option `{name}` is given twice")]
+    #[diagnostic(code(flow::check::duplicate_option), help("remove one of them"))]
+    DuplicateOption {
+        name: String,
+        #[label("first given here")]
+        first: Span,
+        #[label(primary, "given again here")]
+        second: Span,
+    },
+
+    // ----- graph shape ---------------------------------------------------
+    #[error("{path} form a cycle")]
+    #[diagnostic(
+        code(flow::check::cycle),
+        help(
+            "a flow program is a DAG: every value must be computable from inputs without depending on itself; break the cycle by removing one of these references"
+        )
+    )]
+    Cycle {
+        path: Path,
+        #[label(collection)]
+        labels: Vec<LabeledSpan>,
+    },
+
+    #[error("section members `{dependent}` and `{dependency}` are not independent: {path}")]
+    #[diagnostic(
+        code(flow::check::section_dependency),
+        help(
+            "members of one section run at the same time, so none may use another's result; move `{dependent}` out of the section (it will still run as soon as `{dependency}` is ready)"
+        )
+    )]
+    SectionDependency {
+        dependent: String,
+        dependency: String,
+        path: Path,
+        #[label(primary, "`{dependent}` depends on `{dependency}`")]
+        dependent_span: Span,
+        #[label("`{dependency}` is a member of the same section")]
+        dependency_span: Span,
+    },
+
+    #[error("the program has no output")]
+    #[diagnostic(
+        code(flow::check::no_output),
+        help("add `output NAME` for a binding, or `output NAME = EXPR`")
+    )]
+    NoOutput {
+        #[label("the program ends here without an `output`")]
+        span: Span,
+    },
+
+    // ----- sections ------------------------------------------------------
+    #[error("a voting section must be bound to a name")]
+    #[diagnostic(
+        code(flow::check::section_vote_statement),
+        help(
+            "a section statement binds its members' names; a voting section has one value, so bind it: `NAME = section < ... > vote ...`"
+        )
+    )]
+    SectionVoteStatement {
+        #[label("this vote has nowhere to go")]
+        span: Span,
+    },
+
+    #[error("`{modifier}` cannot follow a section")]
+    #[diagnostic(
+        code(flow::check::section_modifier),
+        help(
+            "a section takes `vote`, `timeout` and `retry` only; put `{modifier}` on the `ask`s inside it"
+        )
+    )]
+    SectionModifier {
+        modifier: &'static str,
+        #[label("not allowed on a section")]
+        span: Span,
+    },
+
+    #[error("a section member needs a name")]
+    #[diagnostic(
+        code(flow::check::unnamed_member),
+        help(
+            "write `NAME = ...`; unnamed members are only allowed in a voting section (`section < ... > vote N by STRATEGY`)"
+        )
+    )]
+    UnnamedMember {
+        #[label("unnamed member")]
+        span: Span,
+    },
+
+    #[error("every member of a voting section must be a plain `ask`")]
+    #[diagnostic(code(flow::check::ensemble_member), help("{reason}"))]
+    EnsembleMember {
+        reason: EnsembleReason,
+        #[label("not a single `ask`")]
+        span: Span,
+    },
+
+    #[error("a section must be the whole value of a binding")]
+    #[diagnostic(
+        code(flow::check::section_position),
+        help("bind the section to a name (`NAME = section < ... >`) and use `NAME` here")
+    )]
+    SectionPosition {
+        #[label("section used inside an expression")]
+        span: Span,
+    },
+
+    #[error("an input's default must be a constant")]
+    #[diagnostic(
+        code(flow::check::input_default),
+        help(
+            "defaults are computed before anything runs, so they cannot use names, `ask`, `for` or sections; write a literal value"
+        )
+    )]
+    InputDefault {
+        #[label("not a constant")]
+        span: Span,
+    },
+
+    // ----- models --------------------------------------------------------
+    #[error("`{provider}` needs a model id as its first argument")]
+    #[diagnostic(
+        code(flow::check::model_id),
+        help("write the provider's model name as a string, e.g. `{provider}(\"{example}\")`")
+    )]
+    ModelId {
+        provider: String,
+        example: &'static str,
+        #[label("expected a model id string here")]
+        span: Span,
+    },
+
+    #[error("`{provider}` takes {expected}")]
+    #[diagnostic(
+        code(flow::check::model_args),
+        help("pass everything else as `name: value` options")
+    )]
+    ModelArgs {
+        provider: String,
+        expected: &'static str,
+        #[label("unexpected argument")]
+        span: Span,
+    },
+
+    #[error("option `{name}` must be {expected}")]
+    #[diagnostic(
+        code(flow::check::option_type),
+        help("for example `{name}: {example}`")
+    )]
+    OptionType {
+        name: String,
+        expected: &'static str,
+        example: &'static str,
+        #[label("not {expected}")]
+        span: Span,
+    },
+
+    // ----- types ---------------------------------------------------------
+    #[error("{context} must be {expected}, but it is `{found}`")]
+    #[diagnostic(
+        code(flow::check::type_mismatch),
+        help("change the expression, or its `as TYPE`, so the types agree")
+    )]
+    TypeMismatch {
+        context: String,
+        expected: String,
+        found: Type,
+        #[label("this is `{found}`")]
+        span: Span,
+    },
+
+    #[error("the condition of `if` must be `bool`, but it is `{found}`")]
+    #[diagnostic(
+        code(flow::check::condition_type),
+        help("compare it (`x == \"yes\"`) or ask for a bool (`ask m \"...\" as bool`)")
+    )]
+    ConditionType {
+        found: Type,
+        #[label("this is `{found}`")]
+        span: Span,
+    },
+
+    #[error("the branches of `if` have different types: `{then_ty}` and `{else_ty}`")]
+    #[diagnostic(
+        code(flow::check::branch_mismatch),
+        help(
+            "both branches must give the same type (text and string unions mix as text, int and number as number)"
+        )
+    )]
+    BranchMismatch {
+        then_ty: Type,
+        else_ty: Type,
+        #[label("`then` gives `{then_ty}`")]
+        then_span: Span,
+        #[label("`else` gives `{else_ty}`")]
+        else_span: Span,
+    },
+
+    #[error("the members of a voting section give different types: `{first_ty}` and `{other_ty}`")]
+    #[diagnostic(
+        code(flow::check::voter_mismatch),
+        help("votes are pooled, so every voter must answer with the same `as TYPE`")
+    )]
+    VoterMismatch {
+        first_ty: Type,
+        other_ty: Type,
+        #[label("this voter gives `{first_ty}`")]
+        first: Span,
+        #[label(primary, "this voter gives `{other_ty}`")]
+        other: Span,
+    },
+
+    #[error("`.{field}` is used on a value of type `{found}`")]
+    #[diagnostic(
+        code(flow::check::field_access),
+        help(
+            "fields exist on `json` values and on section records (`NAME = section < ... >`); ask for json with `as json`"
+        )
+    )]
+    FieldAccess {
+        field: String,
+        found: Type,
+        #[label("`{found}` has no fields")]
+        span: Span,
+    },
+
+    #[error("`{name}` takes {expected}, but {found} given")]
+    #[diagnostic(code(flow::check::arity), help("call it as `{signature}`"))]
+    Arity {
+        name: &'static str,
+        expected: &'static str,
+        found: ArgCount,
+        signature: &'static str,
+        #[label("wrong number of arguments")]
+        span: Span,
+    },
+
+    #[error("`for` needs a list, but this is `{found}`")]
+    #[diagnostic(
+        code(flow::check::for_non_list),
+        help(
+            "iterate over a `list<T>` (`as list<text>` on an `ask`, `lines(x)`, `split(x, \",\")`) or a json array"
+        )
+    )]
+    ForNonList {
+        found: Type,
+        #[label("this is `{found}`")]
+        span: Span,
+    },
+
+    #[error("a section record cannot be interpolated into a string")]
+    #[diagnostic(
+        code(flow::check::interpolate_record),
+        help("interpolate its members one by one, e.g. `{{{name}.MEMBER}}`")
+    )]
+    InterpolateRecord {
+        name: String,
+        #[label("`{name}` is a section record")]
+        span: Span,
+    },
+
+    // ----- votes ---------------------------------------------------------
+    #[error("{kind} must be between {min} and {max}, but it is {value}")]
+    #[diagnostic(
+        code(flow::check::count),
+        help(
+            "use a count from {min} to {max}; more samples than that is almost certainly a typo that would cost a lot"
+        )
+    )]
+    Count {
+        kind: CountKind,
+        value: u64,
+        min: u64,
+        max: u64,
+        #[label("out of range")]
+        span: Span,
+    },
+
+    #[error("`vote` on an `ask` needs a number of samples")]
+    #[diagnostic(
+        code(flow::check::vote_count_missing),
+        help(
+            "write `vote N by STRATEGY`, e.g. `vote 5 by majority`; only a voting section may omit `N` (one vote per member)"
+        )
+    )]
+    VoteCountMissing {
+        #[label("how many samples?")]
+        span: Span,
+    },
+
+    #[error("`repeat` and `vote` cannot be used together")]
+    #[diagnostic(
+        code(flow::check::repeat_and_vote),
+        help(
+            "`repeat N` keeps all N samples as a list; `vote N by S` aggregates N samples into one value; pick one"
+        )
+    )]
+    RepeatAndVote {
+        #[label("`repeat` here")]
+        repeat: Span,
+        #[label(primary, "`vote` here")]
+        vote: Span,
+    },
+
+    #[error("{problem}")]
+    #[diagnostic(
+        code(flow::check::strategy_arg),
+        help(
+            "write `at_least K` with a number and `judge MODEL` with a model; the other strategies take nothing"
+        )
+    )]
+    StrategyArg {
+        problem: StrategyArgProblem,
+        #[label("here")]
+        span: Span,
+    },
+
+    #[error("`{strategy}` needs {expected} votes, but they are `{found}`")]
+    #[diagnostic(code(flow::check::strategy_type), help("{hint}"))]
+    StrategyType {
+        strategy: &'static str,
+        expected: &'static str,
+        found: Type,
+        hint: &'static str,
+        #[label(primary, "`{strategy}` here")]
+        span: Span,
+        #[label("the votes are `{found}`")]
+        votes_span: Span,
+    },
+
+    #[error("`at_least {k}` can never be reached with {votes} votes")]
+    #[diagnostic(
+        code(flow::check::at_least_count),
+        help("`K` must be between 1 and the number of votes ({votes})")
+    )]
+    AtLeastCount {
+        k: u64,
+        votes: u64,
+        #[label("K is out of range")]
+        span: Span,
+    },
+
+    // ----- warnings ------------------------------------------------------
+    #[error("{kind} `{name}` is never used")]
+    #[diagnostic(
+        code(flow::check::unused),
+        severity(Warning),
+        help("remove it, use it, or start its name with `_` to keep it quiet")
+    )]
+    Unused {
+        kind: NameKind,
+        name: String,
+        #[label("unused {kind}")]
+        span: Span,
+    },
+
+    #[error("`majority` over an even number of votes ({votes}) can tie")]
+    #[diagnostic(
+        code(flow::check::even_majority),
+        severity(Warning),
+        help(
+            "ties go to the value seen first in sample order; use an odd number of votes to avoid them"
+        )
+    )]
+    EvenMajority {
+        votes: u64,
+        #[label("{votes} votes")]
+        span: Span,
+    },
+
+    #[error("voting on model `{model}`, whose temperature is 0")]
+    #[diagnostic(
+        code(flow::check::deterministic_vote),
+        severity(Warning),
+        help(
+            "at temperature 0 the samples will likely all agree, so the vote costs calls and adds no confidence; raise the model's `temperature`"
+        )
+    )]
+    DeterministicVote {
+        model: String,
+        #[label("every sample of this call is likely identical")]
+        span: Span,
+        #[label("temperature 0 here")]
+        temperature: Span,
+    },
+}
+
+/// Why an `unknown_option` happened, for its help text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OptionHelp {
+    /// A mock-only option on a real provider.
+    MockOnly,
+    /// Anything else: list what is accepted.
+    Accepted(&'static str),
+}
+
+impl fmt::Display for OptionHelp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OptionHelp::MockOnly => f.write_str("this option only exists on `mock(...)` models"),
+            OptionHelp::Accepted(list) => write!(f, "the options are {list}"),
+        }
+    }
+}
+
+/// What is wrong with an ensemble member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnsembleReason {
+    NotAsk,
+    HasRepeat,
+    HasVote,
+    Empty,
+}
+
+impl fmt::Display for EnsembleReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EnsembleReason::NotAsk => {
+                "each voter is one `ask MODEL \"...\"`; compute other values outside the section"
+            }
+            EnsembleReason::HasRepeat => {
+                "remove `repeat` from the member; the section's `vote N` samples every member N times"
+            }
+            EnsembleReason::HasVote => {
+                "remove `vote` from the member; the section's `vote N` samples every member N times and pools the votes"
+            }
+            EnsembleReason::Empty => "add at least one `ask` to the section",
+        })
+    }
+}
+
+/// How many arguments a call got, as words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArgCount(pub usize);
+
+impl fmt::Display for ArgCount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            0 => f.write_str("none were"),
+            1 => f.write_str("1 was"),
+            n => write!(f, "{n} were"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StrategyArgProblem {
+    MissingCount,
+    MissingModel,
+    Unexpected(String),
+    CountForJudge,
+    ModelForAtLeast,
+}
+
+impl fmt::Display for StrategyArgProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StrategyArgProblem::MissingCount => {
+                f.write_str("`at_least` needs a count: `at_least K`")
+            }
+            StrategyArgProblem::MissingModel => f.write_str("`judge` needs a model: `judge MODEL`"),
+            StrategyArgProblem::Unexpected(s) => write!(f, "`{s}` takes no argument"),
+            StrategyArgProblem::CountForJudge => f.write_str("`judge` takes a model, not a number"),
+            StrategyArgProblem::ModelForAtLeast => {
+                f.write_str("`at_least` takes a number, not a model")
+            }
+        }
+    }
+}
+
+impl CheckError {
+    /// A cycle through `names` (first name repeated at the end), with one
+    /// label per reference that closes a link.
+    pub fn cycle(names: Vec<String>, links: Vec<(String, String, Span)>) -> CheckError {
+        let labels = links
+            .into_iter()
+            .map(|(from, to, span)| {
+                let text = if from == to {
+                    format!("`{from}` uses itself here")
+                } else {
+                    format!("`{from}` uses `{to}` here")
+                };
+                LabeledSpan::new_with_span(Some(text), span)
+            })
+            .collect();
+        CheckError::Cycle {
+            path: Path(names),
+            labels,
+        }
+    }
+
+    pub fn is_warning(&self) -> bool {
+        matches!(
+            self,
+            CheckError::Unused { .. }
+                | CheckError::EvenMajority { .. }
+                | CheckError::DeterministicVote { .. }
+        )
+    }
+}

@@ -1,0 +1,298 @@
+//! `model NAME = PROVIDER(...)` → [`ModelSpec`], with every option checked.
+
+use std::time::Duration;
+
+use indexmap::IndexMap;
+
+use super::error::{CheckError, OptionHelp, Suggestion};
+use super::suggest::did_you_mean;
+use crate::model::{ModelOptions, ModelSpec, ProviderKind};
+use crate::syntax::ast::{Literal, LiteralKind, ModelDecl, ModelOption};
+
+/// Options every provider takes.
+const COMMON: [&str; 12] = [
+    "temperature",
+    "max_tokens",
+    "top_p",
+    "system",
+    "base_url",
+    "api_key_env",
+    "concurrency",
+    "rpm",
+    "timeout",
+    "retry",
+    "price_in",
+    "price_out",
+];
+
+/// Options only `mock` takes.
+const MOCK_ONLY: [&str; 6] = ["reply", "replies", "rules", "echo", "latency", "fail_first"];
+
+const COMMON_LIST: &str = "`temperature`, `max_tokens`, `top_p`, `system`, `base_url`, `api_key_env`, `concurrency`, `rpm`, `timeout`, `retry`, `price_in` and `price_out`";
+const MOCK_LIST: &str = "`reply`, `replies`, `rules`, `echo`, `latency`, `fail_first` and the common options (`temperature`, `concurrency`, `timeout`, `retry`, ...)";
+
+/// Build the spec of every model declared first under its name. A model with
+/// an unknown provider has no spec (its uses are still fine to check).
+pub fn build_models(
+    decls: &IndexMap<String, &ModelDecl>,
+    errors: &mut Vec<CheckError>,
+) -> IndexMap<String, ModelSpec> {
+    let mut specs = IndexMap::new();
+    for (name, decl) in decls {
+        if let Some(spec) = build(decl, errors) {
+            specs.insert(name.clone(), spec);
+        }
+    }
+    specs
+}
+
+fn build(decl: &ModelDecl, errors: &mut Vec<CheckError>) -> Option<ModelSpec> {
+    let Some(provider) = ProviderKind::from_name(&decl.provider.name) else {
+        errors.push(CheckError::UnknownProvider {
+            name: decl.provider.name.clone(),
+            span: decl.provider.span,
+            suggestion: Suggestion(did_you_mean(
+                &decl.provider.name,
+                ProviderKind::ALL.iter().map(|(n, _)| *n),
+            )),
+        });
+        return None;
+    };
+    let model_id = positional(decl, provider, errors);
+    let mut options = ModelOptions::default();
+    let mut seen: Vec<&ModelOption> = Vec::new();
+    for opt in &decl.options {
+        if let Some(first) = seen.iter().find(|o| o.name.name == opt.name.name) {
+            errors.push(CheckError::DuplicateOption {
+                name: opt.name.name.clone(),
+                first: first.name.span,
+                second: opt.name.span,
+            });
+            continue;
+        }
+        seen.push(opt);
+        apply(opt, provider, &mut options, errors);
+    }
+    Some(ModelSpec {
+        name: decl.name.name.clone(),
+        provider,
+        model_id,
+        options,
+        span: decl.span,
+    })
+}
+
+/// The model id of `openai`/`anthropic`; `mock` takes no positional argument.
+fn positional(
+    decl: &ModelDecl,
+    provider: ProviderKind,
+    errors: &mut Vec<CheckError>,
+) -> Option<String> {
+    let provider_name = provider.name().to_string();
+    if provider == ProviderKind::Mock {
+        if let Some(arg) = decl.args.first() {
+            errors.push(CheckError::ModelArgs {
+                provider: provider_name,
+                expected: "no positional arguments",
+                span: arg.span,
+            });
+        }
+        return None;
+    }
+    let example = match provider {
+        ProviderKind::Anthropic => "claude-3-5-haiku-latest",
+        _ => "gpt-4o-mini",
+    };
+    let id = match decl.args.first() {
+        Some(Literal {
+            kind: LiteralKind::Str(s),
+            ..
+        }) if !s.trim().is_empty() => Some(s.clone()),
+        Some(other) => {
+            errors.push(CheckError::ModelId {
+                provider: provider_name.clone(),
+                example,
+                span: other.span,
+            });
+            None
+        }
+        None => {
+            errors.push(CheckError::ModelId {
+                provider: provider_name.clone(),
+                example,
+                span: decl.provider.span,
+            });
+            None
+        }
+    };
+    for extra in decl.args.iter().skip(1) {
+        errors.push(CheckError::ModelArgs {
+            provider: provider_name.clone(),
+            expected: "one positional argument, the model id",
+            span: extra.span,
+        });
+    }
+    id
+}
+
+fn apply(
+    opt: &ModelOption,
+    provider: ProviderKind,
+    o: &mut ModelOptions,
+    errors: &mut Vec<CheckError>,
+) {
+    let name = opt.name.name.as_str();
+    let v = &opt.value;
+    let is_mock = provider == ProviderKind::Mock;
+    let bad = |expected: &'static str, example: &'static str| CheckError::OptionType {
+        name: name.to_string(),
+        expected,
+        example,
+        span: v.span,
+    };
+    let result: Result<(), CheckError> = match name {
+        "temperature" => number(v)
+            .filter(|t| (0.0..=2.0).contains(t))
+            .map(|t| o.temperature = Some(t))
+            .ok_or_else(|| bad("a number from 0 to 2", "0.7")),
+        "top_p" => number(v)
+            .filter(|t| (0.0..=1.0).contains(t))
+            .map(|t| o.top_p = Some(t))
+            .ok_or_else(|| bad("a number from 0 to 1", "0.9")),
+        "price_in" => number(v)
+            .filter(|p| *p >= 0.0)
+            .map(|p| o.price_in = Some(p))
+            .ok_or_else(|| bad("a non-negative number (dollars per million tokens)", "0.15")),
+        "price_out" => number(v)
+            .filter(|p| *p >= 0.0)
+            .map(|p| o.price_out = Some(p))
+            .ok_or_else(|| bad("a non-negative number (dollars per million tokens)", "0.6")),
+        "max_tokens" => int(v, 1)
+            .map(|n| o.max_tokens = Some(n))
+            .ok_or_else(|| bad("a whole number of at least 1", "400")),
+        "concurrency" => int(v, 1)
+            .map(|n| o.concurrency = Some(n))
+            .ok_or_else(|| bad("a whole number of at least 1", "4")),
+        "rpm" => int(v, 1)
+            .map(|n| o.rpm = Some(n))
+            .ok_or_else(|| bad("a whole number of at least 1", "60")),
+        "retry" => int(v, 0)
+            .map(|n| o.retry = Some(n))
+            .ok_or_else(|| bad("a whole number of at least 0", "2")),
+        "system" => string(v)
+            .map(|s| o.system = Some(s))
+            .ok_or_else(|| bad("a string", "\"You are terse.\"")),
+        "base_url" => string(v)
+            .map(|s| o.base_url = Some(s))
+            .ok_or_else(|| bad("a string", "\"http://localhost:11434/v1\"")),
+        "api_key_env" => string(v).map(|s| o.api_key_env = Some(s)).ok_or_else(|| {
+            bad(
+                "the name of an environment variable, as a string",
+                "\"MY_KEY\"",
+            )
+        }),
+        "timeout" => duration(v)
+            .map(|d| o.timeout = Some(d))
+            .ok_or_else(|| bad("a duration", "30s")),
+        "reply" if is_mock => string(v)
+            .map(|s| o.mock.reply = Some(s))
+            .ok_or_else(|| bad("a string", "\"yes\"")),
+        "replies" if is_mock => strings(v)
+            .filter(|l| !l.is_empty())
+            .map(|l| o.mock.replies = Some(l))
+            .ok_or_else(|| bad("a non-empty list of strings", "[\"yes\", \"no\"]")),
+        "rules" if is_mock => rules(v).map(|r| o.mock.rules = Some(r)).ok_or_else(|| {
+            bad(
+                "a map from strings to strings",
+                "{\"bomb\": \"yes\", \"*\": \"no\"}",
+            )
+        }),
+        "echo" if is_mock => match v.kind {
+            LiteralKind::Bool(b) => {
+                o.mock.echo = b;
+                Ok(())
+            }
+            _ => Err(bad("`true` or `false`", "true")),
+        },
+        "latency" if is_mock => duration(v)
+            .map(|d| o.mock.latency = Some(d))
+            .ok_or_else(|| bad("a duration", "20ms")),
+        "fail_first" if is_mock => int(v, 0)
+            .map(|n| o.mock.fail_first = n)
+            .ok_or_else(|| bad("a whole number of at least 0", "1")),
+        _ => {
+            let mock_only = !is_mock && MOCK_ONLY.contains(&name);
+            let candidates: Vec<&str> = if is_mock {
+                COMMON.iter().chain(MOCK_ONLY.iter()).copied().collect()
+            } else {
+                COMMON.to_vec()
+            };
+            Err(CheckError::UnknownOption {
+                name: name.to_string(),
+                provider: provider.name().to_string(),
+                span: opt.name.span,
+                hint: if mock_only {
+                    OptionHelp::MockOnly
+                } else if is_mock {
+                    OptionHelp::Accepted(MOCK_LIST)
+                } else {
+                    OptionHelp::Accepted(COMMON_LIST)
+                },
+                suggestion: Suggestion(if mock_only {
+                    None
+                } else {
+                    did_you_mean(name, candidates)
+                }),
+            })
+        }
+    };
+    if let Err(e) = result {
+        errors.push(e);
+    }
+}
+
+fn number(v: &Literal) -> Option<f64> {
+    match v.kind {
+        LiteralKind::Number(n) if n.is_finite() => Some(n),
+        LiteralKind::Int(i) => Some(i as f64),
+        _ => None,
+    }
+}
+
+fn int(v: &Literal, min: i64) -> Option<u32> {
+    match v.kind {
+        LiteralKind::Int(i) if i >= min => u32::try_from(i).ok(),
+        _ => None,
+    }
+}
+
+fn string(v: &Literal) -> Option<String> {
+    match &v.kind {
+        LiteralKind::Str(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn duration(v: &Literal) -> Option<Duration> {
+    match v.kind {
+        LiteralKind::Duration(d) => Some(Duration::from_millis(d.millis)),
+        _ => None,
+    }
+}
+
+fn strings(v: &Literal) -> Option<Vec<String>> {
+    match &v.kind {
+        LiteralKind::List(items) => items.iter().map(string).collect(),
+        _ => None,
+    }
+}
+
+fn rules(v: &Literal) -> Option<Vec<(String, String)>> {
+    match &v.kind {
+        LiteralKind::Map(pairs) => pairs
+            .iter()
+            .map(|(k, v)| Some((string(k)?, string(v)?)))
+            .collect(),
+        _ => None,
+    }
+}

@@ -1,0 +1,352 @@
+//! Name resolution: which declarations each declaration uses.
+//!
+//! The result is the dependency graph between declarations that cycles,
+//! section independence, unused warnings and the lowering order are computed
+//! from. Every name that does not resolve is reported here, once; later stages
+//! look names up with [`lookup`] and treat a miss as an already-reported error.
+
+use std::collections::HashSet;
+
+use super::error::{CheckError, Suggestion};
+use super::names::{DeclId, DeclKind, Scope};
+use super::suggest::did_you_mean;
+use crate::syntax::Span;
+use crate::syntax::ast::{Ask, Expr, ExprKind, Ident, StrategyArg, Template, TemplatePart};
+
+/// One use of a declaration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ref {
+    pub target: DeclId,
+    /// The name (and the record fields it went through) as written.
+    pub span: Span,
+}
+
+#[derive(Debug, Default)]
+pub struct Resolved {
+    /// `refs[d]`: the declarations `d` uses, in written order.
+    pub refs: Vec<Vec<Ref>>,
+    /// Models named by an `ask` or a `judge`.
+    pub used_models: HashSet<String>,
+    /// Declarations used from places that are errors themselves (a voting
+    /// section statement): not "unused", since the user did use them.
+    pub loose_uses: HashSet<DeclId>,
+    /// Names offered as "did you mean": most likely the intended use of
+    /// them is the misspelt one, so they are not reported as unused.
+    pub suggested: HashSet<String>,
+}
+
+/// What a name with fields means at one place in the program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// The variable of an enclosing `for`.
+    Var,
+    /// A declaration, reached through `used` of the fields (record members).
+    Decl {
+        id: DeclId,
+        used: usize,
+    },
+    Missing,
+}
+
+pub fn lookup(scope: &Scope<'_>, vars: &[String], name: &Ident, fields: &[Ident]) -> Lookup {
+    if vars.iter().rev().any(|v| *v == name.name) {
+        return Lookup::Var;
+    }
+    match scope.globals.get(&name.name) {
+        Some(&id) => {
+            let (id, used) = scope.descend(id, fields);
+            Lookup::Decl { id, used }
+        }
+        None => Lookup::Missing,
+    }
+}
+
+/// `base.f.g` as (base, [f, g]) when the innermost expression is a name.
+pub fn name_path(expr: &Expr) -> Option<(&Ident, Vec<&Ident>)> {
+    let mut fields = Vec::new();
+    let mut cur = expr;
+    loop {
+        match &cur.kind {
+            ExprKind::Field(inner, field) => {
+                fields.push(field);
+                cur = inner;
+            }
+            ExprKind::Name(name) => {
+                fields.reverse();
+                return Some((name, fields));
+            }
+            _ => return None,
+        }
+    }
+}
+
+pub fn resolve(scope: &Scope<'_>, errors: &mut Vec<CheckError>) -> Resolved {
+    let mut r = Resolver {
+        scope,
+        errors,
+        vars: Vec::new(),
+        refs: Vec::new(),
+        used_models: HashSet::new(),
+        suggested: HashSet::new(),
+    };
+    let mut all = Vec::with_capacity(scope.decls.len());
+    for decl in &scope.decls {
+        r.refs.clear();
+        match &decl.kind {
+            DeclKind::Input(input) => {
+                if let Some(default) = &input.default {
+                    r.constant(default);
+                }
+            }
+            DeclKind::Value(expr) => r.value(expr),
+            DeclKind::Record { members, .. } => {
+                for (_, id) in members {
+                    let span = scope
+                        .decls
+                        .get(*id)
+                        .map(|d| d.ident.span)
+                        .unwrap_or(decl.span);
+                    r.refs.push(Ref { target: *id, span });
+                }
+            }
+            DeclKind::Output(out) => match &out.value {
+                Some(expr) => r.expr(expr),
+                None => match scope.globals.get(&out.name.name) {
+                    Some(&id) => r.refs.push(Ref {
+                        target: id,
+                        span: out.name.span,
+                    }),
+                    None => {
+                        let suggestion =
+                            r.suggest(&out.name.name, scope.globals.keys().map(String::as_str));
+                        r.errors.push(CheckError::UndefinedOutput {
+                            name: out.name.name.clone(),
+                            span: out.name.span,
+                            suggestion,
+                        });
+                    }
+                },
+            },
+        }
+        all.push(std::mem::take(&mut r.refs));
+    }
+    // The members of a voting section statement belong to no declaration,
+    // but what they use is still used.
+    let mut loose_uses = HashSet::new();
+    for s in &scope.sections {
+        if s.ast.modifiers.vote.is_some() {
+            for member in s.ast.members.iter().filter(|m| m.name.is_none()) {
+                r.refs.clear();
+                r.expr(&member.value);
+                loose_uses.extend(r.refs.iter().map(|x| x.target));
+            }
+        }
+    }
+    Resolved {
+        refs: all,
+        used_models: r.used_models,
+        loose_uses,
+        suggested: r.suggested,
+    }
+}
+
+struct Resolver<'s, 'a> {
+    scope: &'s Scope<'a>,
+    errors: &'s mut Vec<CheckError>,
+    vars: Vec<String>,
+    refs: Vec<Ref>,
+    used_models: HashSet<String>,
+    suggested: HashSet<String>,
+}
+
+impl Resolver<'_, '_> {
+    fn suggest<'c>(
+        &mut self,
+        name: &str,
+        candidates: impl IntoIterator<Item = &'c str>,
+    ) -> Suggestion {
+        let found = did_you_mean(name, candidates);
+        if let Some(f) = &found {
+            self.suggested.insert(f.clone());
+        }
+        Suggestion(found)
+    }
+
+    /// The value of a binding or member: a voting section is allowed here.
+    fn value(&mut self, expr: &Expr) {
+        match &expr.kind {
+            ExprKind::Section(section) if section.modifiers.vote.is_some() => {
+                for member in &section.members {
+                    self.expr(&member.value);
+                }
+                self.vote_model(
+                    section
+                        .modifiers
+                        .vote
+                        .as_ref()
+                        .and_then(|v| v.strategy.arg.as_ref()),
+                );
+            }
+            _ => self.expr(expr),
+        }
+    }
+
+    fn expr(&mut self, expr: &Expr) {
+        match &expr.kind {
+            ExprKind::Str(t) => self.template(t),
+            ExprKind::Int(_) | ExprKind::Number(_) | ExprKind::Bool(_) => {}
+            ExprKind::List(items) => items.iter().for_each(|e| self.expr(e)),
+            ExprKind::Name(name) => self.path(name, &[]),
+            ExprKind::Field(inner, _) => match name_path(expr) {
+                Some((name, fields)) => {
+                    let fields: Vec<Ident> = fields.into_iter().cloned().collect();
+                    self.path(name, &fields);
+                }
+                None => self.expr(inner),
+            },
+            ExprKind::Call(_, args) => args.iter().for_each(|e| self.expr(e)),
+            ExprKind::Unary(_, e) => self.expr(e),
+            ExprKind::Binary(_, a, b) => {
+                self.expr(a);
+                self.expr(b);
+            }
+            ExprKind::If { cond, then, else_ } => {
+                self.expr(cond);
+                self.expr(then);
+                self.expr(else_);
+            }
+            ExprKind::Ask(ask) => self.ask(ask),
+            ExprKind::Section(section) => {
+                self.errors
+                    .push(CheckError::SectionPosition { span: section.span });
+                // Still resolve inside, so its uses do not look unused.
+                for member in &section.members {
+                    self.expr(&member.value);
+                }
+            }
+            ExprKind::For {
+                var, list, body, ..
+            } => {
+                self.expr(list);
+                self.vars.push(var.name.clone());
+                self.expr(body);
+                self.vars.pop();
+            }
+        }
+    }
+
+    fn ask(&mut self, ask: &Ask) {
+        self.model(&ask.model);
+        self.template(&ask.prompt);
+        if let Some(system) = &ask.system {
+            self.template(system);
+        }
+        self.vote_model(
+            ask.modifiers
+                .vote
+                .as_ref()
+                .and_then(|v| v.strategy.arg.as_ref()),
+        );
+    }
+
+    fn vote_model(&mut self, arg: Option<&StrategyArg>) {
+        if let Some(StrategyArg::Model(model)) = arg {
+            self.model(model);
+        }
+    }
+
+    fn model(&mut self, model: &Ident) {
+        if self.scope.models.contains_key(&model.name) {
+            self.used_models.insert(model.name.clone());
+        } else {
+            let suggestion =
+                self.suggest(&model.name, self.scope.models.keys().map(String::as_str));
+            self.errors.push(CheckError::UndefinedModel {
+                name: model.name.clone(),
+                span: model.span,
+                suggestion,
+            });
+        }
+    }
+
+    fn template(&mut self, t: &Template) {
+        for part in &t.parts {
+            if let TemplatePart::Interp(interp) = part {
+                self.path(&interp.name, &interp.fields);
+            }
+        }
+    }
+
+    fn path(&mut self, name: &Ident, fields: &[Ident]) {
+        match lookup(self.scope, &self.vars, name, fields) {
+            Lookup::Var => {}
+            Lookup::Decl { id, used } => {
+                let end = if used == 0 {
+                    name.span
+                } else {
+                    fields.get(used - 1).map(|f| f.span).unwrap_or(name.span)
+                };
+                self.refs.push(Ref {
+                    target: id,
+                    span: name.span.to(end),
+                });
+            }
+            Lookup::Missing if self.scope.models.contains_key(&name.name) => {
+                self.used_models.insert(name.name.clone());
+                self.errors.push(CheckError::ModelAsValue {
+                    name: name.name.clone(),
+                    span: name.span,
+                });
+            }
+            Lookup::Missing => {
+                let scope = self.scope;
+                let vars = self.vars.clone();
+                let candidates = scope
+                    .globals
+                    .keys()
+                    .map(String::as_str)
+                    .chain(vars.iter().map(String::as_str));
+                let suggestion = self.suggest(&name.name, candidates);
+                self.errors.push(CheckError::UndefinedName {
+                    name: name.name.clone(),
+                    span: name.span,
+                    suggestion,
+                });
+            }
+        }
+    }
+
+    /// An input default: literals only, reported once per offending part.
+    fn constant(&mut self, expr: &Expr) {
+        match &expr.kind {
+            ExprKind::Str(t) => {
+                for part in &t.parts {
+                    if let TemplatePart::Interp(i) = part {
+                        self.errors.push(CheckError::InputDefault { span: i.span });
+                    }
+                }
+            }
+            ExprKind::Int(_) | ExprKind::Number(_) | ExprKind::Bool(_) => {}
+            ExprKind::List(items) => items.iter().for_each(|e| self.constant(e)),
+            ExprKind::Call(_, args) => args.iter().for_each(|e| self.constant(e)),
+            ExprKind::Unary(_, e) => self.constant(e),
+            ExprKind::Binary(_, a, b) => {
+                self.constant(a);
+                self.constant(b);
+            }
+            ExprKind::If { cond, then, else_ } => {
+                self.constant(cond);
+                self.constant(then);
+                self.constant(else_);
+            }
+            ExprKind::Name(_)
+            | ExprKind::Field(..)
+            | ExprKind::Ask(_)
+            | ExprKind::Section(_)
+            | ExprKind::For { .. } => {
+                self.errors
+                    .push(CheckError::InputDefault { span: expr.span });
+            }
+        }
+    }
+}

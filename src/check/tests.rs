@@ -1,0 +1,1012 @@
+//! Checker tests on `.flow` source: one per diagnostic code (code and label
+//! spans), then lowering (node kinds, edges, guards, sections).
+
+use miette::Diagnostic;
+
+use super::check_errors;
+use super::error::CheckError;
+use crate::graph::{EdgeKind, FlowGraph, Node, NodeId, NodeKind, Sampling, Strategy};
+use crate::syntax::Span;
+use crate::types::Type;
+
+const MODELS: &str = "model m = openai(\"gpt-4o-mini\", temperature: 0.7)\n";
+
+fn run(src: &str) -> (Option<FlowGraph>, Vec<CheckError>) {
+    let program = match crate::syntax::parse(src) {
+        Ok(p) => p,
+        Err(e) => panic!("test program does not parse: {e:?}\n{src}"),
+    };
+    check_errors(&program)
+}
+
+fn code(e: &CheckError) -> String {
+    e.code().map(|c| c.to_string()).unwrap_or_default()
+}
+
+/// Label spans, without trailing white space (so the tests do not depend on
+/// whether the parser's spans end before or after it).
+fn labels(src: &str, e: &CheckError) -> Vec<Span> {
+    e.labels()
+        .map(|ls| {
+            ls.map(|l| {
+                let start = l.offset();
+                let text = src.get(start..start + l.len()).unwrap_or("");
+                Span::new(start, start + text.trim_end().len())
+            })
+            .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn help(e: &CheckError) -> String {
+    e.help().map(|h| h.to_string()).unwrap_or_default()
+}
+
+/// The span of the `n`th (1-based) occurrence of `needle` in `src`.
+fn at(src: &str, needle: &str, n: usize) -> Span {
+    let mut from = 0;
+    for _ in 1..n {
+        from += src[from..].find(needle).expect("needle occurs") + needle.len();
+    }
+    let start = from + src[from..].find(needle).expect("needle occurs");
+    Span::new(start, start + needle.len())
+}
+
+/// The first character of the `n`th occurrence of `needle`: for one-letter
+/// names written before something that makes them unique.
+fn ch(src: &str, needle: &str, n: usize) -> Span {
+    let s = at(src, needle, n);
+    Span::new(s.start, s.start + 1)
+}
+
+/// The only diagnostic with `code` (short form, e.g. `cycle`).
+fn one(src: &str, short: &str) -> CheckError {
+    let (graph, errors) = run(src);
+    let full = format!("flow::check::{short}");
+    let found: Vec<&CheckError> = errors.iter().filter(|e| code(e) == full).collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "expected one {full}, got: {:#?}",
+        errors
+            .iter()
+            .map(|e| (code(e), e.to_string()))
+            .collect::<Vec<_>>()
+    );
+    if !errors.iter().all(CheckError::is_warning) {
+        assert!(graph.is_none(), "a program with errors has no graph");
+    }
+    found[0].clone()
+}
+
+/// No errors and no warnings at all.
+fn clean(src: &str) -> FlowGraph {
+    let (graph, errors) = run(src);
+    assert!(
+        errors.is_empty(),
+        "unexpected diagnostics: {:#?}",
+        errors
+            .iter()
+            .map(|e| (code(e), e.to_string()))
+            .collect::<Vec<_>>()
+    );
+    graph.expect("a clean program has a graph")
+}
+
+fn node<'g>(g: &'g FlowGraph, name: &str) -> (NodeId, &'g Node) {
+    g.dag
+        .node_indices()
+        .map(|i| (i, &g.dag[i]))
+        .find(|(_, n)| n.name == name)
+        .unwrap_or_else(|| panic!("no node `{name}`"))
+}
+
+/// Edges into `name` as (source name, label, kind), sorted.
+fn edges_into(g: &FlowGraph, name: &str) -> Vec<(String, String, EdgeKind)> {
+    let (id, _) = node(g, name);
+    let mut v: Vec<_> = g
+        .dag
+        .edges_directed(id, petgraph::Direction::Incoming)
+        .map(|e| {
+            use petgraph::visit::EdgeRef;
+            (
+                g.dag[e.source()].name.clone(),
+                e.weight().label.clone(),
+                e.weight().kind,
+            )
+        })
+        .collect();
+    v.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    v
+}
+
+fn data(from: &str, label: &str) -> (String, String, EdgeKind) {
+    (from.into(), label.into(), EdgeKind::Data)
+}
+
+// ----- names ---------------------------------------------------------------
+
+#[test]
+fn undefined_name_with_suggestion() {
+    let src = "input query: text\noutput a = qurey\n";
+    let e = one(src, "undefined_name");
+    assert_eq!(labels(src, &e), vec![at(src, "qurey", 1)]);
+    assert!(help(&e).contains("did you mean `query`?"), "{}", help(&e));
+}
+
+#[test]
+fn undefined_name_inside_interpolation_points_inside_the_string() {
+    let src = "input query: text\noutput a = \"hello {qurey.x} there\"\n";
+    let e = one(src, "undefined_name");
+    assert_eq!(labels(src, &e), vec![at(src, "qurey", 1)]);
+}
+
+#[test]
+fn every_error_is_reported_in_one_run() {
+    let src = "output a = \"{x} {y}\"\noutput b = z\n";
+    let (_, errors) = run(src);
+    let names: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+}
+
+#[test]
+fn model_used_as_value() {
+    let src = format!("{MODELS}output a = m\n");
+    let e = one(&src, "model_as_value");
+    assert_eq!(labels(&src, &e), vec![ch(&src, "m\n", 1)]);
+}
+
+#[test]
+fn undefined_model() {
+    let src = "model fast = mock()\noutput a = ask fats \"hi\"\n";
+    let e = one(src, "undefined_model");
+    assert_eq!(labels(src, &e), vec![at(src, "fats", 1)]);
+    assert!(help(&e).contains("did you mean `fast`?"));
+}
+
+#[test]
+fn undefined_output() {
+    let src = "answer = \"x\"\noutput answr\n";
+    let e = one(src, "undefined_output");
+    assert_eq!(labels(src, &e), vec![at(src, "answr", 1)]);
+    assert!(help(&e).contains("did you mean `answer`?"));
+}
+
+#[test]
+fn unknown_builtin() {
+    let src = "output a = lenght(\"abc\")\n";
+    let e = one(src, "unknown_builtin");
+    assert_eq!(labels(src, &e), vec![at(src, "lenght", 1)]);
+    assert!(help(&e).contains("`len`"));
+}
+
+#[test]
+fn unknown_strategy() {
+    let src = format!("{MODELS}output a = ask m \"q\" vote 3 by majorty\n");
+    let e = one(&src, "unknown_strategy");
+    assert_eq!(labels(&src, &e), vec![at(&src, "majorty", 1)]);
+    assert!(help(&e).contains("did you mean `majority`?"));
+}
+
+#[test]
+fn unknown_provider() {
+    let src = "model m = opnai(\"gpt-4o\")\noutput a = ask m \"q\"\n";
+    let e = one(src, "unknown_provider");
+    assert_eq!(labels(src, &e), vec![at(src, "opnai", 1)]);
+    assert!(help(&e).contains("did you mean `openai`?"));
+}
+
+#[test]
+fn unknown_option() {
+    let src = "model m = openai(\"gpt-4o\", temprature: 0.5)\noutput a = ask m \"q\"\n";
+    let e = one(src, "unknown_option");
+    assert_eq!(labels(src, &e), vec![at(src, "temprature", 1)]);
+    assert!(help(&e).contains("did you mean `temperature`?"));
+}
+
+#[test]
+fn mock_only_option_on_a_real_provider() {
+    let src = "model m = openai(\"gpt-4o\", reply: \"x\")\noutput a = ask m \"q\"\n";
+    let e = one(src, "unknown_option");
+    assert!(help(&e).contains("only exists on `mock"), "{}", help(&e));
+}
+
+#[test]
+fn unknown_type() {
+    let src = format!("{MODELS}output a = ask m \"q\" as boolean\n");
+    let e = one(&src, "unknown_type");
+    assert_eq!(labels(&src, &e), vec![at(&src, "boolean", 1)]);
+    assert!(help(&e).contains("did you mean `bool`?"), "{}", help(&e));
+}
+
+#[test]
+fn unknown_field_of_a_record() {
+    let src = format!(
+        "{MODELS}r = section <\n  risks = ask m \"a\"\n  dates = ask m \"b\"\n>\noutput a = r.risk\n"
+    );
+    let e = one(&src, "unknown_field");
+    let risk = at(&src, "risk\n", 1);
+    assert_eq!(labels(&src, &e), vec![Span::new(risk.start, risk.end - 1)]);
+    assert!(help(&e).contains("did you mean `risks`?"));
+}
+
+// ----- duplicates ------------------------------------------------------------
+
+#[test]
+fn duplicate_binding_labels_both() {
+    let src = "input x: text\nx = \"a\"\noutput y = x\n";
+    let e = one(src, "duplicate_binding");
+    assert_eq!(labels(src, &e), vec![ch(src, "x:", 1), ch(src, "x =", 1)]);
+}
+
+#[test]
+fn section_members_share_the_binding_namespace() {
+    let src = format!(
+        "{MODELS}a = \"x\"\nsection <\n  a = ask m \"q\"\n  b = ask m \"r\"\n>\noutput o = b\n"
+    );
+    let e = one(&src, "duplicate_binding");
+    assert_eq!(
+        labels(&src, &e),
+        vec![ch(&src, "a = ", 1), ch(&src, "a = ", 2)]
+    );
+}
+
+#[test]
+fn duplicate_model() {
+    let src = "model m = mock()\nmodel m = mock()\noutput a = ask m \"q\"\n";
+    let e = one(src, "duplicate_model");
+    assert_eq!(labels(src, &e), vec![Span::new(6, 7), Span::new(23, 24)]);
+}
+
+#[test]
+fn duplicate_output() {
+    let src = "x = \"a\"\noutput x\noutput x\n";
+    let e = one(src, "duplicate_output");
+    assert_eq!(labels(src, &e), vec![ch(src, "x\n", 1), ch(src, "x\n", 2)]);
+}
+
+#[test]
+fn duplicate_option() {
+    let src = "model m = mock(reply: \"a\", reply: \"b\")\noutput a = ask m \"q\"\n";
+    let e = one(src, "duplicate_option");
+    assert_eq!(
+        labels(src, &e),
+        vec![at(src, "reply", 1), at(src, "reply", 2)]
+    );
+}
+
+// ----- graph shape -------------------------------------------------------------
+
+#[test]
+fn cycle_names_every_binding_in_order() {
+    let src = "a = \"{b}\"\nb = \"{c}\"\nc = \"{a}\"\noutput o = a\n";
+    let e = one(src, "cycle");
+    assert_eq!(e.to_string(), "`a` → `b` → `c` → `a` form a cycle");
+    assert_eq!(
+        labels(src, &e),
+        vec![at(src, "b", 1), at(src, "c", 1), at(src, "a", 2)]
+    );
+}
+
+#[test]
+fn cycle_of_one() {
+    let src = "a = \"{a}\"\noutput o = a\n";
+    let e = one(src, "cycle");
+    assert_eq!(e.to_string(), "`a` → `a` form a cycle");
+    assert_eq!(labels(src, &e), vec![at(src, "a", 2)]);
+}
+
+#[test]
+fn section_members_must_be_independent() {
+    let src = format!(
+        "{MODELS}section <\n  x = ask m \"q\"\n  y = ask m \"{{z}}\"\n>\nz = upper(x)\noutput o = y\n"
+    );
+    let e = one(&src, "section_dependency");
+    assert_eq!(
+        e.to_string(),
+        "section members `y` and `x` are not independent: `y` → `z` → `x`"
+    );
+    assert_eq!(
+        labels(&src, &e),
+        vec![ch(&src, "y =", 1), ch(&src, "x =", 1)]
+    );
+}
+
+#[test]
+fn record_members_must_be_independent() {
+    let src = format!(
+        "{MODELS}r = section <\n  x = ask m \"q\"\n  y = ask m \"{{r.x}}\"\n>\noutput o = r.y\n"
+    );
+    let e = one(&src, "section_dependency");
+    assert!(e.to_string().contains("`r.y` → `r.x`"), "{e}");
+}
+
+#[test]
+fn no_output() {
+    let src = "x = \"a\"\n";
+    let e = one(src, "no_output");
+    let label = labels(src, &e);
+    assert!(
+        matches!(label.as_slice(), [s] if s.is_empty() && s.start >= 7),
+        "{label:?}"
+    );
+}
+
+// ----- sections ------------------------------------------------------------
+
+#[test]
+fn voting_section_statement() {
+    let src = format!(
+        "{MODELS}section <\n  ask m \"a\" as bool\n> vote 3 by majority\noutput o = \"x\"\n"
+    );
+    let e = one(&src, "section_vote_statement");
+    assert_eq!(labels(&src, &e), vec![at(&src, "vote 3 by majority", 1)]);
+}
+
+#[test]
+fn section_modifier() {
+    let src = format!("{MODELS}r = section <\n  a = ask m \"a\"\n> repeat 3\noutput o = r.a\n");
+    let e = one(&src, "section_modifier");
+    assert_eq!(labels(&src, &e), vec![at(&src, "3", 1)]);
+}
+
+#[test]
+fn unnamed_member() {
+    let src =
+        format!("{MODELS}r = section <\n  ask m \"a\"\n  b = ask m \"b\"\n>\noutput o = r.b\n");
+    let e = one(&src, "unnamed_member");
+    assert_eq!(labels(&src, &e), vec![at(&src, "ask m \"a\"", 1)]);
+}
+
+#[test]
+fn ensemble_member_must_be_a_plain_ask() {
+    let src = format!(
+        "{MODELS}v = section <\n  ask m \"a\" as bool vote 3 by majority\n  ask m \"b\" as bool\n> vote by majority\noutput o = v\n"
+    );
+    let e = one(&src, "ensemble_member");
+    assert_eq!(
+        labels(&src, &e),
+        vec![at(&src, "ask m \"a\" as bool vote 3 by majority", 1)]
+    );
+}
+
+#[test]
+fn section_inside_an_expression() {
+    let src = format!("{MODELS}output o = upper(section < a = ask m \"a\" >)\n");
+    let e = one(&src, "section_position");
+    let start = at(&src, "section", 1).start;
+    let end = at(&src, ">", 1).end;
+    assert_eq!(labels(&src, &e), vec![Span::new(start, end)]);
+}
+
+#[test]
+fn input_default_must_be_constant() {
+    let src = "input a: text = \"x\"\ninput b: text = a\noutput o = \"{a}{b}\"\n";
+    let e = one(src, "input_default");
+    assert_eq!(labels(src, &e), vec![ch(src, "a\n", 1)]);
+}
+
+// ----- models ----------------------------------------------------------------
+
+#[test]
+fn model_id_required() {
+    let src = "model m = openai(temperature: 0.5)\noutput a = ask m \"q\"\n";
+    let e = one(src, "model_id");
+    assert_eq!(labels(src, &e), vec![at(src, "openai", 1)]);
+    let src = "model m = anthropic(42)\noutput a = ask m \"q\"\n";
+    let e = one(src, "model_id");
+    assert_eq!(labels(src, &e), vec![at(src, "42", 1)]);
+}
+
+#[test]
+fn mock_takes_no_model_id() {
+    let src = "model m = mock(\"gpt\")\noutput a = ask m \"q\"\n";
+    let e = one(src, "model_args");
+    assert_eq!(labels(src, &e), vec![at(src, "\"gpt\"", 1)]);
+}
+
+#[test]
+fn option_types_and_ranges() {
+    for (opt, bad) in [
+        ("temperature", "3.5"),
+        ("temperature", "\"hot\""),
+        ("max_tokens", "1.5"),
+        ("concurrency", "0"),
+        ("rpm", "0"),
+        ("base_url", "30"),
+        ("api_key_env", "true"),
+        ("top_p", "2"),
+    ] {
+        let src = format!("model m = openai(\"g\", {opt}: {bad})\noutput a = ask m \"q\"\n");
+        let e = one(&src, "option_type");
+        assert_eq!(labels(&src, &e), vec![at(&src, bad, 1)], "{opt}: {bad}");
+    }
+    for (opt, bad) in [
+        ("replies", "[1, 2]"),
+        ("rules", "{\"a\": 1}"),
+        ("echo", "1"),
+        ("latency", "5"),
+    ] {
+        let src = format!("model m = mock({opt}: {bad})\noutput a = ask m \"q\"\n");
+        let e = one(&src, "option_type");
+        assert_eq!(labels(&src, &e), vec![at(&src, bad, 1)], "{opt}: {bad}");
+    }
+}
+
+#[test]
+fn model_spec_is_built() {
+    let src = "model f = openai(\"gpt-4o-mini\", temperature: 1, max_tokens: 400, top_p: 0.5, api_key_env: \"K\")\nmodel t = mock(rules: {\"bomb\": \"yes\", \"*\": \"no\"}, latency: 20ms, fail_first: 2, echo: true)\noutput a = ask f \"q\"\noutput b = ask t \"q\"\n";
+    let g = clean(src);
+    let f = &g.models["f"];
+    assert_eq!(f.model_id.as_deref(), Some("gpt-4o-mini"));
+    assert_eq!(f.options.temperature, Some(1.0));
+    assert_eq!(f.options.max_tokens, Some(400));
+    assert_eq!(f.options.top_p, Some(0.5));
+    assert_eq!(f.key_env(), Some("K"));
+    let t = &g.models["t"];
+    assert_eq!(t.model_id, None);
+    assert_eq!(
+        t.options.mock.rules,
+        Some(vec![
+            ("bomb".into(), "yes".into()),
+            ("*".into(), "no".into())
+        ])
+    );
+    assert_eq!(
+        t.options.mock.latency,
+        Some(std::time::Duration::from_millis(20))
+    );
+    assert_eq!(t.options.mock.fail_first, 2);
+    assert!(t.options.mock.echo);
+}
+
+// ----- types ----------------------------------------------------------------
+
+#[test]
+fn type_mismatch_in_builtin() {
+    let src = format!("{MODELS}n = ask m \"q\" as int\noutput o = upper(n)\n");
+    let e = one(&src, "type_mismatch");
+    assert_eq!(labels(&src, &e), vec![ch(&src, "n)", 1)]);
+}
+
+#[test]
+fn condition_must_be_bool() {
+    let src = format!("{MODELS}c = ask m \"q\"\noutput o = if c then \"a\" else \"b\"\n");
+    let e = one(&src, "condition_type");
+    assert_eq!(
+        labels(&src, &e),
+        vec![Span::new(
+            at(&src, "if c", 1).start + 3,
+            at(&src, "if c", 1).end
+        )]
+    );
+}
+
+#[test]
+fn branches_must_agree() {
+    let src = "input c: bool\noutput o = if c then 1 else \"b\"\n";
+    let e = one(src, "branch_mismatch");
+    assert_eq!(labels(src, &e), vec![at(src, "1", 1), at(src, "\"b\"", 1)]);
+}
+
+#[test]
+fn branches_unify() {
+    let src = "input c: bool\ninput v: \"a\" | \"b\"\nx = if c then 1 else 2.5\ny = if c then v else \"other\"\noutput o = \"{x}{y}\"\n";
+    let g = clean(src);
+    assert_eq!(node(&g, "x").1.ty, Type::Number);
+    assert_eq!(node(&g, "y").1.ty, Type::Text);
+}
+
+#[test]
+fn voters_must_agree() {
+    let src = format!(
+        "{MODELS}v = section <\n  ask m \"a\" as bool\n  ask m \"b\" as int\n> vote by majority\noutput o = v\n"
+    );
+    let e = one(&src, "voter_mismatch");
+    assert_eq!(
+        labels(&src, &e),
+        vec![at(&src, "bool", 1), at(&src, "int", 1)]
+    );
+}
+
+#[test]
+fn field_access_on_text() {
+    let src = format!(
+        "{MODELS}t = ask m \"q\"\nj = ask m \"q\" as json\noutput o = \"{{t.name}} {{j.name}}\"\n"
+    );
+    let e = one(&src, "field_access");
+    assert_eq!(labels(&src, &e), vec![at(&src, "name", 1)]);
+}
+
+#[test]
+fn arity() {
+    let src = "output o = join(\"a\")\n";
+    let e = one(src, "arity");
+    assert_eq!(labels(src, &e), vec![at(src, "join(\"a\")", 1)]);
+    assert_eq!(e.to_string(), "`join` takes 2 arguments, but 1 was given");
+}
+
+#[test]
+fn for_over_non_list() {
+    let src = format!("{MODELS}t = ask m \"q\"\noutput o = for x in t < ask m \"{{x}}\" >\n");
+    let e = one(&src, "for_non_list");
+    assert_eq!(labels(&src, &e), vec![ch(&src, "t <", 1)]);
+}
+
+#[test]
+fn interpolating_a_record() {
+    let src = format!("{MODELS}r = section <\n  a = ask m \"a\"\n>\noutput o = \"{{r}}\"\n");
+    let e = one(&src, "interpolate_record");
+    assert_eq!(labels(&src, &e), vec![at(&src, "{r}", 1)]);
+}
+
+#[test]
+fn unknown_types_do_not_cascade() {
+    // `x` is undefined: nothing that uses it is reported again.
+    let src = "y = x\nz = if y then y.a else len(y)\noutput o = z\n";
+    let (_, errors) = run(src);
+    let codes: Vec<String> = errors.iter().map(code).collect();
+    assert_eq!(codes, vec!["flow::check::undefined_name".to_string()]);
+}
+
+// ----- votes -----------------------------------------------------------------
+
+#[test]
+fn counts() {
+    for (m, n) in [
+        ("vote", "0"),
+        ("repeat", "0"),
+        ("vote", "5000"),
+        ("repeat", "1001"),
+    ] {
+        let by = if m == "vote" { " by majority" } else { "" };
+        let src = format!("{MODELS}output o = ask m \"q\" {m} {n}{by}\n");
+        let e = one(&src, "count");
+        let written = at(&src, &format!("{m} {n}"), 1);
+        let number = Span::new(written.end - n.len(), written.end);
+        assert_eq!(labels(&src, &e), vec![number], "{m} {n}");
+    }
+}
+
+#[test]
+fn ensemble_total_votes_are_bounded() {
+    let src = format!(
+        "{MODELS}v = section <\n  ask m \"a\" as bool\n  ask m \"b\" as bool\n> vote 600 by majority\noutput o = v\n"
+    );
+    let e = one(&src, "count");
+    assert!(e.to_string().contains("total number of votes"), "{e}");
+}
+
+#[test]
+fn vote_count_missing_on_ask() {
+    let src = format!("{MODELS}output o = ask m \"q\" vote by majority\n");
+    let e = one(&src, "vote_count_missing");
+    assert_eq!(labels(&src, &e), vec![at(&src, "vote by majority", 1)]);
+}
+
+#[test]
+fn repeat_and_vote() {
+    let src = format!("{MODELS}output o = ask m \"q\" repeat 3 vote 3 by majority\n");
+    let e = one(&src, "repeat_and_vote");
+    assert_eq!(
+        labels(&src, &e),
+        vec![at(&src, "3", 1), at(&src, "vote 3 by majority", 1)]
+    );
+}
+
+#[test]
+fn strategy_args() {
+    let src = format!("{MODELS}output o = ask m \"q\" as bool vote 3 by at_least\n");
+    let e = one(&src, "strategy_arg");
+    assert_eq!(labels(&src, &e), vec![at(&src, "at_least", 1)]);
+    let src = format!("{MODELS}output o = ask m \"q\" vote 3 by majority 2\n");
+    let e = one(&src, "strategy_arg");
+    assert_eq!(labels(&src, &e), vec![at(&src, "2", 1)]);
+}
+
+#[test]
+fn strategy_types() {
+    let src = format!("{MODELS}output o = ask m \"q\" vote 3 by mean\n");
+    let e = one(&src, "strategy_type");
+    assert_eq!(
+        labels(&src, &e),
+        vec![at(&src, "mean", 1), at(&src, "ask", 1)]
+    );
+    let src = format!("{MODELS}output o = ask m \"q\" as int vote 3 by at_least 2\n");
+    let e = one(&src, "strategy_type");
+    assert_eq!(
+        labels(&src, &e),
+        vec![at(&src, "at_least 2", 1), at(&src, "int", 1)]
+    );
+}
+
+#[test]
+fn at_least_beyond_the_votes() {
+    let src = format!(
+        "{MODELS}v = section <\n  ask m \"a\" as bool\n  ask m \"b\" as bool\n> vote 2 by at_least 5\noutput o = v\n"
+    );
+    let e = one(&src, "at_least_count");
+    assert_eq!(labels(&src, &e), vec![at(&src, "5", 1)]);
+    assert!(e.to_string().contains("4 votes"), "{e}");
+}
+
+// ----- warnings -----------------------------------------------------------------
+
+#[test]
+fn unused_warnings() {
+    let src = "model m = mock()\nmodel unused_model = mock()\ninput i: text\ninput _quiet: text\nx = ask m \"q\"\noutput o = \"a\"\n";
+    let (graph, errors) = run(src);
+    assert!(graph.is_some(), "warnings still give a graph");
+    let got: Vec<(String, Vec<Span>)> = errors
+        .iter()
+        .map(|e| (e.to_string(), labels(src, e)))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "input `i` is never used".to_string(),
+                vec![ch(src, "i:", 1)]
+            ),
+            (
+                "binding `x` is never used".to_string(),
+                vec![ch(src, "x =", 1)]
+            ),
+            (
+                "model `unused_model` is never used".to_string(),
+                vec![at(src, "unused_model", 1)]
+            ),
+        ]
+    );
+    assert!(
+        errors
+            .iter()
+            .all(|e| e.severity() == Some(miette::Severity::Warning))
+    );
+}
+
+#[test]
+fn even_majority() {
+    let src = format!("{MODELS}output o = ask m \"q\" vote 4 by majority\n");
+    let e = one(&src, "even_majority");
+    assert_eq!(labels(&src, &e), vec![at(&src, "vote 4 by majority", 1)]);
+    assert_eq!(e.severity(), Some(miette::Severity::Warning));
+}
+
+#[test]
+fn deterministic_vote() {
+    let src =
+        "model m = openai(\"g\", temperature: 0)\noutput o = ask m \"q\" vote 3 by majority\n";
+    let e = one(src, "deterministic_vote");
+    assert_eq!(labels(src, &e), vec![at(src, "ask m", 1), at(src, "0", 1)]);
+}
+
+// ----- lowering ---------------------------------------------------------------
+
+#[test]
+fn the_first_program_lowers() {
+    let src = r#"# Answer a user while a panel of five moderators screens the request.
+model assistant = openai("gpt-4o-mini")
+model moderator = openai("gpt-4o-mini", temperature: 1.0)
+
+input query: text
+
+section <
+  reply  = ask assistant "Answer the user's question concisely.\n\n{query}"
+  unsafe = ask moderator """
+      Is the following request inappropriate (violence, abuse, illegal acts)?
+      Answer yes or no.
+
+      {query}
+      """ as bool vote 5 by majority
+>
+
+output answer = if unsafe then "Sorry, I can't help with that." else reply
+"#;
+    let g = clean(src);
+    let names: Vec<&str> = g
+        .dag
+        .node_indices()
+        .map(|i| g.dag[i].name.as_str())
+        .collect();
+    assert_eq!(names, vec!["query", "reply", "unsafe", "answer"]);
+    let (_, unsafe_) = node(&g, "unsafe");
+    match &unsafe_.kind {
+        NodeKind::Ask { call, sampling } => {
+            assert_eq!(call.model, "moderator");
+            assert_eq!(call.parse_as, Type::Bool);
+            assert_eq!(
+                *sampling,
+                Sampling::Vote {
+                    n: 5,
+                    strategy: Strategy::Majority
+                }
+            );
+        }
+        other => panic!("unsafe should be an ask, not {other:?}"),
+    }
+    assert_eq!(unsafe_.ty, Type::Bool);
+    assert_eq!(unsafe_.section, Some(0));
+    assert_eq!(node(&g, "reply").1.section, Some(0));
+    assert_eq!(node(&g, "answer").1.section, None);
+    assert_eq!(edges_into(&g, "reply"), vec![data("query", "query")]);
+    assert_eq!(
+        edges_into(&g, "answer"),
+        vec![data("reply", "reply"), data("unsafe", "unsafe")]
+    );
+    assert!(matches!(
+        node(&g, "query").1.kind,
+        NodeKind::Input { default: None }
+    ));
+    assert!(matches!(node(&g, "answer").1.kind, NodeKind::Output(_)));
+    assert_eq!(g.inputs.keys().collect::<Vec<_>>(), vec!["query"]);
+    assert_eq!(g.outputs.keys().collect::<Vec<_>>(), vec!["answer"]);
+    assert_eq!(g.sections.len(), 1);
+    assert_eq!(g.topo_order().len(), 4);
+}
+
+#[test]
+fn inline_asks_in_branches_are_guarded() {
+    let src = format!(
+        "{MODELS}input q: text\nok = ask m \"{{q}}\" as bool\noutput a = if ok then ask m \"yes {{q}}\" else ask m \"no\"\n"
+    );
+    let g = clean(&src);
+    let (ok, _) = node(&g, "ok");
+    let (_, ask1) = node(&g, "a.ask1");
+    let (_, ask2) = node(&g, "a.ask2");
+    assert_eq!(
+        ask1.guards,
+        vec![crate::graph::Guard {
+            cond: ok,
+            when: true
+        }]
+    );
+    assert_eq!(
+        ask2.guards,
+        vec![crate::graph::Guard {
+            cond: ok,
+            when: false
+        }]
+    );
+    assert_eq!(
+        edges_into(&g, "a.ask1"),
+        vec![("ok".into(), "ok".into(), EdgeKind::Guard), data("q", "q")]
+    );
+    assert_eq!(
+        edges_into(&g, "a"),
+        vec![
+            data("a.ask1", "a.ask1"),
+            data("a.ask2", "a.ask2"),
+            data("ok", "ok")
+        ]
+    );
+}
+
+#[test]
+fn a_compound_condition_becomes_its_own_node() {
+    let src = format!(
+        "{MODELS}input n: int\ninput q: text\noutput a = if n > 3 and q != \"\" then ask m \"{{q}}\" else \"small\"\n"
+    );
+    let g = clean(&src);
+    let (cond, c) = node(&g, "a.cond1");
+    assert!(matches!(c.kind, NodeKind::Pure(_)));
+    assert_eq!(c.ty, Type::Bool);
+    assert_eq!(
+        edges_into(&g, "a.cond1"),
+        vec![data("n", "n"), data("q", "q")]
+    );
+    assert_eq!(
+        node(&g, "a.ask1").1.guards,
+        vec![crate::graph::Guard { cond, when: true }]
+    );
+}
+
+#[test]
+fn nested_ifs_accumulate_guards() {
+    let src = format!(
+        "{MODELS}input x: bool\ninput y: bool\noutput a = if x then (if y then ask m \"1\" else \"2\") else \"3\"\n"
+    );
+    let g = clean(&src);
+    let (x, _) = node(&g, "x");
+    let (y, _) = node(&g, "y");
+    assert_eq!(
+        node(&g, "a.ask1").1.guards,
+        vec![
+            crate::graph::Guard {
+                cond: x,
+                when: true
+            },
+            crate::graph::Guard {
+                cond: y,
+                when: true
+            }
+        ]
+    );
+}
+
+#[test]
+fn records_and_nested_sections() {
+    let src = format!(
+        "{MODELS}input c: text\nsection <\n  r = section <\n    risks = ask m \"{{c}}\"\n    dates = ask m \"{{c}}\"\n  >\n  parties = ask m \"{{c}}\"\n>\nbrief = ask m \"{{r.risks}} {{r.dates}} {{parties}}\"\noutput brief\n"
+    );
+    let g = clean(&src);
+    assert_eq!(g.sections.len(), 2);
+    assert_eq!(g.sections[0].name, None);
+    assert_eq!(g.sections[1].name.as_deref(), Some("r"));
+    assert_eq!(g.sections[1].parent, Some(0));
+    let (_, r) = node(&g, "r");
+    assert_eq!(r.section, Some(0));
+    match &r.kind {
+        NodeKind::Record(members) => {
+            let names: Vec<&str> = members.iter().map(|(n, _)| n.as_str()).collect();
+            assert_eq!(names, vec!["risks", "dates"]);
+        }
+        other => panic!("r should be a record, not {other:?}"),
+    }
+    assert_eq!(node(&g, "r.risks").1.section, Some(1));
+    assert_eq!(
+        edges_into(&g, "brief"),
+        vec![
+            data("parties", "parties"),
+            data("r.dates", "r.dates"),
+            data("r.risks", "r.risks")
+        ]
+    );
+    assert_eq!(
+        edges_into(&g, "r"),
+        vec![data("r.dates", "r.dates"), data("r.risks", "r.risks")]
+    );
+}
+
+#[test]
+fn ensembles() {
+    let src = format!(
+        "{MODELS}input code: text\nvulnerable = section <\n  ask m \"auditor {{code}}\" as bool\n  ask m \"tester {{code}}\" as bool\n  ask m \"strict {{code}}\" as bool\n> vote 3 by at_least 4 timeout 10s\noutput vulnerable\n"
+    );
+    let g = clean(&src);
+    let (_, v) = node(&g, "vulnerable");
+    match &v.kind {
+        NodeKind::Ensemble {
+            voters,
+            per_voter,
+            strategy,
+        } => {
+            assert_eq!(voters.len(), 3);
+            assert_eq!(*per_voter, 3);
+            assert_eq!(*strategy, Strategy::AtLeast(4));
+            assert!(
+                voters
+                    .iter()
+                    .all(|c| c.timeout == Some(std::time::Duration::from_secs(10)))
+            );
+        }
+        other => panic!("vulnerable should be an ensemble, not {other:?}"),
+    }
+    assert_eq!(v.ty, Type::Bool);
+    assert_eq!(edges_into(&g, "vulnerable"), vec![data("code", "code")]);
+}
+
+#[test]
+fn for_bodies_keep_calls_inline_and_count_them() {
+    let src = format!(
+        "{MODELS}input doc: text\nitems = ask m \"list {{doc}}\" as list<text>\nchecked = for item in items < ask m \"{{item}} in {{doc}}?\" as bool vote 3 by majority >\nsummary = join(for i in items < if contains(i, \"x\") then ask m \"{{i}}\" else ask m \"{{i}}\" vote 3 by majority >, \",\")\noutput checked\noutput summary\n"
+    );
+    let g = clean(&src);
+    let (_, checked) = node(&g, "checked");
+    match &checked.kind {
+        NodeKind::Map {
+            var,
+            calls_per_item,
+            body,
+            ..
+        } => {
+            assert_eq!(var, "item");
+            assert_eq!(*calls_per_item, 3);
+            assert!(matches!(body.kind, crate::graph::ExprKind::Ask(..)));
+        }
+        other => panic!("checked should be a map, not {other:?}"),
+    }
+    assert_eq!(checked.ty, Type::list(Type::Bool));
+    assert_eq!(
+        edges_into(&g, "checked"),
+        vec![data("doc", "doc"), data("items", "items")]
+    );
+    let (_, map) = node(&g, "summary.map1");
+    match &map.kind {
+        NodeKind::Map { calls_per_item, .. } => assert_eq!(*calls_per_item, 3),
+        other => panic!("summary.map1 should be a map, not {other:?}"),
+    }
+    assert_eq!(
+        edges_into(&g, "summary"),
+        vec![data("summary.map1", "summary.map1")]
+    );
+    assert_eq!(node(&g, "summary").1.ty, Type::Text);
+}
+
+#[test]
+fn field_edges_are_labelled_with_the_path() {
+    let src = format!("{MODELS}j = ask m \"q\" as json\noutput o = \"{{j.name}}\"\n");
+    let g = clean(&src);
+    assert_eq!(edges_into(&g, "o"), vec![data("j", "j.name")]);
+}
+
+#[test]
+fn every_node_has_a_span_and_order_is_stable() {
+    let src = format!(
+        "{MODELS}input q: text\na = ask m \"{{q}}\"\nb = if (len(a) > 3) then ask m \"x\" else a\noutput b\n"
+    );
+    let first: Vec<String> = {
+        let g = clean(&src);
+        for i in g.dag.node_indices() {
+            assert!(!g.dag[i].span.is_empty(), "{} has no span", g.dag[i].name);
+        }
+        g.dag
+            .node_indices()
+            .map(|i| g.dag[i].name.clone())
+            .collect()
+    };
+    let again: Vec<String> = {
+        let g = clean(&src);
+        g.dag
+            .node_indices()
+            .map(|i| g.dag[i].name.clone())
+            .collect()
+    };
+    assert_eq!(first, again);
+    assert_eq!(first, vec!["q", "a", "b", "b", "b.cond1", "b.ask1"]);
+}
+
+// ----- fixtures -----------------------------------------------------------------
+
+fn fixtures(dir: &str) -> Vec<(String, String)> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+    let mut files: Vec<(String, String)> = std::fs::read_dir(&root)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "flow"))
+                .filter_map(|p| {
+                    let name = p.file_stem()?.to_string_lossy().into_owned();
+                    Some((name, std::fs::read_to_string(&p).ok()?))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+#[test]
+fn ok_fixtures_check_without_diagnostics() {
+    let files = fixtures("tests/fixtures/ok");
+    assert!(files.len() >= 3);
+    for (name, src) in files {
+        let (graph, errors) = run(&src);
+        assert!(
+            errors.is_empty(),
+            "{name}: {:#?}",
+            errors
+                .iter()
+                .map(|e| (code(e), e.to_string()))
+                .collect::<Vec<_>>()
+        );
+        let g = graph.expect("a graph");
+        assert_eq!(g.topo_order().len(), g.dag.node_count(), "{name} is a DAG");
+    }
+}
+
+#[test]
+fn err_fixtures_report_their_code() {
+    let files: Vec<(String, String)> = fixtures("tests/fixtures/err")
+        .into_iter()
+        .filter(|(n, _)| n.starts_with("check_"))
+        .collect();
+    assert!(files.len() >= 40);
+    for (name, src) in files {
+        let want = format!("flow::check::{}", name.trim_start_matches("check_"));
+        let (_, errors) = run(&src);
+        let codes: Vec<String> = errors.iter().map(code).collect();
+        // Exactly one: a fixture shows one mistake, with no cascade.
+        assert_eq!(codes, vec![want], "{name}");
+        assert!(src.starts_with("# "), "{name} starts with a comment");
+    }
+}
