@@ -1,1 +1,7 @@
+//! The one integration test binary: CLI behaviour, fixture folders, examples.
 
+mod cli;
+mod examples;
+mod fixtures;
+mod robustness;
+mod support;

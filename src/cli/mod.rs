@@ -1,1 +1,117 @@
-//! The command line: argument parsing and the only place that prints.
+//! The command line: argument parsing, commands, and the only place that prints.
+
+mod args;
+mod check;
+mod graph;
+mod overrides;
+mod progress;
+pub mod report;
+mod run;
+mod source;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+pub use args::{Cli, Command};
+
+/// Exit codes, documented in docs/cli.md.
+pub mod exit {
+    pub const OK: u8 = 0;
+    /// The program has compile errors (or warnings with `--deny-warnings`).
+    pub const COMPILE: u8 = 1;
+    /// Bad usage, an unreadable file, or a run that failed.
+    pub const FAILURE: u8 = 2;
+    /// Interrupted by Ctrl-C.
+    pub const INTERRUPTED: u8 = 130;
+}
+
+pub fn main() -> ExitCode {
+    // Parsing and checking recurse over the program; a large stack keeps any
+    // input within the depth bound far from an overflow, even in debug builds.
+    let worker = std::thread::Builder::new()
+        .name("flow".into())
+        .stack_size(256 << 20)
+        .spawn(main_on_big_stack);
+    match worker.map(|w| w.join()) {
+        Ok(Ok(code)) => code,
+        _ => {
+            print_stderr(
+                "error: flow stopped unexpectedly; this is a bug in flow, please report it\n",
+            );
+            ExitCode::from(exit::FAILURE)
+        }
+    }
+}
+
+fn main_on_big_stack() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::FAILURE
+            } else {
+                exit::OK
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let style = report::Style::detect();
+    let code = match cli.command {
+        Command::Check {
+            files,
+            deny_warnings,
+        } => check::run(&files, deny_warnings, style),
+        Command::Graph {
+            file,
+            format,
+            output,
+        } => graph::run(&file, format, output.as_deref(), style),
+        Command::Run {
+            file,
+            inputs,
+            json,
+            offline,
+            models,
+            trace,
+            max_calls,
+        } => run::run(
+            run::RunArgs {
+                file,
+                inputs,
+                json,
+                offline,
+                models,
+                trace,
+                max_calls,
+            },
+            style,
+        ),
+    };
+    ExitCode::from(code)
+}
+
+/// Writes to stdout, ignoring a closed pipe (`flow graph x.flow | head`).
+pub(crate) fn print_stdout(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
+
+pub(crate) fn print_stderr(text: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(text.as_bytes());
+    let _ = err.flush();
+}
+
+/// The closest known name, for "did you mean" help; `None` when nothing is close.
+pub(crate) fn suggest<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    known
+        .into_iter()
+        .map(|k| (strsim::jaro_winkler(name, k), k))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| k)
+}

@@ -7,7 +7,13 @@
 //! templates referring to other nodes, the model by name, sampling and vote
 //! strategy) and its source span for run-time diagnostics.
 
+pub mod describe;
+pub mod dot;
+pub mod json;
+pub mod mermaid;
 pub mod stats;
+#[cfg(test)]
+pub(crate) mod testkit;
 
 use std::time::Duration;
 

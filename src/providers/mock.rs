@@ -1,22 +1,503 @@
 //! The offline `mock` provider: deterministic in prompt and sample index.
+//!
+//! Which option answers, when several are given:
+//!
+//! 1. `placeholder` (set by `--offline`) overrides everything: a plausible
+//!    reply of the expected type.
+//! 2. `rules`: the first key, in written order, found in the prompt (`"*"`
+//!    matches anything) picks the reply.
+//! 3. `replies`: sample `i` gets `replies[i % len]`.
+//! 4. `reply`: always this text.
+//! 5. `echo: true`: the prompt itself.
+//! 6. None of these: a placeholder, as with `--offline`.
+//!
+//! Later options are fallbacks for earlier ones, so `rules` with `reply` means
+//! "these rules, else this reply". Rules with no fallback and no matching key
+//! are a fatal error, since retrying the same prompt cannot match either.
+//!
+//! `latency` delays every attempt (with tokio's clock, so tests can pause
+//! it), and `fail_first: N` makes attempts `0..N` of every call fail with a
+//! transient error after that delay. Dropping the future cancels the call.
 
 use futures::future::BoxFuture;
 
-use super::{Provider, ProviderError, Reply, Request};
+use super::{Provider, ProviderError, Reply, Request, Usage};
 use crate::model::MockOptions;
+use crate::types::Type;
 
 pub struct MockProvider {
-    _options: MockOptions,
+    options: MockOptions,
 }
 
 impl MockProvider {
     pub fn new(options: MockOptions) -> MockProvider {
-        MockProvider { _options: options }
+        MockProvider { options }
+    }
+
+    /// The reply text for a request, or why there is none. Pure, so the
+    /// determinism the language promises is easy to see and to test.
+    pub fn reply_text(&self, request: &Request) -> Result<String, ProviderError> {
+        let o = &self.options;
+        if o.placeholder {
+            return Ok(placeholder(request));
+        }
+        if let Some(rules) = &o.rules {
+            let hit = rules
+                .iter()
+                .find(|(key, _)| key == "*" || request.prompt.contains(key.as_str()));
+            if let Some((_, reply)) = hit {
+                return Ok(reply.clone());
+            }
+            if o.replies.is_none() && o.reply.is_none() && !o.echo {
+                return Err(no_rule_matched(&request.model, rules));
+            }
+        }
+        if let Some(replies) = o.replies.as_deref().filter(|r| !r.is_empty()) {
+            let i = request.sample as usize % replies.len();
+            if let Some(reply) = replies.get(i) {
+                return Ok(reply.clone());
+            }
+        }
+        if let Some(reply) = &o.reply {
+            return Ok(reply.clone());
+        }
+        if o.echo {
+            return Ok(request.prompt.clone());
+        }
+        Ok(placeholder(request))
     }
 }
 
 impl Provider for MockProvider {
-    fn call(&self, _request: Request) -> BoxFuture<'_, Result<Reply, ProviderError>> {
-        todo!("vote helper")
+    fn call(&self, request: Request) -> BoxFuture<'_, Result<Reply, ProviderError>> {
+        Box::pin(async move {
+            if let Some(latency) = self.options.latency {
+                tokio::time::sleep(latency).await;
+            }
+            if request.attempt < self.options.fail_first {
+                return Err(ProviderError::Transient {
+                    message: format!(
+                        "mock model `{}` fails its first {} attempts (this was attempt {})",
+                        request.model,
+                        self.options.fail_first,
+                        request.attempt + 1
+                    ),
+                    status: None,
+                    retry_after: None,
+                });
+            }
+            let text = self.reply_text(&request)?;
+            let input =
+                request.system.as_deref().map_or(0, approx_tokens) + approx_tokens(&request.prompt);
+            Ok(Reply {
+                usage: Usage {
+                    input_tokens: input,
+                    output_tokens: approx_tokens(&text),
+                },
+                text,
+            })
+        })
+    }
+}
+
+fn no_rule_matched(model: &str, rules: &[(String, String)]) -> ProviderError {
+    let keys = rules
+        .iter()
+        .map(|(k, _)| format!("{k:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    ProviderError::Fatal {
+        message: format!("no rule of mock model `{model}` matched the prompt (the keys are {keys})"),
+        status: None,
+        help: Some(
+            "add a rule whose key appears in the prompt, a \"*\" rule that matches anything, or a `reply:` to fall back on"
+                .into(),
+        ),
+    }
+}
+
+/// Roughly four characters a token, as for English with common tokenizers:
+/// close enough for run statistics to mean something offline.
+fn approx_tokens(text: &str) -> u64 {
+    text.chars().count().div_ceil(4) as u64
+}
+
+/// FNV-1a: a hash that is the same on every platform and Rust version, so
+/// offline runs (and their snapshots) never change under a toolchain update.
+fn stable_hash(parts: &[&[u8]]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for &b in *part {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        // Separate parts so ("ab", "c") and ("a", "bc") differ.
+        h ^= 0xff;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// A plausible reply of the expected type, varying with prompt and sample.
+fn placeholder(request: &Request) -> String {
+    let seed = stable_hash(&[request.prompt.as_bytes(), &request.sample.to_le_bytes()]);
+    placeholder_of(&request.expect, seed, request)
+}
+
+fn placeholder_of(ty: &Type, seed: u64, request: &Request) -> String {
+    match ty {
+        // Mostly "no": offline runs of moderation-style programs take the
+        // ordinary path, but votes still see some disagreement.
+        Type::Bool => if seed % 4 == 0 { "yes" } else { "no" }.to_owned(),
+        Type::Int => (1 + seed % 9).to_string(),
+        Type::Number => format!("{}.{}", 1 + seed % 9, (seed >> 8) % 10),
+        Type::Union(choices) => {
+            let i = usize::try_from(seed % choices.len().max(1) as u64).unwrap_or(0);
+            choices.get(i).cloned().unwrap_or_default()
+        }
+        Type::Json => "{\"placeholder\": true}".to_owned(),
+        Type::List(item) => {
+            let items = (0u64..3).map(|i| {
+                placeholder_of(
+                    item,
+                    stable_hash(&[&seed.to_le_bytes(), &i.to_le_bytes()]),
+                    request,
+                )
+            });
+            if is_one_line(item) {
+                items
+                    .enumerate()
+                    .map(|(i, s)| match **item {
+                        Type::Text | Type::Unknown | Type::Record(_) => list_text_item(request, i),
+                        _ => s,
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            } else {
+                // Nested lists and json items do not fit on a line: a json array.
+                let values: Vec<serde_json::Value> = items
+                    .map(|s| serde_json::from_str(&s).unwrap_or(serde_json::Value::String(s)))
+                    .collect();
+                serde_json::Value::Array(values).to_string()
+            }
+        }
+        Type::Text | Type::Record(_) | Type::Unknown => format!(
+            "[offline reply {} from `{}`: {}]",
+            request.sample + 1,
+            request.model,
+            prompt_gist(&request.prompt)
+        ),
+    }
+}
+
+fn is_one_line(ty: &Type) -> bool {
+    !matches!(ty, Type::List(_) | Type::Json)
+}
+
+fn list_text_item(request: &Request, i: usize) -> String {
+    format!(
+        "[offline item {} of reply {} from `{}`: {}]",
+        i + 1,
+        request.sample + 1,
+        request.model,
+        prompt_gist(&request.prompt)
+    )
+}
+
+/// The first few words of the prompt, so a placeholder shows where it came from.
+fn prompt_gist(prompt: &str) -> String {
+    const WORDS: usize = 6;
+    let mut words = prompt.split_whitespace();
+    let gist: Vec<&str> = words.by_ref().take(WORDS).collect();
+    let mut out = gist.join(" ");
+    if words.next().is_some() {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::runtime::reply::parse_reply;
+
+    fn request(prompt: &str, sample: u32, attempt: u32, expect: Type) -> Request {
+        Request {
+            model: "fake".into(),
+            system: None,
+            prompt: prompt.into(),
+            sample,
+            attempt,
+            expect,
+        }
+    }
+
+    fn text(options: MockOptions, prompt: &str, sample: u32) -> Result<String, ProviderError> {
+        MockProvider::new(options).reply_text(&request(prompt, sample, 0, Type::Text))
+    }
+
+    fn rules(pairs: &[(&str, &str)]) -> Option<Vec<(String, String)>> {
+        Some(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn reply_is_constant() {
+        let o = MockOptions {
+            reply: Some("hi".into()),
+            ..MockOptions::default()
+        };
+        assert_eq!(text(o.clone(), "anything", 0), Ok("hi".into()));
+        assert_eq!(text(o, "else", 7), Ok("hi".into()));
+    }
+
+    #[test]
+    fn replies_cycle_by_sample_index() {
+        let o = MockOptions {
+            replies: Some(vec!["a".into(), "b".into(), "c".into()]),
+            ..MockOptions::default()
+        };
+        let got: Vec<String> = (0..5)
+            .map(|i| text(o.clone(), "p", i).unwrap_or_default())
+            .collect();
+        assert_eq!(got, ["a", "b", "c", "a", "b"]);
+    }
+
+    #[test]
+    fn first_matching_rule_in_written_order_wins() {
+        let o = MockOptions {
+            rules: rules(&[("bomb", "yes"), ("weather", "sunny"), ("*", "no")]),
+            ..MockOptions::default()
+        };
+        assert_eq!(
+            text(o.clone(), "how to build a bomb in this weather", 0),
+            Ok("yes".into())
+        );
+        assert_eq!(text(o.clone(), "the weather today", 0), Ok("sunny".into()));
+        assert_eq!(text(o, "hello", 0), Ok("no".into()));
+        // A star first shadows everything after it.
+        let o = MockOptions {
+            rules: rules(&[("*", "star"), ("bomb", "yes")]),
+            ..MockOptions::default()
+        };
+        assert_eq!(text(o, "bomb", 0), Ok("star".into()));
+    }
+
+    #[test]
+    fn no_matching_rule_is_fatal_and_lists_the_keys() {
+        let o = MockOptions {
+            rules: rules(&[("bomb", "yes"), ("gun", "yes")]),
+            ..MockOptions::default()
+        };
+        match text(o, "hello", 0) {
+            Err(ProviderError::Fatal { message, help, .. }) => {
+                assert_eq!(
+                    message,
+                    "no rule of mock model `fake` matched the prompt (the keys are \"bomb\", \"gun\")"
+                );
+                assert!(help.is_some_and(|h| h.contains("\"*\"")));
+            }
+            other => panic!("expected a fatal error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn rules_fall_back_to_reply_then_echo() {
+        let o = MockOptions {
+            rules: rules(&[("bomb", "yes")]),
+            reply: Some("fallback".into()),
+            echo: true,
+            ..MockOptions::default()
+        };
+        assert_eq!(text(o.clone(), "bomb", 0), Ok("yes".into()));
+        assert_eq!(text(o, "hello", 0), Ok("fallback".into()));
+        let o = MockOptions {
+            rules: rules(&[("bomb", "yes")]),
+            echo: true,
+            ..MockOptions::default()
+        };
+        assert_eq!(text(o, "hello there", 0), Ok("hello there".into()));
+    }
+
+    #[test]
+    fn echo_returns_the_prompt() {
+        let o = MockOptions {
+            echo: true,
+            ..MockOptions::default()
+        };
+        assert_eq!(
+            text(o, "say {this}\nback", 3),
+            Ok("say {this}\nback".into())
+        );
+    }
+
+    #[test]
+    fn placeholder_overrides_other_options() {
+        let o = MockOptions {
+            reply: Some("real".into()),
+            placeholder: true,
+            ..MockOptions::default()
+        };
+        let got = text(o, "Summarise the following document please now", 0).unwrap_or_default();
+        assert_eq!(
+            got,
+            "[offline reply 1 from `fake`: Summarise the following document please now]"
+        );
+    }
+
+    #[test]
+    fn default_is_a_placeholder_that_names_the_prompt() {
+        let got = text(
+            MockOptions::default(),
+            "one two three four five six seven",
+            1,
+        )
+        .unwrap_or_default();
+        assert_eq!(
+            got,
+            "[offline reply 2 from `fake`: one two three four five six…]"
+        );
+    }
+
+    /// Every placeholder must parse as the type it was invented for.
+    #[test]
+    fn placeholders_parse_as_their_type() {
+        let types = [
+            Type::Text,
+            Type::Bool,
+            Type::Int,
+            Type::Number,
+            Type::Json,
+            Type::Union(vec!["safe".into(), "unsafe".into(), "unclear".into()]),
+            Type::list(Type::Text),
+            Type::list(Type::Int),
+            Type::list(Type::Bool),
+            Type::list(Type::Json),
+            Type::list(Type::list(Type::Text)),
+            Type::list(Type::Union(vec!["a b".into(), "c".into()])),
+        ];
+        let mock = MockProvider::new(MockOptions::default());
+        for ty in types {
+            for sample in 0..20 {
+                let req = request("Classify this request: hello", sample, 0, ty.clone());
+                let reply = mock.reply_text(&req).unwrap_or_default();
+                let parsed = parse_reply(&reply, &ty);
+                assert!(parsed.is_ok(), "{ty}: {reply:?} -> {parsed:?}");
+                if let (Type::List(_), Ok(crate::value::Value::List(items))) = (&ty, &parsed) {
+                    assert_eq!(items.len(), 3, "{ty}: {reply:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn placeholders_are_deterministic_and_vary() {
+        let mock = MockProvider::new(MockOptions::default());
+        let bools: Vec<String> = (0..40)
+            .map(|i| {
+                mock.reply_text(&request("Is this bad?", i, 0, Type::Bool))
+                    .unwrap_or_default()
+            })
+            .collect();
+        let again: Vec<String> = (0..40)
+            .map(|i| {
+                mock.reply_text(&request("Is this bad?", i, 0, Type::Bool))
+                    .unwrap_or_default()
+            })
+            .collect();
+        assert_eq!(bools, again);
+        let yes = bools.iter().filter(|b| *b == "yes").count();
+        assert!(yes > 0 && yes < 20, "mostly no but varied: {yes} of 40 yes");
+        // The attempt does not change the reply.
+        assert_eq!(
+            mock.reply_text(&request("p", 2, 0, Type::Int)),
+            mock.reply_text(&request("p", 2, 5, Type::Int))
+        );
+        assert_eq!(
+            mock.reply_text(&request("p", 0, 0, Type::Json)),
+            Ok("{\"placeholder\": true}".into())
+        );
+    }
+
+    #[test]
+    fn stable_hash_is_fnv1a() {
+        // Pinned so offline output never changes under us.
+        assert_eq!(stable_hash(&[]), 0xcbf2_9ce4_8422_2325);
+        assert_ne!(stable_hash(&[b"ab", b"c"]), stable_hash(&[b"a", b"bc"]));
+        assert_eq!(stable_hash(&[b"flow"]), stable_hash(&[b"flow"]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn latency_waits_on_tokio_time() {
+        let mock = MockProvider::new(MockOptions {
+            reply: Some("ok".into()),
+            latency: Some(Duration::from_millis(300)),
+            ..MockOptions::default()
+        });
+        let start = tokio::time::Instant::now();
+        let reply = mock.call(request("p", 0, 0, Type::Text)).await;
+        assert_eq!(reply.map(|r| r.text), Ok("ok".into()));
+        assert_eq!(start.elapsed(), Duration::from_millis(300));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn dropping_the_future_cancels_the_call() {
+        let mock = MockProvider::new(MockOptions {
+            latency: Some(Duration::from_secs(10)),
+            ..MockOptions::default()
+        });
+        let timed = tokio::time::timeout(
+            Duration::from_secs(1),
+            mock.call(request("p", 0, 0, Type::Text)),
+        )
+        .await;
+        assert!(timed.is_err(), "the call must still be pending after 1s");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fail_first_fails_early_attempts_transiently() {
+        let mock = MockProvider::new(MockOptions {
+            reply: Some("ok".into()),
+            fail_first: 2,
+            latency: Some(Duration::from_millis(5)),
+            ..MockOptions::default()
+        });
+        for attempt in 0..2 {
+            let e = mock.call(request("p", 0, attempt, Type::Text)).await;
+            assert!(matches!(e, Err(ref e) if e.is_transient()), "{e:?}");
+        }
+        let ok = mock.call(request("p", 0, 2, Type::Text)).await;
+        assert_eq!(ok.map(|r| r.text), Ok("ok".into()));
+        match mock.call(request("p", 3, 1, Type::Text)).await {
+            Err(e) => assert_eq!(
+                e.to_string(),
+                "mock model `fake` fails its first 2 attempts (this was attempt 2)"
+            ),
+            Ok(r) => panic!("attempt 1 should fail, got {r:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn usage_counts_about_four_characters_a_token() {
+        let mock = MockProvider::new(MockOptions {
+            reply: Some("12345678".into()),
+            ..MockOptions::default()
+        });
+        let mut req = request("abcdefghij", 0, 0, Type::Text);
+        req.system = Some("abcd".into());
+        let usage = mock.call(req).await.map(|r| r.usage);
+        assert_eq!(
+            usage,
+            Ok(Usage {
+                input_tokens: 3 + 1,
+                output_tokens: 2
+            })
+        );
     }
 }

@@ -67,4 +67,8 @@ impl ProviderError {
 pub trait Provider: Send + Sync {
     fn call(&self, request: Request) -> BoxFuture<'_, Result<Reply, ProviderError>>;
 }
+pub mod anthropic;
+pub mod http;
 pub mod mock;
+pub mod openai;
+pub mod registry;

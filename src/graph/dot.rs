@@ -1,0 +1,409 @@
+//! The graph as Graphviz DOT, what `flow graph` prints by default.
+//!
+//! The output is deterministic (nodes in index order, models in declaration
+//! order, edges by endpoints) so it can be snapshotted and diffed. Every label
+//! is a quoted string built by [`quote`], never an HTML or record label, so
+//! prompt text cannot break the syntax.
+
+use std::fmt::{self, Write};
+
+use super::describe::{self, model_detail, models_used, node_detail};
+use super::stats::{node_calls, summary};
+use super::{EdgeKind, FlowGraph, Node, NodeKind};
+
+pub fn to_dot(g: &FlowGraph) -> String {
+    let mut out = String::new();
+    // Writing into a String cannot fail.
+    let _ = write_dot(g, &mut out);
+    out
+}
+
+fn write_dot(g: &FlowGraph, out: &mut String) -> fmt::Result {
+    writeln!(out, "digraph flow {{")?;
+    writeln!(
+        out,
+        "  graph [rankdir=TB, fontname=\"Helvetica\", fontsize=11, labelloc=b, label={}];",
+        quote(&summary(g).to_string())
+    )?;
+    writeln!(
+        out,
+        "  node [fontname=\"Helvetica\", fontsize=11, shape=box];"
+    )?;
+    writeln!(out, "  edge [fontname=\"Helvetica\", fontsize=9];")?;
+
+    for (i, (name, spec)) in g.models.iter().enumerate() {
+        let label = format!("model {name}\n{}", model_detail(spec));
+        writeln!(
+            out,
+            "  m{i} [shape=cylinder, style=filled, fillcolor=\"#f2f2f2\", color=\"#888888\", label={}];",
+            quote(&label)
+        )?;
+    }
+
+    let layout = Clusters::new(g);
+    for id in &layout.top_nodes {
+        write_node(g, out, *id, 1)?;
+    }
+    for root in &layout.roots {
+        write_cluster(g, &layout, out, *root, 1)?;
+    }
+
+    let mut edges: Vec<_> = g
+        .dag
+        .edge_indices()
+        .filter_map(|e| {
+            let (from, to) = g.dag.edge_endpoints(e)?;
+            Some((from.index(), to.index(), e.index(), g.dag.edge_weight(e)?))
+        })
+        .collect();
+    edges.sort_by_key(|(from, to, e, _)| (*from, *to, *e));
+    for (from, to, _, edge) in edges {
+        match edge.kind {
+            EdgeKind::Data => {
+                writeln!(out, "  n{from} -> n{to} [label={}];", quote(&edge.label))?;
+            }
+            EdgeKind::Guard => {
+                let when = g
+                    .dag
+                    .node_weight(super::NodeId::new(to))
+                    .and_then(|n| n.guards.iter().find(|gd| gd.cond.index() == from))
+                    .map(|gd| gd.when);
+                let label = match when {
+                    Some(w) => format!("if {w}"),
+                    None => "guard".to_string(),
+                };
+                writeln!(
+                    out,
+                    "  n{from} -> n{to} [style=dashed, color=\"#b05000\", fontcolor=\"#b05000\", label={}];",
+                    quote(&label)
+                )?;
+            }
+        }
+    }
+
+    for (i, node) in g.dag.node_weights().enumerate() {
+        for used in models_used(node) {
+            let Some(m) = g.models.get_index_of(used.model) else {
+                continue;
+            };
+            let label = if used.judge { ", label=\"judge\"" } else { "" };
+            writeln!(
+                out,
+                "  m{m} -> n{i} [style=dashed, color=\"#888888\", fontcolor=\"#888888\", arrowhead=open{label}];"
+            )?;
+        }
+    }
+    writeln!(out, "}}")
+}
+
+fn write_node(g: &FlowGraph, out: &mut String, id: usize, depth: usize) -> fmt::Result {
+    let Some(node) = g.dag.node_weight(super::NodeId::new(id)) else {
+        return Ok(());
+    };
+    let indent = "  ".repeat(depth);
+    let mut label = format!("{}\n{}", node.name, node_detail(g, node));
+    let calls = node_calls(g, node);
+    if !calls.is_zero() {
+        label.push_str(&format!("\n{calls} {}", calls.noun()));
+    }
+    writeln!(
+        out,
+        "{indent}n{id} [{}, label={}];",
+        node_style(node),
+        quote(&label)
+    )
+}
+
+fn node_style(node: &Node) -> &'static str {
+    match &node.kind {
+        NodeKind::Input { .. } => "shape=invhouse, style=filled, fillcolor=\"#e8f4e8\"",
+        NodeKind::Output(_) => "shape=house, style=filled, fillcolor=\"#e8f4e8\"",
+        NodeKind::Ask { .. } | NodeKind::Ensemble { .. }
+            if describe::is_multi_sample(&node.kind) =>
+        {
+            "shape=box3d, style=filled, fillcolor=\"#dde8f8\""
+        }
+        NodeKind::Ask { .. } | NodeKind::Ensemble { .. } => {
+            "shape=box, style=\"rounded,filled\", fillcolor=\"#dde8f8\""
+        }
+        NodeKind::Map { .. } => "shape=box, peripheries=2, style=filled, fillcolor=\"#dde8f8\"",
+        NodeKind::Record(_) => "shape=folder",
+        NodeKind::Pure(_) => "shape=box",
+    }
+}
+
+fn write_cluster(
+    g: &FlowGraph,
+    layout: &Clusters,
+    out: &mut String,
+    section: usize,
+    depth: usize,
+) -> fmt::Result {
+    let indent = "  ".repeat(depth);
+    let label = g
+        .sections
+        .get(section)
+        .and_then(|s| s.name.as_deref())
+        .unwrap_or("section");
+    writeln!(out, "{indent}subgraph cluster_{section} {{")?;
+    writeln!(
+        out,
+        "{indent}  label={}; labelloc=t; style=\"rounded,dashed\"; color=\"#999999\";",
+        quote(label)
+    )?;
+    for id in layout.members.get(section).into_iter().flatten() {
+        write_node(g, out, *id, depth + 1)?;
+    }
+    for child in layout.children.get(section).into_iter().flatten() {
+        write_cluster(g, layout, out, *child, depth + 1)?;
+    }
+    writeln!(out, "{indent}}}")
+}
+
+/// Which nodes and sections are drawn inside which section. Sections with a
+/// parent that does not exist, or that sit on a parent cycle (a bug in the
+/// lowering, but no reason to loop forever), are drawn at the top level.
+pub(crate) struct Clusters {
+    pub top_nodes: Vec<usize>,
+    pub roots: Vec<usize>,
+    pub members: Vec<Vec<usize>>,
+    pub children: Vec<Vec<usize>>,
+}
+
+impl Clusters {
+    pub fn new(g: &FlowGraph) -> Clusters {
+        let n = g.sections.len();
+        let mut members = vec![Vec::new(); n];
+        let mut top_nodes = Vec::new();
+        for (i, node) in g.dag.node_weights().enumerate() {
+            match node.section.and_then(|s| members.get_mut(s)) {
+                Some(m) => m.push(i),
+                None => top_nodes.push(i),
+            }
+        }
+        let mut children = vec![Vec::new(); n];
+        let mut roots = Vec::new();
+        for (i, s) in g.sections.iter().enumerate() {
+            let parent = s.parent.filter(|p| *p < n && !reaches(g, *p, i));
+            match parent.and_then(|p| children.get_mut(p)) {
+                Some(c) => c.push(i),
+                None => roots.push(i),
+            }
+        }
+        Clusters {
+            top_nodes,
+            roots,
+            members,
+            children,
+        }
+    }
+}
+
+/// Whether `target` is `from` or one of its ancestors.
+fn reaches(g: &FlowGraph, from: usize, target: usize) -> bool {
+    let mut at = Some(from);
+    for _ in 0..=g.sections.len() {
+        match at {
+            Some(s) if s == target => return true,
+            Some(s) => at = g.sections.get(s).and_then(|s| s.parent),
+            None => return false,
+        }
+    }
+    // Walked further than there are sections: a cycle above `from`.
+    true
+}
+
+/// A DOT quoted string. Line breaks become centred `\n` breaks; a backslash
+/// is doubled so user text cannot form a DOT escape like `\N` or `\l`.
+pub fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => {}
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+
+    use super::*;
+    use crate::graph::SectionInfo;
+    use crate::graph::testkit;
+    use crate::syntax::Span;
+
+    /// Renders DOT with the real Graphviz. CI installs it; a missing `dot` is
+    /// a failure, not a skip, so the test cannot pass without checking.
+    fn render_svg(dot: &str) -> String {
+        let mut child = Command::new("dot")
+            .arg("-Tsvg")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect(
+                "graphviz `dot` must be installed to run these tests (apt-get install graphviz)",
+            );
+        child
+            .stdin
+            .take()
+            .expect("stdin is piped")
+            .write_all(dot.as_bytes())
+            .expect("write to dot");
+        let out = child.wait_with_output().expect("dot runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "dot rejected the graph: {stderr}\n{dot}"
+        );
+        assert!(stderr.trim().is_empty(), "dot warned: {stderr}\n{dot}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    #[test]
+    fn guardrails_dot_snapshot() {
+        insta::assert_snapshot!(to_dot(&testkit::guardrails()));
+    }
+
+    #[test]
+    fn guardrails_shows_votes_guards_models_and_costs() {
+        let dot = to_dot(&testkit::guardrails());
+        assert!(
+            dot.contains(r#"label="unsafe\nask moderator ×5 by majority\n5 calls""#),
+            "{dot}"
+        );
+        assert!(dot.contains("subgraph cluster_0 {"), "{dot}");
+        assert!(dot.contains(r#"label="if false""#), "{dot}");
+        assert!(dot.contains("shape=invhouse"), "{dot}");
+        assert!(dot.contains("shape=house"), "{dot}");
+        assert!(dot.contains("shape=cylinder"), "{dot}");
+        assert!(
+            dot.contains(r#"label="5 nodes, worst case 7 LLM calls, longest chain 2 calls""#),
+            "{dot}"
+        );
+        // Both section members sit inside the cluster, the rest outside.
+        let cluster = dot
+            .split("subgraph cluster_0 {")
+            .nth(1)
+            .and_then(|c| c.split("  }").next());
+        let cluster = cluster.unwrap_or_default();
+        assert!(
+            cluster.contains("n1 [") && cluster.contains("n2 ["),
+            "{dot}"
+        );
+        assert!(
+            !cluster.contains("n0 [") && !cluster.contains("n3 ["),
+            "{dot}"
+        );
+        render_svg(&dot);
+    }
+
+    #[test]
+    fn every_example_graph_renders() {
+        for g in [
+            testkit::guardrails(),
+            testkit::chain(),
+            testkit::mapped(),
+            testkit::ensemble(),
+        ] {
+            let svg = render_svg(&to_dot(&g));
+            assert!(svg.contains("<svg"), "{svg}");
+        }
+    }
+
+    #[test]
+    fn map_and_ensemble_labels_count_calls() {
+        let dot = to_dot(&testkit::mapped());
+        assert!(
+            dot.contains(r#"summaries\nfor x in items\n3 × len(items) calls"#),
+            "{dot}"
+        );
+        assert!(
+            dot.contains(r#"fixed\nfor y in [\"a\", \"b\"]\n2 calls"#),
+            "{dot}"
+        );
+        assert!(
+            dot.contains(r#"best\nask m ×2 by judge j\n3 calls"#),
+            "{dot}"
+        );
+        assert!(dot.contains(r#"label="judge""#), "{dot}");
+        let dot = to_dot(&testkit::ensemble());
+        assert!(
+            dot.contains(r#"vulnerable\n3 voters ×3 by at_least 4\n9 calls"#),
+            "{dot}"
+        );
+        // Nested clusters: `vulnerable` inside `checks`.
+        let checks = dot.find("subgraph cluster_0").unwrap_or(usize::MAX);
+        let inner = dot.find("subgraph cluster_1").unwrap_or(0);
+        assert!(checks < inner, "{dot}");
+        assert!(
+            dot.contains(r#"label="checks""#) && dot.contains(r#"label="vulnerable""#),
+            "{dot}"
+        );
+    }
+
+    #[test]
+    fn no_secret_reaches_the_output() {
+        let dot = to_dot(&testkit::mapped());
+        assert!(
+            !dot.contains("sk-secret") && !dot.contains("key=abc") && !dot.contains("user:"),
+            "{dot}"
+        );
+        assert!(dot.contains("proxy.example.com/v1"), "{dot}");
+    }
+
+    #[test]
+    fn hostile_text_is_escaped() {
+        let g = testkit::hostile();
+        let dot = to_dot(&g);
+        let svg = render_svg(&dot);
+        // The text survives as text, written as `.flow` would write it:
+        // quotes and backslashes escaped, `\N` not expanded to a node name.
+        let shown = r#">output = &quot;say \&quot;hi\&quot; \\N \\l &lt;b&gt;\{\}&lt;/b…<"#;
+        assert!(svg.contains(shown), "{svg}");
+        assert!(svg.contains("a|&quot;b"), "{svg}");
+    }
+
+    #[test]
+    fn broken_section_parents_do_not_loop() {
+        let mut g = testkit::guardrails();
+        g.sections = vec![
+            SectionInfo {
+                name: None,
+                span: Span::default(),
+                parent: Some(1),
+            },
+            SectionInfo {
+                name: None,
+                span: Span::default(),
+                parent: Some(0),
+            },
+            SectionInfo {
+                name: None,
+                span: Span::default(),
+                parent: Some(7),
+            },
+        ];
+        render_svg(&to_dot(&g));
+    }
+
+    #[test]
+    fn quote_escapes_dot_specials() {
+        assert_eq!(quote("a\"b\\c\nd\re\u{1}"), r#""a\"b\\c\nde ""#);
+    }
+
+    #[test]
+    fn output_is_deterministic() {
+        assert_eq!(to_dot(&testkit::ensemble()), to_dot(&testkit::ensemble()));
+    }
+}

@@ -1,0 +1,460 @@
+//! `anthropic(...)`: the Messages API.
+
+use std::fmt;
+
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+
+use super::http::{Api, Auth, Endpoint, HttpClient};
+use super::{Provider, ProviderError, Reply, Request, Usage};
+use crate::model::{ModelOptions, ModelSpec, ProviderKind};
+
+pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com/v1";
+pub const API_VERSION: &str = "2023-06-01";
+/// The API requires `max_tokens`; this is used when the model sets none.
+pub const DEFAULT_MAX_TOKENS: u32 = 1024;
+
+pub struct AnthropicProvider {
+    endpoint: Endpoint,
+    options: ModelOptions,
+}
+
+impl fmt::Debug for AnthropicProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AnthropicProvider")
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AnthropicProvider {
+    /// Reads the key now, from `api_key_env` (default `ANTHROPIC_API_KEY`), so
+    /// a missing key fails before any call is made.
+    pub fn new(spec: &ModelSpec, client: impl Into<HttpClient>) -> Result<Self, ProviderError> {
+        let key = spec.key_env().and_then(|name| std::env::var(name).ok());
+        Self::with_key(spec, client, key)
+    }
+
+    /// As [`AnthropicProvider::new`], with the key's value given (`None`: unset).
+    pub fn with_key(
+        spec: &ModelSpec,
+        client: impl Into<HttpClient>,
+        key: Option<String>,
+    ) -> Result<Self, ProviderError> {
+        let api = Api {
+            kind: ProviderKind::Anthropic,
+            title: "Anthropic",
+            default_base_url: DEFAULT_BASE_URL,
+            path: "messages",
+            auth: Auth::Header("x-api-key"),
+            extra_headers: &[("anthropic-version", API_VERSION)],
+        };
+        Ok(AnthropicProvider {
+            endpoint: Endpoint::new(spec, client.into(), api, key)?,
+            options: spec.options.clone(),
+        })
+    }
+
+    fn body<'a>(&'a self, request: &'a Request) -> MessagesRequest<'a> {
+        MessagesRequest {
+            model: &self.endpoint.model_id,
+            max_tokens: self.options.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+            system: request.system.as_deref().or(self.options.system.as_deref()),
+            messages: [Message {
+                role: "user",
+                content: &request.prompt,
+            }],
+            temperature: self.options.temperature,
+            top_p: self.options.top_p,
+        }
+    }
+
+    async fn call_once(&self, request: Request) -> Result<Reply, ProviderError> {
+        let raw = self.endpoint.post(&self.body(&request)).await?;
+        let reply: MessagesResponse = self.endpoint.decode(&raw)?;
+        let mut texts = reply
+            .content
+            .into_iter()
+            .filter(|block| block.kind == "text")
+            .filter_map(|block| block.text)
+            .peekable();
+        if texts.peek().is_none() {
+            return Err(self.endpoint.malformed("with no text in `content`", &raw));
+        }
+        let text = texts.collect::<String>();
+        let usage = reply.usage.unwrap_or_default();
+        Ok(Reply {
+            text,
+            usage: Usage {
+                input_tokens: usage.input_tokens.unwrap_or(0),
+                output_tokens: usage.output_tokens.unwrap_or(0),
+            },
+        })
+    }
+}
+
+impl Provider for AnthropicProvider {
+    fn call(&self, request: Request) -> BoxFuture<'_, Result<Reply, ProviderError>> {
+        Box::pin(self.call_once(request))
+    }
+}
+
+#[derive(Serialize)]
+struct MessagesRequest<'a> {
+    model: &'a str,
+    max_tokens: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system: Option<&'a str>,
+    messages: [Message<'a>; 1],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct Message<'a> {
+    role: &'static str,
+    content: &'a str,
+}
+
+#[derive(Deserialize)]
+struct MessagesResponse {
+    #[serde(default)]
+    content: Vec<ContentBlock>,
+    #[serde(default)]
+    usage: Option<MessagesUsage>,
+}
+
+#[derive(Deserialize)]
+struct ContentBlock {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    text: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct MessagesUsage {
+    #[serde(default)]
+    input_tokens: Option<u64>,
+    #[serde(default)]
+    output_tokens: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::providers::http::test_server::{
+        Answer, TestServer, client, refused_base_url, request, spec,
+    };
+
+    const KEY: &str = "sk-ant-api03-test0123456789abcdef";
+
+    fn provider(base_url: &str, options: ModelOptions) -> AnthropicProvider {
+        let spec = spec(ProviderKind::Anthropic, base_url, options);
+        AnthropicProvider::with_key(&spec, client(), Some(KEY.to_string())).unwrap()
+    }
+
+    fn message(content: serde_json::Value) -> serde_json::Value {
+        json!({
+            "id": "msg_1",
+            "type": "message",
+            "role": "assistant",
+            "model": "model-1",
+            "content": content,
+            "stop_reason": "end_turn",
+            "usage": {"input_tokens": 20, "output_tokens": 5}
+        })
+    }
+
+    fn error(kind: &str, text: &str) -> serde_json::Value {
+        json!({"type": "error", "error": {"type": kind, "message": text}})
+    }
+
+    async fn call(answer: Answer, options: ModelOptions) -> Result<Reply, ProviderError> {
+        let server = TestServer::start(answer).await;
+        provider(&server.base_url, options)
+            .call(request("hi"))
+            .await
+    }
+
+    #[tokio::test]
+    async fn a_reply_joins_its_text_blocks_and_the_request_is_well_formed() {
+        let content = json!([
+            {"type": "text", "text": "Hello, "},
+            {"type": "thinking", "thinking": "hmm"},
+            {"type": "text", "text": "world"}
+        ]);
+        let server = TestServer::start(Answer::json(200, message(content))).await;
+        let options = ModelOptions {
+            temperature: Some(0.2),
+            max_tokens: Some(300),
+            top_p: Some(0.8),
+            system: Some("from the model".to_string()),
+            ..ModelOptions::default()
+        };
+        let provider = provider(&format!("{}/", server.base_url), options);
+        let mut req = request("greet");
+        req.system = Some("be brief".to_string());
+        let reply = provider.call(req).await.unwrap();
+        assert_eq!(
+            reply,
+            Reply {
+                text: "Hello, world".to_string(),
+                usage: Usage {
+                    input_tokens: 20,
+                    output_tokens: 5
+                }
+            }
+        );
+
+        let seen = server.seen();
+        assert_eq!(seen.len(), 1);
+        let seen = &seen[0];
+        assert_eq!(seen.method, "POST");
+        assert_eq!(seen.path, "/v1/messages");
+        assert_eq!(seen.headers.get("x-api-key").unwrap(), KEY);
+        assert_eq!(seen.headers.get("anthropic-version").unwrap(), "2023-06-01");
+        assert_eq!(
+            seen.headers.get("content-type").unwrap(),
+            "application/json"
+        );
+        assert!(seen.headers.get("authorization").is_none());
+        assert_eq!(
+            seen.body,
+            json!({
+                "model": "model-1",
+                "max_tokens": 300,
+                "system": "be brief",
+                "messages": [{"role": "user", "content": "greet"}],
+                "temperature": 0.2,
+                "top_p": 0.8
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn max_tokens_defaults_and_the_models_system_prompt_is_the_fallback() {
+        let server = TestServer::start(Answer::json(
+            200,
+            message(json!([{"type": "text", "text": "ok"}])),
+        ))
+        .await;
+        let provider = provider(
+            &server.base_url,
+            ModelOptions {
+                system: Some("you are a judge".to_string()),
+                ..ModelOptions::default()
+            },
+        );
+        provider.call(request("p")).await.unwrap();
+        assert_eq!(
+            server.seen()[0].body,
+            json!({
+                "model": "model-1",
+                "max_tokens": DEFAULT_MAX_TOKENS,
+                "system": "you are a judge",
+                "messages": [{"role": "user", "content": "p"}]
+            })
+        );
+    }
+
+    #[test]
+    fn a_missing_key_for_anthropic_itself_names_the_variable() {
+        let spec = ModelSpec {
+            options: ModelOptions::default(),
+            ..spec(ProviderKind::Anthropic, "unused", ModelOptions::default())
+        };
+        let Err(ProviderError::Fatal { message, help, .. }) =
+            AnthropicProvider::with_key(&spec, client(), None)
+        else {
+            panic!("expected a fatal error");
+        };
+        assert!(message.contains("`ANTHROPIC_API_KEY`"), "{message}");
+        assert!(help.unwrap().contains("`ANTHROPIC_API_KEY`"));
+    }
+
+    #[tokio::test]
+    async fn rate_limits_are_transient_with_the_wait_the_server_asked_for() {
+        let answer = Answer::json(
+            429,
+            error(
+                "rate_limit_error",
+                "Number of requests has exceeded your rate limit",
+            ),
+        )
+        .with_header("retry-after", "2");
+        let Err(ProviderError::Transient {
+            message,
+            status,
+            retry_after,
+        }) = call(answer, ModelOptions::default()).await
+        else {
+            panic!("expected a transient error");
+        };
+        assert_eq!(status, Some(429));
+        assert_eq!(retry_after, Some(Duration::from_secs(2)));
+        assert!(
+            message.contains("rate_limit_error: Number of requests"),
+            "{message}"
+        );
+    }
+
+    #[tokio::test]
+    async fn retry_after_may_be_an_http_date() {
+        let later = SystemTime::now() + Duration::from_secs(120);
+        let answer = Answer::json(429, error("rate_limit_error", "slow down"))
+            .with_header("retry-after", httpdate::fmt_http_date(later));
+        let Err(ProviderError::Transient { retry_after, .. }) =
+            call(answer, ModelOptions::default()).await
+        else {
+            panic!("expected a transient error");
+        };
+        let wait = retry_after.unwrap();
+        assert!(
+            wait > Duration::from_secs(100) && wait <= Duration::from_secs(120),
+            "{wait:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn overload_and_server_errors_are_transient() {
+        for status in [500, 529] {
+            let answer = Answer::json(status, error("overloaded_error", "Overloaded"));
+            let Err(ProviderError::Transient {
+                status: seen,
+                message,
+                ..
+            }) = call(answer, ModelOptions::default()).await
+            else {
+                panic!("{status}: expected a transient error");
+            };
+            assert_eq!(seen, Some(status));
+            assert!(
+                message.contains("overloaded_error: Overloaded"),
+                "{message}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn malformed_json_is_fatal_and_quotes_the_body() {
+        let answer = Answer::Reply {
+            status: 200,
+            headers: vec![],
+            body: "<html>gateway</html>".to_string(),
+        };
+        let Err(ProviderError::Fatal { message, .. }) = call(answer, ModelOptions::default()).await
+        else {
+            panic!("expected a fatal error");
+        };
+        assert!(message.contains("not the JSON expected"), "{message}");
+        assert!(message.contains("`<html>gateway</html>`"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn a_reply_without_text_is_fatal() {
+        for content in [
+            json!([]),
+            json!([{"type": "tool_use", "id": "t", "name": "f", "input": {}}]),
+        ] {
+            let answer = Answer::json(200, message(content));
+            let Err(ProviderError::Fatal { message, .. }) =
+                call(answer, ModelOptions::default()).await
+            else {
+                panic!("expected a fatal error");
+            };
+            assert!(message.contains("no text in `content`"), "{message}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_transient() {
+        let provider = provider(&refused_base_url(), ModelOptions::default());
+        let result = provider.call(request("p")).await;
+        assert!(
+            matches!(&result, Err(ProviderError::Transient { status: None, .. })),
+            "{result:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_bad_key_is_fatal_names_the_variable_and_never_shows_the_key() {
+        let answer = Answer::json(
+            401,
+            error("authentication_error", &format!("invalid x-api-key {KEY}")),
+        );
+        let server = TestServer::start(answer).await;
+        let spec = spec(
+            ProviderKind::Anthropic,
+            &server.base_url,
+            ModelOptions {
+                api_key_env: Some("FLOW_TEST_ANTHROPIC_KEY".to_string()),
+                ..ModelOptions::default()
+            },
+        );
+        let provider = AnthropicProvider::with_key(&spec, client(), Some(KEY.into())).unwrap();
+        let error = provider.call(request("p")).await.unwrap_err();
+        let ProviderError::Fatal {
+            message,
+            status,
+            help,
+        } = &error
+        else {
+            panic!("expected a fatal error, got {error:?}");
+        };
+        assert_eq!(*status, Some(401));
+        let help = help.as_deref().unwrap();
+        assert!(help.contains("`FLOW_TEST_ANTHROPIC_KEY`"), "{help}");
+        assert!(message.contains("authentication_error"), "{message}");
+        for text in [
+            message.as_str(),
+            help,
+            &format!("{error:?}"),
+            &format!("{provider:?}"),
+        ] {
+            assert!(!text.contains(KEY), "{text}");
+            assert!(!text.contains("0123456789abcdef"), "{text}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_bad_request_is_fatal_with_the_providers_message() {
+        let answer = Answer::json(
+            400,
+            error("invalid_request_error", "max_tokens: must be positive"),
+        );
+        let Err(ProviderError::Fatal {
+            message,
+            status,
+            help,
+        }) = call(answer, ModelOptions::default()).await
+        else {
+            panic!("expected a fatal error");
+        };
+        assert_eq!(status, Some(400));
+        assert!(
+            message.contains("max_tokens: must be positive"),
+            "{message}"
+        );
+        assert!(help.is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hanging_server_times_out_as_transient() {
+        let options = ModelOptions {
+            timeout: Some(Duration::from_secs(3)),
+            ..ModelOptions::default()
+        };
+        let Err(ProviderError::Transient { message, .. }) = call(Answer::Hang, options).await
+        else {
+            panic!("expected a transient error");
+        };
+        assert!(message.contains("timed out after 3s"), "{message}");
+    }
+}

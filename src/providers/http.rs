@@ -1,0 +1,1254 @@
+//! The HTTP plumbing the `openai` and `anthropic` providers share: one pooled
+//! client for the whole run, a key type that cannot leak through formatting,
+//! and the one mapping from HTTP outcomes to [`ProviderError`], so both
+//! providers fail the same way and the runtime can retry them the same way.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::{StatusCode, Url};
+use serde::de::DeserializeOwned;
+
+use super::ProviderError;
+use crate::model::{ModelSpec, ProviderKind};
+
+/// Long enough for a slow TLS handshake, short enough that a dead host is
+/// retried by the runtime instead of eating the whole attempt.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How much of an unexpected body an error message quotes.
+const QUOTE_CHARS: usize = 300;
+
+/// Streams one pooled connection is given before the next shard is used:
+/// below the `MAX_CONCURRENT_STREAMS` servers commonly advertise (100 to
+/// 256), so an HTTP/2 connection never makes calls queue behind each other.
+pub const CALLS_PER_SHARD: usize = 64;
+
+/// Shards at most: with [`CALLS_PER_SHARD`], 2,048 calls in flight before
+/// any HTTP/2 connection is asked for more than its share.
+pub const MAX_SHARDS: usize = 32;
+
+/// The HTTP client every provider of a run shares.
+///
+/// One `reqwest::Client` is one connection pool, and over HTTP/2 it keeps a
+/// single connection per host whose streams are capped by the server (hyper
+/// queues the rest rather than opening a second connection). So this is a
+/// set of pools, filled in order: calls use the first pool with fewer than
+/// [`CALLS_PER_SHARD`] in flight. A few calls at a time always reuse the
+/// first pool's warm connections; 1,000 at once spread over 16 connections
+/// instead of queueing on one. Over HTTP/1.1 every call in flight has its
+/// own connection either way.
+///
+/// Nothing here caps concurrency: the runtime's `concurrency` and `rpm` are
+/// the only limits. Cloning is cheap and shares the pools.
+#[derive(Clone)]
+pub struct HttpClient {
+    shards: std::sync::Arc<Shards>,
+}
+
+struct Shards {
+    make: fn() -> reqwest::ClientBuilder,
+    clients: Vec<std::sync::OnceLock<reqwest::Client>>,
+    in_flight: Vec<std::sync::atomic::AtomicUsize>,
+}
+
+impl fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpClient")
+            .field("shards", &self.shards.clients.len())
+            .field("in_flight", &self.in_flight())
+            .finish()
+    }
+}
+
+/// The shared client for a run. Fails only if TLS cannot be set up.
+pub fn client() -> Result<HttpClient, ProviderError> {
+    HttpClient::with_builder(MAX_SHARDS, || configure(reqwest::Client::builder()))
+}
+
+impl HttpClient {
+    /// `make` builds each shard's client (lazily, on first use); the first
+    /// is built now so a broken TLS setup fails before any call.
+    pub(crate) fn with_builder(
+        shards: usize,
+        make: fn() -> reqwest::ClientBuilder,
+    ) -> Result<HttpClient, ProviderError> {
+        let shards = shards.max(1);
+        let client = HttpClient {
+            shards: std::sync::Arc::new(Shards {
+                make,
+                clients: (0..shards).map(|_| std::sync::OnceLock::new()).collect(),
+                in_flight: (0..shards)
+                    .map(|_| std::sync::atomic::AtomicUsize::new(0))
+                    .collect(),
+            }),
+        };
+        client.shard(0)?;
+        Ok(client)
+    }
+
+    /// Calls in flight through this client right now.
+    pub fn in_flight(&self) -> usize {
+        use std::sync::atomic::Ordering;
+        self.shards
+            .in_flight
+            .iter()
+            .map(|n| n.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    fn shard(&self, index: usize) -> Result<reqwest::Client, ProviderError> {
+        let slot = self
+            .shards
+            .clients
+            .get(index)
+            .ok_or_else(|| ProviderError::Fatal {
+                message: format!("there is no HTTP client shard {index}"),
+                status: None,
+                help: Some("this is a bug in flow, please report it".to_string()),
+            })?;
+        if let Some(client) = slot.get() {
+            return Ok(client.clone());
+        }
+        let built = (self.shards.make)()
+            .build()
+            .map_err(|e| ProviderError::Fatal {
+                message: format!("could not set up the HTTP client: {}", root_cause(&e)),
+                status: None,
+                help: Some("this is a bug in flow, please report it".to_string()),
+            })?;
+        // Two calls may race to build a shard; the first one stored wins.
+        Ok(slot.get_or_init(|| built).clone())
+    }
+
+    /// A client for one call, and the claim that counts the call against
+    /// its shard until dropped (also when the call is cancelled).
+    fn acquire(&self) -> Result<(reqwest::Client, Claim), ProviderError> {
+        use std::sync::atomic::Ordering;
+        let counts = &self.shards.in_flight;
+        let mut chosen = None;
+        for (index, count) in counts.iter().enumerate() {
+            if count.fetch_add(1, Ordering::AcqRel) < CALLS_PER_SHARD {
+                chosen = Some(index);
+                break;
+            }
+            count.fetch_sub(1, Ordering::AcqRel);
+        }
+        let index = match chosen {
+            Some(index) => index,
+            // Every shard is full: share the load evenly from here on.
+            None => {
+                let index = counts
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(_, n)| n.load(Ordering::Acquire))
+                    .map_or(0, |(index, _)| index);
+                if let Some(count) = counts.get(index) {
+                    count.fetch_add(1, Ordering::AcqRel);
+                }
+                index
+            }
+        };
+        let claim = Claim {
+            shards: self.shards.clone(),
+            index,
+        };
+        Ok((self.shard(index)?, claim))
+    }
+}
+
+impl From<reqwest::Client> for HttpClient {
+    /// One pool, as given (no sharding).
+    fn from(client: reqwest::Client) -> HttpClient {
+        let slot = std::sync::OnceLock::new();
+        let _ = slot.set(client);
+        HttpClient {
+            shards: std::sync::Arc::new(Shards {
+                make: reqwest::Client::builder,
+                clients: vec![slot],
+                in_flight: vec![std::sync::atomic::AtomicUsize::new(0)],
+            }),
+        }
+    }
+}
+
+struct Claim {
+    shards: std::sync::Arc<Shards>,
+    index: usize,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        if let Some(count) = self.shards.in_flight.get(self.index) {
+            count.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        }
+    }
+}
+
+fn configure(builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
+    builder
+        .use_rustls_tls()
+        .user_agent(concat!("flow/", env!("CARGO_PKG_VERSION")))
+        // A burst of calls opens many connections; keep them all for the next burst.
+        .pool_max_idle_per_host(usize::MAX)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .tcp_nodelay(true)
+        .tcp_keepalive(Duration::from_secs(60))
+        .connect_timeout(CONNECT_TIMEOUT)
+        .http2_adaptive_window(true)
+        // A redirect to another host would carry `x-api-key` along with it
+        // (reqwest only strips `Authorization`), and a POST turned into a GET
+        // is never what the user meant: surface redirects as errors instead.
+        .redirect(reqwest::redirect::Policy::none())
+}
+
+/// An API key. It formats as `***` everywhere, so no `Debug` of a provider,
+/// error or log line can print it; only [`ApiKey::expose`] reveals it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    /// `None` for an empty or blank value, which is as good as unset.
+    pub fn new(key: String) -> Option<ApiKey> {
+        let trimmed = key.trim();
+        if trimmed.is_empty() {
+            None
+        } else if trimmed.len() == key.len() {
+            Some(ApiKey(key))
+        } else {
+            Some(ApiKey(trimmed.to_string()))
+        }
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// A header value reqwest and hyper treat as sensitive (never logged).
+    fn header(&self, prefix: &str) -> Option<HeaderValue> {
+        let mut value = HeaderValue::from_str(&format!("{prefix}{}", self.0)).ok()?;
+        value.set_sensitive(true);
+        Some(value)
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// How a provider authenticates.
+#[derive(Clone, Copy)]
+pub(crate) enum Auth {
+    /// `Authorization: Bearer KEY` (OpenAI and compatible servers).
+    Bearer,
+    /// A header holding the bare key (Anthropic's `x-api-key`).
+    Header(&'static str),
+}
+
+/// What a provider tells [`Endpoint::new`] about its API.
+pub(crate) struct Api {
+    pub kind: ProviderKind,
+    /// The name users know the provider by, in messages ("OpenAI").
+    pub title: &'static str,
+    pub default_base_url: &'static str,
+    /// Appended to the base URL: `"chat/completions"`, `"messages"`.
+    pub path: &'static str,
+    pub auth: Auth,
+    /// Sent on every request (e.g. `anthropic-version`).
+    pub extra_headers: &'static [(&'static str, &'static str)],
+}
+
+/// One model's endpoint: where to POST, with which headers, and how to word
+/// its errors. Built once per model, shared by all its calls.
+pub(crate) struct Endpoint {
+    client: HttpClient,
+    api: Api,
+    /// The declared model name, for messages.
+    model: String,
+    pub model_id: String,
+    base_url: String,
+    url: Url,
+    /// `base_url` and `url` without any password, for messages.
+    shown_base: String,
+    shown_url: String,
+    key_env: String,
+    key: Option<ApiKey>,
+    /// Auth and fixed headers; auth values are marked sensitive.
+    headers: HeaderMap,
+    timeout: Option<Duration>,
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("provider", &self.api.kind.name())
+            .field("model", &self.model)
+            .field("model_id", &self.model_id)
+            .field("url", &self.shown_url)
+            .field("key_env", &self.key_env)
+            .field("key", &self.key.as_ref().map(|_| "***"))
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl Endpoint {
+    /// `key` is the value of the key variable (`None` when unset). Without
+    /// one, only a custom `base_url` (a local server) can be called, and then
+    /// no auth header is sent.
+    pub(crate) fn new(
+        spec: &ModelSpec,
+        client: HttpClient,
+        api: Api,
+        key: Option<String>,
+    ) -> Result<Endpoint, ProviderError> {
+        let provider = api.kind.name();
+        let model_id = spec
+            .model_id
+            .clone()
+            .filter(|id| !id.trim().is_empty())
+            .ok_or_else(|| ProviderError::Fatal {
+                message: format!("model `{}` has no model id", spec.name),
+                status: None,
+                help: Some(format!(
+                    "name the {} model to call, e.g. `{provider}(\"MODEL-ID\")`",
+                    api.title
+                )),
+            })?;
+        let key_env = spec
+            .key_env()
+            .or(api.kind.default_key_env())
+            .unwrap_or("API_KEY")
+            .to_string();
+
+        let base_url = spec
+            .options
+            .base_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .unwrap_or(api.default_base_url)
+            .trim_end_matches('/')
+            .to_string();
+        let bad_url = |why: String| ProviderError::Fatal {
+            message: format!(
+                "`base_url` of model `{}` is not a usable URL: {why}",
+                spec.name
+            ),
+            status: None,
+            help: Some(format!(
+                "write a full http or https URL, e.g. `{}`",
+                api.default_base_url
+            )),
+        };
+        let url = Url::parse(&format!("{base_url}/{}", api.path))
+            .map_err(|e| bad_url(format!("`{base_url}` ({e})")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(bad_url(format!(
+                "`{base_url}` uses `{}`, not http or https",
+                url.scheme()
+            )));
+        }
+        let is_default = base_url.eq_ignore_ascii_case(api.default_base_url);
+        let shown_url = without_password(&url);
+        let shown_base = shown_url
+            .strip_suffix(api.path)
+            .map_or(shown_url.as_str(), |base| base.trim_end_matches('/'))
+            .to_string();
+
+        let key = key.and_then(ApiKey::new);
+        if key.is_none() && is_default {
+            return Err(ProviderError::Fatal {
+                message: format!(
+                    "`{key_env}` is not set, so model `{}` cannot call {}",
+                    spec.name, api.title
+                ),
+                status: None,
+                help: Some(format!(
+                    "set `{key_env}` to your {} API key, name another variable with \
+                     `api_key_env`, or run with `--offline`",
+                    api.title
+                )),
+            });
+        }
+
+        let mut headers = HeaderMap::new();
+        for (name, value) in api.extra_headers {
+            headers.insert(*name, HeaderValue::from_static(value));
+        }
+        if let Some(key) = &key {
+            let (name, value) = match api.auth {
+                Auth::Bearer => (
+                    reqwest::header::AUTHORIZATION.as_str(),
+                    key.header("Bearer "),
+                ),
+                Auth::Header(name) => (name, key.header("")),
+            };
+            let value = value.ok_or_else(|| ProviderError::Fatal {
+                message: format!(
+                    "`{key_env}` holds characters that cannot be sent in an HTTP header"
+                ),
+                status: None,
+                help: Some(format!(
+                    "check that `{key_env}` holds only the key, with no quotes or line breaks"
+                )),
+            })?;
+            headers.insert(name, value);
+        }
+
+        Ok(Endpoint {
+            client,
+            api,
+            model: spec.name.clone(),
+            model_id,
+            base_url,
+            url,
+            shown_base,
+            shown_url,
+            key_env,
+            key,
+            headers,
+            timeout: spec.options.timeout,
+        })
+    }
+
+    /// One POST of `body`; the raw body of a 2xx reply, or the error that
+    /// explains why there is none.
+    pub(crate) async fn post(
+        &self,
+        body: &impl serde::Serialize,
+    ) -> Result<Vec<u8>, ProviderError> {
+        let (client, _claim) = self.client.acquire()?;
+        let mut request = client
+            .post(self.url.clone())
+            .headers(self.headers.clone())
+            .json(body);
+        if let Some(timeout) = self.timeout {
+            request = request.timeout(timeout);
+        }
+        let response = request.send().await.map_err(|e| self.send_error(&e))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(|e| self.send_error(&e))?;
+        if status.is_success() {
+            Ok(body.to_vec())
+        } else {
+            Err(self.status_error(status, &headers, &body, SystemTime::now()))
+        }
+    }
+
+    /// Parses a 2xx body; anything unexpected is fatal, quoting the body.
+    pub(crate) fn decode<T: DeserializeOwned>(&self, body: &[u8]) -> Result<T, ProviderError> {
+        serde_json::from_slice(body)
+            .map_err(|e| self.malformed(&format!("that is not the JSON expected ({e})"), body))
+    }
+
+    /// A 2xx reply without what the call needs (no choices, no text).
+    pub(crate) fn malformed(&self, what: &str, body: &[u8]) -> ProviderError {
+        let quoted = quote(&String::from_utf8_lossy(body));
+        ProviderError::Fatal {
+            message: self.redact(&format!(
+                "{} sent a reply for model `{}` {what}: {quoted}",
+                self.who(),
+                self.model
+            )),
+            status: None,
+            help: Some(if self.is_default() {
+                format!(
+                    "this looks like a change in the {} API; please report it",
+                    self.api.title
+                )
+            } else {
+                format!(
+                    "check that `base_url` (`{}`) points at an {}-compatible API",
+                    self.shown_base, self.api.title
+                )
+            }),
+        }
+    }
+
+    /// Who answered, in messages: the provider by name, or a custom server
+    /// by its URL (a local Ollama is not "OpenAI").
+    fn who(&self) -> String {
+        if self.is_default() {
+            self.api.title.to_string()
+        } else {
+            format!("the server at `{}`", self.shown_base)
+        }
+    }
+
+    pub(crate) fn is_default(&self) -> bool {
+        self.base_url
+            .eq_ignore_ascii_case(self.api.default_base_url)
+    }
+
+    fn send_error(&self, e: &reqwest::Error) -> ProviderError {
+        let cause = root_cause(e);
+        let message = if e.is_timeout() {
+            match self.timeout {
+                Some(t) => format!(
+                    "the request to `{}` for model `{}` timed out after {}",
+                    self.shown_url,
+                    self.model,
+                    human(t)
+                ),
+                None => format!(
+                    "the request to `{}` for model `{}` timed out",
+                    self.shown_url, self.model
+                ),
+            }
+        } else if e.is_connect() {
+            format!(
+                "could not connect to `{}` for model `{}`: {cause}",
+                self.shown_base, self.model
+            )
+        } else if e.is_builder() {
+            return ProviderError::Fatal {
+                message: self.redact(&format!(
+                    "could not build the request for model `{}`: {cause}",
+                    self.model
+                )),
+                status: None,
+                help: Some("this is a bug in flow, please report it".to_string()),
+            };
+        } else {
+            format!(
+                "the connection to `{}` failed for model `{}`: {cause}",
+                self.shown_url, self.model
+            )
+        };
+        ProviderError::Transient {
+            message: self.redact(&message),
+            status: None,
+            retry_after: None,
+        }
+    }
+
+    fn status_error(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: SystemTime,
+    ) -> ProviderError {
+        let code = status.as_u16();
+        let answered = match status.canonical_reason() {
+            Some(reason) => format!("{} answered {code} {reason}", self.who()),
+            None => format!("{} answered {code}", self.who()),
+        };
+        let message = match error_detail(body) {
+            Some(detail) => format!("{answered} for model `{}`: {detail}", self.model),
+            None => format!("{answered} for model `{}`", self.model),
+        };
+        let message = self.redact(&message);
+        if is_transient(status) {
+            return ProviderError::Transient {
+                message,
+                status: Some(code),
+                retry_after: retry_after(headers, now),
+            };
+        }
+        let help = match code {
+            401 | 403 if self.key.is_some() => format!(
+                "check that `{}` holds a valid key for {} that may use model `{}`",
+                self.key_env,
+                self.who(),
+                self.model_id
+            ),
+            401 | 403 => format!(
+                "the server at `{}` wants a key: put it in `{}` or name another variable \
+                 with `api_key_env`",
+                self.shown_base, self.key_env
+            ),
+            404 => format!(
+                "check the model id `{}` and `base_url` (`{}`)",
+                self.model_id, self.shown_base
+            ),
+            300..=399 => match headers
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+            {
+                Some(location) => format!(
+                    "`base_url` (`{}`) redirects to `{location}`; use the final URL instead",
+                    self.shown_base
+                ),
+                None => format!("check `base_url` (`{}`)", self.shown_base),
+            },
+            _ => format!(
+                "check the options of model `{}` (`temperature`, `max_tokens`, `top_p`) \
+                 and the prompt",
+                self.model
+            ),
+        };
+        ProviderError::Fatal {
+            message,
+            status: Some(code),
+            help: Some(self.redact(&help)),
+        }
+    }
+
+    /// Removes the key, and anything shaped like a key, from text that came
+    /// from outside (OpenAI echoes a masked key in its 401 message).
+    fn redact(&self, text: &str) -> String {
+        let text = match &self.key {
+            Some(key) => text.replace(key.expose(), "***"),
+            None => text.to_string(),
+        };
+        redact_key_shapes(&text)
+    }
+}
+
+/// Overload, rate limits, conflicts and server faults pass; bad requests don't.
+fn is_transient(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 408 | 409 | 429) || status.is_server_error()
+}
+
+/// The wait a server asks for: `retry-after-ms` (OpenAI's finer hint), then
+/// `Retry-After` as seconds or as an HTTP date (a date in the past is zero).
+pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    let seconds = |text: &str| {
+        text.parse::<u64>()
+            .ok()
+            .map(Duration::from_secs)
+            .or_else(|| {
+                text.parse::<f64>()
+                    .ok()
+                    .and_then(|s| Duration::try_from_secs_f64(s).ok())
+            })
+    };
+    if let Some(ms) = header("retry-after-ms").and_then(|ms| ms.parse::<f64>().ok())
+        && let Ok(wait) = Duration::try_from_secs_f64(ms / 1000.0)
+    {
+        return Some(wait);
+    }
+    let value = header("retry-after")?;
+    seconds(value).or_else(|| {
+        let date = httpdate::parse_http_date(value).ok()?;
+        Some(date.duration_since(now).unwrap_or(Duration::ZERO))
+    })
+}
+
+/// The provider's own words from an error body: `{"error":{"type","message"}}`
+/// (OpenAI, Anthropic), `{"error":"..."}` (Ollama), `{"message":"..."}`; else
+/// the body itself, shortened.
+fn error_detail(body: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(body);
+    if text.trim().is_empty() {
+        return None;
+    }
+    let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return Some(quote(&text));
+    };
+    let error = json.get("error");
+    let str_at = |v: Option<&serde_json::Value>, key: &str| {
+        v.and_then(|v| v.get(key))
+            .and_then(|m| m.as_str())
+            .map(str::to_string)
+    };
+    let message = str_at(error, "message")
+        .or_else(|| error.and_then(|e| e.as_str()).map(str::to_string))
+        .or_else(|| str_at(Some(&json), "message"))
+        .or_else(|| str_at(Some(&json), "detail"));
+    match (str_at(error, "type"), message) {
+        (Some(kind), Some(message)) => Some(format!("{kind}: {}", shorten(&message))),
+        (None, Some(message)) => Some(shorten(&message)),
+        (_, None) => Some(quote(&text)),
+    }
+}
+
+/// Collapses whitespace and cuts long text, for messages that quote bodies.
+fn shorten(text: &str) -> String {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match flat.char_indices().nth(QUOTE_CHARS) {
+        Some((cut, _)) => format!("{}…", &flat[..cut]),
+        None => flat,
+    }
+}
+
+fn quote(text: &str) -> String {
+    if text.trim().is_empty() {
+        "an empty body".to_string()
+    } else {
+        format!("`{}`", shorten(text))
+    }
+}
+
+/// `sk-…` tokens (OpenAI and Anthropic key shapes) become `sk-***`.
+fn redact_key_shapes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("sk-") {
+        let preceded_by_word = rest[..at]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_ascii_alphanumeric());
+        out.push_str(&rest[..at + 3]);
+        rest = &rest[at + 3..];
+        if preceded_by_word {
+            continue;
+        }
+        let end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '*')))
+            .unwrap_or(rest.len());
+        if end >= 8 {
+            out.push_str("***");
+            rest = &rest[end..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The innermost cause ("Connection refused (os error 111)"), which says more
+/// than reqwest's "error sending request".
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    cause.to_string()
+}
+
+/// A URL fit for messages: `https://user:secret@host` loses its secret.
+fn without_password(url: &Url) -> String {
+    let mut shown = url.clone();
+    if shown.password().is_some() {
+        let _ = shown.set_password(Some("***"));
+    }
+    shown.to_string()
+}
+
+fn human(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+/// A real HTTP server inside the test process, for the provider tests: it
+/// records every request and answers with what the test asks for.
+#[cfg(test)]
+pub(crate) mod test_server {
+    use std::sync::{Arc, Mutex};
+
+    use axum::body::{Body, Bytes};
+    use axum::extract::State;
+    use axum::http::{HeaderMap, Method, Uri};
+    use axum::response::Response;
+
+    use crate::model::{ModelOptions, ModelSpec, ProviderKind};
+    use crate::providers::Request;
+    use crate::syntax::Span;
+    use crate::types::Type;
+
+    /// One request as the server saw it.
+    #[derive(Debug, Clone)]
+    pub struct Seen {
+        pub method: Method,
+        pub path: String,
+        pub headers: HeaderMap,
+        pub body: serde_json::Value,
+    }
+
+    /// What the server does with every request.
+    #[derive(Clone)]
+    pub enum Answer {
+        Reply {
+            status: u16,
+            headers: Vec<(&'static str, String)>,
+            body: String,
+        },
+        /// Reads the request, then never answers.
+        Hang,
+    }
+
+    impl Answer {
+        pub fn json(status: u16, body: serde_json::Value) -> Answer {
+            Answer::Reply {
+                status,
+                headers: vec![("content-type", "application/json".to_string())],
+                body: body.to_string(),
+            }
+        }
+
+        pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Answer {
+            if let Answer::Reply { headers, .. } = &mut self {
+                headers.push((name, value.into()));
+            }
+            self
+        }
+    }
+
+    struct Shared {
+        answer: Answer,
+        seen: Mutex<Vec<Seen>>,
+    }
+
+    pub struct TestServer {
+        /// `http://127.0.0.1:PORT/v1`, as a `base_url`.
+        pub base_url: String,
+        shared: Arc<Shared>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    impl TestServer {
+        pub async fn start(answer: Answer) -> TestServer {
+            let shared = Arc::new(Shared {
+                answer,
+                seen: Mutex::new(Vec::new()),
+            });
+            let router = axum::Router::new()
+                .fallback(handle)
+                .with_state(shared.clone());
+            let (base_url, task) = serve(router).await;
+            TestServer {
+                base_url,
+                shared,
+                task,
+            }
+        }
+
+        pub fn seen(&self) -> Vec<Seen> {
+            self.shared
+                .seen
+                .lock()
+                .map(|seen| seen.clone())
+                .unwrap_or_default()
+        }
+    }
+
+    impl Drop for TestServer {
+        fn drop(&mut self) {
+            self.task.abort();
+        }
+    }
+
+    /// Serves `router` on a fresh loopback port; gives its `base_url`.
+    pub async fn serve(router: axum::Router) -> (String, tokio::task::JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a loopback port");
+        let addr = listener.local_addr().expect("a bound address");
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        (format!("http://{addr}/v1"), task)
+    }
+
+    /// A `base_url` where nothing listens: the port was bound, then freed.
+    pub fn refused_base_url() -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        let addr = listener.local_addr().expect("a bound address");
+        drop(listener);
+        format!("http://{addr}/v1")
+    }
+
+    async fn handle(
+        State(shared): State<Arc<Shared>>,
+        method: Method,
+        uri: Uri,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Response {
+        let body = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+        if let Ok(mut seen) = shared.seen.lock() {
+            seen.push(Seen {
+                method,
+                path: uri.path().to_string(),
+                headers,
+                body,
+            });
+        }
+        match &shared.answer {
+            Answer::Hang => std::future::pending().await,
+            Answer::Reply {
+                status,
+                headers,
+                body,
+            } => {
+                let mut response = Response::builder().status(*status);
+                for (name, value) in headers {
+                    response = response.header(*name, value);
+                }
+                response
+                    .body(Body::from(body.clone()))
+                    .expect("a valid canned response")
+            }
+        }
+    }
+
+    /// A client like [`super::client`], but blind to any proxy settings of
+    /// the machine running the tests.
+    pub fn client() -> super::HttpClient {
+        super::HttpClient::with_builder(super::MAX_SHARDS, || {
+            super::configure(reqwest::Client::builder().no_proxy())
+        })
+        .expect("a test client")
+    }
+
+    pub fn spec(provider: ProviderKind, base_url: &str, options: ModelOptions) -> ModelSpec {
+        ModelSpec {
+            name: "m".to_string(),
+            provider,
+            model_id: Some("model-1".to_string()),
+            options: ModelOptions {
+                base_url: Some(base_url.to_string()),
+                ..options
+            },
+            span: Span::new(0, 1),
+        }
+    }
+
+    pub fn request(prompt: &str) -> Request {
+        Request {
+            model: "m".to_string(),
+            system: None,
+            prompt: prompt.to_string(),
+            sample: 0,
+            attempt: 0,
+            expect: Type::Text,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ModelOptions;
+    use crate::syntax::Span;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_str(value).unwrap());
+        }
+        map
+    }
+
+    fn openai_api() -> Api {
+        Api {
+            kind: ProviderKind::OpenAi,
+            title: "OpenAI",
+            default_base_url: "https://api.openai.com/v1",
+            path: "chat/completions",
+            auth: Auth::Bearer,
+            extra_headers: &[],
+        }
+    }
+
+    fn spec(base_url: Option<&str>, key_env: Option<&str>) -> ModelSpec {
+        ModelSpec {
+            name: "fast".to_string(),
+            provider: ProviderKind::OpenAi,
+            model_id: Some("gpt-4o-mini".to_string()),
+            options: ModelOptions {
+                base_url: base_url.map(str::to_string),
+                api_key_env: key_env.map(str::to_string),
+                ..ModelOptions::default()
+            },
+            span: Span::new(0, 4),
+        }
+    }
+
+    fn endpoint(base_url: Option<&str>, key: Option<&str>) -> Result<Endpoint, ProviderError> {
+        Endpoint::new(
+            &spec(base_url, None),
+            test_server::client(),
+            openai_api(),
+            key.map(str::to_string),
+        )
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_dates_and_milliseconds() {
+        let now = httpdate::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
+        let at = |pairs| retry_after(&headers(pairs), now);
+        assert_eq!(at(&[("retry-after", "2")]), Some(Duration::from_secs(2)));
+        assert_eq!(at(&[("retry-after", " 7 ")]), Some(Duration::from_secs(7)));
+        assert_eq!(
+            at(&[("retry-after", "1.5")]),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(
+            at(&[("retry-after", "Sun, 06 Nov 1994 08:50:07 GMT")]),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            at(&[("retry-after", "Sun, 06 Nov 1994 08:00:00 GMT")]),
+            Some(Duration::ZERO),
+            "a date already past means: retry now"
+        );
+        assert_eq!(
+            at(&[("retry-after-ms", "250"), ("retry-after", "3")]),
+            Some(Duration::from_millis(250))
+        );
+        assert_eq!(at(&[("retry-after", "soon")]), None);
+        assert_eq!(at(&[("retry-after", "-3")]), None);
+        assert_eq!(at(&[("retry-after-ms", "NaN")]), None);
+        assert_eq!(at(&[]), None);
+    }
+
+    #[test]
+    fn statuses_split_into_transient_and_fatal() {
+        for code in [408, 409, 429, 500, 502, 503, 504, 529] {
+            assert!(is_transient(StatusCode::from_u16(code).unwrap()), "{code}");
+        }
+        for code in [400, 401, 403, 404, 413, 422] {
+            assert!(!is_transient(StatusCode::from_u16(code).unwrap()), "{code}");
+        }
+    }
+
+    #[test]
+    fn error_detail_finds_the_providers_own_words() {
+        let detail = |s: &str| error_detail(s.as_bytes());
+        assert_eq!(
+            detail(r#"{"error":{"message":"bad model","type":"invalid_request_error"}}"#),
+            Some("invalid_request_error: bad model".to_string())
+        );
+        assert_eq!(
+            detail(r#"{"error":{"message":"no such model"}}"#),
+            Some("no such model".to_string())
+        );
+        assert_eq!(
+            detail(
+                r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#
+            ),
+            Some("overloaded_error: Overloaded".to_string())
+        );
+        assert_eq!(
+            detail(r#"{"error":"model 'x' not found"}"#),
+            Some("model 'x' not found".to_string())
+        );
+        assert_eq!(detail(r#"{"detail":"nope"}"#), Some("nope".to_string()));
+        assert_eq!(
+            detail("<html>\n  bad   gateway</html>"),
+            Some("`<html> bad gateway</html>`".to_string())
+        );
+        assert_eq!(detail("  "), None);
+        let long = detail(&"x".repeat(5000)).unwrap();
+        assert!(long.chars().count() < 400, "{long}");
+        assert!(long.ends_with("…`"));
+    }
+
+    #[test]
+    fn key_shaped_tokens_are_redacted() {
+        assert_eq!(
+            redact_key_shapes("Incorrect API key provided: sk-proj-abc1********xyz9. See docs."),
+            "Incorrect API key provided: sk-***. See docs."
+        );
+        assert_eq!(redact_key_shapes("sk-ant-api03-AAAAbbbbCCCC"), "sk-***");
+        assert_eq!(
+            redact_key_shapes("task-force risk-taking"),
+            "task-force risk-taking"
+        );
+        assert_eq!(redact_key_shapes("sk-12"), "sk-12", "too short to be a key");
+        assert_eq!(redact_key_shapes("ends with sk-"), "ends with sk-");
+        assert_eq!(redact_key_shapes("é sk-ééé"), "é sk-ééé");
+    }
+
+    #[test]
+    fn api_keys_format_as_stars() {
+        let key = ApiKey::new("secret-value-123".to_string()).unwrap();
+        assert_eq!(format!("{key}"), "***");
+        assert_eq!(format!("{key:?}"), "***");
+        assert_eq!(key.expose(), "secret-value-123");
+        assert_eq!(ApiKey::new("  ".to_string()), None);
+        assert_eq!(
+            ApiKey::new(" k\n".to_string()).map(|k| k.expose().to_string()),
+            Some("k".to_string())
+        );
+    }
+
+    #[test]
+    fn endpoint_debug_hides_the_key() {
+        let endpoint = endpoint(None, Some("secret-value-123")).unwrap();
+        let debug = format!("{endpoint:?}");
+        assert!(!debug.contains("secret-value-123"), "{debug}");
+        assert!(debug.contains("***"), "{debug}");
+    }
+
+    #[test]
+    fn a_missing_key_for_the_default_url_names_the_variable() {
+        let Err(ProviderError::Fatal { message, help, .. }) = endpoint(None, None) else {
+            panic!("expected a fatal error");
+        };
+        assert!(message.contains("`OPENAI_API_KEY` is not set"), "{message}");
+        assert!(help.unwrap().contains("OPENAI_API_KEY"));
+
+        let custom = Endpoint::new(
+            &spec(None, Some("MY_KEY")),
+            test_server::client(),
+            openai_api(),
+            Some("   ".to_string()),
+        );
+        let Err(ProviderError::Fatal { message, .. }) = custom else {
+            panic!("a blank key is no key");
+        };
+        assert!(message.contains("`MY_KEY`"), "{message}");
+    }
+
+    #[test]
+    fn a_local_server_needs_no_key_and_gets_no_auth_header() {
+        let endpoint = endpoint(Some("http://localhost:11434/v1/"), None).unwrap();
+        assert!(endpoint.headers.get("authorization").is_none());
+        assert_eq!(
+            endpoint.url.as_str(),
+            "http://localhost:11434/v1/chat/completions"
+        );
+        assert!(!endpoint.is_default());
+    }
+
+    #[test]
+    fn trailing_slashes_still_mean_the_default_url() {
+        let endpoint = endpoint(Some("https://api.openai.com/v1/"), Some("k")).unwrap();
+        assert!(endpoint.is_default());
+        assert_eq!(
+            endpoint.url.as_str(),
+            "https://api.openai.com/v1/chat/completions"
+        );
+        let auth = endpoint.headers.get("authorization").unwrap();
+        assert!(auth.is_sensitive());
+    }
+
+    #[test]
+    fn unusable_base_urls_are_fatal() {
+        for url in ["ftp://example.com", "not a url", "localhost:8080"] {
+            match endpoint(Some(url), Some("k")) {
+                Err(ProviderError::Fatal { message, .. }) => {
+                    assert!(message.contains("`base_url`"), "{message}")
+                }
+                other => panic!("{url}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_key_that_cannot_be_a_header_is_fatal_without_echoing_it() {
+        let Err(ProviderError::Fatal { message, help, .. }) = endpoint(None, Some("ab\u{7}cd"))
+        else {
+            panic!("expected a fatal error");
+        };
+        assert!(!message.contains("ab\u{7}cd"));
+        assert!(help.unwrap().contains("OPENAI_API_KEY"));
+    }
+
+    #[test]
+    fn a_missing_model_id_is_fatal() {
+        let mut spec = spec(None, None);
+        spec.model_id = None;
+        let result = Endpoint::new(&spec, test_server::client(), openai_api(), Some("k".into()));
+        assert!(matches!(result, Err(ProviderError::Fatal { .. })));
+    }
+
+    #[test]
+    fn messages_name_a_custom_server_by_url_and_hide_its_password() {
+        let endpoint = endpoint(Some("http://me:hunter2@localhost:11434/v1"), None).unwrap();
+        let error = endpoint.status_error(
+            StatusCode::NOT_FOUND,
+            &HeaderMap::new(),
+            br#"{"error":"model 'llama3' not found"}"#,
+            SystemTime::now(),
+        );
+        let ProviderError::Fatal { message, help, .. } = error else {
+            panic!("expected a fatal error");
+        };
+        let help = help.unwrap();
+        assert_eq!(
+            message,
+            "the server at `http://me:***@localhost:11434/v1` answered 404 Not Found for \
+             model `fast`: model 'llama3' not found"
+        );
+        assert!(!help.contains("hunter2"), "{help}");
+        assert!(!format!("{endpoint:?}").contains("hunter2"));
+
+        let openai = self::endpoint(None, Some("k")).unwrap();
+        let error = openai.status_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &HeaderMap::new(),
+            b"",
+            SystemTime::now(),
+        );
+        assert_eq!(
+            error.to_string(),
+            "OpenAI answered 500 Internal Server Error for model `fast`"
+        );
+    }
+
+    #[test]
+    fn redirects_are_fatal_and_say_where_they_lead() {
+        let endpoint = endpoint(Some("http://localhost:1/v1"), None).unwrap();
+        let error = endpoint.status_error(
+            StatusCode::MOVED_PERMANENTLY,
+            &headers(&[("location", "https://elsewhere.example/v1")]),
+            b"",
+            SystemTime::now(),
+        );
+        let ProviderError::Fatal { help, status, .. } = error else {
+            panic!("expected a fatal error");
+        };
+        assert_eq!(status, Some(301));
+        assert!(help.unwrap().contains("https://elsewhere.example/v1"));
+    }
+
+    #[test]
+    fn calls_fill_the_first_shard_before_the_next() {
+        let client = test_server::client();
+        let shard_of = |claim: &Claim| claim.index;
+        // One call at a time always reuses the first pool.
+        for _ in 0..10 {
+            let (_, claim) = client.acquire().unwrap();
+            assert_eq!(shard_of(&claim), 0);
+        }
+        assert_eq!(client.in_flight(), 0);
+
+        let claims: Vec<_> = (0..200).map(|_| client.acquire().unwrap().1).collect();
+        let mut per_shard = [0usize; 4];
+        for claim in &claims {
+            per_shard[shard_of(claim)] += 1;
+        }
+        assert_eq!(per_shard, [64, 64, 64, 8]);
+        assert_eq!(client.in_flight(), 200);
+        drop(claims);
+        assert_eq!(client.in_flight(), 0);
+    }
+
+    #[test]
+    fn when_every_shard_is_full_the_least_loaded_takes_the_call() {
+        let client =
+            HttpClient::with_builder(2, || configure(reqwest::Client::builder().no_proxy()))
+                .unwrap();
+        let claims: Vec<_> = (0..2 * CALLS_PER_SHARD + 3)
+            .map(|_| client.acquire().unwrap().1)
+            .collect();
+        let on_first = claims.iter().filter(|c| c.index == 0).count();
+        assert!((CALLS_PER_SHARD + 1..=CALLS_PER_SHARD + 2).contains(&on_first));
+    }
+
+    #[test]
+    fn a_plain_reqwest_client_is_one_shard() {
+        let client = HttpClient::from(reqwest::Client::new());
+        let claims: Vec<_> = (0..100).map(|_| client.acquire().unwrap().1).collect();
+        assert!(claims.iter().all(|c| c.index == 0));
+    }
+
+    #[tokio::test]
+    async fn the_shared_client_builds() {
+        assert!(client().is_ok());
+    }
+}

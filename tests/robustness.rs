@@ -1,0 +1,150 @@
+//! No input makes the front end panic or hang: random token soup, every
+//! prefix of every example, absurd nesting. Each must give diagnostics or a
+//! graph, never a crash.
+
+use proptest::prelude::*;
+
+use crate::support::*;
+
+fn examples() -> Vec<String> {
+    flow_files("examples")
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .collect()
+}
+
+#[test]
+fn every_prefix_of_every_example_compiles_or_reports() {
+    for text in examples() {
+        let boundaries: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
+        for &end in &boundaries {
+            let compiled = flow::compile(&text[..end]);
+            // A truncated program either still compiles or says why not.
+            assert!(compiled.graph.is_some() || compiled.diagnostics.has_errors());
+        }
+    }
+}
+
+#[test]
+fn deep_nesting_is_a_diagnostic_not_a_crash() {
+    let n = 100_000;
+    let cases = [
+        format!("output x = {}1{}", "(".repeat(n), ")".repeat(n)),
+        format!("output x = {}true", "not ".repeat(n)),
+        format!(
+            "output x = {}1{}",
+            "if true then ".repeat(n),
+            " else 2".repeat(n)
+        ),
+        format!("output x = {}1{}", "[".repeat(n), "]".repeat(n)),
+        format!("output x = {}", "section < a = ".repeat(n)),
+        "(".repeat(n),
+    ];
+    for src in cases {
+        let compiled = flow::compile(&src);
+        assert!(
+            compiled.diagnostics.has_errors(),
+            "no error for a {}-deep program",
+            n
+        );
+    }
+}
+
+const TOKENS: &[&str] = &[
+    "model",
+    "input",
+    "output",
+    "section",
+    "ask",
+    "system",
+    "as",
+    "vote",
+    "by",
+    "repeat",
+    "for",
+    "in",
+    "if",
+    "then",
+    "else",
+    "and",
+    "or",
+    "not",
+    "true",
+    "false",
+    "timeout",
+    "retry",
+    "<",
+    ">",
+    "<=",
+    ">=",
+    "==",
+    "!=",
+    "=",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    ":",
+    ".",
+    "|",
+    "\"",
+    "\"\"\"",
+    "\"a {x} b\"",
+    "\"{\"",
+    "\\",
+    "x",
+    "m",
+    "q",
+    "majority",
+    "at_least",
+    "judge",
+    "mean",
+    "openai",
+    "mock",
+    "text",
+    "bool",
+    "list",
+    "json",
+    "1",
+    "0",
+    "5",
+    "-3",
+    "0.7",
+    "30s",
+    "500ms",
+    "2m",
+    "#",
+    "\n",
+    " ",
+    "\t",
+    "é",
+    "💥",
+    "\u{0}",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn token_soup_never_panics(tokens in proptest::collection::vec(0..TOKENS.len(), 0..60)) {
+        let src: String = tokens.iter().map(|&i| TOKENS[i]).collect::<Vec<_>>().join(" ");
+        let _ = flow::compile(&src);
+    }
+
+    #[test]
+    fn random_truncations_and_splices_never_panic(
+        which in 0usize..64, cut in 0usize..4096, insert in 0..TOKENS.len()
+    ) {
+        let all = examples();
+        prop_assume!(!all.is_empty());
+        let text = &all[which % all.len()];
+        let mut at = cut % (text.len() + 1);
+        while !text.is_char_boundary(at) { at -= 1; }
+        let _ = flow::compile(&text[..at]);
+        let spliced = format!("{}{}{}", &text[..at], TOKENS[insert], &text[at..]);
+        let _ = flow::compile(&spliced);
+    }
+}
