@@ -74,7 +74,9 @@ struct Kids<'i> {
 
 impl<'i> Kids<'i> {
     fn of(p: Pair<'i, Rule>) -> Self {
-        let span = span_of(&p);
+        // The raw pest span is enough for "missing child" bugs and avoids
+        // rescanning the pair's text for every node.
+        let span = Span::new(p.as_span().start(), p.as_span().end());
         Kids {
             inner: p.into_inner(),
             span,
