@@ -166,7 +166,7 @@ impl Builder<'_> {
                 Rule::model_option => {
                     let span = span_of(&arg);
                     let mut o = Kids::of(arg);
-                    let name = self.ident(o.expect(Rule::ident)?);
+                    let name = self.ident(o.expect(Rule::field_name)?);
                     o.expect(Rule::colon)?;
                     let value = self.literal(o.expect(Rule::literal)?)?;
                     options.push(ModelOption { name, value, span });
