@@ -1,0 +1,113 @@
+//! Makespan: does a fan-out of calls take as long as one call?
+//!
+//! Fan-outs of 10, 1,000 and 10,000 calls to a mock with 50 ms of latency, on
+//! the real clock. Nothing depends on anything else, so the critical path is
+//! one call: 50 ms. The makespan is the wall time of `runtime::run`, setup
+//! included. Two shapes: N bindings joined by a section record (N nodes), and
+//! one `ask ... repeat N` (one node making N calls).
+//!
+//! Goal (docs/benchmarks.md): makespan within 2% + 1 ms of the bound, i.e.
+//! at most 52 ms.
+//!
+//!     cargo bench --bench makespan             # 7 rounds per case
+//!     FLOW_BENCH_ROUNDS=15 cargo bench --bench makespan
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use flow::graph::FlowGraph;
+use flow::runtime::{self, RunOptions};
+use support::{load, median, ms};
+
+const LATENCY: Duration = Duration::from_millis(50);
+const MOCK: &str = r#"mock(reply: "ok", latency: 50ms)"#;
+
+fn repeat_program(n: usize) -> String {
+    format!(
+        "model m = {MOCK}\ninput q: text = \"hi\"\noutput result = ask m \"again: {{q}}\" repeat {n}\n"
+    )
+}
+
+/// Wall time of one run, and the critical path the run itself measured.
+fn run_once(
+    rt: &tokio::runtime::Runtime,
+    graph: &Arc<FlowGraph>,
+    calls: usize,
+) -> (Duration, u64) {
+    let providers = support::providers(graph);
+    let start = Instant::now();
+    let report = rt.block_on(runtime::run(graph.clone(), providers, RunOptions::default()));
+    let took = start.elapsed();
+    if let Err(e) = &report.outputs {
+        eprintln!("the run failed: {e}");
+        std::process::exit(1);
+    }
+    if report.stats.calls != calls as u64 {
+        eprintln!("expected {calls} calls, the run made {}", report.stats.calls);
+        std::process::exit(1);
+    }
+    (took, report.stats.critical_path_ms)
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let rounds: usize = std::env::var("FLOW_BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(7);
+    let rt = support::runtime();
+    let bound = LATENCY;
+    let allowed = bound.mul_f64(1.02) + Duration::from_millis(1);
+    println!(
+        "makespan: mock latency {} ms, bound {} ms, goal ≤ {:.1} ms, {rounds} rounds, load {} at start",
+        ms(bound),
+        ms(bound),
+        ms(allowed),
+        load()
+    );
+    let mut all_met = true;
+    for n in [10usize, 1_000, 10_000] {
+        for (shape, src) in [
+            ("fan-out", support::fanout_program(n, MOCK)),
+            ("repeat", repeat_program(n)),
+        ] {
+            let graph = support::graph(&src);
+            // Warm-up, untimed: the first run pays for growing the runtime's
+            // and the allocator's pools.
+            run_once(&rt, &graph, n);
+            let mut walls = Vec::new();
+            let mut critical = Vec::new();
+            for _ in 0..rounds {
+                let (wall, cp) = run_once(&rt, &graph, n);
+                walls.push(wall);
+                critical.push(cp);
+            }
+            let med = median(&walls);
+            let worst = walls.iter().max().copied().unwrap_or_default();
+            let best = walls.iter().min().copied().unwrap_or_default();
+            let over = med.saturating_sub(bound);
+            let met = med <= allowed;
+            all_met &= met;
+            critical.sort_unstable();
+            println!(
+                "{shape:8} {n:6} calls: makespan median {:7.2} ms (min {:7.2}, max {:7.2}), {:+.2} ms / {:+.1}% over the bound; run's own critical path {} ms; goal: {}",
+                ms(med),
+                ms(best),
+                ms(worst),
+                ms(over),
+                over.as_secs_f64() / bound.as_secs_f64() * 100.0,
+                critical.get(critical.len() / 2).copied().unwrap_or(0),
+                if met { "met" } else { "MISSED" }
+            );
+        }
+    }
+    println!(
+        "load {} at end; all goals {}",
+        load(),
+        if all_met { "met" } else { "NOT met" }
+    );
+}
