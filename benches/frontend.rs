@@ -147,9 +147,7 @@ fn main() {
         while samples.len() < 10 && (samples.is_empty() || started.elapsed() < budget) {
             samples.push(sample(&src));
         }
-        let pick = |f: fn(&Sample) -> Duration| {
-            median(&samples.iter().map(f).collect::<Vec<_>>())
-        };
+        let pick = |f: fn(&Sample) -> Duration| median(&samples.iter().map(f).collect::<Vec<_>>());
         let (parse, check, total) = (pick(|s| s.parse), pick(|s| s.check), pick(|s| s.total));
         println!(
             "{n:7} bindings ({} bytes, {nodes} nodes): compile {:9.2} ms = parse {:9.2} ms + check/lower {:9.2} ms; {:.2} µs per binding; {} samples",
@@ -167,7 +165,11 @@ fn main() {
         println!(
             "goal 10,000 bindings under 50 ms: {:.2} ms, {}",
             ms(t10k),
-            if t10k < Duration::from_millis(50) { "met" } else { "MISSED" }
+            if t10k < Duration::from_millis(50) {
+                "met"
+            } else {
+                "MISSED"
+            }
         );
         if let Some(t100k) = at(100_000) {
             let ratio = t100k.as_secs_f64() / t10k.as_secs_f64();

@@ -105,10 +105,16 @@ async fn take_stats(State(stats): State<Shared>) -> String {
 fn server() {
     let rt = support::runtime();
     rt.block_on(async {
-        let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+        // A backlog for 1,000 simultaneous connects (tokio's default is
+        // 1,024, shared with every connect still unaccepted): an overflowing
+        // queue drops SYNs, and the client's retry comes a whole second later.
+        let listener = match tokio::net::TcpSocket::new_v4().and_then(|socket| {
+            socket.bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))?;
+            socket.listen(4096)
+        }) {
             Ok(l) => l,
             Err(e) => {
-                eprintln!("cannot bind a loopback port: {e}");
+                eprintln!("cannot listen on a loopback port: {e}");
                 std::process::exit(2);
             }
         };
@@ -156,7 +162,10 @@ fn process_cpu(pid: u32) -> Duration {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return Duration::ZERO;
     };
-    let after = stat.rfind(')').and_then(|i| stat.get(i + 1..)).unwrap_or("");
+    let after = stat
+        .rfind(')')
+        .and_then(|i| stat.get(i + 1..))
+        .unwrap_or("");
     let f: Vec<u64> = after
         .split_whitespace()
         .map(|x| x.parse().unwrap_or(0))
@@ -190,7 +199,11 @@ fn round(
 ) -> Round {
     let (cpu0, server0) = (cpu_time().unwrap_or_default(), process_cpu(server_pid));
     let start = Instant::now();
-    let report = rt.block_on(runtime::run(graph.clone(), providers, RunOptions::default()));
+    let report = rt.block_on(runtime::run(
+        graph.clone(),
+        providers,
+        RunOptions::default(),
+    ));
     let makespan = start.elapsed();
     let (cpu1, server1) = (cpu_time().unwrap_or_default(), process_cpu(server_pid));
     if let Err(e) = &report.outputs {

@@ -32,9 +32,7 @@ fn mb(bytes: u64) -> f64 {
 fn program(case: &str) -> Option<String> {
     match case {
         "fan-out" => Some(support::fanout_program(N, MOCK)),
-        "repeat" => Some(format!(
-            "model m = {MOCK}\ninput q: text = \"hi\"\noutput result = ask m \"again: {{q}}\" repeat {N}\n"
-        )),
+        "repeat" => Some(support::repeat_program(N, MOCK)),
         _ => None,
     }
 }
