@@ -11,6 +11,11 @@
 //!
 //!     cargo bench --bench makespan             # 7 rounds per case
 //!     FLOW_BENCH_ROUNDS=15 cargo bench --bench makespan
+//!     FLOW_BENCH_DRIVER=worker cargo bench --bench makespan
+//!
+//! By default the run is driven from `block_on`, as `flow run` does; with
+//! `FLOW_BENCH_DRIVER=worker` it runs in a task on a worker thread instead,
+//! which shows what moving the scheduler's loop onto a worker would buy.
 
 mod support;
 
@@ -25,14 +30,26 @@ const LATENCY: Duration = Duration::from_millis(50);
 const MOCK: &str = r#"mock(reply: "ok", latency: 50ms)"#;
 
 /// Wall time of one run, and the critical path the run itself measured.
-fn run_once(rt: &tokio::runtime::Runtime, graph: &Arc<FlowGraph>, calls: usize) -> (Duration, u64) {
+fn run_once(
+    rt: &tokio::runtime::Runtime,
+    graph: &Arc<FlowGraph>,
+    calls: usize,
+    on_worker: bool,
+) -> (Duration, u64) {
     let providers = support::providers(graph);
+    let run = runtime::run(graph.clone(), providers, RunOptions::default());
     let start = Instant::now();
-    let report = rt.block_on(runtime::run(
-        graph.clone(),
-        providers,
-        RunOptions::default(),
-    ));
+    let report = if on_worker {
+        match rt.block_on(rt.spawn(run)) {
+            Ok(report) => report,
+            Err(e) => {
+                eprintln!("the run's task failed: {e}");
+                std::process::exit(1);
+            }
+        }
+    } else {
+        rt.block_on(run)
+    };
     let took = start.elapsed();
     if let Err(e) = &report.outputs {
         eprintln!("the run failed: {e}");
@@ -56,14 +73,20 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(7);
+    let on_worker = std::env::var("FLOW_BENCH_DRIVER").as_deref() == Ok("worker");
     let rt = support::runtime();
     let bound = LATENCY;
     let allowed = bound.mul_f64(1.02) + Duration::from_millis(1);
     println!(
-        "makespan: mock latency {} ms, bound {} ms, goal ≤ {:.1} ms, {rounds} rounds, load {} at start",
+        "makespan: mock latency {} ms, bound {} ms, goal ≤ {:.1} ms, {rounds} rounds, driven from {}, load {} at start",
         ms(bound),
         ms(bound),
         ms(allowed),
+        if on_worker {
+            "a task on a worker"
+        } else {
+            "block_on (as `flow run` does)"
+        },
         load()
     );
     let mut all_met = true;
@@ -75,11 +98,11 @@ fn main() {
             let graph = support::graph(&src);
             // Warm-up, untimed: the first run pays for growing the runtime's
             // and the allocator's pools.
-            run_once(&rt, &graph, n);
+            run_once(&rt, &graph, n, on_worker);
             let mut walls = Vec::new();
             let mut critical = Vec::new();
             for _ in 0..rounds {
-                let (wall, cp) = run_once(&rt, &graph, n);
+                let (wall, cp) = run_once(&rt, &graph, n, on_worker);
                 walls.push(wall);
                 critical.push(cp);
             }
