@@ -1,6 +1,8 @@
 //! The command line: argument parsing, commands, and the only place that prints.
 
 mod args;
+mod batch;
+mod cache_cmd;
 mod check;
 mod graph;
 mod overrides;
@@ -77,6 +79,8 @@ fn main_on_big_stack() -> ExitCode {
             models,
             trace,
             max_calls,
+            cache,
+            batch,
         } => run::run(
             run::RunArgs {
                 file,
@@ -86,9 +90,12 @@ fn main_on_big_stack() -> ExitCode {
                 models,
                 trace,
                 max_calls,
+                cache,
+                batch,
             },
             style,
         ),
+        Command::Cache { action } => cache_cmd::run(action, style),
     };
     ExitCode::from(code)
 }

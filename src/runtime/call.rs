@@ -11,6 +11,8 @@ use super::ctx::RunCtx;
 use super::error::{Quoted, RunError, Site};
 use super::report::RunEvent;
 use super::trace::AttemptOutcome;
+use crate::cache::key::CallSpec;
+use crate::cache::{CachedReply, CallKey};
 use crate::providers::{ProviderError, Request};
 use crate::syntax::Span;
 use crate::types::Type;
@@ -78,6 +80,32 @@ pub(crate) async fn call<T>(
         .or(spec.and_then(|s| s.options.retry))
         .unwrap_or(ctx.policy.default_retry);
     let limits = ctx.limits.get(model).cloned();
+
+    // A call completed before (by this run, an earlier one, or another
+    // process) is answered from the cache, as long as its reply still parses.
+    let cache = match (&ctx.cache, spec) {
+        (Some(cache), Some(spec)) => Some((
+            cache,
+            CallKey::new(CallSpec {
+                model: spec,
+                system: system.as_deref(),
+                prompt: &prompt,
+                expect: &expect,
+                sample,
+            }),
+        )),
+        _ => None,
+    };
+    if let Some((cache, key)) = &cache {
+        let hit = cache.get(key).and_then(|r| parse(&r.text).ok());
+        ctx.record_cache(&site, model, hit.is_some());
+        if let Some(value) = hit {
+            return Ok(Called {
+                value,
+                latency: Duration::ZERO,
+            });
+        }
+    }
 
     let mut first_start: Option<Instant> = None;
     let mut attempt: u32 = 0;
@@ -149,6 +177,19 @@ pub(crate) async fn call<T>(
             Some(Ok(reply)) => match parse(&reply.text) {
                 Ok(value) => {
                     guard.finish(AttemptOutcome::Ok, reply.usage, None);
+                    // Saved only once it parsed: an unparsable reply must be
+                    // retried, not served again.
+                    if let (Some((cache, key)), Some(spec)) = (&cache, spec) {
+                        cache.put(
+                            *key,
+                            CachedReply {
+                                model: model.to_string(),
+                                provider: spec.provider.name().to_string(),
+                                text: reply.text,
+                                usage: reply.usage,
+                            },
+                        );
+                    }
                     let latency = Instant::now() - first_start.unwrap_or(started);
                     return Ok(Called { value, latency });
                 }
