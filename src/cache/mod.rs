@@ -16,6 +16,8 @@
 pub mod error;
 pub mod key;
 pub mod store;
+#[cfg(test)]
+mod tests;
 
 pub use error::CacheError;
 pub use key::CallKey;

@@ -15,6 +15,7 @@
 //! everything; an expression whose type cannot be known gets `Type::Unknown`,
 //! which no later rule complains about, so one mistake is reported once.
 
+pub mod cost;
 mod cycles;
 pub mod error;
 mod lower;
