@@ -358,6 +358,9 @@ impl Batch {
                                 stats: None,
                             },
                         );
+                        if self.fail_fast {
+                            cancel.cancel();
+                        }
                     }
                     Ok(inputs) => {
                         let options = RunOptions {
@@ -388,7 +391,9 @@ impl Batch {
                 }
             }
             // Everything done before the next unwritten row goes out now.
-            while let Some(d) = done.remove(&next_to_write) {
+            while !(self.fail_fast && outcome.failed > 0)
+                && let Some(d) = done.remove(&next_to_write)
+            {
                 next_to_write += 1;
                 finished += 1;
                 self.account(&mut outcome, d, out, &cancel);
