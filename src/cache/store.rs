@@ -74,6 +74,47 @@ pub struct ModelEntries {
     pub newest: i64,
 }
 
+/// How long a reader keeps one read transaction (one snapshot) open. Taking
+/// and releasing SQLite's locks for every lookup costs more than the lookup;
+/// a short window keeps that cost off the hot path while others' writes
+/// still become visible, and checkpoints proceed, within the window.
+const SNAPSHOT: Duration = Duration::from_millis(100);
+
+/// A reading connection and the read transaction it may hold.
+struct Reader {
+    conn: Connection,
+    since: Option<std::time::Instant>,
+}
+
+impl Reader {
+    fn new(conn: Connection) -> Reader {
+        // Pages through memory-mapped I/O: no read() call per page.
+        let _ = conn.execute_batch("PRAGMA mmap_size = 268435456");
+        Reader { conn, since: None }
+    }
+
+    fn lookup(&mut self, key: &CallKey) -> rusqlite::Result<Option<CachedReply>> {
+        if self.since.is_some_and(|t| t.elapsed() >= SNAPSHOT) {
+            self.end();
+        }
+        if self.since.is_none() {
+            self.conn.execute_batch("BEGIN")?;
+            self.since = Some(std::time::Instant::now());
+        }
+        let found = lookup(&self.conn, key);
+        if found.is_err() {
+            self.end();
+        }
+        found
+    }
+
+    fn end(&mut self) {
+        if self.since.take().is_some() {
+            let _ = self.conn.execute_batch("COMMIT");
+        }
+    }
+}
+
 /// What happened to the cache during a run, told when it is closed.
 #[derive(Debug, Default)]
 pub struct CacheClose {
@@ -102,7 +143,7 @@ pub struct CallCache {
     /// The path as shown in messages.
     label: String,
     busy: Duration,
-    readers: Mutex<Vec<Connection>>,
+    readers: Mutex<Vec<Reader>>,
     tx: Mutex<Option<Sender<Msg>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     log: Arc<Mutex<Log>>,
@@ -158,7 +199,7 @@ impl CallCache {
             path: path.to_path_buf(),
             label,
             busy,
-            readers: Mutex::new(vec![reader]),
+            readers: Mutex::new(vec![Reader::new(reader)]),
             tx: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(handle)),
             log,
@@ -172,18 +213,18 @@ impl CallCache {
     /// The stored reply for `key`. A failed lookup is recorded (reported on
     /// close) and answers `None`, so the call is simply made again.
     pub fn get(&self, key: &CallKey) -> Option<CachedReply> {
-        let conn = match lock(&self.readers).pop() {
-            Some(c) => c,
+        let mut reader = match lock(&self.readers).pop() {
+            Some(r) => r,
             None => match connect(&self.path, &self.label, self.busy) {
-                Ok(c) => c,
+                Ok(c) => Reader::new(c),
                 Err(e) => {
                     self.read_failed(e.to_string());
                     return None;
                 }
             },
         };
-        let found = lookup(&conn, key);
-        lock(&self.readers).push(conn);
+        let found = reader.lookup(key);
+        lock(&self.readers).push(reader);
         match found {
             Ok(hit) => hit,
             Err(e) => {
@@ -222,11 +263,15 @@ impl CallCache {
         if sent {
             let _ = done.recv();
         }
+        // Lookups after a flush see everything flushed.
+        lock(&self.readers).iter_mut().for_each(Reader::end);
     }
 
     /// Commits what is queued, stops the writer, and tells what was lost.
     /// Later `put`s are counted as lost.
     pub fn close(&self) -> CacheClose {
+        // Release the readers' snapshots so other processes can checkpoint.
+        lock(&self.readers).iter_mut().for_each(Reader::end);
         drop(lock(&self.tx).take());
         if let Some(handle) = lock(&self.writer).take() {
             let _ = handle.join();
