@@ -403,3 +403,71 @@ fn check_prints_a_worst_case_cost_when_prices_are_given() {
         stdout(&out)
     );
 }
+
+#[test]
+#[cfg(unix)]
+fn ctrl_c_stops_a_batch_cleanly_and_a_rerun_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = write(dir.path(), "slow.flow", SLOW);
+    let input = write(dir.path(), "rows.jsonl", &rows(20));
+    let (partial, resumed) = (
+        dir.path().join("partial.jsonl"),
+        dir.path().join("resumed.jsonl"),
+    );
+    let cache = dir.path().join("int.db");
+    let child = Command::new(assert_cmd::cargo::cargo_bin("flow"))
+        .args([
+            "run",
+            s(&program),
+            "--inputs",
+            s(&input),
+            "--output",
+            s(&partial),
+        ])
+        .args(["--cache", s(&cache), "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while line_count(&partial) < 2 {
+        assert!(Instant::now() < deadline, "the batch never got going");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code(&out), 130, "{}", stderr(&out));
+    let first = json(&stdout(&out));
+    assert_eq!(first["interrupted"], true);
+    let written = line_count(&partial) as u64;
+    assert!(written < 20, "the interrupt came too late to test anything");
+    assert_eq!(first["ok"], written, "every row written is counted");
+
+    let out = flow(&[
+        "run",
+        s(&program),
+        "--inputs",
+        s(&input),
+        "--output",
+        s(&resumed),
+        "--cache",
+        s(&cache),
+        "--json",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let second = json(&stdout(&out));
+    let hits = second["cache_hits"].as_u64().unwrap();
+    // Every completed call was saved on the way out; calls cut off in
+    // flight were counted as made but had no reply to save.
+    assert!(
+        hits >= 2 * written,
+        "{hits} hits for {written} finished rows"
+    );
+    assert!(hits <= first["calls"].as_u64().unwrap());
+    assert_eq!(hits + second["calls"].as_u64().unwrap(), 40);
+    assert_eq!(line_count(&resumed), 20);
+}

@@ -203,6 +203,7 @@ enum Failure {
 struct Done {
     line: usize,
     result: Result<IndexMap<String, Value>, Failure>,
+    /// `None` for a row that never ran (its line was invalid).
     stats: Option<RunStats>,
 }
 
@@ -407,6 +408,11 @@ impl Batch {
             }
             match tasks.join_next().await {
                 Some(Ok((index, d))) => {
+                    // Counted when done, written or not: a cancelled row's
+                    // calls were made (and paid for) all the same.
+                    if let Some(stats) = &d.stats {
+                        outcome.add(stats);
+                    }
                     let cancelled = matches!(
                         &d.result,
                         Err(Failure::Run {
@@ -450,9 +456,6 @@ impl Batch {
         out: &mut (dyn Write + Send),
         cancel: &CancellationToken,
     ) {
-        if let Some(stats) = &d.stats {
-            outcome.add(stats);
-        }
         // `line` first, whatever the JSON library's key order.
         let (key, body) = match &d.result {
             Ok(outputs) => {
