@@ -7,10 +7,9 @@
 //! the same as one already completed is answered from the cache ([`key`]).
 //!
 //! The store ([`store`]) writes each completed call from a dedicated writer
-//! thread, committing as soon as the call completes (calls that complete at
-//! the same moment share a transaction), so a run never waits on the disk
-//! and a process killed with SIGKILL loses only the calls completed in the
-//! last few milliseconds. WAL mode and a busy timeout let several `flow`
+//! thread that commits every 20 ms while calls complete, so a run never
+//! waits on the disk and a process killed with SIGKILL loses only the calls
+//! completed in the last 20 ms. WAL mode and a busy timeout let several `flow`
 //! processes share one cache file.
 
 pub mod error;

@@ -3,15 +3,14 @@
 //!
 //! Reads happen inline: a primary-key lookup takes microseconds, and in WAL
 //! mode readers never wait for writers. Writes go through a channel to a
-//! thread that commits each completed call as soon as it arrives (calls that
-//! arrive together share one transaction), so the run never waits for the
-//! disk, and a killed process loses at most the calls of the transaction
-//! being written. `synchronous = NORMAL` is durable against a killed process
+//! thread that commits the calls completed within 20 ms of each other in one
+//! transaction, so the run never waits for the disk, and a killed process
+//! loses at most the calls of the last 20 ms. `synchronous = NORMAL` is durable against a killed process
 //! (only a power cut can lose the last commits).
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::mpsc::{self, SyncSender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -25,8 +24,9 @@ use crate::providers::Usage;
 const FORMAT: i64 = 1;
 /// How long to wait for another process's write to finish.
 const BUSY: Duration = Duration::from_secs(10);
-/// Most calls written in one transaction, so a burst still commits promptly.
-const MAX_BATCH: usize = 2048;
+/// How long the writer gathers completed calls before committing them: the
+/// most a SIGKILL can lose.
+const GROUP: Duration = Duration::from_millis(20);
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS calls (
@@ -124,11 +124,18 @@ pub struct CacheClose {
     pub problems: Vec<CacheError>,
 }
 
-enum Msg {
-    Put(CallKey, CachedReply),
-    /// Answered once everything sent before it is committed.
-    Flush(SyncSender<()>),
+/// Completed calls waiting for the writer. A put is a push under a lock;
+/// the writer is woken only by the first put after a commit, by a flush, or
+/// by close, so calls completing by the thousand cost no wake-up each.
+#[derive(Default)]
+struct Queue {
+    items: Vec<(CallKey, CachedReply)>,
+    /// Answered once everything queued before them is committed.
+    flushes: Vec<SyncSender<()>>,
+    closed: bool,
 }
+
+type Shared = Arc<(Mutex<Queue>, Condvar)>;
 
 #[derive(Default)]
 struct Log {
@@ -144,7 +151,7 @@ pub struct CallCache {
     label: String,
     busy: Duration,
     readers: Mutex<Vec<Reader>>,
-    tx: Mutex<Option<Sender<Msg>>>,
+    queue: Shared,
     writer: Mutex<Option<JoinHandle<()>>>,
     log: Arc<Mutex<Log>>,
 }
@@ -184,12 +191,13 @@ impl CallCache {
         init(&writer, &label)?;
         let reader = connect(path, &label, busy)?;
         let log = Arc::new(Mutex::new(Log::default()));
-        let (tx, rx) = mpsc::channel();
+        let queue: Shared = Arc::default();
         let handle = {
             let log = log.clone();
+            let queue = queue.clone();
             std::thread::Builder::new()
                 .name("flow-cache-writer".into())
-                .spawn(move || write_loop(writer, rx, log))
+                .spawn(move || write_loop(writer, queue, log))
                 .map_err(|e| CacheError::Open {
                     path: label.clone(),
                     reason: format!("cannot start the writer thread: {e}"),
@@ -200,7 +208,7 @@ impl CallCache {
             label,
             busy,
             readers: Mutex::new(vec![Reader::new(reader)]),
-            tx: Mutex::new(Some(tx)),
+            queue,
             writer: Mutex::new(Some(handle)),
             log,
         })
@@ -241,9 +249,18 @@ impl CallCache {
 
     /// Queues a completed call for the writer; returns at once.
     pub fn put(&self, key: CallKey, reply: CachedReply) {
-        let sent = match &*lock(&self.tx) {
-            Some(tx) => tx.send(Msg::Put(key, reply)).is_ok(),
-            None => false,
+        let sent = {
+            let (queue, wake) = &*self.queue;
+            let mut q = lock(queue);
+            if q.closed {
+                false
+            } else {
+                q.items.push((key, reply));
+                if q.items.len() == 1 {
+                    wake.notify_one();
+                }
+                true
+            }
         };
         if !sent {
             let mut log = lock(&self.log);
@@ -256,11 +273,17 @@ impl CallCache {
     /// Blocks until every call queued so far is committed (or has failed).
     pub fn flush(&self) {
         let (ack, done) = mpsc::sync_channel(1);
-        let sent = match &*lock(&self.tx) {
-            Some(tx) => tx.send(Msg::Flush(ack)).is_ok(),
-            None => false,
+        let sent = {
+            let (queue, wake) = &*self.queue;
+            let mut q = lock(queue);
+            if !q.closed {
+                q.flushes.push(ack);
+                wake.notify_one();
+            }
+            !q.closed
         };
         if sent {
+            // Fails only if the writer is gone, and then nothing is pending.
             let _ = done.recv();
         }
         // Lookups after a flush see everything flushed.
@@ -272,10 +295,7 @@ impl CallCache {
     pub fn close(&self) -> CacheClose {
         // Release the readers' snapshots so other processes can checkpoint.
         lock(&self.readers).iter_mut().for_each(Reader::end);
-        drop(lock(&self.tx).take());
-        if let Some(handle) = lock(&self.writer).take() {
-            let _ = handle.join();
-        }
+        self.stop_writer();
         let log = lock(&self.log);
         let mut problems = Vec::new();
         if log.lost > 0 {
@@ -294,6 +314,18 @@ impl CallCache {
         CacheClose {
             written: log.written,
             problems,
+        }
+    }
+
+    /// Lets the writer commit what is queued, then waits for it to end.
+    fn stop_writer(&self) {
+        {
+            let (queue, wake) = &*self.queue;
+            lock(queue).closed = true;
+            wake.notify_one();
+        }
+        if let Some(handle) = lock(&self.writer).take() {
+            let _ = handle.join();
         }
     }
 
@@ -351,10 +383,7 @@ impl CallCache {
 impl Drop for CallCache {
     fn drop(&mut self) {
         // Never lose queued calls because a caller forgot `close`.
-        drop(lock(&self.tx).take());
-        if let Some(handle) = lock(&self.writer).take() {
-            let _ = handle.join();
-        }
+        self.stop_writer();
     }
 }
 
@@ -449,23 +478,31 @@ fn lookup(conn: &Connection, key: &CallKey) -> rusqlite::Result<Option<CachedRep
     .optional()
 }
 
-fn write_loop(mut conn: Connection, rx: Receiver<Msg>, log: Arc<Mutex<Log>>) {
-    let mut batch: Vec<(CallKey, CachedReply)> = Vec::new();
-    let mut acks: Vec<SyncSender<()>> = Vec::new();
-    // Blocks for the first message, then takes whatever else is already
-    // queued, so a burst of completions shares one commit.
-    while let Ok(first) = rx.recv() {
-        let mut next = Some(first);
-        while let Some(msg) = next.take() {
-            match msg {
-                Msg::Put(k, r) => batch.push((k, r)),
-                Msg::Flush(ack) => acks.push(ack),
+fn write_loop(mut conn: Connection, queue: Shared, log: Arc<Mutex<Log>>) {
+    let (queue, wake) = &*queue;
+    loop {
+        let (mut batch, acks) = {
+            let mut q = lock(queue);
+            while q.items.is_empty() && q.flushes.is_empty() && !q.closed {
+                q = wake.wait(q).unwrap_or_else(|e| e.into_inner());
             }
-            if batch.len() < MAX_BATCH {
-                next = rx.try_recv().ok();
+            if q.items.is_empty() && q.flushes.is_empty() && q.closed {
+                break;
             }
-        }
+            // Gather what else completes within `GROUP`, so a stream of
+            // calls shares a few commits instead of rewriting the same pages
+            // once per call; a flush or close commits at once.
+            if q.flushes.is_empty() && !q.closed {
+                q = wake
+                    .wait_timeout_while(q, GROUP, |q| q.flushes.is_empty() && !q.closed)
+                    .map(|(q, _)| q)
+                    .unwrap_or_else(|e| e.into_inner().0);
+            }
+            (std::mem::take(&mut q.items), std::mem::take(&mut q.flushes))
+        };
         if !batch.is_empty() {
+            // Keys in order: neighbouring inserts touch the same pages.
+            batch.sort_unstable_by_key(|(k, _)| k.0);
             let n = batch.len() as u64;
             let result = write_batch(&mut conn, &batch);
             let mut log = lock(&log);
@@ -476,9 +513,8 @@ fn write_loop(mut conn: Connection, rx: Receiver<Msg>, log: Arc<Mutex<Log>>) {
                     log.write_error.get_or_insert_with(|| reason(&e));
                 }
             }
-            batch.clear();
         }
-        for ack in acks.drain(..) {
+        for ack in acks {
             let _ = ack.send(());
         }
     }
