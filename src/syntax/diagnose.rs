@@ -346,6 +346,20 @@ fn classify(src: &str, pos: usize, positives: &[Rule]) -> SyntaxError {
         };
     }
 
+    // `ask m` with no prompt: say which string is missing.
+    if positives == [Rule::string]
+        && let Some((model, model_span)) = word_before(src, pos)
+        && word_before(src, model_span.start).is_some_and(|(w, _)| w == "ask")
+    {
+        return SyntaxError::Unexpected {
+            expected: format!("the prompt string after `ask {model}`"),
+            found,
+            span,
+            opened: None,
+            hint: None,
+        };
+    }
+
     let mut words: Vec<(Group, &'static str)> =
         positives.iter().filter_map(|r| to_symbol(*r)).collect();
     words.sort();

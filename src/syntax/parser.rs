@@ -74,7 +74,9 @@ struct Kids<'i> {
 
 impl<'i> Kids<'i> {
     fn of(p: Pair<'i, Rule>) -> Self {
-        let span = span_of(&p);
+        // The raw pest span is enough for "missing child" bugs and avoids
+        // rescanning the pair's text for every node.
+        let span = Span::new(p.as_span().start(), p.as_span().end());
         Kids {
             inner: p.into_inner(),
             span,
@@ -164,7 +166,7 @@ impl Builder<'_> {
                 Rule::model_option => {
                     let span = span_of(&arg);
                     let mut o = Kids::of(arg);
-                    let name = self.ident(o.expect(Rule::ident)?);
+                    let name = self.ident(o.expect(Rule::field_name)?);
                     o.expect(Rule::colon)?;
                     let value = self.literal(o.expect(Rule::literal)?)?;
                     options.push(ModelOption { name, value, span });

@@ -512,6 +512,15 @@ fn unexpected_token() {
 }
 
 #[test]
+fn missing_prompt() {
+    let e = error("x = ask m\ny = 1", "unexpected");
+    assert_eq!(
+        e.to_string(),
+        "expected the prompt string after `ask m`, found `y`"
+    );
+}
+
+#[test]
 fn unexpected_never_names_grammar_rules() {
     for src in [
         "x = a + b",
