@@ -239,9 +239,9 @@ pub enum CheckError {
         name: String,
         first_kind: NameKind,
         second_kind: NameKind,
-        #[label("first defined here as a {first_kind}")]
+        #[label("first defined here ({first_kind})")]
         first: Span,
-        #[label(primary, "defined again here as a {second_kind}")]
+        #[label(primary, "defined again here ({second_kind})")]
         second: Span,
     },
 

@@ -9,6 +9,7 @@
 //! Node `i` is declaration `i` (source order); nodes synthesized for inline
 //! `ask`s, `for`s and `if` conditions come after, in the order they are met.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use indexmap::IndexMap;
@@ -272,7 +273,7 @@ impl Lowerer<'_, '_> {
 
     /// Edges into `to` from its dependencies (deduplicated) and its guards.
     fn connect(&mut self, to: NodeId, deps: Vec<Dep>, guards: &[Guard]) {
-        let mut seen: Vec<Dep> = Vec::new();
+        let mut seen: HashSet<(NodeId, String, bool)> = HashSet::new();
         let guard_deps = guards.iter().map(|g| {
             let label = self
                 .dag
@@ -283,7 +284,7 @@ impl Lowerer<'_, '_> {
         });
         let all: Vec<Dep> = deps.into_iter().chain(guard_deps).collect();
         for d in all {
-            if d.0 == to || seen.contains(&d) {
+            if d.0 == to || !seen.insert((d.0, d.1.clone(), d.2 == EdgeKind::Guard)) {
                 continue;
             }
             self.dag.add_edge(
@@ -294,7 +295,6 @@ impl Lowerer<'_, '_> {
                     kind: d.2,
                 },
             );
-            seen.push(d);
         }
     }
 
