@@ -439,6 +439,23 @@ pub enum CheckError {
         span: Span,
     },
 
+    #[error("{value:?} is not one of the choices of `{ty}`")]
+    #[diagnostic(
+        code(flow::check::union_choice),
+        help(
+            "a value of this type is always one of its choices, so this comparison is always {always}; compare with one of the choices"
+        )
+    )]
+    UnionChoice {
+        value: String,
+        ty: Type,
+        always: &'static str,
+        #[label("not a choice")]
+        span: Span,
+        #[label("this is `{ty}`")]
+        union_span: Span,
+    },
+
     #[error("the condition of `if` must be `bool`, but it is `{found}`")]
     #[diagnostic(
         code(flow::check::condition_type),

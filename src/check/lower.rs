@@ -489,6 +489,8 @@ impl Lowerer<'_, '_> {
                         span: b.span,
                     });
                 }
+                self.union_choice(&a, &b, op == B::Eq);
+                self.union_choice(&b, &a, op == B::Eq);
                 let cop = if op == B::Eq {
                     CompareOp::Eq
                 } else {
@@ -514,6 +516,21 @@ impl Lowerer<'_, '_> {
                     _ => CompareOp::Ge,
                 };
                 (ExprKind::Compare(cop, Box::new(a), Box::new(b)), Type::Bool)
+            }
+        }
+    }
+
+    /// `verdict == "maybe"` where `verdict` can only be `"safe" | "unsafe"`.
+    fn union_choice(&mut self, union: &Expr, lit: &Expr, eq: bool) {
+        if let (Type::Union(choices), ExprKind::Lit(Value::Text(value))) = (&union.ty, &lit.kind) {
+            if !choices.contains(value) {
+                self.errors.push(CheckError::UnionChoice {
+                    value: value.clone(),
+                    ty: union.ty.clone(),
+                    always: if eq { "false" } else { "true" },
+                    span: lit.span,
+                    union_span: union.span,
+                });
             }
         }
     }

@@ -470,6 +470,23 @@ fn type_mismatch_in_builtin() {
 }
 
 #[test]
+fn comparing_a_union_with_a_value_it_cannot_have() {
+    let src = format!(
+        "{MODELS}v = ask m \"q\" as \"safe\" | \"unsafe\"\noutput o = if v == \"maybe\" then 1 else 2\n"
+    );
+    let e = one(&src, "union_choice");
+    assert_eq!(
+        labels(&src, &e),
+        vec![at(&src, "\"maybe\"", 1), ch(&src, "v ==", 1)]
+    );
+    assert!(help(&e).contains("always false"));
+    let src = format!(
+        "{MODELS}v = ask m \"q\" as \"safe\" | \"unsafe\"\noutput o = if \"safe\" != v then 1 else 2\n"
+    );
+    clean(&src);
+}
+
+#[test]
 fn condition_must_be_bool() {
     let src = format!("{MODELS}c = ask m \"q\"\noutput o = if c then \"a\" else \"b\"\n");
     let e = one(&src, "condition_type");

@@ -145,9 +145,7 @@ fn to_symbol(rule: Rule) -> Option<(Group, &'static str)> {
         Rule::int | Rule::count => (Category, "a whole number"),
         Rule::number => (Category, "a number"),
         Rule::duration => (Category, "a duration such as `30s`"),
-        Rule::type_expr | Rule::type_name | Rule::list_type | Rule::kw_list => {
-            (Category, "a type")
-        }
+        Rule::type_expr | Rule::type_name | Rule::list_type | Rule::kw_list => (Category, "a type"),
         Rule::expr
         | Rule::bexpr
         | Rule::if_expr
@@ -287,10 +285,7 @@ fn classify(src: &str, pos: usize, positives: &[Rule]) -> SyntaxError {
     let opened = scan::open_at(src, pos).filter(|o| has(closer_rule(o.kind)));
     if let Some(open) = opened {
         let at_statement = found == "the end of the file"
-            || matches!(
-                found_keyword.as_deref(),
-                Some("model" | "input" | "output")
-            )
+            || matches!(found_keyword.as_deref(), Some("model" | "input" | "output"))
             || (open.kind != OpenKind::Section
                 && !found_keyword.is_some()
                 && found.starts_with('`')
@@ -298,7 +293,9 @@ fn classify(src: &str, pos: usize, positives: &[Rule]) -> SyntaxError {
                     .get(span.start..)
                     .is_some_and(|s| s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_'))
                 && char_after(src, span) == Some('=')
-                && src.get(span.end..).is_some_and(|s| !s.trim_start().starts_with("==")));
+                && src
+                    .get(span.end..)
+                    .is_some_and(|s| !s.trim_start().starts_with("==")));
         if at_statement {
             return SyntaxError::Unclosed {
                 closer: open.kind.closer(),
@@ -326,7 +323,8 @@ fn classify(src: &str, pos: usize, positives: &[Rule]) -> SyntaxError {
         };
     }
 
-    let mut words: Vec<(Group, &'static str)> = positives.iter().filter_map(|r| to_symbol(*r)).collect();
+    let mut words: Vec<(Group, &'static str)> =
+        positives.iter().filter_map(|r| to_symbol(*r)).collect();
     words.sort();
     words.dedup();
     let words: Vec<&str> = words.into_iter().map(|(_, w)| w).collect();

@@ -195,9 +195,9 @@ impl SyntaxError {
             SyntaxError::ExpectedAssign { name, .. } => {
                 format!("a binding is written `{name} = EXPRESSION`")
             }
-            SyntaxError::ExpectedType { bare_list: true, .. } => {
-                "say what the list holds, e.g. `list<text>`".to_string()
-            }
+            SyntaxError::ExpectedType {
+                bare_list: true, ..
+            } => "say what the list holds, e.g. `list<text>`".to_string(),
             SyntaxError::ExpectedType { .. } => "types are `text`, `bool`, `int`, `number`, \
                 `json`, `list<T>` and choices such as `\"yes\" | \"no\"`"
                 .to_string(),
@@ -245,15 +245,11 @@ impl SyntaxError {
                 "brackets, sections, `if` and `not` may nest at most {limit} levels; \
                  split the expression into named bindings"
             ),
-            SyntaxError::NumberTooLarge { .. } => {
-                "whole numbers must fit in 64 bits".to_string()
-            }
+            SyntaxError::NumberTooLarge { .. } => "whole numbers must fit in 64 bits".to_string(),
             SyntaxError::MisplacedDuration { .. } => {
                 "write a plain number here, or move the duration to `timeout`".to_string()
             }
-            SyntaxError::Internal { .. } => {
-                "this is a bug in flow, please report it".to_string()
-            }
+            SyntaxError::Internal { .. } => "this is a bug in flow, please report it".to_string(),
         })
     }
 
@@ -303,7 +299,10 @@ impl SyntaxError {
                 vec![l("expected a type here".into(), *span)]
             }
             SyntaxError::VoteNeedsBy { vote, span, found } => vec![
-                l(format!("expected `by` and a strategy, found {found}"), *span),
+                l(
+                    format!("expected `by` and a strategy, found {found}"),
+                    *span,
+                ),
                 l("this vote".into(), *vote),
             ],
             SyntaxError::KeywordAsName { span, .. } => {

@@ -236,7 +236,10 @@ impl<'a> Scanner<'a> {
     /// An expression ends here: forget this level's keywords and operators.
     fn reset_level(&mut self) {
         let (k, c) = match self.frames.last_mut() {
-            Some(f) => (std::mem::take(&mut f.keywords), std::mem::take(&mut f.chain)),
+            Some(f) => (
+                std::mem::take(&mut f.keywords),
+                std::mem::take(&mut f.chain),
+            ),
             None => (
                 std::mem::take(&mut self.top.0),
                 std::mem::take(&mut self.top.1),

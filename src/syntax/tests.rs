@@ -5,8 +5,9 @@ use super::*;
 
 /// Renders errors the way the CLI would (no colour, width 80).
 fn render(src: &str, errors: &[SyntaxError]) -> String {
-    let handler = miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
-        .with_width(80);
+    let handler =
+        miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+            .with_width(80);
     let mut out = String::new();
     for e in errors {
         let report = miette::Report::new(e.clone()).with_source_code(src.to_string());
