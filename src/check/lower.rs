@@ -875,7 +875,8 @@ impl Lowerer<'_, '_> {
             cx.defaults.timeout = Some(Duration::from_millis(t.millis));
         }
         if let Some(c) = m.retry {
-            cx.defaults.retry = votes::in_range(c.value, c.span, CountKind::Retry, self.errors);
+            // An out-of-range section `retry` is reported by the section rules.
+            cx.defaults.retry = votes::in_range(c.value, c.span, CountKind::Retry, &mut Vec::new());
         }
         let mut voters = Vec::new();
         let mut ty: Option<(Type, Span)> = None;

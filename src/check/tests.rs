@@ -586,6 +586,15 @@ fn counts() {
 }
 
 #[test]
+fn section_retry_is_reported_once() {
+    let src = format!(
+        "{MODELS}v = section <\n  ask m \"a\" as bool\n> vote 3 by majority retry 5000\noutput o = v\n"
+    );
+    let e = one(&src, "count");
+    assert_eq!(labels(&src, &e), vec![at(&src, "5000", 1)]);
+}
+
+#[test]
 fn ensemble_total_votes_are_bounded() {
     let src = format!(
         "{MODELS}v = section <\n  ask m \"a\" as bool\n  ask m \"b\" as bool\n> vote 600 by majority\noutput o = v\n"
@@ -1026,4 +1035,22 @@ fn err_fixtures_report_their_code() {
         assert_eq!(codes, vec![want], "{name}");
         assert!(src.starts_with("# "), "{name} starts with a comment");
     }
+}
+
+#[test]
+fn one_model_spec_on_its_own() {
+    let program = crate::syntax::parse("model fast = openai(\"gpt-4o\", temperature: 0.2)\n")
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let Some(crate::syntax::ast::Item::Model(decl)) = program.items.first() else {
+        panic!("a model declaration");
+    };
+    let spec = super::model_spec(decl).unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(spec.options.temperature, Some(0.2));
+    let program = crate::syntax::parse("model fast = openai(temperature: 9)\n")
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let Some(crate::syntax::ast::Item::Model(decl)) = program.items.first() else {
+        panic!("a model declaration");
+    };
+    let errors = super::model_spec(decl).err().unwrap_or_default();
+    assert_eq!(errors.len(), 2, "{errors:?}");
 }
