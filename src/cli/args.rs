@@ -37,6 +37,29 @@ pub enum Command {
         #[arg(short, long, value_name = "PATH")]
         output: Option<PathBuf>,
     },
+    /// Run the program: every independent call at the same time
+    Run {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// An input value, parsed by its declared type; `NAME=@PATH` reads a file
+        #[arg(long = "input", short = 'i', value_name = "NAME=VALUE")]
+        inputs: Vec<String>,
+        /// Print `{"outputs": ..., "stats": ...}` as JSON
+        #[arg(long)]
+        json: bool,
+        /// Replace every model by a mock that invents placeholders: no key, no network
+        #[arg(long)]
+        offline: bool,
+        /// Swap a model at run time: `NAME=openai:gpt-4o`, `NAME=anthropic:MODEL`, `NAME=mock[:REPLY]`
+        #[arg(long = "model", short = 'm', value_name = "NAME=SPEC")]
+        models: Vec<String>,
+        /// Write a Chrome trace-event file (open it in Perfetto or chrome://tracing)
+        #[arg(long, value_name = "TRACE.json")]
+        trace: Option<PathBuf>,
+        /// Refuse to start if the worst case exceeds N calls, and stop at N calls
+        #[arg(long, value_name = "N")]
+        max_calls: Option<u64>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

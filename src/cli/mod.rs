@@ -3,7 +3,10 @@
 mod args;
 mod check;
 mod graph;
+mod overrides;
+mod progress;
 pub mod report;
+mod run;
 mod source;
 
 use std::io::Write;
@@ -66,6 +69,26 @@ fn main_on_big_stack() -> ExitCode {
             format,
             output,
         } => graph::run(&file, format, output.as_deref(), style),
+        Command::Run {
+            file,
+            inputs,
+            json,
+            offline,
+            models,
+            trace,
+            max_calls,
+        } => run::run(
+            run::RunArgs {
+                file,
+                inputs,
+                json,
+                offline,
+                models,
+                trace,
+                max_calls,
+            },
+            style,
+        ),
     };
     ExitCode::from(code)
 }
@@ -81,4 +104,14 @@ pub(crate) fn print_stderr(text: &str) {
     let mut err = std::io::stderr().lock();
     let _ = err.write_all(text.as_bytes());
     let _ = err.flush();
+}
+
+/// The closest known name, for "did you mean" help; `None` when nothing is close.
+pub(crate) fn suggest<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    known
+        .into_iter()
+        .map(|k| (strsim::jaro_winkler(name, k), k))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| k)
 }

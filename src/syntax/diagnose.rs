@@ -216,6 +216,8 @@ fn to_symbol(rule: Rule) -> Option<(Group, &'static str)> {
         Rule::rbrace => (Token, "`}`"),
         Rule::open_angle => (Token, "`<`"),
         Rule::close_angle => (Token, "`>`"),
+        // The whole program failed at its start: a statement was expected.
+        Rule::program => (Statement, "a statement"),
         _ => return None,
     })
 }
@@ -251,9 +253,16 @@ fn classify(src: &str, pos: usize, positives: &[Rule]) -> SyntaxError {
         .map(str::to_string);
 
     // `input if: text`, `model = ...`, `for in in xs`.
+    let binds_keyword = matches!(char_after(src, span), Some('=' | ':'))
+        && !src
+            .get(span.end..)
+            .is_some_and(|s| s.trim_start().starts_with("=="));
+    let statement_expected = positives
+        .iter()
+        .any(|r| matches!(to_symbol(*r), Some((Group::Statement, _))));
     if let Some(keyword) = &found_keyword
-        && has(Rule::ident)
-        && (positives.len() == 1 || matches!(char_after(src, span), Some('=' | ':')))
+        && ((has(Rule::ident) && (positives.len() == 1 || binds_keyword))
+            || (statement_expected && binds_keyword))
     {
         return SyntaxError::KeywordAsName {
             keyword: keyword.clone(),
@@ -261,7 +270,21 @@ fn classify(src: &str, pos: usize, positives: &[Rule]) -> SyntaxError {
         };
     }
 
-    if has(Rule::kw_by) || has(Rule::strategy) {
+    let after_by =
+        positives == [Rule::ident] && word_before(src, pos).is_some_and(|(w, _)| w == "by");
+    // `model = ...`: the keyword was taken as the start of a declaration.
+    if has(Rule::ident)
+        && matches!(src.get(span.start..span.end), Some("=" | ":"))
+        && let Some((word, word_span)) = word_before(src, pos)
+        && KEYWORDS.contains(&word.as_str())
+    {
+        return SyntaxError::KeywordAsName {
+            keyword: word,
+            span: word_span,
+        };
+    }
+
+    if has(Rule::kw_by) || has(Rule::strategy) || after_by {
         let vote = src
             .get(..pos)
             .and_then(|b| b.rfind("vote"))
@@ -287,7 +310,7 @@ fn classify(src: &str, pos: usize, positives: &[Rule]) -> SyntaxError {
         let at_statement = found == "the end of the file"
             || matches!(found_keyword.as_deref(), Some("model" | "input" | "output"))
             || (open.kind != OpenKind::Section
-                && !found_keyword.is_some()
+                && found_keyword.is_none()
                 && found.starts_with('`')
                 && src
                     .get(span.start..)
@@ -323,15 +346,55 @@ fn classify(src: &str, pos: usize, positives: &[Rule]) -> SyntaxError {
         };
     }
 
+    // `ask m` with no prompt: say which string is missing.
+    if positives == [Rule::string]
+        && let Some((model, model_span)) = word_before(src, pos)
+        && word_before(src, model_span.start).is_some_and(|(w, _)| w == "ask")
+    {
+        return SyntaxError::Unexpected {
+            expected: format!("the prompt string after `ask {model}`"),
+            found,
+            span,
+            opened: None,
+            hint: None,
+        };
+    }
+
     let mut words: Vec<(Group, &'static str)> =
         positives.iter().filter_map(|r| to_symbol(*r)).collect();
     words.sort();
     words.dedup();
+    // A name or `section` where a statement may start is that statement.
+    if words.iter().any(|(g, _)| *g == Group::Statement) {
+        words.retain(|(_, w)| *w != "a name" && *w != "`section`");
+    }
+    // After a name, `(` would make a call; listing it next to the operators
+    // only distracts.
+    if words.iter().any(|(g, _)| *g == Group::Operator) {
+        words.retain(|(_, w)| *w != "`(`");
+    }
     let words: Vec<&str> = words.into_iter().map(|(_, w)| w).collect();
     SyntaxError::Unexpected {
         expected: join_words(&words),
         found,
         span,
         opened: opened.map(|o| (o.kind.describe(), o.span)),
+        hint: foreign_hint(src.get(span.start..).unwrap_or("")),
     }
+}
+
+/// Advice for tokens people bring from other languages.
+fn foreign_hint(rest: &str) -> Option<&'static str> {
+    let first = rest.chars().next()?;
+    Some(match first {
+        '+' | '-' | '*' | '/' | '%' => {
+            "flow has no arithmetic; to combine text use a template such as `\"{a} {b}\"`"
+        }
+        '&' => "write `and` instead of `&&`",
+        '|' if rest.starts_with("||") => "write `or` instead of `||`",
+        '!' => "write `not x` instead of `!x`",
+        '\'' => "strings use double quotes: `\"...\"`",
+        ';' => "statements need no separator; remove the `;`",
+        _ => return None,
+    })
 }

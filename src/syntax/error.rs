@@ -13,7 +13,8 @@ use super::Span;
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SyntaxError {
     /// Something that cannot appear here; `expected` is already in words.
-    #[error("expected {expected}, found {found}")]
+    /// A long list of expectations goes to the help line instead.
+    #[error("{}", unexpected_message(expected, found))]
     Unexpected {
         expected: String,
         found: String,
@@ -21,6 +22,8 @@ pub enum SyntaxError {
         /// The bracket or block this error is inside of, when the closer was
         /// one of the things expected: "section opened here".
         opened: Option<(&'static str, Span)>,
+        /// Advice for a token borrowed from another language (`+`, `&&`).
+        hint: Option<&'static str>,
     },
 
     /// The file (or the statement) ended while a bracket or block was open.
@@ -133,6 +136,19 @@ pub const KINDS: &[&str] = &[
     "internal",
 ];
 
+fn unexpected_message(expected: &str, found: &str) -> String {
+    if short_expectation(expected) {
+        format!("expected {expected}, found {found}")
+    } else {
+        format!("unexpected {found}")
+    }
+}
+
+/// At most two things expected: short enough for the message itself.
+fn short_expectation(expected: &str) -> bool {
+    !expected.contains(", ")
+}
+
 impl SyntaxError {
     /// The last segment of the code, e.g. `unclosed`.
     pub fn kind(&self) -> &'static str {
@@ -182,8 +198,14 @@ impl SyntaxError {
         }
     }
 
-    fn help_text(&self) -> Option<String> {
+    pub(super) fn help_text(&self) -> Option<String> {
         Some(match self {
+            SyntaxError::Unexpected {
+                hint: Some(hint), ..
+            } => hint.to_string(),
+            SyntaxError::Unexpected { expected, .. } if !short_expectation(expected) => {
+                format!("expected {expected}")
+            }
             SyntaxError::Unexpected { .. } => return None,
             SyntaxError::Unclosed { closer, what, .. } => {
                 format!("add `{closer}` where the {what} should end")
@@ -257,12 +279,19 @@ impl SyntaxError {
         let l = |text: String, span: Span| LabeledSpan::new_with_span(Some(text), span);
         match self {
             SyntaxError::Unexpected {
+                expected,
                 found,
                 span,
                 opened,
                 ..
             } => {
-                let mut v = vec![l(format!("unexpected {found}"), *span)];
+                let _ = found;
+                let text = if short_expectation(expected) {
+                    format!("expected {expected}")
+                } else {
+                    "not allowed here".to_string()
+                };
+                let mut v = vec![l(text, *span)];
                 if let Some((what, open)) = opened {
                     v.push(l(format!("the {what} opened here"), *open));
                 }
@@ -328,7 +357,7 @@ impl SyntaxError {
                 l("given again here".into(), *second),
             ],
             SyntaxError::ComparisonInBlock { block, span, .. } => vec![l(
-                format!("this comparison would end the {block} at `>`"),
+                format!("`<` and `>` delimit the {block}: wrap this in parentheses"),
                 *span,
             )],
             SyntaxError::TooDeep { span, .. } => {

@@ -58,9 +58,11 @@ fn bug(message: impl Into<String>, span: Span) -> SyntaxError {
     }
 }
 
+/// The pair's span without trailing white space and comments.
 fn span_of(p: &Pair<'_, Rule>) -> Span {
     let s = p.as_span();
-    Span::new(s.start(), s.end())
+    let span = Span::new(s.start(), s.end());
+    Span::new(span.start, scan::content_end(s.get_input(), span))
 }
 
 /// The children of a pair, consumed in grammar order.
@@ -72,7 +74,9 @@ struct Kids<'i> {
 
 impl<'i> Kids<'i> {
     fn of(p: Pair<'i, Rule>) -> Self {
-        let span = span_of(&p);
+        // The raw pest span is enough for "missing child" bugs and avoids
+        // rescanning the pair's text for every node.
+        let span = Span::new(p.as_span().start(), p.as_span().end());
         Kids {
             inner: p.into_inner(),
             span,
@@ -162,7 +166,7 @@ impl Builder<'_> {
                 Rule::model_option => {
                     let span = span_of(&arg);
                     let mut o = Kids::of(arg);
-                    let name = self.ident(o.expect(Rule::ident)?);
+                    let name = self.ident(o.expect(Rule::field_name)?);
                     o.expect(Rule::colon)?;
                     let value = self.literal(o.expect(Rule::literal)?)?;
                     options.push(ModelOption { name, value, span });
@@ -396,74 +400,87 @@ impl Builder<'_> {
     }
 
     /// Any expression layer, block or not: they build the same AST.
+    ///
+    /// Each form is built in its own small function: this one recurses once
+    /// per level of user nesting, and a frame holding every form's locals
+    /// would multiply the stack needed for deep (but legal) nesting.
     fn expr(&mut self, p: Pair<'_, Rule>) -> R<Expr> {
-        let span = span_of(&p);
+        let p = skip_trivial_layers(p);
         match p.as_rule() {
-            Rule::expr | Rule::bexpr => self.expr(Kids::of(p).next()?),
-            Rule::if_expr | Rule::bif_expr => {
-                let mut k = Kids::of(p);
-                k.expect(Rule::kw_if)?;
-                let cond = self.expr(k.next()?)?;
-                k.expect(Rule::kw_then)?;
-                let then = self.expr(k.next()?)?;
-                k.expect(Rule::kw_else)?;
-                let else_ = self.expr(k.next()?)?;
-                Ok(Expr {
-                    kind: ExprKind::If {
-                        cond: Box::new(cond),
-                        then: Box::new(then),
-                        else_: Box::new(else_),
-                    },
-                    span,
-                })
-            }
-            Rule::or_expr | Rule::bor_expr | Rule::and_expr | Rule::band_expr => {
-                let mut k = Kids::of(p);
-                let mut acc = self.expr(k.next()?)?;
-                while let Some(op) = k.inner.next() {
-                    let op = match op.as_rule() {
-                        Rule::op_or => BinaryOp::Or,
-                        Rule::op_and => BinaryOp::And,
-                        other => return Err(bug(format!("unexpected op {other:?}"), span)),
-                    };
-                    let rhs = self.expr(k.next()?)?;
-                    acc = binary(op, acc, rhs);
-                }
-                Ok(acc)
-            }
-            Rule::not_expr | Rule::bnot_expr => {
-                let mut k = Kids::of(p);
-                if k.accept(Rule::op_not).is_some() {
-                    let operand = self.expr(k.next()?)?;
-                    Ok(Expr {
-                        kind: ExprKind::Unary(UnaryOp::Not, Box::new(operand)),
-                        span,
-                    })
-                } else {
-                    self.expr(k.next()?)
-                }
-            }
-            Rule::cmp_expr | Rule::bcmp_expr => {
-                let mut k = Kids::of(p);
-                let mut acc = self.postfix(k.expect(Rule::postfix)?)?;
-                while let Some(op) = k.inner.next() {
-                    if op.as_rule() == Rule::misplaced_cmp {
-                        let mut m = Kids::of(op);
-                        let op = cmp_op(m.next()?)?;
-                        let rhs = self.postfix(m.expect(Rule::postfix)?)?;
-                        self.misplaced(&acc, &rhs);
-                        acc = binary(op, acc, rhs);
-                    } else {
-                        let op = cmp_op(op)?;
-                        let rhs = self.postfix(k.expect(Rule::postfix)?)?;
-                        acc = binary(op, acc, rhs);
-                    }
-                }
-                Ok(acc)
-            }
+            Rule::if_expr | Rule::bif_expr => self.if_expr(p),
+            Rule::or_expr | Rule::bor_expr | Rule::and_expr | Rule::band_expr => self.logic(p),
+            Rule::not_expr | Rule::bnot_expr => self.not_expr(p),
+            Rule::cmp_expr | Rule::bcmp_expr => self.comparison(p),
             Rule::postfix => self.postfix(p),
-            other => Err(bug(format!("unexpected expression {other:?}"), span)),
+            other => Err(bug(format!("unexpected expression {other:?}"), span_of(&p))),
         }
+    }
+
+    fn if_expr(&mut self, p: Pair<'_, Rule>) -> R<Expr> {
+        let span = span_of(&p);
+        let mut k = Kids::of(p);
+        k.expect(Rule::kw_if)?;
+        let cond = self.expr(k.next()?)?;
+        k.expect(Rule::kw_then)?;
+        let then = self.expr(k.next()?)?;
+        k.expect(Rule::kw_else)?;
+        let else_ = self.expr(k.next()?)?;
+        Ok(Expr {
+            kind: ExprKind::If {
+                cond: Box::new(cond),
+                then: Box::new(then),
+                else_: Box::new(else_),
+            },
+            span,
+        })
+    }
+
+    /// `a or b or c`, `a and b`: left-associative.
+    fn logic(&mut self, p: Pair<'_, Rule>) -> R<Expr> {
+        let mut k = Kids::of(p);
+        let mut acc = self.expr(k.next()?)?;
+        while let Some(op) = k.inner.next() {
+            let op = match op.as_rule() {
+                Rule::op_or => BinaryOp::Or,
+                Rule::op_and => BinaryOp::And,
+                other => return Err(bug(format!("unexpected op {other:?}"), span_of(&op))),
+            };
+            let rhs = self.expr(k.next()?)?;
+            acc = binary(op, acc, rhs);
+        }
+        Ok(acc)
+    }
+
+    fn not_expr(&mut self, p: Pair<'_, Rule>) -> R<Expr> {
+        let span = span_of(&p);
+        let mut k = Kids::of(p);
+        if k.accept(Rule::op_not).is_none() {
+            return self.expr(k.next()?);
+        }
+        let operand = self.expr(k.next()?)?;
+        Ok(Expr {
+            kind: ExprKind::Unary(UnaryOp::Not, Box::new(operand)),
+            span,
+        })
+    }
+
+    fn comparison(&mut self, p: Pair<'_, Rule>) -> R<Expr> {
+        let mut k = Kids::of(p);
+        let mut acc = self.postfix(k.expect(Rule::postfix)?)?;
+        while let Some(op) = k.inner.next() {
+            if op.as_rule() == Rule::misplaced_cmp {
+                let mut m = Kids::of(op);
+                let op = cmp_op(m.next()?)?;
+                let rhs = self.postfix(m.expect(Rule::postfix)?)?;
+                self.misplaced(&acc, &rhs);
+                acc = binary(op, acc, rhs);
+            } else {
+                let op = cmp_op(op)?;
+                let rhs = self.postfix(k.expect(Rule::postfix)?)?;
+                acc = binary(op, acc, rhs);
+            }
+        }
+        Ok(acc)
     }
 
     fn misplaced(&mut self, lhs: &Expr, rhs: &Expr) {
@@ -512,25 +529,11 @@ impl Builder<'_> {
             }
             Rule::kw_true => ExprKind::Bool(true),
             Rule::kw_false => ExprKind::Bool(false),
-            Rule::list => {
-                let mut items = Vec::new();
-                for item in p.into_inner() {
-                    if item.as_rule() == Rule::expr {
-                        items.push(self.expr(item)?);
-                    }
-                }
-                ExprKind::List(items)
-            }
+            Rule::list => ExprKind::List(self.expr_list(p)?),
             Rule::call => {
                 let mut k = Kids::of(p);
                 let name = self.ident(k.expect(Rule::ident)?);
-                let mut args = Vec::new();
-                for item in k.inner {
-                    if item.as_rule() == Rule::expr {
-                        args.push(self.expr(item)?);
-                    }
-                }
-                ExprKind::Call(name, args)
+                ExprKind::Call(name, self.expr_list_of(k.inner)?)
             }
             Rule::name => ExprKind::Name(self.ident(Kids::of(p).expect(Rule::ident)?)),
             Rule::paren => {
@@ -540,27 +543,44 @@ impl Builder<'_> {
             }
             Rule::ask => ExprKind::Ask(Box::new(self.ask(p)?)),
             Rule::section => ExprKind::Section(Box::new(self.section(p)?)),
-            Rule::for_expr => {
-                let mut k = Kids::of(p);
-                k.expect(Rule::kw_for)?;
-                let var = self.ident(k.expect(Rule::ident)?);
-                k.expect(Rule::kw_in)?;
-                let list = self.postfix(k.expect(Rule::postfix)?)?;
-                let open = span_of(&k.expect(Rule::open_angle)?);
-                self.blocks.push("`for` body");
-                let body = self.expr(k.expect(Rule::bexpr)?);
-                self.blocks.pop();
-                k.expect(Rule::close_angle)?;
-                ExprKind::For {
-                    var,
-                    list: Box::new(list),
-                    body: Box::new(body?),
-                    open,
-                }
-            }
+            Rule::for_expr => self.for_expr(p)?,
             other => return Err(bug(format!("unexpected primary {other:?}"), span)),
         };
         Ok(Expr { kind, span })
+    }
+
+    fn expr_list(&mut self, p: Pair<'_, Rule>) -> R<Vec<Expr>> {
+        self.expr_list_of(p.into_inner())
+    }
+
+    /// The `expr` children among punctuation.
+    fn expr_list_of(&mut self, pairs: Pairs<'_, Rule>) -> R<Vec<Expr>> {
+        let mut items = Vec::new();
+        for item in pairs {
+            if item.as_rule() == Rule::expr {
+                items.push(self.expr(item)?);
+            }
+        }
+        Ok(items)
+    }
+
+    fn for_expr(&mut self, p: Pair<'_, Rule>) -> R<ExprKind> {
+        let mut k = Kids::of(p);
+        k.expect(Rule::kw_for)?;
+        let var = self.ident(k.expect(Rule::ident)?);
+        k.expect(Rule::kw_in)?;
+        let list = self.postfix(k.expect(Rule::postfix)?)?;
+        let open = span_of(&k.expect(Rule::open_angle)?);
+        self.blocks.push("`for` body");
+        let body = self.expr(k.expect(Rule::bexpr)?);
+        self.blocks.pop();
+        k.expect(Rule::close_angle)?;
+        Ok(ExprKind::For {
+            var,
+            list: Box::new(list),
+            body: Box::new(body?),
+            open,
+        })
     }
 
     fn ask(&mut self, p: Pair<'_, Rule>) -> R<Ask> {
@@ -668,10 +688,7 @@ impl Builder<'_> {
                     m.timeout = Some((self.duration(&d), span_of(&d)));
                 }
                 _ => {
-                    let count = match k.accept(Rule::count) {
-                        Some(c) => Some(self.count(c)),
-                        None => None,
-                    };
+                    let count = k.accept(Rule::count).map(|c| self.count(c));
                     k.expect(Rule::kw_by)?;
                     let strategy = self.strategy(k.expect(Rule::strategy)?)?;
                     m.vote = Some(Vote {
@@ -700,6 +717,39 @@ impl Builder<'_> {
             None => None,
         };
         Ok(StrategyExpr { name, arg, span })
+    }
+}
+
+/// Walks down the precedence layers that hold a single operand (and through
+/// parentheses) without recursing: most expressions are a name or a literal
+/// wrapped in every layer, and recursion per layer would cost stack for each
+/// level of nesting the user writes.
+fn skip_trivial_layers(mut p: Pair<'_, Rule>) -> Pair<'_, Rule> {
+    loop {
+        let mut inner = p.clone().into_inner();
+        let (Some(first), second) = (inner.next(), inner.next()) else {
+            return p;
+        };
+        p = match (p.as_rule(), first.as_rule(), second) {
+            (Rule::expr | Rule::bexpr, _, None) => first,
+            (
+                Rule::or_expr
+                | Rule::bor_expr
+                | Rule::and_expr
+                | Rule::band_expr
+                | Rule::cmp_expr
+                | Rule::bcmp_expr,
+                _,
+                None,
+            ) => first,
+            (Rule::not_expr | Rule::bnot_expr, r, None) if r != Rule::op_not => first,
+            // `(inner)` with no field access: the inner expression.
+            (Rule::postfix, Rule::paren, None) => match first.into_inner().nth(1) {
+                Some(e) => e,
+                None => return p,
+            },
+            _ => return p,
+        };
     }
 }
 

@@ -19,6 +19,9 @@ use super::Span;
 use super::error::SyntaxError;
 
 /// Nesting of brackets, blocks, `if` and `not` allowed in one expression.
+/// A section or `for` body counts twice: building one level of it takes
+/// several times the stack of a parenthesis, and the bound must hold on a
+/// 2 MiB thread (test threads, tokio workers) even in a debug build.
 pub const MAX_DEPTH: usize = 64;
 /// Binary operators and field accesses allowed in one expression (they build
 /// left-deep trees, so they count as depth for everything that recurses).
@@ -66,6 +69,8 @@ pub struct Open {
 #[derive(Debug, Clone, Copy)]
 struct Frame {
     open: Open,
+    /// How much this level counts towards `MAX_DEPTH`.
+    weight: usize,
     keywords: usize,
     chain: usize,
 }
@@ -88,6 +93,8 @@ struct Scanner<'a> {
     frames: Vec<Frame>,
     keywords: usize,
     chain: usize,
+    /// Sum of the open frames' weights.
+    nesting: usize,
     /// Keyword and operator counts of the top level (outside any bracket).
     top: (usize, usize),
     prev: Prev,
@@ -150,6 +157,35 @@ pub fn string_end(src: &str, start: usize) -> Result<usize, SyntaxError> {
     }
 }
 
+/// Where the last token inside `span` ends: pest spans of rules that end in
+/// an optional part (`output x`, an `ask` without modifiers) also cover the
+/// white space and comments skipped while looking for it.
+pub fn content_end(src: &str, span: Span) -> usize {
+    let bytes = src.as_bytes();
+    let end = span.end.min(bytes.len());
+    let mut i = span.start;
+    let mut last = span.start;
+    while i < end {
+        match bytes[i] {
+            b' ' | b'\t' | b'\r' | b'\n' => i += 1,
+            b'#' => {
+                while i < end && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'"' => {
+                i = string_end(src, i).unwrap_or(end).min(end);
+                last = i;
+            }
+            _ => {
+                i += 1;
+                last = i;
+            }
+        }
+    }
+    last
+}
+
 /// Whether a `>` (whose following byte is at `after`) inside a block is a
 /// comparison rather than the block's end. Mirrors `op_gt_operand` in the
 /// grammar; the two must agree or the depth bound could be fooled.
@@ -195,6 +231,7 @@ impl<'a> Scanner<'a> {
             frames: Vec::new(),
             keywords: 0,
             chain: 0,
+            nesting: 0,
             top: (0, 0),
             prev: Prev::Other,
             pending_for: Vec::new(),
@@ -202,7 +239,7 @@ impl<'a> Scanner<'a> {
     }
 
     fn depth(&self) -> usize {
-        self.frames.len() + self.keywords
+        self.nesting + self.keywords
     }
 
     fn too_deep(&self, span: Span) -> Result<(), SyntaxError> {
@@ -218,8 +255,14 @@ impl<'a> Scanner<'a> {
     }
 
     fn push(&mut self, kind: OpenKind, span: Span) -> Result<(), SyntaxError> {
+        let weight = match kind {
+            OpenKind::Section | OpenKind::For => 2,
+            _ => 1,
+        };
+        self.nesting += weight;
         self.frames.push(Frame {
             open: Open { kind, span },
+            weight,
             keywords: 0,
             chain: 0,
         });
@@ -228,6 +271,7 @@ impl<'a> Scanner<'a> {
 
     fn pop(&mut self) {
         if let Some(f) = self.frames.pop() {
+            self.nesting -= f.weight;
             self.keywords -= f.keywords;
             self.chain -= f.chain;
         }

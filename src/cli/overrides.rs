@@ -1,0 +1,153 @@
+//! `--model NAME=SPEC`: swap a declared model at run time, validated like a
+//! declaration in the source.
+
+use miette::Diagnostic;
+
+use crate::graph::FlowGraph;
+use crate::model::{ModelOptions, ModelSpec, ProviderKind};
+
+pub struct ModelOverride {
+    pub name: String,
+    pub spec: ModelSpec,
+}
+
+#[derive(Debug, thiserror::Error, Diagnostic)]
+pub enum OverrideError {
+    #[error("`--model {raw}` is not of the form NAME=PROVIDER[:MODEL]")]
+    #[diagnostic(
+        code(flow::run::bad_model_arg),
+        help(
+            "for example `--model fast=openai:gpt-4o`, `--model fast=anthropic:claude-3-5-haiku-latest` or `--model fast=mock`"
+        )
+    )]
+    Syntax { raw: String },
+
+    #[error("the program has no model `{name}`")]
+    #[diagnostic(code(flow::run::unknown_model), help("{help}"))]
+    UnknownModel { name: String, help: String },
+
+    #[error("unknown provider `{provider}` in `--model {raw}`")]
+    #[diagnostic(code(flow::run::unknown_provider), help("{help}"))]
+    UnknownProvider {
+        provider: String,
+        raw: String,
+        help: String,
+    },
+
+    #[error("`{provider}` needs a model id in `--model {raw}`")]
+    #[diagnostic(
+        code(flow::run::missing_model_id),
+        help("write it after a colon, e.g. `--model {name}={provider}:{example}`")
+    )]
+    MissingModelId {
+        provider: &'static str,
+        raw: String,
+        name: String,
+        example: &'static str,
+    },
+}
+
+/// `NAME=PROVIDER[:MODEL]`. For `mock`, the part after the colon is the reply.
+/// Options that do not depend on the provider (temperature, limits, system
+/// prompt, ...) are kept; provider-specific ones are dropped when it changes.
+pub fn parse(raw: &str, graph: &FlowGraph) -> Result<ModelOverride, OverrideError> {
+    let Some((name, spec)) = raw.split_once('=') else {
+        return Err(OverrideError::Syntax { raw: raw.into() });
+    };
+    let (name, spec) = (name.trim(), spec.trim());
+    if name.is_empty() || spec.is_empty() {
+        return Err(OverrideError::Syntax { raw: raw.into() });
+    }
+    let Some(old) = graph.models.get(name) else {
+        let known: Vec<&str> = graph.models.keys().map(String::as_str).collect();
+        let help = match super::suggest(name, known.iter().copied()) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None if known.is_empty() => "this program declares no models".into(),
+            None => format!(
+                "its models are {}",
+                known
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        return Err(OverrideError::UnknownModel {
+            name: name.into(),
+            help,
+        });
+    };
+    let (provider_name, id) = match spec.split_once(':') {
+        Some((p, id)) => (p.trim(), Some(id.trim().to_string())),
+        None => (spec, None),
+    };
+    let Some(provider) = ProviderKind::from_name(provider_name) else {
+        let names = ProviderKind::ALL.iter().map(|(n, _)| *n);
+        let help = match super::suggest(provider_name, names) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None => "the providers are `openai`, `anthropic` and `mock`".into(),
+        };
+        return Err(OverrideError::UnknownProvider {
+            provider: provider_name.into(),
+            raw: raw.into(),
+            help,
+        });
+    };
+    let id = id.filter(|s| !s.is_empty());
+    let same = provider == old.provider;
+    let kept = &old.options;
+    let mut options = ModelOptions {
+        temperature: kept.temperature,
+        max_tokens: kept.max_tokens,
+        top_p: kept.top_p,
+        system: kept.system.clone(),
+        concurrency: kept.concurrency,
+        rpm: kept.rpm,
+        timeout: kept.timeout,
+        retry: kept.retry,
+        price_in: kept.price_in,
+        price_out: kept.price_out,
+        base_url: if same { kept.base_url.clone() } else { None },
+        api_key_env: if same { kept.api_key_env.clone() } else { None },
+        mock: if same {
+            kept.mock.clone()
+        } else {
+            Default::default()
+        },
+    };
+    let model_id = match provider {
+        ProviderKind::Mock => {
+            if let Some(reply) = id {
+                options.mock = Default::default();
+                options.mock.reply = Some(reply);
+            }
+            None
+        }
+        ProviderKind::OpenAi | ProviderKind::Anthropic => match id {
+            Some(id) => Some(id),
+            None => {
+                let example = if provider == ProviderKind::OpenAi {
+                    "gpt-4o-mini"
+                } else {
+                    "claude-3-5-haiku-latest"
+                };
+                return Err(OverrideError::MissingModelId {
+                    provider: provider.name(),
+                    raw: raw.into(),
+                    name: name.into(),
+                    example,
+                });
+            }
+        },
+    };
+    Ok(ModelOverride {
+        name: name.into(),
+        spec: ModelSpec {
+            name: name.into(),
+            provider,
+            model_id,
+            options,
+            span: old.span,
+        },
+    })
+}

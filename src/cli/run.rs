@@ -1,0 +1,407 @@
+//! `flow run`: compile, bind inputs, build providers, execute, print.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use miette::Diagnostic;
+
+use super::overrides::{self, ModelOverride};
+use super::progress::Progress;
+use super::report::{self, Source, Style};
+use super::{exit, print_stderr, print_stdout, source};
+use crate::graph::{FlowGraph, stats};
+use crate::model::ProviderKind;
+use crate::runtime::{self, RunOptions, RunReport};
+use crate::syntax::Span;
+use crate::value::Value;
+
+pub struct RunArgs {
+    pub file: PathBuf,
+    pub inputs: Vec<String>,
+    pub json: bool,
+    pub offline: bool,
+    pub models: Vec<String>,
+    pub trace: Option<PathBuf>,
+    pub max_calls: Option<u64>,
+}
+
+/// Problems found before any call is made.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+pub enum SetupError {
+    #[error("`--input {raw}` is not of the form NAME=VALUE")]
+    #[diagnostic(
+        code(flow::run::bad_input_arg),
+        help("write `--input NAME=VALUE`, or `--input NAME=@PATH` to read the value from a file")
+    )]
+    InputSyntax { raw: String },
+
+    #[error("the program has no input `{name}`")]
+    #[diagnostic(code(flow::run::unknown_input), help("{help}"))]
+    UnknownInput { name: String, help: String },
+
+    #[error("input `{name}` is given twice")]
+    #[diagnostic(code(flow::run::duplicate_input), help("give each input once"))]
+    DuplicateInput { name: String },
+
+    #[error("cannot read the value of input `{name}` from `{path}`: {reason}")]
+    #[diagnostic(code(flow::run::input_file), help("check the path after `@`"))]
+    InputFile {
+        name: String,
+        path: String,
+        reason: String,
+    },
+
+    #[error("no value for input `{name}` of type {ty}")]
+    #[diagnostic(
+        code(flow::run::missing_input),
+        help("pass it with `--input {name}=VALUE`, or give it a default in the program")
+    )]
+    MissingInput {
+        name: String,
+        ty: String,
+        #[label("declared here without a default")]
+        span: Span,
+    },
+
+    #[error("model `{model}` cannot be used: {message}")]
+    #[diagnostic(code(flow::run::provider_setup), help("{help}"))]
+    Provider {
+        model: String,
+        message: String,
+        help: String,
+        #[label("this model")]
+        span: Span,
+    },
+
+    #[error("the program may make {worst} LLM calls, more than `--max-calls {limit}`")]
+    #[diagnostic(
+        code(flow::run::over_budget),
+        help(
+            "raise `--max-calls`, or lower the `vote`/`repeat` counts (see `flow check` for the worst case)"
+        )
+    )]
+    OverBudget { worst: String, limit: u64 },
+
+    #[error("cannot write the trace to `{path}`: {reason}")]
+    #[diagnostic(
+        code(flow::run::trace_file),
+        help("check that the folder exists and is writable")
+    )]
+    TraceFile { path: String, reason: String },
+
+    #[error("cannot start the runtime: {reason}")]
+    #[diagnostic(
+        code(flow::run::internal),
+        help("this is a bug in flow, please report it")
+    )]
+    Runtime { reason: String },
+}
+
+pub fn run(args: RunArgs, style: Style) -> u8 {
+    let src = match source::read(&args.file) {
+        Ok(src) => src,
+        Err(e) => {
+            print_stderr(&report::render(&e, None, style));
+            return exit::FAILURE;
+        }
+    };
+    let compiled = crate::compile(&src.text);
+    for d in compiled.diagnostics.iter() {
+        print_stderr(&report::render(d.as_ref(), Some(&src), style));
+    }
+    let Some(mut graph) = compiled.graph else {
+        print_stderr(&format!(
+            "error: `{}` has errors; fix them to run it\n",
+            src.name
+        ));
+        return exit::COMPILE;
+    };
+
+    let fail = |d: &dyn Diagnostic| {
+        print_stderr(&report::render(d, Some(&src), style));
+        exit::FAILURE
+    };
+
+    // --model overrides first: the budget and the limits depend on them.
+    let mut parsed = Vec::new();
+    for raw in &args.models {
+        match overrides::parse(raw, &graph) {
+            Ok(o) => parsed.push(o),
+            Err(e) => return fail(&e),
+        }
+    }
+    for ModelOverride { name, spec } in parsed {
+        graph.models.insert(name, spec);
+    }
+    if args.offline {
+        for spec in graph.models.values_mut() {
+            if spec.provider != ProviderKind::Mock {
+                *spec = spec.offline_stand_in();
+            }
+        }
+    }
+
+    let inputs = match bind_inputs(&graph, &args.inputs) {
+        Ok(inputs) => inputs,
+        Err(e) => return fail(e.as_ref()),
+    };
+
+    if let Some(limit) = args.max_calls {
+        let worst = stats::total_calls(&graph);
+        if worst.fixed > limit {
+            return fail(&SetupError::OverBudget {
+                worst: worst.to_string(),
+                limit,
+            });
+        }
+    }
+
+    let providers = match crate::providers::registry::build_all(graph.models.values()) {
+        Ok(p) => p,
+        Err((model, e)) => {
+            let (message, help) = match &e {
+                crate::providers::ProviderError::Fatal { message, help, .. } => (
+                    message.clone(),
+                    help.clone()
+                        .unwrap_or_else(|| "check the model's declaration".into()),
+                ),
+                other => (other.to_string(), "try again".into()),
+            };
+            let span = graph.models.get(&model).map(|m| m.span).unwrap_or_default();
+            return fail(&SetupError::Provider {
+                model,
+                message,
+                help: format!("{help}; or run with `--offline` to use placeholders"),
+                span,
+            });
+        }
+    };
+
+    let tokio = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            return fail(&SetupError::Runtime {
+                reason: e.to_string(),
+            });
+        }
+    };
+
+    let graph = Arc::new(graph);
+    let report = tokio.block_on(execute(graph.clone(), providers, inputs, args.max_calls));
+
+    if let Some(path) = &args.trace
+        && let Err(e) = write_trace(path, &report)
+    {
+        print_stderr(&report::render(&e, None, style));
+    }
+    print_report(&report, &src, args.json, style)
+}
+
+async fn execute(
+    graph: Arc<FlowGraph>,
+    providers: std::collections::HashMap<String, Arc<dyn crate::providers::Provider>>,
+    inputs: IndexMap<String, Value>,
+    max_calls: Option<u64>,
+) -> RunReport {
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let progress = Progress::start(rx);
+    let options = RunOptions {
+        inputs,
+        max_calls,
+        events: Some(tx),
+        cancel: cancel.clone(),
+        ..RunOptions::default()
+    };
+    let ctrl_c = {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                cancel.cancel();
+            }
+        })
+    };
+    let report = runtime::run(graph, providers, options).await;
+    ctrl_c.abort();
+    progress.finish().await;
+    report
+}
+
+/// `--input NAME=VALUE` / `NAME=@PATH`, parsed by the declared types; every
+/// input without a value or default is reported before anything runs.
+fn bind_inputs(
+    graph: &FlowGraph,
+    raw: &[String],
+) -> Result<IndexMap<String, Value>, Box<dyn Diagnostic + Send + Sync>> {
+    let mut values = IndexMap::new();
+    for arg in raw {
+        let Some((name, value)) = arg.split_once('=') else {
+            return Err(Box::new(SetupError::InputSyntax { raw: arg.clone() }));
+        };
+        let name = name.trim();
+        let Some(&node) = graph.inputs.get(name) else {
+            let known: Vec<&str> = graph.inputs.keys().map(String::as_str).collect();
+            return Err(Box::new(SetupError::UnknownInput {
+                name: name.to_string(),
+                help: unknown_input_help(name, &known),
+            }));
+        };
+        if values.contains_key(name) {
+            return Err(Box::new(SetupError::DuplicateInput {
+                name: name.to_string(),
+            }));
+        }
+        let text = match value.strip_prefix('@') {
+            Some(path) => std::fs::read_to_string(path).map_err(|e| {
+                Box::new(SetupError::InputFile {
+                    name: name.to_string(),
+                    path: path.to_string(),
+                    reason: source::io_reason(&e),
+                }) as Box<dyn Diagnostic + Send + Sync>
+            })?,
+            None => value.to_string(),
+        };
+        let ty = &graph.node(node).ty;
+        let parsed = crate::runtime::input::parse_input(name, &text, ty)
+            .map_err(|e| Box::new(e) as Box<dyn Diagnostic + Send + Sync>)?;
+        values.insert(name.to_string(), parsed);
+    }
+    for (name, &node) in &graph.inputs {
+        let n = graph.node(node);
+        let has_default = matches!(&n.kind, crate::graph::NodeKind::Input { default: Some(_) });
+        if !values.contains_key(name) && !has_default {
+            return Err(Box::new(SetupError::MissingInput {
+                name: name.clone(),
+                ty: n.ty.to_string(),
+                span: n.span,
+            }));
+        }
+    }
+    Ok(values)
+}
+
+fn unknown_input_help(name: &str, known: &[&str]) -> String {
+    if let Some(best) = super::suggest(name, known.iter().copied()) {
+        return format!("did you mean `{best}`?");
+    }
+    if known.is_empty() {
+        "this program declares no inputs".to_string()
+    } else {
+        let list: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
+        format!("its inputs are {}", list.join(", "))
+    }
+}
+
+fn write_trace(path: &Path, report: &RunReport) -> Result<(), SetupError> {
+    let json = runtime::chrome_trace_json(report);
+    let text = serde_json::to_string(&json).unwrap_or_default();
+    std::fs::write(path, text).map_err(|e| SetupError::TraceFile {
+        path: path.display().to_string(),
+        reason: source::io_reason(&e),
+    })
+}
+
+fn print_report(report: &RunReport, src: &Source, json: bool, style: Style) -> u8 {
+    match &report.outputs {
+        Ok(outputs) => {
+            if json {
+                let doc = serde_json::json!({
+                    "outputs": outputs_json(outputs),
+                    "stats": report.stats,
+                });
+                print_stdout(&format!("{}\n", pretty(&doc)));
+            } else if let Some(text) = single_text(outputs) {
+                let mut text = text.to_string();
+                if !text.ends_with('\n') {
+                    text.push('\n');
+                }
+                print_stdout(&text);
+            } else {
+                print_stdout(&format!("{}\n", pretty(&outputs_json(outputs))));
+            }
+            exit::OK
+        }
+        Err(error) => {
+            print_stderr(&report::render(error, Some(src), style));
+            let finished: serde_json::Map<String, serde_json::Value> = report
+                .finished
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_json()))
+                .collect();
+            if json {
+                let doc = serde_json::json!({
+                    "outputs": null,
+                    "error": {"code": error.code_str(), "message": error.to_string()},
+                    "finished": finished,
+                    "stats": report.stats,
+                });
+                print_stdout(&format!("{}\n", pretty(&doc)));
+            } else {
+                print_stderr(&finished_summary(report));
+            }
+            if matches!(error, crate::runtime::RunError::Cancelled) {
+                exit::INTERRUPTED
+            } else {
+                exit::FAILURE
+            }
+        }
+    }
+}
+
+/// What completed before the failure, so a failed run loses nothing.
+fn finished_summary(report: &RunReport) -> String {
+    let s = &report.stats;
+    let mut out = format!(
+        "{} finished before the run stopped ({} calls made, {} saved, {} retries)\n",
+        super::check::plural(report.finished.len(), "node"),
+        s.calls,
+        s.saved,
+        s.retries
+    );
+    for (name, value) in &report.finished {
+        out.push_str(&format!("  {name} = {}\n", preview(value)));
+    }
+    out
+}
+
+fn preview(v: &Value) -> String {
+    let text = match v {
+        Value::Text(t) => format!("{t:?}"),
+        other => other.to_json().to_string(),
+    };
+    let mut chars = text.chars();
+    let short: String = chars.by_ref().take(100).collect();
+    if chars.next().is_some() {
+        format!("{short}…")
+    } else {
+        short
+    }
+}
+
+/// A program with exactly one text output prints it raw, as a shell user expects.
+fn single_text(outputs: &IndexMap<String, Value>) -> Option<&str> {
+    if outputs.len() != 1 {
+        return None;
+    }
+    match outputs.values().next() {
+        Some(Value::Text(t)) => Some(t),
+        _ => None,
+    }
+}
+
+fn outputs_json(outputs: &IndexMap<String, Value>) -> serde_json::Value {
+    serde_json::Value::Object(
+        outputs
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_json()))
+            .collect(),
+    )
+}
+
+fn pretty(v: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_default()
+}

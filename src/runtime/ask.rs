@@ -1,0 +1,312 @@
+//! Call sites: one sample, `repeat N`, `vote N by S` and ensembles.
+//!
+//! Every sample of a call starts at once (limits permitting). Votes feed
+//! samples to the tally as they arrive and stop as soon as the outcome is
+//! decided: the remaining samples' futures are dropped, which cancels them
+//! even mid-request.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::future::{BoxFuture, FutureExt, try_join_all};
+use futures::stream::FuturesUnordered;
+
+use super::call::{CallPlan, Called, call};
+use super::error::{RunError, SampleIx, Site};
+use super::eval::{Env, render};
+use super::reply::parse_reply;
+use super::vote::{Outcome, Tally, VoteError, judge_prompt_for, parse_judge_choice};
+use crate::graph::{AskCall, Sampling, Strategy};
+use crate::syntax::Span;
+use crate::types::Type;
+use crate::value::Value;
+
+/// A call site with its prompt and system rendered once for all samples.
+struct Rendered<'c> {
+    call: &'c AskCall,
+    prompt: String,
+    system: Option<String>,
+}
+
+async fn render_call<'c>(env: &Env<'_>, call: &'c AskCall) -> Result<Rendered<'c>, RunError> {
+    let prompt = render(env, &call.prompt).await?;
+    let system = match &call.system {
+        Some(t) => Some(render(env, t).await?),
+        None => env
+            .ctx
+            .graph
+            .models
+            .get(&call.model)
+            .and_then(|m| m.options.system.clone()),
+    };
+    Ok(Rendered {
+        call,
+        prompt,
+        system,
+    })
+}
+
+fn site(env: &Env<'_>) -> Site {
+    Site {
+        binding: env.binding.to_string(),
+        items: env.items.clone(),
+        sample: None,
+        judge: false,
+    }
+}
+
+/// One sample of a rendered call, parsed into the call's `as` type.
+fn sample<'a>(
+    env: &'a Env<'_>,
+    r: &'a Rendered<'_>,
+    sample: u32,
+    ix: Option<SampleIx>,
+) -> BoxFuture<'a, Result<Called<Value>, RunError>> {
+    let mut site = site(env);
+    site.sample = ix;
+    let plan = CallPlan {
+        site,
+        model: &r.call.model,
+        prompt: r.prompt.clone(),
+        system: r.system.clone(),
+        sample,
+        expect: r.call.parse_as.clone(),
+        timeout: r.call.timeout,
+        retry: r.call.retry,
+        span: r.call.span,
+    };
+    let ty = &r.call.parse_as;
+    call(env.ctx, plan, move |text| {
+        parse_reply(text, ty).map_err(|e| e.expected)
+    })
+    .boxed()
+}
+
+/// `ask` with its sampling; `span` is the whole expression's, for vote errors.
+pub(crate) async fn ask(
+    env: &Env<'_>,
+    call: &AskCall,
+    sampling: &Sampling,
+    span: Span,
+) -> Result<Called<Value>, RunError> {
+    let r = render_call(env, call).await?;
+    match sampling {
+        Sampling::One => sample(env, &r, 0, None).await,
+        Sampling::Repeat(n) => {
+            let all = try_join_all((0..*n).map(|i| {
+                sample(
+                    env,
+                    &r,
+                    i,
+                    Some(SampleIx {
+                        index: i,
+                        of: *n,
+                        voter: None,
+                    }),
+                )
+            }))
+            .await?;
+            let latency = all.iter().map(|c| c.latency).max().unwrap_or_default();
+            Ok(Called {
+                value: Value::List(all.into_iter().map(|c| c.value).collect()),
+                latency,
+            })
+        }
+        Sampling::Vote { n, strategy } => {
+            let samples = (0..*n)
+                .map(|i| {
+                    let ix = SampleIx {
+                        index: i,
+                        of: *n,
+                        voter: None,
+                    };
+                    (call.model.as_str(), sample(env, &r, i, Some(ix)))
+                })
+                .collect();
+            vote(env, strategy, samples, Some(&r.prompt), span).await
+        }
+    }
+}
+
+/// `section < ... > vote N by S`: voter `v`'s sample `s` is pooled at index
+/// `v * per_voter + s`.
+pub(crate) async fn ensemble(
+    env: &Env<'_>,
+    voters: &[AskCall],
+    per_voter: u32,
+    strategy: &Strategy,
+    span: Span,
+) -> Result<Called<Value>, RunError> {
+    let rendered = try_join_all(voters.iter().map(|c| render_call(env, c))).await?;
+    let total = u32::try_from(rendered.len())
+        .unwrap_or(u32::MAX)
+        .saturating_mul(per_voter);
+    let mut samples = Vec::new();
+    for (v, r) in rendered.iter().enumerate() {
+        let v = u32::try_from(v).unwrap_or(u32::MAX);
+        for s in 0..per_voter {
+            let ix = SampleIx {
+                index: v.saturating_mul(per_voter).saturating_add(s),
+                of: total,
+                voter: Some(v),
+            };
+            samples.push((r.call.model.as_str(), sample(env, r, s, Some(ix))));
+        }
+    }
+    // The judge is told the task when every voter was given the same one.
+    let task = match rendered.split_first() {
+        Some((first, rest)) if rest.iter().all(|r| r.prompt == first.prompt) => {
+            Some(first.prompt.as_str())
+        }
+        _ => None,
+    };
+    vote(env, strategy, samples, task, span).await
+}
+
+type Sample<'a> = (&'a str, BoxFuture<'a, Result<Called<Value>, RunError>>);
+
+/// Runs every sample concurrently and tallies them as they complete. Samples
+/// are given in pooled order; the model of each is for the "saved" counts;
+/// `task` is what the samples answered, for a judge.
+async fn vote<'a>(
+    env: &Env<'_>,
+    strategy: &Strategy,
+    samples: Vec<Sample<'a>>,
+    task: Option<&str>,
+    span: Span,
+) -> Result<Called<Value>, RunError> {
+    let total = samples.len();
+    if total == 0 {
+        return Err(RunError::internal(format!(
+            "the vote for `{}` has no samples",
+            env.binding
+        )));
+    }
+    let models: Vec<&str> = samples.iter().map(|(m, _)| *m).collect();
+    let mut done = vec![false; total];
+    let mut pending: FuturesUnordered<_> = samples
+        .into_iter()
+        .enumerate()
+        .map(|(i, (_, fut))| fut.map(move |r| (i, r)))
+        .collect();
+    let mut tally = Tally::new(strategy.clone(), total);
+    let mut latency = Duration::ZERO;
+    while let Some((i, result)) = pending.next().await {
+        // A failed sample fails the vote; returning drops the others.
+        let called = result?;
+        if let Some(d) = done.get_mut(i) {
+            *d = true;
+        }
+        latency = latency.max(called.latency);
+        match tally.record(i, called.value) {
+            Outcome::Pending => {}
+            Outcome::Decided(result) => {
+                // Dropping the rest cancels them, in flight or still queued.
+                drop(pending);
+                save(env, &models, &done);
+                let value = result.map_err(|e| vote_error(env, e, span))?;
+                return Ok(Called { value, latency });
+            }
+            Outcome::NeedsJudge(candidates) => {
+                drop(pending);
+                save(env, &models, &done);
+                let Strategy::Judge(judge) = strategy else {
+                    return Err(RunError::internal(format!(
+                        "the `{strategy}` vote for `{}` asked for a judge",
+                        env.binding
+                    )));
+                };
+                let judged = judge_between(env, judge, task, candidates, span).await?;
+                return Ok(Called {
+                    value: judged.value,
+                    latency: latency + judged.latency,
+                });
+            }
+        }
+    }
+    Err(RunError::internal(format!(
+        "the `{strategy}` vote for `{}` had every sample and stayed undecided",
+        env.binding
+    )))
+}
+
+fn save(env: &Env<'_>, models: &[&str], done: &[bool]) {
+    let unfinished = models.iter().zip(done).filter(|(_, d)| !**d);
+    env.ctx
+        .record_saved(env.binding, unfinished.map(|(m, _)| *m));
+}
+
+async fn judge_between(
+    env: &Env<'_>,
+    judge: &str,
+    task: Option<&str>,
+    candidates: Vec<Value>,
+    span: Span,
+) -> Result<Called<Value>, RunError> {
+    if candidates.len() == 1 {
+        // Nothing to choose between: the judge would only cost a call.
+        return match candidates.into_iter().next() {
+            Some(value) => Ok(Called {
+                value,
+                latency: Duration::ZERO,
+            }),
+            None => Err(RunError::internal("a judge had no candidates")),
+        };
+    }
+    if candidates.is_empty() {
+        return Err(RunError::internal(format!(
+            "the judge for `{}` was given no candidates",
+            env.binding
+        )));
+    }
+    let mut site = site(env);
+    site.judge = true;
+    let n = candidates.len();
+    let plan = CallPlan {
+        site,
+        model: judge,
+        prompt: judge_prompt_for(task, &candidates),
+        system: env
+            .ctx
+            .graph
+            .models
+            .get(judge)
+            .and_then(|m| m.options.system.clone()),
+        sample: 0,
+        // A union of the candidate numbers, so an offline stand-in picks a valid one.
+        expect: Type::Union((1..=n).map(|i| i.to_string()).collect()),
+        timeout: None,
+        retry: None,
+        span,
+    };
+    let choice = call(env.ctx, plan, |text| {
+        parse_judge_choice(text, n).ok_or_else(|| format!("the number of a candidate, 1 to {n}"))
+    })
+    .await?;
+    let value = candidates.into_iter().nth(choice.value).ok_or_else(|| {
+        RunError::internal(format!(
+            "the judge's choice {} is out of range",
+            choice.value
+        ))
+    })?;
+    Ok(Called {
+        value,
+        latency: choice.latency,
+    })
+}
+
+fn vote_error(env: &Env<'_>, e: VoteError, span: Span) -> RunError {
+    match e {
+        VoteError::Disagreement { first, second } => RunError::Disagreement {
+            binding: env.binding.to_string(),
+            first,
+            second,
+            span: span.into(),
+        },
+        VoteError::Invalid(message) => RunError::Vote {
+            binding: env.binding.to_string(),
+            message,
+            span: span.into(),
+        },
+    }
+}

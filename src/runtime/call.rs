@@ -1,0 +1,244 @@
+//! One call: attempts until one succeeds. Each attempt waits for the model's
+//! limits, has its own timeout, and is recorded; transient faults, timeouts
+//! and unparsable replies are retried with exponential backoff and full
+//! jitter, fatal faults fail at once.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::ctx::RunCtx;
+use super::error::{Quoted, RunError, Site};
+use super::report::RunEvent;
+use super::trace::AttemptOutcome;
+use crate::providers::{ProviderError, Request};
+use crate::syntax::Span;
+use crate::types::Type;
+
+/// What to send, minus the attempt number.
+pub(crate) struct CallPlan<'a> {
+    pub site: Site,
+    pub model: &'a str,
+    pub prompt: String,
+    pub system: Option<String>,
+    pub sample: u32,
+    pub expect: Type,
+    pub timeout: Option<Duration>,
+    pub retry: Option<u32>,
+    /// The call site, for errors.
+    pub span: Span,
+}
+
+/// A successful call's value and how long it took from the first attempt's
+/// start to the successful reply (retries and backoff included).
+pub(crate) struct Called<T> {
+    pub value: T,
+    pub latency: Duration,
+}
+
+/// Why the last attempt failed, kept to build the final error.
+enum Failure {
+    Transient {
+        message: String,
+        status: Option<u16>,
+        retry_after: Option<Duration>,
+    },
+    Timeout(Duration),
+    Unparsable {
+        expected: String,
+        reply: String,
+    },
+}
+
+pub(crate) async fn call<T>(
+    ctx: &RunCtx,
+    plan: CallPlan<'_>,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<Called<T>, RunError> {
+    let CallPlan {
+        site,
+        model,
+        prompt,
+        system,
+        sample,
+        expect,
+        timeout,
+        retry,
+        span,
+    } = plan;
+    let provider =
+        ctx.providers.get(model).cloned().ok_or_else(|| {
+            RunError::internal(format!("no provider was set up for model `{model}`"))
+        })?;
+    let spec = ctx.graph.models.get(model);
+    let timeout = timeout
+        .or(spec.and_then(|s| s.options.timeout))
+        .or(ctx.policy.default_timeout);
+    let retries = retry
+        .or(spec.and_then(|s| s.options.retry))
+        .unwrap_or(ctx.policy.default_retry);
+    let limits = ctx.limits.get(model).cloned();
+
+    let mut first_start: Option<Instant> = None;
+    let mut attempt: u32 = 0;
+    loop {
+        let _slot = match &limits {
+            Some(l) => Some(l.acquire().await),
+            None => None,
+        };
+        // Charged only once the call can go out: a sample still waiting for
+        // a slot when its vote is decided is never made, so never billed.
+        ctx.charge(&site, span)?;
+        let request = Request {
+            model: model.to_string(),
+            system: system.clone(),
+            prompt: prompt.clone(),
+            sample,
+            attempt,
+            expect: expect.clone(),
+        };
+        let guard = ctx.begin_attempt(&site, model, attempt);
+        let started = Instant::now();
+        first_start.get_or_insert(started);
+        let result = match timeout {
+            Some(t) => tokio::time::timeout(t, provider.call(request)).await.ok(),
+            None => Some(provider.call(request).await),
+        };
+        drop(_slot);
+        let failure = match result {
+            None => {
+                guard.finish(AttemptOutcome::Timeout, Default::default(), None);
+                Failure::Timeout(timeout.unwrap_or_default())
+            }
+            Some(Err(ProviderError::Fatal {
+                message,
+                status,
+                help,
+            })) => {
+                guard.finish(
+                    AttemptOutcome::Fatal,
+                    Default::default(),
+                    Some(message.clone()),
+                );
+                return Err(RunError::CallFailed {
+                    site: Box::new(site),
+                    model: model.to_string(),
+                    attempts: attempt + 1,
+                    message,
+                    status,
+                    help,
+                    span: span.into(),
+                });
+            }
+            Some(Err(ProviderError::Transient {
+                message,
+                status,
+                retry_after,
+            })) => {
+                guard.finish(
+                    AttemptOutcome::Transient,
+                    Default::default(),
+                    Some(message.clone()),
+                );
+                Failure::Transient {
+                    message,
+                    status,
+                    retry_after,
+                }
+            }
+            Some(Ok(reply)) => match parse(&reply.text) {
+                Ok(value) => {
+                    guard.finish(AttemptOutcome::Ok, reply.usage, None);
+                    let latency = Instant::now() - first_start.unwrap_or(started);
+                    return Ok(Called { value, latency });
+                }
+                Err(expected) => {
+                    guard.finish(
+                        AttemptOutcome::Unparsable,
+                        reply.usage,
+                        Some(format!("expected {expected}")),
+                    );
+                    Failure::Unparsable {
+                        expected,
+                        reply: reply.text,
+                    }
+                }
+            },
+        };
+
+        if attempt >= retries {
+            let attempts = attempt + 1;
+            let model = model.to_string();
+            return Err(match failure {
+                Failure::Transient {
+                    message, status, ..
+                } => RunError::CallFailed {
+                    site: Box::new(site),
+                    model,
+                    attempts,
+                    message,
+                    status,
+                    help: None,
+                    span: span.into(),
+                },
+                Failure::Timeout(timeout) => RunError::Timeout {
+                    site: Box::new(site),
+                    model,
+                    attempts,
+                    timeout,
+                    span: span.into(),
+                },
+                Failure::Unparsable { expected, reply } => RunError::Unparsable {
+                    site: Box::new(site),
+                    model,
+                    attempts,
+                    expected,
+                    reply: Quoted(reply),
+                    span: span.into(),
+                },
+            });
+        }
+
+        let (reason, floor) = match &failure {
+            Failure::Transient {
+                message,
+                retry_after,
+                ..
+            } => (message.clone(), *retry_after),
+            Failure::Timeout(t) => (format!("no reply within {}ms", t.as_millis()), None),
+            Failure::Unparsable { expected, .. } => (format!("the reply was not {expected}"), None),
+        };
+        let delay = backoff(ctx, attempt, floor);
+        ctx.emit(RunEvent::Retry {
+            site: site.clone(),
+            model: model.to_string(),
+            attempt: attempt + 1,
+            reason,
+            delay,
+        });
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        attempt += 1;
+    }
+}
+
+/// Full jitter: uniform in `[0, min(max, base * 2^attempt)]`, but never less
+/// than the provider's `Retry-After`.
+fn backoff(ctx: &RunCtx, attempt: u32, floor: Option<Duration>) -> Duration {
+    let cap = ctx
+        .policy
+        .base_delay
+        .saturating_mul(2u32.saturating_pow(attempt.min(31)))
+        .min(ctx.policy.max_delay);
+    let cap_us = u64::try_from(cap.as_micros()).unwrap_or(u64::MAX);
+    let jitter = if cap_us == 0 {
+        Duration::ZERO
+    } else {
+        Duration::from_micros(rand::random_range(0..=cap_us))
+    };
+    match floor {
+        Some(f) => jitter.max(f),
+        None => jitter,
+    }
+}

@@ -1,0 +1,259 @@
+//! State shared by every task of one run: providers, limits, the call budget,
+//! and the recorder that collects statistics and the trace.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::time::Instant;
+
+use super::error::{RunError, Site};
+use super::limits::ModelLimits;
+use super::report::{RetryPolicy, RunEvent, RunStats};
+use super::trace::{AttemptOutcome, TraceEvent};
+use crate::graph::FlowGraph;
+use crate::providers::{Provider, Usage};
+use crate::syntax::Span;
+
+pub(crate) struct RunCtx {
+    pub graph: Arc<FlowGraph>,
+    pub providers: HashMap<String, Arc<dyn Provider>>,
+    pub limits: HashMap<String, Arc<ModelLimits>>,
+    pub policy: RetryPolicy,
+    pub inputs: indexmap::IndexMap<String, crate::value::Value>,
+    events: Option<UnboundedSender<RunEvent>>,
+    max_calls: Option<u64>,
+    /// Attempts begun, for the budget.
+    budget_used: AtomicU64,
+    in_flight: AtomicU64,
+    pub start: Instant,
+    rec: Mutex<Recorder>,
+}
+
+#[derive(Default)]
+struct Recorder {
+    stats: RunStats,
+    trace: Vec<TraceEvent>,
+}
+
+impl RunCtx {
+    pub fn new(
+        graph: Arc<FlowGraph>,
+        providers: HashMap<String, Arc<dyn Provider>>,
+        options: &super::report::RunOptions,
+    ) -> RunCtx {
+        let limits = graph
+            .models
+            .iter()
+            .map(|(name, spec)| (name.clone(), Arc::new(ModelLimits::new(&spec.options))))
+            .collect();
+        let mut stats = RunStats::default();
+        for name in graph.models.keys() {
+            stats.models.insert(name.clone(), Default::default());
+        }
+        RunCtx {
+            graph,
+            providers,
+            limits,
+            policy: options.retry.clone(),
+            inputs: options.inputs.clone(),
+            events: options.events.clone(),
+            max_calls: options.max_calls,
+            budget_used: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+            start: Instant::now(),
+            rec: Mutex::new(Recorder {
+                stats,
+                trace: Vec::new(),
+            }),
+        }
+    }
+
+    pub fn emit(&self, event: RunEvent) {
+        if let Some(tx) = &self.events {
+            // A consumer that went away must not stop the run.
+            let _ = tx.send(event);
+        }
+    }
+
+    fn rec(&self) -> MutexGuard<'_, Recorder> {
+        // Nothing panics while holding the lock, but if something did, the
+        // statistics are still worth reporting.
+        self.rec.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Claims one call from the budget.
+    pub fn charge(&self, site: &Site, span: Span) -> Result<(), RunError> {
+        let n = self.budget_used.fetch_add(1, Ordering::SeqCst) + 1;
+        match self.max_calls {
+            Some(limit) if n > limit => Err(RunError::BudgetExceeded {
+                limit,
+                needed: n,
+                site: Box::new(site.clone()),
+                span: span.into(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn micros_since_start(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.start).as_micros()).unwrap_or(u64::MAX)
+    }
+
+    /// Marks an attempt as sent; the guard records it when it ends, or as
+    /// cancelled if its future is dropped first.
+    pub fn begin_attempt<'a>(&'a self, site: &Site, model: &str, attempt: u32) -> AttemptGuard<'a> {
+        let in_flight = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        let calls = {
+            let mut rec = self.rec();
+            rec.stats.calls += 1;
+            rec.stats.peak_in_flight = rec.stats.peak_in_flight.max(in_flight);
+            let m = rec.stats.models.entry(model.to_string()).or_default();
+            m.calls += 1;
+            if attempt > 0 {
+                m.retries += 1;
+                rec.stats.retries += 1;
+            }
+            rec.stats.calls
+        };
+        self.emit(RunEvent::CallStarted {
+            site: site.clone(),
+            model: model.to_string(),
+            attempt,
+            in_flight,
+            calls,
+        });
+        AttemptGuard {
+            ctx: self,
+            site: site.clone(),
+            model: model.to_string(),
+            attempt,
+            start: Instant::now(),
+            done: false,
+        }
+    }
+
+    /// Samples of `node`'s vote that were never completed, with the model
+    /// each would have called.
+    pub fn record_saved<'m>(&self, node: &str, models: impl IntoIterator<Item = &'m str>) {
+        let mut calls = 0;
+        {
+            let mut rec = self.rec();
+            for m in models {
+                calls += 1;
+                rec.stats.models.entry(m.to_string()).or_default().saved += 1;
+            }
+            rec.stats.saved += calls;
+        }
+        if calls > 0 {
+            self.emit(RunEvent::Saved {
+                node: node.to_string(),
+                calls,
+            });
+        }
+    }
+
+    /// The statistics and trace so far, with costs filled in.
+    pub fn finish(
+        &self,
+        wall: Duration,
+        critical_path: Duration,
+        nodes_run: usize,
+        nodes_skipped: usize,
+    ) -> (RunStats, Vec<TraceEvent>) {
+        let mut rec = self.rec();
+        let mut stats = rec.stats.clone();
+        stats.wall_ms = u64::try_from(wall.as_millis()).unwrap_or(u64::MAX);
+        stats.critical_path_ms = u64::try_from(critical_path.as_millis()).unwrap_or(u64::MAX);
+        stats.nodes_run = nodes_run;
+        stats.nodes_skipped = nodes_skipped;
+        let mut total = Some(0.0);
+        for (name, m) in stats.models.iter_mut() {
+            let prices = self
+                .graph
+                .models
+                .get(name)
+                .and_then(|spec| Some((spec.options.price_in?, spec.options.price_out?)));
+            m.cost_usd = prices.map(|(pin, pout)| {
+                (m.input_tokens as f64 * pin + m.output_tokens as f64 * pout) / 1_000_000.0
+            });
+            if m.calls > 0 {
+                total = match (total, m.cost_usd) {
+                    (Some(t), Some(c)) => Some(t + c),
+                    _ => None,
+                };
+            }
+        }
+        stats.cost_usd = if stats.calls > 0 { total } else { None };
+        let mut trace = std::mem::take(&mut rec.trace);
+        // Ties (many calls starting at once) are ordered by name, so the
+        // trace of a run on a paused clock is reproducible.
+        trace.sort_by_cached_key(|e| (e.start_us, e.site.slice_name(), e.attempt));
+        (stats, trace)
+    }
+}
+
+/// One attempt in flight. Dropping it without `finish` (its future was
+/// cancelled) still records the attempt, as cancelled.
+pub(crate) struct AttemptGuard<'a> {
+    ctx: &'a RunCtx,
+    site: Site,
+    model: String,
+    attempt: u32,
+    start: Instant,
+    done: bool,
+}
+
+impl AttemptGuard<'_> {
+    pub fn finish(mut self, outcome: AttemptOutcome, usage: Usage, message: Option<String>) {
+        self.done = true;
+        self.record(outcome, usage, message);
+    }
+
+    fn record(&self, outcome: AttemptOutcome, usage: Usage, message: Option<String>) {
+        let end = Instant::now();
+        let in_flight = self
+            .ctx
+            .in_flight
+            .fetch_sub(1, Ordering::SeqCst)
+            .saturating_sub(1);
+        {
+            let mut rec = self.ctx.rec();
+            rec.stats.input_tokens += usage.input_tokens;
+            rec.stats.output_tokens += usage.output_tokens;
+            let m = rec.stats.models.entry(self.model.clone()).or_default();
+            m.input_tokens += usage.input_tokens;
+            m.output_tokens += usage.output_tokens;
+            if !matches!(outcome, AttemptOutcome::Ok | AttemptOutcome::Cancelled) {
+                m.failed += 1;
+            }
+            let start_us = self.ctx.micros_since_start(self.start);
+            rec.trace.push(TraceEvent {
+                site: self.site.clone(),
+                model: self.model.clone(),
+                attempt: self.attempt,
+                start_us,
+                dur_us: self.ctx.micros_since_start(end).saturating_sub(start_us),
+                usage,
+                outcome,
+                message,
+            });
+        }
+        self.ctx.emit(RunEvent::CallFinished {
+            site: self.site.clone(),
+            model: self.model.clone(),
+            ok: outcome == AttemptOutcome::Ok,
+            in_flight,
+        });
+    }
+}
+
+impl Drop for AttemptGuard<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.record(AttemptOutcome::Cancelled, Usage::default(), None);
+        }
+    }
+}

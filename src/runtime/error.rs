@@ -1,0 +1,444 @@
+//! Why a run failed, as miette diagnostics pointing at the node that failed.
+//!
+//! Every variant carries the span of the binding or call it concerns and
+//! enough structure (which sample, which attempt, what the provider said) for
+//! the message to be written here, once, rather than at each raise site.
+
+use std::fmt;
+use std::time::Duration;
+
+use miette::{Diagnostic, SourceSpan};
+
+use crate::syntax::Span;
+
+/// Where inside a node a call was made: the binding, the `for` element(s) and
+/// the sample of a `vote`/`repeat`/ensemble.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Site {
+    pub binding: String,
+    /// Element indices of enclosing `for` loops, outermost first.
+    pub items: Vec<usize>,
+    pub sample: Option<SampleIx>,
+    /// This call is the judge of a `judge` vote, not one of its samples.
+    pub judge: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct SampleIx {
+    /// 0-based index in the pooled samples.
+    pub index: u32,
+    pub of: u32,
+    /// For an ensemble: which voter (section member), 0-based.
+    pub voter: Option<u32>,
+}
+
+impl Site {
+    pub fn new(binding: impl Into<String>) -> Site {
+        Site {
+            binding: binding.into(),
+            items: Vec::new(),
+            sample: None,
+            judge: false,
+        }
+    }
+
+    /// A short name for trace slices: `binding[item]#sample`.
+    pub fn slice_name(&self) -> String {
+        let mut s = self.binding.clone();
+        for i in &self.items {
+            s.push_str(&format!("[{i}]"));
+        }
+        if self.judge {
+            s.push_str("#judge");
+        } else if let Some(sample) = self.sample {
+            match sample.voter {
+                Some(v) => s.push_str(&format!("#v{v}.{}", sample.index)),
+                None => s.push_str(&format!("#{}", sample.index)),
+            }
+        }
+        s
+    }
+}
+
+impl Site {
+    /// The part of the description after the binding, for labels that sit on
+    /// the binding already: `element 3, sample 2 of 5: `, or nothing.
+    fn within(&self) -> String {
+        let full = self.to_string();
+        let binding = format!("`{}`", self.binding);
+        match full
+            .strip_prefix(&binding)
+            .and_then(|r| r.strip_prefix(", "))
+        {
+            Some(rest) => format!("{rest}: "),
+            None => String::new(),
+        }
+    }
+}
+
+impl fmt::Display for Site {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}`", self.binding)?;
+        for i in &self.items {
+            write!(f, ", element {i}")?;
+        }
+        if self.judge {
+            f.write_str(", the judge")?;
+        } else if let Some(s) = self.sample {
+            if let Some(v) = s.voter {
+                write!(f, ", voter {}", v + 1)?;
+            }
+            write!(f, ", sample {} of {}", s.index + 1, s.of)?;
+        }
+        Ok(())
+    }
+}
+
+/// A value of the wrong shape at run time. The checker rules most of these
+/// out; json values and replies can still surprise.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TypeProblem {
+    MissingField {
+        field: String,
+        available: Vec<String>,
+    },
+    NoFields {
+        field: String,
+        found: &'static str,
+    },
+    Expected {
+        expected: &'static str,
+        found: &'static str,
+    },
+    Incomparable {
+        left: &'static str,
+        right: &'static str,
+    },
+    /// `split` with an empty separator.
+    EmptySeparator,
+}
+
+impl fmt::Display for TypeProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TypeProblem::MissingField { field, available } if available.is_empty() => {
+                write!(f, "the value has no field `{field}`")
+            }
+            TypeProblem::MissingField { field, available } => write!(
+                f,
+                "the value has no field `{field}` (it has {})",
+                available
+                    .iter()
+                    .map(|a| format!("`{a}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            TypeProblem::NoFields { field, found } => {
+                write!(f, "cannot read field `{field}` of a {found} value")
+            }
+            TypeProblem::Expected { expected, found } => {
+                write!(f, "expected {expected}, found a {found} value")
+            }
+            TypeProblem::Incomparable { left, right } => {
+                write!(f, "cannot order a {left} value against a {right} value")
+            }
+            TypeProblem::EmptySeparator => f.write_str("`split` needs a non-empty separator"),
+        }
+    }
+}
+
+/// Text quoted in a message, cut short so one huge reply does not flood the terminal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Quoted(pub String);
+
+impl fmt::Display for Quoted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const MAX: usize = 300;
+        if self.0.chars().count() > MAX {
+            let cut: String = self.0.chars().take(MAX).collect();
+            write!(f, "{:?}…", cut)
+        } else {
+            write!(f, "{:?}", self.0)
+        }
+    }
+}
+
+struct Attempts(u32);
+
+impl fmt::Display for Attempts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            1 => f.write_str("1 attempt"),
+            n => write!(f, "{n} attempts"),
+        }
+    }
+}
+
+fn fmt_attempts(n: &u32) -> Attempts {
+    Attempts(*n)
+}
+
+fn fmt_help(h: &Option<String>) -> String {
+    h.clone().unwrap_or_else(|| {
+        "check the model's settings and the provider's status; transient faults are retried with `retry N`".into()
+    })
+}
+
+fn fmt_status(s: &Option<u16>) -> String {
+    s.map(|s| format!(" (HTTP {s})")).unwrap_or_default()
+}
+
+fn fmt_millis(d: &Duration) -> String {
+    let ms = d.as_millis();
+    if ms >= 1000 && ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Diagnostic)]
+pub enum RunError {
+    #[error("the call to `{model}` for {site} failed after {}{}: {message}", fmt_attempts(.attempts), fmt_status(.status))]
+    #[diagnostic(code(flow::run::call_failed), help("{}", fmt_help(.help)))]
+    CallFailed {
+        site: Box<Site>,
+        model: String,
+        attempts: u32,
+        message: String,
+        status: Option<u16>,
+        help: Option<String>,
+        #[label("{}attempt {attempts} failed", site.within())]
+        span: SourceSpan,
+    },
+
+    #[error("the reply from `{model}` for {site} is not {expected}, after {}: {reply}", fmt_attempts(.attempts))]
+    #[diagnostic(
+        code(flow::run::unparsable),
+        help(
+            "make the prompt say exactly what to answer (e.g. \"answer yes or no\"), or raise `retry`"
+        )
+    )]
+    Unparsable {
+        site: Box<Site>,
+        model: String,
+        attempts: u32,
+        expected: String,
+        reply: Quoted,
+        #[label("{}the reply to attempt {attempts} is not {expected}", site.within())]
+        span: SourceSpan,
+    },
+
+    #[error("the call to `{model}` for {site} timed out after {} on each of {}", fmt_millis(.timeout), fmt_attempts(.attempts))]
+    #[diagnostic(
+        code(flow::run::timeout),
+        help("raise `timeout` on the call or the model, or allow more attempts with `retry N`")
+    )]
+    Timeout {
+        site: Box<Site>,
+        model: String,
+        attempts: u32,
+        timeout: Duration,
+        #[label("{}no reply within {} on attempt {attempts}", site.within(), fmt_millis(timeout))]
+        span: SourceSpan,
+    },
+
+    #[error("the samples of `{binding}` disagree: sample {} said {} but sample {} said {}", .first.0 + 1, Quoted(.first.1.clone()), .second.0 + 1, Quoted(.second.1.clone()))]
+    #[diagnostic(
+        code(flow::run::disagreement),
+        help(
+            "`unanimous` fails when any sample differs; use `majority` to accept the most common answer"
+        )
+    )]
+    Disagreement {
+        binding: String,
+        first: (usize, String),
+        second: (usize, String),
+        #[label("voted `unanimous` here")]
+        span: SourceSpan,
+    },
+
+    #[error("the vote for `{binding}` has no result: {message}")]
+    #[diagnostic(
+        code(flow::run::vote),
+        help("check that the samples' type fits the strategy")
+    )]
+    Vote {
+        binding: String,
+        message: String,
+        #[label("this vote")]
+        span: SourceSpan,
+    },
+
+    #[error("no value for input `{name}`")]
+    #[diagnostic(
+        code(flow::run::missing_input),
+        help(
+            "pass it with `--input {name}=VALUE`, or give it a default: `input {name}: TYPE = ...`"
+        )
+    )]
+    MissingInput {
+        name: String,
+        #[label("declared here without a default")]
+        span: SourceSpan,
+    },
+
+    #[error("in `{binding}`: {problem}")]
+    #[diagnostic(
+        code(flow::run::type_error),
+        help(
+            "the value did not have the shape the program expects; check the reply or input it came from"
+        )
+    )]
+    Type {
+        binding: String,
+        problem: TypeProblemBox,
+        #[label("here")]
+        span: SourceSpan,
+    },
+
+    #[error("the run was cancelled")]
+    #[diagnostic(
+        code(flow::run::cancelled),
+        help("calls in flight were abandoned; the outputs finished so far are reported")
+    )]
+    Cancelled,
+
+    #[error("the run would make call number {needed}, more than the limit of {limit} calls")]
+    #[diagnostic(
+        code(flow::run::budget_exceeded),
+        help(
+            "raise `--max-calls`, or use fewer samples; `flow check` prints the worst-case number of calls"
+        )
+    )]
+    BudgetExceeded {
+        limit: u64,
+        needed: u64,
+        site: Box<Site>,
+        #[label("{}this call would be number {needed}", site.within())]
+        span: SourceSpan,
+    },
+
+    #[error("internal error: {message}")]
+    #[diagnostic(
+        code(flow::run::internal),
+        help("this is a bug in flow, please report it with the program that triggered it")
+    )]
+    Internal { message: String },
+}
+
+/// `TypeProblem` wrapped for `Display` in the error derive.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TypeProblemBox(pub TypeProblem);
+
+impl fmt::Display for TypeProblemBox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl RunError {
+    pub fn internal(message: impl Into<String>) -> RunError {
+        RunError::Internal {
+            message: message.into(),
+        }
+    }
+
+    pub fn type_error(binding: &str, problem: TypeProblem, span: Span) -> RunError {
+        RunError::Type {
+            binding: binding.to_string(),
+            problem: TypeProblemBox(problem),
+            span: span.into(),
+        }
+    }
+
+    /// The miette code as a string, for tests and JSON reports.
+    pub fn code_str(&self) -> String {
+        self.code().map(|c| c.to_string()).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_sample_and_attempt() {
+        let mut site = Site::new("unsafe");
+        site.sample = Some(SampleIx {
+            index: 2,
+            of: 5,
+            voter: None,
+        });
+        let e = RunError::CallFailed {
+            site: Box::new(site),
+            model: "moderator".into(),
+            attempts: 3,
+            message: "server error".into(),
+            status: Some(503),
+            help: None,
+            span: Span::new(1, 4).into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "the call to `moderator` for `unsafe`, sample 3 of 5 failed after 3 attempts (HTTP 503): server error"
+        );
+        assert_eq!(e.code_str(), "flow::run::call_failed");
+        let label = e
+            .labels()
+            .and_then(|mut l| l.next())
+            .and_then(|l| l.label().map(String::from));
+        assert_eq!(label.as_deref(), Some("sample 3 of 5: attempt 3 failed"));
+    }
+
+    #[test]
+    fn long_replies_are_cut() {
+        let q = Quoted("x".repeat(1000));
+        assert!(q.to_string().len() < 320);
+    }
+
+    #[test]
+    fn slice_names() {
+        let mut site = Site::new("s");
+        site.items = vec![3];
+        site.sample = Some(SampleIx {
+            index: 1,
+            of: 3,
+            voter: Some(2),
+        });
+        assert_eq!(site.slice_name(), "s[3]#v2.1");
+        assert_eq!(site.to_string(), "`s`, element 3, voter 3, sample 2 of 3");
+    }
+
+    #[test]
+    fn renders_with_the_source_and_the_sample() {
+        let src = "model m = mock()\nverdict = ask m \"is it safe?\" as bool vote 3 by majority\n";
+        let mut site = Site::new("verdict");
+        site.sample = Some(SampleIx {
+            index: 1,
+            of: 3,
+            voter: None,
+        });
+        let e = RunError::Unparsable {
+            site: Box::new(site),
+            model: "m".into(),
+            attempts: 3,
+            expected: "yes or no".into(),
+            reply: Quoted("perhaps".into()),
+            span: Span::new(27, 46).into(),
+        };
+        let report = miette::Report::new(e).with_source_code(src);
+        let mut out = String::new();
+        let rendered =
+            miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+                .with_width(80)
+                .render_report(&mut out, report.as_ref());
+        assert!(rendered.is_ok());
+        assert!(out.contains("flow::run::unparsable"), "{out}");
+        assert!(
+            out.contains("sample 2 of 3: the reply to attempt 3 is not yes or no"),
+            "{out}"
+        );
+        assert!(out.contains("\"perhaps\""), "{out}");
+    }
+}

@@ -1,0 +1,399 @@
+//! Evaluating expressions: templates, fields, builtins, logic, `if`, lists,
+//! and — inside `for` bodies — inline calls and nested maps.
+//!
+//! Evaluation is async because a `for` body may call models; independent
+//! sub-expressions (template parts, list items, arguments, map elements) are
+//! evaluated concurrently so inline calls in one body overlap.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures::future::{BoxFuture, FutureExt, try_join_all};
+
+use super::ask;
+use super::ctx::RunCtx;
+use super::error::{RunError, TypeProblem};
+use crate::graph::{Builtin, CompareOp, Expr, ExprKind, NodeId, Template, TemplatePart};
+use crate::syntax::Span;
+use crate::value::Value;
+
+/// What an expression can see: the values of the node's dependencies and the
+/// variables of enclosing `for`s.
+pub(crate) struct Env<'a> {
+    pub ctx: &'a RunCtx,
+    /// The node being evaluated, for messages and trace names.
+    pub binding: &'a str,
+    pub values: &'a HashMap<NodeId, Arc<Value>>,
+    /// Innermost last.
+    pub vars: Vec<(String, Value)>,
+    /// Element indices of enclosing `for`s, outermost first.
+    pub items: Vec<usize>,
+    /// The longest call latency seen by this node, in microseconds, for the
+    /// critical path.
+    pub latency: &'a AtomicU64,
+}
+
+impl<'a> Env<'a> {
+    fn child(&self, var: &str, value: Value, index: usize) -> Env<'a> {
+        let mut vars = self.vars.clone();
+        vars.push((var.to_string(), value));
+        let mut items = self.items.clone();
+        items.push(index);
+        Env {
+            ctx: self.ctx,
+            binding: self.binding,
+            values: self.values,
+            vars,
+            items,
+            latency: self.latency,
+        }
+    }
+
+    pub fn observe_latency(&self, d: Duration) {
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        self.latency.fetch_max(us, Ordering::Relaxed);
+    }
+
+    fn type_error(&self, problem: TypeProblem, span: Span) -> RunError {
+        RunError::type_error(self.binding, problem, span)
+    }
+}
+
+pub(crate) fn eval<'e>(env: &'e Env<'_>, expr: &'e Expr) -> BoxFuture<'e, Result<Value, RunError>> {
+    async move {
+        match &expr.kind {
+            ExprKind::Lit(v) => Ok(v.clone()),
+            ExprKind::Node(id) => match env.values.get(id) {
+                Some(v) => Ok(Value::clone(v)),
+                None => Err(RunError::internal(format!(
+                    "`{}` read node {} before it had a value (it was skipped or is not a dependency)",
+                    env.binding,
+                    id.index()
+                ))),
+            },
+            ExprKind::Var(name) => env
+                .vars
+                .iter()
+                .rev()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+                .ok_or_else(|| RunError::internal(format!("`{}` read the unbound variable `{name}`", env.binding))),
+            ExprKind::Template(t) => Ok(Value::Text(render(env, t).await?)),
+            ExprKind::List(items) => Ok(Value::List(try_join_all(items.iter().map(|e| eval(env, e))).await?)),
+            ExprKind::Field(base, field) => {
+                let v = eval(env, base).await?;
+                field_of(env, v, field, expr.span)
+            }
+            ExprKind::Call(builtin, args) => {
+                let args = try_join_all(args.iter().map(|e| eval(env, e))).await?;
+                call_builtin(env, *builtin, args, expr.span)
+            }
+            ExprKind::Not(e) => Ok(Value::Bool(!as_bool(env, &eval(env, e).await?, e.span)?)),
+            ExprKind::And(a, b) => {
+                if !as_bool(env, &eval(env, a).await?, a.span)? {
+                    return Ok(Value::Bool(false));
+                }
+                Ok(Value::Bool(as_bool(env, &eval(env, b).await?, b.span)?))
+            }
+            ExprKind::Or(a, b) => {
+                if as_bool(env, &eval(env, a).await?, a.span)? {
+                    return Ok(Value::Bool(true));
+                }
+                Ok(Value::Bool(as_bool(env, &eval(env, b).await?, b.span)?))
+            }
+            ExprKind::Compare(op, a, b) => {
+                let (l, r) = futures::try_join!(eval(env, a), eval(env, b))?;
+                compare(*op, &l, &r)
+                    .map(Value::Bool)
+                    .map_err(|p| env.type_error(p, expr.span))
+            }
+            ExprKind::If { cond, then, else_ } => {
+                if as_bool(env, &eval(env, cond).await?, cond.span)? {
+                    eval(env, then).await
+                } else {
+                    eval(env, else_).await
+                }
+            }
+            ExprKind::Ask(call, sampling) => {
+                let called = ask::ask(env, call, sampling, expr.span).await?;
+                env.observe_latency(called.latency);
+                Ok(called.value)
+            }
+            ExprKind::Map { var, list, body } => map(env, var, list, body).await,
+        }
+    }
+    .boxed()
+}
+
+/// `for VAR in LIST < BODY >`: every element at once, results in element order.
+pub(crate) async fn map(
+    env: &Env<'_>,
+    var: &str,
+    list: &Expr,
+    body: &Expr,
+) -> Result<Value, RunError> {
+    let items = as_list(env, eval(env, list).await?, list.span)?;
+    let envs: Vec<Env<'_>> = items
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| env.child(var, v, i))
+        .collect();
+    Ok(Value::List(
+        try_join_all(envs.iter().map(|e| eval(e, body))).await?,
+    ))
+}
+
+pub(crate) async fn render(env: &Env<'_>, t: &Template) -> Result<String, RunError> {
+    let parts = try_join_all(t.parts.iter().map(|p| async move {
+        match p {
+            TemplatePart::Lit(s) => Ok(s.clone()),
+            TemplatePart::Expr(e) => Ok(eval(env, e).await?.to_text()),
+        }
+    }))
+    .await?;
+    Ok(parts.concat())
+}
+
+pub(crate) fn kind_name(v: &Value) -> &'static str {
+    match v {
+        Value::Text(_) => "text",
+        Value::Bool(_) => "bool",
+        Value::Int(_) => "int",
+        Value::Number(_) => "number",
+        Value::List(_) => "list",
+        Value::Record(_) => "section record",
+        Value::Json(j) => match j {
+            serde_json::Value::Null => "json null",
+            serde_json::Value::Bool(_) => "json bool",
+            serde_json::Value::Number(_) => "json number",
+            serde_json::Value::String(_) => "json string",
+            serde_json::Value::Array(_) => "json array",
+            serde_json::Value::Object(_) => "json object",
+        },
+    }
+}
+
+/// JSON scalars behave like the flow values they spell.
+fn normalize(v: &Value) -> Value {
+    match v {
+        Value::Json(serde_json::Value::String(s)) => Value::Text(s.clone()),
+        Value::Json(serde_json::Value::Bool(b)) => Value::Bool(*b),
+        Value::Json(serde_json::Value::Number(n)) => match n.as_i64() {
+            Some(i) => Value::Int(i),
+            None => Value::Number(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Value::Json(serde_json::Value::Array(items)) => Value::List(
+            items
+                .iter()
+                .map(|j| normalize(&Value::Json(j.clone())))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+fn as_bool(env: &Env<'_>, v: &Value, span: Span) -> Result<bool, RunError> {
+    match normalize(v) {
+        Value::Bool(b) => Ok(b),
+        _ => Err(env.type_error(
+            TypeProblem::Expected {
+                expected: "a bool",
+                found: kind_name(v),
+            },
+            span,
+        )),
+    }
+}
+
+pub(crate) fn as_list(env: &Env<'_>, v: Value, span: Span) -> Result<Vec<Value>, RunError> {
+    match v {
+        Value::List(items) => Ok(items),
+        Value::Json(serde_json::Value::Array(items)) => {
+            Ok(items.into_iter().map(Value::Json).collect())
+        }
+        other => Err(env.type_error(
+            TypeProblem::Expected {
+                expected: "a list",
+                found: kind_name(&other),
+            },
+            span,
+        )),
+    }
+}
+
+fn field_of(env: &Env<'_>, v: Value, field: &str, span: Span) -> Result<Value, RunError> {
+    match v {
+        Value::Record(mut fields) => match fields.shift_remove(field) {
+            Some(v) => Ok(v),
+            None => Err(env.type_error(
+                TypeProblem::MissingField {
+                    field: field.to_string(),
+                    available: fields.keys().cloned().collect(),
+                },
+                span,
+            )),
+        },
+        Value::Json(serde_json::Value::Object(mut map)) => match map.remove(field) {
+            Some(v) => Ok(Value::Json(v)),
+            None => Err(env.type_error(
+                TypeProblem::MissingField {
+                    field: field.to_string(),
+                    available: map.keys().cloned().collect(),
+                },
+                span,
+            )),
+        },
+        other => Err(env.type_error(
+            TypeProblem::NoFields {
+                field: field.to_string(),
+                found: kind_name(&other),
+            },
+            span,
+        )),
+    }
+}
+
+fn as_f64(v: &Value) -> Option<f64> {
+    match v {
+        Value::Int(i) => Some(*i as f64),
+        Value::Number(n) => Some(*n),
+        _ => None,
+    }
+}
+
+/// Equality is structural after normalising JSON scalars, with ints and
+/// numbers compared by value; ordering is defined on numbers and on text.
+pub(crate) fn compare(op: CompareOp, l: &Value, r: &Value) -> Result<bool, TypeProblem> {
+    let (l, r) = (normalize(l), normalize(r));
+    let ordering = match (&l, &r) {
+        (Value::Int(a), Value::Int(b)) => Some(a.cmp(b)),
+        _ => match (as_f64(&l), as_f64(&r)) {
+            (Some(a), Some(b)) => a.partial_cmp(&b),
+            _ => match (&l, &r) {
+                (Value::Text(a), Value::Text(b)) => Some(a.cmp(b)),
+                _ => None,
+            },
+        },
+    };
+    match op {
+        CompareOp::Eq => Ok(ordering.map(|o| o.is_eq()).unwrap_or_else(|| l == r)),
+        CompareOp::Ne => Ok(!ordering.map(|o| o.is_eq()).unwrap_or_else(|| l == r)),
+        _ => {
+            let Some(o) = ordering else {
+                return Err(TypeProblem::Incomparable {
+                    left: kind_name(&l),
+                    right: kind_name(&r),
+                });
+            };
+            Ok(match op {
+                CompareOp::Lt => o.is_lt(),
+                CompareOp::Le => o.is_le(),
+                CompareOp::Gt => o.is_gt(),
+                _ => o.is_ge(),
+            })
+        }
+    }
+}
+
+fn call_builtin(
+    env: &Env<'_>,
+    builtin: Builtin,
+    args: Vec<Value>,
+    span: Span,
+) -> Result<Value, RunError> {
+    let mut args = args.into_iter();
+    let (a, b) = (args.next(), args.next());
+    let arity = |n: usize| {
+        RunError::internal(format!(
+            "`{}` was called with the wrong number of arguments (expects {n}); the checker should have caught it",
+            builtin.name()
+        ))
+    };
+    let text = |v: &Value| normalize(v).to_text();
+    match builtin {
+        Builtin::Join => {
+            let (Some(list), Some(sep)) = (a, b) else {
+                return Err(arity(2));
+            };
+            let items = as_list(env, list, span)?;
+            Ok(Value::Text(
+                items.iter().map(text).collect::<Vec<_>>().join(&text(&sep)),
+            ))
+        }
+        Builtin::Split => {
+            let (Some(s), Some(sep)) = (a, b) else {
+                return Err(arity(2));
+            };
+            let sep = text(&sep);
+            if sep.is_empty() {
+                return Err(env.type_error(TypeProblem::EmptySeparator, span));
+            }
+            Ok(Value::List(
+                text(&s)
+                    .split(&sep)
+                    .map(|p| Value::Text(p.to_string()))
+                    .collect(),
+            ))
+        }
+        Builtin::Lines => {
+            let Some(s) = a else {
+                return Err(arity(1));
+            };
+            Ok(Value::List(
+                text(&s)
+                    .lines()
+                    .map(|p| Value::Text(p.to_string()))
+                    .collect(),
+            ))
+        }
+        Builtin::Len => {
+            let Some(v) = a else {
+                return Err(arity(1));
+            };
+            let n = match &v {
+                Value::Text(s) => s.chars().count(),
+                Value::List(items) => items.len(),
+                Value::Record(fields) => fields.len(),
+                Value::Json(serde_json::Value::String(s)) => s.chars().count(),
+                Value::Json(serde_json::Value::Array(items)) => items.len(),
+                Value::Json(serde_json::Value::Object(map)) => map.len(),
+                other => {
+                    return Err(env.type_error(
+                        TypeProblem::Expected {
+                            expected: "text or a list",
+                            found: kind_name(other),
+                        },
+                        span,
+                    ));
+                }
+            };
+            Ok(Value::Int(i64::try_from(n).unwrap_or(i64::MAX)))
+        }
+        Builtin::Trim | Builtin::Lower | Builtin::Upper => {
+            let Some(v) = a else {
+                return Err(arity(1));
+            };
+            let s = text(&v);
+            Ok(Value::Text(match builtin {
+                Builtin::Trim => s.trim().to_string(),
+                Builtin::Lower => s.to_lowercase(),
+                _ => s.to_uppercase(),
+            }))
+        }
+        Builtin::Contains => {
+            let (Some(hay), Some(needle)) = (a, b) else {
+                return Err(arity(2));
+            };
+            match normalize(&hay) {
+                Value::List(items) => {
+                    Ok(Value::Bool(items.iter().any(|i| {
+                        compare(CompareOp::Eq, i, &needle).unwrap_or(false)
+                    })))
+                }
+                other => Ok(Value::Bool(other.to_text().contains(&text(&needle)))),
+            }
+        }
+    }
+}

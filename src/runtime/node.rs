@@ -1,0 +1,99 @@
+//! Executing one node once its dependencies have values.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use indexmap::IndexMap;
+
+use super::ask;
+use super::ctx::RunCtx;
+use super::error::RunError;
+use super::eval::{Env, eval, map};
+use crate::graph::{NodeId, NodeKind};
+use crate::value::Value;
+
+/// A node's value and its longest call latency (for the critical path).
+pub(crate) struct Done {
+    pub value: Value,
+    pub latency: Duration,
+}
+
+pub(crate) async fn execute(
+    ctx: Arc<RunCtx>,
+    id: NodeId,
+    values: HashMap<NodeId, Arc<Value>>,
+) -> Result<Done, RunError> {
+    let graph = ctx.graph.clone();
+    let Some(node) = graph.dag.node_weight(id) else {
+        return Err(RunError::internal(format!(
+            "node {} is not in the graph",
+            id.index()
+        )));
+    };
+    let latency = AtomicU64::new(0);
+    let env = Env {
+        ctx: &ctx,
+        binding: &node.name,
+        values: &values,
+        vars: Vec::new(),
+        items: Vec::new(),
+        latency: &latency,
+    };
+    let value = match &node.kind {
+        NodeKind::Input { default } => {
+            let name = graph
+                .inputs
+                .iter()
+                .find(|(_, n)| **n == id)
+                .map(|(name, _)| name.as_str())
+                .unwrap_or(&node.name);
+            match (ctx.inputs.get(name), default) {
+                (Some(v), _) => v.clone(),
+                (None, Some(d)) => eval(&env, d).await?,
+                (None, None) => {
+                    return Err(RunError::MissingInput {
+                        name: name.to_string(),
+                        span: node.span.into(),
+                    });
+                }
+            }
+        }
+        NodeKind::Ask { call, sampling } => {
+            let called = ask::ask(&env, call, sampling, node.span).await?;
+            env.observe_latency(called.latency);
+            called.value
+        }
+        NodeKind::Ensemble {
+            voters,
+            per_voter,
+            strategy,
+        } => {
+            let called = ask::ensemble(&env, voters, *per_voter, strategy, node.span).await?;
+            env.observe_latency(called.latency);
+            called.value
+        }
+        NodeKind::Pure(e) | NodeKind::Output(e) => eval(&env, e).await?,
+        NodeKind::Map {
+            var, list, body, ..
+        } => map(&env, var, list, body).await?,
+        NodeKind::Record(members) => {
+            let mut fields = IndexMap::new();
+            for (name, member) in members {
+                let v = values.get(member).ok_or_else(|| {
+                    RunError::internal(format!(
+                        "member `{name}` of record `{}` has no value",
+                        node.name
+                    ))
+                })?;
+                fields.insert(name.clone(), Value::clone(v));
+            }
+            Value::Record(fields)
+        }
+    };
+    Ok(Done {
+        value,
+        latency: Duration::from_micros(latency.load(Ordering::Relaxed)),
+    })
+}

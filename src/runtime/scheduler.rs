@@ -1,0 +1,384 @@
+//! The event-driven scheduler: a node starts the moment its last dependency
+//! completes. There is no polling and no lock-step: every ready node is in
+//! flight at once, throttled only by the models' limits, and the first
+//! failure aborts everything still running.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use petgraph::Direction;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::ctx::RunCtx;
+use super::error::RunError;
+use super::node::{Done, execute};
+use super::report::{RunEvent, RunOptions, RunReport};
+use crate::graph::{AskCall, Expr, ExprKind, FlowGraph, NodeId, NodeKind, Template, TemplatePart};
+use crate::providers::Provider;
+use crate::value::Value;
+
+/// Where a node is in its life.
+enum State {
+    Waiting,
+    Running,
+    Done(Arc<Value>),
+    /// Its guard failed: it has no value.
+    Skipped,
+}
+
+/// Executes `graph` with one provider per declared model name. Never panics
+/// and always reports what finished, even when the run fails.
+pub async fn run(
+    graph: Arc<FlowGraph>,
+    providers: HashMap<String, Arc<dyn Provider>>,
+    options: RunOptions,
+) -> RunReport {
+    let ctx = Arc::new(RunCtx::new(graph.clone(), providers, &options));
+    let mut sched = Scheduler::new(ctx.clone());
+    let error = sched.run(&options).await.err();
+    let wall = Instant::now() - ctx.start;
+
+    let outputs = match error {
+        Some(e) => Err(e),
+        None => sched.outputs(),
+    };
+    let (stats, trace) = ctx.finish(
+        wall,
+        sched.critical_path(),
+        sched.run_count,
+        sched.skip_count,
+    );
+    RunReport {
+        outputs,
+        finished: sched.finished,
+        stats,
+        trace,
+    }
+}
+
+struct Scheduler {
+    ctx: Arc<RunCtx>,
+    graph: Arc<FlowGraph>,
+    /// Every node's dependencies (edges, referenced nodes and guards), deduplicated.
+    deps: Vec<Vec<NodeId>>,
+    dependents: Vec<Vec<NodeId>>,
+    remaining: Vec<usize>,
+    state: Vec<State>,
+    /// Longest chain of call latencies ending at each finished node.
+    path: Vec<Duration>,
+    finished: Vec<(String, Value)>,
+    run_count: usize,
+    skip_count: usize,
+}
+
+impl Scheduler {
+    fn new(ctx: Arc<RunCtx>) -> Scheduler {
+        let graph = ctx.graph.clone();
+        let n = graph.dag.node_count();
+        let mut deps: Vec<Vec<NodeId>> = vec![Vec::new(); n];
+        let mut dependents: Vec<Vec<NodeId>> = vec![Vec::new(); n];
+        for id in graph.dag.node_indices() {
+            let mut d: Vec<NodeId> = graph
+                .dag
+                .neighbors_directed(id, Direction::Incoming)
+                .collect();
+            node_refs(&graph, id, &mut d);
+            d.retain(|&dep| dep != id && dep.index() < n);
+            d.sort();
+            d.dedup();
+            for &dep in &d {
+                if let Some(list) = dependents.get_mut(dep.index()) {
+                    list.push(id);
+                }
+            }
+            if let Some(slot) = deps.get_mut(id.index()) {
+                *slot = d;
+            }
+        }
+        let remaining = deps.iter().map(Vec::len).collect();
+        Scheduler {
+            ctx,
+            graph,
+            deps,
+            dependents,
+            remaining,
+            state: (0..n).map(|_| State::Waiting).collect(),
+            path: vec![Duration::ZERO; n],
+            finished: Vec::new(),
+            run_count: 0,
+            skip_count: 0,
+        }
+    }
+
+    async fn run(&mut self, options: &RunOptions) -> Result<(), RunError> {
+        // A missing input fails the run before any call is made.
+        for (name, &id) in &self.graph.inputs {
+            if let Some(node) = self.graph.dag.node_weight(id)
+                && let NodeKind::Input { default: None } = node.kind
+                && !options.inputs.contains_key(name)
+            {
+                return Err(RunError::MissingInput {
+                    name: name.clone(),
+                    span: node.span.into(),
+                });
+            }
+        }
+        let total = self.state.len();
+        self.ctx.emit(RunEvent::Planned { nodes: total });
+
+        let mut ready: VecDeque<NodeId> = self
+            .graph
+            .dag
+            .node_indices()
+            .filter(|id| self.remaining.get(id.index()) == Some(&0))
+            .collect();
+        let mut tasks: JoinSet<(NodeId, Result<Done, RunError>)> = JoinSet::new();
+        let mut task_nodes: HashMap<tokio::task::Id, NodeId> = HashMap::new();
+        let mut done = 0usize;
+        let mut started = 0usize;
+
+        let result = loop {
+            while let Some(id) = ready.pop_front() {
+                if self.guards_hold(id) {
+                    let values = self.values_for(id);
+                    let ctx = self.ctx.clone();
+                    self.set(id, State::Running);
+                    started += 1;
+                    self.ctx.emit(RunEvent::NodeStarted {
+                        node: self.name(id),
+                        started,
+                        total,
+                    });
+                    let handle = tasks.spawn(async move { (id, execute(ctx, id, values).await) });
+                    task_nodes.insert(handle.id(), id);
+                } else {
+                    self.set(id, State::Skipped);
+                    self.skip_count += 1;
+                    done += 1;
+                    self.ctx.emit(RunEvent::NodeFinished {
+                        node: self.name(id),
+                        skipped: true,
+                        done,
+                        total,
+                    });
+                    self.release(id, &mut ready);
+                }
+            }
+            if tasks.is_empty() {
+                break if done == total {
+                    Ok(())
+                } else {
+                    Err(RunError::internal(format!(
+                        "{} nodes never became ready; the graph has a cycle",
+                        total - done
+                    )))
+                };
+            }
+            let joined = tokio::select! {
+                biased;
+                _ = options.cancel.cancelled() => break Err(RunError::Cancelled),
+                joined = tasks.join_next_with_id() => joined,
+            };
+            let (id, outcome) = match joined {
+                Some(Ok((_, (id, outcome)))) => (id, outcome),
+                Some(Err(e)) => {
+                    let node = task_nodes
+                        .get(&e.id())
+                        .map(|&id| self.name(id))
+                        .unwrap_or_else(|| "?".into());
+                    break Err(RunError::internal(format!(
+                        "the task running `{node}` {}",
+                        if e.is_panic() {
+                            "panicked"
+                        } else {
+                            "was aborted"
+                        }
+                    )));
+                }
+                None => continue,
+            };
+            match outcome {
+                Ok(Done { value, latency }) => {
+                    let before = self
+                        .deps
+                        .get(id.index())
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|d| self.path.get(d.index()))
+                        .max()
+                        .copied()
+                        .unwrap_or_default();
+                    if let Some(p) = self.path.get_mut(id.index()) {
+                        *p = before + latency;
+                    }
+                    self.finished.push((self.name(id), value.clone()));
+                    self.set(id, State::Done(Arc::new(value)));
+                    self.run_count += 1;
+                    done += 1;
+                    self.ctx.emit(RunEvent::NodeFinished {
+                        node: self.name(id),
+                        skipped: false,
+                        done,
+                        total,
+                    });
+                    self.release(id, &mut ready);
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        if result.is_err() {
+            // Abort everything in flight and wait for the tasks to unwind, so
+            // every abandoned attempt is in the trace.
+            tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
+        }
+        result
+    }
+
+    fn name(&self, id: NodeId) -> String {
+        self.graph
+            .dag
+            .node_weight(id)
+            .map(|n| n.name.clone())
+            .unwrap_or_else(|| format!("#{}", id.index()))
+    }
+
+    fn set(&mut self, id: NodeId, state: State) {
+        if let Some(s) = self.state.get_mut(id.index()) {
+            *s = state;
+        }
+    }
+
+    /// One dependency fewer for each dependent; those left with none are ready.
+    fn release(&mut self, id: NodeId, ready: &mut VecDeque<NodeId>) {
+        let Some(dependents) = self.dependents.get(id.index()) else {
+            return;
+        };
+        for &d in dependents {
+            if let Some(r) = self.remaining.get_mut(d.index()) {
+                *r = r.saturating_sub(1);
+                if *r == 0 {
+                    ready.push_back(d);
+                }
+            }
+        }
+    }
+
+    /// A node runs only if every guard's condition ran and has the wanted value.
+    fn guards_hold(&self, id: NodeId) -> bool {
+        let Some(node) = self.graph.dag.node_weight(id) else {
+            return false;
+        };
+        node.guards
+            .iter()
+            .all(|g| match self.state.get(g.cond.index()) {
+                Some(State::Done(v)) => match &**v {
+                    Value::Bool(b) => *b == g.when,
+                    Value::Json(serde_json::Value::Bool(b)) => *b == g.when,
+                    _ => false,
+                },
+                _ => false,
+            })
+    }
+
+    fn values_for(&self, id: NodeId) -> HashMap<NodeId, Arc<Value>> {
+        self.deps
+            .get(id.index())
+            .into_iter()
+            .flatten()
+            .filter_map(|&d| match self.state.get(d.index()) {
+                Some(State::Done(v)) => Some((d, v.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn outputs(&self) -> Result<IndexMap<String, Value>, RunError> {
+        let mut out = IndexMap::new();
+        for (name, &id) in &self.graph.outputs {
+            match self.state.get(id.index()) {
+                Some(State::Done(v)) => {
+                    out.insert(name.clone(), Value::clone(v));
+                }
+                _ => {
+                    return Err(RunError::internal(format!(
+                        "output `{name}` has no value after the run"
+                    )));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn critical_path(&self) -> Duration {
+        self.path.iter().max().copied().unwrap_or_default()
+    }
+}
+
+/// Every node a node reads, whether or not the graph has the edge: running
+/// with a missing edge would read a value that is not there yet.
+pub(crate) fn node_refs(graph: &FlowGraph, id: NodeId, out: &mut Vec<NodeId>) {
+    let Some(node) = graph.dag.node_weight(id) else {
+        return;
+    };
+    out.extend(node.guards.iter().map(|g| g.cond));
+    match &node.kind {
+        NodeKind::Input { default } => {
+            if let Some(e) = default {
+                expr_refs(e, out);
+            }
+        }
+        NodeKind::Ask { call, .. } => call_refs(call, out),
+        NodeKind::Ensemble { voters, .. } => voters.iter().for_each(|c| call_refs(c, out)),
+        NodeKind::Pure(e) | NodeKind::Output(e) => expr_refs(e, out),
+        NodeKind::Map { list, body, .. } => {
+            expr_refs(list, out);
+            expr_refs(body, out);
+        }
+        NodeKind::Record(members) => out.extend(members.iter().map(|(_, m)| *m)),
+    }
+}
+
+fn call_refs(call: &AskCall, out: &mut Vec<NodeId>) {
+    template_refs(&call.prompt, out);
+    if let Some(s) = &call.system {
+        template_refs(s, out);
+    }
+}
+
+fn template_refs(t: &Template, out: &mut Vec<NodeId>) {
+    for p in &t.parts {
+        if let TemplatePart::Expr(e) = p {
+            expr_refs(e, out);
+        }
+    }
+}
+
+fn expr_refs(e: &Expr, out: &mut Vec<NodeId>) {
+    match &e.kind {
+        ExprKind::Lit(_) | ExprKind::Var(_) => {}
+        ExprKind::Node(id) => out.push(*id),
+        ExprKind::Template(t) => template_refs(t, out),
+        ExprKind::List(items) | ExprKind::Call(_, items) => {
+            items.iter().for_each(|i| expr_refs(i, out))
+        }
+        ExprKind::Field(b, _) | ExprKind::Not(b) => expr_refs(b, out),
+        ExprKind::And(a, b) | ExprKind::Or(a, b) | ExprKind::Compare(_, a, b) => {
+            expr_refs(a, out);
+            expr_refs(b, out);
+        }
+        ExprKind::If { cond, then, else_ } => {
+            expr_refs(cond, out);
+            expr_refs(then, out);
+            expr_refs(else_, out);
+        }
+        ExprKind::Ask(call, _) => call_refs(call, out),
+        ExprKind::Map { list, body, .. } => {
+            expr_refs(list, out);
+            expr_refs(body, out);
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! The record of every call attempt, and its export as a Chrome trace
+//! (`chrome://tracing`, Perfetto) where concurrency is visible as lanes.
+
+use serde_json::json;
+
+use super::error::Site;
+use super::report::RunReport;
+use crate::providers::Usage;
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TraceEvent {
+    pub site: Site,
+    pub model: String,
+    /// 0 for the first attempt.
+    pub attempt: u32,
+    /// Microseconds since the run started.
+    pub start_us: u64,
+    pub dur_us: u64,
+    pub usage: Usage,
+    pub outcome: AttemptOutcome,
+    /// The provider's or parser's message for a failed attempt (never a key).
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    Ok,
+    /// The reply came but did not parse as the declared type.
+    Unparsable,
+    Transient,
+    Fatal,
+    Timeout,
+    /// Abandoned: its vote was decided early, another node failed, or the run
+    /// was cancelled.
+    Cancelled,
+}
+
+/// The trace in Chrome's trace-event format: one complete (`"X"`) slice per
+/// attempt, on the lowest lane free at its start, so the number of lanes in
+/// use at any moment is the number of calls in flight.
+pub fn chrome_trace_json(report: &RunReport) -> serde_json::Value {
+    let mut order: Vec<usize> = (0..report.trace.len()).collect();
+    order.sort_by_key(|&i| {
+        report
+            .trace
+            .get(i)
+            .map(|e| (e.start_us, std::cmp::Reverse(e.dur_us)))
+            .unwrap_or_default()
+    });
+    // lane_end[l] = when lane l becomes free.
+    let mut lane_end: Vec<u64> = Vec::new();
+    let mut events = Vec::with_capacity(order.len() + 1);
+    events.push(json!({
+        "name": "process_name", "ph": "M", "pid": 1,
+        "args": { "name": "flow run" }
+    }));
+    for i in order {
+        let Some(e) = report.trace.get(i) else {
+            continue;
+        };
+        let end = e.start_us + e.dur_us;
+        let lane = match lane_end.iter().position(|&free| free <= e.start_us) {
+            Some(l) => l,
+            None => {
+                lane_end.push(0);
+                lane_end.len() - 1
+            }
+        };
+        if let Some(slot) = lane_end.get_mut(lane) {
+            *slot = end;
+        }
+        let mut args = json!({
+            "model": e.model,
+            "attempt": e.attempt,
+            "input_tokens": e.usage.input_tokens,
+            "output_tokens": e.usage.output_tokens,
+            "outcome": e.outcome,
+        });
+        if let (Some(m), Some(obj)) = (&e.message, args.as_object_mut()) {
+            obj.insert("message".into(), json!(m));
+        }
+        events.push(json!({
+            "name": e.site.slice_name(),
+            "cat": "call",
+            "ph": "X",
+            "ts": e.start_us,
+            "dur": e.dur_us,
+            "pid": 1,
+            "tid": lane + 1,
+            "args": args,
+        }));
+    }
+    json!({ "traceEvents": events, "displayTimeUnit": "ms" })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::report::RunStats;
+    use indexmap::IndexMap;
+
+    fn ev(name: &str, start: u64, dur: u64) -> TraceEvent {
+        TraceEvent {
+            site: Site::new(name),
+            model: "m".into(),
+            attempt: 0,
+            start_us: start,
+            dur_us: dur,
+            usage: Usage::default(),
+            outcome: AttemptOutcome::Ok,
+            message: None,
+        }
+    }
+
+    #[test]
+    fn overlapping_slices_get_separate_lanes() {
+        let report = RunReport {
+            outputs: Ok(IndexMap::new()),
+            finished: vec![],
+            stats: RunStats::default(),
+            trace: vec![
+                ev("a", 0, 100),
+                ev("b", 10, 50),
+                ev("c", 60, 10),
+                ev("d", 100, 5),
+            ],
+        };
+        let j = chrome_trace_json(&report);
+        let lanes: Vec<(String, u64)> = j["traceEvents"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["ph"] == "X")
+            .map(|e| {
+                (
+                    e["name"].as_str().unwrap_or("").to_string(),
+                    e["tid"].as_u64().unwrap_or(0),
+                )
+            })
+            .collect();
+        assert_eq!(
+            lanes,
+            vec![
+                ("a".into(), 1),
+                ("b".into(), 2),
+                ("c".into(), 2),
+                ("d".into(), 1)
+            ]
+        );
+    }
+}
