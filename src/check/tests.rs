@@ -414,6 +414,9 @@ fn option_types_and_ranges() {
         ("concurrency", "0"),
         ("rpm", "0"),
         ("base_url", "30"),
+        ("timeout", "30"),
+        ("system", "true"),
+        ("retry", "-1"),
         ("api_key_env", "true"),
         ("top_p", "2"),
     ] {
@@ -435,13 +438,16 @@ fn option_types_and_ranges() {
 
 #[test]
 fn model_spec_is_built() {
-    let src = "model f = openai(\"gpt-4o-mini\", temperature: 1, max_tokens: 400, top_p: 0.5, api_key_env: \"K\")\nmodel t = mock(rules: {\"bomb\": \"yes\", \"*\": \"no\"}, latency: 20ms, fail_first: 2, echo: true)\noutput a = ask f \"q\"\noutput b = ask t \"q\"\n";
+    let src = "model f = openai(\"gpt-4o-mini\", temperature: 1, max_tokens: 400, top_p: 0.5, timeout: 30s, retry: 2, system: \"terse\", api_key_env: \"K\")\nmodel t = mock(rules: {\"bomb\": \"yes\", \"*\": \"no\"}, latency: 20ms, fail_first: 2, echo: true)\noutput a = ask f \"q\"\noutput b = ask t \"q\"\n";
     let g = clean(src);
     let f = &g.models["f"];
     assert_eq!(f.model_id.as_deref(), Some("gpt-4o-mini"));
     assert_eq!(f.options.temperature, Some(1.0));
     assert_eq!(f.options.max_tokens, Some(400));
     assert_eq!(f.options.top_p, Some(0.5));
+    assert_eq!(f.options.timeout, Some(std::time::Duration::from_secs(30)));
+    assert_eq!(f.options.retry, Some(2));
+    assert_eq!(f.options.system.as_deref(), Some("terse"));
     assert_eq!(f.key_env(), Some("K"));
     let t = &g.models["t"];
     assert_eq!(t.model_id, None);
