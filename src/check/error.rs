@@ -2,7 +2,7 @@
 //!
 //! All user-facing text lives here, so raise sites only say *what* went wrong
 //! and the wording stays consistent. Codes are documented in
-//! `docs/errors-check.md`, one heading per code.
+//! `docs/errors.md`, one heading per code.
 
 use std::fmt;
 
