@@ -615,8 +615,7 @@ fn a_failed_call_points_at_the_source_and_lists_what_finished() {
 fn a_unanimous_disagreement_fails_the_run() {
     let p = TempProgram::new(
         "model m = mock(replies: [\"yes\", \"no\", \"yes\"], concurrency: 1)\n\
-         verdict = ask m \"Is it safe?\" as bool vote 3 by unanimous\n\
-         output verdict\n",
+         output verdict = ask m \"Is it safe?\" as bool vote 3 by unanimous\n",
     );
     let out = flow(&["run", &p.path]);
     assert_eq!(code(&out), 2);
@@ -630,6 +629,7 @@ fn a_unanimous_disagreement_fails_the_run() {
     );
     assert!(err.contains("voted `unanimous` here"), "{err}");
     assert!(err.contains("main.flow:2:"), "{err}");
+    assert!(!err.contains("ask1"), "an internal node name leaked: {err}");
 }
 
 #[test]
@@ -672,7 +672,16 @@ fn transient_failures_are_retried_and_counted() {
     assert_eq!(code(&out), 2);
     let err = prose(&stderr(&out));
     assert!(err.contains("flow::run::call_failed"), "{err}");
+    // The inline call is named after the output it belongs to.
+    assert!(
+        err.contains("the call to `m` for `a` failed after 1 attempt"),
+        "{err}"
+    );
     assert!(err.contains("mock model `m` fails its first"), "{err}");
+    assert!(
+        err.contains("0 nodes finished before the run stopped (1 call made, 0 saved, 0 retries)"),
+        "{err}"
+    );
 }
 
 #[test]
