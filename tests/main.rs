@@ -2,6 +2,7 @@
 //! `flow run` end to end, and real HTTP against an in-process server.
 
 mod cli;
+mod docs;
 mod examples;
 mod fixtures;
 mod http;

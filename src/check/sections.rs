@@ -84,11 +84,12 @@ pub fn check_independence(
 ) {
     for section in &scope.sections {
         for &a in &section.members {
+            let reach = graph.reach(a);
             for &b in &section.members {
                 if a == b || (on_cycle.contains(&a) && on_cycle.contains(&b)) {
                     continue;
                 }
-                let Some(path) = graph.path(a, b) else {
+                let Some(path) = reach.path_to(b) else {
                     continue;
                 };
                 let (Some(da), Some(db)) = (scope.decls.get(a), scope.decls.get(b)) else {

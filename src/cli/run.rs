@@ -285,7 +285,7 @@ fn bind_inputs(
 }
 
 fn unknown_input_help(name: &str, known: &[&str]) -> String {
-    if let Some(best) = super::suggest(name, known.iter().copied()) {
+    if let Some(best) = crate::check::did_you_mean(name, known.iter().copied()) {
         return format!("did you mean `{best}`?");
     }
     if known.is_empty() {

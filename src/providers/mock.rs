@@ -155,7 +155,7 @@ fn placeholder_of(ty: &Type, seed: u64, request: &Request) -> String {
             let i = usize::try_from(seed % choices.len().max(1) as u64).unwrap_or(0);
             choices.get(i).cloned().unwrap_or_default()
         }
-        Type::Json => "{\"placeholder\": true}".to_owned(),
+        Type::Json => format!("{{\"{}\": true}}", crate::value::PLACEHOLDER_KEY),
         Type::List(item) => {
             let items = (0u64..3).map(|i| {
                 placeholder_of(
@@ -421,7 +421,7 @@ mod tests {
         );
         assert_eq!(
             mock.reply_text(&request("p", 0, 0, Type::Json)),
-            Ok("{\"placeholder\": true}".into())
+            Ok(format!("{{\"{}\": true}}", crate::value::PLACEHOLDER_KEY))
         );
     }
 
