@@ -468,20 +468,26 @@ fn anthropic_success_sends_a_well_formed_request() {
 
 #[test]
 fn a_rate_limit_is_retried_after_the_wait_asked_for() {
-    let server = Server::start(Config::then(
-        vec![
-            api_error(429, "rate_limit_exceeded", "Rate limit reached").header("retry-after", "1"),
-        ],
-        openai_text("fine"),
-    ));
-    let p = program("openai", &server.base_url(), "", "output a = ask m \"Hi\"");
-    let ran = run(&p, &[]);
-    assert_eq!(ran.code(), 0, "{}", ran.err());
-    assert_eq!(ran.doc()["outputs"], json!({"a": "fine"}));
-    assert_eq!(ran.stat("retries"), 1);
-    assert_eq!(ran.stat("calls"), 2);
-    assert_eq!(server.seen().len(), 2);
-    assert_eq!(ran.outcomes(), ["transient", "ok"]);
+    for (provider, ok) in [
+        ("openai", openai_text("fine")),
+        ("anthropic", anthropic_text("fine")),
+    ] {
+        let server = Server::start(Config::then(
+            vec![
+                api_error(429, "rate_limit_exceeded", "Rate limit reached")
+                    .header("retry-after", "1"),
+            ],
+            ok,
+        ));
+        let p = program(provider, &server.base_url(), "", "output a = ask m \"Hi\"");
+        let ran = run(&p, &[]);
+        assert_eq!(ran.code(), 0, "{provider}: {}", ran.err());
+        assert_eq!(ran.doc()["outputs"], json!({"a": "fine"}), "{provider}");
+        assert_eq!(ran.stat("retries"), 1, "{provider}");
+        assert_eq!(ran.stat("calls"), 2, "{provider}");
+        assert_eq!(server.seen().len(), 2, "{provider}");
+        assert_eq!(ran.outcomes(), ["transient", "ok"], "{provider}");
+    }
 }
 
 #[test]
@@ -544,6 +550,27 @@ fn a_hung_server_times_out_per_attempt() {
     assert_eq!(server.seen().len(), 1);
     assert_eq!(ran.outcomes(), ["timeout"]);
     assert!(ran.doc()["outputs"].is_null());
+}
+
+#[test]
+fn a_model_timeout_applies_to_every_attempt() {
+    let server = Server::start(Config::answer(Answer::Hang));
+    let p = program(
+        "anthropic",
+        &server.base_url(),
+        "timeout: 300ms, retry: 1",
+        "output a = ask m \"Hi\"",
+    );
+    let ran = run(&p, &[]);
+    assert_eq!(ran.code(), 2);
+    let err = ran.err();
+    assert!(err.contains("flow::run::timeout"), "{err}");
+    assert!(
+        err.contains("timed out after 300ms on each of 2 attempts"),
+        "{err}"
+    );
+    assert_eq!(server.seen().len(), 2);
+    assert_eq!(ran.stat("retries"), 1);
 }
 
 #[test]
