@@ -65,14 +65,6 @@ fn every_example_runs_offline() {
     }
 }
 
-/// Fixtures that cannot run offline yet, and why. Each must still fail, so
-/// the entry is removed (and a snapshot accepted) once the cause is fixed.
-const KNOWN_OFFLINE_FAILURES: &[(&str, &str)] = &[(
-    "code_review",
-    "`category` votes `unanimous`, and offline placeholders differ per sample \
-     (see `offline_unanimous_vote_runs`)",
-)];
-
 /// `tests/fixtures/ok/NAME.inputs`: one `NAME=VALUE` per line, passed as
 /// `--input`, for fixtures with inputs that have no default.
 fn fixture_inputs(file: &std::path::Path) -> Vec<String> {
@@ -100,14 +92,6 @@ fn ok_fixtures_run_offline() {
         }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = flow(&args);
-        if let Some((_, why)) = KNOWN_OFFLINE_FAILURES.iter().find(|(n, _)| *n == name) {
-            assert_ne!(
-                code(&out),
-                0,
-                "{path} runs offline now ({why} is fixed): remove it from KNOWN_OFFLINE_FAILURES"
-            );
-            continue;
-        }
         assert_eq!(
             code(&out),
             0,
@@ -124,7 +108,6 @@ fn ok_fixtures_run_offline() {
 /// placeholders that differ per sample fails, though `--offline` promises
 /// that any program runs.
 #[test]
-#[ignore = "offline placeholders differ per sample, so `unanimous` votes fail offline (providers/mock.rs)"]
 fn offline_unanimous_vote_runs() {
     let p = TempProgram::new(
         "model m = openai(\"gpt-4o-mini\")\n\
