@@ -522,16 +522,16 @@ impl Lowerer<'_, '_> {
 
     /// `verdict == "maybe"` where `verdict` can only be `"safe" | "unsafe"`.
     fn union_choice(&mut self, union: &Expr, lit: &Expr, eq: bool) {
-        if let (Type::Union(choices), ExprKind::Lit(Value::Text(value))) = (&union.ty, &lit.kind) {
-            if !choices.contains(value) {
-                self.errors.push(CheckError::UnionChoice {
-                    value: value.clone(),
-                    ty: union.ty.clone(),
-                    always: if eq { "false" } else { "true" },
-                    span: lit.span,
-                    union_span: union.span,
-                });
-            }
+        if let (Type::Union(choices), ExprKind::Lit(Value::Text(value))) = (&union.ty, &lit.kind)
+            && !choices.contains(value)
+        {
+            self.errors.push(CheckError::UnionChoice {
+                value: value.clone(),
+                ty: union.ty.clone(),
+                always: if eq { "false" } else { "true" },
+                span: lit.span,
+                union_span: union.span,
+            });
         }
     }
 
