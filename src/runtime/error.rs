@@ -217,7 +217,7 @@ fn fmt_status(s: &Option<u16>) -> String {
 
 fn fmt_millis(d: &Duration) -> String {
     let ms = d.as_millis();
-    if ms >= 1000 && ms % 1000 == 0 {
+    if ms >= 1000 && ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")
