@@ -216,7 +216,7 @@ b = ask slow "second {a}"
 output result = "{a} {b}"
 "#,
     );
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_flow"))
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_flow"))
         .args(["run", &p.path])
         .env("NO_COLOR", "1")
         .stdout(std::process::Stdio::piped())
