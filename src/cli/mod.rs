@@ -112,13 +112,3 @@ pub(crate) fn print_stderr(text: &str) {
     let _ = err.write_all(text.as_bytes());
     let _ = err.flush();
 }
-
-/// The closest known name, for "did you mean" help; `None` when nothing is close.
-pub(crate) fn suggest<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    known
-        .into_iter()
-        .map(|k| (strsim::jaro_winkler(name, k), k))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, k)| k)
-}

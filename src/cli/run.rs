@@ -324,7 +324,7 @@ fn bind_inputs(
 }
 
 pub(super) fn unknown_input_help(name: &str, known: &[&str]) -> String {
-    if let Some(best) = super::suggest(name, known.iter().copied()) {
+    if let Some(best) = crate::check::did_you_mean(name, known.iter().copied()) {
         return format!("did you mean `{best}`?");
     }
     if known.is_empty() {
@@ -394,12 +394,18 @@ fn print_report(report: &RunReport, src: &Source, json: bool, style: Style) -> u
 /// What completed before the failure, so a failed run loses nothing.
 fn finished_summary(report: &RunReport) -> String {
     let s = &report.stats;
+    let calls = match s.calls {
+        1 => "1 call".to_string(),
+        n => format!("{n} calls"),
+    };
+    let retries = match s.retries {
+        1 => "1 retry".to_string(),
+        n => format!("{n} retries"),
+    };
     let mut out = format!(
-        "{} finished before the run stopped ({} calls made, {} saved, {} retries)\n",
+        "{} finished before the run stopped ({calls} made, {} saved, {retries})\n",
         super::check::plural(report.finished.len(), "node"),
-        s.calls,
         s.saved,
-        s.retries
     );
     for (name, value) in &report.finished {
         out.push_str(&format!("  {name} = {}\n", preview(value)));

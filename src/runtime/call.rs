@@ -129,7 +129,7 @@ pub(crate) async fn call<T>(
         let started = Instant::now();
         first_start.get_or_insert(started);
         let result = match timeout {
-            Some(t) => tokio::time::timeout(t, provider.call(request)).await.ok(),
+            Some(t) => within(t, provider.call(request)).await,
             None => Some(provider.call(request).await),
         };
         drop(_slot);
@@ -264,6 +264,21 @@ pub(crate) async fn call<T>(
     }
 }
 
+/// `fut`'s output, or `None` once `limit` has passed. Unlike
+/// `tokio::time::timeout`, the deadline is checked first: an HTTP provider
+/// enforcing the same model `timeout` on its own fires in the same timer
+/// tick, and its error must not win over ours, or one hung server would fail
+/// as `call_failed` or as `timeout` depending on polling order.
+async fn within<F: std::future::Future>(limit: Duration, fut: F) -> Option<F::Output> {
+    let deadline = tokio::time::sleep(limit);
+    tokio::pin!(deadline, fut);
+    tokio::select! {
+        biased;
+        () = &mut deadline => None,
+        out = &mut fut => Some(out),
+    }
+}
+
 /// Full jitter: uniform in `[0, min(max, base * 2^attempt)]`, but never less
 /// than the provider's `Retry-After`.
 fn backoff(ctx: &RunCtx, attempt: u32, floor: Option<Duration>) -> Duration {
@@ -281,5 +296,27 @@ fn backoff(ctx: &RunCtx, attempt: u32, floor: Option<Duration>) -> Duration {
     match floor {
         Some(f) => jitter.max(f),
         None => jitter,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_deadline_wins_a_tie_with_the_call() {
+        let limit = Duration::from_millis(300);
+        // The provider's own timer, started just after ours, with the same limit.
+        let provider = async move {
+            tokio::time::sleep(limit).await;
+            "the provider's own timeout"
+        };
+        assert_eq!(within(limit, provider).await, None);
+        assert_eq!(within(limit, async { 7 }).await, Some(7));
+        let early = async {
+            tokio::time::sleep(Duration::from_millis(299)).await;
+            "reply"
+        };
+        assert_eq!(within(limit, early).await, Some("reply"));
     }
 }
