@@ -106,23 +106,9 @@ pub enum SetupError {
 }
 
 pub fn run(args: RunArgs, style: Style) -> u8 {
-    let src = match source::read(&args.file) {
-        Ok(src) => src,
-        Err(e) => {
-            print_stderr(&report::render(&e, None, style));
-            return exit::FAILURE;
-        }
-    };
-    let compiled = crate::compile(&src.text);
-    for d in compiled.diagnostics.iter() {
-        print_stderr(&report::render(d.as_ref(), Some(&src), style));
-    }
-    let Some(mut graph) = compiled.graph else {
-        print_stderr(&format!(
-            "error: `{}` has errors; fix them to run it\n",
-            src.name
-        ));
-        return exit::COMPILE;
+    let (src, mut graph) = match source::load(&args.file, "run it", style) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
     };
 
     let fail = |d: &dyn Diagnostic| {
