@@ -5,6 +5,7 @@
 //! [`graph::FlowGraph`], and [`runtime`] executes that graph. The library never
 //! prints; the `cli` module is the only place that writes to the terminal.
 
+pub mod cache;
 pub mod check;
 pub mod cli;
 pub mod diagnostic;

@@ -4,6 +4,16 @@ use std::fmt;
 
 use indexmap::IndexMap;
 
+/// The key of the object an offline mock invents for `as json`. Reading any
+/// field of such an object gives a placeholder instead of an error, so that
+/// `--offline` runs every program, including ones that read `reply.field`.
+pub const PLACEHOLDER_KEY: &str = "flow_offline_placeholder";
+
+/// True for the object an offline mock invents for `as json`.
+pub fn is_offline_placeholder(map: &serde_json::Map<String, serde_json::Value>) -> bool {
+    map.get(PLACEHOLDER_KEY) == Some(&serde_json::Value::Bool(true))
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Text(String),
@@ -26,6 +36,12 @@ impl Value {
             Value::Number(n) => format_number(*n),
             Value::Json(j) => match j {
                 serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Object(map) if is_offline_placeholder(map) => {
+                    match map.get("field").and_then(|f| f.as_str()) {
+                        Some(field) => format!("[offline placeholder for `{field}`]"),
+                        None => "[offline placeholder]".to_string(),
+                    }
+                }
                 other => other.to_string(),
             },
             Value::List(items) => items

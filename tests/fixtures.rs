@@ -39,7 +39,10 @@ fn err_fixtures_fail_with_their_diagnostic() {
         if code(&out) == 0 {
             let denied = flow(&["check", "--deny-warnings", &path]);
             assert_eq!(code(&denied), 1, "{path} should warn:\n{text}");
-            assert!(stdout(&out).contains("warning"), "{path} should warn:\n{text}");
+            assert!(
+                stdout(&out).contains("warning"),
+                "{path} should warn:\n{text}"
+            );
         } else {
             assert_eq!(code(&out), 1, "{path} should fail to check:\n{text}");
         }

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::time::Duration;
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -9,14 +10,33 @@ pub fn root() -> PathBuf {
 
 /// `flow ARGS...` from the crate root, no colour, 80 columns, no keys.
 pub fn flow(args: &[&str]) -> Output {
-    assert_cmd::Command::cargo_bin("flow")
-        .expect("the flow binary is built for tests")
-        .current_dir(root())
+    flow_env(args, &[])
+}
+
+/// As [`flow`], with extra environment variables (e.g. a test key), and
+/// killed after two minutes so a hung run fails its test instead of the suite.
+pub fn flow_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd =
+        assert_cmd::Command::cargo_bin("flow").expect("the flow binary is built for tests");
+    cmd.current_dir(root())
         .args(args)
         .env("NO_COLOR", "1")
         .env("COLUMNS", "80")
         .env_remove("OPENAI_API_KEY")
-        .env_remove("ANTHROPIC_API_KEY")
+        .env_remove("ANTHROPIC_API_KEY");
+    // Requests to the in-process test server must not detour through a proxy.
+    for var in [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.envs(env.iter().copied())
+        .timeout(Duration::from_secs(120))
         .output()
         .expect("flow runs")
 }
@@ -58,4 +78,48 @@ pub fn stem(p: &Path) -> String {
     p.file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default()
+}
+
+/// Standard output as JSON; fails the test with both streams if it is not.
+pub fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+            stdout(o),
+            stderr(o)
+        )
+    })
+}
+
+/// A program written to a fresh temporary folder, for tests that need one
+/// of their own. Keep the folder alive as long as the file is used.
+pub struct TempProgram {
+    pub dir: tempfile::TempDir,
+    pub path: String,
+}
+
+impl TempProgram {
+    pub fn new(source: &str) -> TempProgram {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let path = dir.path().join("main.flow");
+        std::fs::write(&path, source).expect("write the program");
+        TempProgram {
+            path: path.to_string_lossy().into_owned(),
+            dir,
+        }
+    }
+
+    /// A path inside the program's folder (for traces and input files).
+    pub fn file(&self, name: &str) -> String {
+        self.dir.path().join(name).to_string_lossy().into_owned()
+    }
+}
+
+/// A diagnostic as prose: miette's line wrapping and gutter (`│`) removed and
+/// white space collapsed, so a test can look for a whole sentence.
+pub fn prose(text: &str) -> String {
+    text.split_whitespace()
+        .filter(|w| *w != "│" && *w != "·")
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -100,34 +100,28 @@ impl<'r> DeclGraph<'r> {
         None
     }
 
-    /// The path of uses from `from` to `to` (both included), if `from` uses
-    /// `to` directly or through other declarations.
-    pub fn path(&self, from: DeclId, to: DeclId) -> Option<Vec<DeclId>> {
-        let mut parent: Vec<Option<DeclId>> = vec![None; self.refs.len()];
-        let mut seen = HashSet::from([from]);
+    /// Everything `from` uses directly or through other declarations, as a
+    /// breadth-first tree: `parents[d]` is the declaration that reached `d`.
+    pub fn reach(&self, from: DeclId) -> Reach {
+        let mut parents: Vec<Option<DeclId>> = vec![None; self.refs.len()];
+        let mut seen = vec![false; self.refs.len()];
+        if let Some(s) = seen.get_mut(from) {
+            *s = true;
+        }
         let mut queue = VecDeque::from([from]);
         while let Some(cur) = queue.pop_front() {
             for r in self.uses(cur) {
-                if !seen.insert(r.target) {
-                    continue;
+                match seen.get_mut(r.target) {
+                    Some(s) if !*s => *s = true,
+                    _ => continue,
                 }
-                if let Some(p) = parent.get_mut(r.target) {
+                if let Some(p) = parents.get_mut(r.target) {
                     *p = Some(cur);
-                }
-                if r.target == to {
-                    let mut path = vec![to];
-                    let mut at = to;
-                    while at != from {
-                        at = parent.get(at).copied().flatten()?;
-                        path.push(at);
-                    }
-                    path.reverse();
-                    return Some(path);
                 }
                 queue.push_back(r.target);
             }
         }
-        None
+        Reach { from, parents }
     }
 
     /// Every declaration after the ones it uses (declarations on a cycle in
@@ -172,4 +166,27 @@ fn name(scope: &Scope<'_>, id: DeclId) -> String {
         .get(id)
         .map(|d| d.name.clone())
         .unwrap_or_else(|| format!("#{id}"))
+}
+
+/// The result of [`DeclGraph::reach`].
+pub struct Reach {
+    from: DeclId,
+    parents: Vec<Option<DeclId>>,
+}
+
+impl Reach {
+    /// The shortest path of uses from the start to `to` (both included).
+    pub fn path_to(&self, to: DeclId) -> Option<Vec<DeclId>> {
+        if to == self.from {
+            return None;
+        }
+        let mut path = vec![to];
+        let mut at = to;
+        while at != self.from {
+            at = self.parents.get(at).copied().flatten()?;
+            path.push(at);
+        }
+        path.reverse();
+        Some(path)
+    }
 }

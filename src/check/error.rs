@@ -2,7 +2,7 @@
 //!
 //! All user-facing text lives here, so raise sites only say *what* went wrong
 //! and the wording stays consistent. Codes are documented in
-//! `docs/errors-check.md`, one heading per code.
+//! `docs/errors.md`, one heading per code.
 
 use std::fmt;
 
@@ -239,9 +239,9 @@ pub enum CheckError {
         name: String,
         first_kind: NameKind,
         second_kind: NameKind,
-        #[label("first defined here as a {first_kind}")]
+        #[label("first defined here ({first_kind})")]
         first: Span,
-        #[label(primary, "defined again here as a {second_kind}")]
+        #[label(primary, "defined again here ({second_kind})")]
         second: Span,
     },
 
@@ -437,6 +437,23 @@ pub enum CheckError {
         found: Type,
         #[label("this is `{found}`")]
         span: Span,
+    },
+
+    #[error("{value:?} is not one of the choices of `{ty}`")]
+    #[diagnostic(
+        code(flow::check::union_choice),
+        help(
+            "a value of this type is always one of its choices, so this comparison is always {always}; compare with one of the choices"
+        )
+    )]
+    UnionChoice {
+        value: String,
+        ty: Type,
+        always: &'static str,
+        #[label("not a choice")]
+        span: Span,
+        #[label("this is `{ty}`")]
+        union_span: Span,
     },
 
     #[error("the condition of `if` must be `bool`, but it is `{found}`")]

@@ -9,6 +9,7 @@
 //! Node `i` is declaration `i` (source order); nodes synthesized for inline
 //! `ask`s, `for`s and `if` conditions come after, in the order they are met.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use indexmap::IndexMap;
@@ -272,7 +273,7 @@ impl Lowerer<'_, '_> {
 
     /// Edges into `to` from its dependencies (deduplicated) and its guards.
     fn connect(&mut self, to: NodeId, deps: Vec<Dep>, guards: &[Guard]) {
-        let mut seen: Vec<Dep> = Vec::new();
+        let mut seen: HashSet<(NodeId, String, bool)> = HashSet::new();
         let guard_deps = guards.iter().map(|g| {
             let label = self
                 .dag
@@ -283,7 +284,7 @@ impl Lowerer<'_, '_> {
         });
         let all: Vec<Dep> = deps.into_iter().chain(guard_deps).collect();
         for d in all {
-            if d.0 == to || seen.contains(&d) {
+            if d.0 == to || !seen.insert((d.0, d.1.clone(), d.2 == EdgeKind::Guard)) {
                 continue;
             }
             self.dag.add_edge(
@@ -294,7 +295,6 @@ impl Lowerer<'_, '_> {
                     kind: d.2,
                 },
             );
-            seen.push(d);
         }
     }
 
@@ -489,6 +489,8 @@ impl Lowerer<'_, '_> {
                         span: b.span,
                     });
                 }
+                self.union_choice(&a, &b, op == B::Eq);
+                self.union_choice(&b, &a, op == B::Eq);
                 let cop = if op == B::Eq {
                     CompareOp::Eq
                 } else {
@@ -515,6 +517,21 @@ impl Lowerer<'_, '_> {
                 };
                 (ExprKind::Compare(cop, Box::new(a), Box::new(b)), Type::Bool)
             }
+        }
+    }
+
+    /// `verdict == "maybe"` where `verdict` can only be `"safe" | "unsafe"`.
+    fn union_choice(&mut self, union: &Expr, lit: &Expr, eq: bool) {
+        if let (Type::Union(choices), ExprKind::Lit(Value::Text(value))) = (&union.ty, &lit.kind)
+            && !choices.contains(value)
+        {
+            self.errors.push(CheckError::UnionChoice {
+                value: value.clone(),
+                ty: union.ty.clone(),
+                always: if eq { "false" } else { "true" },
+                span: lit.span,
+                union_span: union.span,
+            });
         }
     }
 
@@ -858,7 +875,8 @@ impl Lowerer<'_, '_> {
             cx.defaults.timeout = Some(Duration::from_millis(t.millis));
         }
         if let Some(c) = m.retry {
-            cx.defaults.retry = votes::in_range(c.value, c.span, CountKind::Retry, self.errors);
+            // An out-of-range section `retry` is reported by the section rules.
+            cx.defaults.retry = votes::in_range(c.value, c.span, CountKind::Retry, &mut Vec::new());
         }
         let mut voters = Vec::new();
         let mut ty: Option<(Type, Span)> = None;

@@ -15,6 +15,7 @@
 //! everything; an expression whose type cannot be known gets `Type::Unknown`,
 //! which no later rule complains about, so one mistake is reported once.
 
+pub mod cost;
 mod cycles;
 pub mod error;
 mod lower;
@@ -32,7 +33,8 @@ mod tests;
 
 use crate::diagnostic::BoxDiagnostic;
 use crate::graph::FlowGraph;
-use crate::syntax::ast::Program;
+use crate::model::ModelSpec;
+use crate::syntax::ast::{ModelDecl, Program};
 
 pub use error::CheckError;
 pub use suggest::did_you_mean;
@@ -52,6 +54,19 @@ pub fn check(program: &Program) -> Checked {
             .into_iter()
             .map(|e| Box::new(e) as BoxDiagnostic)
             .collect(),
+    }
+}
+
+/// One model declaration on its own, with the same validation as in a
+/// program: for `--model NAME=SPEC`, parsed as `model NAME = SPEC`.
+pub fn model_spec(decl: &ModelDecl) -> Result<ModelSpec, Vec<CheckError>> {
+    let mut errors = Vec::new();
+    let mut decls = indexmap::IndexMap::new();
+    decls.insert(decl.name.name.clone(), decl);
+    let mut specs = models::build_models(&decls, &mut errors);
+    match specs.swap_remove(&decl.name.name) {
+        Some(spec) if errors.is_empty() => Ok(spec),
+        _ => Err(errors),
     }
 }
 

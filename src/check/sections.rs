@@ -12,23 +12,22 @@ use crate::syntax::ast::{ExprKind, Item, Modifiers, Program, Section};
 /// members a voting section (ensemble) may have.
 pub fn check_shapes(program: &Program, scope: &Scope<'_>, errors: &mut Vec<CheckError>) {
     for item in &program.items {
-        if let Item::Section(section) = item {
-            if let Some(vote) = &section.modifiers.vote {
-                errors.push(CheckError::SectionVoteStatement { span: vote.span });
-            }
+        if let Item::Section(section) = item
+            && let Some(vote) = &section.modifiers.vote
+        {
+            errors.push(CheckError::SectionVoteStatement { span: vote.span });
         }
     }
     for s in &scope.sections {
         modifiers(&s.ast.modifiers, errors);
     }
     for decl in &scope.decls {
-        if let DeclKind::Value(expr) = &decl.kind {
-            if let ExprKind::Section(section) = &expr.kind {
-                if section.modifiers.vote.is_some() {
-                    modifiers(&section.modifiers, errors);
-                    ensemble_members(section, errors);
-                }
-            }
+        if let DeclKind::Value(expr) = &decl.kind
+            && let ExprKind::Section(section) = &expr.kind
+            && section.modifiers.vote.is_some()
+        {
+            modifiers(&section.modifiers, errors);
+            ensemble_members(section, errors);
         }
     }
 }
@@ -84,11 +83,12 @@ pub fn check_independence(
 ) {
     for section in &scope.sections {
         for &a in &section.members {
+            let reach = graph.reach(a);
             for &b in &section.members {
                 if a == b || (on_cycle.contains(&a) && on_cycle.contains(&b)) {
                     continue;
                 }
-                let Some(path) = graph.path(a, b) else {
+                let Some(path) = reach.path_to(b) else {
                     continue;
                 };
                 let (Some(da), Some(db)) = (scope.decls.get(a), scope.decls.get(b)) else {

@@ -414,6 +414,9 @@ fn option_types_and_ranges() {
         ("concurrency", "0"),
         ("rpm", "0"),
         ("base_url", "30"),
+        ("timeout", "30"),
+        ("system", "true"),
+        ("retry", "-1"),
         ("api_key_env", "true"),
         ("top_p", "2"),
     ] {
@@ -435,13 +438,16 @@ fn option_types_and_ranges() {
 
 #[test]
 fn model_spec_is_built() {
-    let src = "model f = openai(\"gpt-4o-mini\", temperature: 1, max_tokens: 400, top_p: 0.5, api_key_env: \"K\")\nmodel t = mock(rules: {\"bomb\": \"yes\", \"*\": \"no\"}, latency: 20ms, fail_first: 2, echo: true)\noutput a = ask f \"q\"\noutput b = ask t \"q\"\n";
+    let src = "model f = openai(\"gpt-4o-mini\", temperature: 1, max_tokens: 400, top_p: 0.5, timeout: 30s, retry: 2, system: \"terse\", api_key_env: \"K\")\nmodel t = mock(rules: {\"bomb\": \"yes\", \"*\": \"no\"}, latency: 20ms, fail_first: 2, echo: true)\noutput a = ask f \"q\"\noutput b = ask t \"q\"\n";
     let g = clean(src);
     let f = &g.models["f"];
     assert_eq!(f.model_id.as_deref(), Some("gpt-4o-mini"));
     assert_eq!(f.options.temperature, Some(1.0));
     assert_eq!(f.options.max_tokens, Some(400));
     assert_eq!(f.options.top_p, Some(0.5));
+    assert_eq!(f.options.timeout, Some(std::time::Duration::from_secs(30)));
+    assert_eq!(f.options.retry, Some(2));
+    assert_eq!(f.options.system.as_deref(), Some("terse"));
     assert_eq!(f.key_env(), Some("K"));
     let t = &g.models["t"];
     assert_eq!(t.model_id, None);
@@ -467,6 +473,23 @@ fn type_mismatch_in_builtin() {
     let src = format!("{MODELS}n = ask m \"q\" as int\noutput o = upper(n)\n");
     let e = one(&src, "type_mismatch");
     assert_eq!(labels(&src, &e), vec![ch(&src, "n)", 1)]);
+}
+
+#[test]
+fn comparing_a_union_with_a_value_it_cannot_have() {
+    let src = format!(
+        "{MODELS}v = ask m \"q\" as \"safe\" | \"unsafe\"\noutput o = if v == \"maybe\" then 1 else 2\n"
+    );
+    let e = one(&src, "union_choice");
+    assert_eq!(
+        labels(&src, &e),
+        vec![at(&src, "\"maybe\"", 1), ch(&src, "v ==", 1)]
+    );
+    assert!(help(&e).contains("always false"));
+    let src = format!(
+        "{MODELS}v = ask m \"q\" as \"safe\" | \"unsafe\"\noutput o = if \"safe\" != v then 1 else 2\n"
+    );
+    clean(&src);
 }
 
 #[test]
@@ -566,6 +589,15 @@ fn counts() {
         let number = Span::new(written.end - n.len(), written.end);
         assert_eq!(labels(&src, &e), vec![number], "{m} {n}");
     }
+}
+
+#[test]
+fn section_retry_is_reported_once() {
+    let src = format!(
+        "{MODELS}v = section <\n  ask m \"a\" as bool\n> vote 3 by majority retry 5000\noutput o = v\n"
+    );
+    let e = one(&src, "count");
+    assert_eq!(labels(&src, &e), vec![at(&src, "5000", 1)]);
 }
 
 #[test]
@@ -1009,4 +1041,22 @@ fn err_fixtures_report_their_code() {
         assert_eq!(codes, vec![want], "{name}");
         assert!(src.starts_with("# "), "{name} starts with a comment");
     }
+}
+
+#[test]
+fn one_model_spec_on_its_own() {
+    let program = crate::syntax::parse("model fast = openai(\"gpt-4o\", temperature: 0.2)\n")
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let Some(crate::syntax::ast::Item::Model(decl)) = program.items.first() else {
+        panic!("a model declaration");
+    };
+    let spec = super::model_spec(decl).unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(spec.options.temperature, Some(0.2));
+    let program = crate::syntax::parse("model fast = openai(temperature: 9)\n")
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let Some(crate::syntax::ast::Item::Model(decl)) = program.items.first() else {
+        panic!("a model declaration");
+    };
+    let errors = super::model_spec(decl).err().unwrap_or_default();
+    assert_eq!(errors.len(), 2, "{errors:?}");
 }

@@ -125,19 +125,19 @@ pub fn builtin(
         return result;
     }
     let mut want = |i: usize, ok: bool, expected: &str| {
-        if let Some(arg) = args.get(i) {
-            if !ok {
-                errors.push(CheckError::TypeMismatch {
-                    context: format!(
-                        "the {} argument of `{}`",
-                        ORDINALS.get(i).copied().unwrap_or("next"),
-                        b.name()
-                    ),
-                    expected: expected.to_string(),
-                    found: arg.ty.clone(),
-                    span: arg.span,
-                });
-            }
+        if let Some(arg) = args.get(i)
+            && !ok
+        {
+            errors.push(CheckError::TypeMismatch {
+                context: format!(
+                    "the {} argument of `{}`",
+                    ORDINALS.get(i).copied().unwrap_or("next"),
+                    b.name()
+                ),
+                expected: expected.to_string(),
+                found: arg.ty.clone(),
+                span: arg.span,
+            });
         }
     };
     let ty = |i: usize| args.get(i).map(|a| a.ty).unwrap_or(&Type::Unknown);

@@ -75,13 +75,13 @@ pub fn strategy(
         "majority" | "unanimous" => {
             unexpected(errors);
             if name == "majority" {
-                if let Some(total) = votes.total {
-                    if total % 2 == 0 {
-                        errors.push(CheckError::EvenMajority {
-                            votes: total,
-                            span: vote.span,
-                        });
-                    }
+                if let Some(total) = votes.total
+                    && total % 2 == 0
+                {
+                    errors.push(CheckError::EvenMajority {
+                        votes: total,
+                        span: vote.span,
+                    });
                 }
                 (Some(Strategy::Majority), votes.ty.clone())
             } else {
@@ -120,14 +120,14 @@ pub fn strategy(
             }
             match &s.arg {
                 Some(StrategyArg::Count(k)) => {
-                    if let Some(total) = votes.total {
-                        if k.value == 0 || k.value > total {
-                            errors.push(CheckError::AtLeastCount {
-                                k: k.value,
-                                votes: total,
-                                span: k.span,
-                            });
-                        }
+                    if let Some(total) = votes.total
+                        && (k.value == 0 || k.value > total)
+                    {
+                        errors.push(CheckError::AtLeastCount {
+                            k: k.value,
+                            votes: total,
+                            span: k.span,
+                        });
                     }
                     let k = u32::try_from(k.value).unwrap_or(u32::MAX);
                     (Some(Strategy::AtLeast(k)), Type::Bool)

@@ -59,7 +59,74 @@ pub enum Command {
         /// Refuse to start if the worst case exceeds N calls, and stop at N calls
         #[arg(long, value_name = "N")]
         max_calls: Option<u64>,
+        #[command(flatten)]
+        cache: CacheArgs,
+        #[command(flatten)]
+        batch: BatchArgs,
     },
+    /// Inspect or empty the call cache
+    Cache {
+        #[command(subcommand)]
+        action: CacheAction,
+    },
+}
+
+/// Where completed calls are kept, so a re-run does not pay for them again.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct CacheArgs {
+    /// The call cache (default: `.flow/cache.db` beside the program)
+    #[arg(long = "cache", value_name = "PATH", conflicts_with = "no_cache")]
+    pub path: Option<PathBuf>,
+    /// Make every call, and save none
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+/// `flow run FILE --inputs rows.jsonl`: one run per row.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct BatchArgs {
+    /// Run once per JSON object in this file (one per line; keys are input names; `-` reads stdin)
+    #[arg(long = "inputs", value_name = "ROWS.jsonl", conflicts_with_all = ["inputs", "trace"])]
+    pub rows: Option<PathBuf>,
+    /// Write the results, one JSON line per row in input order, here instead of standard output
+    #[arg(short, long, value_name = "PATH", requires = "rows")]
+    pub output: Option<PathBuf>,
+    /// Stop the batch at the first row that fails
+    #[arg(long, requires = "rows")]
+    pub fail_fast: bool,
+    /// Rows in flight at once (default: enough to keep every model's `concurrency` busy)
+    #[arg(long, value_name = "N", requires = "rows", value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: Option<u32>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheAction {
+    /// Entries, tokens and size of the cache, per model
+    Stats {
+        /// The program whose cache to read (default: `.flow/cache.db` here)
+        #[arg(value_name = "FILE")]
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        cache: CachePath,
+        /// Print the statistics as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete every entry of the cache
+    Clear {
+        /// The program whose cache to empty (default: `.flow/cache.db` here)
+        #[arg(value_name = "FILE")]
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        cache: CachePath,
+    },
+}
+
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct CachePath {
+    /// The cache file, instead of the program's
+    #[arg(long = "cache", value_name = "PATH")]
+    pub path: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

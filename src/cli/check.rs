@@ -30,6 +30,9 @@ pub fn run(files: &[PathBuf], deny_warnings: bool, style: Style) -> u8 {
                     line.push_str(&format!(" ({})", plural(warnings, "warning")));
                 }
                 line.push('\n');
+                if let Some(cost) = crate::check::cost::worst_case_cost(&graph) {
+                    line.push_str(&format!("  {cost}\n"));
+                }
                 print_stdout(&line);
             }
             _ => {

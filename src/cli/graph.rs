@@ -3,27 +3,13 @@
 use std::path::Path;
 
 use super::args::GraphFormat;
-use super::report::{self, Style};
+use super::report::Style;
 use super::{exit, print_stderr, print_stdout, source};
 
 pub fn run(path: &Path, format: GraphFormat, output: Option<&Path>, style: Style) -> u8 {
-    let src = match source::read(path) {
-        Ok(src) => src,
-        Err(e) => {
-            print_stderr(&report::render(&e, None, style));
-            return exit::FAILURE;
-        }
-    };
-    let compiled = crate::compile(&src.text);
-    for d in compiled.diagnostics.iter() {
-        print_stderr(&report::render(d.as_ref(), Some(&src), style));
-    }
-    let Some(graph) = compiled.graph else {
-        print_stderr(&format!(
-            "error: `{}` has errors; fix them to draw its graph\n",
-            src.name
-        ));
-        return exit::COMPILE;
+    let graph = match source::load(path, "draw its graph", style) {
+        Ok((_, graph)) => graph,
+        Err(code) => return code,
     };
     let text = match format {
         GraphFormat::Dot => crate::graph::dot::to_dot(&graph),

@@ -1,6 +1,8 @@
 //! The command line: argument parsing, commands, and the only place that prints.
 
 mod args;
+mod batch;
+mod cache_cmd;
 mod check;
 mod graph;
 mod overrides;
@@ -77,6 +79,8 @@ fn main_on_big_stack() -> ExitCode {
             models,
             trace,
             max_calls,
+            cache,
+            batch,
         } => run::run(
             run::RunArgs {
                 file,
@@ -86,9 +90,12 @@ fn main_on_big_stack() -> ExitCode {
                 models,
                 trace,
                 max_calls,
+                cache,
+                batch,
             },
             style,
         ),
+        Command::Cache { action } => cache_cmd::run(action, style),
     };
     ExitCode::from(code)
 }
@@ -104,14 +111,4 @@ pub(crate) fn print_stderr(text: &str) {
     let mut err = std::io::stderr().lock();
     let _ = err.write_all(text.as_bytes());
     let _ = err.flush();
-}
-
-/// The closest known name, for "did you mean" help; `None` when nothing is close.
-pub(crate) fn suggest<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    known
-        .into_iter()
-        .map(|k| (strsim::jaro_winkler(name, k), k))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, k)| k)
 }

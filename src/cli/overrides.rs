@@ -60,7 +60,7 @@ pub fn parse(raw: &str, graph: &FlowGraph) -> Result<ModelOverride, OverrideErro
     }
     let Some(old) = graph.models.get(name) else {
         let known: Vec<&str> = graph.models.keys().map(String::as_str).collect();
-        let help = match super::suggest(name, known.iter().copied()) {
+        let help = match crate::check::did_you_mean(name, known.iter().copied()) {
             Some(s) => format!("did you mean `{s}`?"),
             None if known.is_empty() => "this program declares no models".into(),
             None => format!(
@@ -83,7 +83,7 @@ pub fn parse(raw: &str, graph: &FlowGraph) -> Result<ModelOverride, OverrideErro
     };
     let Some(provider) = ProviderKind::from_name(provider_name) else {
         let names = ProviderKind::ALL.iter().map(|(n, _)| *n);
-        let help = match super::suggest(provider_name, names) {
+        let help = match crate::check::did_you_mean(provider_name, names) {
             Some(s) => format!("did you mean `{s}`?"),
             None => "the providers are `openai`, `anthropic` and `mock`".into(),
         };

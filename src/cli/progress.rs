@@ -29,6 +29,7 @@ impl Progress {
                 None
             };
             let (mut calls, mut in_flight, mut retries, mut saved) = (0u64, 0u64, 0u64, 0u64);
+            let mut cached = 0u64;
             while let Some(event) = events.recv().await {
                 let Some(bar) = &bar else { continue };
                 match event {
@@ -48,10 +49,11 @@ impl Progress {
                     RunEvent::CallFinished { in_flight: f, .. } => in_flight = f,
                     RunEvent::Retry { .. } => retries += 1,
                     RunEvent::Saved { calls: c, .. } => saved += c,
+                    RunEvent::CacheHit { hits, .. } => cached = hits,
                     _ => {}
                 }
                 bar.set_message(format!(
-                    "{calls} calls, {in_flight} in flight, {retries} retries, {saved} saved"
+                    "{calls} calls, {cached} cached, {in_flight} in flight, {retries} retries, {saved} saved"
                 ));
             }
             if let Some(bar) = bar {

@@ -1,17 +1,20 @@
 //! `flow run`: compile, bind inputs, build providers, execute, print.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use indexmap::IndexMap;
 use miette::Diagnostic;
 
+use super::args::{BatchArgs, CacheArgs};
 use super::overrides::{self, ModelOverride};
 use super::progress::Progress;
 use super::report::{self, Source, Style};
 use super::{exit, print_stderr, print_stdout, source};
 use crate::graph::{FlowGraph, stats};
 use crate::model::ProviderKind;
+use crate::providers::Provider;
 use crate::runtime::{self, RunOptions, RunReport};
 use crate::syntax::Span;
 use crate::value::Value;
@@ -24,7 +27,11 @@ pub struct RunArgs {
     pub models: Vec<String>,
     pub trace: Option<PathBuf>,
     pub max_calls: Option<u64>,
+    pub cache: CacheArgs,
+    pub batch: BatchArgs,
 }
+
+pub(super) type Providers = HashMap<String, Arc<dyn Provider>>;
 
 /// Problems found before any call is made.
 #[derive(Debug, thiserror::Error, Diagnostic)]
@@ -99,23 +106,9 @@ pub enum SetupError {
 }
 
 pub fn run(args: RunArgs, style: Style) -> u8 {
-    let src = match source::read(&args.file) {
-        Ok(src) => src,
-        Err(e) => {
-            print_stderr(&report::render(&e, None, style));
-            return exit::FAILURE;
-        }
-    };
-    let compiled = crate::compile(&src.text);
-    for d in compiled.diagnostics.iter() {
-        print_stderr(&report::render(d.as_ref(), Some(&src), style));
-    }
-    let Some(mut graph) = compiled.graph else {
-        print_stderr(&format!(
-            "error: `{}` has errors; fix them to run it\n",
-            src.name
-        ));
-        return exit::COMPILE;
+    let (src, mut graph) = match source::load(&args.file, "run it", style) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
     };
 
     let fail = |d: &dyn Diagnostic| {
@@ -142,70 +135,101 @@ pub fn run(args: RunArgs, style: Style) -> u8 {
         }
     }
 
+    if args.batch.rows.is_some() {
+        return super::batch::run(&src, graph, &args, style);
+    }
+
     let inputs = match bind_inputs(&graph, &args.inputs) {
         Ok(inputs) => inputs,
         Err(e) => return fail(e.as_ref()),
     };
-
-    if let Some(limit) = args.max_calls {
-        let worst = stats::total_calls(&graph);
-        if worst.fixed > limit {
-            return fail(&SetupError::OverBudget {
-                worst: worst.to_string(),
-                limit,
-            });
-        }
+    if let Err(e) = check_budget(&graph, args.max_calls) {
+        return fail(&e);
     }
-
-    let providers = match crate::providers::registry::build_all(graph.models.values()) {
+    let providers = match build_providers(&graph) {
         Ok(p) => p,
-        Err((model, e)) => {
-            let (message, help) = match &e {
-                crate::providers::ProviderError::Fatal { message, help, .. } => (
-                    message.clone(),
-                    help.clone()
-                        .unwrap_or_else(|| "check the model's declaration".into()),
-                ),
-                other => (other.to_string(), "try again".into()),
-            };
-            let span = graph.models.get(&model).map(|m| m.span).unwrap_or_default();
-            return fail(&SetupError::Provider {
-                model,
-                message,
-                help: format!("{help}; or run with `--offline` to use placeholders"),
-                span,
-            });
-        }
+        Err(e) => return fail(&e),
     };
-
-    let tokio = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let cache = match super::cache_cmd::open_for_run(&args.file, &args.cache, args.offline) {
+        Ok(c) => c,
+        Err(e) => return fail(&e),
+    };
+    let tokio = match tokio_runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            return fail(&SetupError::Runtime {
-                reason: e.to_string(),
-            });
-        }
+        Err(e) => return fail(&e),
     };
 
     let graph = Arc::new(graph);
-    let report = tokio.block_on(execute(graph.clone(), providers, inputs, args.max_calls));
+    let report = tokio.block_on(execute(
+        graph.clone(),
+        providers,
+        inputs,
+        args.max_calls,
+        cache.clone(),
+    ));
+    let lost = super::cache_cmd::close(cache.as_deref(), style);
 
     if let Some(path) = &args.trace
         && let Err(e) = write_trace(path, &report)
     {
         print_stderr(&report::render(&e, None, style));
     }
-    print_report(&report, &src, args.json, style)
+    match print_report(&report, &src, args.json, style) {
+        exit::OK if lost => exit::FAILURE,
+        code => code,
+    }
+}
+
+/// `--max-calls` against the worst case, before anything runs.
+pub(super) fn check_budget(graph: &FlowGraph, max_calls: Option<u64>) -> Result<(), SetupError> {
+    if let Some(limit) = max_calls {
+        let worst = stats::total_calls(graph);
+        if worst.fixed > limit {
+            return Err(SetupError::OverBudget {
+                worst: worst.to_string(),
+                limit,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// One provider per model, or why one cannot be made (a missing key).
+pub(super) fn build_providers(graph: &FlowGraph) -> Result<Providers, SetupError> {
+    crate::providers::registry::build_all(graph.models.values()).map_err(|(model, e)| {
+        let (message, help) = match &e {
+            crate::providers::ProviderError::Fatal { message, help, .. } => (
+                message.clone(),
+                help.clone()
+                    .unwrap_or_else(|| "check the model's declaration".into()),
+            ),
+            other => (other.to_string(), "try again".into()),
+        };
+        let span = graph.models.get(&model).map(|m| m.span).unwrap_or_default();
+        SetupError::Provider {
+            model,
+            message,
+            help: format!("{help}; or run with `--offline` to use placeholders"),
+            span,
+        }
+    })
+}
+
+pub(super) fn tokio_runtime() -> Result<tokio::runtime::Runtime, SetupError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| SetupError::Runtime {
+            reason: e.to_string(),
+        })
 }
 
 async fn execute(
     graph: Arc<FlowGraph>,
-    providers: std::collections::HashMap<String, Arc<dyn crate::providers::Provider>>,
+    providers: Providers,
     inputs: IndexMap<String, Value>,
     max_calls: Option<u64>,
+    cache: Option<Arc<crate::cache::CallCache>>,
 ) -> RunReport {
     let cancel = tokio_util::sync::CancellationToken::new();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -215,6 +239,7 @@ async fn execute(
         max_calls,
         events: Some(tx),
         cancel: cancel.clone(),
+        cache,
         ..RunOptions::default()
     };
     let ctrl_c = {
@@ -284,8 +309,8 @@ fn bind_inputs(
     Ok(values)
 }
 
-fn unknown_input_help(name: &str, known: &[&str]) -> String {
-    if let Some(best) = super::suggest(name, known.iter().copied()) {
+pub(super) fn unknown_input_help(name: &str, known: &[&str]) -> String {
+    if let Some(best) = crate::check::did_you_mean(name, known.iter().copied()) {
         return format!("did you mean `{best}`?");
     }
     if known.is_empty() {
@@ -355,12 +380,18 @@ fn print_report(report: &RunReport, src: &Source, json: bool, style: Style) -> u
 /// What completed before the failure, so a failed run loses nothing.
 fn finished_summary(report: &RunReport) -> String {
     let s = &report.stats;
+    let calls = match s.calls {
+        1 => "1 call".to_string(),
+        n => format!("{n} calls"),
+    };
+    let retries = match s.retries {
+        1 => "1 retry".to_string(),
+        n => format!("{n} retries"),
+    };
     let mut out = format!(
-        "{} finished before the run stopped ({} calls made, {} saved, {} retries)\n",
+        "{} finished before the run stopped ({calls} made, {} saved, {retries})\n",
         super::check::plural(report.finished.len(), "node"),
-        s.calls,
         s.saved,
-        s.retries
     );
     for (name, value) in &report.finished {
         out.push_str(&format!("  {name} = {}\n", preview(value)));
@@ -393,7 +424,7 @@ fn single_text(outputs: &IndexMap<String, Value>) -> Option<&str> {
     }
 }
 
-fn outputs_json(outputs: &IndexMap<String, Value>) -> serde_json::Value {
+pub(super) fn outputs_json(outputs: &IndexMap<String, Value>) -> serde_json::Value {
     serde_json::Value::Object(
         outputs
             .iter()

@@ -47,3 +47,32 @@ pub fn io_reason(e: &std::io::Error) -> String {
         None => s,
     }
 }
+
+/// Reads and compiles a program for a command that needs its graph, printing
+/// every diagnostic; `Err` holds the exit code when there is no graph.
+pub fn load(
+    path: &Path,
+    purpose: &str,
+    style: super::report::Style,
+) -> Result<(Source, crate::graph::FlowGraph), u8> {
+    use super::report::render;
+    use super::{exit, print_stderr};
+    let src = read(path).map_err(|e| {
+        print_stderr(&render(&e, None, style));
+        exit::FAILURE
+    })?;
+    let compiled = crate::compile(&src.text);
+    for d in compiled.diagnostics.iter() {
+        print_stderr(&render(d.as_ref(), Some(&src), style));
+    }
+    match compiled.graph {
+        Some(graph) => Ok((src, graph)),
+        None => {
+            print_stderr(&format!(
+                "error: `{}` has errors; fix them to {purpose}\n",
+                src.name
+            ));
+            Err(exit::COMPILE)
+        }
+    }
+}

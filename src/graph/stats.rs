@@ -150,7 +150,7 @@ pub fn node_calls(g: &FlowGraph, node: &Node) -> CallCount {
             ..
         } => {
             let mut count = CallCount::default();
-            match known_len(list) {
+            match known_len(list).or_else(|| repeat_len(g, list)) {
                 Some(len) => count.fixed = calls_per_item.saturating_mul(len),
                 None => count.add_per_list(*calls_per_item, &expr_text(g, list)),
             }
@@ -179,6 +179,22 @@ fn known_len(list: &Expr) -> Option<u64> {
     match &list.kind {
         ExprKind::List(items) => Some(items.len() as u64),
         ExprKind::Lit(Value::List(items)) => Some(items.len() as u64),
+        _ => None,
+    }
+}
+
+/// A list made by `repeat N` (directly or via an output/pure alias) has N
+/// elements, so a `for` over it costs a fixed number of calls.
+fn repeat_len(g: &FlowGraph, list: &Expr) -> Option<u64> {
+    let ExprKind::Node(id) = &list.kind else {
+        return None;
+    };
+    match &g.dag.node_weight(*id)?.kind {
+        NodeKind::Ask {
+            sampling: Sampling::Repeat(n),
+            ..
+        } => Some(u64::from(*n)),
+        NodeKind::Pure(inner) | NodeKind::Output(inner) => repeat_len(g, inner),
         _ => None,
     }
 }

@@ -79,10 +79,10 @@ impl Builder {
         let mut deps = Vec::new();
         let mut seen = HashSet::new();
         let mut visit = |e: &Expr| {
-            if let ExprKind::Node(id) = e.kind {
-                if seen.insert(id) {
-                    deps.push(id);
-                }
+            if let ExprKind::Node(id) = e.kind
+                && seen.insert(id)
+            {
+                deps.push(id);
             }
         };
         for e in node_exprs(&kind) {

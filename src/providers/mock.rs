@@ -77,9 +77,12 @@ impl Provider for MockProvider {
             if request.attempt < self.options.fail_first {
                 return Err(ProviderError::Transient {
                     message: format!(
-                        "mock model `{}` fails its first {} attempts (this was attempt {})",
+                        "mock model `{}` fails its first {} (this was attempt {})",
                         request.model,
-                        self.options.fail_first,
+                        match self.options.fail_first {
+                            1 => "attempt".to_string(),
+                            n => format!("{n} attempts"),
+                        },
                         request.attempt + 1
                     ),
                     status: None,
@@ -138,24 +141,26 @@ fn stable_hash(parts: &[&[u8]]) -> u64 {
     h
 }
 
-/// A plausible reply of the expected type, varying with prompt and sample.
+/// A plausible reply of the expected type, varying with the prompt only: the
+/// samples of one vote agree, so every strategy (`unanimous` too) decides
+/// offline and `--offline` runs any program.
 fn placeholder(request: &Request) -> String {
-    let seed = stable_hash(&[request.prompt.as_bytes(), &request.sample.to_le_bytes()]);
+    let seed = stable_hash(&[request.prompt.as_bytes()]);
     placeholder_of(&request.expect, seed, request)
 }
 
 fn placeholder_of(ty: &Type, seed: u64, request: &Request) -> String {
     match ty {
-        // Mostly "no": offline runs of moderation-style programs take the
-        // ordinary path, but votes still see some disagreement.
-        Type::Bool => if seed % 4 == 0 { "yes" } else { "no" }.to_owned(),
+        // Always "no": offline runs of screening-style programs take the
+        // ordinary path (`--model NAME=mock:yes` tries the other one).
+        Type::Bool => "no".to_owned(),
         Type::Int => (1 + seed % 9).to_string(),
         Type::Number => format!("{}.{}", 1 + seed % 9, (seed >> 8) % 10),
         Type::Union(choices) => {
             let i = usize::try_from(seed % choices.len().max(1) as u64).unwrap_or(0);
             choices.get(i).cloned().unwrap_or_default()
         }
-        Type::Json => "{\"placeholder\": true}".to_owned(),
+        Type::Json => format!("{{\"{}\": true}}", crate::value::PLACEHOLDER_KEY),
         Type::List(item) => {
             let items = (0u64..3).map(|i| {
                 placeholder_of(
@@ -182,8 +187,7 @@ fn placeholder_of(ty: &Type, seed: u64, request: &Request) -> String {
             }
         }
         Type::Text | Type::Record(_) | Type::Unknown => format!(
-            "[offline reply {} from `{}`: {}]",
-            request.sample + 1,
+            "[offline reply from `{}`: {}]",
             request.model,
             prompt_gist(&request.prompt)
         ),
@@ -196,9 +200,8 @@ fn is_one_line(ty: &Type) -> bool {
 
 fn list_text_item(request: &Request, i: usize) -> String {
     format!(
-        "[offline item {} of reply {} from `{}`: {}]",
+        "[offline item {} from `{}`: {}]",
         i + 1,
-        request.sample + 1,
         request.model,
         prompt_gist(&request.prompt)
     )
@@ -347,7 +350,7 @@ mod tests {
         let got = text(o, "Summarise the following document please now", 0).unwrap_or_default();
         assert_eq!(
             got,
-            "[offline reply 1 from `fake`: Summarise the following document please now]"
+            "[offline reply from `fake`: Summarise the following document please now]"
         );
     }
 
@@ -361,7 +364,7 @@ mod tests {
         .unwrap_or_default();
         assert_eq!(
             got,
-            "[offline reply 2 from `fake`: one two three four five six…]"
+            "[offline reply from `fake`: one two three four five six…]"
         );
     }
 
@@ -397,23 +400,25 @@ mod tests {
     }
 
     #[test]
-    fn placeholders_are_deterministic_and_vary() {
+    fn placeholders_are_deterministic_agree_across_samples_and_vary_by_prompt() {
         let mock = MockProvider::new(MockOptions::default());
-        let bools: Vec<String> = (0..40)
+        let reply = |prompt: &str, sample: u32| {
+            mock.reply_text(&request(prompt, sample, 0, Type::Bool))
+                .unwrap_or_default()
+        };
+        // Every sample of one prompt agrees, so `unanimous` decides offline.
+        for prompt in ["Is this bad?", "Is that bad?"] {
+            let first = reply(prompt, 0);
+            assert!((1..10).all(|i| reply(prompt, i) == first), "{prompt}");
+        }
+        // Numbers vary with the prompt.
+        let ints: std::collections::BTreeSet<String> = (0..40)
             .map(|i| {
-                mock.reply_text(&request("Is this bad?", i, 0, Type::Bool))
+                mock.reply_text(&request(&format!("How many {i}?"), 0, 0, Type::Int))
                     .unwrap_or_default()
             })
             .collect();
-        let again: Vec<String> = (0..40)
-            .map(|i| {
-                mock.reply_text(&request("Is this bad?", i, 0, Type::Bool))
-                    .unwrap_or_default()
-            })
-            .collect();
-        assert_eq!(bools, again);
-        let yes = bools.iter().filter(|b| *b == "yes").count();
-        assert!(yes > 0 && yes < 20, "mostly no but varied: {yes} of 40 yes");
+        assert!(ints.len() > 3, "{ints:?}");
         // The attempt does not change the reply.
         assert_eq!(
             mock.reply_text(&request("p", 2, 0, Type::Int)),
@@ -421,7 +426,7 @@ mod tests {
         );
         assert_eq!(
             mock.reply_text(&request("p", 0, 0, Type::Json)),
-            Ok("{\"placeholder\": true}".into())
+            Ok(format!("{{\"{}\": true}}", crate::value::PLACEHOLDER_KEY))
         );
     }
 

@@ -12,7 +12,7 @@ use futures::future::{BoxFuture, FutureExt, try_join_all};
 use futures::stream::FuturesUnordered;
 
 use super::call::{CallPlan, Called, call};
-use super::error::{RunError, SampleIx, Site};
+use super::error::{RunError, SampleIx, Site, written_binding};
 use super::eval::{Env, render};
 use super::reply::parse_reply;
 use super::vote::{Outcome, Tally, VoteError, judge_prompt_for, parse_judge_choice};
@@ -298,13 +298,13 @@ async fn judge_between(
 fn vote_error(env: &Env<'_>, e: VoteError, span: Span) -> RunError {
     match e {
         VoteError::Disagreement { first, second } => RunError::Disagreement {
-            binding: env.binding.to_string(),
+            binding: written_binding(env.binding).to_string(),
             first,
             second,
             span: span.into(),
         },
         VoteError::Invalid(message) => RunError::Vote {
-            binding: env.binding.to_string(),
+            binding: written_binding(env.binding).to_string(),
             message,
             span: span.into(),
         },

@@ -11,6 +11,8 @@ use super::ctx::RunCtx;
 use super::error::{Quoted, RunError, Site};
 use super::report::RunEvent;
 use super::trace::AttemptOutcome;
+use crate::cache::key::CallSpec;
+use crate::cache::{CachedReply, CallKey};
 use crate::providers::{ProviderError, Request};
 use crate::syntax::Span;
 use crate::types::Type;
@@ -79,6 +81,32 @@ pub(crate) async fn call<T>(
         .unwrap_or(ctx.policy.default_retry);
     let limits = ctx.limits.get(model).cloned();
 
+    // A call completed before (by this run, an earlier one, or another
+    // process) is answered from the cache, as long as its reply still parses.
+    let cache = match (&ctx.cache, spec) {
+        (Some(cache), Some(spec)) => Some((
+            cache,
+            CallKey::new(CallSpec {
+                model: spec,
+                system: system.as_deref(),
+                prompt: &prompt,
+                expect: &expect,
+                sample,
+            }),
+        )),
+        _ => None,
+    };
+    if let Some((cache, key)) = &cache {
+        let hit = cache.get(key).and_then(|r| parse(&r.text).ok());
+        ctx.record_cache(&site, model, hit.is_some());
+        if let Some(value) = hit {
+            return Ok(Called {
+                value,
+                latency: Duration::ZERO,
+            });
+        }
+    }
+
     let mut first_start: Option<Instant> = None;
     let mut attempt: u32 = 0;
     loop {
@@ -101,7 +129,7 @@ pub(crate) async fn call<T>(
         let started = Instant::now();
         first_start.get_or_insert(started);
         let result = match timeout {
-            Some(t) => tokio::time::timeout(t, provider.call(request)).await.ok(),
+            Some(t) => within(t, provider.call(request)).await,
             None => Some(provider.call(request).await),
         };
         drop(_slot);
@@ -149,6 +177,19 @@ pub(crate) async fn call<T>(
             Some(Ok(reply)) => match parse(&reply.text) {
                 Ok(value) => {
                     guard.finish(AttemptOutcome::Ok, reply.usage, None);
+                    // Saved only once it parsed: an unparsable reply must be
+                    // retried, not served again.
+                    if let (Some((cache, key)), Some(spec)) = (&cache, spec) {
+                        cache.put(
+                            *key,
+                            CachedReply {
+                                model: model.to_string(),
+                                provider: spec.provider.name().to_string(),
+                                text: reply.text,
+                                usage: reply.usage,
+                            },
+                        );
+                    }
                     let latency = Instant::now() - first_start.unwrap_or(started);
                     return Ok(Called { value, latency });
                 }
@@ -223,6 +264,21 @@ pub(crate) async fn call<T>(
     }
 }
 
+/// `fut`'s output, or `None` once `limit` has passed. Unlike
+/// `tokio::time::timeout`, the deadline is checked first: an HTTP provider
+/// enforcing the same model `timeout` on its own fires in the same timer
+/// tick, and its error must not win over ours, or one hung server would fail
+/// as `call_failed` or as `timeout` depending on polling order.
+async fn within<F: std::future::Future>(limit: Duration, fut: F) -> Option<F::Output> {
+    let deadline = tokio::time::sleep(limit);
+    tokio::pin!(deadline, fut);
+    tokio::select! {
+        biased;
+        () = &mut deadline => None,
+        out = &mut fut => Some(out),
+    }
+}
+
 /// Full jitter: uniform in `[0, min(max, base * 2^attempt)]`, but never less
 /// than the provider's `Retry-After`.
 fn backoff(ctx: &RunCtx, attempt: u32, floor: Option<Duration>) -> Duration {
@@ -240,5 +296,27 @@ fn backoff(ctx: &RunCtx, attempt: u32, floor: Option<Duration>) -> Duration {
     match floor {
         Some(f) => jitter.max(f),
         None => jitter,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_deadline_wins_a_tie_with_the_call() {
+        let limit = Duration::from_millis(300);
+        // The provider's own timer, started just after ours, with the same limit.
+        let provider = async move {
+            tokio::time::sleep(limit).await;
+            "the provider's own timeout"
+        };
+        assert_eq!(within(limit, provider).await, None);
+        assert_eq!(within(limit, async { 7 }).await, Some(7));
+        let early = async {
+            tokio::time::sleep(Duration::from_millis(299)).await;
+            "reply"
+        };
+        assert_eq!(within(limit, early).await, Some("reply"));
     }
 }

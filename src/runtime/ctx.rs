@@ -10,9 +10,10 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::Instant;
 
 use super::error::{RunError, Site};
-use super::limits::ModelLimits;
+use super::limits::{self, SharedLimits};
 use super::report::{RetryPolicy, RunEvent, RunStats};
 use super::trace::{AttemptOutcome, TraceEvent};
+use crate::cache::CallCache;
 use crate::graph::FlowGraph;
 use crate::providers::{Provider, Usage};
 use crate::syntax::Span;
@@ -20,7 +21,8 @@ use crate::syntax::Span;
 pub(crate) struct RunCtx {
     pub graph: Arc<FlowGraph>,
     pub providers: HashMap<String, Arc<dyn Provider>>,
-    pub limits: HashMap<String, Arc<ModelLimits>>,
+    pub limits: SharedLimits,
+    pub cache: Option<Arc<CallCache>>,
     pub policy: RetryPolicy,
     pub inputs: indexmap::IndexMap<String, crate::value::Value>,
     events: Option<UnboundedSender<RunEvent>>,
@@ -44,11 +46,10 @@ impl RunCtx {
         providers: HashMap<String, Arc<dyn Provider>>,
         options: &super::report::RunOptions,
     ) -> RunCtx {
-        let limits = graph
-            .models
-            .iter()
-            .map(|(name, spec)| (name.clone(), Arc::new(ModelLimits::new(&spec.options))))
-            .collect();
+        let limits = options
+            .limits
+            .clone()
+            .unwrap_or_else(|| limits::for_models(graph.models.values()));
         let mut stats = RunStats::default();
         for name in graph.models.keys() {
             stats.models.insert(name.clone(), Default::default());
@@ -57,6 +58,7 @@ impl RunCtx {
             graph,
             providers,
             limits,
+            cache: options.cache.clone(),
             policy: options.retry.clone(),
             inputs: options.inputs.clone(),
             events: options.events.clone(),
@@ -132,6 +134,29 @@ impl RunCtx {
             attempt,
             start: Instant::now(),
             done: false,
+        }
+    }
+
+    /// A cache lookup for `model`: a hit (answered without a call) or a miss.
+    pub fn record_cache(&self, site: &Site, model: &str, hit: bool) {
+        let hits = {
+            let mut rec = self.rec();
+            let m = rec.stats.models.entry(model.to_string()).or_default();
+            if hit {
+                m.cache_hits += 1;
+                rec.stats.cache_hits += 1;
+            } else {
+                m.cache_misses += 1;
+                rec.stats.cache_misses += 1;
+            }
+            rec.stats.cache_hits
+        };
+        if hit {
+            self.emit(RunEvent::CacheHit {
+                site: site.clone(),
+                model: model.to_string(),
+                hits,
+            });
         }
     }
 

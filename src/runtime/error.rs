@@ -60,12 +60,31 @@ impl Site {
     }
 }
 
+/// The binding as the user wrote it. The checker names the nodes it makes
+/// for inline calls, maps and conditions `owner.ask1`, `owner.map1`,
+/// `owner.cond1`; messages name the owner instead, and their label's span
+/// shows which part of it failed.
+pub fn written_binding(name: &str) -> &str {
+    let mut name = name;
+    while let Some((owner, last)) = name.rsplit_once('.') {
+        let synthesized = ["ask", "map", "cond"].iter().any(|kind| {
+            last.strip_prefix(kind)
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        });
+        if !synthesized {
+            break;
+        }
+        name = owner;
+    }
+    name
+}
+
 impl Site {
     /// The part of the description after the binding, for labels that sit on
     /// the binding already: `element 3, sample 2 of 5: `, or nothing.
     fn within(&self) -> String {
         let full = self.to_string();
-        let binding = format!("`{}`", self.binding);
+        let binding = format!("`{}`", written_binding(&self.binding));
         match full
             .strip_prefix(&binding)
             .and_then(|r| r.strip_prefix(", "))
@@ -78,7 +97,7 @@ impl Site {
 
 impl fmt::Display for Site {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "`{}`", self.binding)?;
+        write!(f, "`{}`", written_binding(&self.binding))?;
         for i in &self.items {
             write!(f, ", element {i}")?;
         }
@@ -178,6 +197,14 @@ fn fmt_attempts(n: &u32) -> Attempts {
     Attempts(*n)
 }
 
+/// `` (one attempt) or ` on each of 3 attempts`.
+fn fmt_each(n: &u32) -> String {
+    match n {
+        1 => String::new(),
+        n => format!(" on each of {n} attempts"),
+    }
+}
+
 fn fmt_help(h: &Option<String>) -> String {
     h.clone().unwrap_or_else(|| {
         "check the model's settings and the provider's status; transient faults are retried with `retry N`".into()
@@ -190,7 +217,7 @@ fn fmt_status(s: &Option<u16>) -> String {
 
 fn fmt_millis(d: &Duration) -> String {
     let ms = d.as_millis();
-    if ms >= 1000 && ms % 1000 == 0 {
+    if ms >= 1000 && ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")
@@ -229,7 +256,7 @@ pub enum RunError {
         span: SourceSpan,
     },
 
-    #[error("the call to `{model}` for {site} timed out after {} on each of {}", fmt_millis(.timeout), fmt_attempts(.attempts))]
+    #[error("the call to `{model}` for {site} timed out after {}{}", fmt_millis(.timeout), fmt_each(.attempts))]
     #[diagnostic(
         code(flow::run::timeout),
         help("raise `timeout` on the call or the model, or allow more attempts with `retry N`")
@@ -346,7 +373,7 @@ impl RunError {
 
     pub fn type_error(binding: &str, problem: TypeProblem, span: Span) -> RunError {
         RunError::Type {
-            binding: binding.to_string(),
+            binding: written_binding(binding).to_string(),
             problem: TypeProblemBox(problem),
             span: span.into(),
         }
@@ -389,6 +416,43 @@ mod tests {
             .and_then(|mut l| l.next())
             .and_then(|l| l.label().map(String::from));
         assert_eq!(label.as_deref(), Some("sample 3 of 5: attempt 3 failed"));
+    }
+
+    #[test]
+    fn messages_name_the_binding_as_written() {
+        assert_eq!(written_binding("answer.ask2"), "answer");
+        assert_eq!(written_binding("a.map1.ask1"), "a");
+        assert_eq!(written_binding("facts.risks.cond3"), "facts.risks");
+        assert_eq!(written_binding("facts.risks"), "facts.risks");
+        assert_eq!(written_binding("x.ask"), "x.ask");
+        assert_eq!(written_binding("plain"), "plain");
+        let mut site = Site::new("answer.ask1");
+        site.sample = Some(SampleIx {
+            index: 0,
+            of: 3,
+            voter: None,
+        });
+        assert_eq!(site.to_string(), "`answer`, sample 1 of 3");
+        assert_eq!(site.slice_name(), "answer.ask1#0", "traces keep the node");
+    }
+
+    #[test]
+    fn a_single_timed_out_attempt_reads_naturally() {
+        let e = |attempts| RunError::Timeout {
+            site: Box::new(Site::new("a")),
+            model: "m".into(),
+            attempts,
+            timeout: Duration::from_millis(300),
+            span: Span::new(0, 1).into(),
+        };
+        assert_eq!(
+            e(1).to_string(),
+            "the call to `m` for `a` timed out after 300ms"
+        );
+        assert_eq!(
+            e(3).to_string(),
+            "the call to `m` for `a` timed out after 300ms on each of 3 attempts"
+        );
     }
 
     #[test]

@@ -237,6 +237,12 @@ fn field_of(env: &Env<'_>, v: Value, field: &str, span: Span) -> Result<Value, R
         },
         Value::Json(serde_json::Value::Object(mut map)) => match map.remove(field) {
             Some(v) => Ok(Value::Json(v)),
+            None if crate::value::is_offline_placeholder(&map) => {
+                let mut inner = serde_json::Map::new();
+                inner.insert(crate::value::PLACEHOLDER_KEY.into(), true.into());
+                inner.insert("field".into(), field.into());
+                Ok(Value::Json(serde_json::Value::Object(inner)))
+            }
             None => Err(env.type_error(
                 TypeProblem::MissingField {
                     field: field.to_string(),

@@ -5,13 +5,28 @@
 //! parallel than the provider allows; it just runs as fast as allowed. Time is
 //! tokio's, so tests on a paused clock see exact pacing.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-use crate::model::ModelOptions;
+use crate::model::{ModelOptions, ModelSpec};
+
+/// Every model's limits by model name, shareable by several runs: a batch
+/// gives all its rows one set, so the limits bound the whole batch.
+pub type SharedLimits = Arc<HashMap<String, Arc<ModelLimits>>>;
+
+/// Fresh limits for each model, from its options.
+pub fn for_models<'a>(models: impl IntoIterator<Item = &'a ModelSpec>) -> SharedLimits {
+    Arc::new(
+        models
+            .into_iter()
+            .map(|spec| (spec.name.clone(), Arc::new(ModelLimits::new(&spec.options))))
+            .collect(),
+    )
+}
 
 /// The limits of one model.
 #[derive(Debug)]

@@ -1,6 +1,7 @@
 //! What a run is given and what it gives back: options, progress events, the
 //! report with outputs, partial results, statistics and the call trace.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use indexmap::IndexMap;
@@ -8,7 +9,9 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
 use super::error::{RunError, Site};
+use super::limits::SharedLimits;
 use super::trace::TraceEvent;
+use crate::cache::CallCache;
 use crate::value::Value;
 
 /// How a run is configured beyond the graph itself.
@@ -24,6 +27,11 @@ pub struct RunOptions {
     /// Cancel it (e.g. on Ctrl-C) to abort every call in flight.
     pub cancel: CancellationToken,
     pub retry: RetryPolicy,
+    /// Completed calls are answered from and saved to it; `None` calls every time.
+    pub cache: Option<Arc<CallCache>>,
+    /// Per-model limits to share with other runs (a batch's rows); `None`
+    /// gives this run its own, from the models' options.
+    pub limits: Option<SharedLimits>,
 }
 
 /// Defaults for calls whose call site and model say nothing.
@@ -93,6 +101,12 @@ pub enum RunEvent {
     },
     /// A vote was decided early and `calls` samples were cancelled.
     Saved { node: String, calls: u64 },
+    /// A call was answered from the cache; `hits` so far in this run.
+    CacheHit {
+        site: Site,
+        model: String,
+        hits: u64,
+    },
 }
 
 /// Everything a run produced, even when it failed.
@@ -114,6 +128,10 @@ pub struct RunStats {
     pub saved: u64,
     /// Attempts that followed a failed attempt.
     pub retries: u64,
+    /// Calls answered from the cache: not made, not billed, not in `calls`.
+    pub cache_hits: u64,
+    /// Calls looked up in the cache and not found (then made).
+    pub cache_misses: u64,
     pub input_tokens: u64,
     pub output_tokens: u64,
     pub wall_ms: u64,
@@ -135,6 +153,8 @@ pub struct ModelStats {
     pub failed: u64,
     pub retries: u64,
     pub saved: u64,
+    pub cache_hits: u64,
+    pub cache_misses: u64,
     pub input_tokens: u64,
     pub output_tokens: u64,
     pub cost_usd: Option<f64>,

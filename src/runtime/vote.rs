@@ -312,7 +312,7 @@ impl Tally {
         if all_ints {
             ints.sort_unstable();
             match (ints.get(mid.wrapping_sub(1)), ints.get(mid)) {
-                (Some(&a), Some(&b)) if n % 2 == 0 => {
+                (Some(&a), Some(&b)) if n.is_multiple_of(2) => {
                     Ok(Value::Number((i128::from(a) + i128::from(b)) as f64 / 2.0))
                 }
                 // `number`, as the checker types every median, even of ints.
@@ -322,7 +322,7 @@ impl Tally {
         } else {
             floats.sort_unstable_by(f64::total_cmp);
             match (floats.get(mid.wrapping_sub(1)), floats.get(mid)) {
-                (Some(&a), Some(&b)) if n % 2 == 0 => Ok(Value::Number(a / 2.0 + b / 2.0)),
+                (Some(&a), Some(&b)) if n.is_multiple_of(2) => Ok(Value::Number(a / 2.0 + b / 2.0)),
                 (_, Some(&m)) => Ok(Value::Number(m)),
                 _ => Err(empty_bug()),
             }

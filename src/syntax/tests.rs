@@ -1038,11 +1038,11 @@ fn every_error_kind_has_a_fixture_that_produces_it() {
 
 #[test]
 fn every_error_kind_is_documented() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/errors-syntax.md");
-    let docs = std::fs::read_to_string(&path).expect("docs/errors-syntax.md");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/errors.md");
+    let docs = std::fs::read_to_string(&path).expect("docs/errors.md");
     for kind in ERROR_KINDS {
         assert!(
-            docs.contains(&format!("\n## flow::syntax::{kind}\n")),
+            docs.contains(&format!("\n### flow::syntax::{kind}\n")),
             "{kind} is not documented"
         );
     }

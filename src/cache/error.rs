@@ -1,0 +1,129 @@
+//! What can go wrong with the cache file. None of these is a panic and none
+//! is silent: a cache that cannot be opened stops the run before any call,
+//! and calls that could not be saved are counted and reported at the end.
+
+use miette::Diagnostic;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Diagnostic)]
+pub enum CacheError {
+    #[error("the cache `{path}` is not a flow cache: {reason}")]
+    #[diagnostic(
+        code(flow::cache::corrupt),
+        help(
+            "move the file away or delete it to start a fresh cache, point `--cache` at another file, or run with `--no-cache`"
+        )
+    )]
+    Corrupt { path: String, reason: String },
+
+    #[error("the cache `{path}` is locked by another process")]
+    #[diagnostic(
+        code(flow::cache::locked),
+        help(
+            "wait for the other `flow` to finish, give this run its own file with `--cache PATH`, or run with `--no-cache`"
+        )
+    )]
+    Locked { path: String },
+
+    #[error("cannot open the cache `{path}`: {reason}")]
+    #[diagnostic(
+        code(flow::cache::open),
+        help(
+            "check that the folder exists and is writable, choose another file with `--cache PATH`, or run with `--no-cache`"
+        )
+    )]
+    Open { path: String, reason: String },
+
+    #[error(
+        "the cache `{path}` was written by a newer flow (format {found}, this flow reads {supported})"
+    )]
+    #[diagnostic(
+        code(flow::cache::version),
+        help("upgrade flow, or use another file with `--cache PATH`")
+    )]
+    Version {
+        path: String,
+        found: i64,
+        supported: i64,
+    },
+
+    #[error("{lost} completed {calls} could not be saved to the cache `{path}`: {reason}", calls = if *lost == 1 { "call" } else { "calls" })]
+    #[diagnostic(
+        code(flow::cache::write),
+        help(
+            "the results are correct, but a re-run will make these calls again; check the disk space and that no other program holds the file"
+        )
+    )]
+    Write {
+        path: String,
+        lost: u64,
+        reason: String,
+    },
+
+    #[error("the cache `{path}` could not be read during the run: {reason}")]
+    #[diagnostic(
+        code(flow::cache::read),
+        severity(Warning),
+        help(
+            "the affected calls were made again, so the results are correct; if the file is damaged, delete it or run `flow cache clear`"
+        )
+    )]
+    Read { path: String, reason: String },
+}
+
+impl CacheError {
+    /// Sorts a SQLite failure into what the user can do about it.
+    pub(crate) fn from_sqlite(path: &str, e: &rusqlite::Error) -> CacheError {
+        use rusqlite::ErrorCode as C;
+        let path = path.to_string();
+        match e.sqlite_error_code() {
+            Some(C::DatabaseBusy | C::DatabaseLocked) => CacheError::Locked { path },
+            Some(C::NotADatabase | C::DatabaseCorrupt) => CacheError::Corrupt {
+                path,
+                reason: reason(e),
+            },
+            _ => CacheError::Open {
+                path,
+                reason: reason(e),
+            },
+        }
+    }
+
+    pub fn is_warning(&self) -> bool {
+        matches!(self, CacheError::Read { .. })
+    }
+}
+
+/// SQLite's message, lower-cased at the start like the rest of flow's text.
+pub(crate) fn reason(e: &rusqlite::Error) -> String {
+    let text = match e {
+        rusqlite::Error::SqliteFailure(err, Some(msg)) => format!("{msg} ({})", err.code_name()),
+        other => other.to_string(),
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(c) => c.to_lowercase().chain(chars).collect(),
+        None => text,
+    }
+}
+
+trait CodeName {
+    fn code_name(&self) -> &'static str;
+}
+
+impl CodeName for rusqlite::ffi::Error {
+    fn code_name(&self) -> &'static str {
+        use rusqlite::ErrorCode as C;
+        match self.code {
+            C::DatabaseBusy => "busy",
+            C::DatabaseLocked => "locked",
+            C::NotADatabase => "not a database",
+            C::DatabaseCorrupt => "corrupt",
+            C::ReadOnly => "read-only",
+            C::DiskFull => "disk full",
+            C::CannotOpen => "cannot open",
+            C::SystemIoFailure => "i/o error",
+            C::PermissionDenied => "permission denied",
+            _ => "sqlite error",
+        }
+    }
+}

@@ -1,0 +1,674 @@
+//! The SQLite file behind the cache: one table of completed calls, read by
+//! the run's tasks and written by one writer thread.
+//!
+//! Reads happen inline: a primary-key lookup takes microseconds, and in WAL
+//! mode readers never wait for writers. Writes go through a channel to a
+//! thread that commits the calls completed within 20 ms of each other in one
+//! transaction, so the run never waits for the disk, and a killed process
+//! loses at most the calls of the last 20 ms. `synchronous = NORMAL` is durable against a killed process
+//! (only a power cut can lose the last commits).
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, SyncSender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+
+use super::error::{CacheError, reason};
+use super::key::CallKey;
+use crate::providers::Usage;
+
+/// The schema this flow writes, in SQLite's `user_version`.
+const FORMAT: i64 = 1;
+/// How long to wait for another process's write to finish.
+const BUSY: Duration = Duration::from_secs(10);
+/// How long the writer gathers completed calls before committing them: the
+/// most a SIGKILL can lose.
+const GROUP: Duration = Duration::from_millis(20);
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS calls (
+    key           BLOB PRIMARY KEY,
+    model         TEXT NOT NULL,
+    provider      TEXT NOT NULL,
+    reply         TEXT NOT NULL,
+    input_tokens  INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    created_at    INTEGER NOT NULL
+) WITHOUT ROWID;
+";
+
+/// One completed call as stored: the raw reply, so a hit is parsed exactly
+/// as a fresh reply would be.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CachedReply {
+    /// The declared model name of the call that stored it.
+    pub model: String,
+    pub provider: String,
+    pub text: String,
+    pub usage: Usage,
+}
+
+/// What `flow cache stats` shows.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CacheStats {
+    pub path: String,
+    pub entries: u64,
+    /// The database and its write-ahead log, in bytes.
+    pub bytes: u64,
+    pub models: Vec<ModelEntries>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ModelEntries {
+    pub model: String,
+    pub provider: String,
+    pub entries: u64,
+    /// Tokens a fresh run of these calls would pay for again.
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    /// Unix seconds of the oldest and newest entry.
+    pub oldest: i64,
+    pub newest: i64,
+}
+
+/// How long a reader keeps one read transaction (one snapshot) open. Taking
+/// and releasing SQLite's locks for every lookup costs more than the lookup;
+/// a short window keeps that cost off the hot path while others' writes
+/// still become visible, and checkpoints proceed, within the window.
+const SNAPSHOT: Duration = Duration::from_millis(100);
+
+/// A reading connection and the read transaction it may hold.
+struct Reader {
+    conn: Connection,
+    since: Option<std::time::Instant>,
+}
+
+impl Reader {
+    fn new(conn: Connection) -> Reader {
+        // Pages through memory-mapped I/O: no read() call per page.
+        let _ = conn.execute_batch("PRAGMA mmap_size = 268435456");
+        Reader { conn, since: None }
+    }
+
+    fn lookup(&mut self, key: &CallKey) -> rusqlite::Result<Option<CachedReply>> {
+        if self.since.is_some_and(|t| t.elapsed() >= SNAPSHOT) {
+            self.end();
+        }
+        if self.since.is_none() {
+            self.conn.execute_batch("BEGIN")?;
+            self.since = Some(std::time::Instant::now());
+        }
+        let found = lookup(&self.conn, key);
+        if found.is_err() {
+            self.end();
+        }
+        found
+    }
+
+    fn end(&mut self) {
+        if self.since.take().is_some() {
+            let _ = self.conn.execute_batch("COMMIT");
+        }
+    }
+}
+
+/// What happened to the cache during a run, told when it is closed.
+#[derive(Debug, Default)]
+pub struct CacheClose {
+    /// Calls committed by this process.
+    pub written: u64,
+    /// Calls lost and lookups that failed; empty when all went well.
+    pub problems: Vec<CacheError>,
+}
+
+/// Completed calls waiting for the writer. A put is a push under a lock;
+/// the writer is woken only by the first put after a commit, by a flush, or
+/// by close, so calls completing by the thousand cost no wake-up each.
+#[derive(Default)]
+struct Queue {
+    items: Vec<(CallKey, CachedReply)>,
+    /// Answered once everything queued before them is committed.
+    flushes: Vec<SyncSender<()>>,
+    closed: bool,
+}
+
+type Shared = Arc<(Mutex<Queue>, Condvar)>;
+
+#[derive(Default)]
+struct Log {
+    written: u64,
+    lost: u64,
+    write_error: Option<String>,
+    read_error: Option<String>,
+}
+
+pub struct CallCache {
+    path: PathBuf,
+    /// The path as shown in messages.
+    label: String,
+    busy: Duration,
+    readers: Mutex<Vec<Reader>>,
+    queue: Shared,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    log: Arc<Mutex<Log>>,
+}
+
+impl std::fmt::Debug for CallCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallCache")
+            .field("path", &self.label)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Nothing panics while holding these locks; if something did, the data
+    // (connections, counters) is still sound.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl CallCache {
+    /// Opens (creating if needed) the cache at `path`, and its folder.
+    pub fn open(path: &Path) -> Result<CallCache, CacheError> {
+        CallCache::open_with_timeout(path, BUSY)
+    }
+
+    /// [`CallCache::open`] waiting at most `busy` for another process's lock.
+    pub fn open_with_timeout(path: &Path, busy: Duration) -> Result<CallCache, CacheError> {
+        let label = path.display().to_string();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && let Err(e) = std::fs::create_dir_all(dir)
+        {
+            return Err(CacheError::Open {
+                path: label,
+                reason: format!("cannot create the folder `{}`: {e}", dir.display()),
+            });
+        }
+        let writer = connect(path, &label, busy)?;
+        init(&writer, &label)?;
+        let reader = connect(path, &label, busy)?;
+        let log = Arc::new(Mutex::new(Log::default()));
+        let queue: Shared = Arc::default();
+        let handle = {
+            let log = log.clone();
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name("flow-cache-writer".into())
+                .spawn(move || write_loop(writer, queue, log))
+                .map_err(|e| CacheError::Open {
+                    path: label.clone(),
+                    reason: format!("cannot start the writer thread: {e}"),
+                })?
+        };
+        Ok(CallCache {
+            path: path.to_path_buf(),
+            label,
+            busy,
+            readers: Mutex::new(vec![Reader::new(reader)]),
+            queue,
+            writer: Mutex::new(Some(handle)),
+            log,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The stored reply for `key`. A failed lookup is recorded (reported on
+    /// close) and answers `None`, so the call is simply made again.
+    pub fn get(&self, key: &CallKey) -> Option<CachedReply> {
+        let mut reader = match lock(&self.readers).pop() {
+            Some(r) => r,
+            None => match connect(&self.path, &self.label, self.busy) {
+                Ok(c) => Reader::new(c),
+                Err(e) => {
+                    self.read_failed(e.to_string());
+                    return None;
+                }
+            },
+        };
+        let found = reader.lookup(key);
+        lock(&self.readers).push(reader);
+        match found {
+            Ok(hit) => hit,
+            Err(e) => {
+                self.read_failed(reason(&e));
+                None
+            }
+        }
+    }
+
+    fn read_failed(&self, why: String) {
+        let mut log = lock(&self.log);
+        log.read_error.get_or_insert(why);
+    }
+
+    /// Queues a completed call for the writer; returns at once.
+    pub fn put(&self, key: CallKey, reply: CachedReply) {
+        let sent = {
+            let (queue, wake) = &*self.queue;
+            let mut q = lock(queue);
+            if q.closed {
+                false
+            } else {
+                q.items.push((key, reply));
+                if q.items.len() == 1 {
+                    wake.notify_one();
+                }
+                true
+            }
+        };
+        if !sent {
+            let mut log = lock(&self.log);
+            log.lost += 1;
+            log.write_error
+                .get_or_insert_with(|| "the cache was already closed".into());
+        }
+    }
+
+    /// Blocks until every call queued so far is committed (or has failed).
+    pub fn flush(&self) {
+        let (ack, done) = mpsc::sync_channel(1);
+        let sent = {
+            let (queue, wake) = &*self.queue;
+            let mut q = lock(queue);
+            if !q.closed {
+                q.flushes.push(ack);
+                wake.notify_one();
+            }
+            !q.closed
+        };
+        if sent {
+            // Fails only if the writer is gone, and then nothing is pending.
+            let _ = done.recv();
+        }
+        // Lookups after a flush see everything flushed.
+        lock(&self.readers).iter_mut().for_each(Reader::end);
+    }
+
+    /// Commits what is queued, stops the writer, and tells what was lost.
+    /// Later `put`s are counted as lost.
+    pub fn close(&self) -> CacheClose {
+        // Release the readers' snapshots so other processes can checkpoint.
+        lock(&self.readers).iter_mut().for_each(Reader::end);
+        self.stop_writer();
+        let log = lock(&self.log);
+        let mut problems = Vec::new();
+        if log.lost > 0 {
+            problems.push(CacheError::Write {
+                path: self.label.clone(),
+                lost: log.lost,
+                reason: log.write_error.clone().unwrap_or_else(|| "unknown".into()),
+            });
+        }
+        if let Some(why) = &log.read_error {
+            problems.push(CacheError::Read {
+                path: self.label.clone(),
+                reason: why.clone(),
+            });
+        }
+        CacheClose {
+            written: log.written,
+            problems,
+        }
+    }
+
+    /// Lets the writer commit what is queued, then waits for it to end.
+    fn stop_writer(&self) {
+        {
+            let (queue, wake) = &*self.queue;
+            lock(queue).closed = true;
+            wake.notify_one();
+        }
+        if let Some(handle) = lock(&self.writer).take() {
+            let _ = handle.join();
+        }
+    }
+
+    pub fn stats(&self) -> Result<CacheStats, CacheError> {
+        let conn = connect(&self.path, &self.label, self.busy)?;
+        let err = |e: rusqlite::Error| CacheError::from_sqlite(&self.label, &e);
+        let mut st = conn
+            .prepare(
+                "SELECT model, provider, count(*), sum(input_tokens), sum(output_tokens),
+                        min(created_at), max(created_at)
+                 FROM calls GROUP BY model, provider ORDER BY model, provider",
+            )
+            .map_err(err)?;
+        let models = st
+            .query_map([], |r| {
+                Ok(ModelEntries {
+                    model: r.get(0)?,
+                    provider: r.get(1)?,
+                    entries: r.get::<_, i64>(2)?.max(0) as u64,
+                    input_tokens: r.get::<_, Option<i64>>(3)?.unwrap_or(0).max(0) as u64,
+                    output_tokens: r.get::<_, Option<i64>>(4)?.unwrap_or(0).max(0) as u64,
+                    oldest: r.get::<_, Option<i64>>(5)?.unwrap_or(0),
+                    newest: r.get::<_, Option<i64>>(6)?.unwrap_or(0),
+                })
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(err)?;
+        let bytes = [self.path.clone(), wal_path(&self.path)]
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum();
+        Ok(CacheStats {
+            path: self.label.clone(),
+            entries: models.iter().map(|m| m.entries).sum(),
+            bytes,
+            models,
+        })
+    }
+
+    /// Deletes every entry; returns how many there were.
+    pub fn clear(&self) -> Result<u64, CacheError> {
+        self.flush();
+        let conn = connect(&self.path, &self.label, self.busy)?;
+        let err = |e: rusqlite::Error| CacheError::from_sqlite(&self.label, &e);
+        let n = conn.execute("DELETE FROM calls", []).map_err(err)?;
+        // Give the space back when nobody else has the file open; when
+        // someone does, the pages are reused later, which is just as correct.
+        let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        let _ = conn.execute_batch("VACUUM");
+        Ok(n as u64)
+    }
+}
+
+impl Drop for CallCache {
+    fn drop(&mut self) {
+        // Never lose queued calls because a caller forgot `close`.
+        self.stop_writer();
+    }
+}
+
+fn wal_path(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push("-wal");
+    PathBuf::from(s)
+}
+
+fn connect(path: &Path, label: &str, busy: Duration) -> Result<Connection, CacheError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn =
+        Connection::open_with_flags(path, flags).map_err(|e| CacheError::from_sqlite(label, &e))?;
+    conn.busy_timeout(busy)
+        .map_err(|e| CacheError::from_sqlite(label, &e))?;
+    Ok(conn)
+}
+
+/// WAL mode, the schema and the format check, once per open.
+fn init(conn: &Connection, label: &str) -> Result<(), CacheError> {
+    let err = |e: rusqlite::Error| CacheError::from_sqlite(label, &e);
+    // The first statement reads the header: a file that is not SQLite fails here.
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(err)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(CacheError::Open {
+            path: label.to_string(),
+            reason: format!("the file cannot use write-ahead logging (journal mode `{mode}`)"),
+        });
+    }
+    conn.execute_batch("PRAGMA synchronous = NORMAL")
+        .map_err(err)?;
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(err)?;
+    if version > FORMAT {
+        return Err(CacheError::Version {
+            path: label.to_string(),
+            found: version,
+            supported: FORMAT,
+        });
+    }
+    if version == 0 {
+        // Another database that happens to have tables is not ours.
+        let tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name != 'calls'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(err)?;
+        if tables > 0 {
+            return Err(CacheError::Corrupt {
+                path: label.to_string(),
+                reason: "it is a SQLite database of something else".into(),
+            });
+        }
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {FORMAT}; COMMIT;"
+        ))
+        .map_err(err)?;
+    }
+    // The table must have the columns this flow reads.
+    conn.prepare(
+        "SELECT key, model, provider, reply, input_tokens, output_tokens, created_at FROM calls LIMIT 0",
+    )
+    .map_err(|e| CacheError::Corrupt {
+        path: label.to_string(),
+        reason: reason(&e),
+    })?;
+    Ok(())
+}
+
+fn lookup(conn: &Connection, key: &CallKey) -> rusqlite::Result<Option<CachedReply>> {
+    let mut st = conn.prepare_cached(
+        "SELECT model, provider, reply, input_tokens, output_tokens FROM calls WHERE key = ?1",
+    )?;
+    st.query_row([&key.0[..]], |r| {
+        Ok(CachedReply {
+            model: r.get(0)?,
+            provider: r.get(1)?,
+            text: r.get(2)?,
+            usage: Usage {
+                input_tokens: r.get::<_, i64>(3)?.max(0) as u64,
+                output_tokens: r.get::<_, i64>(4)?.max(0) as u64,
+            },
+        })
+    })
+    .optional()
+}
+
+fn write_loop(mut conn: Connection, queue: Shared, log: Arc<Mutex<Log>>) {
+    let (queue, wake) = &*queue;
+    loop {
+        let (mut batch, acks) = {
+            let mut q = lock(queue);
+            while q.items.is_empty() && q.flushes.is_empty() && !q.closed {
+                q = wake.wait(q).unwrap_or_else(|e| e.into_inner());
+            }
+            if q.items.is_empty() && q.flushes.is_empty() && q.closed {
+                break;
+            }
+            // Gather what else completes within `GROUP`, so a stream of
+            // calls shares a few commits instead of rewriting the same pages
+            // once per call; a flush or close commits at once.
+            if q.flushes.is_empty() && !q.closed {
+                q = wake
+                    .wait_timeout_while(q, GROUP, |q| q.flushes.is_empty() && !q.closed)
+                    .map(|(q, _)| q)
+                    .unwrap_or_else(|e| e.into_inner().0);
+            }
+            (std::mem::take(&mut q.items), std::mem::take(&mut q.flushes))
+        };
+        if !batch.is_empty() {
+            // Keys in order: neighbouring inserts touch the same pages.
+            batch.sort_unstable_by_key(|(k, _)| k.0);
+            let n = batch.len() as u64;
+            let result = write_batch(&mut conn, &batch);
+            let mut log = lock(&log);
+            match result {
+                Ok(()) => log.written += n,
+                Err(e) => {
+                    log.lost += n;
+                    log.write_error.get_or_insert_with(|| reason(&e));
+                }
+            }
+        }
+        for ack in acks {
+            let _ = ack.send(());
+        }
+    }
+}
+
+fn write_batch(conn: &mut Connection, batch: &[(CallKey, CachedReply)]) -> rusqlite::Result<()> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    {
+        let mut st = tx.prepare_cached(
+            "INSERT INTO calls (key, model, provider, reply, input_tokens, output_tokens, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (key) DO NOTHING",
+        )?;
+        for (key, r) in batch {
+            st.execute(params![
+                &key.0[..],
+                r.model,
+                r.provider,
+                r.text,
+                i64::try_from(r.usage.input_tokens).unwrap_or(i64::MAX),
+                i64::try_from(r.usage.output_tokens).unwrap_or(i64::MAX),
+                now
+            ])?;
+        }
+    }
+    tx.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(text: &str) -> CachedReply {
+        CachedReply {
+            model: "m".into(),
+            provider: "mock".into(),
+            text: text.into(),
+            usage: Usage {
+                input_tokens: 3,
+                output_tokens: 2,
+            },
+        }
+    }
+
+    #[test]
+    fn a_put_is_read_back_after_flush_and_after_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sub").join("cache.db");
+        let key = CallKey([7; 32]);
+        {
+            let cache = CallCache::open(&path).expect("open");
+            assert_eq!(cache.get(&key), None);
+            cache.put(key, reply("yes"));
+            cache.flush();
+            assert_eq!(cache.get(&key), Some(reply("yes")));
+            let closed = cache.close();
+            assert_eq!(closed.written, 1);
+            assert!(closed.problems.is_empty());
+        }
+        let cache = CallCache::open(&path).expect("reopen");
+        assert_eq!(cache.get(&key).map(|r| r.text), Some("yes".into()));
+        let stats = cache.stats().expect("stats");
+        assert_eq!(stats.entries, 1);
+        assert_eq!(stats.models.first().map(|m| m.input_tokens), Some(3));
+        assert_eq!(cache.clear().expect("clear"), 1);
+        assert_eq!(cache.get(&key), None);
+    }
+
+    #[test]
+    fn a_file_that_is_not_sqlite_is_a_corrupt_cache() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("cache.db");
+        std::fs::write(&path, vec![0x5a; 8192]).expect("write");
+        match CallCache::open(&path) {
+            Err(CacheError::Corrupt { .. }) => {}
+            other => panic!("expected a corrupt-cache error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn another_programs_database_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("other.db");
+        let conn = Connection::open(&path).expect("open");
+        conn.execute_batch("CREATE TABLE users (id INTEGER)")
+            .expect("create");
+        drop(conn);
+        assert!(matches!(
+            CallCache::open(&path),
+            Err(CacheError::Corrupt { .. })
+        ));
+    }
+
+    #[test]
+    fn a_newer_format_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("cache.db");
+        drop(CallCache::open(&path).expect("open"));
+        let conn = Connection::open(&path).expect("open");
+        conn.execute_batch("PRAGMA user_version = 99")
+            .expect("bump");
+        drop(conn);
+        assert!(matches!(
+            CallCache::open(&path),
+            Err(CacheError::Version { found: 99, .. })
+        ));
+    }
+
+    #[test]
+    fn a_lock_held_too_long_is_a_locked_error_and_writes_are_counted_as_lost() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("cache.db");
+        let cache = CallCache::open_with_timeout(&path, Duration::from_millis(50)).expect("open");
+        let other = Connection::open(&path).expect("open");
+        other
+            .execute_batch("BEGIN EXCLUSIVE")
+            .expect("take the write lock");
+        cache.put(CallKey([1; 32]), reply("a"));
+        let closed = cache.close();
+        assert!(
+            matches!(
+                closed.problems.as_slice(),
+                [CacheError::Write { lost: 1, .. }]
+            ),
+            "{:?}",
+            closed.problems
+        );
+        other.execute_batch("ROLLBACK").expect("release");
+    }
+
+    #[test]
+    fn two_handles_on_one_file_see_each_others_writes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("cache.db");
+        let a = CallCache::open(&path).expect("open a");
+        let b = CallCache::open(&path).expect("open b");
+        for i in 0..50u8 {
+            a.put(CallKey([i; 32]), reply("from a"));
+            b.put(CallKey([i.wrapping_add(100); 32]), reply("from b"));
+        }
+        a.flush();
+        b.flush();
+        assert_eq!(
+            a.get(&CallKey([101; 32])).map(|r| r.text),
+            Some("from b".into())
+        );
+        assert_eq!(
+            b.get(&CallKey([1; 32])).map(|r| r.text),
+            Some("from a".into())
+        );
+        assert!(a.close().problems.is_empty());
+        assert!(b.close().problems.is_empty());
+    }
+}

@@ -1,0 +1,160 @@
+//! The cache seen from the runtime: hits, misses, incremental re-runs, and
+//! what must never be cached.
+
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+
+use super::CallCache;
+use crate::runtime::{self, RunOptions, RunReport};
+use crate::value::Value;
+
+async fn run(src: &str, cache: &Arc<CallCache>, inputs: &[(&str, &str)]) -> RunReport {
+    let Some(graph) = crate::compile(src).graph else {
+        panic!("does not compile:\n{src}");
+    };
+    let providers = match crate::providers::registry::build_all(graph.models.values()) {
+        Ok(p) => p,
+        Err((m, e)) => panic!("provider for `{m}`: {e}"),
+    };
+    let inputs: IndexMap<String, Value> = inputs
+        .iter()
+        .map(|(k, v)| (k.to_string(), Value::Text(v.to_string())))
+        .collect();
+    let report = runtime::run(
+        Arc::new(graph),
+        providers,
+        RunOptions {
+            inputs,
+            cache: Some(cache.clone()),
+            ..RunOptions::default()
+        },
+    )
+    .await;
+    // The next run must see every write of this one.
+    cache.flush();
+    report
+}
+
+fn open() -> (tempfile::TempDir, Arc<CallCache>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = CallCache::open(&dir.path().join("cache.db")).expect("open");
+    (dir, Arc::new(cache))
+}
+
+const PIPELINE: &str = r#"
+model m = mock(echo: true, latency: 10ms)
+input q: text
+section <
+  a = ask m "A: {q}"
+  b = ask m "B: {q}"
+>
+c = ask m "C: {a}"
+output out = "{b} | {c}"
+"#;
+
+#[tokio::test(start_paused = true)]
+async fn a_second_run_is_answered_from_the_cache() {
+    let (_dir, cache) = open();
+    let first = run(PIPELINE, &cache, &[("q", "hi")]).await;
+    assert_eq!(
+        (
+            first.stats.calls,
+            first.stats.cache_hits,
+            first.stats.cache_misses
+        ),
+        (3, 0, 3)
+    );
+    let second = run(PIPELINE, &cache, &[("q", "hi")]).await;
+    assert_eq!(
+        (
+            second.stats.calls,
+            second.stats.cache_hits,
+            second.stats.cache_misses
+        ),
+        (0, 3, 0)
+    );
+    assert_eq!(second.stats.input_tokens, 0, "a hit costs nothing");
+    assert_eq!(first.outputs.ok(), second.outputs.ok());
+    // Another input is another prompt: all misses.
+    let other = run(PIPELINE, &cache, &[("q", "bye")]).await;
+    assert_eq!(other.stats.cache_misses, 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn editing_one_prompt_reruns_only_it_and_its_dependents() {
+    let (_dir, cache) = open();
+    run(PIPELINE, &cache, &[("q", "hi")]).await;
+    let edited = PIPELINE.replace("A: {q}", "A, edited: {q}");
+    let again = run(&edited, &cache, &[("q", "hi")]).await;
+    // `a` changed, and `c` reads `a`; `b` did not change.
+    assert_eq!((again.stats.calls, again.stats.cache_hits), (2, 1));
+    let mut made: Vec<String> = again.trace.iter().map(|t| t.site.binding.clone()).collect();
+    made.sort();
+    assert_eq!(made, vec!["a", "c"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unparsable_reply_is_never_cached() {
+    let (_dir, cache) = open();
+    let src = r#"
+model m = mock(reply: "no number here", retry: 1)
+output n = ask m "how many?" as int
+"#;
+    let first = run(src, &cache, &[]).await;
+    assert!(first.outputs.is_err());
+    let second = run(src, &cache, &[]).await;
+    assert_eq!(second.stats.cache_hits, 0);
+    assert_eq!(second.stats.calls, 2, "both attempts are made again");
+    assert_eq!(cache.stats().map(|s| s.entries), Ok(0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn samples_are_cached_apart() {
+    let (_dir, cache) = open();
+    let src = r#"
+model m = mock(replies: ["one", "two", "three"])
+output xs = ask m "count" repeat 3
+"#;
+    let first = run(src, &cache, &[]).await;
+    let second = run(src, &cache, &[]).await;
+    assert_eq!(second.stats.cache_hits, 3);
+    let want = Value::List(vec![
+        Value::Text("one".into()),
+        Value::Text("two".into()),
+        Value::Text("three".into()),
+    ]);
+    assert_eq!(
+        first.outputs.ok().and_then(|o| o.get("xs").cloned()),
+        Some(want.clone())
+    );
+    assert_eq!(
+        second.outputs.ok().and_then(|o| o.get("xs").cloned()),
+        Some(want)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hit_is_not_charged_against_max_calls() {
+    let (_dir, cache) = open();
+    run(PIPELINE, &cache, &[("q", "hi")]).await;
+    let Some(graph) = crate::compile(PIPELINE).graph else {
+        panic!("compiles");
+    };
+    let providers = crate::providers::registry::build_all(graph.models.values())
+        .unwrap_or_else(|_| panic!("providers"));
+    let report = runtime::run(
+        Arc::new(graph),
+        providers,
+        RunOptions {
+            inputs: [("q".to_string(), Value::Text("hi".into()))]
+                .into_iter()
+                .collect(),
+            max_calls: Some(0),
+            cache: Some(cache.clone()),
+            ..RunOptions::default()
+        },
+    )
+    .await;
+    assert!(report.outputs.is_ok(), "{:?}", report.outputs.err());
+}

@@ -1,0 +1,577 @@
+//! `flow run FILE --inputs ROWS.jsonl`: the program once per row.
+//!
+//! Every row shares one set of per-model limits and one cache, so a batch
+//! runs as fast as the models' `concurrency` and `rpm` allow, however many
+//! rows it has. Results are written in input order as soon as the rows
+//! before them are done; a failed row is an error line, not the end of the
+//! batch (unless `--fail-fast`). A batch stopped by Ctrl-C, a crash or a kill
+//! loses no completed call: re-running it answers them from the cache.
+
+mod rows;
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use indexmap::IndexMap;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use miette::Diagnostic;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::report::{self, Source, Style};
+use super::run::{Providers, RunArgs, build_providers, check_budget, outputs_json, tokio_runtime};
+use super::{cache_cmd, exit, print_stderr, print_stdout, source};
+use crate::cache::CallCache;
+use crate::graph::FlowGraph;
+use crate::runtime::limits::{self, SharedLimits};
+use crate::runtime::{self, ModelStats, RunError, RunOptions, RunStats};
+use crate::value::Value;
+use rows::{Row, RowError};
+
+/// Failed rows whose diagnostics are printed in full; the rest are counted.
+const SHOWN_FAILURES: usize = 3;
+
+#[derive(Debug, thiserror::Error, Diagnostic)]
+enum BatchError {
+    #[error("cannot read the rows from `{path}`: {reason}")]
+    #[diagnostic(
+        code(flow::batch::rows_file),
+        help("check the path after `--inputs`; `--inputs -` reads standard input")
+    )]
+    Rows { path: String, reason: String },
+
+    #[error("cannot write the results to `{path}`: {reason}")]
+    #[diagnostic(
+        code(flow::batch::output_file),
+        help("check that the folder exists and is writable")
+    )]
+    Output { path: String, reason: String },
+}
+
+pub(super) fn run(src: &Source, graph: FlowGraph, args: &RunArgs, style: Style) -> u8 {
+    let fail = |d: &dyn Diagnostic| {
+        print_stderr(&report::render(d, Some(src), style));
+        exit::FAILURE
+    };
+    let Some(rows_path) = &args.batch.rows else {
+        return exit::FAILURE;
+    };
+    let text = match read_rows(rows_path) {
+        Ok(t) => t,
+        Err(e) => return fail(&e),
+    };
+    let rows = rows::parse(&text, &graph);
+    drop(text);
+    if let Err(e) = check_budget(&graph, args.max_calls) {
+        return fail(&e);
+    }
+    let providers = match build_providers(&graph) {
+        Ok(p) => p,
+        Err(e) => return fail(&e),
+    };
+    let cache = match cache_cmd::open_for_run(&args.file, &args.cache, args.offline) {
+        Ok(c) => c,
+        Err(e) => return fail(&e),
+    };
+    let mut out: Box<dyn Write + Send> = match &args.batch.output {
+        Some(path) => match std::fs::File::create(path) {
+            Ok(f) => Box::new(std::io::BufWriter::new(f)),
+            Err(e) => {
+                return fail(&BatchError::Output {
+                    path: path.display().to_string(),
+                    reason: source::io_reason(&e),
+                });
+            }
+        },
+        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+    };
+    let tokio = match tokio_runtime() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&e),
+    };
+    let window = args
+        .batch
+        .jobs
+        .map(|j| j as usize)
+        .unwrap_or_else(|| default_window(&graph));
+    let batch = Batch {
+        limits: limits::for_models(graph.models.values()),
+        graph: Arc::new(graph),
+        providers,
+        cache: cache.clone(),
+        max_calls: args.max_calls,
+        fail_fast: args.batch.fail_fast,
+        window,
+    };
+    let outcome = tokio.block_on(batch.execute(rows, &mut *out));
+    let lost = cache_cmd::close(cache.as_deref(), style);
+
+    for failure in outcome.shown.iter() {
+        let rendered = match failure {
+            Failure::Input(e) => report::render(e, None, style),
+            Failure::Run { line, error } => format!(
+                "row on line {line} failed:\n{}",
+                report::render(error, Some(src), style)
+            ),
+        };
+        print_stderr(&rendered);
+    }
+    if let Some(e) = &outcome.write_error {
+        print_stderr(&report::render(
+            &BatchError::Output {
+                path: args
+                    .batch
+                    .output
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "standard output".into()),
+                reason: e.clone(),
+            },
+            None,
+            style,
+        ));
+    }
+    let summary = outcome.summary(&outcome.prices);
+    let text = if args.json {
+        format!("{}\n", serde_json::to_string(&summary).unwrap_or_default())
+    } else {
+        summary_text(&summary)
+    };
+    // Results on stdout leave it to them; a results file frees stdout.
+    if args.batch.output.is_some() {
+        print_stdout(&text);
+    } else {
+        print_stderr(&text);
+    }
+    if outcome.interrupted {
+        exit::INTERRUPTED
+    } else if summary.failed > 0 || summary.not_run > 0 || lost || outcome.write_error.is_some() {
+        exit::FAILURE
+    } else {
+        exit::OK
+    }
+}
+
+fn read_rows(path: &Path) -> Result<String, BatchError> {
+    let err = |e: std::io::Error| BatchError::Rows {
+        path: path.display().to_string(),
+        reason: source::io_reason(&e),
+    };
+    if path == Path::new("-") {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text).map_err(err)?;
+        Ok(text)
+    } else {
+        std::fs::read_to_string(path).map_err(err)
+    }
+}
+
+/// Rows in flight: enough that every model's `concurrency` can be kept
+/// busy even when a row makes its calls one after another; a modest number
+/// when some model sets no limit, since then nothing else would bound it.
+fn default_window(graph: &FlowGraph) -> usize {
+    let mut total: u64 = 0;
+    for spec in graph.models.values() {
+        match spec.options.concurrency {
+            Some(n) if n > 0 => total = total.saturating_add(u64::from(n)),
+            _ => return 64,
+        }
+    }
+    usize::try_from(total.clamp(16, 4096)).unwrap_or(4096)
+}
+
+struct Batch {
+    graph: Arc<FlowGraph>,
+    providers: Providers,
+    limits: SharedLimits,
+    cache: Option<Arc<CallCache>>,
+    max_calls: Option<u64>,
+    fail_fast: bool,
+    window: usize,
+}
+
+enum Failure {
+    Input(RowError),
+    Run { line: usize, error: RunError },
+}
+
+/// One row, done.
+struct Done {
+    line: usize,
+    result: Result<IndexMap<String, Value>, Failure>,
+    /// `None` for a row that never ran (its line was invalid).
+    stats: Option<RunStats>,
+}
+
+type Prices = IndexMap<String, Option<(f64, f64)>>;
+
+#[derive(Default)]
+struct Outcome {
+    rows: usize,
+    ok: usize,
+    failed: usize,
+    first_failed_line: Option<usize>,
+    interrupted: bool,
+    shown: Vec<Failure>,
+    write_error: Option<String>,
+    stats: RunStats,
+    prices: Prices,
+    wall_ms: u64,
+}
+
+/// What the batch did, for people (text) and programs (`--json`).
+#[derive(Debug, serde::Serialize)]
+struct Summary {
+    rows: usize,
+    ok: usize,
+    failed: usize,
+    /// Rows never finished: stopped by Ctrl-C or `--fail-fast`.
+    not_run: usize,
+    first_failed_line: Option<usize>,
+    interrupted: bool,
+    calls: u64,
+    cache_hits: u64,
+    cache_misses: u64,
+    retries: u64,
+    saved: u64,
+    input_tokens: u64,
+    output_tokens: u64,
+    cost_usd: Option<f64>,
+    wall_ms: u64,
+    models: IndexMap<String, ModelStats>,
+}
+
+impl Outcome {
+    fn summary(&self, prices: &Prices) -> Summary {
+        let s = &self.stats;
+        let mut models = s.models.clone();
+        // A total only when every model used has prices, and some was used.
+        let mut total = None;
+        let mut unpriced = false;
+        for (name, m) in models.iter_mut() {
+            m.cost_usd = prices.get(name).copied().flatten().map(|(pin, pout)| {
+                (m.input_tokens as f64 * pin + m.output_tokens as f64 * pout) / 1_000_000.0
+            });
+            if m.calls > 0 || m.cache_hits > 0 {
+                match m.cost_usd {
+                    Some(c) => total = Some(total.unwrap_or(0.0) + c),
+                    None => unpriced = true,
+                }
+            }
+        }
+        let total = if unpriced { None } else { total };
+        Summary {
+            rows: self.rows,
+            ok: self.ok,
+            failed: self.failed,
+            not_run: self.rows.saturating_sub(self.ok + self.failed),
+            first_failed_line: self.first_failed_line,
+            interrupted: self.interrupted,
+            calls: s.calls,
+            cache_hits: s.cache_hits,
+            cache_misses: s.cache_misses,
+            retries: s.retries,
+            saved: s.saved,
+            input_tokens: s.input_tokens,
+            output_tokens: s.output_tokens,
+            cost_usd: total,
+            wall_ms: self.wall_ms,
+            models,
+        }
+    }
+
+    /// One row's statistics into the batch's.
+    fn add(&mut self, row: &RunStats) {
+        let s = &mut self.stats;
+        s.calls += row.calls;
+        s.saved += row.saved;
+        s.retries += row.retries;
+        s.cache_hits += row.cache_hits;
+        s.cache_misses += row.cache_misses;
+        s.input_tokens += row.input_tokens;
+        s.output_tokens += row.output_tokens;
+        for (name, m) in &row.models {
+            let t = s.models.entry(name.clone()).or_default();
+            t.calls += m.calls;
+            t.failed += m.failed;
+            t.retries += m.retries;
+            t.saved += m.saved;
+            t.cache_hits += m.cache_hits;
+            t.cache_misses += m.cache_misses;
+            t.input_tokens += m.input_tokens;
+            t.output_tokens += m.output_tokens;
+        }
+    }
+
+    fn cost(&self) -> Option<f64> {
+        self.summary(&self.prices).cost_usd
+    }
+}
+
+impl Batch {
+    async fn execute(self, rows: Vec<Row>, out: &mut (dyn Write + Send)) -> Outcome {
+        let start = Instant::now();
+        let cancel = CancellationToken::new();
+        let interrupted = Arc::new(AtomicBool::new(false));
+        let ctrl_c = {
+            let cancel = cancel.clone();
+            let interrupted = interrupted.clone();
+            tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    interrupted.store(true, Ordering::SeqCst);
+                    cancel.cancel();
+                }
+            })
+        };
+        let mut outcome = Outcome {
+            rows: rows.len(),
+            prices: self
+                .graph
+                .models
+                .iter()
+                .map(|(n, s)| (n.clone(), s.options.price_in.zip(s.options.price_out)))
+                .collect(),
+            ..Outcome::default()
+        };
+        let bar = progress_bar(rows.len());
+
+        let mut queue = rows.into_iter().enumerate();
+        let mut tasks: JoinSet<(usize, Done)> = JoinSet::new();
+        let mut done: BTreeMap<usize, Done> = BTreeMap::new();
+        let mut next_to_write = 0usize;
+        let mut finished = 0usize;
+        loop {
+            while !cancel.is_cancelled() && tasks.len() < self.window {
+                let Some((index, row)) = queue.next() else {
+                    break;
+                };
+                match row.inputs {
+                    Err(e) => {
+                        done.insert(
+                            index,
+                            Done {
+                                line: row.line,
+                                result: Err(Failure::Input(e)),
+                                stats: None,
+                            },
+                        );
+                        if self.fail_fast {
+                            cancel.cancel();
+                        }
+                    }
+                    Ok(inputs) => {
+                        let options = RunOptions {
+                            inputs,
+                            max_calls: self.max_calls,
+                            cancel: cancel.child_token(),
+                            cache: self.cache.clone(),
+                            limits: Some(self.limits.clone()),
+                            ..RunOptions::default()
+                        };
+                        let graph = self.graph.clone();
+                        let providers = self.providers.clone();
+                        let line = row.line;
+                        tasks.spawn(async move {
+                            let report = runtime::run(graph, providers, options).await;
+                            let result =
+                                report.outputs.map_err(|error| Failure::Run { line, error });
+                            (
+                                index,
+                                Done {
+                                    line,
+                                    result,
+                                    stats: Some(report.stats),
+                                },
+                            )
+                        });
+                    }
+                }
+            }
+            // Everything done before the next unwritten row goes out now.
+            while !(self.fail_fast && outcome.failed > 0)
+                && let Some(d) = done.remove(&next_to_write)
+            {
+                next_to_write += 1;
+                finished += 1;
+                self.account(&mut outcome, d, out, &cancel);
+                bar_update(&bar, finished, &outcome);
+            }
+            if tasks.is_empty() && (cancel.is_cancelled() || queue.len() == 0) {
+                break;
+            }
+            if tasks.is_empty() {
+                continue;
+            }
+            match tasks.join_next().await {
+                Some(Ok((index, d))) => {
+                    // Counted when done, written or not: a cancelled row's
+                    // calls were made (and paid for) all the same.
+                    if let Some(stats) = &d.stats {
+                        outcome.add(stats);
+                    }
+                    let cancelled = matches!(
+                        &d.result,
+                        Err(Failure::Run {
+                            error: RunError::Cancelled,
+                            ..
+                        })
+                    );
+                    // A row stopped by Ctrl-C or `--fail-fast` did not fail:
+                    // it is left out, and a re-run does it.
+                    if !cancelled {
+                        done.insert(index, d);
+                    }
+                }
+                Some(Err(e)) => {
+                    // A row task that panicked is a bug in flow; stop cleanly.
+                    outcome.write_error.get_or_insert_with(|| {
+                        format!("a row stopped unexpectedly ({e}); this is a bug in flow, please report it")
+                    });
+                    cancel.cancel();
+                }
+                None => {}
+            }
+        }
+        ctrl_c.abort();
+        if let Some(bar) = &bar {
+            bar.finish_and_clear();
+        }
+        if let Err(e) = out.flush() {
+            outcome.write_error.get_or_insert_with(|| e.to_string());
+        }
+        outcome.interrupted = interrupted.load(Ordering::SeqCst);
+        outcome.wall_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        outcome
+    }
+
+    /// Writes one finished row in order and counts it.
+    fn account(
+        &self,
+        outcome: &mut Outcome,
+        d: Done,
+        out: &mut (dyn Write + Send),
+        cancel: &CancellationToken,
+    ) {
+        // `line` first, whatever the JSON library's key order.
+        let (key, body) = match &d.result {
+            Ok(outputs) => {
+                outcome.ok += 1;
+                ("outputs", outputs_json(outputs))
+            }
+            Err(f) => {
+                outcome.failed += 1;
+                outcome.first_failed_line.get_or_insert(d.line);
+                let (code, message) = match f {
+                    Failure::Input(e) => (
+                        e.code().map(|c| c.to_string()).unwrap_or_default(),
+                        e.to_string(),
+                    ),
+                    Failure::Run { error, .. } => (error.code_str(), error.to_string()),
+                };
+                (
+                    "error",
+                    serde_json::json!({"code": code, "message": message}),
+                )
+            }
+        };
+        if outcome.write_error.is_none() {
+            let line = format!("{{\"line\":{},\"{key}\":{body}}}\n", d.line);
+            let written = out
+                .write_all(line.as_bytes())
+                .and_then(|()| out.flush())
+                .map_err(|e| e.to_string());
+            if let Err(e) = written {
+                // Nowhere to put results: stop rather than run for nothing.
+                outcome.write_error = Some(e);
+                cancel.cancel();
+            }
+        }
+        if let Err(f) = d.result {
+            if outcome.shown.len() < SHOWN_FAILURES {
+                outcome.shown.push(f);
+            }
+            if self.fail_fast {
+                cancel.cancel();
+            }
+        }
+    }
+}
+
+fn progress_bar(rows: usize) -> Option<ProgressBar> {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::with_draw_target(Some(rows as u64), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} rows  {msg}  ETA {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    Some(bar)
+}
+
+fn bar_update(bar: &Option<ProgressBar>, finished: usize, o: &Outcome) {
+    let Some(bar) = bar else { return };
+    bar.set_position(finished as u64);
+    let s = &o.stats;
+    let cost = o.cost().map(|c| format!(", ${c:.4}")).unwrap_or_default();
+    bar.set_message(format!(
+        "{} calls, {} cached, {} tokens{cost}",
+        s.calls,
+        s.cache_hits,
+        s.input_tokens + s.output_tokens
+    ));
+}
+
+fn summary_text(s: &Summary) -> String {
+    let mut out = format!(
+        "{} {}: {} ok, {} failed",
+        s.rows,
+        if s.rows == 1 { "row" } else { "rows" },
+        s.ok,
+        s.failed
+    );
+    if s.not_run > 0 {
+        out.push_str(&format!(", {} not run", s.not_run));
+    }
+    if let Some(line) = s.first_failed_line {
+        out.push_str(&format!(" (first failure on line {line})"));
+    }
+    out.push_str(&format!(
+        " in {:.1}s\n{} calls made, {} answered from the cache, {} retries, {} saved by early votes\n{} input and {} output tokens",
+        s.wall_ms as f64 / 1000.0,
+        s.calls,
+        s.cache_hits,
+        s.retries,
+        s.saved,
+        s.input_tokens,
+        s.output_tokens
+    ));
+    match s.cost_usd {
+        Some(c) => out.push_str(&format!(", ${c:.4}\n")),
+        None => out.push('\n'),
+    }
+    let width = s.models.keys().map(String::len).max().unwrap_or(0);
+    for (name, m) in &s.models {
+        if m.calls == 0 && m.cache_hits == 0 {
+            continue;
+        }
+        let cost = m.cost_usd.map(|c| format!(", ${c:.4}")).unwrap_or_default();
+        out.push_str(&format!(
+            "  {name:width$}  {} calls, {} cached, {} in / {} out tokens{cost}\n",
+            m.calls, m.cache_hits, m.input_tokens, m.output_tokens
+        ));
+    }
+    if s.interrupted {
+        out.push_str(
+            "interrupted: re-run the same command to resume; completed calls come from the cache\n",
+        );
+    }
+    out
+}
