@@ -187,8 +187,7 @@ impl CallCache {
                 reason: format!("cannot create the folder `{}`: {e}", dir.display()),
             });
         }
-        let writer = connect(path, &label, busy)?;
-        init(&writer, &label)?;
+        let writer = init_with_retry(path, &label, busy)?;
         let reader = connect(path, &label, busy)?;
         let log = Arc::new(Mutex::new(Log::default()));
         let queue: Shared = Arc::default();
@@ -402,6 +401,23 @@ fn connect(path: &Path, label: &str, busy: Duration) -> Result<Connection, Cache
     conn.busy_timeout(busy)
         .map_err(|e| CacheError::from_sqlite(label, &e))?;
     Ok(conn)
+}
+
+/// Opens the writing connection and initialises the file. Two processes
+/// creating the same cache at once can see `SQLITE_BUSY` from the switch to
+/// WAL mode without SQLite's busy handler being consulted, so a locked
+/// result is retried here until `busy` has passed.
+fn init_with_retry(path: &Path, label: &str, busy: Duration) -> Result<Connection, CacheError> {
+    let deadline = std::time::Instant::now() + busy;
+    loop {
+        let attempt = connect(path, label, busy).and_then(|c| init(&c, label).map(|()| c));
+        match attempt {
+            Err(CacheError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// WAL mode, the schema and the format check, once per open.
