@@ -24,8 +24,9 @@ impl<'r> DeclGraph<'r> {
     }
 
     /// One error per cycle, naming its declarations in order, starting at the
-    /// one written first. Returns the ids of all declarations on cycles.
-    pub fn cycles(&self, scope: &Scope<'_>, errors: &mut Vec<CheckError>) -> HashSet<DeclId> {
+    /// one written first. Returns the ids of all declarations on cycles, and
+    /// the rank of every declaration's strongly connected component.
+    pub fn cycles(&self, scope: &Scope<'_>, errors: &mut Vec<CheckError>) -> Components {
         let mut graph: DiGraph<(), (), u32> = DiGraph::new();
         let nodes: Vec<NodeIndex<u32>> = (0..self.refs.len()).map(|_| graph.add_node(())).collect();
         for (from, refs) in self.refs.iter().enumerate() {
@@ -36,7 +37,19 @@ impl<'r> DeclGraph<'r> {
             }
         }
         let mut on_cycle = HashSet::new();
-        let mut sccs: Vec<Vec<DeclId>> = tarjan_scc(&graph)
+        let components = tarjan_scc(&graph);
+        // tarjan_scc yields components in post-order (a component after every
+        // component it uses), so the position is a rank that never rises
+        // along a use.
+        let mut rank = vec![0; self.refs.len()];
+        for (i, scc) in components.iter().enumerate() {
+            for n in scc {
+                if let Some(r) = rank.get_mut(n.index()) {
+                    *r = i;
+                }
+            }
+        }
+        let mut sccs: Vec<Vec<DeclId>> = components
             .into_iter()
             .map(|scc| {
                 let mut ids: Vec<DeclId> = scc.into_iter().map(|n| n.index()).collect();
@@ -63,7 +76,7 @@ impl<'r> DeclGraph<'r> {
                 errors.push(CheckError::cycle(names, links));
             }
         }
-        on_cycle
+        Components { on_cycle, rank }
     }
 
     /// A shortest cycle through the first declaration of a strongly connected
@@ -100,28 +113,42 @@ impl<'r> DeclGraph<'r> {
         None
     }
 
-    /// Everything `from` uses directly or through other declarations, as a
-    /// breadth-first tree: `parents[d]` is the declaration that reached `d`.
-    pub fn reach(&self, from: DeclId) -> Reach {
-        let mut parents: Vec<Option<DeclId>> = vec![None; self.refs.len()];
-        let mut seen = vec![false; self.refs.len()];
-        if let Some(s) = seen.get_mut(from) {
-            *s = true;
-        }
-        let mut queue = VecDeque::from([from]);
-        while let Some(cur) = queue.pop_front() {
+    /// Everything `from` uses directly or through other declarations whose
+    /// component rank is at least `floor`, as a breadth-first tree:
+    /// `parents[d]` is the declaration that reached `d`.
+    ///
+    /// A declaration below the floor reaches only declarations below it (rank
+    /// never rises along a use), so leaving those out changes neither which
+    /// declarations at or above the floor are reached nor the tree to them —
+    /// and a search that only asks about section members need not walk the
+    /// whole program behind them, which made checking quadratic. The search
+    /// reuses `scratch`, so it costs what it visits rather than the program's
+    /// size.
+    pub fn reach<'s>(
+        &self,
+        from: DeclId,
+        rank: &[usize],
+        floor: usize,
+        scratch: &'s mut ReachScratch,
+    ) -> Reach<'s> {
+        scratch.reset(self.refs.len());
+        scratch.mark(from, None);
+        let mut head = 0;
+        while let Some(&cur) = scratch.visited.get(head) {
+            head += 1;
             for r in self.uses(cur) {
-                match seen.get_mut(r.target) {
-                    Some(s) if !*s => *s = true,
-                    _ => continue,
+                if rank.get(r.target).is_none_or(|&k| k < floor) {
+                    continue;
                 }
-                if let Some(p) = parents.get_mut(r.target) {
-                    *p = Some(cur);
+                if scratch.seen.get(r.target) == Some(&false) {
+                    scratch.mark(r.target, Some(cur));
                 }
-                queue.push_back(r.target);
             }
         }
-        Reach { from, parents }
+        Reach {
+            from,
+            parents: &scratch.parents,
+        }
     }
 
     /// Every declaration after the ones it uses (declarations on a cycle in
@@ -168,13 +195,58 @@ fn name(scope: &Scope<'_>, id: DeclId) -> String {
         .unwrap_or_else(|| format!("#{id}"))
 }
 
-/// The result of [`DeclGraph::reach`].
-pub struct Reach {
-    from: DeclId,
-    parents: Vec<Option<DeclId>>,
+/// What [`DeclGraph::cycles`] found besides its errors.
+pub struct Components {
+    /// Every declaration on a cycle.
+    pub on_cycle: HashSet<DeclId>,
+    /// Per declaration, its strongly connected component's position in
+    /// post-order: when `a` uses `b`, `rank[b] <= rank[a]`.
+    pub rank: Vec<usize>,
 }
 
-impl Reach {
+/// Buffers for [`DeclGraph::reach`], kept between searches so that each one
+/// clears only what the last one visited.
+#[derive(Default)]
+pub struct ReachScratch {
+    seen: Vec<bool>,
+    parents: Vec<Option<DeclId>>,
+    /// Visited declarations in breadth-first order; doubles as the queue.
+    visited: Vec<DeclId>,
+}
+
+impl ReachScratch {
+    fn reset(&mut self, n: usize) {
+        for &d in &self.visited {
+            if let Some(s) = self.seen.get_mut(d) {
+                *s = false;
+            }
+            if let Some(p) = self.parents.get_mut(d) {
+                *p = None;
+            }
+        }
+        self.visited.clear();
+        self.seen.resize(n, false);
+        self.parents.resize(n, None);
+    }
+
+    fn mark(&mut self, d: DeclId, parent: Option<DeclId>) {
+        if let Some(s) = self.seen.get_mut(d) {
+            *s = true;
+            if let Some(p) = self.parents.get_mut(d) {
+                *p = parent;
+            }
+            self.visited.push(d);
+        }
+    }
+}
+
+/// The result of [`DeclGraph::reach`].
+pub struct Reach<'s> {
+    from: DeclId,
+    parents: &'s [Option<DeclId>],
+}
+
+impl Reach<'_> {
     /// The shortest path of uses from the start to `to` (both included).
     pub fn path_to(&self, to: DeclId) -> Option<Vec<DeclId>> {
         if to == self.from {

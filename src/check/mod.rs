@@ -76,9 +76,9 @@ pub fn check_errors(program: &Program) -> (Option<FlowGraph>, Vec<CheckError>) {
     let scope = names::Scope::collect(program, &mut errors);
     let resolved = resolve::resolve(&scope, &mut errors);
     let decl_graph = cycles::DeclGraph::new(&resolved.refs);
-    let on_cycle = decl_graph.cycles(&scope, &mut errors);
+    let components = decl_graph.cycles(&scope, &mut errors);
     sections::check_shapes(program, &scope, &mut errors);
-    sections::check_independence(&scope, &decl_graph, &on_cycle, &mut errors);
+    sections::check_independence(&scope, &decl_graph, &components, &mut errors);
     let models = models::build_models(&scope.models, &mut errors);
     usage::unused(&scope, &resolved, &mut errors);
     usage::require_output(program, &scope, &mut errors);

@@ -1,10 +1,8 @@
 //! Section rules: the shape of sections and the independence of members.
 
-use std::collections::HashSet;
-
-use super::cycles::DeclGraph;
+use super::cycles::{Components, DeclGraph, ReachScratch};
 use super::error::{CheckError, CountKind, EnsembleReason, Path};
-use super::names::{DeclId, DeclKind, Scope};
+use super::names::{DeclKind, Scope};
 use super::votes;
 use crate::syntax::ast::{ExprKind, Item, Modifiers, Program, Section};
 
@@ -78,12 +76,24 @@ fn ensemble_members(section: &Section, errors: &mut Vec<CheckError>) {
 pub fn check_independence(
     scope: &Scope<'_>,
     graph: &DeclGraph<'_>,
-    on_cycle: &HashSet<DeclId>,
+    components: &Components,
     errors: &mut Vec<CheckError>,
 ) {
+    let on_cycle = &components.on_cycle;
+    let mut scratch = ReachScratch::default();
     for section in &scope.sections {
+        // No member can reach a declaration ranked below every member, so
+        // the searches stop there.
+        let Some(floor) = section
+            .members
+            .iter()
+            .filter_map(|&m| components.rank.get(m).copied())
+            .min()
+        else {
+            continue;
+        };
         for &a in &section.members {
-            let reach = graph.reach(a);
+            let reach = graph.reach(a, &components.rank, floor, &mut scratch);
             for &b in &section.members {
                 if a == b || (on_cycle.contains(&a) && on_cycle.contains(&b)) {
                     continue;

@@ -322,6 +322,44 @@ fn record_members_must_be_independent() {
 }
 
 #[test]
+fn section_dependency_names_a_shortest_path() {
+    // `y` reaches `x` through `p → r` and through `q`; the shorter one is named.
+    let src = format!(
+        "{MODELS}section <\n  x = ask m \"q\"\n  y = ask m \"{{p}} {{q}}\"\n>\np = upper(r)\nr = upper(x)\nq = upper(x)\noutput o = y\n"
+    );
+    let e = one(&src, "section_dependency");
+    assert_eq!(
+        e.to_string(),
+        "section members `y` and `x` are not independent: `y` → `q` → `x`"
+    );
+}
+
+#[test]
+fn component_rank_never_rises_along_a_use() {
+    // `a` and `b` form a cycle; the searches for section dependencies rely on
+    // ranks to stop early, which is only sound if every use keeps or lowers it.
+    let src = "a = \"{b}\"\nb = \"{c} {a}\"\nc = \"x\"\nd = \"{a} {c}\"\noutput o = d\n";
+    let program = match crate::syntax::parse(src) {
+        Ok(p) => p,
+        Err(e) => panic!("test program does not parse: {e:?}"),
+    };
+    let mut errors = Vec::new();
+    let scope = super::names::Scope::collect(&program, &mut errors);
+    let resolved = super::resolve::resolve(&scope, &mut errors);
+    let graph = super::cycles::DeclGraph::new(&resolved.refs);
+    let components = graph.cycles(&scope, &mut errors);
+    assert_eq!(components.on_cycle.len(), 2);
+    let mut uses = 0;
+    for (from, refs) in resolved.refs.iter().enumerate() {
+        for r in refs {
+            assert!(components.rank[r.target] <= components.rank[from]);
+            uses += 1;
+        }
+    }
+    assert!(uses >= 5, "{uses}");
+}
+
+#[test]
 fn no_output() {
     let src = "x = \"a\"\n";
     let e = one(src, "no_output");
