@@ -161,7 +161,6 @@ fn to_symbol(rule: Rule) -> Option<(Group, &'static str)> {
         | Rule::postfix
         | Rule::list
         | Rule::call
-        | Rule::name
         | Rule::paren
         | Rule::ask
         | Rule::for_expr

@@ -533,9 +533,11 @@ impl Builder<'_> {
             Rule::call => {
                 let mut k = Kids::of(p);
                 let name = self.ident(k.expect(Rule::ident)?);
-                ExprKind::Call(name, self.expr_list_of(k.inner)?)
+                match k.accept(Rule::lparen) {
+                    Some(_) => ExprKind::Call(name, self.expr_list_of(k.inner)?),
+                    None => ExprKind::Name(name),
+                }
             }
-            Rule::name => ExprKind::Name(self.ident(Kids::of(p).expect(Rule::ident)?)),
             Rule::paren => {
                 let mut k = Kids::of(p);
                 k.expect(Rule::lparen)?;
