@@ -1047,3 +1047,31 @@ fn every_error_kind_is_documented() {
         );
     }
 }
+
+#[test]
+fn string_bodies_end_at_the_first_unescaped_closer() {
+    // The string rule skips runs between escapes; every escape position
+    // (first, last, back to back, before the closer) must still be one unit.
+    let src = r#"a = "\"x\\" b = "\\\"" c = """one "" \""" two""" d = "" e = """"""
+output o = "{a}{b}{c}{d}{e}"
+"#;
+    let strings: Vec<String> = ok(src)
+        .items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Binding(b) => Some(expr(&b.value)),
+            _ => None,
+        })
+        .collect();
+    // Rendered as debug-escaped text in quotes: `"x\`, `\"`, `one "" """ two`.
+    assert_eq!(
+        strings,
+        [
+            r#""\"x\\""#,
+            r#""\\\"""#,
+            r#""one \"\" \"\"\" two""#,
+            r#""""#,
+            r#""""#,
+        ]
+    );
+}
