@@ -73,10 +73,12 @@ impl RunCtx {
         }
     }
 
-    pub fn emit(&self, event: RunEvent) {
+    /// Sends the event `make` builds, building it only if someone listens:
+    /// most runs have no listener, and an event's names are allocations.
+    pub fn emit(&self, make: impl FnOnce() -> RunEvent) {
         if let Some(tx) = &self.events {
             // A consumer that went away must not stop the run.
-            let _ = tx.send(event);
+            let _ = tx.send(make());
         }
     }
 
@@ -120,7 +122,7 @@ impl RunCtx {
             }
             rec.stats.calls
         };
-        self.emit(RunEvent::CallStarted {
+        self.emit(|| RunEvent::CallStarted {
             site: site.clone(),
             model: model.to_string(),
             attempt,
@@ -152,7 +154,7 @@ impl RunCtx {
             rec.stats.cache_hits
         };
         if hit {
-            self.emit(RunEvent::CacheHit {
+            self.emit(|| RunEvent::CacheHit {
                 site: site.clone(),
                 model: model.to_string(),
                 hits,
@@ -173,7 +175,7 @@ impl RunCtx {
             rec.stats.saved += calls;
         }
         if calls > 0 {
-            self.emit(RunEvent::Saved {
+            self.emit(|| RunEvent::Saved {
                 node: node.to_string(),
                 calls,
             });
@@ -266,7 +268,7 @@ impl AttemptGuard<'_> {
                 message,
             });
         }
-        self.ctx.emit(RunEvent::CallFinished {
+        self.ctx.emit(|| RunEvent::CallFinished {
             site: self.site.clone(),
             model: self.model.clone(),
             ok: outcome == AttemptOutcome::Ok,

@@ -5,8 +5,6 @@
 //! sub-expressions (template parts, list items, arguments, map elements) are
 //! evaluated concurrently so inline calls in one body overlap.
 
-use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -15,7 +13,8 @@ use futures::future::{BoxFuture, FutureExt, try_join_all};
 use super::ask;
 use super::ctx::RunCtx;
 use super::error::{RunError, TypeProblem};
-use crate::graph::{Builtin, CompareOp, Expr, ExprKind, NodeId, Template, TemplatePart};
+use super::node::DepValues;
+use crate::graph::{Builtin, CompareOp, Expr, ExprKind, Template, TemplatePart};
 use crate::syntax::Span;
 use crate::value::Value;
 
@@ -25,7 +24,7 @@ pub(crate) struct Env<'a> {
     pub ctx: &'a RunCtx,
     /// The node being evaluated, for messages and trace names.
     pub binding: &'a str,
-    pub values: &'a HashMap<NodeId, Arc<Value>>,
+    pub values: &'a DepValues,
     /// Innermost last.
     pub vars: Vec<(String, Value)>,
     /// Element indices of enclosing `for`s, outermost first.

@@ -4,17 +4,19 @@
 //! failure aborts everything still running.
 
 use std::collections::{HashMap, VecDeque};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
+use futures::stream::{FuturesUnordered, StreamExt};
 use indexmap::IndexMap;
 use petgraph::Direction;
-use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::ctx::RunCtx;
 use super::error::RunError;
-use super::node::{Done, execute};
+use super::node::{DepValues, Done, execute};
 use super::report::{RunEvent, RunOptions, RunReport};
 use crate::graph::{AskCall, Expr, ExprKind, FlowGraph, NodeId, NodeKind, Template, TemplatePart};
 use crate::providers::Provider;
@@ -127,7 +129,7 @@ impl Scheduler {
             }
         }
         let total = self.state.len();
-        self.ctx.emit(RunEvent::Planned { nodes: total });
+        self.ctx.emit(|| RunEvent::Planned { nodes: total });
 
         let mut ready: VecDeque<NodeId> = self
             .graph
@@ -135,8 +137,14 @@ impl Scheduler {
             .node_indices()
             .filter(|id| self.remaining.get(id.index()) == Some(&0))
             .collect();
-        let mut tasks: JoinSet<(NodeId, Result<Done, RunError>)> = JoinSet::new();
-        let mut task_nodes: HashMap<tokio::task::Id, NodeId> = HashMap::new();
+        // Every started node's future is polled here, in the run's own task,
+        // rather than spawned: calls wait on timers and sockets, not on a
+        // core, and a task per node cost a spawn and two cross-thread
+        // wake-ups each. Dropping the set drops every future in it, which is
+        // how the first failure cancels the rest.
+        let mut running = FuturesUnordered::new();
+        let cancelled = options.cancel.cancelled();
+        tokio::pin!(cancelled);
         let mut done = 0usize;
         let mut started = 0usize;
 
@@ -144,21 +152,25 @@ impl Scheduler {
             while let Some(id) = ready.pop_front() {
                 if self.guards_hold(id) {
                     let values = self.values_for(id);
-                    let ctx = self.ctx.clone();
                     self.set(id, State::Running);
                     started += 1;
-                    self.ctx.emit(RunEvent::NodeStarted {
+                    self.ctx.emit(|| RunEvent::NodeStarted {
                         node: self.name(id),
                         started,
                         total,
                     });
-                    let handle = tasks.spawn(async move { (id, execute(ctx, id, values).await) });
-                    task_nodes.insert(handle.id(), id);
+                    // A panic in a node is a bug in flow; it fails the run
+                    // like any other error instead of taking the caller down.
+                    running.push(
+                        AssertUnwindSafe(execute(self.ctx.clone(), id, values))
+                            .catch_unwind()
+                            .map(move |outcome| (id, outcome)),
+                    );
                 } else {
                     self.set(id, State::Skipped);
                     self.skip_count += 1;
                     done += 1;
-                    self.ctx.emit(RunEvent::NodeFinished {
+                    self.ctx.emit(|| RunEvent::NodeFinished {
                         node: self.name(id),
                         skipped: true,
                         done,
@@ -167,7 +179,7 @@ impl Scheduler {
                     self.release(id, &mut ready);
                 }
             }
-            if tasks.is_empty() {
+            if running.is_empty() {
                 break if done == total {
                     Ok(())
                 } else {
@@ -177,25 +189,17 @@ impl Scheduler {
                     )))
                 };
             }
-            let joined = tokio::select! {
+            let next = tokio::select! {
                 biased;
-                _ = options.cancel.cancelled() => break Err(RunError::Cancelled),
-                joined = tasks.join_next_with_id() => joined,
+                _ = &mut cancelled => break Err(RunError::Cancelled),
+                next = running.next() => next,
             };
-            let (id, outcome) = match joined {
-                Some(Ok((_, (id, outcome)))) => (id, outcome),
-                Some(Err(e)) => {
-                    let node = task_nodes
-                        .get(&e.id())
-                        .map(|&id| self.name(id))
-                        .unwrap_or_else(|| "?".into());
+            let (id, outcome) = match next {
+                Some((id, Ok(outcome))) => (id, outcome),
+                Some((id, Err(_))) => {
                     break Err(RunError::internal(format!(
-                        "the task running `{node}` {}",
-                        if e.is_panic() {
-                            "panicked"
-                        } else {
-                            "was aborted"
-                        }
+                        "the task running `{}` panicked",
+                        self.name(id)
                     )));
                 }
                 None => continue,
@@ -218,7 +222,7 @@ impl Scheduler {
                     self.set(id, State::Done(Arc::new(value)));
                     self.run_count += 1;
                     done += 1;
-                    self.ctx.emit(RunEvent::NodeFinished {
+                    self.ctx.emit(|| RunEvent::NodeFinished {
                         node: self.name(id),
                         skipped: false,
                         done,
@@ -229,12 +233,9 @@ impl Scheduler {
                 Err(e) => break Err(e),
             }
         };
-        if result.is_err() {
-            // Abort everything in flight and wait for the tasks to unwind, so
-            // every abandoned attempt is in the trace.
-            tasks.abort_all();
-            while tasks.join_next().await.is_some() {}
-        }
+        // Drop whatever is still in flight now, before the run's wall time is
+        // taken: each abandoned attempt records itself in the trace as it goes.
+        drop(running);
         result
     }
 
@@ -284,16 +285,20 @@ impl Scheduler {
             })
     }
 
-    fn values_for(&self, id: NodeId) -> HashMap<NodeId, Arc<Value>> {
-        self.deps
-            .get(id.index())
-            .into_iter()
-            .flatten()
-            .filter_map(|&d| match self.state.get(d.index()) {
-                Some(State::Done(v)) => Some((d, v.clone())),
-                _ => None,
-            })
-            .collect()
+    /// `deps` is sorted, so the values come out sorted by node, as
+    /// `DepValues` needs.
+    fn values_for(&self, id: NodeId) -> DepValues {
+        DepValues::from_sorted(
+            self.deps
+                .get(id.index())
+                .into_iter()
+                .flatten()
+                .filter_map(|&d| match self.state.get(d.index()) {
+                    Some(State::Done(v)) => Some((d, v.clone())),
+                    _ => None,
+                })
+                .collect(),
+        )
     }
 
     fn outputs(&self) -> Result<IndexMap<String, Value>, RunError> {
