@@ -114,7 +114,7 @@ impl RunCtx {
             let mut rec = self.rec();
             rec.stats.calls += 1;
             rec.stats.peak_in_flight = rec.stats.peak_in_flight.max(in_flight);
-            let m = rec.stats.models.entry(model.to_string()).or_default();
+            let m = model_stats(&mut rec.stats, model);
             m.calls += 1;
             if attempt > 0 {
                 m.retries += 1;
@@ -143,7 +143,7 @@ impl RunCtx {
     pub fn record_cache(&self, site: &Site, model: &str, hit: bool) {
         let hits = {
             let mut rec = self.rec();
-            let m = rec.stats.models.entry(model.to_string()).or_default();
+            let m = model_stats(&mut rec.stats, model);
             if hit {
                 m.cache_hits += 1;
                 rec.stats.cache_hits += 1;
@@ -170,7 +170,7 @@ impl RunCtx {
             let mut rec = self.rec();
             for m in models {
                 calls += 1;
-                rec.stats.models.entry(m.to_string()).or_default().saved += 1;
+                model_stats(&mut rec.stats, m).saved += 1;
             }
             rec.stats.saved += calls;
         }
@@ -215,10 +215,32 @@ impl RunCtx {
         }
         stats.cost_usd = if stats.calls > 0 { total } else { None };
         let mut trace = std::mem::take(&mut rec.trace);
-        // Ties (many calls starting at once) are ordered by name, so the
-        // trace of a run on a paused clock is reproducible.
-        trace.sort_by_cached_key(|e| (e.start_us, e.site.slice_name(), e.attempt));
+        sort_trace(&mut trace);
         (stats, trace)
+    }
+}
+
+/// A model's statistics, made on first use. Every model of the graph has
+/// them from the start, so the name is only copied for an unknown one.
+fn model_stats<'s>(stats: &'s mut RunStats, model: &str) -> &'s mut super::report::ModelStats {
+    use indexmap::map::{RawEntryApiV1, raw_entry_v1::RawEntryMut};
+    match stats.models.raw_entry_mut_v1().from_key(model) {
+        RawEntryMut::Occupied(e) => e.into_mut(),
+        RawEntryMut::Vacant(e) => e.insert(model.to_string(), Default::default()).1,
+    }
+}
+
+/// Orders the trace by start time; ties (many calls starting at once) by
+/// name, then attempt, so the trace of a run on a paused clock is
+/// reproducible. Names are formatted only for events that tie on time: a
+/// stable sort by time, then each tie sorted by name, is the same order
+/// as one stable sort by all three.
+fn sort_trace(trace: &mut [TraceEvent]) {
+    trace.sort_by_key(|e| e.start_us);
+    for tie in trace.chunk_by_mut(|a, b| a.start_us == b.start_us) {
+        if tie.len() > 1 {
+            tie.sort_by_cached_key(|e| (e.site.slice_name(), e.attempt));
+        }
     }
 }
 
@@ -250,7 +272,7 @@ impl AttemptGuard<'_> {
             let mut rec = self.ctx.rec();
             rec.stats.input_tokens += usage.input_tokens;
             rec.stats.output_tokens += usage.output_tokens;
-            let m = rec.stats.models.entry(self.model.clone()).or_default();
+            let m = model_stats(&mut rec.stats, &self.model);
             m.input_tokens += usage.input_tokens;
             m.output_tokens += usage.output_tokens;
             if !matches!(outcome, AttemptOutcome::Ok | AttemptOutcome::Cancelled) {
