@@ -89,7 +89,10 @@ pub(crate) async fn execute(
             per_voter,
             strategy,
         } => {
-            let called = ask::ensemble(&env, voters, *per_voter, strategy, node.span).await?;
+            // Boxed: an ensemble's state is ~2 KB, and unboxed it would make
+            // every node's future that large, ensemble or not.
+            let called =
+                Box::pin(ask::ensemble(&env, voters, *per_voter, strategy, node.span)).await?;
             env.observe_latency(called.latency);
             called.value
         }
