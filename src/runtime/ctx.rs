@@ -108,7 +108,12 @@ impl RunCtx {
 
     /// Marks an attempt as sent; the guard records it when it ends, or as
     /// cancelled if its future is dropped first.
-    pub fn begin_attempt<'a>(&'a self, site: &Site, model: &str, attempt: u32) -> AttemptGuard<'a> {
+    pub fn begin_attempt<'a>(
+        &'a self,
+        site: &'a Site,
+        model: &'a str,
+        attempt: u32,
+    ) -> AttemptGuard<'a> {
         let in_flight = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         let calls = {
             let mut rec = self.rec();
@@ -131,8 +136,8 @@ impl RunCtx {
         });
         AttemptGuard {
             ctx: self,
-            site: site.clone(),
-            model: model.to_string(),
+            site,
+            model,
             attempt,
             start: Instant::now(),
             done: false,
@@ -248,8 +253,9 @@ fn sort_trace(trace: &mut [TraceEvent]) {
 /// cancelled) still records the attempt, as cancelled.
 pub(crate) struct AttemptGuard<'a> {
     ctx: &'a RunCtx,
-    site: Site,
-    model: String,
+    /// Borrowed from the call: copied only into the trace event.
+    site: &'a Site,
+    model: &'a str,
     attempt: u32,
     start: Instant,
     done: bool,
@@ -272,7 +278,7 @@ impl AttemptGuard<'_> {
             let mut rec = self.ctx.rec();
             rec.stats.input_tokens += usage.input_tokens;
             rec.stats.output_tokens += usage.output_tokens;
-            let m = model_stats(&mut rec.stats, &self.model);
+            let m = model_stats(&mut rec.stats, self.model);
             m.input_tokens += usage.input_tokens;
             m.output_tokens += usage.output_tokens;
             if !matches!(outcome, AttemptOutcome::Ok | AttemptOutcome::Cancelled) {
@@ -281,7 +287,7 @@ impl AttemptGuard<'_> {
             let start_us = self.ctx.micros_since_start(self.start);
             rec.trace.push(TraceEvent {
                 site: self.site.clone(),
-                model: self.model.clone(),
+                model: self.model.to_string(),
                 attempt: self.attempt,
                 start_us,
                 dur_us: self.ctx.micros_since_start(end).saturating_sub(start_us),
@@ -292,7 +298,7 @@ impl AttemptGuard<'_> {
         }
         self.ctx.emit(|| RunEvent::CallFinished {
             site: self.site.clone(),
-            model: self.model.clone(),
+            model: self.model.to_string(),
             ok: outcome == AttemptOutcome::Ok,
             in_flight,
         });
