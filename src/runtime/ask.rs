@@ -123,7 +123,9 @@ pub(crate) async fn ask(
                     (call.model.as_str(), sample(env, &r, i, Some(ix)))
                 })
                 .collect();
-            vote(env, strategy, samples, Some(&r.prompt), span).await
+            // Boxed: a vote's state is ~2 KB, and unboxed it would make every
+            // call's future that large, vote or not.
+            Box::pin(vote(env, strategy, samples, Some(&r.prompt), span)).await
         }
     }
 }

@@ -250,7 +250,7 @@ pub(crate) async fn call<T>(
             Failure::Unparsable { expected, .. } => (format!("the reply was not {expected}"), None),
         };
         let delay = backoff(ctx, attempt, floor);
-        ctx.emit(RunEvent::Retry {
+        ctx.emit(|| RunEvent::Retry {
             site: site.clone(),
             model: model.to_string(),
             attempt: attempt + 1,

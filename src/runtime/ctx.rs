@@ -73,10 +73,12 @@ impl RunCtx {
         }
     }
 
-    pub fn emit(&self, event: RunEvent) {
+    /// Sends the event `make` builds, building it only if someone listens:
+    /// most runs have no listener, and an event's names are allocations.
+    pub fn emit(&self, make: impl FnOnce() -> RunEvent) {
         if let Some(tx) = &self.events {
             // A consumer that went away must not stop the run.
-            let _ = tx.send(event);
+            let _ = tx.send(make());
         }
     }
 
@@ -106,13 +108,18 @@ impl RunCtx {
 
     /// Marks an attempt as sent; the guard records it when it ends, or as
     /// cancelled if its future is dropped first.
-    pub fn begin_attempt<'a>(&'a self, site: &Site, model: &str, attempt: u32) -> AttemptGuard<'a> {
+    pub fn begin_attempt<'a>(
+        &'a self,
+        site: &'a Site,
+        model: &'a str,
+        attempt: u32,
+    ) -> AttemptGuard<'a> {
         let in_flight = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         let calls = {
             let mut rec = self.rec();
             rec.stats.calls += 1;
             rec.stats.peak_in_flight = rec.stats.peak_in_flight.max(in_flight);
-            let m = rec.stats.models.entry(model.to_string()).or_default();
+            let m = model_stats(&mut rec.stats, model);
             m.calls += 1;
             if attempt > 0 {
                 m.retries += 1;
@@ -120,7 +127,7 @@ impl RunCtx {
             }
             rec.stats.calls
         };
-        self.emit(RunEvent::CallStarted {
+        self.emit(|| RunEvent::CallStarted {
             site: site.clone(),
             model: model.to_string(),
             attempt,
@@ -129,8 +136,8 @@ impl RunCtx {
         });
         AttemptGuard {
             ctx: self,
-            site: site.clone(),
-            model: model.to_string(),
+            site,
+            model,
             attempt,
             start: Instant::now(),
             done: false,
@@ -141,7 +148,7 @@ impl RunCtx {
     pub fn record_cache(&self, site: &Site, model: &str, hit: bool) {
         let hits = {
             let mut rec = self.rec();
-            let m = rec.stats.models.entry(model.to_string()).or_default();
+            let m = model_stats(&mut rec.stats, model);
             if hit {
                 m.cache_hits += 1;
                 rec.stats.cache_hits += 1;
@@ -152,7 +159,7 @@ impl RunCtx {
             rec.stats.cache_hits
         };
         if hit {
-            self.emit(RunEvent::CacheHit {
+            self.emit(|| RunEvent::CacheHit {
                 site: site.clone(),
                 model: model.to_string(),
                 hits,
@@ -168,12 +175,12 @@ impl RunCtx {
             let mut rec = self.rec();
             for m in models {
                 calls += 1;
-                rec.stats.models.entry(m.to_string()).or_default().saved += 1;
+                model_stats(&mut rec.stats, m).saved += 1;
             }
             rec.stats.saved += calls;
         }
         if calls > 0 {
-            self.emit(RunEvent::Saved {
+            self.emit(|| RunEvent::Saved {
                 node: node.to_string(),
                 calls,
             });
@@ -213,10 +220,32 @@ impl RunCtx {
         }
         stats.cost_usd = if stats.calls > 0 { total } else { None };
         let mut trace = std::mem::take(&mut rec.trace);
-        // Ties (many calls starting at once) are ordered by name, so the
-        // trace of a run on a paused clock is reproducible.
-        trace.sort_by_cached_key(|e| (e.start_us, e.site.slice_name(), e.attempt));
+        sort_trace(&mut trace);
         (stats, trace)
+    }
+}
+
+/// A model's statistics, made on first use. Every model of the graph has
+/// them from the start, so the name is only copied for an unknown one.
+fn model_stats<'s>(stats: &'s mut RunStats, model: &str) -> &'s mut super::report::ModelStats {
+    use indexmap::map::{RawEntryApiV1, raw_entry_v1::RawEntryMut};
+    match stats.models.raw_entry_mut_v1().from_key(model) {
+        RawEntryMut::Occupied(e) => e.into_mut(),
+        RawEntryMut::Vacant(e) => e.insert(model.to_string(), Default::default()).1,
+    }
+}
+
+/// Orders the trace by start time; ties (many calls starting at once) by
+/// name, then attempt, so the trace of a run on a paused clock is
+/// reproducible. Names are formatted only for events that tie on time: a
+/// stable sort by time, then each tie sorted by name, is the same order
+/// as one stable sort by all three.
+fn sort_trace(trace: &mut [TraceEvent]) {
+    trace.sort_by_key(|e| e.start_us);
+    for tie in trace.chunk_by_mut(|a, b| a.start_us == b.start_us) {
+        if tie.len() > 1 {
+            tie.sort_by_cached_key(|e| (e.site.slice_name(), e.attempt));
+        }
     }
 }
 
@@ -224,8 +253,9 @@ impl RunCtx {
 /// cancelled) still records the attempt, as cancelled.
 pub(crate) struct AttemptGuard<'a> {
     ctx: &'a RunCtx,
-    site: Site,
-    model: String,
+    /// Borrowed from the call: copied only into the trace event.
+    site: &'a Site,
+    model: &'a str,
     attempt: u32,
     start: Instant,
     done: bool,
@@ -248,7 +278,7 @@ impl AttemptGuard<'_> {
             let mut rec = self.ctx.rec();
             rec.stats.input_tokens += usage.input_tokens;
             rec.stats.output_tokens += usage.output_tokens;
-            let m = rec.stats.models.entry(self.model.clone()).or_default();
+            let m = model_stats(&mut rec.stats, self.model);
             m.input_tokens += usage.input_tokens;
             m.output_tokens += usage.output_tokens;
             if !matches!(outcome, AttemptOutcome::Ok | AttemptOutcome::Cancelled) {
@@ -257,7 +287,7 @@ impl AttemptGuard<'_> {
             let start_us = self.ctx.micros_since_start(self.start);
             rec.trace.push(TraceEvent {
                 site: self.site.clone(),
-                model: self.model.clone(),
+                model: self.model.to_string(),
                 attempt: self.attempt,
                 start_us,
                 dur_us: self.ctx.micros_since_start(end).saturating_sub(start_us),
@@ -266,9 +296,9 @@ impl AttemptGuard<'_> {
                 message,
             });
         }
-        self.ctx.emit(RunEvent::CallFinished {
+        self.ctx.emit(|| RunEvent::CallFinished {
             site: self.site.clone(),
-            model: self.model.clone(),
+            model: self.model.to_string(),
             ok: outcome == AttemptOutcome::Ok,
             in_flight,
         });

@@ -5,8 +5,6 @@
 //! sub-expressions (template parts, list items, arguments, map elements) are
 //! evaluated concurrently so inline calls in one body overlap.
 
-use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -15,7 +13,8 @@ use futures::future::{BoxFuture, FutureExt, try_join_all};
 use super::ask;
 use super::ctx::RunCtx;
 use super::error::{RunError, TypeProblem};
-use crate::graph::{Builtin, CompareOp, Expr, ExprKind, NodeId, Template, TemplatePart};
+use super::node::DepValues;
+use crate::graph::{Builtin, CompareOp, Expr, ExprKind, Template, TemplatePart};
 use crate::syntax::Span;
 use crate::value::Value;
 
@@ -25,7 +24,7 @@ pub(crate) struct Env<'a> {
     pub ctx: &'a RunCtx,
     /// The node being evaluated, for messages and trace names.
     pub binding: &'a str,
-    pub values: &'a HashMap<NodeId, Arc<Value>>,
+    pub values: &'a DepValues,
     /// Innermost last.
     pub vars: Vec<(String, Value)>,
     /// Element indices of enclosing `for`s, outermost first.
@@ -61,6 +60,38 @@ impl<'a> Env<'a> {
     }
 }
 
+/// The value of an expression that needs no waiting (a literal, a node's
+/// value, a variable), without a future; `None` for any other. Lists of
+/// bindings and templates of names are most of what a program evaluates,
+/// and a future per item cost an allocation each.
+fn eval_plain(env: &Env<'_>, expr: &Expr) -> Option<Result<Value, RunError>> {
+    match &expr.kind {
+        ExprKind::Lit(v) => Some(Ok(v.clone())),
+        ExprKind::Node(id) => Some(match env.values.get(id) {
+            Some(v) => Ok(Value::clone(v)),
+            None => Err(RunError::internal(format!(
+                "`{}` read node {} before it had a value (it was skipped or is not a dependency)",
+                env.binding,
+                id.index()
+            ))),
+        }),
+        ExprKind::Var(name) => Some(
+            env.vars
+                .iter()
+                .rev()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+                .ok_or_else(|| {
+                    RunError::internal(format!(
+                        "`{}` read the unbound variable `{name}`",
+                        env.binding
+                    ))
+                }),
+        ),
+        _ => None,
+    }
+}
+
 pub(crate) fn eval<'e>(env: &'e Env<'_>, expr: &'e Expr) -> BoxFuture<'e, Result<Value, RunError>> {
     async move {
         match &expr.kind {
@@ -81,7 +112,12 @@ pub(crate) fn eval<'e>(env: &'e Env<'_>, expr: &'e Expr) -> BoxFuture<'e, Result
                 .map(|(_, v)| v.clone())
                 .ok_or_else(|| RunError::internal(format!("`{}` read the unbound variable `{name}`", env.binding))),
             ExprKind::Template(t) => Ok(Value::Text(render(env, t).await?)),
-            ExprKind::List(items) => Ok(Value::List(try_join_all(items.iter().map(|e| eval(env, e))).await?)),
+            ExprKind::List(items) => {
+                if let Some(values) = items.iter().map(|e| eval_plain(env, e)).collect::<Option<Vec<_>>>() {
+                    return values.into_iter().collect::<Result<_, _>>().map(Value::List);
+                }
+                Ok(Value::List(try_join_all(items.iter().map(|e| eval(env, e))).await?))
+            }
             ExprKind::Field(base, field) => {
                 let v = eval(env, base).await?;
                 field_of(env, v, field, expr.span)
@@ -146,6 +182,9 @@ pub(crate) async fn map(
 }
 
 pub(crate) async fn render(env: &Env<'_>, t: &Template) -> Result<String, RunError> {
+    if let Some(text) = render_plain(env, t) {
+        return text;
+    }
     let parts = try_join_all(t.parts.iter().map(|p| async move {
         match p {
             TemplatePart::Lit(s) => Ok(s.clone()),
@@ -154,6 +193,22 @@ pub(crate) async fn render(env: &Env<'_>, t: &Template) -> Result<String, RunErr
     }))
     .await?;
     Ok(parts.concat())
+}
+
+/// A template whose parts are all plain (see `eval_plain`), rendered
+/// without a future per part; `None` if any part must be awaited.
+fn render_plain(env: &Env<'_>, t: &Template) -> Option<Result<String, RunError>> {
+    let mut out = String::new();
+    for p in &t.parts {
+        match p {
+            TemplatePart::Lit(s) => out.push_str(s),
+            TemplatePart::Expr(e) => match eval_plain(env, e)? {
+                Ok(v) => out.push_str(&v.to_text()),
+                Err(e) => return Some(Err(e)),
+            },
+        }
+    }
+    Some(Ok(out))
 }
 
 pub(crate) fn kind_name(v: &Value) -> &'static str {

@@ -1,6 +1,5 @@
 //! Executing one node once its dependencies have values.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -20,10 +19,30 @@ pub(crate) struct Done {
     pub latency: Duration,
 }
 
+/// The values of a node's dependencies, sorted by node so a lookup is a
+/// binary search: one allocation per node instead of a hash map's.
+pub(crate) struct DepValues(Vec<(NodeId, Arc<Value>)>);
+
+impl DepValues {
+    /// `values` must be sorted by node (the scheduler's dependency lists are).
+    pub fn from_sorted(values: Vec<(NodeId, Arc<Value>)>) -> DepValues {
+        debug_assert!(values.is_sorted_by_key(|(n, _)| *n));
+        DepValues(values)
+    }
+
+    pub fn get(&self, id: &NodeId) -> Option<&Arc<Value>> {
+        self.0
+            .binary_search_by(|(n, _)| n.cmp(id))
+            .ok()
+            .and_then(|i| self.0.get(i))
+            .map(|(_, v)| v)
+    }
+}
+
 pub(crate) async fn execute(
     ctx: Arc<RunCtx>,
     id: NodeId,
-    values: HashMap<NodeId, Arc<Value>>,
+    values: DepValues,
 ) -> Result<Done, RunError> {
     let graph = ctx.graph.clone();
     let Some(node) = graph.dag.node_weight(id) else {
@@ -70,7 +89,10 @@ pub(crate) async fn execute(
             per_voter,
             strategy,
         } => {
-            let called = ask::ensemble(&env, voters, *per_voter, strategy, node.span).await?;
+            // Boxed: an ensemble's state is ~2 KB, and unboxed it would make
+            // every node's future that large, ensemble or not.
+            let called =
+                Box::pin(ask::ensemble(&env, voters, *per_voter, strategy, node.span)).await?;
             env.observe_latency(called.latency);
             called.value
         }

@@ -4,21 +4,55 @@
 //! failure aborts everything still running.
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures::FutureExt;
+use futures::stream::{FuturesUnordered, StreamExt};
 use indexmap::IndexMap;
 use petgraph::Direction;
-use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::ctx::RunCtx;
 use super::error::RunError;
-use super::node::{Done, execute};
+use super::node::{DepValues, Done, execute};
 use super::report::{RunEvent, RunOptions, RunReport};
 use crate::graph::{AskCall, Expr, ExprKind, FlowGraph, NodeId, NodeKind, Template, TemplatePart};
 use crate::providers::Provider;
 use crate::value::Value;
+
+/// A node's result, or the panic that ended it.
+type NodeOutcome = std::thread::Result<Result<Done, RunError>>;
+
+/// A started node, boxed so the set of running nodes holds a pointer each,
+/// not a whole call's state.
+type NodeFuture = Pin<Box<dyn Future<Output = NodeOutcome> + Send>>;
+
+/// A node waiting in the set of running nodes.
+struct InFlight {
+    id: NodeId,
+    fut: NodeFuture,
+}
+
+impl Future for InFlight {
+    type Output = (NodeId, NodeOutcome);
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let id = self.id;
+        self.fut.as_mut().poll(cx).map(|outcome| (id, outcome))
+    }
+}
+
+/// Nodes started and finished so far, for progress events.
+struct Count {
+    started: usize,
+    done: usize,
+    total: usize,
+}
 
 /// Where a node is in its life.
 enum State {
@@ -127,7 +161,7 @@ impl Scheduler {
             }
         }
         let total = self.state.len();
-        self.ctx.emit(RunEvent::Planned { nodes: total });
+        self.ctx.emit(|| RunEvent::Planned { nodes: total });
 
         let mut ready: VecDeque<NodeId> = self
             .graph
@@ -135,107 +169,152 @@ impl Scheduler {
             .node_indices()
             .filter(|id| self.remaining.get(id.index()) == Some(&0))
             .collect();
-        let mut tasks: JoinSet<(NodeId, Result<Done, RunError>)> = JoinSet::new();
-        let mut task_nodes: HashMap<tokio::task::Id, NodeId> = HashMap::new();
-        let mut done = 0usize;
-        let mut started = 0usize;
+        // Every started node's future is polled here, in the run's own task,
+        // rather than spawned: calls wait on timers and sockets, not on a
+        // core, and a task per node cost a spawn and two cross-thread
+        // wake-ups each. A node is polled once as it starts, so one that
+        // needs no waiting (an input, a template, a cached or instant call)
+        // finishes without joining the set. Dropping the set drops every
+        // future in it, which is how the first failure cancels the rest.
+        let mut running = FuturesUnordered::new();
+        let mut count = Count {
+            started: 0,
+            done: 0,
+            total,
+        };
+        let cancelled = options.cancel.cancelled();
+        tokio::pin!(cancelled);
 
-        let result = loop {
-            while let Some(id) = ready.pop_front() {
-                if self.guards_hold(id) {
-                    let values = self.values_for(id);
-                    let ctx = self.ctx.clone();
-                    self.set(id, State::Running);
-                    started += 1;
-                    self.ctx.emit(RunEvent::NodeStarted {
-                        node: self.name(id),
-                        started,
-                        total,
-                    });
-                    let handle = tasks.spawn(async move { (id, execute(ctx, id, values).await) });
-                    task_nodes.insert(handle.id(), id);
-                } else {
-                    self.set(id, State::Skipped);
-                    self.skip_count += 1;
-                    done += 1;
-                    self.ctx.emit(RunEvent::NodeFinished {
-                        node: self.name(id),
-                        skipped: true,
-                        done,
-                        total,
-                    });
-                    self.release(id, &mut ready);
-                }
+        let result = std::future::poll_fn(|cx| {
+            if cancelled.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Err(RunError::Cancelled));
             }
-            if tasks.is_empty() {
-                break if done == total {
-                    Ok(())
-                } else {
-                    Err(RunError::internal(format!(
-                        "{} nodes never became ready; the graph has a cycle",
-                        total - done
-                    )))
-                };
-            }
-            let joined = tokio::select! {
-                biased;
-                _ = options.cancel.cancelled() => break Err(RunError::Cancelled),
-                joined = tasks.join_next_with_id() => joined,
-            };
-            let (id, outcome) = match joined {
-                Some(Ok((_, (id, outcome)))) => (id, outcome),
-                Some(Err(e)) => {
-                    let node = task_nodes
-                        .get(&e.id())
-                        .map(|&id| self.name(id))
-                        .unwrap_or_else(|| "?".into());
-                    break Err(RunError::internal(format!(
-                        "the task running `{node}` {}",
-                        if e.is_panic() {
-                            "panicked"
-                        } else {
-                            "was aborted"
-                        }
-                    )));
-                }
-                None => continue,
-            };
-            match outcome {
-                Ok(Done { value, latency }) => {
-                    let before = self
-                        .deps
-                        .get(id.index())
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|d| self.path.get(d.index()))
-                        .max()
-                        .copied()
-                        .unwrap_or_default();
-                    if let Some(p) = self.path.get_mut(id.index()) {
-                        *p = before + latency;
+            loop {
+                while let Some(id) = ready.pop_front() {
+                    if let Err(e) = self.start(id, cx, &mut running, &mut ready, &mut count) {
+                        return Poll::Ready(Err(e));
                     }
-                    self.finished.push((self.name(id), value.clone()));
-                    self.set(id, State::Done(Arc::new(value)));
-                    self.run_count += 1;
-                    done += 1;
-                    self.ctx.emit(RunEvent::NodeFinished {
-                        node: self.name(id),
-                        skipped: false,
-                        done,
-                        total,
-                    });
-                    self.release(id, &mut ready);
                 }
-                Err(e) => break Err(e),
+                if running.is_empty() {
+                    return Poll::Ready(if count.done == count.total {
+                        Ok(())
+                    } else {
+                        Err(RunError::internal(format!(
+                            "{} nodes never became ready; the graph has a cycle",
+                            count.total - count.done
+                        )))
+                    });
+                }
+                match running.poll_next_unpin(cx) {
+                    Poll::Ready(Some((id, outcome))) => {
+                        // Cancellation wins over a completion, as it always has.
+                        if options.cancel.is_cancelled() {
+                            return Poll::Ready(Err(RunError::Cancelled));
+                        }
+                        if let Err(e) = self.complete(id, outcome, &mut ready, &mut count) {
+                            return Poll::Ready(Err(e));
+                        }
+                    }
+                    Poll::Ready(None) => {}
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+        })
+        .await;
+        // Drop whatever is still in flight now, before the run's wall time is
+        // taken: each abandoned attempt records itself in the trace as it goes.
+        drop(running);
+        result
+    }
+
+    /// Starts a ready node, or skips it if a guard does not hold, and polls
+    /// it once: if it finishes there, it is completed at once; otherwise it
+    /// joins `running`, which polls it again and from then on.
+    fn start(
+        &mut self,
+        id: NodeId,
+        cx: &mut Context<'_>,
+        running: &mut FuturesUnordered<InFlight>,
+        ready: &mut VecDeque<NodeId>,
+        count: &mut Count,
+    ) -> Result<(), RunError> {
+        if !self.guards_hold(id) {
+            self.set(id, State::Skipped);
+            self.skip_count += 1;
+            count.done += 1;
+            self.ctx.emit(|| RunEvent::NodeFinished {
+                node: self.name(id),
+                skipped: true,
+                done: count.done,
+                total: count.total,
+            });
+            self.release(id, ready);
+            return Ok(());
+        }
+        let values = self.values_for(id);
+        self.set(id, State::Running);
+        count.started += 1;
+        self.ctx.emit(|| RunEvent::NodeStarted {
+            node: self.name(id),
+            started: count.started,
+            total: count.total,
+        });
+        // A panic in a node is a bug in flow; it fails the run like any
+        // other error instead of taking the caller down.
+        let mut fut: NodeFuture =
+            Box::pin(AssertUnwindSafe(execute(self.ctx.clone(), id, values)).catch_unwind());
+        match fut.as_mut().poll(cx) {
+            Poll::Ready(outcome) => self.complete(id, outcome, ready, count),
+            Poll::Pending => {
+                running.push(InFlight { id, fut });
+                Ok(())
+            }
+        }
+    }
+
+    /// Records a finished node and releases its dependents, or returns the
+    /// error that ends the run.
+    fn complete(
+        &mut self,
+        id: NodeId,
+        outcome: NodeOutcome,
+        ready: &mut VecDeque<NodeId>,
+        count: &mut Count,
+    ) -> Result<(), RunError> {
+        let Done { value, latency } = match outcome {
+            Ok(Ok(done)) => done,
+            Ok(Err(e)) => return Err(e),
+            Err(_) => {
+                return Err(RunError::internal(format!(
+                    "the task running `{}` panicked",
+                    self.name(id)
+                )));
             }
         };
-        if result.is_err() {
-            // Abort everything in flight and wait for the tasks to unwind, so
-            // every abandoned attempt is in the trace.
-            tasks.abort_all();
-            while tasks.join_next().await.is_some() {}
+        let before = self
+            .deps
+            .get(id.index())
+            .into_iter()
+            .flatten()
+            .filter_map(|d| self.path.get(d.index()))
+            .max()
+            .copied()
+            .unwrap_or_default();
+        if let Some(p) = self.path.get_mut(id.index()) {
+            *p = before + latency;
         }
-        result
+        self.finished.push((self.name(id), value.clone()));
+        self.set(id, State::Done(Arc::new(value)));
+        self.run_count += 1;
+        count.done += 1;
+        self.ctx.emit(|| RunEvent::NodeFinished {
+            node: self.name(id),
+            skipped: false,
+            done: count.done,
+            total: count.total,
+        });
+        self.release(id, ready);
+        Ok(())
     }
 
     fn name(&self, id: NodeId) -> String {
@@ -284,16 +363,20 @@ impl Scheduler {
             })
     }
 
-    fn values_for(&self, id: NodeId) -> HashMap<NodeId, Arc<Value>> {
-        self.deps
-            .get(id.index())
-            .into_iter()
-            .flatten()
-            .filter_map(|&d| match self.state.get(d.index()) {
-                Some(State::Done(v)) => Some((d, v.clone())),
-                _ => None,
-            })
-            .collect()
+    /// `deps` is sorted, so the values come out sorted by node, as
+    /// `DepValues` needs.
+    fn values_for(&self, id: NodeId) -> DepValues {
+        DepValues::from_sorted(
+            self.deps
+                .get(id.index())
+                .into_iter()
+                .flatten()
+                .filter_map(|&d| match self.state.get(d.index()) {
+                    Some(State::Done(v)) => Some((d, v.clone())),
+                    _ => None,
+                })
+                .collect(),
+        )
     }
 
     fn outputs(&self) -> Result<IndexMap<String, Value>, RunError> {
