@@ -89,8 +89,10 @@ impl<'i> Kids<'i> {
             .ok_or_else(|| bug("a pair is missing a child", self.span))
     }
 
-    /// The next child, which must be `rule`.
-    fn expect(&mut self, rule: Rule) -> R<Pair<'i, Rule>> {
+    /// The next child, which the grammar guarantees is `rule`. A mismatch is
+    /// a bug in flow, reported as `flow::syntax::internal` (never a panic);
+    /// named after just's `presume_*`, as opposed to a user-facing `expect`.
+    fn presume(&mut self, rule: Rule) -> R<Pair<'i, Rule>> {
         let p = self.next()?;
         if p.as_rule() == rule {
             Ok(p)
@@ -152,29 +154,29 @@ impl Builder<'_> {
     fn model_decl(&mut self, p: Pair<'_, Rule>) -> R<ModelDecl> {
         let span = span_of(&p);
         let mut k = Kids::of(p);
-        k.expect(Rule::kw_model)?;
-        let name = self.ident(k.expect(Rule::ident)?);
-        k.expect(Rule::assign)?;
-        let provider = self.ident(k.expect(Rule::ident)?);
-        k.expect(Rule::lparen)?;
+        k.presume(Rule::kw_model)?;
+        let name = self.ident(k.presume(Rule::ident)?);
+        k.presume(Rule::assign)?;
+        let provider = self.ident(k.presume(Rule::ident)?);
+        k.presume(Rule::lparen)?;
         let mut args = Vec::new();
         let mut options = Vec::new();
-        for arg in k.expect(Rule::model_args)?.into_inner() {
+        for arg in k.presume(Rule::model_args)?.into_inner() {
             match arg.as_rule() {
                 Rule::comma => {}
                 Rule::literal => args.push(self.literal(arg)?),
                 Rule::model_option => {
                     let span = span_of(&arg);
                     let mut o = Kids::of(arg);
-                    let name = self.ident(o.expect(Rule::field_name)?);
-                    o.expect(Rule::colon)?;
-                    let value = self.literal(o.expect(Rule::literal)?)?;
+                    let name = self.ident(o.presume(Rule::field_name)?);
+                    o.presume(Rule::colon)?;
+                    let value = self.literal(o.presume(Rule::literal)?)?;
                     options.push(ModelOption { name, value, span });
                 }
                 other => return Err(bug(format!("unexpected model arg {other:?}"), span)),
             }
         }
-        k.expect(Rule::rparen)?;
+        k.presume(Rule::rparen)?;
         Ok(ModelDecl {
             name,
             provider,
@@ -210,13 +212,13 @@ impl Builder<'_> {
                         continue;
                     }
                     let mut e = Kids::of(entry);
-                    let key = e.expect(Rule::string)?;
+                    let key = e.presume(Rule::string)?;
                     let key = Literal {
                         span: span_of(&key),
                         kind: LiteralKind::Str(self.constant_string(key)),
                     };
-                    e.expect(Rule::colon)?;
-                    let value = self.literal(e.expect(Rule::literal)?)?;
+                    e.presume(Rule::colon)?;
+                    let value = self.literal(e.presume(Rule::literal)?)?;
                     entries.push((key, value));
                 }
                 LiteralKind::Map(entries)
@@ -316,10 +318,10 @@ impl Builder<'_> {
     fn input_decl(&mut self, p: Pair<'_, Rule>) -> R<InputDecl> {
         let span = span_of(&p);
         let mut k = Kids::of(p);
-        k.expect(Rule::kw_input)?;
-        let name = self.ident(k.expect(Rule::ident)?);
-        k.expect(Rule::colon)?;
-        let ty = self.type_expr(k.expect(Rule::type_expr)?)?;
+        k.presume(Rule::kw_input)?;
+        let name = self.ident(k.presume(Rule::ident)?);
+        k.presume(Rule::colon)?;
+        let ty = self.type_expr(k.presume(Rule::type_expr)?)?;
         let default = match k.accept(Rule::assign) {
             Some(_) => Some(self.expr(k.next()?)?),
             None => None,
@@ -335,8 +337,8 @@ impl Builder<'_> {
     fn output_decl(&mut self, p: Pair<'_, Rule>) -> R<OutputDecl> {
         let span = span_of(&p);
         let mut k = Kids::of(p);
-        k.expect(Rule::kw_output)?;
-        let name = self.ident(k.expect(Rule::ident)?);
+        k.presume(Rule::kw_output)?;
+        let name = self.ident(k.presume(Rule::ident)?);
         let value = match k.accept(Rule::assign) {
             Some(_) => Some(self.expr(k.next()?)?),
             None => None,
@@ -347,8 +349,8 @@ impl Builder<'_> {
     fn binding(&mut self, p: Pair<'_, Rule>) -> R<Binding> {
         let span = span_of(&p);
         let mut k = Kids::of(p);
-        let name = self.ident(k.expect(Rule::ident)?);
-        k.expect(Rule::assign)?;
+        let name = self.ident(k.presume(Rule::ident)?);
+        k.presume(Rule::assign)?;
         let value = self.expr(k.next()?)?;
         Ok(Binding { name, value, span })
     }
@@ -359,10 +361,10 @@ impl Builder<'_> {
         let kind = match inner.as_rule() {
             Rule::list_type => {
                 let mut k = Kids::of(inner);
-                k.expect(Rule::kw_list)?;
-                k.expect(Rule::open_angle)?;
-                let elem = self.type_expr(k.expect(Rule::type_expr)?)?;
-                k.expect(Rule::close_angle)?;
+                k.presume(Rule::kw_list)?;
+                k.presume(Rule::open_angle)?;
+                let elem = self.type_expr(k.presume(Rule::type_expr)?)?;
+                k.presume(Rule::close_angle)?;
                 TypeKind::List(Box::new(elem))
             }
             Rule::union_type => {
@@ -376,7 +378,7 @@ impl Builder<'_> {
                 TypeKind::Union(choices)
             }
             Rule::type_name => {
-                let ident = self.ident(Kids::of(inner).expect(Rule::ident)?);
+                let ident = self.ident(Kids::of(inner).presume(Rule::ident)?);
                 match ident.name.as_str() {
                     "text" => TypeKind::Text,
                     "bool" => TypeKind::Bool,
@@ -419,11 +421,11 @@ impl Builder<'_> {
     fn if_expr(&mut self, p: Pair<'_, Rule>) -> R<Expr> {
         let span = span_of(&p);
         let mut k = Kids::of(p);
-        k.expect(Rule::kw_if)?;
+        k.presume(Rule::kw_if)?;
         let cond = self.expr(k.next()?)?;
-        k.expect(Rule::kw_then)?;
+        k.presume(Rule::kw_then)?;
         let then = self.expr(k.next()?)?;
-        k.expect(Rule::kw_else)?;
+        k.presume(Rule::kw_else)?;
         let else_ = self.expr(k.next()?)?;
         Ok(Expr {
             kind: ExprKind::If {
@@ -466,17 +468,17 @@ impl Builder<'_> {
 
     fn comparison(&mut self, p: Pair<'_, Rule>) -> R<Expr> {
         let mut k = Kids::of(p);
-        let mut acc = self.postfix(k.expect(Rule::postfix)?)?;
+        let mut acc = self.postfix(k.presume(Rule::postfix)?)?;
         while let Some(op) = k.inner.next() {
             if op.as_rule() == Rule::misplaced_cmp {
                 let mut m = Kids::of(op);
                 let op = cmp_op(m.next()?)?;
-                let rhs = self.postfix(m.expect(Rule::postfix)?)?;
+                let rhs = self.postfix(m.presume(Rule::postfix)?)?;
                 self.misplaced(&acc, &rhs);
                 acc = binary(op, acc, rhs);
             } else {
                 let op = cmp_op(op)?;
-                let rhs = self.postfix(k.expect(Rule::postfix)?)?;
+                let rhs = self.postfix(k.presume(Rule::postfix)?)?;
                 acc = binary(op, acc, rhs);
             }
         }
@@ -503,8 +505,8 @@ impl Builder<'_> {
         let mut acc = self.primary(k.next()?)?;
         while let Some(field) = k.accept(Rule::field) {
             let mut f = Kids::of(field);
-            f.expect(Rule::dot)?;
-            let name = self.ident(f.expect(Rule::field_name)?);
+            f.presume(Rule::dot)?;
+            let name = self.ident(f.presume(Rule::field_name)?);
             let span = Span::new(start, name.span.end);
             acc = Expr {
                 kind: ExprKind::Field(Box::new(acc), name),
@@ -532,7 +534,7 @@ impl Builder<'_> {
             Rule::list => ExprKind::List(self.expr_list(p)?),
             Rule::call => {
                 let mut k = Kids::of(p);
-                let name = self.ident(k.expect(Rule::ident)?);
+                let name = self.ident(k.presume(Rule::ident)?);
                 match k.accept(Rule::lparen) {
                     Some(_) => ExprKind::Call(name, self.expr_list_of(k.inner)?),
                     None => ExprKind::Name(name),
@@ -540,8 +542,8 @@ impl Builder<'_> {
             }
             Rule::paren => {
                 let mut k = Kids::of(p);
-                k.expect(Rule::lparen)?;
-                return self.expr(k.expect(Rule::expr)?);
+                k.presume(Rule::lparen)?;
+                return self.expr(k.presume(Rule::expr)?);
             }
             Rule::ask => ExprKind::Ask(Box::new(self.ask(p)?)),
             Rule::section => ExprKind::Section(Box::new(self.section(p)?)),
@@ -568,15 +570,15 @@ impl Builder<'_> {
 
     fn for_expr(&mut self, p: Pair<'_, Rule>) -> R<ExprKind> {
         let mut k = Kids::of(p);
-        k.expect(Rule::kw_for)?;
-        let var = self.ident(k.expect(Rule::ident)?);
-        k.expect(Rule::kw_in)?;
-        let list = self.postfix(k.expect(Rule::postfix)?)?;
-        let open = span_of(&k.expect(Rule::open_angle)?);
+        k.presume(Rule::kw_for)?;
+        let var = self.ident(k.presume(Rule::ident)?);
+        k.presume(Rule::kw_in)?;
+        let list = self.postfix(k.presume(Rule::postfix)?)?;
+        let open = span_of(&k.presume(Rule::open_angle)?);
         self.blocks.push("`for` body");
-        let body = self.expr(k.expect(Rule::bexpr)?);
+        let body = self.expr(k.presume(Rule::bexpr)?);
         self.blocks.pop();
-        k.expect(Rule::close_angle)?;
+        k.presume(Rule::close_angle)?;
         Ok(ExprKind::For {
             var,
             list: Box::new(list),
@@ -587,18 +589,18 @@ impl Builder<'_> {
 
     fn ask(&mut self, p: Pair<'_, Rule>) -> R<Ask> {
         let mut k = Kids::of(p);
-        let keyword = span_of(&k.expect(Rule::kw_ask)?);
-        let model = self.ident(k.expect(Rule::ident)?);
-        let prompt = self.template(&k.expect(Rule::string)?);
+        let keyword = span_of(&k.presume(Rule::kw_ask)?);
+        let model = self.ident(k.presume(Rule::ident)?);
+        let prompt = self.template(&k.presume(Rule::string)?);
         let system = match k.accept(Rule::system) {
             Some(s) => {
                 let mut s = Kids::of(s);
-                s.expect(Rule::kw_system)?;
-                Some(self.template(&s.expect(Rule::string)?))
+                s.presume(Rule::kw_system)?;
+                Some(self.template(&s.presume(Rule::string)?))
             }
             None => None,
         };
-        let modifiers = self.modifiers(k.expect(Rule::modifiers)?)?;
+        let modifiers = self.modifiers(k.presume(Rule::modifiers)?)?;
         Ok(Ask {
             model,
             prompt,
@@ -611,8 +613,8 @@ impl Builder<'_> {
     fn section(&mut self, p: Pair<'_, Rule>) -> R<Section> {
         let span = span_of(&p);
         let mut k = Kids::of(p);
-        k.expect(Rule::kw_section)?;
-        let open = span_of(&k.expect(Rule::open_angle)?);
+        k.presume(Rule::kw_section)?;
+        let open = span_of(&k.presume(Rule::open_angle)?);
         let mut members = Vec::new();
         self.blocks.push("section");
         let result = (|| {
@@ -629,8 +631,8 @@ impl Builder<'_> {
         })();
         self.blocks.pop();
         result?;
-        let close = span_of(&k.expect(Rule::close_angle)?);
-        let modifiers = self.modifiers(k.expect(Rule::modifiers)?)?;
+        let close = span_of(&k.presume(Rule::close_angle)?);
+        let modifiers = self.modifiers(k.presume(Rule::modifiers)?)?;
         Ok(Section {
             members,
             modifiers,
@@ -645,12 +647,12 @@ impl Builder<'_> {
         let mut k = Kids::of(p);
         let name = match k.accept(Rule::ident) {
             Some(id) => {
-                k.expect(Rule::assign)?;
+                k.presume(Rule::assign)?;
                 Some(self.ident(id))
             }
             None => None,
         };
-        let value = self.expr(k.expect(Rule::bexpr)?)?;
+        let value = self.expr(k.presume(Rule::bexpr)?)?;
         Ok(Member { name, value, span })
     }
 
@@ -682,17 +684,17 @@ impl Builder<'_> {
             seen.push((name, span));
             let _ = keyword;
             match rule {
-                Rule::mod_as => m.as_type = Some(self.type_expr(k.expect(Rule::type_expr)?)?),
-                Rule::mod_repeat => m.repeat = Some(self.count(k.expect(Rule::count)?)),
-                Rule::mod_retry => m.retry = Some(self.count(k.expect(Rule::count)?)),
+                Rule::mod_as => m.as_type = Some(self.type_expr(k.presume(Rule::type_expr)?)?),
+                Rule::mod_repeat => m.repeat = Some(self.count(k.presume(Rule::count)?)),
+                Rule::mod_retry => m.retry = Some(self.count(k.presume(Rule::count)?)),
                 Rule::mod_timeout => {
-                    let d = k.expect(Rule::duration)?;
+                    let d = k.presume(Rule::duration)?;
                     m.timeout = Some((self.duration(&d), span_of(&d)));
                 }
                 _ => {
                     let count = k.accept(Rule::count).map(|c| self.count(c));
-                    k.expect(Rule::kw_by)?;
-                    let strategy = self.strategy(k.expect(Rule::strategy)?)?;
+                    k.presume(Rule::kw_by)?;
+                    let strategy = self.strategy(k.presume(Rule::strategy)?)?;
                     m.vote = Some(Vote {
                         count,
                         strategy,
@@ -707,7 +709,7 @@ impl Builder<'_> {
     fn strategy(&mut self, p: Pair<'_, Rule>) -> R<StrategyExpr> {
         let span = span_of(&p);
         let mut k = Kids::of(p);
-        let name = self.ident(k.expect(Rule::ident)?);
+        let name = self.ident(k.presume(Rule::ident)?);
         let arg = match k.accept(Rule::strategy_arg) {
             Some(a) => {
                 let inner = Kids::of(a).next()?;
