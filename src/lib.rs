@@ -14,6 +14,7 @@ pub mod model;
 pub mod providers;
 pub mod runtime;
 pub mod syntax;
+pub mod text;
 pub mod types;
 pub mod value;
 

@@ -422,13 +422,7 @@ fn preview(v: &Value) -> String {
         Value::Text(t) => format!("{t:?}"),
         other => other.to_json().to_string(),
     };
-    let mut chars = text.chars();
-    let short: String = chars.by_ref().take(100).collect();
-    if chars.next().is_some() {
-        format!("{short}…")
-    } else {
-        short
-    }
+    crate::text::shorten(&text, 100)
 }
 
 /// A program with exactly one text output prints it raw, as a shell user expects.

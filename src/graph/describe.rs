@@ -370,12 +370,11 @@ fn escape_flow_string(s: &str) -> String {
 
 /// At most `max` characters, cut with `…` when longer.
 pub fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
+    // The ellipsis counts toward `max`, so labels keep their width.
+    match crate::text::cut(s, max) {
+        (all, false) => all.to_string(),
+        _ => crate::text::shorten(s, max.saturating_sub(1)),
     }
-    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
 }
 
 /// A URL fit to show: no `user:password@`, no query string or fragment

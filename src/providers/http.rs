@@ -674,10 +674,7 @@ fn error_detail(body: &[u8]) -> Option<String> {
 /// Collapses whitespace and cuts long text, for messages that quote bodies.
 fn shorten(text: &str) -> String {
     let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    match flat.char_indices().nth(QUOTE_CHARS) {
-        Some((cut, _)) => format!("{}…", &flat[..cut]),
-        None => flat,
-    }
+    crate::text::shorten(&flat, QUOTE_CHARS)
 }
 
 fn quote(text: &str) -> String {

@@ -173,12 +173,8 @@ pub struct Quoted(pub String);
 impl fmt::Display for Quoted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const MAX: usize = 300;
-        if self.0.chars().count() > MAX {
-            let cut: String = self.0.chars().take(MAX).collect();
-            write!(f, "{:?}…", cut)
-        } else {
-            write!(f, "{:?}", self.0)
-        }
+        let (head, cut) = crate::text::cut(&self.0, MAX);
+        write!(f, "{head:?}{}", if cut { "…" } else { "" })
     }
 }
 

@@ -87,10 +87,7 @@ impl InputError {
 }
 
 fn quote(raw: &str) -> String {
-    match raw.char_indices().nth(QUOTE_LIMIT) {
-        Some((cut, _)) => format!("{}…", &raw[..cut]),
-        None => raw.to_owned(),
-    }
+    crate::text::shorten(raw, QUOTE_LIMIT)
 }
 
 /// What to write instead, with the input's own name so it can be copied.

@@ -37,10 +37,7 @@ impl ReplyParseError {
 }
 
 pub(crate) fn truncate(text: &str) -> String {
-    match text.char_indices().nth(QUOTE_LIMIT) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_owned(),
-    }
+    crate::text::shorten(text, QUOTE_LIMIT)
 }
 
 pub fn parse_reply(text: &str, ty: &Type) -> Result<Value, ReplyParseError> {

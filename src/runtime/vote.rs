@@ -364,11 +364,7 @@ fn empty_bug() -> VoteError {
 
 /// How a sample reads in an error: its text, cut short.
 fn quote(value: &Value) -> String {
-    let text = value.to_text();
-    match text.char_indices().nth(QUOTE_LIMIT) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text,
-    }
+    crate::text::shorten(&value.to_text(), QUOTE_LIMIT)
 }
 
 /// Text as votes compare it: trimmed, lower-cased, runs of white space

@@ -179,15 +179,7 @@ fn convert(name: &str, j: &serde_json::Value, ty: &Type) -> Result<Value, (Strin
 /// `the number 3`, `an array of 2 items`, ... for messages.
 fn describe(j: &serde_json::Value) -> String {
     use serde_json::Value as J;
-    let quote = |s: String| {
-        let mut chars = s.chars();
-        let short: String = chars.by_ref().take(60).collect();
-        if chars.next().is_some() {
-            format!("{short}…")
-        } else {
-            short
-        }
-    };
+    let quote = |s: String| crate::text::shorten(&s, 60);
     match j {
         J::Null => "null".into(),
         J::Bool(b) => format!("the boolean {b}"),
