@@ -310,6 +310,33 @@ fn operand(g: &FlowGraph, e: &Expr) -> String {
 }
 
 /// A node's binding name, or `?` for an id that is not in the graph.
+/// Every edge as `(from, to, edge)` node indices, in a stable order (by
+/// endpoints, then insertion), so renderings can be snapshot-tested.
+pub fn edges_in_order(g: &FlowGraph) -> Vec<(usize, usize, &super::Edge)> {
+    let mut edges: Vec<_> = g
+        .dag
+        .edge_indices()
+        .filter_map(|e| {
+            let (from, to) = g.dag.edge_endpoints(e)?;
+            Some((from.index(), to.index(), e.index(), g.dag.edge_weight(e)?))
+        })
+        .collect();
+    edges.sort_by_key(|(from, to, e, _)| (*from, *to, *e));
+    edges
+        .into_iter()
+        .map(|(from, to, _, edge)| (from, to, edge))
+        .collect()
+}
+
+/// How a guard edge reads: `if true` / `if false`, from the guarded node.
+pub fn guard_label(g: &FlowGraph, from: usize, to: usize) -> String {
+    g.dag
+        .node_weight(super::NodeId::new(to))
+        .and_then(|n| n.guards.iter().find(|gd| gd.cond.index() == from))
+        .map(|gd| format!("if {}", gd.when))
+        .unwrap_or_else(|| "guard".to_string())
+}
+
 pub fn node_name(g: &FlowGraph, id: super::NodeId) -> &str {
     g.dag
         .node_weight(id)

@@ -7,7 +7,7 @@
 
 use std::fmt::{self, Write};
 
-use super::describe::{self, model_detail, models_used, node_detail};
+use super::describe::{self, edges_in_order, guard_label, model_detail, models_used, node_detail};
 use super::stats::{node_calls, summary};
 use super::{EdgeKind, FlowGraph, Node, NodeKind};
 
@@ -48,30 +48,13 @@ fn write_dot(g: &FlowGraph, out: &mut String) -> fmt::Result {
         write_cluster(g, &layout, out, *root, 1)?;
     }
 
-    let mut edges: Vec<_> = g
-        .dag
-        .edge_indices()
-        .filter_map(|e| {
-            let (from, to) = g.dag.edge_endpoints(e)?;
-            Some((from.index(), to.index(), e.index(), g.dag.edge_weight(e)?))
-        })
-        .collect();
-    edges.sort_by_key(|(from, to, e, _)| (*from, *to, *e));
-    for (from, to, _, edge) in edges {
+    for (from, to, edge) in edges_in_order(g) {
         match edge.kind {
             EdgeKind::Data => {
                 writeln!(out, "  n{from} -> n{to} [label={}];", quote(&edge.label))?;
             }
             EdgeKind::Guard => {
-                let when = g
-                    .dag
-                    .node_weight(super::NodeId::new(to))
-                    .and_then(|n| n.guards.iter().find(|gd| gd.cond.index() == from))
-                    .map(|gd| gd.when);
-                let label = match when {
-                    Some(w) => format!("if {w}"),
-                    None => "guard".to_string(),
-                };
+                let label = guard_label(g, from, to);
                 writeln!(
                     out,
                     "  n{from} -> n{to} [style=dashed, color=\"#b05000\", fontcolor=\"#b05000\", label={}];",

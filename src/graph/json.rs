@@ -22,18 +22,9 @@ pub fn to_json(g: &FlowGraph) -> Value {
         .filter_map(|id| Some(node_json(g, id.index(), g.dag.node_weight(id)?)))
         .collect();
 
-    let mut edges: Vec<_> = g
-        .dag
-        .edge_indices()
-        .filter_map(|e| {
-            let (from, to) = g.dag.edge_endpoints(e)?;
-            Some((from.index(), to.index(), e.index(), g.dag.edge_weight(e)?))
-        })
-        .collect();
-    edges.sort_by_key(|(from, to, e, _)| (*from, *to, *e));
-    let edges: Vec<Value> = edges
+    let edges: Vec<Value> = describe::edges_in_order(g)
         .into_iter()
-        .map(|(from, to, _, edge)| {
+        .map(|(from, to, edge)| {
             json!({
                 "from": from,
                 "to": to,

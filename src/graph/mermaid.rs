@@ -7,7 +7,9 @@
 
 use std::fmt::{self, Write};
 
-use super::describe::{is_multi_sample, model_detail, models_used, node_detail};
+use super::describe::{
+    edges_in_order, guard_label, is_multi_sample, model_detail, models_used, node_detail,
+};
 use super::dot::Clusters;
 use super::stats::{node_calls, summary};
 use super::{EdgeKind, FlowGraph, NodeId, NodeKind};
@@ -36,25 +38,11 @@ fn write_mermaid(g: &FlowGraph, out: &mut String) -> fmt::Result {
         write_subgraph(g, &layout, out, *root, 1)?;
     }
 
-    let mut edges: Vec<_> = g
-        .dag
-        .edge_indices()
-        .filter_map(|e| {
-            let (from, to) = g.dag.edge_endpoints(e)?;
-            Some((from.index(), to.index(), e.index(), g.dag.edge_weight(e)?))
-        })
-        .collect();
-    edges.sort_by_key(|(from, to, e, _)| (*from, *to, *e));
-    for (from, to, _, edge) in edges {
+    for (from, to, edge) in edges_in_order(g) {
         match edge.kind {
             EdgeKind::Data => writeln!(out, "  n{from} -->|\"{}\"| n{to}", text(&edge.label))?,
             EdgeKind::Guard => {
-                let label = g
-                    .dag
-                    .node_weight(NodeId::new(to))
-                    .and_then(|n| n.guards.iter().find(|gd| gd.cond.index() == from))
-                    .map(|gd| format!("if {}", gd.when))
-                    .unwrap_or_else(|| "guard".to_string());
+                let label = guard_label(g, from, to);
                 writeln!(out, "  n{from} -.->|\"{}\"| n{to}", text(&label))?;
             }
         }
