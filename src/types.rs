@@ -69,3 +69,18 @@ impl fmt::Display for Type {
         }
     }
 }
+
+/// Any type a reply or an input can have, for property tests of parsing.
+#[cfg(test)]
+pub(crate) fn any_value_type() -> impl proptest::strategy::Strategy<Value = Type> {
+    use proptest::prelude::*;
+    let leaf = prop_oneof![
+        Just(Type::Text),
+        Just(Type::Bool),
+        Just(Type::Int),
+        Just(Type::Number),
+        Just(Type::Json),
+        prop::collection::vec("[a-zé ]{0,6}", 0..4).prop_map(Type::Union),
+    ];
+    leaf.prop_recursive(2, 4, 1, |inner| inner.prop_map(Type::list))
+}

@@ -375,25 +375,12 @@ mod tests {
         );
     }
 
-    fn any_type() -> impl proptest::strategy::Strategy<Value = Type> {
-        use proptest::prelude::*;
-        let leaf = prop_oneof![
-            Just(Type::Text),
-            Just(Type::Bool),
-            Just(Type::Int),
-            Just(Type::Number),
-            Just(Type::Json),
-            prop::collection::vec("[a-zé ]{0,6}", 0..4).prop_map(Type::Union),
-        ];
-        leaf.prop_recursive(2, 4, 1, |inner| inner.prop_map(Type::list))
-    }
-
     proptest::proptest! {
         /// Whatever the text, parsing returns a value or an error.
         #[test]
         fn never_panics(
             text in r#"(?s)[-+.,0-9eE \n*•)\[\]{}"`a-zé]{0,40}|\PC{0,40}"#,
-            ty in any_type(),
+            ty in crate::types::any_value_type(),
         ) {
             let _ = parse_input("x", &text, &ty);
         }
