@@ -28,7 +28,7 @@ use super::{cache_cmd, exit, print_stderr, print_stdout, source};
 use crate::cache::CallCache;
 use crate::graph::FlowGraph;
 use crate::runtime::limits::{self, SharedLimits};
-use crate::runtime::{self, ModelStats, RunError, RunOptions, RunStats};
+use crate::runtime::{self, ModelStats, Prices, RunError, RunOptions, RunStats, prices};
 use crate::value::Value;
 use rows::{Row, RowError};
 
@@ -207,8 +207,6 @@ struct Done {
     stats: Option<RunStats>,
 }
 
-type Prices = IndexMap<String, Option<(f64, f64)>>;
-
 #[derive(Default)]
 struct Outcome {
     rows: usize,
@@ -247,23 +245,8 @@ struct Summary {
 
 impl Outcome {
     fn summary(&self, prices: &Prices) -> Summary {
-        let s = &self.stats;
-        let mut models = s.models.clone();
-        // A total only when every model used has prices, and some was used.
-        let mut total = None;
-        let mut unpriced = false;
-        for (name, m) in models.iter_mut() {
-            m.cost_usd = prices.get(name).copied().flatten().map(|(pin, pout)| {
-                (m.input_tokens as f64 * pin + m.output_tokens as f64 * pout) / 1_000_000.0
-            });
-            if m.calls > 0 || m.cache_hits > 0 {
-                match m.cost_usd {
-                    Some(c) => total = Some(total.unwrap_or(0.0) + c),
-                    None => unpriced = true,
-                }
-            }
-        }
-        let total = if unpriced { None } else { total };
+        let mut s = self.stats.clone();
+        s.price(prices);
         Summary {
             rows: self.rows,
             ok: self.ok,
@@ -278,37 +261,16 @@ impl Outcome {
             saved: s.saved,
             input_tokens: s.input_tokens,
             output_tokens: s.output_tokens,
-            cost_usd: total,
+            cost_usd: s.cost_usd,
             wall_ms: self.wall_ms,
-            models,
-        }
-    }
-
-    /// One row's statistics into the batch's.
-    fn add(&mut self, row: &RunStats) {
-        let s = &mut self.stats;
-        s.calls += row.calls;
-        s.saved += row.saved;
-        s.retries += row.retries;
-        s.cache_hits += row.cache_hits;
-        s.cache_misses += row.cache_misses;
-        s.input_tokens += row.input_tokens;
-        s.output_tokens += row.output_tokens;
-        for (name, m) in &row.models {
-            let t = s.models.entry(name.clone()).or_default();
-            t.calls += m.calls;
-            t.failed += m.failed;
-            t.retries += m.retries;
-            t.saved += m.saved;
-            t.cache_hits += m.cache_hits;
-            t.cache_misses += m.cache_misses;
-            t.input_tokens += m.input_tokens;
-            t.output_tokens += m.output_tokens;
+            models: s.models,
         }
     }
 
     fn cost(&self) -> Option<f64> {
-        self.summary(&self.prices).cost_usd
+        let mut s = self.stats.clone();
+        s.price(&self.prices);
+        s.cost_usd
     }
 }
 
@@ -329,12 +291,7 @@ impl Batch {
         };
         let mut outcome = Outcome {
             rows: rows.len(),
-            prices: self
-                .graph
-                .models
-                .iter()
-                .map(|(n, s)| (n.clone(), s.options.price_in.zip(s.options.price_out)))
-                .collect(),
+            prices: prices(&self.graph.models),
             ..Outcome::default()
         };
         let bar = progress_bar(rows.len());
@@ -411,7 +368,7 @@ impl Batch {
                     // Counted when done, written or not: a cancelled row's
                     // calls were made (and paid for) all the same.
                     if let Some(stats) = &d.stats {
-                        outcome.add(stats);
+                        outcome.stats.add(stats);
                     }
                     let cancelled = matches!(
                         &d.result,

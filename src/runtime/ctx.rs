@@ -201,24 +201,7 @@ impl RunCtx {
         stats.critical_path_ms = u64::try_from(critical_path.as_millis()).unwrap_or(u64::MAX);
         stats.nodes_run = nodes_run;
         stats.nodes_skipped = nodes_skipped;
-        let mut total = Some(0.0);
-        for (name, m) in stats.models.iter_mut() {
-            let prices = self
-                .graph
-                .models
-                .get(name)
-                .and_then(|spec| Some((spec.options.price_in?, spec.options.price_out?)));
-            m.cost_usd = prices.map(|(pin, pout)| {
-                (m.input_tokens as f64 * pin + m.output_tokens as f64 * pout) / 1_000_000.0
-            });
-            if m.calls > 0 {
-                total = match (total, m.cost_usd) {
-                    (Some(t), Some(c)) => Some(t + c),
-                    _ => None,
-                };
-            }
-        }
-        stats.cost_usd = if stats.calls > 0 { total } else { None };
+        stats.price(&super::report::prices(&self.graph.models));
         let mut trace = std::mem::take(&mut rec.trace);
         sort_trace(&mut trace);
         (stats, trace)

@@ -26,6 +26,8 @@ mod testkit;
 mod tests;
 
 pub use error::{RunError, SampleIx, Site};
-pub use report::{ModelStats, RetryPolicy, RunEvent, RunOptions, RunReport, RunStats};
+pub use report::{
+    ModelStats, Prices, RetryPolicy, RunEvent, RunOptions, RunReport, RunStats, prices,
+};
 pub use scheduler::run;
 pub use trace::{AttemptOutcome, TraceEvent, chrome_trace_json};

@@ -159,3 +159,128 @@ pub struct ModelStats {
     pub output_tokens: u64,
     pub cost_usd: Option<f64>,
 }
+
+/// `(price_in, price_out)` in dollars per million tokens, for each model that
+/// declares both.
+pub type Prices = IndexMap<String, (f64, f64)>;
+
+pub fn prices(models: &IndexMap<String, crate::model::ModelSpec>) -> Prices {
+    models
+        .iter()
+        .filter_map(|(name, spec)| {
+            let o = &spec.options;
+            Some((name.clone(), (o.price_in?, o.price_out?)))
+        })
+        .collect()
+}
+
+impl ModelStats {
+    fn add(&mut self, other: &ModelStats) {
+        self.calls += other.calls;
+        self.failed += other.failed;
+        self.retries += other.retries;
+        self.saved += other.saved;
+        self.cache_hits += other.cache_hits;
+        self.cache_misses += other.cache_misses;
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+    }
+}
+
+impl RunStats {
+    /// Adds another run's counts (a batch sums its rows); costs are not
+    /// added but recomputed with [`RunStats::price`].
+    pub fn add(&mut self, other: &RunStats) {
+        self.calls += other.calls;
+        self.saved += other.saved;
+        self.retries += other.retries;
+        self.cache_hits += other.cache_hits;
+        self.cache_misses += other.cache_misses;
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        for (name, m) in &other.models {
+            self.models.entry(name.clone()).or_default().add(m);
+        }
+    }
+
+    /// Fills each model's cost from its tokens, and the total when every
+    /// model that was used (called, or served from the cache) has prices: a
+    /// partial sum would understate what the run cost.
+    pub fn price(&mut self, prices: &Prices) {
+        let mut total = None;
+        let mut unpriced = false;
+        for (name, m) in self.models.iter_mut() {
+            m.cost_usd = prices.get(name).map(|(pin, pout)| {
+                (m.input_tokens as f64 * pin + m.output_tokens as f64 * pout) / 1_000_000.0
+            });
+            if m.calls > 0 || m.cache_hits > 0 {
+                match m.cost_usd {
+                    Some(c) => total = Some(total.unwrap_or(0.0) + c),
+                    None => unpriced = true,
+                }
+            }
+        }
+        self.cost_usd = if unpriced { None } else { total };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn used(calls: u64, hits: u64, tokens: (u64, u64)) -> ModelStats {
+        ModelStats {
+            calls,
+            cache_hits: hits,
+            input_tokens: tokens.0,
+            output_tokens: tokens.1,
+            ..ModelStats::default()
+        }
+    }
+
+    #[test]
+    fn a_total_needs_every_used_model_priced() {
+        let mut s = RunStats::default();
+        s.models
+            .insert("a".into(), used(2, 0, (1_000_000, 500_000)));
+        s.models.insert("b".into(), used(0, 3, (0, 0)));
+        s.models.insert("idle".into(), used(0, 0, (0, 0)));
+        let mut prices = Prices::new();
+        prices.insert("a".into(), (0.15, 0.60));
+        // `b` was served from the cache but has no prices: no honest total.
+        s.price(&prices);
+        assert_eq!(s.models["a"].cost_usd, Some(0.45));
+        assert_eq!(s.cost_usd, None);
+        // With `b` priced, its cached calls cost nothing and the total holds.
+        prices.insert("b".into(), (1.0, 1.0));
+        s.price(&prices);
+        assert_eq!(s.models["b"].cost_usd, Some(0.0));
+        assert_eq!(s.cost_usd, Some(0.45));
+    }
+
+    #[test]
+    fn nothing_used_has_no_total() {
+        let mut s = RunStats::default();
+        s.models.insert("a".into(), used(0, 0, (0, 0)));
+        let mut prices = Prices::new();
+        prices.insert("a".into(), (1.0, 1.0));
+        s.price(&prices);
+        assert_eq!(s.cost_usd, None);
+    }
+
+    #[test]
+    fn adding_runs_sums_counts_per_model() {
+        let mut total = RunStats::default();
+        let mut row = RunStats {
+            calls: 2,
+            cache_hits: 1,
+            ..RunStats::default()
+        };
+        row.models.insert("a".into(), used(2, 1, (10, 4)));
+        total.add(&row);
+        total.add(&row);
+        assert_eq!((total.calls, total.cache_hits), (4, 2));
+        assert_eq!(total.models["a"].input_tokens, 20);
+        assert_eq!(total.models["a"].output_tokens, 8);
+    }
+}
