@@ -1,37 +1,35 @@
 //! The live progress line on stderr, drawn only on a terminal.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
 
 use crate::runtime::RunEvent;
 
 pub struct Progress {
-    task: JoinHandle<()>,
+    task: Option<JoinHandle<()>>,
 }
 
 impl Progress {
-    /// Drains run events; draws a bar when stderr is a terminal, else nothing.
-    pub fn start(mut events: UnboundedReceiver<RunEvent>) -> Progress {
+    /// A bar fed by the returned sender when stderr is a terminal. Otherwise
+    /// no sender, so the runtime builds no events at all.
+    pub fn start() -> (Progress, Option<UnboundedSender<RunEvent>>) {
         use std::io::IsTerminal;
-        let draw = std::io::stderr().is_terminal();
+        if !std::io::stderr().is_terminal() {
+            return (Progress { task: None }, None);
+        }
+        let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
         let task = tokio::spawn(async move {
-            let bar = if draw {
-                let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-                bar.set_style(
-                    ProgressStyle::with_template(
-                        "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} nodes  {msg}",
-                    )
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
-                );
-                Some(bar)
-            } else {
-                None
-            };
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} nodes  {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
             let (mut calls, mut in_flight, mut retries, mut saved) = (0u64, 0u64, 0u64, 0u64);
             let mut cached = 0u64;
             while let Some(event) = events.recv().await {
-                let Some(bar) = &bar else { continue };
                 match event {
                     RunEvent::Planned { nodes } => bar.set_length(nodes as u64),
                     RunEvent::NodeFinished { done, total, .. } => {
@@ -56,15 +54,15 @@ impl Progress {
                     "{calls} calls, {cached} cached, {in_flight} in flight, {retries} retries, {saved} saved"
                 ));
             }
-            if let Some(bar) = bar {
-                bar.finish_and_clear();
-            }
+            bar.finish_and_clear();
         });
-        Progress { task }
+        (Progress { task: Some(task) }, Some(tx))
     }
 
     /// Waits for the event stream to end (the run dropped its sender).
     pub async fn finish(self) {
-        let _ = self.task.await;
+        if let Some(task) = self.task {
+            let _ = task.await;
+        }
     }
 }

@@ -250,12 +250,11 @@ async fn execute(
     cache: Option<Arc<crate::cache::CallCache>>,
 ) -> RunReport {
     let cancel = tokio_util::sync::CancellationToken::new();
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let progress = Progress::start(rx);
+    let (progress, events) = Progress::start();
     let options = RunOptions {
         inputs,
         max_calls,
-        events: Some(tx),
+        events,
         cancel: cancel.clone(),
         cache,
         ..RunOptions::default()
