@@ -471,3 +471,40 @@ fn ctrl_c_stops_a_batch_cleanly_and_a_rerun_resumes() {
     assert_eq!(hits + second["calls"].as_u64().unwrap(), 40);
     assert_eq!(line_count(&resumed), 20);
 }
+
+#[test]
+fn unreadable_rows_and_unwritable_results_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = write(
+        dir.path(),
+        "p.flow",
+        "model m = mock(echo: true)\ninput q: text\noutput a = ask m \"A {q}\"\n",
+    );
+    let missing = dir.path().join("no-such-rows.jsonl");
+    let out = flow(&["run", s(&program), "--inputs", s(&missing), "--no-cache"]);
+    assert_eq!(code(&out), 2);
+    let err = prose(&stderr(&out));
+    assert!(err.contains("flow::batch::rows_file"), "{err}");
+    assert!(err.contains("cannot read the rows from"), "{err}");
+    assert!(err.contains("check the path after `--inputs`"), "{err}");
+
+    let input = write(dir.path(), "rows.jsonl", &rows(2));
+    let bad_out = dir.path().join("no-such-folder").join("out.jsonl");
+    let out = flow(&[
+        "run",
+        s(&program),
+        "--inputs",
+        s(&input),
+        "--output",
+        s(&bad_out),
+        "--no-cache",
+    ]);
+    assert_eq!(code(&out), 2);
+    let err = prose(&stderr(&out));
+    assert!(err.contains("flow::batch::output_file"), "{err}");
+    assert!(err.contains("cannot write the results to"), "{err}");
+    assert!(
+        err.contains("check that the folder exists and is writable"),
+        "{err}"
+    );
+}
