@@ -33,8 +33,7 @@ mod tests;
 
 use crate::diagnostic::BoxDiagnostic;
 use crate::graph::FlowGraph;
-use crate::model::ModelSpec;
-use crate::syntax::ast::{ModelDecl, Program};
+use crate::syntax::ast::Program;
 
 pub use error::CheckError;
 pub use suggest::did_you_mean;
@@ -54,19 +53,6 @@ pub fn check(program: &Program) -> Checked {
             .into_iter()
             .map(|e| Box::new(e) as BoxDiagnostic)
             .collect(),
-    }
-}
-
-/// One model declaration on its own, with the same validation as in a
-/// program: for `--model NAME=SPEC`, parsed as `model NAME = SPEC`.
-pub fn model_spec(decl: &ModelDecl) -> Result<ModelSpec, Vec<CheckError>> {
-    let mut errors = Vec::new();
-    let mut decls = indexmap::IndexMap::new();
-    decls.insert(decl.name.name.clone(), decl);
-    let mut specs = models::build_models(&decls, &mut errors);
-    match specs.swap_remove(&decl.name.name) {
-        Some(spec) if errors.is_empty() => Ok(spec),
-        _ => Err(errors),
     }
 }
 

@@ -1080,21 +1080,3 @@ fn err_fixtures_report_their_code() {
         assert!(src.starts_with("# "), "{name} starts with a comment");
     }
 }
-
-#[test]
-fn one_model_spec_on_its_own() {
-    let program = crate::syntax::parse("model fast = openai(\"gpt-4o\", temperature: 0.2)\n")
-        .unwrap_or_else(|e| panic!("{e:?}"));
-    let Some(crate::syntax::ast::Item::Model(decl)) = program.items.first() else {
-        panic!("a model declaration");
-    };
-    let spec = super::model_spec(decl).unwrap_or_else(|e| panic!("{e:?}"));
-    assert_eq!(spec.options.temperature, Some(0.2));
-    let program = crate::syntax::parse("model fast = openai(temperature: 9)\n")
-        .unwrap_or_else(|e| panic!("{e:?}"));
-    let Some(crate::syntax::ast::Item::Model(decl)) = program.items.first() else {
-        panic!("a model declaration");
-    };
-    let errors = super::model_spec(decl).err().unwrap_or_default();
-    assert_eq!(errors.len(), 2, "{errors:?}");
-}
