@@ -46,10 +46,6 @@ impl Diagnostics {
         self.items.iter()
     }
 
-    pub fn into_vec(self) -> Vec<BoxDiagnostic> {
-        self.items
-    }
-
     pub fn errors(&self) -> usize {
         self.items.iter().filter(|d| is_error(d.as_ref())).count()
     }

@@ -53,13 +53,6 @@ impl ModelLimits {
         }
     }
 
-    pub fn unlimited() -> ModelLimits {
-        ModelLimits {
-            concurrency: None,
-            rate: None,
-        }
-    }
-
     /// Waits for a free concurrency slot, then for the rate limit. The slot is
     /// taken first so the rate token is spent at the moment the call goes
     /// out, not while it still waits for a slot.
