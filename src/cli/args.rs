@@ -38,37 +38,42 @@ pub enum Command {
         output: Option<PathBuf>,
     },
     /// Run the program: every independent call at the same time
-    Run {
-        #[arg(value_name = "FILE")]
-        file: PathBuf,
-        /// An input value, parsed by its declared type; `NAME=@PATH` reads a file
-        #[arg(long = "input", short = 'i', value_name = "NAME=VALUE")]
-        inputs: Vec<String>,
-        /// Print `{"outputs": ..., "stats": ...}` as JSON
-        #[arg(long)]
-        json: bool,
-        /// Replace every model by a mock that invents placeholders: no key, no network
-        #[arg(long)]
-        offline: bool,
-        /// Swap a model at run time: `NAME=openai:gpt-4o`, `NAME=anthropic:MODEL`, `NAME=mock[:REPLY]`
-        #[arg(long = "model", short = 'm', value_name = "NAME=SPEC")]
-        models: Vec<String>,
-        /// Write a Chrome trace-event file (open it in Perfetto or chrome://tracing)
-        #[arg(long, value_name = "TRACE.json")]
-        trace: Option<PathBuf>,
-        /// Refuse to start if the worst case exceeds N calls, and stop at N calls
-        #[arg(long, value_name = "N")]
-        max_calls: Option<u64>,
-        #[command(flatten)]
-        cache: CacheArgs,
-        #[command(flatten)]
-        batch: BatchArgs,
-    },
+    Run(RunArgs),
     /// Inspect or empty the call cache
     Cache {
         #[command(subcommand)]
         action: CacheAction,
     },
+}
+
+/// `flow run`'s arguments.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// The program to run
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// An input value, parsed by its declared type; `NAME=@PATH` reads a file
+    #[arg(long = "input", short = 'i', value_name = "NAME=VALUE")]
+    pub inputs: Vec<String>,
+    /// Print `{"outputs": ..., "stats": ...}` as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// Replace every model by a mock that invents placeholders: no key, no network
+    #[arg(long)]
+    pub offline: bool,
+    /// Swap a model at run time: `NAME=openai:gpt-4o`, `NAME=anthropic:MODEL`, `NAME=mock[:REPLY]`
+    #[arg(long = "model", short = 'm', value_name = "NAME=SPEC")]
+    pub models: Vec<String>,
+    /// Write a Chrome trace-event file (open it in Perfetto or chrome://tracing)
+    #[arg(long, value_name = "TRACE.json")]
+    pub trace: Option<PathBuf>,
+    /// Refuse to start if the worst case exceeds N calls, and stop at N calls
+    #[arg(long, value_name = "N")]
+    pub max_calls: Option<u64>,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+    #[command(flatten)]
+    pub batch: BatchArgs,
 }
 
 /// Where completed calls are kept, so a re-run does not pay for them again.

@@ -22,8 +22,9 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::args::RunArgs;
 use super::report::{self, Source, Style};
-use super::run::{Providers, RunArgs, build_providers, check_budget, outputs_json, tokio_runtime};
+use super::run::{Providers, build_providers, check_budget, outputs_json, tokio_runtime};
 use super::{cache_cmd, exit, print_stderr, print_stdout, source};
 use crate::cache::CallCache;
 use crate::graph::FlowGraph;

@@ -71,30 +71,7 @@ fn main_on_big_stack() -> ExitCode {
             format,
             output,
         } => graph::run(&file, format, output.as_deref(), style),
-        Command::Run {
-            file,
-            inputs,
-            json,
-            offline,
-            models,
-            trace,
-            max_calls,
-            cache,
-            batch,
-        } => run::run(
-            run::RunArgs {
-                file,
-                inputs,
-                json,
-                offline,
-                models,
-                trace,
-                max_calls,
-                cache,
-                batch,
-            },
-            style,
-        ),
+        Command::Run(args) => run::run(args, style),
         Command::Cache { action } => cache_cmd::run(action, style),
     };
     ExitCode::from(code)

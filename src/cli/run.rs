@@ -1,13 +1,13 @@
 //! `flow run`: compile, bind inputs, build providers, execute, print.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use indexmap::IndexMap;
 use miette::Diagnostic;
 
-use super::args::{BatchArgs, CacheArgs};
+use super::args::RunArgs;
 use super::overrides::{self, ModelOverride};
 use super::progress::Progress;
 use super::report::{self, Source, Style};
@@ -18,18 +18,6 @@ use crate::providers::Provider;
 use crate::runtime::{self, RunOptions, RunReport};
 use crate::syntax::Span;
 use crate::value::Value;
-
-pub struct RunArgs {
-    pub file: PathBuf,
-    pub inputs: Vec<String>,
-    pub json: bool,
-    pub offline: bool,
-    pub models: Vec<String>,
-    pub trace: Option<PathBuf>,
-    pub max_calls: Option<u64>,
-    pub cache: CacheArgs,
-    pub batch: BatchArgs,
-}
 
 pub(super) type Providers = HashMap<String, Arc<dyn Provider>>;
 
