@@ -14,6 +14,7 @@ use futures::stream::FuturesUnordered;
 use super::call::{CallPlan, Called, call};
 use super::error::{RunError, SampleIx, Site, written_binding};
 use super::eval::{Env, render};
+use super::events::RunEvent;
 use super::reply::parse_reply;
 use super::vote::{Outcome, Tally, VoteError, judge_prompt_for, parse_judge_choice};
 use crate::graph::{AskCall, Sampling, Strategy};
@@ -232,10 +233,16 @@ async fn vote<'a>(
     )))
 }
 
+/// The vote is decided: counts the samples it no longer needs, and says so.
 fn save(env: &Env<'_>, models: &[&str], done: &[bool]) {
     let unfinished = models.iter().zip(done).filter(|(_, d)| !**d);
     env.ctx
         .record_saved(env.binding, unfinished.map(|(m, _)| *m));
+    env.ctx.emit(|| RunEvent::VoteDecided {
+        node: env.binding.to_string(),
+        answered: done.iter().filter(|d| **d).count(),
+        samples: done.len(),
+    });
 }
 
 async fn judge_between(

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use super::ctx::RunCtx;
 use super::error::{Quoted, RunError, Site};
-use super::report::RunEvent;
+use super::events::RunEvent;
 use super::trace::AttemptOutcome;
 use crate::cache::key::CallSpec;
 use crate::cache::{CachedReply, CallKey};

@@ -10,8 +10,10 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::Instant;
 
 use super::error::{RunError, Site};
+use super::events::RunEvent;
 use super::limits::{self, SharedLimits};
-use super::report::{RetryPolicy, RunEvent, RunStats};
+use super::options::{CallBudget, RetryPolicy, RunOptions};
+use super::report::RunStats;
 use super::trace::{AttemptOutcome, TraceEvent};
 use crate::cache::CallCache;
 use crate::graph::FlowGraph;
@@ -27,6 +29,8 @@ pub(crate) struct RunCtx {
     pub inputs: indexmap::IndexMap<String, crate::value::Value>,
     events: Option<UnboundedSender<RunEvent>>,
     max_calls: Option<u64>,
+    /// Shared with other runs, on top of `max_calls`.
+    budget: Option<Arc<CallBudget>>,
     /// Attempts begun, for the budget.
     budget_used: AtomicU64,
     in_flight: AtomicU64,
@@ -44,7 +48,7 @@ impl RunCtx {
     pub fn new(
         graph: Arc<FlowGraph>,
         providers: HashMap<String, Arc<dyn Provider>>,
-        options: &super::report::RunOptions,
+        options: &RunOptions,
     ) -> RunCtx {
         let limits = options
             .limits
@@ -63,6 +67,7 @@ impl RunCtx {
             inputs: options.inputs.clone(),
             events: options.events.clone(),
             max_calls: options.max_calls,
+            budget: options.budget.clone(),
             budget_used: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
             start: Instant::now(),
@@ -90,16 +95,22 @@ impl RunCtx {
 
     /// Claims one call from the budget.
     pub fn charge(&self, site: &Site, span: Span) -> Result<(), RunError> {
+        let over = |limit: u64, needed: u64| RunError::BudgetExceeded {
+            limit,
+            needed,
+            site: Box::new(site.clone()),
+            span: span.into(),
+        };
         let n = self.budget_used.fetch_add(1, Ordering::SeqCst) + 1;
-        match self.max_calls {
-            Some(limit) if n > limit => Err(RunError::BudgetExceeded {
-                limit,
-                needed: n,
-                site: Box::new(site.clone()),
-                span: span.into(),
-            }),
-            _ => Ok(()),
+        if let Some(limit) = self.max_calls
+            && n > limit
+        {
+            return Err(over(limit, n));
         }
+        if let Some(budget) = &self.budget {
+            budget.take().map_err(|n| over(budget.limit(), n))?;
+        }
+        Ok(())
     }
 
     pub fn micros_since_start(&self, at: Instant) -> u64 {

@@ -11,9 +11,11 @@ mod call;
 mod ctx;
 pub mod error;
 mod eval;
+pub mod events;
 pub mod input;
 pub mod limits;
 mod node;
+pub mod options;
 pub mod reply;
 pub mod report;
 pub mod scheduler;
@@ -26,8 +28,8 @@ mod testkit;
 mod tests;
 
 pub use error::{RunError, SampleIx, Site};
-pub use report::{
-    ModelStats, Prices, RetryPolicy, RunEvent, RunOptions, RunReport, RunStats, prices,
-};
+pub use events::RunEvent;
+pub use options::{CallBudget, RetryPolicy, RunOptions};
+pub use report::{ModelStats, Prices, RunReport, RunStats, prices};
 pub use scheduler::run;
 pub use trace::{AttemptOutcome, TraceEvent, chrome_trace_json};

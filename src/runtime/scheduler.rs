@@ -19,8 +19,10 @@ use tokio::time::Instant;
 
 use super::ctx::RunCtx;
 use super::error::RunError;
+use super::events::RunEvent;
 use super::node::{DepValues, Done, execute};
-use super::report::{RunEvent, RunOptions, RunReport};
+use super::options::RunOptions;
+use super::report::RunReport;
 use crate::graph::{AskCall, Expr, ExprKind, FlowGraph, NodeId, NodeKind, Template, TemplatePart};
 use crate::providers::Provider;
 use crate::value::Value;
@@ -302,6 +304,12 @@ impl Scheduler {
             .unwrap_or_default();
         if let Some(p) = self.path.get_mut(id.index()) {
             *p = before + latency;
+        }
+        if matches!(self.graph.node(id).kind, NodeKind::Output(_)) {
+            self.ctx.emit(|| RunEvent::OutputReady {
+                name: self.name(id),
+                value: value.clone(),
+            });
         }
         self.finished.push((self.name(id), value.clone()));
         self.set(id, State::Done(Arc::new(value)));

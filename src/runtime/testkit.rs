@@ -9,7 +9,8 @@ use futures::future::{BoxFuture, FutureExt};
 use indexmap::IndexMap;
 use tokio::time::Instant;
 
-use super::report::{RetryPolicy, RunOptions, RunReport};
+use super::options::{RetryPolicy, RunOptions};
+use super::report::RunReport;
 use super::scheduler::{node_refs, run};
 use crate::graph::{
     AskCall, Edge, EdgeKind, Expr, ExprKind, FlowGraph, Guard, Node, NodeId, NodeKind, Sampling,
