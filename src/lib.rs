@@ -9,7 +9,9 @@ pub mod cache;
 pub mod check;
 pub mod cli;
 pub mod diagnostic;
+pub mod engine;
 pub mod graph;
+pub mod internal;
 pub mod model;
 pub mod providers;
 pub mod runtime;
@@ -19,6 +21,11 @@ pub mod types;
 pub mod value;
 
 pub use diagnostic::Diagnostics;
+pub use engine::{
+    CacheChoice, CompileFailure, Engine, EngineError, EngineOptions, InputError, InputErrors,
+    InputValue, Inputs, Program, RunControl, RunHandle, SourceFile,
+};
+pub use runtime::{RunEvent, RunReport};
 
 /// The front end in one call: parse, check, lower.
 pub struct Compiled {

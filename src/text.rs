@@ -18,6 +18,20 @@ pub fn shorten(text: &str, max: usize) -> String {
     }
 }
 
+/// The OS message without Rust's `(os error N)` suffix, lowercased like ours.
+pub fn io_reason(e: &std::io::Error) -> String {
+    let s = match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".to_string(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        std::io::ErrorKind::IsADirectory => "it is a directory".to_string(),
+        _ => e.to_string(),
+    };
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

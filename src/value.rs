@@ -90,3 +90,14 @@ impl fmt::Display for Value {
         f.write_str(&self.to_text())
     }
 }
+
+/// Outputs as one JSON object keyed by output name, as `flow run --json`,
+/// batch result lines and servers give them.
+pub fn outputs_json(outputs: &indexmap::IndexMap<String, Value>) -> serde_json::Value {
+    serde_json::Value::Object(
+        outputs
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_json()))
+            .collect(),
+    )
+}

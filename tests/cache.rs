@@ -310,10 +310,10 @@ fn bad_rows_become_error_lines_and_the_rest_run() {
         summary,
         vec![
             "1 ok \"a 1\"",
-            "2 flow::batch::bad_json",
-            "4 flow::batch::bad_input",
-            "5 flow::batch::missing_input",
-            "6 flow::batch::unknown_input",
+            "2 flow::input::bad_json",
+            "4 flow::input::bad_value",
+            "5 flow::input::missing",
+            "6 flow::input::unknown",
             "7 ok \"d 4\"",
         ]
     );

@@ -20,7 +20,7 @@ fn codes_in(dir: &std::path::Path, out: &mut Vec<String>) {
                     .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
                     .collect();
                 let parts: Vec<&str> = code.split("::").collect();
-                let stages = ["syntax", "check", "run", "io", "cache", "batch"];
+                let stages = ["syntax", "check", "run", "io", "cache", "batch", "input"];
                 if parts.len() == 2 && stages.contains(&parts[0]) && !parts[1].is_empty() {
                     out.push(format!("flow::{code}"));
                 }

@@ -7,6 +7,7 @@ mod docs;
 mod examples;
 mod fixtures;
 mod http;
+mod library;
 mod robustness;
 mod run;
 mod support;

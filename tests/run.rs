@@ -216,7 +216,7 @@ fn a_missing_input_is_named_before_any_call() {
     let out = flow(&["run", &p.path, "--json", "--trace", &trace]);
     assert_eq!(code(&out), 2);
     let err = prose(&stderr(&out));
-    assert!(err.contains("flow::run::missing_input"), "{err}");
+    assert!(err.contains("flow::input::missing"), "{err}");
     assert!(
         err.contains("no value for input `count` of type int"),
         "{err}"
@@ -234,7 +234,7 @@ fn an_ill_typed_input_is_refused() {
     let out = flow(&["run", &p.path, "--input", "count=abc"]);
     assert_eq!(code(&out), 2);
     let err = prose(&stderr(&out));
-    assert!(err.contains("flow::run::bad_input"), "{err}");
+    assert!(err.contains("flow::input::bad_value"), "{err}");
     assert!(err.contains("input `count` expects int"), "{err}");
     assert!(err.contains("\"abc\""), "{err}");
     assert_eq!(stdout(&out), "");
@@ -261,7 +261,7 @@ fn an_unknown_input_suggests_the_closest() {
     let out = flow(&["run", &p.path, "--input", "count=1", "--input", "nme=x"]);
     assert_eq!(code(&out), 2);
     let err = prose(&stderr(&out));
-    assert!(err.contains("flow::run::unknown_input"), "{err}");
+    assert!(err.contains("flow::input::unknown"), "{err}");
     assert!(err.contains("the program has no input `nme`"), "{err}");
     assert!(err.contains("did you mean `name`?"), "{err}");
 
@@ -339,7 +339,7 @@ fn inputs_use_defaults_values_and_files() {
     ]);
     assert_eq!(code(&out), 2);
     let err = prose(&stderr(&out));
-    assert!(err.contains("flow::run::input_file"), "{err}");
+    assert!(err.contains("flow::input::file"), "{err}");
     assert!(
         err.contains("cannot read the value of input `name`"),
         "{err}"

@@ -20,7 +20,7 @@ mod tests;
 
 pub use error::CacheError;
 pub use key::CallKey;
-pub use store::{CacheStats, CachedReply, CallCache, ModelEntries};
+pub use store::{CacheClose, CacheStats, CachedReply, CallCache, ModelEntries};
 
 /// Where a program's cache lives unless `--cache` says otherwise: `.flow/`
 /// beside the program, so each project keeps its own.

@@ -23,14 +23,12 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::args::RunArgs;
-use super::report::{self, Source, Style};
-use super::run::{Providers, build_providers, check_budget, outputs_json, tokio_runtime};
-use super::{cache_cmd, exit, print_stderr, print_stdout, source};
-use crate::cache::CallCache;
+use super::terminal::{Failure, Terminal};
+use super::{cache_cmd, exit, setup, source};
+use crate::engine::{Engine, RunControl, SourceFile};
 use crate::graph::FlowGraph;
-use crate::runtime::limits::{self, SharedLimits};
-use crate::runtime::{self, ModelStats, Prices, RunError, RunOptions, RunStats, prices};
-use crate::value::Value;
+use crate::runtime::{ModelStats, Prices, RunError, RunStats, prices};
+use crate::value::{Value, outputs_json};
 use rows::{Row, RowError};
 
 /// Failed rows whose diagnostics are printed in full; the rest are counted.
@@ -53,76 +51,50 @@ enum BatchError {
     Output { path: String, reason: String },
 }
 
-pub(super) fn run(src: &Source, graph: FlowGraph, args: &RunArgs, style: Style) -> u8 {
-    let fail = |d: &dyn Diagnostic| {
-        print_stderr(&report::render(d, Some(src), style));
-        exit::FAILURE
-    };
+pub(super) fn run(args: &RunArgs, term: &mut Terminal) -> Result<(), Failure> {
     let Some(rows_path) = &args.batch.rows else {
-        return exit::FAILURE;
+        return Err(Failure::quiet(exit::FAILURE));
     };
-    let text = match read_rows(rows_path) {
-        Ok(t) => t,
-        Err(e) => return fail(&e),
-    };
-    let rows = rows::parse(&text, &graph);
+    let program = source::load(&args.file, "run it", term)?;
+    let src = program.source().clone();
+    let text = read_rows(rows_path).map_err(|e| Failure::run(e, None))?;
+    let engine = setup::engine(&program, args)?;
+    let rows = rows::parse(&text, &engine);
     drop(text);
-    if let Err(e) = check_budget(&graph, args.max_calls) {
-        return fail(&e);
-    }
-    let providers = match build_providers(&graph) {
-        Ok(p) => p,
-        Err(e) => return fail(&e),
-    };
-    let cache = match cache_cmd::open_for_run(&args.file, &args.cache, args.offline) {
-        Ok(c) => c,
-        Err(e) => return fail(&e),
-    };
     let mut out: Box<dyn Write + Send> = match &args.batch.output {
         Some(path) => match std::fs::File::create(path) {
             Ok(f) => Box::new(std::io::BufWriter::new(f)),
             Err(e) => {
-                return fail(&BatchError::Output {
-                    path: path.display().to_string(),
-                    reason: source::io_reason(&e),
-                });
+                return Err(Failure::run(
+                    BatchError::Output {
+                        path: path.display().to_string(),
+                        reason: crate::text::io_reason(&e),
+                    },
+                    None,
+                ));
             }
         },
         None => Box::new(std::io::BufWriter::new(std::io::stdout())),
     };
-    let tokio = match tokio_runtime() {
-        Ok(rt) => rt,
-        Err(e) => return fail(&e),
-    };
+    let tokio = setup::tokio_runtime()?;
     let window = args
         .batch
         .jobs
         .map(|j| j as usize)
-        .unwrap_or_else(|| default_window(&graph));
+        .unwrap_or_else(|| default_window(engine.graph()));
     let batch = Batch {
-        limits: limits::for_models(graph.models.values()),
-        graph: Arc::new(graph),
-        providers,
-        cache: cache.clone(),
-        max_calls: args.max_calls,
+        engine: engine.clone(),
         fail_fast: args.batch.fail_fast,
         window,
     };
     let outcome = tokio.block_on(batch.execute(rows, &mut *out));
-    let lost = cache_cmd::close(cache.as_deref(), style);
+    let lost = cache_cmd::show_close(engine.close(), term);
 
     for failure in outcome.shown.iter() {
-        let rendered = match failure {
-            Failure::Input(e) => report::render(e, None, style),
-            Failure::Run { line, error } => format!(
-                "row on line {line} failed:\n{}",
-                report::render(error, Some(src), style)
-            ),
-        };
-        print_stderr(&rendered);
+        show_failure(failure, &src, term);
     }
     if let Some(e) = &outcome.write_error {
-        print_stderr(&report::render(
+        term.diagnostic(
             &BatchError::Output {
                 path: args
                     .batch
@@ -133,8 +105,7 @@ pub(super) fn run(src: &Source, graph: FlowGraph, args: &RunArgs, style: Style) 
                 reason: e.clone(),
             },
             None,
-            style,
-        ));
+        );
     }
     let summary = outcome.summary(&outcome.prices);
     let text = if args.json {
@@ -144,23 +115,33 @@ pub(super) fn run(src: &Source, graph: FlowGraph, args: &RunArgs, style: Style) 
     };
     // Results on stdout leave it to them; a results file frees stdout.
     if args.batch.output.is_some() {
-        print_stdout(&text);
+        term.out(&text);
     } else {
-        print_stderr(&text);
+        term.err(&text);
     }
     if outcome.interrupted {
-        exit::INTERRUPTED
+        Err(Failure::quiet(exit::INTERRUPTED))
     } else if summary.failed > 0 || summary.not_run > 0 || lost || outcome.write_error.is_some() {
-        exit::FAILURE
+        Err(Failure::quiet(exit::FAILURE))
     } else {
-        exit::OK
+        Ok(())
+    }
+}
+
+fn show_failure(failure: &Failure_, src: &SourceFile, term: &mut Terminal) {
+    match failure {
+        Failure_::Input(e) => term.diagnostic(e, None),
+        Failure_::Run { line, error } => {
+            term.err(&format!("row on line {line} failed:\n"));
+            term.diagnostic(error, Some(src));
+        }
     }
 }
 
 fn read_rows(path: &Path) -> Result<String, BatchError> {
     let err = |e: std::io::Error| BatchError::Rows {
         path: path.display().to_string(),
-        reason: source::io_reason(&e),
+        reason: crate::text::io_reason(&e),
     };
     if path == Path::new("-") {
         let mut text = String::new();
@@ -185,17 +166,15 @@ fn default_window(graph: &FlowGraph) -> usize {
     usize::try_from(total.clamp(16, 4096)).unwrap_or(4096)
 }
 
+/// The rows share one engine: its providers, limits, cache and budget.
 struct Batch {
-    graph: Arc<FlowGraph>,
-    providers: Providers,
-    limits: SharedLimits,
-    cache: Option<Arc<CallCache>>,
-    max_calls: Option<u64>,
+    engine: Engine,
     fail_fast: bool,
     window: usize,
 }
 
-enum Failure {
+/// Why one row did not give outputs.
+enum Failure_ {
     Input(RowError),
     Run { line: usize, error: RunError },
 }
@@ -203,7 +182,7 @@ enum Failure {
 /// One row, done.
 struct Done {
     line: usize,
-    result: Result<IndexMap<String, Value>, Failure>,
+    result: Result<IndexMap<String, Value>, Failure_>,
     /// `None` for a row that never ran (its line was invalid).
     stats: Option<RunStats>,
 }
@@ -215,7 +194,7 @@ struct Outcome {
     failed: usize,
     first_failed_line: Option<usize>,
     interrupted: bool,
-    shown: Vec<Failure>,
+    shown: Vec<Failure_>,
     write_error: Option<String>,
     stats: RunStats,
     prices: Prices,
@@ -280,19 +259,10 @@ impl Batch {
         let start = Instant::now();
         let cancel = CancellationToken::new();
         let interrupted = Arc::new(AtomicBool::new(false));
-        let ctrl_c = {
-            let cancel = cancel.clone();
-            let interrupted = interrupted.clone();
-            tokio::spawn(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    interrupted.store(true, Ordering::SeqCst);
-                    cancel.cancel();
-                }
-            })
-        };
+        let ctrl_c = setup::cancel_on_signal(cancel.clone(), interrupted.clone());
         let mut outcome = Outcome {
             rows: rows.len(),
-            prices: prices(&self.graph.models),
+            prices: prices(&self.engine.graph().models),
             ..Outcome::default()
         };
         let bar = progress_bar(rows.len());
@@ -313,7 +283,7 @@ impl Batch {
                             index,
                             Done {
                                 line: row.line,
-                                result: Err(Failure::Input(e)),
+                                result: Err(Failure_::Input(e)),
                                 stats: None,
                             },
                         );
@@ -322,21 +292,17 @@ impl Batch {
                         }
                     }
                     Ok(inputs) => {
-                        let options = RunOptions {
-                            inputs,
-                            max_calls: self.max_calls,
+                        let control = RunControl {
                             cancel: cancel.child_token(),
-                            cache: self.cache.clone(),
-                            limits: Some(self.limits.clone()),
-                            ..RunOptions::default()
+                            events: None,
                         };
-                        let graph = self.graph.clone();
-                        let providers = self.providers.clone();
+                        let engine = self.engine.clone();
                         let line = row.line;
                         tasks.spawn(async move {
-                            let report = runtime::run(graph, providers, options).await;
-                            let result =
-                                report.outputs.map_err(|error| Failure::Run { line, error });
+                            let report = engine.run(inputs, control).await;
+                            let result = report
+                                .outputs
+                                .map_err(|error| Failure_::Run { line, error });
                             (
                                 index,
                                 Done {
@@ -373,7 +339,7 @@ impl Batch {
                     }
                     let cancelled = matches!(
                         &d.result,
-                        Err(Failure::Run {
+                        Err(Failure_::Run {
                             error: RunError::Cancelled,
                             ..
                         })
@@ -424,11 +390,8 @@ impl Batch {
                 outcome.failed += 1;
                 outcome.first_failed_line.get_or_insert(d.line);
                 let (code, message) = match f {
-                    Failure::Input(e) => (
-                        e.code().map(|c| c.to_string()).unwrap_or_default(),
-                        e.to_string(),
-                    ),
-                    Failure::Run { error, .. } => (error.code_str(), error.to_string()),
+                    Failure_::Input(e) => (e.code_str(), e.to_string()),
+                    Failure_::Run { error, .. } => (error.code_str(), error.to_string()),
                 };
                 (
                     "error",

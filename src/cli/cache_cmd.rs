@@ -1,12 +1,12 @@
 //! `flow cache stats|clear`, and opening the cache for `flow run`.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use super::args::{CacheAction, CacheArgs};
-use super::report::{self, Style};
-use super::{exit, print_stderr, print_stdout};
-use crate::cache::{CacheError, CallCache, DEFAULT_DIR, DEFAULT_FILE};
+use super::exit;
+use super::terminal::{Failure, Terminal};
+use crate::cache::{CacheClose, CallCache, DEFAULT_DIR, DEFAULT_FILE};
+use crate::engine::CacheChoice;
 
 /// `--cache PATH`, else `.flow/cache.db` beside the program (or here).
 pub(super) fn resolve(program: Option<&Path>, explicit: Option<&Path>) -> PathBuf {
@@ -22,32 +22,26 @@ pub(super) fn resolve(program: Option<&Path>, explicit: Option<&Path>) -> PathBu
 
 /// The cache a run uses: none with `--no-cache`, and none for `--offline`,
 /// whose placeholders cost nothing and are not worth a file.
-pub(super) fn open_for_run(
-    program: &Path,
-    args: &CacheArgs,
-    offline: bool,
-) -> Result<Option<Arc<CallCache>>, CacheError> {
+pub(super) fn choice_for_run(program: &Path, args: &CacheArgs, offline: bool) -> CacheChoice {
     if args.no_cache || (offline && args.path.is_none()) {
-        return Ok(None);
+        return CacheChoice::None;
     }
-    let path = resolve(Some(program), args.path.as_deref());
-    CallCache::open(&path).map(|c| Some(Arc::new(c)))
+    CacheChoice::Path(resolve(Some(program), args.path.as_deref()))
 }
 
-/// Commits what is queued and prints any problem; `true` when calls were
-/// lost (a warning alone, such as a failed lookup, is not a failure).
-pub(super) fn close(cache: Option<&CallCache>, style: Style) -> bool {
-    let Some(cache) = cache else { return false };
-    let closed = cache.close();
+/// Shows what closing the cache found; `true` when calls were lost (a
+/// warning alone, such as a failed lookup, is not a failure).
+pub(super) fn show_close(closed: Option<CacheClose>, term: &mut Terminal) -> bool {
+    let Some(closed) = closed else { return false };
     let mut lost = false;
     for p in &closed.problems {
-        print_stderr(&report::render(p, None, style));
         lost |= !p.is_warning();
+        term.diagnostic(p, None);
     }
     lost
 }
 
-pub fn run(action: CacheAction, style: Style) -> u8 {
+pub fn run(action: CacheAction, term: &mut Terminal) -> Result<(), Failure> {
     let (file, explicit) = match &action {
         CacheAction::Stats { file, cache, .. } | CacheAction::Clear { file, cache } => {
             (file.as_deref(), cache.path.as_deref())
@@ -64,55 +58,44 @@ pub fn run(action: CacheAction, style: Style) -> u8 {
                     "bytes": 0,
                     "models": [],
                 });
-                print_stdout(&format!("{doc}\n"));
-                exit::OK
+                term.out(&format!("{doc}\n"));
+                Ok(())
             }
             _ => {
-                print_stdout(&format!(
+                term.out(&format!(
                     "no cache at `{}`: nothing to do\n",
                     path.display()
                 ));
-                exit::OK
+                Ok(())
             }
         };
     }
-    let cache = match CallCache::open(&path) {
-        Ok(c) => c,
-        Err(e) => {
-            print_stderr(&report::render(&e, None, style));
-            return exit::FAILURE;
-        }
-    };
+    let cache = CallCache::open(&path).map_err(|e| Failure::run(e, None))?;
     let result = match action {
         CacheAction::Stats { json, .. } => cache.stats().map(|s| {
             if json {
-                print_stdout(&format!(
+                term.out(&format!(
                     "{}\n",
                     serde_json::to_string_pretty(&s).unwrap_or_default()
                 ));
             } else {
-                print_stdout(&stats_text(&s));
+                term.out(&stats_text(&s));
             }
         }),
         CacheAction::Clear { .. } => cache.clear().map(|n| {
-            print_stdout(&format!(
+            term.out(&format!(
                 "cleared {} from `{}`\n",
                 entries(n),
                 path.display()
             ));
         }),
     };
-    let code = match result {
-        Ok(()) => exit::OK,
-        Err(e) => {
-            print_stderr(&report::render(&e, None, style));
-            exit::FAILURE
-        }
-    };
-    if close(Some(&cache), style) {
-        return exit::FAILURE;
+    let lost = show_close(Some(cache.close()), term);
+    result.map_err(|e| Failure::run(e, None))?;
+    if lost {
+        return Err(Failure::quiet(exit::FAILURE));
     }
-    code
+    Ok(())
 }
 
 fn entries(n: u64) -> String {

@@ -2,38 +2,45 @@
 
 use std::path::PathBuf;
 
-use super::report::{self, Style};
-use super::{exit, print_stderr, print_stdout, source};
+use super::exit;
+use super::source;
+use super::terminal::{Failure, Terminal};
+use crate::engine::Program;
 use crate::graph::stats;
 
-pub fn run(files: &[PathBuf], deny_warnings: bool, style: Style) -> u8 {
+pub fn run(files: &[PathBuf], deny_warnings: bool, term: &mut Terminal) -> Result<(), Failure> {
     let mut failed = false;
     for path in files {
         let src = match source::read(path) {
             Ok(src) => src,
             Err(e) => {
-                print_stderr(&report::render(&e, None, style));
+                term.diagnostic(&e, None);
                 failed = true;
                 continue;
             }
         };
-        let compiled = crate::compile(&src.text);
-        for d in compiled.diagnostics.iter() {
-            print_stderr(&report::render(d.as_ref(), Some(&src), style));
+        let compiled = Program::compile(src.name, src.text);
+        let (source, diagnostics) = match &compiled {
+            Ok(p) => (p.source(), p.warnings()),
+            Err(f) => (&f.source, &f.diagnostics),
+        };
+        for d in diagnostics.iter() {
+            term.diagnostic(d.as_ref(), Some(source));
         }
-        let errors = compiled.diagnostics.errors();
-        let warnings = compiled.diagnostics.warnings();
-        match compiled.graph {
-            Some(graph) if errors == 0 && !(deny_warnings && warnings > 0) => {
-                let mut line = format!("{}: {}", src.name, stats::summary(&graph));
+        let errors = diagnostics.errors();
+        let warnings = diagnostics.warnings();
+        match &compiled {
+            Ok(program) if !(deny_warnings && warnings > 0) => {
+                let graph = program.graph();
+                let mut line = format!("{}: {}", source.name, stats::summary(graph));
                 if warnings > 0 {
                     line.push_str(&format!(" ({})", plural(warnings, "warning")));
                 }
                 line.push('\n');
-                if let Some(cost) = crate::check::cost::worst_case_cost(&graph) {
+                if let Some(cost) = crate::check::cost::worst_case_cost(graph) {
                     line.push_str(&format!("  {cost}\n"));
                 }
-                print_stdout(&line);
+                term.out(&line);
             }
             _ => {
                 failed = true;
@@ -45,11 +52,15 @@ pub fn run(files: &[PathBuf], deny_warnings: bool, style: Style) -> u8 {
                         why = format!("{why} and {}", plural(warnings, "warning"));
                     }
                 }
-                print_stderr(&format!("error: `{}` has {why}\n", src.name));
+                term.err(&format!("error: `{}` has {why}\n", source.name));
             }
         }
     }
-    if failed { exit::COMPILE } else { exit::OK }
+    if failed {
+        Err(Failure::quiet(exit::COMPILE))
+    } else {
+        Ok(())
+    }
 }
 
 pub(crate) fn plural(n: usize, what: &str) -> String {

@@ -5,11 +5,12 @@ mod batch;
 mod cache_cmd;
 mod check;
 mod graph;
-mod overrides;
 mod progress;
-pub mod report;
+mod report;
 mod run;
+mod setup;
 mod source;
+mod terminal;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -17,6 +18,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 pub use args::{Cli, Command};
+use terminal::Terminal;
 
 /// Exit codes, documented in docs/cli.md.
 pub mod exit {
@@ -60,31 +62,26 @@ fn main_on_big_stack() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    let style = report::Style::detect();
-    let code = match cli.command {
+    let mut term = Terminal::new(report::Style::detect());
+    let result = match cli.command {
         Command::Check {
             files,
             deny_warnings,
-        } => check::run(&files, deny_warnings, style),
+        } => check::run(&files, deny_warnings, &mut term),
         Command::Graph {
             file,
             format,
             output,
-        } => graph::run(&file, format, output.as_deref(), style),
-        Command::Run(args) => run::run(args, style),
-        Command::Cache { action } => cache_cmd::run(action, style),
+        } => graph::run(&file, format, output.as_deref(), &mut term),
+        Command::Run(args) => run::run(args, &mut term),
+        Command::Cache { action } => cache_cmd::run(action, &mut term),
     };
-    ExitCode::from(code)
+    ExitCode::from(term.finish(result))
 }
 
-/// Writes to stdout, ignoring a closed pipe (`flow graph x.flow | head`).
-pub(crate) fn print_stdout(text: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes());
-    let _ = out.flush();
-}
-
-pub(crate) fn print_stderr(text: &str) {
+/// For the one message that cannot wait for a terminal: the command's own
+/// thread died.
+fn print_stderr(text: &str) {
     let mut err = std::io::stderr().lock();
     let _ = err.write_all(text.as_bytes());
     let _ = err.flush();

@@ -8,6 +8,8 @@ use miette::{
     SourceCode,
 };
 
+use crate::engine::SourceFile;
+
 /// How diagnostics are drawn: colour for people, plain at a fixed width for
 /// pipes and snapshot tests.
 #[derive(Clone, Copy, Debug)]
@@ -23,13 +25,6 @@ impl Style {
         let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         let width = terminal_width().unwrap_or(100);
         Style { color, width }
-    }
-
-    pub fn plain() -> Style {
-        Style {
-            color: false,
-            width: 80,
-        }
     }
 
     fn handler(self) -> GraphicalReportHandler {
@@ -48,14 +43,8 @@ fn terminal_width() -> Option<usize> {
     std::env::var("COLUMNS").ok()?.parse().ok()
 }
 
-/// A source file as the user named it.
-pub struct Source {
-    pub name: String,
-    pub text: String,
-}
-
 /// Render one diagnostic; `source` is attached when given.
-pub fn render(diagnostic: &dyn Diagnostic, source: Option<&Source>, style: Style) -> String {
+pub fn render(diagnostic: &dyn Diagnostic, source: Option<&SourceFile>, style: Style) -> String {
     let mut out = String::new();
     let named = source.map(|s| NamedSource::new(&s.name, s.text.clone()));
     let wrapped = WithSource {

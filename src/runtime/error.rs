@@ -295,7 +295,7 @@ pub enum RunError {
 
     #[error("no value for input `{name}`")]
     #[diagnostic(
-        code(flow::run::missing_input),
+        code(flow::input::missing),
         help(
             "pass it with `--input {name}=VALUE`, or give it a default: `input {name}: TYPE = ...`"
         )

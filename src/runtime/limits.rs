@@ -28,6 +28,38 @@ pub fn for_models<'a>(models: impl IntoIterator<Item = &'a ModelSpec>) -> Shared
     )
 }
 
+/// Limits that outlive one engine: engines of different programs built
+/// with the same `LimitsRegistry` share the limits of models with the same
+/// name — a server hosting several programs against one provider account,
+/// say. The first engine to use a name sets its limits from its options.
+#[derive(Debug, Clone, Default)]
+pub struct LimitsRegistry {
+    models: Arc<std::sync::Mutex<HashMap<String, Arc<ModelLimits>>>>,
+}
+
+impl LimitsRegistry {
+    pub fn new() -> LimitsRegistry {
+        LimitsRegistry::default()
+    }
+
+    /// The limits for `models`, shared with every earlier user of each name.
+    pub fn for_models<'a>(&self, models: impl IntoIterator<Item = &'a ModelSpec>) -> SharedLimits {
+        let mut known = self.models.lock().unwrap_or_else(|e| e.into_inner());
+        Arc::new(
+            models
+                .into_iter()
+                .map(|spec| {
+                    let limits = known
+                        .entry(spec.name.clone())
+                        .or_insert_with(|| Arc::new(ModelLimits::new(&spec.options)))
+                        .clone();
+                    (spec.name.clone(), limits)
+                })
+                .collect(),
+        )
+    }
+}
+
 /// The limits of one model.
 #[derive(Debug)]
 pub struct ModelLimits {

@@ -12,7 +12,7 @@ mod ctx;
 pub mod error;
 mod eval;
 pub mod events;
-pub mod input;
+
 pub mod limits;
 mod node;
 pub mod options;

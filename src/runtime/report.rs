@@ -18,6 +18,18 @@ pub struct RunReport {
     pub trace: Vec<TraceEvent>,
 }
 
+impl RunReport {
+    /// A run that failed before it could start: nothing finished.
+    pub fn failed(error: RunError) -> RunReport {
+        RunReport {
+            outputs: Err(error),
+            finished: Vec::new(),
+            stats: RunStats::default(),
+            trace: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct RunStats {
     /// Attempts sent to a provider (each one is billed).

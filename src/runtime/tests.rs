@@ -79,7 +79,7 @@ async fn missing_input_fails_before_any_call() {
     let span = g.span_of(q);
     let p = TestProvider::reply("x", 10);
     let r = run_with(g.build(), &[("m", p.clone())], quick_options()).await;
-    assert_eq!(err_code(&r), "flow::run::missing_input");
+    assert_eq!(err_code(&r), "flow::input::missing");
     match &r.outputs {
         Err(RunError::MissingInput { name, span: s }) => {
             assert_eq!(name, "query");

@@ -1,4 +1,5 @@
-//! Parsing `flow run --input NAME=VALUE` by the input's declared type.
+//! Parsing an input value given as text (`--input NAME=VALUE`, a string in
+//! a JSON row) by the input's declared type.
 //!
 //! Unlike model replies, inputs come from the person running the program, so
 //! parsing is strict: a typo should stop the run before any call is paid for,
@@ -10,11 +11,11 @@ use crate::value::Value;
 /// How much of a bad value an error quotes.
 const QUOTE_LIMIT: usize = 200;
 
-/// An `--input` value that does not fit its declared type.
+/// A text value that does not fit its input's declared type.
 #[derive(Debug, Clone, PartialEq, thiserror::Error, miette::Diagnostic)]
 #[error("input `{name}` expects {expected}, but got {value:?}{problem}")]
-#[diagnostic(code(flow::run::bad_input))]
-pub struct InputError {
+#[diagnostic(code(flow::input::bad_value))]
+pub struct ValueError {
     pub name: String,
     /// The declared type, as written in the program.
     pub expected: String,
@@ -74,9 +75,9 @@ impl std::fmt::Display for InputProblem {
     }
 }
 
-impl InputError {
-    fn new(name: &str, ty: &Type, raw: &str, problem: InputProblem) -> InputError {
-        InputError {
+impl ValueError {
+    fn new(name: &str, ty: &Type, raw: &str, problem: InputProblem) -> ValueError {
+        ValueError {
             name: name.to_owned(),
             expected: ty.to_string(),
             value: quote(raw),
@@ -138,8 +139,8 @@ fn closest_choice<'a>(raw: &str, choices: &'a [String]) -> Option<&'a String> {
 
 /// Parse the value of `--input NAME=VALUE` (or a file's contents for
 /// `NAME=@PATH`) as the input's declared type.
-pub fn parse_input(name: &str, raw: &str, ty: &Type) -> Result<Value, InputError> {
-    parse_value(raw, ty).map_err(|problem| InputError::new(name, ty, raw, problem))
+pub fn parse_input(name: &str, raw: &str, ty: &Type) -> Result<Value, ValueError> {
+    parse_value(raw, ty).map_err(|problem| ValueError::new(name, ty, raw, problem))
 }
 
 fn parse_value(raw: &str, ty: &Type) -> Result<Value, InputProblem> {
@@ -228,7 +229,7 @@ mod tests {
         }
     }
 
-    fn err(raw: &str, ty: &Type) -> InputError {
+    fn err(raw: &str, ty: &Type) -> ValueError {
         match parse_input("x", raw, ty) {
             Ok(v) => panic!("{raw:?} as {ty} parsed to {v:?}"),
             Err(e) => e,
@@ -367,7 +368,7 @@ mod tests {
         let e = err("nope", &Type::Int);
         assert_eq!(
             e.code().map(|c| c.to_string()),
-            Some("flow::run::bad_input".into())
+            Some("flow::input::bad_value".into())
         );
         assert_eq!(
             e.help().map(|h| h.to_string()),

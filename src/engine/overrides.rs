@@ -6,6 +6,7 @@ use miette::Diagnostic;
 use crate::graph::FlowGraph;
 use crate::model::{ModelOptions, ModelSpec, ProviderKind};
 
+#[derive(Debug, Clone)]
 pub struct ModelOverride {
     pub name: String,
     pub spec: ModelSpec,

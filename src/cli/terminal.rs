@@ -1,0 +1,140 @@
+//! The one place that writes to the terminal, and the one place that turns
+//! a command's outcome into an exit code.
+//!
+//! Commands return `Result<(), Failure>`; a failure carries its diagnostic
+//! (with the source to show it against) and its exit code, and
+//! [`Terminal::finish`] renders it. Output that must appear while a command
+//! runs (diagnostics of several files, batch results) goes through
+//! [`Terminal::out`] and [`Terminal::diagnostic`], which remember a failed
+//! write so that a full disk is an error, not an empty file and exit 0.
+
+use std::io::{ErrorKind, Write};
+use std::sync::Arc;
+
+use miette::Diagnostic;
+
+use super::exit;
+use super::report::{Style, render};
+use crate::diagnostic::BoxDiagnostic;
+use crate::engine::SourceFile;
+
+/// Why a command did not succeed.
+pub struct Failure {
+    pub code: u8,
+    diagnostic: Option<(BoxDiagnostic, Option<Arc<SourceFile>>)>,
+}
+
+impl Failure {
+    /// Fails with `code`; whatever explains it was already shown.
+    pub fn quiet(code: u8) -> Failure {
+        Failure {
+            code,
+            diagnostic: None,
+        }
+    }
+
+    /// Fails with `code`, showing `d` against `source`.
+    pub fn new(
+        d: impl Diagnostic + Send + Sync + 'static,
+        source: Option<&Arc<SourceFile>>,
+        code: u8,
+    ) -> Failure {
+        Failure {
+            code,
+            diagnostic: Some((Box::new(d), source.cloned())),
+        }
+    }
+
+    /// A diagnostic that fails the command as a usage or run failure (exit 2).
+    pub fn run(
+        d: impl Diagnostic + Send + Sync + 'static,
+        source: Option<&Arc<SourceFile>>,
+    ) -> Failure {
+        Failure::new(d, source, exit::FAILURE)
+    }
+}
+
+pub struct Terminal {
+    pub style: Style,
+    /// The first failed write to stdout other than a closed pipe.
+    stdout_error: Option<std::io::Error>,
+    /// The reader of stdout went away: stop writing, exit quietly.
+    stdout_closed: bool,
+}
+
+impl Terminal {
+    pub fn new(style: Style) -> Terminal {
+        Terminal {
+            style,
+            stdout_error: None,
+            stdout_closed: false,
+        }
+    }
+
+    /// Writes results to stdout.
+    pub fn out(&mut self, text: &str) {
+        if self.stdout_closed || self.stdout_error.is_some() {
+            return;
+        }
+        let mut out = std::io::stdout().lock();
+        if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+            if e.kind() == ErrorKind::BrokenPipe {
+                self.stdout_closed = true;
+            } else {
+                self.stdout_error = Some(e);
+            }
+        }
+    }
+
+    /// Writes messages for the person at the terminal to stderr.
+    pub fn err(&mut self, text: &str) {
+        let mut err = std::io::stderr().lock();
+        // Nowhere left to report a failure to write stderr.
+        let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
+    }
+
+    /// Shows a diagnostic on stderr against `source`.
+    pub fn diagnostic(&mut self, d: &dyn Diagnostic, source: Option<&SourceFile>) {
+        let text = render(d, source, self.style);
+        self.err(&text);
+    }
+
+    /// Shows a command's failure, if any, and gives the exit code.
+    pub fn finish(mut self, result: Result<(), Failure>) -> u8 {
+        let code = match result {
+            Ok(()) => exit::OK,
+            Err(Failure { code, diagnostic }) => {
+                if let Some((d, source)) = diagnostic {
+                    self.diagnostic(d.as_ref(), source.as_deref());
+                }
+                code
+            }
+        };
+        match self.stdout_error.take() {
+            Some(e) => {
+                self.diagnostic(
+                    &WriteError {
+                        reason: crate::text::io_reason(&e),
+                    },
+                    None,
+                );
+                if code == exit::OK {
+                    exit::FAILURE
+                } else {
+                    code
+                }
+            }
+            None => code,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("cannot write to standard output: {reason}")]
+#[diagnostic(
+    code(flow::io::stdout),
+    help("the output is incomplete; check the disk space where standard output goes")
+)]
+struct WriteError {
+    reason: String,
+}

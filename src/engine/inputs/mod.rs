@@ -1,0 +1,263 @@
+//! Binding input values to a program's declared inputs: the one place that
+//! turns what a user gave — `--input NAME=VALUE`, a JSON row of a batch, the
+//! body of an HTTP request — into typed values, and says everything that is
+//! wrong with it before any call is paid for.
+
+mod json;
+mod text;
+
+use std::path::Path;
+
+use indexmap::IndexMap;
+use miette::Diagnostic;
+
+use crate::graph::{FlowGraph, NodeKind};
+use crate::syntax::Span;
+use crate::value::Value;
+
+pub use text::{InputProblem, ItemProblem, ValueError, parse_input};
+
+/// Input values bound to a program's inputs, each of its declared type.
+/// Inputs left out have defaults; the runtime fills those in.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Inputs(pub(crate) IndexMap<String, Value>);
+
+impl Inputs {
+    /// The values given, by input name.
+    pub fn values(&self) -> &IndexMap<String, Value> {
+        &self.0
+    }
+
+    pub fn into_values(self) -> IndexMap<String, Value> {
+        self.0
+    }
+}
+
+/// One input value as a caller has it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InputValue {
+    /// Already typed: must be of the declared type.
+    Typed(Value),
+    /// Text to parse by the declared type, strictly (`"yes"` is a bool,
+    /// `"3"` an int; a text input takes it as it is).
+    Text(String),
+    /// A JSON value: strings are parsed like [`InputValue::Text`], other
+    /// values must already be of the type; `null` means "not given".
+    Json(serde_json::Value),
+}
+
+/// Something wrong with the inputs given. Every variant is the caller's
+/// mistake, reported before the run starts.
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Diagnostic)]
+pub enum InputError {
+    #[error("`--input {raw}` is not of the form NAME=VALUE")]
+    #[diagnostic(
+        code(flow::input::syntax),
+        help("write `--input NAME=VALUE`, or `--input NAME=@PATH` to read the value from a file")
+    )]
+    Syntax { raw: String },
+
+    #[error("cannot read the value of input `{name}` from `{path}`: {reason}")]
+    #[diagnostic(code(flow::input::file), help("check the path after `@`"))]
+    File {
+        name: String,
+        path: String,
+        reason: String,
+    },
+
+    #[error("not valid JSON: {reason}")]
+    #[diagnostic(
+        code(flow::input::bad_json),
+        help("give one JSON object of inputs, such as {{\"query\": \"...\"}}")
+    )]
+    BadJson { reason: String },
+
+    #[error("expected a JSON object of inputs, found {found}")]
+    #[diagnostic(
+        code(flow::input::not_an_object),
+        help("write the inputs as an object keyed by input name, such as {{\"query\": \"...\"}}")
+    )]
+    NotAnObject { found: String },
+
+    #[error("the program has no input `{name}`")]
+    #[diagnostic(code(flow::input::unknown), help("{help}"))]
+    Unknown { name: String, help: String },
+
+    #[error("input `{name}` is given twice")]
+    #[diagnostic(code(flow::input::duplicate), help("give each input once"))]
+    Duplicate { name: String },
+
+    #[error("no value for input `{name}` of type {ty}")]
+    #[diagnostic(
+        code(flow::input::missing),
+        help(
+            "pass it with `--input {name}=VALUE` (in a JSON row or body, `\"{name}\": ...`), or give it a default in the program"
+        )
+    )]
+    Missing {
+        name: String,
+        ty: String,
+        #[label("declared here without a default")]
+        span: Span,
+    },
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    BadValue(#[from] ValueError),
+
+    #[error("input `{name}` expects {expected}, but got {found}")]
+    #[diagnostic(code(flow::input::bad_value), help("{help}"))]
+    WrongJson {
+        name: String,
+        expected: String,
+        found: String,
+        help: String,
+    },
+}
+
+impl InputError {
+    /// The diagnostic code, for JSON error objects.
+    pub fn code_str(&self) -> String {
+        self.code().map(|c| c.to_string()).unwrap_or_default()
+    }
+}
+
+/// Every problem with one set of inputs, in the order found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputErrors(pub Vec<InputError>);
+
+impl std::fmt::Display for InputErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for InputErrors {}
+
+impl InputErrors {
+    pub fn first(&self) -> Option<&InputError> {
+        self.0.first()
+    }
+}
+
+/// `NAME=VALUE` as a command line gives it; `NAME=@PATH` reads the value
+/// from a file.
+pub fn parse_assignment(raw: &str) -> Result<(String, InputValue), InputError> {
+    let Some((name, value)) = raw.split_once('=') else {
+        return Err(InputError::Syntax { raw: raw.into() });
+    };
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(InputError::Syntax { raw: raw.into() });
+    }
+    let text = match value.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(Path::new(path)).map_err(|e| InputError::File {
+            name: name.to_string(),
+            path: path.to_string(),
+            reason: crate::text::io_reason(&e),
+        })?,
+        None => value.to_string(),
+    };
+    Ok((name.to_string(), InputValue::Text(text)))
+}
+
+/// Binds `given` to `graph`'s inputs: unknown names, duplicates, values not
+/// of their type and inputs with neither a value nor a default are all
+/// reported, not only the first.
+pub fn bind(
+    graph: &FlowGraph,
+    given: impl IntoIterator<Item = (String, InputValue)>,
+) -> Result<Inputs, InputErrors> {
+    let mut values = IndexMap::new();
+    let mut errors = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (name, value) in given {
+        let Some(&node) = graph.inputs.get(&name) else {
+            errors.push(InputError::Unknown {
+                help: unknown_help(&name, graph),
+                name,
+            });
+            continue;
+        };
+        if !seen.insert(name.clone()) {
+            errors.push(InputError::Duplicate { name });
+            continue;
+        }
+        let ty = &graph.node(node).ty;
+        let parsed = match value {
+            // `null` in JSON means "not given".
+            InputValue::Json(serde_json::Value::Null) => continue,
+            InputValue::Json(j) => json::convert(&name, &j, ty),
+            InputValue::Text(t) => parse_input(&name, &t, ty).map_err(InputError::from),
+            InputValue::Typed(v) => json::check_typed(&name, v, ty),
+        };
+        match parsed {
+            Ok(v) => {
+                values.insert(name, v);
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    for (name, &node) in &graph.inputs {
+        let n = graph.node(node);
+        let has_default = matches!(&n.kind, NodeKind::Input { default: Some(_) });
+        if !values.contains_key(name) && !has_default && !seen.contains(name) {
+            errors.push(InputError::Missing {
+                name: name.clone(),
+                ty: n.ty.to_string(),
+                span: n.span,
+            });
+        }
+    }
+    if errors.is_empty() {
+        Ok(Inputs(values))
+    } else {
+        Err(InputErrors(errors))
+    }
+}
+
+/// A JSON object of inputs in text (a batch row, a request body).
+pub fn bind_json_text(graph: &FlowGraph, text: &str) -> Result<Inputs, InputErrors> {
+    let one = |e| InputErrors(vec![e]);
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        one(InputError::BadJson {
+            reason: json::reason(&e),
+        })
+    })?;
+    bind_json(graph, value)
+}
+
+/// A JSON object of inputs, keyed by input name.
+pub fn bind_json(graph: &FlowGraph, value: serde_json::Value) -> Result<Inputs, InputErrors> {
+    let serde_json::Value::Object(object) = value else {
+        return Err(InputErrors(vec![InputError::NotAnObject {
+            found: json::describe(&value),
+        }]));
+    };
+    bind(
+        graph,
+        object.into_iter().map(|(k, v)| (k, InputValue::Json(v))),
+    )
+}
+
+fn unknown_help(name: &str, graph: &FlowGraph) -> String {
+    let known: Vec<&str> = graph.inputs.keys().map(String::as_str).collect();
+    if let Some(best) = crate::check::did_you_mean(name, known.iter().copied()) {
+        return format!("did you mean `{best}`?");
+    }
+    if known.is_empty() {
+        "this program declares no inputs".to_string()
+    } else {
+        let list: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
+        format!("its inputs are {}", list.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests;

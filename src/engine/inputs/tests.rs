@@ -1,0 +1,144 @@
+use super::*;
+use crate::engine::Program;
+
+const PROGRAM: &str = r#"
+model m = mock(echo: true)
+input query: text
+input n: int = 2
+input tags: list<text> = ["a"]
+input mood: "calm" | "angry" = "calm"
+output answer = ask m "{query} {n} {tags} {mood}"
+"#;
+
+fn program() -> Program {
+    match Program::compile("inputs.flow", PROGRAM) {
+        Ok(p) => p,
+        Err(f) => panic!("does not compile: {:?}", f.diagnostics),
+    }
+}
+
+fn text(pairs: &[(&str, &str)]) -> Vec<(String, InputValue)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), InputValue::Text(v.to_string())))
+        .collect()
+}
+
+fn codes(e: &InputErrors) -> Vec<String> {
+    e.0.iter().map(InputError::code_str).collect()
+}
+
+#[test]
+fn text_values_are_parsed_by_their_declared_types() {
+    let p = program();
+    let bound = bind(
+        p.graph(),
+        text(&[("query", "hi"), ("n", "5"), ("mood", "angry")]),
+    );
+    let values = bound.map(Inputs::into_values);
+    let want: IndexMap<String, Value> = [
+        ("query".to_string(), Value::Text("hi".into())),
+        ("n".to_string(), Value::Int(5)),
+        ("mood".to_string(), Value::Text("angry".into())),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(values, Ok(want));
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let p = program();
+    let given = text(&[("qurey", "x"), ("n", "five"), ("n", "6"), ("mood", "angy")]);
+    let Err(errors) = bind(p.graph(), given) else {
+        panic!("bad inputs bound")
+    };
+    assert_eq!(
+        codes(&errors),
+        [
+            "flow::input::unknown",
+            "flow::input::bad_value",
+            "flow::input::duplicate",
+            "flow::input::bad_value",
+            "flow::input::missing",
+        ]
+    );
+    assert_eq!(
+        errors.0[0].help().map(|h| h.to_string()),
+        Some("did you mean `query`?".into())
+    );
+}
+
+#[test]
+fn json_values_must_be_of_the_type_and_strings_are_parsed() {
+    let p = program();
+    let ok = bind_json_text(
+        p.graph(),
+        r#"{"query": "hi", "n": "7", "tags": ["x"], "mood": null}"#,
+    )
+    .map(Inputs::into_values);
+    let ok = match ok {
+        Ok(v) => v,
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(ok.get("n"), Some(&Value::Int(7)));
+    assert_eq!(ok.get("mood"), None, "null leaves the default");
+    let bad = bind_json_text(p.graph(), r#"{"query": 3, "tags": ["a", 2]}"#);
+    let Err(errors) = bad else { panic!("bound") };
+    insta::assert_snapshot!(errors.to_string(), @"input `query` expects text, but got the number 3; input `tags` expects list<text>, but got an array of 2 items: item 2 is the number 2, not text");
+}
+
+#[test]
+fn a_row_that_is_not_an_object_or_not_json_says_so() {
+    let p = program();
+    let not_json = bind_json_text(p.graph(), "{oops");
+    let not_object = bind_json_text(p.graph(), "[1, 2]");
+    let described: Vec<String> = [not_json, not_object]
+        .into_iter()
+        .map(|r| match r {
+            Err(e) => format!("{} | {e}", codes(&e).join(",")),
+            Ok(_) => "bound".into(),
+        })
+        .collect();
+    insta::assert_snapshot!(described.join("\n"), @r"
+    flow::input::bad_json | not valid JSON: a key is not a quoted string (column 2)
+    flow::input::not_an_object | expected a JSON object of inputs, found an array of 2 items
+    ");
+}
+
+#[test]
+fn typed_values_are_checked_against_the_declaration() {
+    let p = program();
+    let given = vec![
+        (
+            "query".to_string(),
+            InputValue::Typed(Value::Text("hi".into())),
+        ),
+        ("n".to_string(), InputValue::Typed(Value::Text("x".into()))),
+    ];
+    let Err(errors) = bind(p.graph(), given) else {
+        panic!("a text bound as an int")
+    };
+    assert_eq!(codes(&errors), ["flow::input::bad_value"]);
+}
+
+#[test]
+fn assignments_read_files_and_reject_a_missing_name() {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string());
+    let Ok(dir) = dir else { panic!("no temp dir") };
+    let path = dir.path().join("q.txt");
+    assert!(std::fs::write(&path, "from a file").is_ok());
+    let got = parse_assignment(&format!("query=@{}", path.display()));
+    assert_eq!(
+        got,
+        Ok(("query".into(), InputValue::Text("from a file".into())))
+    );
+    assert_eq!(
+        parse_assignment("=x").map_err(|e| e.code_str()),
+        Err("flow::input::syntax".into())
+    );
+    assert_eq!(
+        parse_assignment("query=@/no/such/file").map_err(|e| e.code_str()),
+        Err("flow::input::file".into())
+    );
+}

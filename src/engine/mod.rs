@@ -1,0 +1,313 @@
+//! The engine: compile a program once, then run it as many times as wanted,
+//! concurrently or not, from any front door — `flow run`, a batch of rows,
+//! a server, a test runner.
+//!
+//! [`Program::compile`] gives a checked program. [`Engine::new`] builds,
+//! once, everything runs share: one provider (and HTTP client) per model,
+//! per-model `concurrency` and `rpm` limits, the call cache and the call
+//! budget. [`Engine::bind`] turns the caller's values into typed [`Inputs`];
+//! [`Engine::run`] runs them and returns a [`RunReport`], and
+//! [`Engine::start`] does the same in a task of its own, with a stream of
+//! [`RunEvent`]s while it goes. Cancellation is a token the caller owns:
+//! Ctrl-C, a client going away or a deadline are the caller's business.
+//!
+//! The library never prints: everything comes back as values and
+//! diagnostics for the caller to show.
+
+mod error;
+pub mod inputs;
+pub mod overrides;
+mod program;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+use tokio::task::JoinHandle;
+
+use crate::cache::{CacheClose, CallCache};
+use crate::graph::{FlowGraph, stats};
+use crate::model::ProviderKind;
+use crate::providers::Provider;
+pub use crate::runtime::limits::LimitsRegistry;
+use crate::runtime::limits::{self, SharedLimits};
+use crate::runtime::{CallBudget, RetryPolicy, RunError, RunEvent, RunOptions, RunReport};
+
+pub use error::EngineError;
+pub use inputs::{InputError, InputErrors, InputValue, Inputs};
+pub use overrides::{ModelOverride, OverrideError};
+pub use program::{CompileFailure, Program, SourceFile};
+/// The token that cancels a run, re-exported so callers need no other crate.
+pub use tokio_util::sync::CancellationToken;
+
+/// Where completed calls are kept between runs (and processes).
+#[derive(Debug, Clone, Default)]
+pub enum CacheChoice {
+    /// Every call is made; nothing is saved.
+    #[default]
+    None,
+    /// A cache file, opened (or created) by [`Engine::new`].
+    Path(PathBuf),
+    /// A cache already open, shared with other engines.
+    Open(Arc<CallCache>),
+}
+
+/// How an engine is built. `Default` is: the program's own models, no
+/// cache, no budget, the default retry policy.
+#[derive(Debug, Clone, Default)]
+pub struct EngineOptions {
+    /// Replace every model that is not a mock by one that invents
+    /// placeholders of the expected type: no key, no network.
+    pub offline: bool,
+    /// Models swapped for others, as `--model NAME=SPEC` does; applied
+    /// before `offline`.
+    pub models: Vec<ModelOverride>,
+    pub cache: CacheChoice,
+    /// Calls one run may make; refused up front when the worst case is
+    /// more, and a run stops at the call that would exceed it.
+    pub max_calls: Option<u64>,
+    /// Calls all runs of this engine may make between them.
+    pub total_calls: Option<u64>,
+    /// Share per-model `concurrency` and `rpm` with other engines built with
+    /// the same registry (by model name); `None` gives this engine its own.
+    pub limits: Option<LimitsRegistry>,
+    pub retry: RetryPolicy,
+}
+
+/// A compiled program ready to run, with everything its runs share. Cheap to
+/// clone: clones share providers, limits, cache and budget.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    graph: Arc<FlowGraph>,
+    source: Arc<SourceFile>,
+    providers: HashMap<String, Arc<dyn Provider>>,
+    limits: SharedLimits,
+    cache: Option<Arc<CallCache>>,
+    budget: Option<Arc<CallBudget>>,
+    max_calls: Option<u64>,
+    retry: RetryPolicy,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("program", &self.inner.source.name)
+            .field(
+                "models",
+                &self.inner.graph.models.keys().collect::<Vec<_>>(),
+            )
+            .field("cache", &self.inner.cache.as_ref().map(|c| c.path()))
+            .field("max_calls", &self.inner.max_calls)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a caller controls while a run goes: when to stop it, and where its
+/// events go.
+#[derive(Debug, Clone, Default)]
+pub struct RunControl {
+    /// Cancel it to abort every call in flight; the report then says
+    /// [`RunError::Cancelled`] and lists what finished.
+    pub cancel: CancellationToken,
+    /// Events as they happen; `None` builds none at all.
+    pub events: Option<UnboundedSender<RunEvent>>,
+}
+
+impl Engine {
+    /// Builds the providers, limits, cache and budget every run of
+    /// `program` will share. Fails before any call on what can be known to
+    /// fail: an override of a model that does not exist, a missing API key,
+    /// a worst case over the budget, a cache that cannot be opened.
+    pub fn new(program: &Program, options: EngineOptions) -> Result<Engine, EngineError> {
+        // Shared with the program unless a model changes.
+        let mut graph = program.shared_graph();
+        for ModelOverride { name, spec } in options.models {
+            Arc::make_mut(&mut graph).models.insert(name, spec);
+        }
+        if options.offline {
+            let online =
+                |g: &FlowGraph| g.models.values().any(|s| s.provider != ProviderKind::Mock);
+            if online(&graph) {
+                for spec in Arc::make_mut(&mut graph).models.values_mut() {
+                    if spec.provider != ProviderKind::Mock {
+                        *spec = spec.offline_stand_in();
+                    }
+                }
+            }
+        }
+        let worst = stats::total_calls(&graph);
+        for limit in [options.max_calls, options.total_calls]
+            .into_iter()
+            .flatten()
+        {
+            if worst.fixed > limit {
+                return Err(EngineError::OverBudget {
+                    worst: worst.to_string(),
+                    limit,
+                });
+            }
+        }
+        let providers = build_providers(&graph)?;
+        let cache = match options.cache {
+            CacheChoice::None => None,
+            CacheChoice::Path(path) => Some(Arc::new(CallCache::open(&path)?)),
+            CacheChoice::Open(cache) => Some(cache),
+        };
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                limits: match &options.limits {
+                    Some(registry) => registry.for_models(graph.models.values()),
+                    None => limits::for_models(graph.models.values()),
+                },
+                graph,
+                source: program.source().clone(),
+                providers,
+                cache,
+                budget: options.total_calls.map(|n| Arc::new(CallBudget::new(n))),
+                max_calls: options.max_calls,
+                retry: options.retry,
+            }),
+        })
+    }
+
+    /// The graph as it runs: with overrides and `offline` applied.
+    pub fn graph(&self) -> &FlowGraph {
+        &self.inner.graph
+    }
+
+    pub fn source(&self) -> &Arc<SourceFile> {
+        &self.inner.source
+    }
+
+    pub fn cache(&self) -> Option<&Arc<CallCache>> {
+        self.inner.cache.as_ref()
+    }
+
+    /// Binds values to the program's inputs by their declared types,
+    /// reporting every problem at once.
+    pub fn bind(
+        &self,
+        given: impl IntoIterator<Item = (String, InputValue)>,
+    ) -> Result<Inputs, InputErrors> {
+        inputs::bind(&self.inner.graph, given)
+    }
+
+    /// Binds a JSON object of inputs given as text (a batch row, a body).
+    pub fn bind_json_text(&self, text: &str) -> Result<Inputs, InputErrors> {
+        inputs::bind_json_text(&self.inner.graph, text)
+    }
+
+    /// Binds a JSON object of inputs.
+    pub fn bind_json(&self, value: serde_json::Value) -> Result<Inputs, InputErrors> {
+        inputs::bind_json(&self.inner.graph, value)
+    }
+
+    /// Runs the program once. Never panics; a failed or cancelled run still
+    /// reports what finished.
+    pub async fn run(&self, inputs: Inputs, control: RunControl) -> RunReport {
+        let i = &self.inner;
+        let options = RunOptions {
+            inputs: inputs.into_values(),
+            max_calls: i.max_calls,
+            events: control.events,
+            cancel: control.cancel,
+            retry: i.retry.clone(),
+            cache: i.cache.clone(),
+            limits: Some(i.limits.clone()),
+            budget: i.budget.clone(),
+        };
+        crate::runtime::run(i.graph.clone(), i.providers.clone(), options).await
+    }
+
+    /// Runs the program in a task of its own on the current tokio runtime,
+    /// with its events on the handle. Must be called within a runtime.
+    pub fn start(&self, inputs: Inputs, cancel: CancellationToken) -> RunHandle {
+        let (tx, events) = tokio::sync::mpsc::unbounded_channel();
+        let engine = self.clone();
+        let control = RunControl {
+            cancel: cancel.clone(),
+            events: Some(tx),
+        };
+        let task = tokio::spawn(async move { engine.run(inputs, control).await });
+        RunHandle {
+            events,
+            task,
+            cancel,
+        }
+    }
+
+    /// Commits every completed call still queued for the cache and reports
+    /// what could not be saved. Runs after this still work, uncached
+    /// writes are lost; call it once, when done.
+    pub fn close(&self) -> Option<CacheClose> {
+        self.inner.cache.as_ref().map(|c| c.close())
+    }
+}
+
+/// A run going on in its own task.
+pub struct RunHandle {
+    events: UnboundedReceiver<RunEvent>,
+    task: JoinHandle<RunReport>,
+    cancel: CancellationToken,
+}
+
+impl RunHandle {
+    /// The next event, or `None` once the run has ended and every event
+    /// was taken.
+    pub async fn next_event(&mut self) -> Option<RunEvent> {
+        self.events.recv().await
+    }
+
+    /// Stops the run: calls in flight are dropped, which cancels them.
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+    }
+
+    /// Waits for the run's report; events not yet taken are dropped.
+    pub async fn finish(self) -> RunReport {
+        let RunHandle { task, cancel, .. } = self;
+        match task.await {
+            Ok(report) => report,
+            Err(e) => {
+                cancel.cancel();
+                RunReport::failed(RunError::internal(format!(
+                    "the run's task {}",
+                    if e.is_panic() {
+                        "panicked"
+                    } else {
+                        "was cancelled"
+                    }
+                )))
+            }
+        }
+    }
+}
+
+/// One provider per model, or why one cannot be made (a missing key).
+fn build_providers(graph: &FlowGraph) -> Result<HashMap<String, Arc<dyn Provider>>, EngineError> {
+    crate::providers::registry::build_all(graph.models.values()).map_err(|(model, e)| {
+        let (message, help) = match &e {
+            crate::providers::ProviderError::Fatal { message, help, .. } => (
+                message.clone(),
+                help.clone()
+                    .unwrap_or_else(|| "check the model's declaration".into()),
+            ),
+            other => (other.to_string(), "try again".into()),
+        };
+        let span = graph.models.get(&model).map(|m| m.span).unwrap_or_default();
+        EngineError::Provider {
+            model,
+            message,
+            help: format!("{help}; or run with `--offline` to use placeholders"),
+            span,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,73 @@
+//! A compiled program: the checked graph with the source it came from, so
+//! every later diagnostic — a run-time error, a bad input — can point at it.
+
+use std::sync::Arc;
+
+use crate::diagnostic::Diagnostics;
+use crate::graph::FlowGraph;
+
+/// A program's text and the name it is known by (its path, usually).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    pub name: String,
+    pub text: String,
+}
+
+/// A program that compiled: it can be run as many times as wanted. Cheap
+/// to clone; the graph and the source are shared.
+#[derive(Debug, Clone)]
+pub struct Program {
+    graph: Arc<FlowGraph>,
+    source: Arc<SourceFile>,
+    warnings: Arc<Diagnostics>,
+}
+
+/// A program that did not compile: every error and warning, sorted by
+/// position, and the source to render them with.
+#[derive(Debug)]
+pub struct CompileFailure {
+    pub source: Arc<SourceFile>,
+    pub diagnostics: Diagnostics,
+}
+
+impl Program {
+    /// Parses, checks and lowers `text`; `name` is what diagnostics call it.
+    pub fn compile(
+        name: impl Into<String>,
+        text: impl Into<String>,
+    ) -> Result<Program, CompileFailure> {
+        let source = Arc::new(SourceFile {
+            name: name.into(),
+            text: text.into(),
+        });
+        let compiled = crate::compile(&source.text);
+        match compiled.graph {
+            Some(graph) => Ok(Program {
+                graph: Arc::new(graph),
+                source,
+                warnings: Arc::new(compiled.diagnostics),
+            }),
+            None => Err(CompileFailure {
+                source,
+                diagnostics: compiled.diagnostics,
+            }),
+        }
+    }
+
+    pub fn graph(&self) -> &FlowGraph {
+        &self.graph
+    }
+
+    pub fn source(&self) -> &Arc<SourceFile> {
+        &self.source
+    }
+
+    /// Warnings found while compiling (a program with errors is not a `Program`).
+    pub fn warnings(&self) -> &Diagnostics {
+        &self.warnings
+    }
+
+    pub(crate) fn shared_graph(&self) -> Arc<FlowGraph> {
+        self.graph.clone()
+    }
+}
