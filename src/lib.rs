@@ -10,6 +10,7 @@ pub mod check;
 pub mod cli;
 pub mod diagnostic;
 pub mod graph;
+pub mod internal;
 pub mod model;
 pub mod providers;
 pub mod runtime;
@@ -19,6 +20,7 @@ pub mod types;
 pub mod value;
 
 pub use diagnostic::Diagnostics;
+pub use internal::InternalError;
 
 /// The front end in one call: parse, check, lower.
 pub struct Compiled {
