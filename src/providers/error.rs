@@ -59,6 +59,35 @@ impl fmt::Display for Target {
     }
 }
 
+/// Text a server sent (its error message, a body, a redirect target): it
+/// may echo the key back, so it is scrubbed of key-shaped tokens when made
+/// and can only be seen scrubbed, through `Display` and `Debug` alike. The
+/// endpoint also removes the exact key before making one.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ServerText(String);
+
+impl ServerText {
+    pub fn new(text: &str) -> ServerText {
+        ServerText(redact_key_shapes(text))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ServerText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for ServerText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
 /// What was wrong with a 2xx reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Malformation {
@@ -67,7 +96,7 @@ pub enum Malformation {
     /// Chat Completions: an empty `choices` list.
     NoChoices,
     /// Chat Completions: no `content`, and the model's refusal instead.
-    Refusal(String),
+    Refusal(ServerText),
     /// Chat Completions: no `content` and no refusal.
     NoContent,
     /// Messages: no `text` block in `content`.
@@ -79,9 +108,7 @@ impl fmt::Display for Malformation {
         match self {
             Malformation::NotJson(why) => write!(f, "that is not the JSON expected ({why})"),
             Malformation::NoChoices => f.write_str("with no `choices`"),
-            Malformation::Refusal(refusal) => {
-                write!(f, "that refuses ({})", redact_key_shapes(refusal))
-            }
+            Malformation::Refusal(refusal) => write!(f, "that refuses ({refusal})"),
             Malformation::NoContent => f.write_str("with no message `content`"),
             Malformation::NoText => f.write_str("with no text in `content`"),
         }
@@ -130,7 +157,7 @@ pub enum ProviderError {
         target: Box<Target>,
         status: u16,
         /// The provider's own words from the body (`type: message`), scrubbed.
-        detail: Option<String>,
+        detail: Option<ServerText>,
         /// From `retry-after-ms` or `Retry-After`.
         retry_after: Option<Duration>,
     },
@@ -140,7 +167,7 @@ pub enum ProviderError {
         target: Box<Target>,
         status: u16,
         /// Where it pointed, scrubbed.
-        location: Option<String>,
+        location: Option<ServerText>,
     },
     /// No complete reply within the model's `timeout`.
     Timeout {
@@ -148,16 +175,25 @@ pub enum ProviderError {
         after: Option<Duration>,
     },
     /// The connection could not be made (refused, DNS, TLS).
-    Connect { target: Box<Target>, reason: String },
+    Connect {
+        target: Box<Target>,
+        reason: ServerText,
+    },
     /// The connection broke while the request was being sent.
-    Interrupted { target: Box<Target>, reason: String },
+    Interrupted {
+        target: Box<Target>,
+        reason: ServerText,
+    },
     /// The status arrived but the body broke off.
-    BodyRead { target: Box<Target>, reason: String },
+    BodyRead {
+        target: Box<Target>,
+        reason: ServerText,
+    },
     /// A 2xx reply without what the call needs; `body` is its start, scrubbed.
     Malformed {
         target: Box<Target>,
         problem: Malformation,
-        body: String,
+        body: ServerText,
     },
     /// `mock(fail_first: N)`: attempts `0..N` fail on purpose.
     MockFailure {
@@ -262,9 +298,8 @@ impl ProviderError {
                 location: Some(location),
                 ..
             } => format!(
-                "`base_url` (`{}`) redirects to `{}`; use the final URL instead",
+                "`base_url` (`{}`) redirects to `{location}`; use the final URL instead",
                 target.base_url,
-                redact_key_shapes(location)
             ),
             ProviderError::Redirect { target, .. } => {
                 format!("check `base_url` (`{}`)", target.base_url)
@@ -345,7 +380,7 @@ impl fmt::Display for ProviderError {
                     target.path
                 )?;
                 match detail {
-                    Some(detail) => write!(f, ": {}", redact_key_shapes(detail)),
+                    Some(detail) => write!(f, ": {detail}"),
                     None => Ok(()),
                 }
             }
@@ -372,20 +407,17 @@ impl fmt::Display for ProviderError {
             ProviderError::Connect { target, reason } => write!(
                 f,
                 "could not connect to `{}` for {target}: {}",
-                target.base_url,
-                redact_key_shapes(reason)
+                target.base_url, reason
             ),
             ProviderError::Interrupted { target, reason } => write!(
                 f,
                 "the connection to `{}` failed for {target}: {}",
-                target.url,
-                redact_key_shapes(reason)
+                target.url, reason
             ),
             ProviderError::BodyRead { target, reason } => write!(
                 f,
                 "the reply from `{}` for {target} broke off: {}",
-                target.url,
-                redact_key_shapes(reason)
+                target.url, reason
             ),
             ProviderError::Malformed {
                 target,
@@ -393,10 +425,10 @@ impl fmt::Display for ProviderError {
                 body,
             } => {
                 write!(f, "{} sent a reply for {target} {problem}: ", target.who())?;
-                if body.trim().is_empty() {
+                if body.as_str().trim().is_empty() {
                     f.write_str("an empty body")
                 } else {
-                    write!(f, "`{}`", redact_key_shapes(body))
+                    write!(f, "`{body}`")
                 }
             }
             ProviderError::MockFailure {
@@ -476,7 +508,7 @@ pub(crate) mod testkit {
         ProviderError::Status {
             target: target(),
             status,
-            detail: Some(detail.to_string()),
+            detail: Some(ServerText::new(detail)),
             retry_after,
         }
     }
@@ -518,7 +550,9 @@ mod tests {
             ProviderError::Redirect {
                 target: target(),
                 status: 301,
-                location: Some(format!("https://elsewhere.example/?key={KEY}")),
+                location: Some(ServerText::new(&format!(
+                    "https://elsewhere.example/?key={KEY}"
+                ))),
             },
             ProviderError::Timeout {
                 target: target(),
@@ -526,20 +560,20 @@ mod tests {
             },
             ProviderError::Connect {
                 target: target(),
-                reason: echo.clone(),
+                reason: ServerText::new(&echo),
             },
             ProviderError::Interrupted {
                 target: target(),
-                reason: echo.clone(),
+                reason: ServerText::new(&echo),
             },
             ProviderError::BodyRead {
                 target: target(),
-                reason: echo.clone(),
+                reason: ServerText::new(&echo),
             },
             ProviderError::Malformed {
                 target: target(),
-                problem: Malformation::Refusal(echo.clone()),
-                body: echo.clone(),
+                problem: Malformation::Refusal(ServerText::new(&echo)),
+                body: ServerText::new(&echo),
             },
             ProviderError::MockFailure {
                 model: "m".into(),
@@ -602,9 +636,9 @@ mod tests {
     }
 
     #[test]
-    fn no_key_shaped_text_survives_display_or_help() {
+    fn no_key_shaped_text_survives_display_debug_or_help() {
         for e in every_cause() {
-            let shown = format!("{e} {}", e.help().unwrap_or_default());
+            let shown = format!("{e} {e:?} {}", e.help().unwrap_or_default());
             assert!(!shown.contains("abcdef0123456789"), "{shown}");
         }
     }

@@ -11,7 +11,7 @@ use reqwest::{StatusCode, Url};
 use serde::de::DeserializeOwned;
 
 use super::ProviderError;
-use super::error::{BadUrl, Malformation, Target};
+use super::error::{BadUrl, Malformation, ServerText, Target};
 use crate::internal::InternalError;
 use crate::model::{ModelSpec, ProviderKind};
 
@@ -434,13 +434,13 @@ impl Endpoint {
     /// A 2xx reply without what the call needs (no choices, no text).
     pub(crate) fn malformed(&self, problem: Malformation, body: &[u8]) -> ProviderError {
         let problem = match problem {
-            Malformation::Refusal(refusal) => Malformation::Refusal(self.redact(&refusal)),
+            Malformation::Refusal(refusal) => Malformation::Refusal(self.scrub(refusal.as_str())),
             other => other,
         };
         ProviderError::Malformed {
             target: self.target(),
             problem,
-            body: self.redact(&shorten(&String::from_utf8_lossy(body))),
+            body: self.scrub(&shorten(&String::from_utf8_lossy(body))),
         }
     }
 
@@ -455,7 +455,7 @@ impl Endpoint {
 
     /// Sending failed: no connection, a timeout, or a connection that broke.
     fn send_error(&self, e: &reqwest::Error) -> ProviderError {
-        let reason = self.redact(&root_cause(e));
+        let reason = self.scrub(&root_cause(e));
         if e.is_timeout() {
             self.timed_out()
         } else if e.is_connect() {
@@ -483,7 +483,7 @@ impl Endpoint {
         }
         ProviderError::BodyRead {
             target: self.target(),
-            reason: self.redact(&root_cause(e)),
+            reason: self.scrub(&root_cause(e)),
         }
     }
 
@@ -505,7 +505,7 @@ impl Endpoint {
             let location = headers
                 .get(reqwest::header::LOCATION)
                 .and_then(|l| l.to_str().ok())
-                .map(|l| self.redact(l));
+                .map(|l| self.scrub(l));
             return ProviderError::Redirect {
                 target: self.target(),
                 status: status.as_u16(),
@@ -515,19 +515,18 @@ impl Endpoint {
         ProviderError::Status {
             target: self.target(),
             status: status.as_u16(),
-            detail: error_detail(body).map(|d| self.redact(&d)),
+            detail: error_detail(body).map(|d| self.scrub(&d)),
             retry_after: retry_after(headers, now),
         }
     }
 
-    /// Removes the key, and anything shaped like a key, from text that came
-    /// from outside (OpenAI echoes a masked key in its 401 message).
-    fn redact(&self, text: &str) -> String {
-        let text = match &self.key {
-            Some(key) => text.replace(key.expose(), "***"),
-            None => text.to_string(),
-        };
-        redact_key_shapes(&text)
+    /// Text that came from outside, without the key or anything shaped like
+    /// a key (OpenAI echoes a masked key in its 401 message).
+    fn scrub(&self, text: &str) -> ServerText {
+        match &self.key {
+            Some(key) => ServerText::new(&text.replace(key.expose(), "***")),
+            None => ServerText::new(text),
+        }
     }
 }
 

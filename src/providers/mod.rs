@@ -10,7 +10,7 @@ use crate::types::Type;
 
 #[cfg(test)]
 pub(crate) use error::testkit;
-pub use error::{BadUrl, Malformation, ProviderError, Target};
+pub use error::{BadUrl, Malformation, ProviderError, ServerText, Target};
 
 /// One attempt at one sample of one call.
 #[derive(Debug, Clone)]

@@ -7,7 +7,7 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use super::http::{Api, Auth, Endpoint, HttpClient};
-use super::{Malformation, Provider, ProviderError, Reply, Request, Usage};
+use super::{Malformation, Provider, ProviderError, Reply, Request, ServerText, Usage};
 use crate::model::{ModelOptions, ModelSpec, ProviderKind};
 
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
@@ -95,7 +95,7 @@ impl OpenAiProvider {
         let message = first.message.unwrap_or_default();
         let Some(text) = message.content else {
             let problem = match message.refusal {
-                Some(refusal) => Malformation::Refusal(refusal),
+                Some(refusal) => Malformation::Refusal(ServerText::new(&refusal)),
                 None => Malformation::NoContent,
             };
             return Err(self.endpoint.malformed(problem, &raw));
