@@ -67,10 +67,13 @@ impl fmt::Display for Target {
 pub struct ServerText(String);
 
 impl ServerText {
+    /// Scrubs `text` of key-shaped tokens; the exact key, which need not
+    /// look like one, is the caller's to remove first.
     pub fn new(text: &str) -> ServerText {
         ServerText(redact_key_shapes(text))
     }
 
+    /// The scrubbed text.
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -392,3 +392,27 @@ impl Diagnostic for SyntaxError {
         Some(Box::new(self.label_list().into_iter()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_internal_parser_error_has_the_one_internal_code_and_a_label() {
+        let e = SyntaxError::Internal {
+            error: InternalError::new("a string token without quotes"),
+            span: Span::point(3),
+        };
+        assert_eq!(
+            e.code().map(|c| c.to_string()).as_deref(),
+            Some("flow::internal")
+        );
+        assert_eq!(
+            e.to_string(),
+            "internal error: a string token without quotes; this is a bug in flow"
+        );
+        assert!(e.help().is_some_and(|h| h.to_string().contains("report")));
+        assert!(e.labels().is_some_and(|mut l| l.next().is_some()));
+        assert!(!KINDS.contains(&e.kind()), "not a user mistake");
+    }
+}
