@@ -25,6 +25,7 @@ pub use engine::{
     CacheChoice, CompileFailure, Engine, EngineError, EngineOptions, InputError, InputErrors,
     InputValue, Inputs, Program, RunControl, RunHandle, SourceFile,
 };
+pub use internal::InternalError;
 pub use runtime::{RunEvent, RunReport};
 
 /// The front end in one call: parse, check, lower.

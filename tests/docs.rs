@@ -21,7 +21,10 @@ fn codes_in(dir: &std::path::Path, out: &mut Vec<String>) {
                     .collect();
                 let parts: Vec<&str> = code.split("::").collect();
                 let stages = ["syntax", "check", "run", "io", "cache", "batch", "input"];
-                if parts.len() == 2 && stages.contains(&parts[0]) && !parts[1].is_empty() {
+                // Codes of their own, not of a stage: `flow::internal`.
+                let whole = ["internal"];
+                let staged = parts.len() == 2 && stages.contains(&parts[0]) && !parts[1].is_empty();
+                if staged || (parts.len() == 1 && whole.contains(&parts[0])) {
                     out.push(format!("flow::{code}"));
                 }
             }

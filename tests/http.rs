@@ -583,7 +583,7 @@ fn malformed_json_is_a_clear_error() {
     assert!(err.contains("flow::run::call_failed"), "{err}");
     assert!(
         err.contains(&format!(
-            "the server at `{}` sent a reply for model `m` that is not the JSON expected",
+            "the server at `{}` sent a reply for model `m` (`test-model`) that is not the JSON expected",
             server.base_url()
         )),
         "{err}"
@@ -601,7 +601,7 @@ fn a_reply_without_choices_is_a_clear_error() {
     assert_eq!(ran.code(), 2);
     let err = ran.err();
     assert!(
-        err.contains("sent a reply for model `m` with no `choices`"),
+        err.contains("sent a reply for model `m` (`test-model`) with no `choices`"),
         "{err}"
     );
     assert!(err.contains("points at an OpenAI-compatible API"), "{err}");

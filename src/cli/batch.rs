@@ -27,6 +27,7 @@ use super::terminal::{Failure, Terminal};
 use super::{cache_cmd, exit, setup, source};
 use crate::engine::{Engine, RunControl, SourceFile};
 use crate::graph::FlowGraph;
+use crate::internal::InternalError;
 use crate::runtime::{ModelStats, Prices, RunError, RunStats, prices};
 use crate::value::{Value, outputs_json};
 use rows::{Row, RowError};
@@ -93,6 +94,9 @@ pub(super) fn run(args: &RunArgs, term: &mut Terminal) -> Result<(), Failure> {
     for failure in outcome.shown.iter() {
         show_failure(failure, &src, term);
     }
+    if let Some(e) = &outcome.internal {
+        term.diagnostic(e, None);
+    }
     if let Some(e) = &outcome.write_error {
         term.diagnostic(
             &BatchError::Output {
@@ -121,7 +125,12 @@ pub(super) fn run(args: &RunArgs, term: &mut Terminal) -> Result<(), Failure> {
     }
     if outcome.interrupted {
         Err(Failure::quiet(exit::INTERRUPTED))
-    } else if summary.failed > 0 || summary.not_run > 0 || lost || outcome.write_error.is_some() {
+    } else if summary.failed > 0
+        || summary.not_run > 0
+        || lost
+        || outcome.write_error.is_some()
+        || outcome.internal.is_some()
+    {
         Err(Failure::quiet(exit::FAILURE))
     } else {
         Ok(())
@@ -196,6 +205,7 @@ struct Outcome {
     interrupted: bool,
     shown: Vec<Failure_>,
     write_error: Option<String>,
+    internal: Option<InternalError>,
     stats: RunStats,
     prices: Prices,
     wall_ms: u64,
@@ -352,8 +362,8 @@ impl Batch {
                 }
                 Some(Err(e)) => {
                     // A row task that panicked is a bug in flow; stop cleanly.
-                    outcome.write_error.get_or_insert_with(|| {
-                        format!("a row stopped unexpectedly ({e}); this is a bug in flow, please report it")
+                    outcome.internal.get_or_insert_with(|| {
+                        InternalError::new(format!("a row's task stopped: {e}"))
                     });
                     cancel.cancel();
                 }

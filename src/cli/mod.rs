@@ -41,9 +41,8 @@ pub fn main() -> ExitCode {
     match worker.map(|w| w.join()) {
         Ok(Ok(code)) => code,
         _ => {
-            print_stderr(
-                "error: flow stopped unexpectedly; this is a bug in flow, please report it\n",
-            );
+            let bug = crate::internal::InternalError::new("the command's thread stopped");
+            print_stderr(&report::render(&bug, None, report::Style::detect()));
             ExitCode::from(exit::FAILURE)
         }
     }

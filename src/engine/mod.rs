@@ -291,14 +291,10 @@ impl RunHandle {
 /// One provider per model, or why one cannot be made (a missing key).
 fn build_providers(graph: &FlowGraph) -> Result<HashMap<String, Arc<dyn Provider>>, EngineError> {
     crate::providers::registry::build_all(graph.models.values()).map_err(|(model, e)| {
-        let (message, help) = match &e {
-            crate::providers::ProviderError::Fatal { message, help, .. } => (
-                message.clone(),
-                help.clone()
-                    .unwrap_or_else(|| "check the model's declaration".into()),
-            ),
-            other => (other.to_string(), "try again".into()),
-        };
+        let message = e.to_string();
+        let help = e
+            .help()
+            .unwrap_or_else(|| "check the model's declaration".into());
         let span = graph.models.get(&model).map(|m| m.span).unwrap_or_default();
         EngineError::Provider {
             model,

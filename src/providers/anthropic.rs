@@ -6,7 +6,7 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use super::http::{Api, Auth, Endpoint, HttpClient};
-use super::{Provider, ProviderError, Reply, Request, Usage};
+use super::{Malformation, Provider, ProviderError, Reply, Request, Usage};
 use crate::model::{ModelOptions, ModelSpec, ProviderKind};
 
 pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com/v1";
@@ -79,7 +79,7 @@ impl AnthropicProvider {
             .filter_map(|block| block.text)
             .peekable();
         if texts.peek().is_none() {
-            return Err(self.endpoint.malformed("with no text in `content`", &raw));
+            return Err(self.endpoint.malformed(Malformation::NoText, &raw));
         }
         let text = texts.collect::<String>();
         let usage = reply.usage.unwrap_or_default();
@@ -150,7 +150,7 @@ mod tests {
 
     use super::*;
     use crate::providers::http::test_server::{
-        Answer, TestServer, client, refused_base_url, request, spec,
+        Answer, Facts, TestServer, client, fatal, refused_base_url, request, spec, transient,
     };
 
     const KEY: &str = "sk-ant-api03-test0123456789abcdef";
@@ -270,11 +270,7 @@ mod tests {
             options: ModelOptions::default(),
             ..spec(ProviderKind::Anthropic, "unused", ModelOptions::default())
         };
-        let Err(ProviderError::Fatal { message, help, .. }) =
-            AnthropicProvider::with_key(&spec, client(), None)
-        else {
-            panic!("expected a fatal error");
-        };
+        let Facts { message, help, .. } = fatal(AnthropicProvider::with_key(&spec, client(), None));
         assert!(message.contains("`ANTHROPIC_API_KEY`"), "{message}");
         assert!(help.unwrap().contains("`ANTHROPIC_API_KEY`"));
     }
@@ -289,14 +285,12 @@ mod tests {
             ),
         )
         .with_header("retry-after", "2");
-        let Err(ProviderError::Transient {
+        let Facts {
             message,
             status,
             retry_after,
-        }) = call(answer, ModelOptions::default()).await
-        else {
-            panic!("expected a transient error");
-        };
+            ..
+        } = transient(call(answer, ModelOptions::default()).await);
         assert_eq!(status, Some(429));
         assert_eq!(retry_after, Some(Duration::from_secs(2)));
         assert!(
@@ -310,11 +304,7 @@ mod tests {
         let later = SystemTime::now() + Duration::from_secs(120);
         let answer = Answer::json(429, error("rate_limit_error", "slow down"))
             .with_header("retry-after", httpdate::fmt_http_date(later));
-        let Err(ProviderError::Transient { retry_after, .. }) =
-            call(answer, ModelOptions::default()).await
-        else {
-            panic!("expected a transient error");
-        };
+        let Facts { retry_after, .. } = transient(call(answer, ModelOptions::default()).await);
         let wait = retry_after.unwrap();
         assert!(
             wait > Duration::from_secs(100) && wait <= Duration::from_secs(120),
@@ -326,14 +316,11 @@ mod tests {
     async fn overload_and_server_errors_are_transient() {
         for status in [500, 529] {
             let answer = Answer::json(status, error("overloaded_error", "Overloaded"));
-            let Err(ProviderError::Transient {
+            let Facts {
                 status: seen,
                 message,
                 ..
-            }) = call(answer, ModelOptions::default()).await
-            else {
-                panic!("{status}: expected a transient error");
-            };
+            } = transient(call(answer, ModelOptions::default()).await);
             assert_eq!(seen, Some(status));
             assert!(
                 message.contains("overloaded_error: Overloaded"),
@@ -349,10 +336,7 @@ mod tests {
             headers: vec![],
             body: "<html>gateway</html>".to_string(),
         };
-        let Err(ProviderError::Fatal { message, .. }) = call(answer, ModelOptions::default()).await
-        else {
-            panic!("expected a fatal error");
-        };
+        let Facts { message, .. } = fatal(call(answer, ModelOptions::default()).await);
         assert!(message.contains("not the JSON expected"), "{message}");
         assert!(message.contains("`<html>gateway</html>`"), "{message}");
     }
@@ -364,11 +348,7 @@ mod tests {
             json!([{"type": "tool_use", "id": "t", "name": "f", "input": {}}]),
         ] {
             let answer = Answer::json(200, message(content));
-            let Err(ProviderError::Fatal { message, .. }) =
-                call(answer, ModelOptions::default()).await
-            else {
-                panic!("expected a fatal error");
-            };
+            let Facts { message, .. } = fatal(call(answer, ModelOptions::default()).await);
             assert!(message.contains("no text in `content`"), "{message}");
         }
     }
@@ -378,8 +358,8 @@ mod tests {
         let provider = provider(&refused_base_url(), ModelOptions::default());
         let result = provider.call(request("p")).await;
         assert!(
-            matches!(&result, Err(ProviderError::Transient { status: None, .. })),
-            "{result:?}"
+            matches!(transient(result).error, ProviderError::Connect { .. }),
+            "a refused connection is a connect failure"
         );
     }
 
@@ -399,16 +379,15 @@ mod tests {
             },
         );
         let provider = AnthropicProvider::with_key(&spec, client(), Some(KEY.into())).unwrap();
-        let error = provider.call(request("p")).await.unwrap_err();
-        let ProviderError::Fatal {
+        let result = provider.call(request("p")).await;
+        let Facts {
+            error,
             message,
             status,
             help,
-        } = &error
-        else {
-            panic!("expected a fatal error, got {error:?}");
-        };
-        assert_eq!(*status, Some(401));
+            ..
+        } = fatal(result);
+        assert_eq!(status, Some(401));
         let help = help.as_deref().unwrap();
         assert!(help.contains("`FLOW_TEST_ANTHROPIC_KEY`"), "{help}");
         assert!(message.contains("authentication_error"), "{message}");
@@ -429,14 +408,12 @@ mod tests {
             400,
             error("invalid_request_error", "max_tokens: must be positive"),
         );
-        let Err(ProviderError::Fatal {
+        let Facts {
             message,
             status,
             help,
-        }) = call(answer, ModelOptions::default()).await
-        else {
-            panic!("expected a fatal error");
-        };
+            ..
+        } = fatal(call(answer, ModelOptions::default()).await);
         assert_eq!(status, Some(400));
         assert!(
             message.contains("max_tokens: must be positive"),
@@ -451,10 +428,7 @@ mod tests {
             timeout: Some(Duration::from_secs(3)),
             ..ModelOptions::default()
         };
-        let Err(ProviderError::Transient { message, .. }) = call(Answer::Hang, options).await
-        else {
-            panic!("expected a transient error");
-        };
+        let Facts { message, .. } = transient(call(Answer::Hang, options).await);
         assert!(message.contains("timed out after 3s"), "{message}");
     }
 }

@@ -11,6 +11,8 @@ use reqwest::{StatusCode, Url};
 use serde::de::DeserializeOwned;
 
 use super::ProviderError;
+use super::error::{BadUrl, Malformation, ServerText, Target};
+use crate::internal::InternalError;
 use crate::model::{ModelSpec, ProviderKind};
 
 /// Long enough for a slow TLS handshake, short enough that a dead host is
@@ -99,25 +101,20 @@ impl HttpClient {
     }
 
     fn shard(&self, index: usize) -> Result<reqwest::Client, ProviderError> {
-        let slot = self
-            .shards
-            .clients
-            .get(index)
-            .ok_or_else(|| ProviderError::Fatal {
-                message: format!("there is no HTTP client shard {index}"),
-                status: None,
-                help: Some("this is a bug in flow, please report it".to_string()),
-            })?;
+        let slot = self.shards.clients.get(index).ok_or_else(|| {
+            ProviderError::Internal(InternalError::new(format!(
+                "there is no HTTP client shard {index}"
+            )))
+        })?;
         if let Some(client) = slot.get() {
             return Ok(client.clone());
         }
-        let built = (self.shards.make)()
-            .build()
-            .map_err(|e| ProviderError::Fatal {
-                message: format!("could not set up the HTTP client: {}", root_cause(&e)),
-                status: None,
-                help: Some("this is a bug in flow, please report it".to_string()),
-            })?;
+        let built = (self.shards.make)().build().map_err(|e| {
+            ProviderError::Internal(InternalError::new(format!(
+                "could not set up the HTTP client: {}",
+                root_cause(&e)
+            )))
+        })?;
         // Two calls may race to build a shard; the first one stored wins.
         Ok(slot.get_or_init(|| built).clone())
     }
@@ -272,15 +269,11 @@ pub(crate) struct Api {
 pub(crate) struct Endpoint {
     client: HttpClient,
     api: Api,
-    /// The declared model name, for messages.
-    model: String,
     pub model_id: String,
     base_url: String,
     url: Url,
-    /// `base_url` and `url` without any password, for messages.
-    shown_base: String,
-    shown_url: String,
-    key_env: String,
+    /// What errors say was called: names, URLs without any password.
+    target: Target,
     key: Option<ApiKey>,
     /// Auth and fixed headers; auth values are marked sensitive.
     headers: HeaderMap,
@@ -291,10 +284,10 @@ impl fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Endpoint")
             .field("provider", &self.api.kind.name())
-            .field("model", &self.model)
+            .field("model", &self.target.model)
             .field("model_id", &self.model_id)
-            .field("url", &self.shown_url)
-            .field("key_env", &self.key_env)
+            .field("url", &self.target.url)
+            .field("key_env", &self.target.key_env)
             .field("key", &self.key.as_ref().map(|_| "***"))
             .field("timeout", &self.timeout)
             .finish()
@@ -316,13 +309,10 @@ impl Endpoint {
             .model_id
             .clone()
             .filter(|id| !id.trim().is_empty())
-            .ok_or_else(|| ProviderError::Fatal {
-                message: format!("model `{}` has no model id", spec.name),
-                status: None,
-                help: Some(format!(
-                    "name the {} model to call, e.g. `{provider}(\"MODEL-ID\")`",
-                    api.title
-                )),
+            .ok_or_else(|| ProviderError::NoModelId {
+                model: spec.name.clone(),
+                provider: api.title,
+                call: provider,
             })?;
         let key_env = spec
             .key_env()
@@ -339,24 +329,17 @@ impl Endpoint {
             .unwrap_or(api.default_base_url)
             .trim_end_matches('/')
             .to_string();
-        let bad_url = |why: String| ProviderError::Fatal {
-            message: format!(
-                "`base_url` of model `{}` is not a usable URL: {why}",
-                spec.name
-            ),
-            status: None,
-            help: Some(format!(
-                "write a full http or https URL, e.g. `{}`",
-                api.default_base_url
-            )),
+        let bad_url = |problem: BadUrl| ProviderError::BadBaseUrl {
+            model: spec.name.clone(),
+            base_url: Url::parse(&base_url)
+                .map_or_else(|_| base_url.clone(), |u| without_password(&u)),
+            problem,
+            example: api.default_base_url,
         };
         let url = Url::parse(&format!("{base_url}/{}", api.path))
-            .map_err(|e| bad_url(format!("`{base_url}` ({e})")))?;
+            .map_err(|e| bad_url(BadUrl::Unparsable(e.to_string())))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(bad_url(format!(
-                "`{base_url}` uses `{}`, not http or https",
-                url.scheme()
-            )));
+            return Err(bad_url(BadUrl::Scheme(url.scheme().to_string())));
         }
         let is_default = base_url.eq_ignore_ascii_case(api.default_base_url);
         let shown_url = without_password(&url);
@@ -367,17 +350,10 @@ impl Endpoint {
 
         let key = key.and_then(ApiKey::new);
         if key.is_none() && is_default {
-            return Err(ProviderError::Fatal {
-                message: format!(
-                    "`{key_env}` is not set, so model `{}` cannot call {}",
-                    spec.name, api.title
-                ),
-                status: None,
-                help: Some(format!(
-                    "set `{key_env}` to your {} API key, name another variable with \
-                     `api_key_env`, or run with `--offline`",
-                    api.title
-                )),
+            return Err(ProviderError::MissingKey {
+                model: spec.name.clone(),
+                key_env,
+                provider: api.title,
             });
         }
 
@@ -393,28 +369,31 @@ impl Endpoint {
                 ),
                 Auth::Header(name) => (name, key.header("")),
             };
-            let value = value.ok_or_else(|| ProviderError::Fatal {
-                message: format!(
-                    "`{key_env}` holds characters that cannot be sent in an HTTP header"
-                ),
-                status: None,
-                help: Some(format!(
-                    "check that `{key_env}` holds only the key, with no quotes or line breaks"
-                )),
+            let value = value.ok_or_else(|| ProviderError::UnsendableKey {
+                model: spec.name.clone(),
+                key_env: key_env.clone(),
             })?;
             headers.insert(name, value);
         }
 
+        let target = Target {
+            model: spec.name.clone(),
+            model_id: model_id.clone(),
+            provider: api.title,
+            base_url: shown_base,
+            path: url.path().to_string(),
+            url: shown_url,
+            official: is_default,
+            key_env,
+            has_key: key.is_some(),
+        };
         Ok(Endpoint {
             client,
             api,
-            model: spec.name.clone(),
             model_id,
             base_url,
             url,
-            shown_base,
-            shown_url,
-            key_env,
+            target,
             key,
             headers,
             timeout: spec.options.timeout,
@@ -438,7 +417,7 @@ impl Endpoint {
         let response = request.send().await.map_err(|e| self.send_error(&e))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(|e| self.send_error(&e))?;
+        let body = response.bytes().await.map_err(|e| self.body_error(&e))?;
         if status.is_success() {
             Ok(body.to_vec())
         } else {
@@ -449,40 +428,19 @@ impl Endpoint {
     /// Parses a 2xx body; anything unexpected is fatal, quoting the body.
     pub(crate) fn decode<T: DeserializeOwned>(&self, body: &[u8]) -> Result<T, ProviderError> {
         serde_json::from_slice(body)
-            .map_err(|e| self.malformed(&format!("that is not the JSON expected ({e})"), body))
+            .map_err(|e| self.malformed(Malformation::NotJson(e.to_string()), body))
     }
 
     /// A 2xx reply without what the call needs (no choices, no text).
-    pub(crate) fn malformed(&self, what: &str, body: &[u8]) -> ProviderError {
-        let quoted = quote(&String::from_utf8_lossy(body));
-        ProviderError::Fatal {
-            message: self.redact(&format!(
-                "{} sent a reply for model `{}` {what}: {quoted}",
-                self.who(),
-                self.model
-            )),
-            status: None,
-            help: Some(if self.is_default() {
-                format!(
-                    "this looks like a change in the {} API; please report it",
-                    self.api.title
-                )
-            } else {
-                format!(
-                    "check that `base_url` (`{}`) points at an {}-compatible API",
-                    self.shown_base, self.api.title
-                )
-            }),
-        }
-    }
-
-    /// Who answered, in messages: the provider by name, or a custom server
-    /// by its URL (a local Ollama is not "OpenAI").
-    fn who(&self) -> String {
-        if self.is_default() {
-            self.api.title.to_string()
-        } else {
-            format!("the server at `{}`", self.shown_base)
+    pub(crate) fn malformed(&self, problem: Malformation, body: &[u8]) -> ProviderError {
+        let problem = match problem {
+            Malformation::Refusal(refusal) => Malformation::Refusal(self.scrub(refusal.as_str())),
+            other => other,
+        };
+        ProviderError::Malformed {
+            target: self.target(),
+            problem,
+            body: self.scrub(&shorten(&String::from_utf8_lossy(body))),
         }
     }
 
@@ -491,45 +449,48 @@ impl Endpoint {
             .eq_ignore_ascii_case(self.api.default_base_url)
     }
 
+    fn target(&self) -> Box<Target> {
+        Box::new(self.target.clone())
+    }
+
+    /// Sending failed: no connection, a timeout, or a connection that broke.
     fn send_error(&self, e: &reqwest::Error) -> ProviderError {
-        let cause = root_cause(e);
-        let message = if e.is_timeout() {
-            match self.timeout {
-                Some(t) => format!(
-                    "the request to `{}` for model `{}` timed out after {}",
-                    self.shown_url,
-                    self.model,
-                    human(t)
-                ),
-                None => format!(
-                    "the request to `{}` for model `{}` timed out",
-                    self.shown_url, self.model
-                ),
-            }
+        let reason = self.scrub(&root_cause(e));
+        if e.is_timeout() {
+            self.timed_out()
         } else if e.is_connect() {
-            format!(
-                "could not connect to `{}` for model `{}`: {cause}",
-                self.shown_base, self.model
-            )
+            ProviderError::Connect {
+                target: self.target(),
+                reason,
+            }
         } else if e.is_builder() {
-            return ProviderError::Fatal {
-                message: self.redact(&format!(
-                    "could not build the request for model `{}`: {cause}",
-                    self.model
-                )),
-                status: None,
-                help: Some("this is a bug in flow, please report it".to_string()),
-            };
+            ProviderError::Internal(InternalError::new(format!(
+                "could not build the request for model `{}`: {reason}",
+                self.target.model
+            )))
         } else {
-            format!(
-                "the connection to `{}` failed for model `{}`: {cause}",
-                self.shown_url, self.model
-            )
-        };
-        ProviderError::Transient {
-            message: self.redact(&message),
-            status: None,
-            retry_after: None,
+            ProviderError::Interrupted {
+                target: self.target(),
+                reason,
+            }
+        }
+    }
+
+    /// The status arrived, the body did not (in time, or at all).
+    fn body_error(&self, e: &reqwest::Error) -> ProviderError {
+        if e.is_timeout() {
+            return self.timed_out();
+        }
+        ProviderError::BodyRead {
+            target: self.target(),
+            reason: self.scrub(&root_cause(e)),
+        }
+    }
+
+    fn timed_out(&self) -> ProviderError {
+        ProviderError::Timeout {
+            target: self.target(),
+            after: self.timeout,
         }
     }
 
@@ -540,76 +501,33 @@ impl Endpoint {
         body: &[u8],
         now: SystemTime,
     ) -> ProviderError {
-        let code = status.as_u16();
-        let answered = match status.canonical_reason() {
-            Some(reason) => format!("{} answered {code} {reason}", self.who()),
-            None => format!("{} answered {code}", self.who()),
-        };
-        let message = match error_detail(body) {
-            Some(detail) => format!("{answered} for model `{}`: {detail}", self.model),
-            None => format!("{answered} for model `{}`", self.model),
-        };
-        let message = self.redact(&message);
-        if is_transient(status) {
-            return ProviderError::Transient {
-                message,
-                status: Some(code),
-                retry_after: retry_after(headers, now),
-            };
-        }
-        let help = match code {
-            401 | 403 if self.key.is_some() => format!(
-                "check that `{}` holds a valid key for {} that may use model `{}`",
-                self.key_env,
-                self.who(),
-                self.model_id
-            ),
-            401 | 403 => format!(
-                "the server at `{}` wants a key: put it in `{}` or name another variable \
-                 with `api_key_env`",
-                self.shown_base, self.key_env
-            ),
-            404 => format!(
-                "check the model id `{}` and `base_url` (`{}`)",
-                self.model_id, self.shown_base
-            ),
-            300..=399 => match headers
+        if status.is_redirection() {
+            let location = headers
                 .get(reqwest::header::LOCATION)
                 .and_then(|l| l.to_str().ok())
-            {
-                Some(location) => format!(
-                    "`base_url` (`{}`) redirects to `{location}`; use the final URL instead",
-                    self.shown_base
-                ),
-                None => format!("check `base_url` (`{}`)", self.shown_base),
-            },
-            _ => format!(
-                "check the options of model `{}` (`temperature`, `max_tokens`, `top_p`) \
-                 and the prompt",
-                self.model
-            ),
-        };
-        ProviderError::Fatal {
-            message,
-            status: Some(code),
-            help: Some(self.redact(&help)),
+                .map(|l| self.scrub(l));
+            return ProviderError::Redirect {
+                target: self.target(),
+                status: status.as_u16(),
+                location,
+            };
+        }
+        ProviderError::Status {
+            target: self.target(),
+            status: status.as_u16(),
+            detail: error_detail(body).map(|d| self.scrub(&d)),
+            retry_after: retry_after(headers, now),
         }
     }
 
-    /// Removes the key, and anything shaped like a key, from text that came
-    /// from outside (OpenAI echoes a masked key in its 401 message).
-    fn redact(&self, text: &str) -> String {
-        let text = match &self.key {
-            Some(key) => text.replace(key.expose(), "***"),
-            None => text.to_string(),
-        };
-        redact_key_shapes(&text)
+    /// Text that came from outside, without the key or anything shaped like
+    /// a key (OpenAI echoes a masked key in its 401 message).
+    fn scrub(&self, text: &str) -> ServerText {
+        match &self.key {
+            Some(key) => ServerText::new(&text.replace(key.expose(), "***")),
+            None => ServerText::new(text),
+        }
     }
-}
-
-/// Overload, rate limits, conflicts and server faults pass; bad requests don't.
-fn is_transient(status: StatusCode) -> bool {
-    matches!(status.as_u16(), 408 | 409 | 429) || status.is_server_error()
 }
 
 /// The wait a server asks for: `retry-after-ms` (OpenAI's finer hint), then
@@ -686,7 +604,7 @@ fn quote(text: &str) -> String {
 }
 
 /// `sk-…` tokens (OpenAI and Anthropic key shapes) become `sk-***`.
-fn redact_key_shapes(text: &str) -> String {
+pub(super) fn redact_key_shapes(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find("sk-") {
@@ -730,14 +648,6 @@ fn without_password(url: &Url) -> String {
     shown.to_string()
 }
 
-fn human(d: Duration) -> String {
-    if d.subsec_millis() == 0 {
-        format!("{}s", d.as_secs())
-    } else {
-        format!("{}ms", d.as_millis())
-    }
-}
-
 /// A real HTTP server inside the test process, for the provider tests: it
 /// records every request and answers with what the test asks for.
 #[cfg(test)]
@@ -749,8 +659,10 @@ pub(crate) mod test_server {
     use axum::http::{HeaderMap, Method, Uri};
     use axum::response::Response;
 
+    use std::time::Duration;
+
     use crate::model::{ModelOptions, ModelSpec, ProviderKind};
-    use crate::providers::Request;
+    use crate::providers::{ProviderError, Request};
     use crate::syntax::Span;
     use crate::types::Type;
 
@@ -834,6 +746,38 @@ pub(crate) mod test_server {
         fn drop(&mut self) {
             self.task.abort();
         }
+    }
+
+    /// What a test asserts about a failed call, whatever its cause.
+    #[derive(Debug)]
+    pub struct Facts {
+        pub error: ProviderError,
+        pub message: String,
+        pub status: Option<u16>,
+        pub retry_after: Option<Duration>,
+        pub help: Option<String>,
+    }
+
+    fn facts<T: std::fmt::Debug>(result: Result<T, ProviderError>, transient: bool) -> Facts {
+        let error = result.expect_err("expected the call to fail");
+        assert_eq!(error.is_transient(), transient, "{error:?}");
+        Facts {
+            message: error.to_string(),
+            status: error.status(),
+            retry_after: error.retry_after(),
+            help: error.help(),
+            error,
+        }
+    }
+
+    /// The call failed with a cause worth retrying.
+    pub fn transient<T: std::fmt::Debug>(result: Result<T, ProviderError>) -> Facts {
+        facts(result, true)
+    }
+
+    /// The call failed with a cause retrying cannot fix.
+    pub fn fatal<T: std::fmt::Debug>(result: Result<T, ProviderError>) -> Facts {
+        facts(result, false)
     }
 
     /// Serves `router` on a fresh loopback port; gives its `base_url`.
@@ -1002,16 +946,6 @@ mod tests {
     }
 
     #[test]
-    fn statuses_split_into_transient_and_fatal() {
-        for code in [408, 409, 429, 500, 502, 503, 504, 529] {
-            assert!(is_transient(StatusCode::from_u16(code).unwrap()), "{code}");
-        }
-        for code in [400, 401, 403, 404, 413, 422] {
-            assert!(!is_transient(StatusCode::from_u16(code).unwrap()), "{code}");
-        }
-    }
-
-    #[test]
     fn error_detail_finds_the_providers_own_words() {
         let detail = |s: &str| error_detail(s.as_bytes());
         assert_eq!(
@@ -1082,9 +1016,11 @@ mod tests {
 
     #[test]
     fn a_missing_key_for_the_default_url_names_the_variable() {
-        let Err(ProviderError::Fatal { message, help, .. }) = endpoint(None, None) else {
-            panic!("expected a fatal error");
+        let Err(error @ ProviderError::MissingKey { .. }) = endpoint(None, None) else {
+            panic!("expected a missing key");
         };
+        assert!(!error.is_transient());
+        let (message, help) = (error.to_string(), error.help());
         assert!(message.contains("`OPENAI_API_KEY` is not set"), "{message}");
         assert!(help.unwrap().contains("OPENAI_API_KEY"));
 
@@ -1094,10 +1030,10 @@ mod tests {
             openai_api(),
             Some("   ".to_string()),
         );
-        let Err(ProviderError::Fatal { message, .. }) = custom else {
+        let Err(error @ ProviderError::MissingKey { .. }) = custom else {
             panic!("a blank key is no key");
         };
-        assert!(message.contains("`MY_KEY`"), "{message}");
+        assert!(error.to_string().contains("`MY_KEY`"), "{error}");
     }
 
     #[test]
@@ -1127,8 +1063,13 @@ mod tests {
     fn unusable_base_urls_are_fatal() {
         for url in ["ftp://example.com", "not a url", "localhost:8080"] {
             match endpoint(Some(url), Some("k")) {
-                Err(ProviderError::Fatal { message, .. }) => {
-                    assert!(message.contains("`base_url`"), "{message}")
+                Err(e @ ProviderError::BadBaseUrl { .. }) => {
+                    assert!(!e.is_transient());
+                    assert!(e.to_string().contains("`base_url`"), "{e}");
+                    assert!(
+                        e.help()
+                            .is_some_and(|h| h.contains("https://api.openai.com/v1"))
+                    );
                 }
                 other => panic!("{url}: {other:?}"),
             }
@@ -1137,12 +1078,15 @@ mod tests {
 
     #[test]
     fn a_key_that_cannot_be_a_header_is_fatal_without_echoing_it() {
-        let Err(ProviderError::Fatal { message, help, .. }) = endpoint(None, Some("ab\u{7}cd"))
+        let Err(error @ ProviderError::UnsendableKey { .. }) = endpoint(None, Some("ab\u{7}cd"))
         else {
-            panic!("expected a fatal error");
+            panic!("expected an unsendable key");
         };
-        assert!(!message.contains("ab\u{7}cd"));
-        assert!(help.unwrap().contains("OPENAI_API_KEY"));
+        assert!(!error.is_transient());
+        for text in [error.to_string(), format!("{error:?}")] {
+            assert!(!text.contains("ab\u{7}cd"), "{text}");
+        }
+        assert!(error.help().unwrap().contains("OPENAI_API_KEY"));
     }
 
     #[test]
@@ -1150,7 +1094,12 @@ mod tests {
         let mut spec = spec(None, None);
         spec.model_id = None;
         let result = Endpoint::new(&spec, test_server::client(), openai_api(), Some("k".into()));
-        assert!(matches!(result, Err(ProviderError::Fatal { .. })));
+        let Err(error @ ProviderError::NoModelId { .. }) = result else {
+            panic!("expected no model id, got {result:?}");
+        };
+        assert!(!error.is_transient());
+        assert_eq!(error.to_string(), "model `fast` has no model id");
+        assert!(error.help().unwrap().contains("`openai(\"MODEL-ID\")`"));
     }
 
     #[test]
@@ -1162,15 +1111,14 @@ mod tests {
             br#"{"error":"model 'llama3' not found"}"#,
             SystemTime::now(),
         );
-        let ProviderError::Fatal { message, help, .. } = error else {
-            panic!("expected a fatal error");
-        };
-        let help = help.unwrap();
+        assert!(!error.is_transient());
+        let help = error.help().unwrap();
         assert_eq!(
-            message,
+            error.to_string(),
             "the server at `http://me:***@localhost:11434/v1` answered 404 Not Found for \
-             model `fast`: model 'llama3' not found"
+             model `fast` (`gpt-4o-mini`) at `POST /v1/chat/completions`: model 'llama3' not found"
         );
+        assert!(!format!("{error:?}").contains("hunter2"));
         assert!(!help.contains("hunter2"), "{help}");
         assert!(!format!("{endpoint:?}").contains("hunter2"));
 
@@ -1181,9 +1129,11 @@ mod tests {
             b"",
             SystemTime::now(),
         );
+        assert!(error.is_transient());
         assert_eq!(
             error.to_string(),
-            "OpenAI answered 500 Internal Server Error for model `fast`"
+            "OpenAI answered 500 Internal Server Error for model `fast` (`gpt-4o-mini`) at \
+             `POST /v1/chat/completions`"
         );
     }
 
@@ -1196,11 +1146,19 @@ mod tests {
             b"",
             SystemTime::now(),
         );
-        let ProviderError::Fatal { help, status, .. } = error else {
-            panic!("expected a fatal error");
-        };
-        assert_eq!(status, Some(301));
-        assert!(help.unwrap().contains("https://elsewhere.example/v1"));
+        assert!(matches!(error, ProviderError::Redirect { .. }), "{error:?}");
+        assert!(!error.is_transient());
+        assert_eq!(error.status(), Some(301));
+        assert!(
+            error.to_string().contains("does not follow redirects"),
+            "{error}"
+        );
+        assert!(
+            error
+                .help()
+                .unwrap()
+                .contains("https://elsewhere.example/v1")
+        );
     }
 
     #[test]

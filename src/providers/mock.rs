@@ -75,18 +75,10 @@ impl Provider for MockProvider {
                 tokio::time::sleep(latency).await;
             }
             if request.attempt < self.options.fail_first {
-                return Err(ProviderError::Transient {
-                    message: format!(
-                        "mock model `{}` fails its first {} (this was attempt {})",
-                        request.model,
-                        match self.options.fail_first {
-                            1 => "attempt".to_string(),
-                            n => format!("{n} attempts"),
-                        },
-                        request.attempt + 1
-                    ),
-                    status: None,
-                    retry_after: None,
+                return Err(ProviderError::MockFailure {
+                    model: request.model.clone(),
+                    fail_first: self.options.fail_first,
+                    attempt: request.attempt,
                 });
             }
             let text = self.reply_text(&request)?;
@@ -104,18 +96,9 @@ impl Provider for MockProvider {
 }
 
 fn no_rule_matched(model: &str, rules: &[(String, String)]) -> ProviderError {
-    let keys = rules
-        .iter()
-        .map(|(k, _)| format!("{k:?}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    ProviderError::Fatal {
-        message: format!("no rule of mock model `{model}` matched the prompt (the keys are {keys})"),
-        status: None,
-        help: Some(
-            "add a rule whose key appears in the prompt, a \"*\" rule that matches anything, or a `reply:` to fall back on"
-                .into(),
-        ),
+    ProviderError::NoRuleMatched {
+        model: model.to_string(),
+        keys: rules.iter().map(|(k, _)| k.clone()).collect(),
     }
 }
 
@@ -299,9 +282,11 @@ mod tests {
             ..MockOptions::default()
         };
         match text(o, "hello", 0) {
-            Err(ProviderError::Fatal { message, help, .. }) => {
+            Err(e @ ProviderError::NoRuleMatched { .. }) => {
+                assert!(!e.is_transient());
+                let help = e.help();
                 assert_eq!(
-                    message,
+                    e.to_string(),
                     "no rule of mock model `fake` matched the prompt (the keys are \"bomb\", \"gun\")"
                 );
                 assert!(help.is_some_and(|h| h.contains("\"*\"")));

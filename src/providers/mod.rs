@@ -4,11 +4,13 @@
 //! concurrency caps and rate limits belong to the runtime, so every provider
 //! gets them the same way. Dropping the returned future cancels the attempt.
 
-use std::time::Duration;
-
 use futures::future::BoxFuture;
 
 use crate::types::Type;
+
+#[cfg(test)]
+pub(crate) use error::testkit;
+pub use error::{BadUrl, Malformation, ProviderError, ServerText, Target};
 
 /// One attempt at one sample of one call.
 #[derive(Debug, Clone)]
@@ -37,37 +39,11 @@ pub struct Usage {
     pub output_tokens: u64,
 }
 
-/// Why an attempt failed. Messages never contain an API key.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum ProviderError {
-    /// Worth retrying: 408/409/429/5xx, resets, timeouts, mock `fail_first`.
-    #[error("{message}")]
-    Transient {
-        message: String,
-        status: Option<u16>,
-        /// From a `Retry-After` header.
-        retry_after: Option<Duration>,
-    },
-    /// Retrying will not help: 400/401/403/404, malformed replies, missing keys.
-    #[error("{message}")]
-    Fatal {
-        message: String,
-        status: Option<u16>,
-        /// What the user should do about it.
-        help: Option<String>,
-    },
-}
-
-impl ProviderError {
-    pub fn is_transient(&self) -> bool {
-        matches!(self, ProviderError::Transient { .. })
-    }
-}
-
 pub trait Provider: Send + Sync {
     fn call(&self, request: Request) -> BoxFuture<'_, Result<Reply, ProviderError>>;
 }
 pub mod anthropic;
+mod error;
 pub mod http;
 pub mod mock;
 pub mod openai;

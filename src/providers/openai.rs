@@ -7,7 +7,7 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use super::http::{Api, Auth, Endpoint, HttpClient};
-use super::{Provider, ProviderError, Reply, Request, Usage};
+use super::{Malformation, Provider, ProviderError, Reply, Request, ServerText, Usage};
 use crate::model::{ModelOptions, ModelSpec, ProviderKind};
 
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
@@ -90,16 +90,15 @@ impl OpenAiProvider {
         let raw = self.endpoint.post(&self.body(&request)).await?;
         let reply: ChatResponse = self.endpoint.decode(&raw)?;
         let Some(first) = reply.choices.into_iter().next() else {
-            return Err(self.endpoint.malformed("with no `choices`", &raw));
+            return Err(self.endpoint.malformed(Malformation::NoChoices, &raw));
         };
         let message = first.message.unwrap_or_default();
         let Some(text) = message.content else {
-            return Err(match message.refusal {
-                Some(refusal) => self
-                    .endpoint
-                    .malformed(&format!("that refuses ({refusal})"), &raw),
-                None => self.endpoint.malformed("with no message `content`", &raw),
-            });
+            let problem = match message.refusal {
+                Some(refusal) => Malformation::Refusal(ServerText::new(&refusal)),
+                None => Malformation::NoContent,
+            };
+            return Err(self.endpoint.malformed(problem, &raw));
         };
         let usage = reply.usage.unwrap_or_default();
         Ok(Reply {
@@ -178,7 +177,7 @@ mod tests {
 
     use super::*;
     use crate::providers::http::test_server::{
-        Answer, TestServer, client, refused_base_url, request, serve, spec,
+        Answer, Facts, TestServer, client, fatal, refused_base_url, request, serve, spec, transient,
     };
 
     const KEY: &str = "sk-test-0123456789abcdef";
@@ -309,14 +308,12 @@ mod tests {
             json!({"error": {"message": "Rate limit reached", "type": "requests"}}),
         )
         .with_header("retry-after", "2");
-        let Err(ProviderError::Transient {
+        let Facts {
             message,
             status,
             retry_after,
-        }) = call(answer, ModelOptions::default()).await
-        else {
-            panic!("expected a transient error");
-        };
+            ..
+        } = transient(call(answer, ModelOptions::default()).await);
         assert_eq!(status, Some(429));
         assert_eq!(retry_after, Some(Duration::from_secs(2)));
         assert!(message.contains("Rate limit reached"), "{message}");
@@ -327,11 +324,7 @@ mod tests {
         let later = SystemTime::now() + Duration::from_secs(120);
         let answer = Answer::json(503, json!({"error": {"message": "busy"}}))
             .with_header("retry-after", httpdate::fmt_http_date(later));
-        let Err(ProviderError::Transient { retry_after, .. }) =
-            call(answer, ModelOptions::default()).await
-        else {
-            panic!("expected a transient error");
-        };
+        let Facts { retry_after, .. } = transient(call(answer, ModelOptions::default()).await);
         // The date has whole seconds and the clock moves on: roughly 2 minutes.
         let wait = retry_after.unwrap();
         assert!(
@@ -346,14 +339,12 @@ mod tests {
             500,
             json!({"error": {"message": "The server had an error"}}),
         );
-        let Err(ProviderError::Transient {
+        let Facts {
             status,
             retry_after,
             message,
-        }) = call(answer, ModelOptions::default()).await
-        else {
-            panic!("expected a transient error");
-        };
+            ..
+        } = transient(call(answer, ModelOptions::default()).await);
         assert_eq!(status, Some(500));
         assert_eq!(retry_after, None);
         assert!(message.contains("The server had an error"), "{message}");
@@ -366,12 +357,9 @@ mod tests {
             headers: vec![("content-type", "application/json".to_string())],
             body: "{\"choices\": [".to_string(),
         };
-        let Err(ProviderError::Fatal {
+        let Facts {
             message, status, ..
-        }) = call(answer, ModelOptions::default()).await
-        else {
-            panic!("expected a fatal error");
-        };
+        } = fatal(call(answer, ModelOptions::default()).await);
         assert_eq!(status, None);
         assert!(message.contains("not the JSON expected"), "{message}");
         assert!(message.contains("`{\"choices\": [`"), "{message}");
@@ -380,28 +368,19 @@ mod tests {
     #[tokio::test]
     async fn empty_choices_are_fatal() {
         let answer = Answer::json(200, json!({"choices": [], "usage": {}}));
-        let Err(ProviderError::Fatal { message, .. }) = call(answer, ModelOptions::default()).await
-        else {
-            panic!("expected a fatal error");
-        };
+        let Facts { message, .. } = fatal(call(answer, ModelOptions::default()).await);
         assert!(message.contains("no `choices`"), "{message}");
     }
 
     #[tokio::test]
     async fn missing_content_is_fatal_and_a_refusal_is_quoted() {
         let answer = Answer::json(200, completion(json!(null)));
-        let Err(ProviderError::Fatal { message, .. }) = call(answer, ModelOptions::default()).await
-        else {
-            panic!("expected a fatal error");
-        };
+        let Facts { message, .. } = fatal(call(answer, ModelOptions::default()).await);
         assert!(message.contains("no message `content`"), "{message}");
 
         let refusal = json!({"choices": [{"message": {"role": "assistant", "content": null, "refusal": "I can't help"}}]});
-        let Err(ProviderError::Fatal { message, .. }) =
-            call(Answer::json(200, refusal), ModelOptions::default()).await
-        else {
-            panic!("expected a fatal error");
-        };
+        let Facts { message, .. } =
+            fatal(call(Answer::json(200, refusal), ModelOptions::default()).await);
         assert!(message.contains("I can't help"), "{message}");
     }
 
@@ -416,10 +395,7 @@ mod tests {
     #[tokio::test]
     async fn a_refused_connection_is_transient() {
         let provider = provider(&refused_base_url(), ModelOptions::default());
-        let Err(ProviderError::Transient { message, .. }) = provider.call(request("p")).await
-        else {
-            panic!("expected a transient error");
-        };
+        let Facts { message, .. } = transient(provider.call(request("p")).await);
         assert!(message.contains("could not connect"), "{message}");
     }
 
@@ -444,16 +420,15 @@ mod tests {
             },
         );
         let provider = OpenAiProvider::with_key(&spec, client(), Some(KEY.to_string())).unwrap();
-        let error = provider.call(request("p")).await.unwrap_err();
-        let ProviderError::Fatal {
+        let result = provider.call(request("p")).await;
+        let Facts {
+            error,
             message,
             status,
             help,
-        } = &error
-        else {
-            panic!("expected a fatal error, got {error:?}");
-        };
-        assert_eq!(*status, Some(401));
+            ..
+        } = fatal(result);
+        assert_eq!(status, Some(401));
         let help = help.as_deref().unwrap();
         assert!(help.contains("`FLOW_TEST_OPENAI_KEY`"), "{help}");
         assert!(message.contains("Incorrect API key provided"), "{message}");
@@ -474,11 +449,7 @@ mod tests {
             404,
             json!({"error": {"message": "The model `model-1` does not exist"}}),
         );
-        let Err(ProviderError::Fatal { status, help, .. }) =
-            call(answer, ModelOptions::default()).await
-        else {
-            panic!("expected a fatal error");
-        };
+        let Facts { status, help, .. } = fatal(call(answer, ModelOptions::default()).await);
         assert_eq!(status, Some(404));
         let help = help.unwrap();
         assert!(
@@ -493,10 +464,7 @@ mod tests {
             timeout: Some(Duration::from_secs(2)),
             ..ModelOptions::default()
         };
-        let Err(ProviderError::Transient { message, .. }) = call(Answer::Hang, options).await
-        else {
-            panic!("expected a transient error");
-        };
+        let Facts { message, .. } = transient(call(Answer::Hang, options).await);
         assert!(message.contains("timed out after 2s"), "{message}");
     }
 

@@ -312,10 +312,6 @@ fn vote_error(env: &Env<'_>, e: VoteError, span: Span) -> RunError {
             second,
             span: span.into(),
         },
-        VoteError::Invalid(message) => RunError::Vote {
-            binding: written_binding(env.binding).to_string(),
-            message,
-            span: span.into(),
-        },
+        VoteError::Internal(e) => RunError::Internal(e),
     }
 }

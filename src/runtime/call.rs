@@ -40,16 +40,9 @@ pub(crate) struct Called<T> {
 
 /// Why the last attempt failed, kept to build the final error.
 enum Failure {
-    Transient {
-        message: String,
-        status: Option<u16>,
-        retry_after: Option<Duration>,
-    },
+    Transient(ProviderError),
     Timeout(Duration),
-    Unparsable {
-        expected: String,
-        reply: String,
-    },
+    Unparsable { expected: String, reply: String },
 }
 
 pub(crate) async fn call<T>(
@@ -72,6 +65,9 @@ pub(crate) async fn call<T>(
         ctx.providers.get(model).cloned().ok_or_else(|| {
             RunError::internal(format!("no provider was set up for model `{model}`"))
         })?;
+    if let Some(bug) = super::reply::unparsable_type(&expect) {
+        return Err(RunError::Internal(bug));
+    }
     let spec = ctx.graph.models.get(model);
     let timeout = timeout
         .or(spec.and_then(|s| s.options.timeout))
@@ -138,11 +134,8 @@ pub(crate) async fn call<T>(
                 guard.finish(AttemptOutcome::Timeout, Default::default(), None);
                 Failure::Timeout(timeout.unwrap_or_default())
             }
-            Some(Err(ProviderError::Fatal {
-                message,
-                status,
-                help,
-            })) => {
+            Some(Err(e)) if !e.is_transient() => {
+                let message = e.to_string();
                 guard.finish(
                     AttemptOutcome::Fatal,
                     Default::default(),
@@ -153,26 +146,18 @@ pub(crate) async fn call<T>(
                     model: model.to_string(),
                     attempts: attempt + 1,
                     message,
-                    status,
-                    help,
+                    status: e.status(),
+                    help: e.help(),
                     span: span.into(),
                 });
             }
-            Some(Err(ProviderError::Transient {
-                message,
-                status,
-                retry_after,
-            })) => {
+            Some(Err(e)) => {
                 guard.finish(
                     AttemptOutcome::Transient,
                     Default::default(),
-                    Some(message.clone()),
+                    Some(e.to_string()),
                 );
-                Failure::Transient {
-                    message,
-                    status,
-                    retry_after,
-                }
+                Failure::Transient(e)
             }
             Some(Ok(reply)) => match parse(&reply.text) {
                 Ok(value) => {
@@ -211,15 +196,13 @@ pub(crate) async fn call<T>(
             let attempts = attempt + 1;
             let model = model.to_string();
             return Err(match failure {
-                Failure::Transient {
-                    message, status, ..
-                } => RunError::CallFailed {
+                Failure::Transient(e) => RunError::CallFailed {
                     site: Box::new(site),
                     model,
                     attempts,
-                    message,
-                    status,
-                    help: None,
+                    message: e.to_string(),
+                    status: e.status(),
+                    help: e.help(),
                     span: span.into(),
                 },
                 Failure::Timeout(timeout) => RunError::Timeout {
@@ -241,11 +224,7 @@ pub(crate) async fn call<T>(
         }
 
         let (reason, floor) = match &failure {
-            Failure::Transient {
-                message,
-                retry_after,
-                ..
-            } => (message.clone(), *retry_after),
+            Failure::Transient(e) => (e.to_string(), e.retry_after()),
             Failure::Timeout(t) => (format!("no reply within {}ms", t.as_millis()), None),
             Failure::Unparsable { expected, .. } => (format!("the reply was not {expected}"), None),
         };

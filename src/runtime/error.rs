@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use miette::{Diagnostic, SourceSpan};
 
+use crate::internal::InternalError;
 use crate::syntax::Span;
 
 /// Where inside a node a call was made: the binding, the `for` element(s) and
@@ -281,18 +282,6 @@ pub enum RunError {
         span: SourceSpan,
     },
 
-    #[error("the vote for `{binding}` has no result: {message}")]
-    #[diagnostic(
-        code(flow::run::vote),
-        help("check that the samples' type fits the strategy")
-    )]
-    Vote {
-        binding: String,
-        message: String,
-        #[label("this vote")]
-        span: SourceSpan,
-    },
-
     #[error("no value for input `{name}`")]
     #[diagnostic(
         code(flow::input::missing),
@@ -342,12 +331,11 @@ pub enum RunError {
         span: SourceSpan,
     },
 
-    #[error("internal error: {message}")]
-    #[diagnostic(
-        code(flow::run::internal),
-        help("this is a bug in flow, please report it with the program that triggered it")
-    )]
-    Internal { message: String },
+    /// A bug in flow, not in the program. No `From` impl: one would make `?`
+    /// on a `Result<_, RunError>` ambiguous wherever the error type is inferred.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Internal(InternalError),
 }
 
 /// `TypeProblem` wrapped for `Display` in the error derive.
@@ -361,10 +349,9 @@ impl fmt::Display for TypeProblemBox {
 }
 
 impl RunError {
+    /// Shorthand for a [`RunError::Internal`] saying which invariant broke.
     pub fn internal(message: impl Into<String>) -> RunError {
-        RunError::Internal {
-            message: message.into(),
-        }
+        RunError::Internal(InternalError::new(message))
     }
 
     pub fn type_error(binding: &str, problem: TypeProblem, span: Span) -> RunError {
@@ -449,6 +436,17 @@ mod tests {
             e(3).to_string(),
             "the call to `m` for `a` timed out after 300ms on each of 3 attempts"
         );
+    }
+
+    #[test]
+    fn an_internal_error_has_the_one_internal_code() {
+        let e = RunError::internal("no provider was set up for model `m`");
+        assert_eq!(e.code_str(), "flow::internal");
+        assert_eq!(
+            e.to_string(),
+            "internal error: no provider was set up for model `m`; this is a bug in flow"
+        );
+        assert!(e.help().is_some_and(|h| h.to_string().contains("report")));
     }
 
     #[test]

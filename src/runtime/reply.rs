@@ -6,6 +6,7 @@
 //! still ambiguous (a union reply naming two choices) is an error, because the
 //! runtime retries unparsable replies and a wrong guess would be silent.
 
+use crate::internal::InternalError;
 use crate::types::Type;
 use crate::value::Value;
 
@@ -63,12 +64,22 @@ pub fn parse_reply(text: &str, ty: &Type) -> Result<Value, ReplyParseError> {
             .map(Value::Json)
             .ok_or_else(|| ReplyParseError::new("json (optionally in a ``` code fence)", text)),
         Type::List(item) => parse_list(text, item),
-        Type::Record(_) => Err(ReplyParseError::new(
-            format!(
-                "a value of type {ty}, which a reply cannot be parsed into (this is a bug in flow, please report it)"
-            ),
-            text,
-        )),
+        // `call` refuses these before any attempt (see `unparsable_type`).
+        Type::Record(_) => Err(ReplyParseError::new(format!("a value of type {ty}"), text)),
+    }
+}
+
+/// A type no reply can be parsed into: a section record, alone or in a
+/// list. The checker never gives one to `as`, so meeting one is a bug in
+/// flow, reported before a call is paid for rather than retried as an
+/// unparsable reply.
+pub fn unparsable_type(ty: &Type) -> Option<InternalError> {
+    match ty {
+        Type::Record(_) => Some(InternalError::new(format!(
+            "a call expects a reply of type {ty}, which no reply can be parsed into"
+        ))),
+        Type::List(item) => unparsable_type(item),
+        _ => None,
     }
 }
 
@@ -563,7 +574,11 @@ mod tests {
 
     #[test]
     fn records_are_not_reply_types() {
-        assert!(parse_reply("x", &Type::Record(Default::default())).is_err());
+        let record = Type::Record(Default::default());
+        assert!(parse_reply("x", &record).is_err());
+        let bug = unparsable_type(&Type::List(Box::new(record))).expect("a bug");
+        assert!(bug.to_string().ends_with("this is a bug in flow"), "{bug}");
+        assert!(unparsable_type(&Type::List(Box::new(Type::Int))).is_none());
     }
 
     proptest::proptest! {

@@ -214,22 +214,22 @@ pub fn ok(text: &str, latency_ms: u64) -> Script {
 pub fn transient(latency_ms: u64) -> Script {
     Script {
         latency: Duration::from_millis(latency_ms),
-        result: Err(ProviderError::Transient {
-            message: "server overloaded".into(),
-            status: Some(503),
-            retry_after: None,
-        }),
+        result: Err(crate::providers::testkit::status(
+            503,
+            "server overloaded",
+            None,
+        )),
     }
 }
 
 pub fn fatal(latency_ms: u64) -> Script {
     Script {
         latency: Duration::from_millis(latency_ms),
-        result: Err(ProviderError::Fatal {
-            message: "invalid request".into(),
-            status: Some(400),
-            help: Some("fix the request".into()),
-        }),
+        result: Err(crate::providers::testkit::status(
+            400,
+            "invalid request",
+            None,
+        )),
     }
 }
 

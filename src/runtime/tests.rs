@@ -10,7 +10,6 @@ use super::testkit::*;
 use super::*;
 use crate::graph::{Builtin, CompareOp, ExprKind, NodeKind, Sampling, Strategy};
 use crate::model::ModelOptions;
-use crate::providers::ProviderError;
 use crate::types::Type;
 use crate::value::Value;
 
@@ -323,7 +322,11 @@ async fn retries_run_out_with_the_providers_message() {
             ..
         }) => {
             assert_eq!(*attempts, 2);
-            assert_eq!(message, "server overloaded");
+            assert_eq!(
+                message,
+                "OpenAI answered 503 Service Unavailable for model `m` (`model-1`) at \
+                 `POST /v1/chat/completions`: server overloaded"
+            );
             assert_eq!(*status, Some(503));
             assert_eq!(span.offset(), 3);
         }
@@ -346,7 +349,13 @@ async fn fatal_errors_are_not_retried() {
         .as_ref()
         .err()
         .and_then(|e| miette::Diagnostic::help(e).map(|h| h.to_string()));
-    assert_eq!(help.as_deref(), Some("fix the request"));
+    // The provider's own advice for a 400, not the runtime's "raise `retry`".
+    assert_eq!(
+        help.as_deref(),
+        Some(
+            "check the options of model `m` (`temperature`, `max_tokens`, `top_p`) and the prompt"
+        )
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -401,11 +410,11 @@ async fn retry_after_is_a_minimum_wait() {
         if req.attempt == 0 {
             Script {
                 latency: Duration::from_millis(10),
-                result: Err(ProviderError::Transient {
-                    message: "rate limited".into(),
-                    status: Some(429),
-                    retry_after: Some(Duration::from_secs(2)),
-                }),
+                result: Err(crate::providers::testkit::status(
+                    429,
+                    "rate limited",
+                    Some(Duration::from_secs(2)),
+                )),
             }
         } else {
             ok("fine", 10)
@@ -644,7 +653,9 @@ async fn the_first_failure_cancels_everything_in_flight() {
             assert_eq!(site.binding, "bad");
             assert_eq!(
                 e.to_string(),
-                "the call to `m` for `bad` failed after 1 attempt (HTTP 400): invalid request"
+                "the call to `m` for `bad` failed after 1 attempt (HTTP 400): OpenAI answered \
+                 400 Bad Request for model `m` (`model-1`) at `POST /v1/chat/completions`: \
+                 invalid request"
             );
         }
         other => panic!("expected a failed call, got {other:?}"),

@@ -29,7 +29,7 @@ pub fn from_pest(src: &str, err: Error<Rule>) -> SyntaxError {
                 }
             } else {
                 SyntaxError::Internal {
-                    message,
+                    error: crate::internal::InternalError::new(message),
                     span: Span::point(pos),
                 }
             }

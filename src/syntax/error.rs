@@ -9,6 +9,7 @@ use std::fmt::Display;
 use miette::{Diagnostic, LabeledSpan};
 
 use super::Span;
+use crate::internal::InternalError;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SyntaxError {
@@ -109,12 +110,14 @@ pub enum SyntaxError {
     #[error("a duration such as `{text}` is only allowed after `timeout` or in a model option")]
     MisplacedDuration { text: String, span: Span },
 
-    #[error("internal parser error: {message}")]
-    Internal { message: String, span: Span },
+    /// The parser met a shape its own grammar rules out: a bug in flow.
+    #[error("{error}")]
+    Internal { error: InternalError, span: Span },
 }
 
-/// Every code kind, in documentation order (tests check each is documented
-/// and has a fixture).
+/// Every kind of user mistake, in documentation order (tests check each is
+/// documented and has a fixture). `internal` is not among them: it is a bug
+/// in flow, coded `flow::internal` like every stage's.
 pub const KINDS: &[&str] = &[
     "unexpected",
     "unclosed",
@@ -133,7 +136,6 @@ pub const KINDS: &[&str] = &[
     "too_deep",
     "number_too_large",
     "misplaced_duration",
-    "internal",
 ];
 
 fn unexpected_message(expected: &str, found: &str) -> String {
@@ -150,7 +152,8 @@ fn short_expectation(expected: &str) -> bool {
 }
 
 impl SyntaxError {
-    /// The last segment of the code, e.g. `unclosed`.
+    /// The last segment of the code, e.g. `unclosed` (`internal` for
+    /// [`SyntaxError::Internal`], whose code is `flow::internal`).
     pub fn kind(&self) -> &'static str {
         match self {
             SyntaxError::Unexpected { .. } => "unexpected",
@@ -271,7 +274,7 @@ impl SyntaxError {
             SyntaxError::MisplacedDuration { .. } => {
                 "write a plain number here, or move the duration to `timeout`".to_string()
             }
-            SyntaxError::Internal { .. } => "this is a bug in flow, please report it".to_string(),
+            SyntaxError::Internal { error, .. } => return error.help().map(|h| h.to_string()),
         })
     }
 
@@ -374,6 +377,9 @@ impl SyntaxError {
 
 impl Diagnostic for SyntaxError {
     fn code<'a>(&'a self) -> Option<Box<dyn Display + 'a>> {
+        if let SyntaxError::Internal { error, .. } = self {
+            return error.code();
+        }
         Some(Box::new(format!("flow::syntax::{}", self.kind())))
     }
 
@@ -384,5 +390,29 @@ impl Diagnostic for SyntaxError {
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         Some(Box::new(self.label_list().into_iter()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_internal_parser_error_has_the_one_internal_code_and_a_label() {
+        let e = SyntaxError::Internal {
+            error: InternalError::new("a string token without quotes"),
+            span: Span::point(3),
+        };
+        assert_eq!(
+            e.code().map(|c| c.to_string()).as_deref(),
+            Some("flow::internal")
+        );
+        assert_eq!(
+            e.to_string(),
+            "internal error: a string token without quotes; this is a bug in flow"
+        );
+        assert!(e.help().is_some_and(|h| h.to_string().contains("report")));
+        assert!(e.labels().is_some_and(|mut l| l.next().is_some()));
+        assert!(!KINDS.contains(&e.kind()), "not a user mistake");
     }
 }

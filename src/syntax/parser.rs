@@ -1,7 +1,7 @@
 //! pest pairs → AST.
 //!
 //! The grammar guarantees the shape of every pair, so a pair that is not what
-//! a function expects is a bug in flow, reported as `flow::syntax::internal`
+//! a function expects is a bug in flow, reported as `flow::internal`
 //! (the `presume` idea from just). User mistakes found while building (bad
 //! escapes, a modifier given twice, a comparison in a block, number overflow)
 //! are collected and building continues, so one run reports all of them.
@@ -15,6 +15,7 @@ use super::diagnose;
 use super::error::SyntaxError;
 use super::scan;
 use super::strings;
+use crate::internal::InternalError;
 
 #[derive(pest_derive::Parser)]
 #[grammar = "grammar/flow.pest"]
@@ -53,7 +54,7 @@ pub fn parse(source: &str) -> Result<Program, Vec<SyntaxError>> {
 
 fn bug(message: impl Into<String>, span: Span) -> SyntaxError {
     SyntaxError::Internal {
-        message: message.into(),
+        error: InternalError::new(message),
         span,
     }
 }
@@ -90,7 +91,7 @@ impl<'i> Kids<'i> {
     }
 
     /// The next child, which the grammar guarantees is `rule`. A mismatch is
-    /// a bug in flow, reported as `flow::syntax::internal` (never a panic);
+    /// a bug in flow, reported as `flow::internal` (never a panic);
     /// named after just's `presume_*`, as opposed to a user-facing `expect`.
     fn presume(&mut self, rule: Rule) -> R<Pair<'i, Rule>> {
         let p = self.next()?;

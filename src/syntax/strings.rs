@@ -27,7 +27,9 @@ pub fn decode(raw: &str, offset: usize, errors: &mut Vec<SyntaxError>) -> Templa
         decode_segment(&raw[1..raw.len() - 1], offset + 1, &mut out, errors);
     } else {
         errors.push(SyntaxError::Internal {
-            message: format!("string token without quotes: {raw:?}"),
+            error: crate::internal::InternalError::new(format!(
+                "a string token without quotes: {raw:?}"
+            )),
             span,
         });
     }
