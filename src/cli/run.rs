@@ -53,17 +53,7 @@ pub fn run(args: RunArgs, term: &mut Terminal) -> Result<(), Failure> {
     // The run goes in a task on a worker rather than on this thread: from
     // `block_on`, every node the scheduler starts or finishes crosses between
     // this thread and a worker (two futex wake-ups, ~13 µs each on a VM).
-    let report = tokio.block_on(tokio.spawn(execute(engine.clone(), inputs)));
-    let report = report.unwrap_or_else(|e| {
-        RunReport::failed(RunError::internal(format!(
-            "the run's task {}",
-            if e.is_panic() {
-                "panicked"
-            } else {
-                "was cancelled"
-            }
-        )))
-    });
+    let report = RunReport::from_task(tokio.block_on(tokio.spawn(execute(engine.clone(), inputs))));
     let lost = cache_cmd::show_close(engine.close(), term);
 
     if let Some(path) = &args.trace

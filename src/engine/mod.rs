@@ -32,7 +32,7 @@ use crate::model::ProviderKind;
 use crate::providers::Provider;
 pub use crate::runtime::limits::LimitsRegistry;
 use crate::runtime::limits::{self, SharedLimits};
-use crate::runtime::{CallBudget, RetryPolicy, RunError, RunEvent, RunOptions, RunReport};
+use crate::runtime::{CallBudget, RetryPolicy, RunEvent, RunOptions, RunReport};
 
 pub use error::EngineError;
 pub use inputs::{InputError, InputErrors, InputValue, Inputs};
@@ -271,20 +271,11 @@ impl RunHandle {
     /// Waits for the run's report; events not yet taken are dropped.
     pub async fn finish(self) -> RunReport {
         let RunHandle { task, cancel, .. } = self;
-        match task.await {
-            Ok(report) => report,
-            Err(e) => {
-                cancel.cancel();
-                RunReport::failed(RunError::internal(format!(
-                    "the run's task {}",
-                    if e.is_panic() {
-                        "panicked"
-                    } else {
-                        "was cancelled"
-                    }
-                )))
-            }
+        let joined = task.await;
+        if joined.is_err() {
+            cancel.cancel();
         }
+        RunReport::from_task(joined)
     }
 }
 

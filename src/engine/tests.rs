@@ -6,6 +6,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::*;
+use crate::runtime::RunError;
 use crate::value::Value;
 
 fn program(src: &str) -> Program {

@@ -19,6 +19,21 @@ pub struct RunReport {
 }
 
 impl RunReport {
+    /// The report of a run that went in a task of its own; a task that
+    /// panicked or was aborted is a bug in flow, reported as a failed run.
+    pub fn from_task(joined: Result<RunReport, tokio::task::JoinError>) -> RunReport {
+        joined.unwrap_or_else(|e| {
+            RunReport::failed(RunError::internal(format!(
+                "the run's task {}",
+                if e.is_panic() {
+                    "panicked"
+                } else {
+                    "was cancelled"
+                }
+            )))
+        })
+    }
+
     /// A run that failed before it could start: nothing finished.
     pub fn failed(error: RunError) -> RunReport {
         RunReport {

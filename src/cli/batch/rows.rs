@@ -90,14 +90,7 @@ mod tests {
         }
     }
 
-    const PROGRAM: &str = r#"
-model m = mock(echo: true)
-input query: text
-input n: int = 2
-input tags: list<text> = ["a"]
-input mood: "calm" | "angry" = "calm"
-output answer = ask m "{query} {n} {tags} {mood}"
-"#;
+    use crate::engine::inputs::tests::PROGRAM;
 
     fn one(line: &str) -> Result<IndexMap<String, Value>, RowError> {
         let g = graph(PROGRAM);

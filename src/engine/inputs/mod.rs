@@ -260,4 +260,4 @@ fn unknown_help(name: &str, graph: &FlowGraph) -> String {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -1,7 +1,9 @@
 use super::*;
 use crate::engine::Program;
 
-const PROGRAM: &str = r#"
+/// Inputs of every kind, with and without defaults; the batch rows' tests
+/// use it too.
+pub(crate) const PROGRAM: &str = r#"
 model m = mock(echo: true)
 input query: text
 input n: int = 2
