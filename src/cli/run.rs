@@ -327,7 +327,7 @@ pub(super) fn unknown_input_help(name: &str, known: &[&str]) -> String {
 }
 
 fn write_trace(path: &Path, report: &RunReport) -> Result<(), SetupError> {
-    let json = runtime::chrome_trace_json(report);
+    let json = runtime::chrome_trace_json(&report.trace);
     let text = serde_json::to_string(&json).unwrap_or_default();
     std::fs::write(path, text).map_err(|e| SetupError::TraceFile {
         path: path.display().to_string(),

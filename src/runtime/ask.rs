@@ -12,8 +12,8 @@ use futures::future::{BoxFuture, FutureExt, try_join_all};
 use futures::stream::FuturesUnordered;
 
 use super::call::{CallPlan, Called, call};
+use super::env::Env;
 use super::error::{RunError, SampleIx, Site, written_binding};
-use super::eval::{Env, render};
 use super::reply::parse_reply;
 use super::vote::{Outcome, Tally, VoteError, judge_prompt_for, parse_judge_choice};
 use crate::graph::{AskCall, Sampling, Strategy};
@@ -21,29 +21,12 @@ use crate::syntax::Span;
 use crate::types::Type;
 use crate::value::Value;
 
-/// A call site with its prompt and system rendered once for all samples.
-struct Rendered<'c> {
-    call: &'c AskCall,
-    prompt: String,
-    system: Option<String>,
-}
-
-async fn render_call<'c>(env: &Env<'_>, call: &'c AskCall) -> Result<Rendered<'c>, RunError> {
-    let prompt = render(env, &call.prompt).await?;
-    let system = match &call.system {
-        Some(t) => Some(render(env, t).await?),
-        None => env
-            .ctx
-            .graph
-            .models
-            .get(&call.model)
-            .and_then(|m| m.options.system.clone()),
-    };
-    Ok(Rendered {
-        call,
-        prompt,
-        system,
-    })
+/// A call site with its prompt and system rendered once for all samples
+/// (by `eval::render_call`).
+pub(crate) struct Rendered<'c> {
+    pub call: &'c AskCall,
+    pub prompt: String,
+    pub system: Option<String>,
 }
 
 fn site(env: &Env<'_>) -> Site {
@@ -85,18 +68,18 @@ fn sample<'a>(
 /// `ask` with its sampling; `span` is the whole expression's, for vote errors.
 pub(crate) async fn ask(
     env: &Env<'_>,
-    call: &AskCall,
+    r: &Rendered<'_>,
     sampling: &Sampling,
     span: Span,
 ) -> Result<Called<Value>, RunError> {
-    let r = render_call(env, call).await?;
+    let call = r.call;
     match sampling {
-        Sampling::One => sample(env, &r, 0, None).await,
+        Sampling::One => sample(env, r, 0, None).await,
         Sampling::Repeat(n) => {
             let all = try_join_all((0..*n).map(|i| {
                 sample(
                     env,
-                    &r,
+                    r,
                     i,
                     Some(SampleIx {
                         index: i,
@@ -120,7 +103,7 @@ pub(crate) async fn ask(
                         of: *n,
                         voter: None,
                     };
-                    (call.model.as_str(), sample(env, &r, i, Some(ix)))
+                    (call.model.as_str(), sample(env, r, i, Some(ix)))
                 })
                 .collect();
             // Boxed: a vote's state is ~2 KB, and unboxed it would make every
@@ -134,12 +117,11 @@ pub(crate) async fn ask(
 /// `v * per_voter + s`.
 pub(crate) async fn ensemble(
     env: &Env<'_>,
-    voters: &[AskCall],
+    rendered: &[Rendered<'_>],
     per_voter: u32,
     strategy: &Strategy,
     span: Span,
 ) -> Result<Called<Value>, RunError> {
-    let rendered = try_join_all(voters.iter().map(|c| render_call(env, c))).await?;
     let total = u32::try_from(rendered.len())
         .unwrap_or(u32::MAX)
         .saturating_mul(per_voter);

@@ -5,60 +5,14 @@
 //! sub-expressions (template parts, list items, arguments, map elements) are
 //! evaluated concurrently so inline calls in one body overlap.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
-
 use futures::future::{BoxFuture, FutureExt, try_join_all};
 
-use super::ask;
-use super::ctx::RunCtx;
+use super::ask::{self, Rendered};
+use super::env::Env;
 use super::error::{RunError, TypeProblem};
-use super::node::DepValues;
-use crate::graph::{Builtin, CompareOp, Expr, ExprKind, Template, TemplatePart};
+use crate::graph::{AskCall, Builtin, CompareOp, Expr, ExprKind, Template, TemplatePart};
 use crate::syntax::Span;
 use crate::value::Value;
-
-/// What an expression can see: the values of the node's dependencies and the
-/// variables of enclosing `for`s.
-pub(crate) struct Env<'a> {
-    pub ctx: &'a RunCtx,
-    /// The node being evaluated, for messages and trace names.
-    pub binding: &'a str,
-    pub values: &'a DepValues,
-    /// Innermost last.
-    pub vars: Vec<(String, Value)>,
-    /// Element indices of enclosing `for`s, outermost first.
-    pub items: Vec<usize>,
-    /// The longest call latency seen by this node, in microseconds, for the
-    /// critical path.
-    pub latency: &'a AtomicU64,
-}
-
-impl<'a> Env<'a> {
-    fn child(&self, var: &str, value: Value, index: usize) -> Env<'a> {
-        let mut vars = self.vars.clone();
-        vars.push((var.to_string(), value));
-        let mut items = self.items.clone();
-        items.push(index);
-        Env {
-            ctx: self.ctx,
-            binding: self.binding,
-            values: self.values,
-            vars,
-            items,
-            latency: self.latency,
-        }
-    }
-
-    pub fn observe_latency(&self, d: Duration) {
-        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
-        self.latency.fetch_max(us, Ordering::Relaxed);
-    }
-
-    fn type_error(&self, problem: TypeProblem, span: Span) -> RunError {
-        RunError::type_error(self.binding, problem, span)
-    }
-}
 
 /// The value of an expression that needs no waiting (a literal, a node's
 /// value, a variable), without a future; `None` for any other. Lists of
@@ -153,7 +107,8 @@ pub(crate) fn eval<'e>(env: &'e Env<'_>, expr: &'e Expr) -> BoxFuture<'e, Result
                 }
             }
             ExprKind::Ask(call, sampling) => {
-                let called = ask::ask(env, call, sampling, expr.span).await?;
+                let r = render_call(env, call).await?;
+                let called = ask::ask(env, &r, sampling, expr.span).await?;
                 env.observe_latency(called.latency);
                 Ok(called.value)
             }
@@ -193,6 +148,29 @@ pub(crate) async fn render(env: &Env<'_>, t: &Template) -> Result<String, RunErr
     }))
     .await?;
     Ok(parts.concat())
+}
+
+/// A call site's prompt and system, rendered once for all its samples. Done
+/// here rather than in `ask` so that `ask` never needs the evaluator.
+pub(crate) async fn render_call<'c>(
+    env: &Env<'_>,
+    call: &'c AskCall,
+) -> Result<Rendered<'c>, RunError> {
+    let prompt = render(env, &call.prompt).await?;
+    let system = match &call.system {
+        Some(t) => Some(render(env, t).await?),
+        None => env
+            .ctx
+            .graph
+            .models
+            .get(&call.model)
+            .and_then(|m| m.options.system.clone()),
+    };
+    Ok(Rendered {
+        call,
+        prompt,
+        system,
+    })
 }
 
 /// A template whose parts are all plain (see `eval_plain`), rendered

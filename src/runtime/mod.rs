@@ -5,10 +5,27 @@
 //! `ask` its samples and votes, `call` one call with its retries, under the
 //! per-model `limits`. Everything observed is collected in `ctx` and handed
 //! back in a [`RunReport`].
+//!
+//! The modules import one another in one direction only, so each can be
+//! read knowing just the ones below it:
+//!
+//! ```text
+//! scheduler → node → eval → ask → call → ctx → report → trace
+//!                 ↘    ↓    ↙ ↘     ↘              ↘ limits
+//!                     env    reply → vote           error
+//! ```
+//!
+//! `env` holds what a node's evaluation sees (`Env`, `DepValues`), so `node`,
+//! `eval` and `ask` share it without importing one another. The one real
+//! recursion, an inline `ask` inside an expression, runs `eval` → `ask`;
+//! `eval::render_call` renders a call's prompt before handing it to `ask`,
+//! so `ask` never calls back into the evaluator. `error` and `limits` are
+//! leaves that everything may use; `trace` takes events, not a report.
 
 mod ask;
 mod call;
 mod ctx;
+mod env;
 pub mod error;
 mod eval;
 pub mod input;

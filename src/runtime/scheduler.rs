@@ -18,8 +18,9 @@ use petgraph::Direction;
 use tokio::time::Instant;
 
 use super::ctx::RunCtx;
+use super::env::DepValues;
 use super::error::RunError;
-use super::node::{DepValues, Done, execute};
+use super::node::{Done, execute};
 use super::report::{RunEvent, RunOptions, RunReport};
 use crate::graph::{AskCall, Expr, ExprKind, FlowGraph, NodeId, NodeKind, Template, TemplatePart};
 use crate::providers::Provider;

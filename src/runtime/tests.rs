@@ -571,7 +571,7 @@ async fn concurrency_caps_calls_in_flight() {
     assert_eq!(r.stats.peak_in_flight, 3);
     assert_eq!(elapsed_ms(start), 4 * 50);
     // Three lanes in the trace: concurrency is visible.
-    let trace = chrome_trace_json(&r);
+    let trace = chrome_trace_json(&r.trace);
     let max_tid = trace["traceEvents"]
         .as_array()
         .into_iter()
@@ -1132,7 +1132,7 @@ async fn chrome_trace_has_one_slice_per_attempt_with_args() {
     });
     let r = run_with(g.build(), &[("m", p)], quick_options()).await;
     assert!(r.outputs.is_ok());
-    let trace = chrome_trace_json(&r);
+    let trace = chrome_trace_json(&r.trace);
     let slices: Vec<&serde_json::Value> = trace["traceEvents"]
         .as_array()
         .into_iter()
