@@ -339,10 +339,14 @@ fn print_report(report: &RunReport, src: &Source, json: bool, style: Style) -> u
     match &report.outputs {
         Ok(outputs) => {
             if json {
-                let doc = serde_json::json!({
+                let mut doc = serde_json::json!({
                     "outputs": outputs_json(outputs),
                     "stats": report.stats,
                 });
+                let placeholders = crate::value::placeholder_paths(outputs);
+                if let (false, Some(obj)) = (placeholders.is_empty(), doc.as_object_mut()) {
+                    obj.insert("placeholders".into(), placeholders.into());
+                }
                 print_stdout(&format!("{}\n", pretty(&doc)));
             } else if let Some(text) = single_text(outputs) {
                 let mut text = text.to_string();

@@ -14,7 +14,7 @@ use futures::stream::FuturesUnordered;
 use super::call::{CallPlan, Called, call};
 use super::env::Env;
 use super::error::{RunError, SampleIx, Site, written_binding};
-use super::reply::parse_reply;
+use super::reply::{invented, parse_reply};
 use super::vote::{Outcome, Tally, VoteError, judge_prompt_for, parse_judge_choice};
 use crate::graph::{AskCall, Sampling, Strategy};
 use crate::syntax::Span;
@@ -59,8 +59,26 @@ fn sample<'a>(
         span: r.call.span,
     };
     let ty = &r.call.parse_as;
+    // An invented reply's json is a placeholder, named where the program
+    // reads it: the binding, and the element for a call inside a `for`.
+    let invents = env
+        .ctx
+        .providers
+        .get(&r.call.model)
+        .is_some_and(|p| p.invents_replies());
+    let origin = invents.then(|| {
+        let mut path = written_binding(env.binding).to_string();
+        for i in &env.items {
+            path.push_str(&format!("[{i}]"));
+        }
+        path
+    });
     call(env.ctx, plan, move |text| {
-        parse_reply(text, ty).map_err(|e| e.expected)
+        let value = parse_reply(text, ty).map_err(|e| e.expected)?;
+        Ok(match &origin {
+            Some(path) => invented(value, ty, path),
+            None => value,
+        })
     })
     .boxed()
 }

@@ -12,7 +12,7 @@ use super::env::Env;
 use super::error::{RunError, TypeProblem};
 use crate::graph::{AskCall, Builtin, CompareOp, Expr, ExprKind, Template, TemplatePart};
 use crate::syntax::Span;
-use crate::value::Value;
+use crate::value::{Placeholder, Value};
 
 /// The value of an expression that needs no waiting (a literal, a node's
 /// value, a variable), without a future; `None` for any other. Lists of
@@ -197,6 +197,7 @@ pub(crate) fn kind_name(v: &Value) -> &'static str {
         Value::Number(_) => "number",
         Value::List(_) => "list",
         Value::Record(_) => "section record",
+        Value::Placeholder(_) => "offline placeholder",
         Value::Json(j) => match j {
             serde_json::Value::Null => "json null",
             serde_json::Value::Bool(_) => "json bool",
@@ -228,9 +229,9 @@ fn normalize(v: &Value) -> Value {
 }
 
 fn as_bool(env: &Env<'_>, v: &Value, span: Span) -> Result<bool, RunError> {
-    match normalize(v) {
-        Value::Bool(b) => Ok(b),
-        _ => Err(env.type_error(
+    match v.truth() {
+        Some(b) => Ok(b),
+        None => Err(env.type_error(
             TypeProblem::Expected {
                 expected: "a bool",
                 found: kind_name(v),
@@ -246,6 +247,7 @@ pub(crate) fn as_list(env: &Env<'_>, v: Value, span: Span) -> Result<Vec<Value>,
         Value::Json(serde_json::Value::Array(items)) => {
             Ok(items.into_iter().map(Value::Json).collect())
         }
+        Value::Placeholder(p) => Ok(p.items()),
         other => Err(env.type_error(
             TypeProblem::Expected {
                 expected: "a list",
@@ -270,12 +272,6 @@ fn field_of(env: &Env<'_>, v: Value, field: &str, span: Span) -> Result<Value, R
         },
         Value::Json(serde_json::Value::Object(mut map)) => match map.remove(field) {
             Some(v) => Ok(Value::Json(v)),
-            None if crate::value::is_offline_placeholder(&map) => {
-                let mut inner = serde_json::Map::new();
-                inner.insert(crate::value::PLACEHOLDER_KEY.into(), true.into());
-                inner.insert("field".into(), field.into());
-                Ok(Value::Json(serde_json::Value::Object(inner)))
-            }
             None => Err(env.type_error(
                 TypeProblem::MissingField {
                     field: field.to_string(),
@@ -284,6 +280,7 @@ fn field_of(env: &Env<'_>, v: Value, field: &str, span: Span) -> Result<Value, R
                 span,
             )),
         },
+        Value::Placeholder(p) => Ok(Value::Placeholder(p.field(field))),
         other => Err(env.type_error(
             TypeProblem::NoFields {
                 field: field.to_string(),
@@ -304,7 +301,12 @@ fn as_f64(v: &Value) -> Option<f64> {
 
 /// Equality is structural after normalising JSON scalars, with ints and
 /// numbers compared by value; ordering is defined on numbers and on text.
+/// A placeholder is like NaN: it equals nothing, itself included, and is
+/// neither less nor greater than anything, so only `!=` holds.
 pub(crate) fn compare(op: CompareOp, l: &Value, r: &Value) -> Result<bool, TypeProblem> {
+    if matches!(l, Value::Placeholder(_)) || matches!(r, Value::Placeholder(_)) {
+        return Ok(op == CompareOp::Ne);
+    }
     let (l, r) = (normalize(l), normalize(r));
     let ordering = match (&l, &r) {
         (Value::Int(a), Value::Int(b)) => Some(a.cmp(b)),
@@ -398,6 +400,7 @@ fn call_builtin(
                 Value::Json(serde_json::Value::String(s)) => s.chars().count(),
                 Value::Json(serde_json::Value::Array(items)) => items.len(),
                 Value::Json(serde_json::Value::Object(map)) => map.len(),
+                Value::Placeholder(_) => Placeholder::ITEMS,
                 other => {
                     return Err(env.type_error(
                         TypeProblem::Expected {
@@ -425,6 +428,11 @@ fn call_builtin(
             let (Some(hay), Some(needle)) = (a, b) else {
                 return Err(arity(2));
             };
+            // Nothing is known to be in a placeholder, and a placeholder is
+            // in nothing (it equals nothing, and its text is no real text).
+            if matches!(hay, Value::Placeholder(_)) || matches!(needle, Value::Placeholder(_)) {
+                return Ok(Value::Bool(false));
+            }
             match normalize(&hay) {
                 Value::List(items) => {
                     Ok(Value::Bool(items.iter().any(|i| {
@@ -432,6 +440,29 @@ fn call_builtin(
                     })))
                 }
                 other => Ok(Value::Bool(other.to_text().contains(&text(&needle)))),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_placeholder_compares_like_nan() {
+        let p = Value::Placeholder(Placeholder::new("data.total"));
+        for other in [Value::Int(100), Value::Text("x".into()), p.clone()] {
+            for (op, want) in [
+                (CompareOp::Eq, false),
+                (CompareOp::Ne, true),
+                (CompareOp::Lt, false),
+                (CompareOp::Le, false),
+                (CompareOp::Gt, false),
+                (CompareOp::Ge, false),
+            ] {
+                assert_eq!(compare(op, &p, &other), Ok(want), "{op:?} {other:?}");
+                assert_eq!(compare(op, &other, &p), Ok(want), "{other:?} {op:?}");
             }
         }
     }

@@ -355,11 +355,9 @@ impl Scheduler {
         node.guards
             .iter()
             .all(|g| match self.state.get(g.cond.index()) {
-                Some(State::Done(v)) => match &**v {
-                    Value::Bool(b) => *b == g.when,
-                    Value::Json(serde_json::Value::Bool(b)) => *b == g.when,
-                    _ => false,
-                },
+                // As `if` reads its condition, so the guarded call runs
+                // exactly when its branch is taken.
+                Some(State::Done(v)) => v.truth() == Some(g.when),
                 _ => false,
             })
     }

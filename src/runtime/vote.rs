@@ -429,6 +429,10 @@ fn write_key(value: &Value, out: &mut String) {
             }
             out.push('}');
         }
+        Value::Placeholder(p) => {
+            out.push('p');
+            out.push_str(&json_string(&p.path));
+        }
     }
 }
 
