@@ -20,6 +20,14 @@ pub(crate) enum Step<'g> {
     Close { depth: usize },
 }
 
+impl Step<'_> {
+    /// Two spaces a level, as both renderings indent.
+    pub fn indent(&self) -> String {
+        let (Step::Node { depth, .. } | Step::Open { depth, .. } | Step::Close { depth }) = self;
+        "  ".repeat(*depth)
+    }
+}
+
 /// Every node and section box in drawing order: the nodes outside any
 /// section first, by index, then each top-level section with its member
 /// nodes and, after them, its child sections.

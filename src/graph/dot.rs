@@ -42,22 +42,15 @@ fn write_dot(g: &FlowGraph, out: &mut String) -> fmt::Result {
     }
 
     for step in clusters::walk(g) {
+        let indent = step.indent();
         match step {
-            Step::Node { id, depth } => write_node(g, out, id, depth)?,
-            Step::Open {
-                section,
-                label,
-                depth,
-            } => {
-                let indent = "  ".repeat(depth);
-                writeln!(out, "{indent}subgraph cluster_{section} {{")?;
-                writeln!(
-                    out,
-                    "{indent}  label={}; labelloc=t; style=\"rounded,dashed\"; color=\"#999999\";",
-                    quote(label)
-                )?;
-            }
-            Step::Close { depth } => writeln!(out, "{}}}", "  ".repeat(depth))?,
+            Step::Node { id, .. } => write_node(g, out, id, &indent)?,
+            Step::Open { section, label, .. } => writeln!(
+                out,
+                "{indent}subgraph cluster_{section} {{\n{indent}  label={}; labelloc=t; style=\"rounded,dashed\"; color=\"#999999\";",
+                quote(label)
+            )?,
+            Step::Close { .. } => writeln!(out, "{indent}}}")?,
         }
     }
 
@@ -92,11 +85,10 @@ fn write_dot(g: &FlowGraph, out: &mut String) -> fmt::Result {
     writeln!(out, "}}")
 }
 
-fn write_node(g: &FlowGraph, out: &mut String, id: usize, depth: usize) -> fmt::Result {
+fn write_node(g: &FlowGraph, out: &mut String, id: usize, indent: &str) -> fmt::Result {
     let Some(node) = g.dag.node_weight(super::NodeId::new(id)) else {
         return Ok(());
     };
-    let indent = "  ".repeat(depth);
     let mut label = format!("{}\n{}", node.name, node_detail(g, node));
     let calls = node_calls(g, node);
     if !calls.is_zero() {

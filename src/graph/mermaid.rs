@@ -31,19 +31,13 @@ fn write_mermaid(g: &FlowGraph, out: &mut String) -> fmt::Result {
         writeln!(out, "  m{i}[(\"{}\")]:::declared", text(&label))?;
     }
     for step in clusters::walk(g) {
+        let indent = step.indent();
         match step {
-            Step::Node { id, depth } => write_node(g, out, id, depth)?,
-            Step::Open {
-                section,
-                label,
-                depth,
-            } => writeln!(
-                out,
-                "{}subgraph s{section} [\"{}\"]",
-                "  ".repeat(depth),
-                text(label)
-            )?,
-            Step::Close { depth } => writeln!(out, "{}end", "  ".repeat(depth))?,
+            Step::Node { id, .. } => write_node(g, out, id, &indent)?,
+            Step::Open { section, label, .. } => {
+                writeln!(out, "{indent}subgraph s{section} [\"{}\"]", text(label))?;
+            }
+            Step::Close { .. } => writeln!(out, "{indent}end")?,
         }
     }
 
@@ -74,7 +68,7 @@ fn write_mermaid(g: &FlowGraph, out: &mut String) -> fmt::Result {
     Ok(())
 }
 
-fn write_node(g: &FlowGraph, out: &mut String, id: usize, depth: usize) -> fmt::Result {
+fn write_node(g: &FlowGraph, out: &mut String, id: usize, indent: &str) -> fmt::Result {
     let Some(node) = g.dag.node_weight(NodeId::new(id)) else {
         return Ok(());
     };
@@ -84,7 +78,6 @@ fn write_node(g: &FlowGraph, out: &mut String, id: usize, depth: usize) -> fmt::
         label.push_str(&format!("\n{calls} {}", calls.noun()));
     }
     let label = text(&label);
-    let indent = "  ".repeat(depth);
     let shaped = match &node.kind {
         NodeKind::Input { .. } => format!("[/\"{label}\"/]:::io"),
         NodeKind::Output(_) => format!("[/\"{label}\"\\]:::io"),
