@@ -7,16 +7,24 @@
 //! back in a [`RunReport`].
 //!
 //! The modules import one another in one direction only, so each can be
-//! read knowing just the ones below it:
+//! read knowing just the ones below it. Each line's module uses only
+//! modules on the lines below it:
 //!
 //! ```text
-//! scheduler → node → eval → ask → call → ctx → report → trace
-//!                 ↘    ↓    ↙ ↘     ↘              ↘ limits
-//!                     env    reply → vote           error
+//! scheduler   node, env, ctx, report
+//! node        eval, ask, env, ctx
+//! eval        ask, env
+//! ask         call, reply, vote, env
+//! call        ctx, report, trace
+//! reply       vote
+//! env         ctx
+//! ctx         report, trace, limits
+//! report      trace, limits
+//! trace, limits, vote, input, error   (error is used by all)
 //! ```
 //!
-//! `env` holds what a node's evaluation sees (`Env`, `DepValues`), so `node`,
-//! `eval` and `ask` share it without importing one another. The one real
+//! `env` holds what a node's evaluation sees (`Env`, `DepValues`) below
+//! `node`, `eval` and `ask`, so none of them imports one above it. The one real
 //! recursion, an inline `ask` inside an expression, runs `eval` → `ask`;
 //! `eval::render_call` renders a call's prompt before handing it to `ask`,
 //! so `ask` never calls back into the evaluator. `error` and `limits` are
