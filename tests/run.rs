@@ -755,3 +755,30 @@ fn json_output_lists_where_placeholders_are() {
         "Owner: [offline placeholder for `data.owner`]"
     );
 }
+
+/// Offline, the samples of a `repeat` are placeholders of their own, while
+/// those of a vote agree, so every strategy decides.
+#[test]
+fn offline_repeat_samples_are_distinct_placeholders_and_votes_decide() {
+    let p = TempProgram::new(
+        "model m = openai(\"gpt-4o-mini\")\n\
+         many = ask m \"Facts?\" as json repeat 2\n\
+         output firsts = for s in many < upper(s.first) >\n\
+         output voted = ask m \"Facts?\" as json vote 3 by unanimous\n",
+    );
+    let out = flow(&["run", &p.path, "--offline", "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let doc = json(&out);
+    assert_eq!(
+        doc["outputs"]["firsts"],
+        serde_json::json!([
+            "[offline placeholder for `many[0].first`]",
+            "[offline placeholder for `many[1].first`]"
+        ])
+    );
+    assert_eq!(doc["outputs"]["voted"], "[offline placeholder for `voted`]");
+    assert_eq!(
+        doc["placeholders"],
+        serde_json::json!(["firsts[0]", "firsts[1]", "voted"])
+    );
+}

@@ -38,12 +38,21 @@ fn site(env: &Env<'_>) -> Site {
     }
 }
 
+/// The samples of a `repeat` become a list's elements; those of a vote
+/// become one value, so their placeholders must agree.
+#[derive(Clone, Copy, PartialEq)]
+enum Becomes {
+    Value,
+    Element,
+}
+
 /// One sample of a rendered call, parsed into the call's `as` type.
 fn sample<'a>(
     env: &'a Env<'_>,
     r: &'a Rendered<'_>,
     sample: u32,
     ix: Option<SampleIx>,
+    becomes: Becomes,
 ) -> BoxFuture<'a, Result<Called<Value>, RunError>> {
     let mut site = site(env);
     site.sample = ix;
@@ -60,7 +69,8 @@ fn sample<'a>(
     };
     let ty = &r.call.parse_as;
     // An invented reply's json is a placeholder, named where the program
-    // reads it: the binding, and the element for a call inside a `for`.
+    // reads it: the binding, the element for a call inside a `for`, and the
+    // sample's place in the list a `repeat` makes.
     let invents = env
         .ctx
         .providers
@@ -70,6 +80,9 @@ fn sample<'a>(
         let mut path = written_binding(env.binding).to_string();
         for i in &env.items {
             path.push_str(&format!("[{i}]"));
+        }
+        if becomes == Becomes::Element {
+            path.push_str(&format!("[{sample}]"));
         }
         path
     });
@@ -92,7 +105,7 @@ pub(crate) async fn ask(
 ) -> Result<Called<Value>, RunError> {
     let call = r.call;
     match sampling {
-        Sampling::One => sample(env, r, 0, None).await,
+        Sampling::One => sample(env, r, 0, None, Becomes::Value).await,
         Sampling::Repeat(n) => {
             let all = try_join_all((0..*n).map(|i| {
                 sample(
@@ -104,6 +117,7 @@ pub(crate) async fn ask(
                         of: *n,
                         voter: None,
                     }),
+                    Becomes::Element,
                 )
             }))
             .await?;
@@ -121,7 +135,10 @@ pub(crate) async fn ask(
                         of: *n,
                         voter: None,
                     };
-                    (call.model.as_str(), sample(env, r, i, Some(ix)))
+                    (
+                        call.model.as_str(),
+                        sample(env, r, i, Some(ix), Becomes::Value),
+                    )
                 })
                 .collect();
             // Boxed: a vote's state is ~2 KB, and unboxed it would make every
@@ -152,7 +169,10 @@ pub(crate) async fn ensemble(
                 of: total,
                 voter: Some(v),
             };
-            samples.push((r.call.model.as_str(), sample(env, r, s, Some(ix))));
+            samples.push((
+                r.call.model.as_str(),
+                sample(env, r, s, Some(ix), Becomes::Value),
+            ));
         }
     }
     // The judge is told the task when every voter was given the same one.

@@ -417,6 +417,10 @@ fn call_builtin(
             let Some(v) = a else {
                 return Err(arity(1));
             };
+            // Still unknown, and shouting its name would not help.
+            if let Value::Placeholder(_) = v {
+                return Ok(v);
+            }
             let s = text(&v);
             Ok(Value::Text(match builtin {
                 Builtin::Trim => s.trim().to_string(),
