@@ -92,6 +92,18 @@ pub struct MockOptions {
     pub placeholder: bool,
 }
 
+impl MockOptions {
+    /// Whether this mock invents its replies: under `--offline`, or when no
+    /// reply option is given (see `Provider::invents_replies`).
+    pub fn invents_replies(&self) -> bool {
+        self.placeholder
+            || (self.rules.is_none()
+                && self.replies.as_ref().is_none_or(Vec::is_empty)
+                && self.reply.is_none()
+                && !self.echo)
+    }
+}
+
 impl ModelSpec {
     pub fn key_env(&self) -> Option<&str> {
         self.options

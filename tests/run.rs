@@ -679,3 +679,106 @@ fn a_compile_error_exits_1_without_running() {
         stderr(&out)
     );
 }
+
+/// A model may reply with any keys, including the one older versions of
+/// flow reserved for offline placeholders: such a reply is ordinary JSON,
+/// online and offline (a mock with a reply keeps it under `--offline`).
+#[test]
+fn a_reply_spelling_the_old_placeholder_key_is_ordinary_json() {
+    let program = |extra: &str| {
+        TempProgram::new(&format!(
+            "model m = mock(reply: \"\\{{\\\"flow_offline_placeholder\\\": true, \\\"field\\\": \\\"x\\\"\\}}\")\n\
+             data = ask m \"Facts?\" as json\n\
+             output keys = len(data)\n\
+             output flag = data.flow_offline_placeholder\n\
+             output text = \"{{data}}\"\n\
+             {extra}"
+        ))
+    };
+    let p = program("");
+    for args in [
+        vec!["run", &p.path, "--json"],
+        vec!["run", &p.path, "--offline", "--json"],
+    ] {
+        let out = flow(&args);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let doc = json(&out);
+        assert_eq!(doc["outputs"]["keys"], 2);
+        assert_eq!(doc["outputs"]["flag"], true);
+        assert_eq!(
+            doc["outputs"]["text"],
+            r#"{"flow_offline_placeholder":true,"field":"x"}"#
+        );
+        assert!(doc.get("placeholders").is_none(), "{doc}");
+    }
+    // A missing field is an error, as for any other object.
+    let p = program("output owner = data.owner\n");
+    let out = flow(&["run", &p.path, "--offline"]);
+    assert_eq!(code(&out), 2, "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(err.contains("flow::run::type_error"), "{err}");
+    assert!(err.contains("no field `owner`"), "{err}");
+}
+
+/// `--json` names every output that holds a placeholder, so a script never
+/// has to recognise a placeholder's text; a run with real replies has no
+/// `placeholders` key at all.
+#[test]
+fn json_output_lists_where_placeholders_are() {
+    let p = TempProgram::new(
+        "model m = openai(\"gpt-4o-mini\")\n\
+         data = ask m \"Facts?\" as json\n\
+         rows = ask m \"Rows?\" as list<json>\n\
+         output owner = data.owner\n\
+         output names = for r in rows < r.name >\n\
+         output count = len(data.items)\n\
+         output line = \"Owner: {data.owner}\"\n",
+    );
+    let out = flow(&["run", &p.path, "--offline", "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let doc = json(&out);
+    assert_eq!(
+        doc["placeholders"],
+        serde_json::json!(["owner", "names[0]", "names[1]", "names[2]"])
+    );
+    assert_eq!(
+        doc["outputs"]["owner"],
+        "[offline placeholder for `data.owner`]"
+    );
+    assert_eq!(
+        doc["outputs"]["names"][1],
+        "[offline placeholder for `rows[1].name`]"
+    );
+    assert_eq!(doc["outputs"]["count"], 3);
+    assert_eq!(
+        doc["outputs"]["line"],
+        "Owner: [offline placeholder for `data.owner`]"
+    );
+}
+
+/// Offline, the samples of a `repeat` are placeholders of their own, while
+/// those of a vote agree, so every strategy decides.
+#[test]
+fn offline_repeat_samples_are_distinct_placeholders_and_votes_decide() {
+    let p = TempProgram::new(
+        "model m = openai(\"gpt-4o-mini\")\n\
+         many = ask m \"Facts?\" as json repeat 2\n\
+         output firsts = for s in many < upper(s.first) >\n\
+         output voted = ask m \"Facts?\" as json vote 3 by unanimous\n",
+    );
+    let out = flow(&["run", &p.path, "--offline", "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let doc = json(&out);
+    assert_eq!(
+        doc["outputs"]["firsts"],
+        serde_json::json!([
+            "[offline placeholder for `many[0].first`]",
+            "[offline placeholder for `many[1].first`]"
+        ])
+    );
+    assert_eq!(doc["outputs"]["voted"], "[offline placeholder for `voted`]");
+    assert_eq!(
+        doc["placeholders"],
+        serde_json::json!(["firsts[0]", "firsts[1]", "voted"])
+    );
+}

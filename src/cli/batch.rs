@@ -391,9 +391,11 @@ impl Batch {
         cancel: &CancellationToken,
     ) {
         // `line` first, whatever the JSON library's key order.
+        let mut placeholders = Vec::new();
         let (key, body) = match &d.result {
             Ok(outputs) => {
                 outcome.ok += 1;
+                placeholders = crate::value::placeholder_paths(outputs);
                 ("outputs", outputs_json(outputs))
             }
             Err(f) => {
@@ -410,7 +412,13 @@ impl Batch {
             }
         };
         if outcome.write_error.is_none() {
-            let line = format!("{{\"line\":{},\"{key}\":{body}}}\n", d.line);
+            // `placeholders` only when an offline run invented values, as for `--json`.
+            let extra = if placeholders.is_empty() {
+                String::new()
+            } else {
+                format!(",\"placeholders\":{}", serde_json::json!(placeholders))
+            };
+            let line = format!("{{\"line\":{},\"{key}\":{body}{extra}}}\n", d.line);
             let written = out
                 .write_all(line.as_bytes())
                 .and_then(|()| out.flush())

@@ -106,7 +106,7 @@ async fn execute(engine: Engine, inputs: Inputs) -> RunReport {
 }
 
 fn write_trace(path: &Path, report: &RunReport) -> Result<(), TraceFile> {
-    let json = runtime::chrome_trace_json(report);
+    let json = runtime::chrome_trace_json(&report.trace);
     let text = serde_json::to_string(&json).unwrap_or_default();
     std::fs::write(path, text).map_err(|e| TraceFile {
         path: path.display().to_string(),
@@ -123,10 +123,14 @@ fn print_report(
     match &report.outputs {
         Ok(outputs) => {
             if json {
-                let doc = serde_json::json!({
+                let mut doc = serde_json::json!({
                     "outputs": outputs_json(outputs),
                     "stats": report.stats,
                 });
+                let placeholders = crate::value::placeholder_paths(outputs);
+                if let (false, Some(obj)) = (placeholders.is_empty(), doc.as_object_mut()) {
+                    obj.insert("placeholders".into(), placeholders.into());
+                }
                 term.out(&format!("{}\n", pretty(&doc)));
             } else if let Some(text) = single_text(outputs) {
                 let mut text = text.to_string();

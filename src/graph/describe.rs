@@ -371,7 +371,7 @@ fn value_text(v: &Value) -> String {
             let items: Vec<String> = items.iter().map(value_text).collect();
             format!("[{}]", items.join(", "))
         }
-        Value::Json(_) | Value::Record(_) => v.to_json().to_string(),
+        Value::Json(_) | Value::Record(_) | Value::Placeholder(_) => v.to_json().to_string(),
     }
 }
 

@@ -7,6 +7,7 @@
 
 use std::fmt::{self, Write};
 
+use super::clusters::{self, Step};
 use super::describe::{self, edges_in_order, guard_label, model_detail, models_used, node_detail};
 use super::stats::{node_calls, summary};
 use super::{EdgeKind, FlowGraph, Node, NodeKind};
@@ -40,12 +41,17 @@ fn write_dot(g: &FlowGraph, out: &mut String) -> fmt::Result {
         )?;
     }
 
-    let layout = Clusters::new(g);
-    for id in &layout.top_nodes {
-        write_node(g, out, *id, 1)?;
-    }
-    for root in &layout.roots {
-        write_cluster(g, &layout, out, *root, 1)?;
+    for step in clusters::walk(g) {
+        let indent = step.indent();
+        match step {
+            Step::Node { id, .. } => write_node(g, out, id, &indent)?,
+            Step::Open { section, label, .. } => writeln!(
+                out,
+                "{indent}subgraph cluster_{section} {{\n{indent}  label={}; labelloc=t; style=\"rounded,dashed\"; color=\"#999999\";",
+                quote(label)
+            )?,
+            Step::Close { .. } => writeln!(out, "{indent}}}")?,
+        }
     }
 
     for (from, to, edge) in edges_in_order(g) {
@@ -79,11 +85,10 @@ fn write_dot(g: &FlowGraph, out: &mut String) -> fmt::Result {
     writeln!(out, "}}")
 }
 
-fn write_node(g: &FlowGraph, out: &mut String, id: usize, depth: usize) -> fmt::Result {
+fn write_node(g: &FlowGraph, out: &mut String, id: usize, indent: &str) -> fmt::Result {
     let Some(node) = g.dag.node_weight(super::NodeId::new(id)) else {
         return Ok(());
     };
-    let indent = "  ".repeat(depth);
     let mut label = format!("{}\n{}", node.name, node_detail(g, node));
     let calls = node_calls(g, node);
     if !calls.is_zero() {
@@ -113,87 +118,6 @@ fn node_style(node: &Node) -> &'static str {
         NodeKind::Record(_) => "shape=folder",
         NodeKind::Pure(_) => "shape=box",
     }
-}
-
-fn write_cluster(
-    g: &FlowGraph,
-    layout: &Clusters,
-    out: &mut String,
-    section: usize,
-    depth: usize,
-) -> fmt::Result {
-    let indent = "  ".repeat(depth);
-    let label = g
-        .sections
-        .get(section)
-        .and_then(|s| s.name.as_deref())
-        .unwrap_or("section");
-    writeln!(out, "{indent}subgraph cluster_{section} {{")?;
-    writeln!(
-        out,
-        "{indent}  label={}; labelloc=t; style=\"rounded,dashed\"; color=\"#999999\";",
-        quote(label)
-    )?;
-    for id in layout.members.get(section).into_iter().flatten() {
-        write_node(g, out, *id, depth + 1)?;
-    }
-    for child in layout.children.get(section).into_iter().flatten() {
-        write_cluster(g, layout, out, *child, depth + 1)?;
-    }
-    writeln!(out, "{indent}}}")
-}
-
-/// Which nodes and sections are drawn inside which section. Sections with a
-/// parent that does not exist, or that sit on a parent cycle (a bug in the
-/// lowering, but no reason to loop forever), are drawn at the top level.
-pub(crate) struct Clusters {
-    pub top_nodes: Vec<usize>,
-    pub roots: Vec<usize>,
-    pub members: Vec<Vec<usize>>,
-    pub children: Vec<Vec<usize>>,
-}
-
-impl Clusters {
-    pub fn new(g: &FlowGraph) -> Clusters {
-        let n = g.sections.len();
-        let mut members = vec![Vec::new(); n];
-        let mut top_nodes = Vec::new();
-        for (i, node) in g.dag.node_weights().enumerate() {
-            match node.section.and_then(|s| members.get_mut(s)) {
-                Some(m) => m.push(i),
-                None => top_nodes.push(i),
-            }
-        }
-        let mut children = vec![Vec::new(); n];
-        let mut roots = Vec::new();
-        for (i, s) in g.sections.iter().enumerate() {
-            let parent = s.parent.filter(|p| *p < n && !reaches(g, *p, i));
-            match parent.and_then(|p| children.get_mut(p)) {
-                Some(c) => c.push(i),
-                None => roots.push(i),
-            }
-        }
-        Clusters {
-            top_nodes,
-            roots,
-            members,
-            children,
-        }
-    }
-}
-
-/// Whether `target` is `from` or one of its ancestors.
-fn reaches(g: &FlowGraph, from: usize, target: usize) -> bool {
-    let mut at = Some(from);
-    for _ in 0..=g.sections.len() {
-        match at {
-            Some(s) if s == target => return true,
-            Some(s) => at = g.sections.get(s).and_then(|s| s.parent),
-            None => return false,
-        }
-    }
-    // Walked further than there are sections: a cycle above `from`.
-    true
 }
 
 /// A DOT quoted string. Line breaks become centred `\n` breaks; a backslash

@@ -7,10 +7,10 @@
 
 use std::fmt::{self, Write};
 
+use super::clusters::{self, Step};
 use super::describe::{
     edges_in_order, guard_label, is_multi_sample, model_detail, models_used, node_detail,
 };
-use super::dot::Clusters;
 use super::stats::{node_calls, summary};
 use super::{EdgeKind, FlowGraph, NodeId, NodeKind};
 
@@ -30,12 +30,15 @@ fn write_mermaid(g: &FlowGraph, out: &mut String) -> fmt::Result {
         let label = format!("model {name}\n{}", model_detail(spec));
         writeln!(out, "  m{i}[(\"{}\")]:::declared", text(&label))?;
     }
-    let layout = Clusters::new(g);
-    for id in &layout.top_nodes {
-        write_node(g, out, *id, 1)?;
-    }
-    for root in &layout.roots {
-        write_subgraph(g, &layout, out, *root, 1)?;
+    for step in clusters::walk(g) {
+        let indent = step.indent();
+        match step {
+            Step::Node { id, .. } => write_node(g, out, id, &indent)?,
+            Step::Open { section, label, .. } => {
+                writeln!(out, "{indent}subgraph s{section} [\"{}\"]", text(label))?;
+            }
+            Step::Close { .. } => writeln!(out, "{indent}end")?,
+        }
     }
 
     for (from, to, edge) in edges_in_order(g) {
@@ -65,7 +68,7 @@ fn write_mermaid(g: &FlowGraph, out: &mut String) -> fmt::Result {
     Ok(())
 }
 
-fn write_node(g: &FlowGraph, out: &mut String, id: usize, depth: usize) -> fmt::Result {
+fn write_node(g: &FlowGraph, out: &mut String, id: usize, indent: &str) -> fmt::Result {
     let Some(node) = g.dag.node_weight(NodeId::new(id)) else {
         return Ok(());
     };
@@ -75,7 +78,6 @@ fn write_node(g: &FlowGraph, out: &mut String, id: usize, depth: usize) -> fmt::
         label.push_str(&format!("\n{calls} {}", calls.noun()));
     }
     let label = text(&label);
-    let indent = "  ".repeat(depth);
     let shaped = match &node.kind {
         NodeKind::Input { .. } => format!("[/\"{label}\"/]:::io"),
         NodeKind::Output(_) => format!("[/\"{label}\"\\]:::io"),
@@ -87,29 +89,6 @@ fn write_node(g: &FlowGraph, out: &mut String, id: usize, depth: usize) -> fmt::
         NodeKind::Pure(_) | NodeKind::Record(_) => format!("[\"{label}\"]"),
     };
     writeln!(out, "{indent}n{id}{shaped}")
-}
-
-fn write_subgraph(
-    g: &FlowGraph,
-    layout: &Clusters,
-    out: &mut String,
-    section: usize,
-    depth: usize,
-) -> fmt::Result {
-    let indent = "  ".repeat(depth);
-    let label = g
-        .sections
-        .get(section)
-        .and_then(|s| s.name.as_deref())
-        .unwrap_or("section");
-    writeln!(out, "{indent}subgraph s{section} [\"{}\"]", text(label))?;
-    for id in layout.members.get(section).into_iter().flatten() {
-        write_node(g, out, *id, depth + 1)?;
-    }
-    for child in layout.children.get(section).into_iter().flatten() {
-        write_subgraph(g, layout, out, *child, depth + 1)?;
-    }
-    writeln!(out, "{indent}end")
 }
 
 /// Text for inside a quoted Mermaid label: line breaks as `<br>`, and every

@@ -7,6 +7,7 @@
 //! templates referring to other nodes, the model by name, sampling and vote
 //! strategy) and its source span for run-time diagnostics.
 
+mod clusters;
 pub mod describe;
 pub mod dot;
 pub mod json;

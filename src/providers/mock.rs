@@ -38,7 +38,9 @@ impl MockProvider {
     /// determinism the language promises is easy to see and to test.
     pub fn reply_text(&self, request: &Request) -> Result<String, ProviderError> {
         let o = &self.options;
-        if o.placeholder {
+        // One test for both "set by --offline" and "no reply option", shared
+        // with the runtime, which must know which replies are invented.
+        if o.invents_replies() {
             return Ok(placeholder(request));
         }
         if let Some(rules) = &o.rules {
@@ -64,11 +66,16 @@ impl MockProvider {
         if o.echo {
             return Ok(request.prompt.clone());
         }
+        // Only an empty `replies: []` beside other options gets here.
         Ok(placeholder(request))
     }
 }
 
 impl Provider for MockProvider {
+    fn invents_replies(&self) -> bool {
+        self.options.invents_replies()
+    }
+
     fn call(&self, request: Request) -> BoxFuture<'_, Result<Reply, ProviderError>> {
         Box::pin(async move {
             if let Some(latency) = self.options.latency {
@@ -143,9 +150,11 @@ fn placeholder_of(ty: &Type, seed: u64, request: &Request) -> String {
             let i = usize::try_from(seed % choices.len().max(1) as u64).unwrap_or(0);
             choices.get(i).cloned().unwrap_or_default()
         }
-        Type::Json => format!("{{\"{}\": true}}", crate::value::PLACEHOLDER_KEY),
+        // Any object: the runtime replaces an invented json reply by a
+        // `Placeholder`, so nothing here needs to mark it.
+        Type::Json => "{}".to_owned(),
         Type::List(item) => {
-            let items = (0u64..3).map(|i| {
+            let items = (0..crate::value::Placeholder::ITEMS as u64).map(|i| {
                 placeholder_of(
                     item,
                     stable_hash(&[&seed.to_le_bytes(), &i.to_le_bytes()]),
@@ -411,7 +420,7 @@ mod tests {
         );
         assert_eq!(
             mock.reply_text(&request("p", 0, 0, Type::Json)),
-            Ok(format!("{{\"{}\": true}}", crate::value::PLACEHOLDER_KEY))
+            Ok("{}".to_string())
         );
     }
 

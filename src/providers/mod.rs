@@ -41,6 +41,14 @@ pub struct Usage {
 
 pub trait Provider: Send + Sync {
     fn call(&self, request: Request) -> BoxFuture<'_, Result<Reply, ProviderError>>;
+
+    /// Whether this provider invents its replies instead of asking a model
+    /// (the `--offline` stand-in, a mock with no reply options). The runtime
+    /// then carries an invented `json` reply as a placeholder value, since an
+    /// invented object has no shape a program could rely on.
+    fn invents_replies(&self) -> bool {
+        false
+    }
 }
 pub mod anthropic;
 mod error;

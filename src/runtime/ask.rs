@@ -12,39 +12,22 @@ use futures::future::{BoxFuture, FutureExt, try_join_all};
 use futures::stream::FuturesUnordered;
 
 use super::call::{CallPlan, Called, call};
+use super::env::Env;
 use super::error::{RunError, SampleIx, Site, written_binding};
-use super::eval::{Env, render};
 use super::events::RunEvent;
-use super::reply::parse_reply;
+use super::reply::{invented, parse_reply};
 use super::vote::{Outcome, Tally, VoteError, judge_prompt_for, parse_judge_choice};
 use crate::graph::{AskCall, Sampling, Strategy};
 use crate::syntax::Span;
 use crate::types::Type;
 use crate::value::Value;
 
-/// A call site with its prompt and system rendered once for all samples.
-struct Rendered<'c> {
-    call: &'c AskCall,
-    prompt: String,
-    system: Option<String>,
-}
-
-async fn render_call<'c>(env: &Env<'_>, call: &'c AskCall) -> Result<Rendered<'c>, RunError> {
-    let prompt = render(env, &call.prompt).await?;
-    let system = match &call.system {
-        Some(t) => Some(render(env, t).await?),
-        None => env
-            .ctx
-            .graph
-            .models
-            .get(&call.model)
-            .and_then(|m| m.options.system.clone()),
-    };
-    Ok(Rendered {
-        call,
-        prompt,
-        system,
-    })
+/// A call site with its prompt and system rendered once for all samples
+/// (by `eval::render_call`).
+pub(crate) struct Rendered<'c> {
+    pub call: &'c AskCall,
+    pub prompt: String,
+    pub system: Option<String>,
 }
 
 fn site(env: &Env<'_>) -> Site {
@@ -56,12 +39,21 @@ fn site(env: &Env<'_>) -> Site {
     }
 }
 
+/// The samples of a `repeat` become a list's elements; those of a vote
+/// become one value, so their placeholders must agree.
+#[derive(Clone, Copy, PartialEq)]
+enum Becomes {
+    Value,
+    Element,
+}
+
 /// One sample of a rendered call, parsed into the call's `as` type.
 fn sample<'a>(
     env: &'a Env<'_>,
     r: &'a Rendered<'_>,
     sample: u32,
     ix: Option<SampleIx>,
+    becomes: Becomes,
 ) -> BoxFuture<'a, Result<Called<Value>, RunError>> {
     let mut site = site(env);
     site.sample = ix;
@@ -77,8 +69,30 @@ fn sample<'a>(
         span: r.call.span,
     };
     let ty = &r.call.parse_as;
+    // An invented reply's json is a placeholder, named where the program
+    // reads it: the binding, the element for a call inside a `for`, and the
+    // sample's place in the list a `repeat` makes.
+    let invents = env
+        .ctx
+        .providers
+        .get(&r.call.model)
+        .is_some_and(|p| p.invents_replies());
+    let origin = invents.then(|| {
+        let mut path = written_binding(env.binding).to_string();
+        for i in &env.items {
+            path.push_str(&format!("[{i}]"));
+        }
+        if becomes == Becomes::Element {
+            path.push_str(&format!("[{sample}]"));
+        }
+        path
+    });
     call(env.ctx, plan, move |text| {
-        parse_reply(text, ty).map_err(|e| e.expected)
+        let value = parse_reply(text, ty).map_err(|e| e.expected)?;
+        Ok(match &origin {
+            Some(path) => invented(value, ty, path),
+            None => value,
+        })
     })
     .boxed()
 }
@@ -86,24 +100,25 @@ fn sample<'a>(
 /// `ask` with its sampling; `span` is the whole expression's, for vote errors.
 pub(crate) async fn ask(
     env: &Env<'_>,
-    call: &AskCall,
+    r: &Rendered<'_>,
     sampling: &Sampling,
     span: Span,
 ) -> Result<Called<Value>, RunError> {
-    let r = render_call(env, call).await?;
+    let call = r.call;
     match sampling {
-        Sampling::One => sample(env, &r, 0, None).await,
+        Sampling::One => sample(env, r, 0, None, Becomes::Value).await,
         Sampling::Repeat(n) => {
             let all = try_join_all((0..*n).map(|i| {
                 sample(
                     env,
-                    &r,
+                    r,
                     i,
                     Some(SampleIx {
                         index: i,
                         of: *n,
                         voter: None,
                     }),
+                    Becomes::Element,
                 )
             }))
             .await?;
@@ -121,7 +136,10 @@ pub(crate) async fn ask(
                         of: *n,
                         voter: None,
                     };
-                    (call.model.as_str(), sample(env, &r, i, Some(ix)))
+                    (
+                        call.model.as_str(),
+                        sample(env, r, i, Some(ix), Becomes::Value),
+                    )
                 })
                 .collect();
             // Boxed: a vote's state is ~2 KB, and unboxed it would make every
@@ -135,12 +153,11 @@ pub(crate) async fn ask(
 /// `v * per_voter + s`.
 pub(crate) async fn ensemble(
     env: &Env<'_>,
-    voters: &[AskCall],
+    rendered: &[Rendered<'_>],
     per_voter: u32,
     strategy: &Strategy,
     span: Span,
 ) -> Result<Called<Value>, RunError> {
-    let rendered = try_join_all(voters.iter().map(|c| render_call(env, c))).await?;
     let total = u32::try_from(rendered.len())
         .unwrap_or(u32::MAX)
         .saturating_mul(per_voter);
@@ -153,7 +170,10 @@ pub(crate) async fn ensemble(
                 of: total,
                 voter: Some(v),
             };
-            samples.push((r.call.model.as_str(), sample(env, r, s, Some(ix))));
+            samples.push((
+                r.call.model.as_str(),
+                sample(env, r, s, Some(ix), Becomes::Value),
+            ));
         }
     }
     // The judge is told the task when every voter was given the same one.

@@ -5,60 +5,14 @@
 //! sub-expressions (template parts, list items, arguments, map elements) are
 //! evaluated concurrently so inline calls in one body overlap.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
-
 use futures::future::{BoxFuture, FutureExt, try_join_all};
 
-use super::ask;
-use super::ctx::RunCtx;
+use super::ask::{self, Rendered};
+use super::env::Env;
 use super::error::{RunError, TypeProblem};
-use super::node::DepValues;
-use crate::graph::{Builtin, CompareOp, Expr, ExprKind, Template, TemplatePart};
+use crate::graph::{AskCall, Builtin, CompareOp, Expr, ExprKind, Template, TemplatePart};
 use crate::syntax::Span;
-use crate::value::Value;
-
-/// What an expression can see: the values of the node's dependencies and the
-/// variables of enclosing `for`s.
-pub(crate) struct Env<'a> {
-    pub ctx: &'a RunCtx,
-    /// The node being evaluated, for messages and trace names.
-    pub binding: &'a str,
-    pub values: &'a DepValues,
-    /// Innermost last.
-    pub vars: Vec<(String, Value)>,
-    /// Element indices of enclosing `for`s, outermost first.
-    pub items: Vec<usize>,
-    /// The longest call latency seen by this node, in microseconds, for the
-    /// critical path.
-    pub latency: &'a AtomicU64,
-}
-
-impl<'a> Env<'a> {
-    fn child(&self, var: &str, value: Value, index: usize) -> Env<'a> {
-        let mut vars = self.vars.clone();
-        vars.push((var.to_string(), value));
-        let mut items = self.items.clone();
-        items.push(index);
-        Env {
-            ctx: self.ctx,
-            binding: self.binding,
-            values: self.values,
-            vars,
-            items,
-            latency: self.latency,
-        }
-    }
-
-    pub fn observe_latency(&self, d: Duration) {
-        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
-        self.latency.fetch_max(us, Ordering::Relaxed);
-    }
-
-    fn type_error(&self, problem: TypeProblem, span: Span) -> RunError {
-        RunError::type_error(self.binding, problem, span)
-    }
-}
+use crate::value::{Placeholder, Value};
 
 /// The value of an expression that needs no waiting (a literal, a node's
 /// value, a variable), without a future; `None` for any other. Lists of
@@ -153,7 +107,8 @@ pub(crate) fn eval<'e>(env: &'e Env<'_>, expr: &'e Expr) -> BoxFuture<'e, Result
                 }
             }
             ExprKind::Ask(call, sampling) => {
-                let called = ask::ask(env, call, sampling, expr.span).await?;
+                let r = render_call(env, call).await?;
+                let called = ask::ask(env, &r, sampling, expr.span).await?;
                 env.observe_latency(called.latency);
                 Ok(called.value)
             }
@@ -195,6 +150,29 @@ pub(crate) async fn render(env: &Env<'_>, t: &Template) -> Result<String, RunErr
     Ok(parts.concat())
 }
 
+/// A call site's prompt and system, rendered once for all its samples. Done
+/// here rather than in `ask` so that `ask` never needs the evaluator.
+pub(crate) async fn render_call<'c>(
+    env: &Env<'_>,
+    call: &'c AskCall,
+) -> Result<Rendered<'c>, RunError> {
+    let prompt = render(env, &call.prompt).await?;
+    let system = match &call.system {
+        Some(t) => Some(render(env, t).await?),
+        None => env
+            .ctx
+            .graph
+            .models
+            .get(&call.model)
+            .and_then(|m| m.options.system.clone()),
+    };
+    Ok(Rendered {
+        call,
+        prompt,
+        system,
+    })
+}
+
 /// A template whose parts are all plain (see `eval_plain`), rendered
 /// without a future per part; `None` if any part must be awaited.
 fn render_plain(env: &Env<'_>, t: &Template) -> Option<Result<String, RunError>> {
@@ -219,6 +197,7 @@ pub(crate) fn kind_name(v: &Value) -> &'static str {
         Value::Number(_) => "number",
         Value::List(_) => "list",
         Value::Record(_) => "section record",
+        Value::Placeholder(_) => "offline placeholder",
         Value::Json(j) => match j {
             serde_json::Value::Null => "json null",
             serde_json::Value::Bool(_) => "json bool",
@@ -250,9 +229,9 @@ fn normalize(v: &Value) -> Value {
 }
 
 fn as_bool(env: &Env<'_>, v: &Value, span: Span) -> Result<bool, RunError> {
-    match normalize(v) {
-        Value::Bool(b) => Ok(b),
-        _ => Err(env.type_error(
+    match v.truth() {
+        Some(b) => Ok(b),
+        None => Err(env.type_error(
             TypeProblem::Expected {
                 expected: "a bool",
                 found: kind_name(v),
@@ -268,6 +247,7 @@ pub(crate) fn as_list(env: &Env<'_>, v: Value, span: Span) -> Result<Vec<Value>,
         Value::Json(serde_json::Value::Array(items)) => {
             Ok(items.into_iter().map(Value::Json).collect())
         }
+        Value::Placeholder(p) => Ok(p.items()),
         other => Err(env.type_error(
             TypeProblem::Expected {
                 expected: "a list",
@@ -292,12 +272,6 @@ fn field_of(env: &Env<'_>, v: Value, field: &str, span: Span) -> Result<Value, R
         },
         Value::Json(serde_json::Value::Object(mut map)) => match map.remove(field) {
             Some(v) => Ok(Value::Json(v)),
-            None if crate::value::is_offline_placeholder(&map) => {
-                let mut inner = serde_json::Map::new();
-                inner.insert(crate::value::PLACEHOLDER_KEY.into(), true.into());
-                inner.insert("field".into(), field.into());
-                Ok(Value::Json(serde_json::Value::Object(inner)))
-            }
             None => Err(env.type_error(
                 TypeProblem::MissingField {
                     field: field.to_string(),
@@ -306,6 +280,7 @@ fn field_of(env: &Env<'_>, v: Value, field: &str, span: Span) -> Result<Value, R
                 span,
             )),
         },
+        Value::Placeholder(p) => Ok(Value::Placeholder(p.field(field))),
         other => Err(env.type_error(
             TypeProblem::NoFields {
                 field: field.to_string(),
@@ -326,7 +301,12 @@ fn as_f64(v: &Value) -> Option<f64> {
 
 /// Equality is structural after normalising JSON scalars, with ints and
 /// numbers compared by value; ordering is defined on numbers and on text.
+/// A placeholder is like NaN: it equals nothing, itself included, and is
+/// neither less nor greater than anything, so only `!=` holds.
 pub(crate) fn compare(op: CompareOp, l: &Value, r: &Value) -> Result<bool, TypeProblem> {
+    if matches!(l, Value::Placeholder(_)) || matches!(r, Value::Placeholder(_)) {
+        return Ok(op == CompareOp::Ne);
+    }
     let (l, r) = (normalize(l), normalize(r));
     let ordering = match (&l, &r) {
         (Value::Int(a), Value::Int(b)) => Some(a.cmp(b)),
@@ -420,6 +400,7 @@ fn call_builtin(
                 Value::Json(serde_json::Value::String(s)) => s.chars().count(),
                 Value::Json(serde_json::Value::Array(items)) => items.len(),
                 Value::Json(serde_json::Value::Object(map)) => map.len(),
+                Value::Placeholder(_) => Placeholder::ITEMS,
                 other => {
                     return Err(env.type_error(
                         TypeProblem::Expected {
@@ -436,6 +417,10 @@ fn call_builtin(
             let Some(v) = a else {
                 return Err(arity(1));
             };
+            // Still unknown, and shouting its name would not help.
+            if let Value::Placeholder(_) = v {
+                return Ok(v);
+            }
             let s = text(&v);
             Ok(Value::Text(match builtin {
                 Builtin::Trim => s.trim().to_string(),
@@ -447,6 +432,11 @@ fn call_builtin(
             let (Some(hay), Some(needle)) = (a, b) else {
                 return Err(arity(2));
             };
+            // Nothing is known to be in a placeholder, and a placeholder is
+            // in nothing (it equals nothing, and its text is no real text).
+            if matches!(hay, Value::Placeholder(_)) || matches!(needle, Value::Placeholder(_)) {
+                return Ok(Value::Bool(false));
+            }
             match normalize(&hay) {
                 Value::List(items) => {
                     Ok(Value::Bool(items.iter().any(|i| {
@@ -454,6 +444,29 @@ fn call_builtin(
                     })))
                 }
                 other => Ok(Value::Bool(other.to_text().contains(&text(&needle)))),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_placeholder_compares_like_nan() {
+        let p = Value::Placeholder(Placeholder::new("data.total"));
+        for other in [Value::Int(100), Value::Text("x".into()), p.clone()] {
+            for (op, want) in [
+                (CompareOp::Eq, false),
+                (CompareOp::Ne, true),
+                (CompareOp::Lt, false),
+                (CompareOp::Le, false),
+                (CompareOp::Gt, false),
+                (CompareOp::Ge, false),
+            ] {
+                assert_eq!(compare(op, &p, &other), Ok(want), "{op:?} {other:?}");
+                assert_eq!(compare(op, &other, &p), Ok(want), "{other:?} {op:?}");
             }
         }
     }

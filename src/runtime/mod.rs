@@ -5,14 +5,41 @@
 //! `ask` its samples and votes, `call` one call with its retries, under the
 //! per-model `limits`. Everything observed is collected in `ctx` and handed
 //! back in a [`RunReport`].
+//!
+//! The modules import one another in one direction only, so each can be
+//! read knowing just the ones below it. Each line's module uses only
+//! modules on the lines below it:
+//!
+//! ```text
+//! scheduler   node, env, ctx, options, events, report
+//! node        eval, ask, env, ctx
+//! eval        ask, env
+//! ask         call, reply, vote, env, events
+//! call        ctx, reply, trace, events
+//! reply       vote
+//! env         ctx
+//! ctx         options, events, report, trace, limits
+//! options     events, limits
+//! report      trace
+//! events      (error only)
+//! trace, limits, vote, error   (error is used by all)
+//! ```
+//! ```
+//!
+//! `env` holds what a node's evaluation sees (`Env`, `DepValues`) below
+//! `node`, `eval` and `ask`, so none of them imports one above it. The one real
+//! recursion, an inline `ask` inside an expression, runs `eval` → `ask`;
+//! `eval::render_call` renders a call's prompt before handing it to `ask`,
+//! so `ask` never calls back into the evaluator. `error` and `limits` are
+//! leaves that everything may use; `trace` takes events, not a report.
 
 mod ask;
 mod call;
 mod ctx;
+mod env;
 pub mod error;
 mod eval;
 pub mod events;
-
 pub mod limits;
 mod node;
 pub mod options;

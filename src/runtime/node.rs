@@ -6,10 +6,13 @@ use std::time::Duration;
 
 use indexmap::IndexMap;
 
+use futures::future::try_join_all;
+
 use super::ask;
 use super::ctx::RunCtx;
+use super::env::{DepValues, Env};
 use super::error::RunError;
-use super::eval::{Env, eval, map};
+use super::eval::{eval, map, render_call};
 use crate::graph::{NodeId, NodeKind};
 use crate::value::Value;
 
@@ -17,26 +20,6 @@ use crate::value::Value;
 pub(crate) struct Done {
     pub value: Value,
     pub latency: Duration,
-}
-
-/// The values of a node's dependencies, sorted by node so a lookup is a
-/// binary search: one allocation per node instead of a hash map's.
-pub(crate) struct DepValues(Vec<(NodeId, Arc<Value>)>);
-
-impl DepValues {
-    /// `values` must be sorted by node (the scheduler's dependency lists are).
-    pub fn from_sorted(values: Vec<(NodeId, Arc<Value>)>) -> DepValues {
-        debug_assert!(values.is_sorted_by_key(|(n, _)| *n));
-        DepValues(values)
-    }
-
-    pub fn get(&self, id: &NodeId) -> Option<&Arc<Value>> {
-        self.0
-            .binary_search_by(|(n, _)| n.cmp(id))
-            .ok()
-            .and_then(|i| self.0.get(i))
-            .map(|(_, v)| v)
-    }
 }
 
 pub(crate) async fn execute(
@@ -80,7 +63,8 @@ pub(crate) async fn execute(
             }
         }
         NodeKind::Ask { call, sampling } => {
-            let called = ask::ask(&env, call, sampling, node.span).await?;
+            let r = render_call(&env, call).await?;
+            let called = ask::ask(&env, &r, sampling, node.span).await?;
             env.observe_latency(called.latency);
             called.value
         }
@@ -91,8 +75,11 @@ pub(crate) async fn execute(
         } => {
             // Boxed: an ensemble's state is ~2 KB, and unboxed it would make
             // every node's future that large, ensemble or not.
-            let called =
-                Box::pin(ask::ensemble(&env, voters, *per_voter, strategy, node.span)).await?;
+            let rendered = try_join_all(voters.iter().map(|c| render_call(&env, c))).await?;
+            let called = Box::pin(ask::ensemble(
+                &env, &rendered, *per_voter, strategy, node.span,
+            ))
+            .await?;
             env.observe_latency(called.latency);
             called.value
         }

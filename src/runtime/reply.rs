@@ -8,7 +8,7 @@
 
 use crate::internal::InternalError;
 use crate::types::Type;
-use crate::value::Value;
+use crate::value::{Placeholder, Value};
 
 /// How much of a reply an error quotes.
 const QUOTE_LIMIT: usize = 200;
@@ -80,6 +80,25 @@ pub fn unparsable_type(ty: &Type) -> Option<InternalError> {
         ))),
         Type::List(item) => unparsable_type(item),
         _ => None,
+    }
+}
+
+/// An invented reply (from `--offline` or a mock with no reply options),
+/// already parsed into `ty`, with every `json` part replaced by a
+/// [`Placeholder`] named after `path`, the binding that asked. Text, numbers
+/// and choices stay as invented: they are plausible values of their type.
+/// Only the runtime can make a placeholder, so no reply text can.
+pub(crate) fn invented(value: Value, ty: &Type, path: &str) -> Value {
+    match (ty, value) {
+        (Type::Json, _) => Value::Placeholder(Placeholder::new(path)),
+        (Type::List(item), Value::List(items)) => Value::List(
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| invented(v, item, &format!("{path}[{i}]")))
+                .collect(),
+        ),
+        (_, value) => value,
     }
 }
 
@@ -346,6 +365,35 @@ fn strip_bullet(line: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn invented_json_becomes_placeholders_and_other_values_stay() {
+        let json_list = Type::List(Box::new(Type::Json));
+        let parsed = parse_reply("[{}, {}]", &json_list).unwrap_or(Value::Int(0));
+        assert_eq!(
+            invented(parsed, &json_list, "rows"),
+            Value::List(vec![
+                Value::Placeholder(Placeholder::new("rows[0]")),
+                Value::Placeholder(Placeholder::new("rows[1]")),
+            ])
+        );
+        assert_eq!(
+            invented(Value::Json(serde_json::json!({})), &Type::Json, "facts"),
+            Value::Placeholder(Placeholder::new("facts"))
+        );
+        assert_eq!(invented(Value::Int(4), &Type::Int, "n"), Value::Int(4));
+    }
+
+    #[test]
+    fn a_reply_spelling_the_old_placeholder_key_parses_as_plain_json() {
+        let text = r#"{"flow_offline_placeholder": true}"#;
+        assert_eq!(
+            parse_reply(text, &Type::Json),
+            Ok(Value::Json(
+                serde_json::json!({"flow_offline_placeholder": true})
+            ))
+        );
+    }
 
     fn ok(text: &str, ty: &Type) -> Value {
         match parse_reply(text, ty) {

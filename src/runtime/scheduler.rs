@@ -18,9 +18,10 @@ use petgraph::Direction;
 use tokio::time::Instant;
 
 use super::ctx::RunCtx;
+use super::env::DepValues;
 use super::error::RunError;
 use super::events::RunEvent;
-use super::node::{DepValues, Done, execute};
+use super::node::{Done, execute};
 use super::options::RunOptions;
 use super::report::RunReport;
 use crate::graph::{AskCall, Expr, ExprKind, FlowGraph, NodeId, NodeKind, Template, TemplatePart};
@@ -362,11 +363,9 @@ impl Scheduler {
         node.guards
             .iter()
             .all(|g| match self.state.get(g.cond.index()) {
-                Some(State::Done(v)) => match &**v {
-                    Value::Bool(b) => *b == g.when,
-                    Value::Json(serde_json::Value::Bool(b)) => *b == g.when,
-                    _ => false,
-                },
+                // As `if` reads its condition, so the guarded call runs
+                // exactly when its branch is taken.
+                Some(State::Done(v)) => v.truth() == Some(g.when),
                 _ => false,
             })
     }

@@ -580,7 +580,7 @@ async fn concurrency_caps_calls_in_flight() {
     assert_eq!(r.stats.peak_in_flight, 3);
     assert_eq!(elapsed_ms(start), 4 * 50);
     // Three lanes in the trace: concurrency is visible.
-    let trace = chrome_trace_json(&r);
+    let trace = chrome_trace_json(&r.trace);
     let max_tid = trace["traceEvents"]
         .as_array()
         .into_iter()
@@ -1143,7 +1143,7 @@ async fn chrome_trace_has_one_slice_per_attempt_with_args() {
     });
     let r = run_with(g.build(), &[("m", p)], quick_options()).await;
     assert!(r.outputs.is_ok());
-    let trace = chrome_trace_json(&r);
+    let trace = chrome_trace_json(&r.trace);
     let slices: Vec<&serde_json::Value> = trace["traceEvents"]
         .as_array()
         .into_iter()
@@ -1378,4 +1378,66 @@ async fn the_mock_provider_retries_fail_first_and_votes_by_sample() {
     assert_eq!(elapsed_ms(start), 80);
     assert_eq!(r.stats.calls, 6);
     assert_eq!(r.stats.retries, 3);
+}
+
+// ---- module structure -------------------------------------------------------
+
+/// The order of `runtime`'s modules documented in `mod.rs` is the order they
+/// import each other in: a module's non-test code names only modules on
+/// lines below its own, so no import cycle can come back unnoticed.
+#[test]
+fn modules_import_only_the_ones_below_them() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/runtime");
+    let doc = std::fs::read_to_string(dir.join("mod.rs")).unwrap_or_default();
+    let table: Vec<Vec<String>> = doc
+        .lines()
+        .skip_while(|l| !l.starts_with("//! ```text"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("//! ```"))
+        .map(|l| {
+            let line = l.trim_start_matches("//!").split('(').next().unwrap_or("");
+            let first = line.split_whitespace().next().unwrap_or("");
+            // A line is one module and what it uses, or a list of leaves.
+            if first.ends_with(',') {
+                line.split(',').map(|m| m.trim().to_string()).collect()
+            } else {
+                vec![first.to_string()]
+            }
+        })
+        .collect();
+    let rank = |m: &str| table.iter().position(|mods| mods.iter().any(|x| x == m));
+    assert!(
+        rank("scheduler").is_some() && rank("error").is_some(),
+        "{table:?}"
+    );
+    for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+        if ["mod", "tests", "testkit"].contains(&name) {
+            continue;
+        }
+        let Some(own) = rank(name) else {
+            panic!("`runtime::{name}` is missing from the order in runtime/mod.rs");
+        };
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let code = text.split("#[cfg(test)]").next().unwrap_or("");
+        for prefix in ["super::", "crate::runtime::"] {
+            for (i, _) in code.match_indices(prefix) {
+                let used: String = code[i + prefix.len()..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                    .collect();
+                if used == name || used.is_empty() {
+                    continue;
+                }
+                if let Some(theirs) = rank(&used) {
+                    assert!(
+                        // Leaves, on the last line, may use one another.
+                        theirs > own || (theirs == own && own + 1 == table.len()),
+                        "`runtime::{name}` uses `{used}`, which runtime/mod.rs puts above it"
+                    );
+                }
+            }
+        }
+    }
 }

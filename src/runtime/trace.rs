@@ -4,7 +4,6 @@
 use serde_json::json;
 
 use super::error::Site;
-use super::report::RunReport;
 use crate::providers::Usage;
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -38,12 +37,13 @@ pub enum AttemptOutcome {
 
 /// The trace in Chrome's trace-event format: one complete (`"X"`) slice per
 /// attempt, on the lowest lane free at its start, so the number of lanes in
-/// use at any moment is the number of calls in flight.
-pub fn chrome_trace_json(report: &RunReport) -> serde_json::Value {
-    let mut order: Vec<usize> = (0..report.trace.len()).collect();
+/// use at any moment is the number of calls in flight. It takes the events
+/// alone, so any consumer of a run's attempts (a finished report, a live
+/// event stream) can write one.
+pub fn chrome_trace_json(trace: &[TraceEvent]) -> serde_json::Value {
+    let mut order: Vec<usize> = (0..trace.len()).collect();
     order.sort_by_key(|&i| {
-        report
-            .trace
+        trace
             .get(i)
             .map(|e| (e.start_us, std::cmp::Reverse(e.dur_us)))
             .unwrap_or_default()
@@ -56,7 +56,7 @@ pub fn chrome_trace_json(report: &RunReport) -> serde_json::Value {
         "args": { "name": "flow run" }
     }));
     for i in order {
-        let Some(e) = report.trace.get(i) else {
+        let Some(e) = trace.get(i) else {
             continue;
         };
         let end = e.start_us + e.dur_us;
@@ -97,8 +97,6 @@ pub fn chrome_trace_json(report: &RunReport) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::report::RunStats;
-    use indexmap::IndexMap;
 
     fn ev(name: &str, start: u64, dur: u64) -> TraceEvent {
         TraceEvent {
@@ -115,18 +113,13 @@ mod tests {
 
     #[test]
     fn overlapping_slices_get_separate_lanes() {
-        let report = RunReport {
-            outputs: Ok(IndexMap::new()),
-            finished: vec![],
-            stats: RunStats::default(),
-            trace: vec![
-                ev("a", 0, 100),
-                ev("b", 10, 50),
-                ev("c", 60, 10),
-                ev("d", 100, 5),
-            ],
-        };
-        let j = chrome_trace_json(&report);
+        let trace = [
+            ev("a", 0, 100),
+            ev("b", 10, 50),
+            ev("c", 60, 10),
+            ev("d", 100, 5),
+        ];
+        let j = chrome_trace_json(&trace);
         let lanes: Vec<(String, u64)> = j["traceEvents"]
             .as_array()
             .into_iter()

@@ -54,6 +54,10 @@ fn write_key(value: &Value, out: &mut String) {
             }
             out.push(']');
         }
+        Value::Placeholder(p) => {
+            out.push('p');
+            out.push_str(&json_string(&p.path));
+        }
         Value::Record(fields) => {
             out.push('{');
             for (name, v) in fields {
