@@ -1,17 +1,11 @@
-//! `flow run` end to end through the binary: examples and fixtures offline,
-//! the `--json` report, inputs, `--model`, `--trace`, `--max-calls`, failed
-//! runs, early decisions and retries. Everything here runs on mock models.
+//! `flow run` end to end through the binary: examples offline, the `--json`
+//! report, inputs, `--model`, `--trace`, `--max-calls`, failed runs, early
+//! decisions and retries. Everything here runs on mock models. (The ok
+//! fixtures run offline in `fixtures.rs`.)
 
 use serde_json::Value;
 
 use crate::support::*;
-
-fn settings() -> insta::Settings {
-    let mut s = insta::Settings::clone_current();
-    s.set_snapshot_path(root().join("tests/snapshots/run"));
-    s.set_prepend_module_to_snapshot(false);
-    s
-}
 
 fn u64_at(doc: &Value, pointer: &str) -> u64 {
     doc.pointer(pointer)
@@ -62,45 +56,6 @@ fn every_example_runs_offline() {
         let plain = flow(&["run", &path, "--offline"]);
         assert_eq!(code(&plain), 0, "{path}:\n{}", stderr(&plain));
         assert_plain_matches(&path, &plain, &doc["outputs"]);
-    }
-}
-
-/// `tests/fixtures/ok/NAME.inputs`: one `NAME=VALUE` per line, passed as
-/// `--input`, for fixtures with inputs that have no default.
-fn fixture_inputs(file: &std::path::Path) -> Vec<String> {
-    std::fs::read_to_string(file.with_extension("inputs"))
-        .map(|text| {
-            text.lines()
-                .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-#[test]
-fn ok_fixtures_run_offline() {
-    let files = flow_files("tests/fixtures/ok");
-    assert!(!files.is_empty(), "no ok fixtures found");
-    for file in files {
-        let path = rel(&file);
-        let name = stem(&file);
-        let mut args = vec!["run".to_string(), path.clone(), "--offline".to_string()];
-        for input in fixture_inputs(&file) {
-            args.push("--input".into());
-            args.push(input);
-        }
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = flow(&args);
-        assert_eq!(
-            code(&out),
-            0,
-            "{path} should run offline:\n{}",
-            stderr(&out)
-        );
-        settings().bind(|| {
-            insta::assert_snapshot!(format!("{name}.run"), stdout(&out));
-        });
     }
 }
 
