@@ -31,22 +31,27 @@ struct Block {
 }
 
 /// The fenced ```flow blocks of a Markdown file. A fence may be indented (in
-/// a list item); that indentation is removed from the block's lines.
+/// a list item); that indentation is removed from the block's lines. As in
+/// CommonMark, a run of backticks followed by more backticks is a code span,
+/// not a fence, and a fence closes only with at least as many backticks.
 fn flow_blocks(file: &str, text: &str) -> Vec<Block> {
+    let ticks = |s: &str| s.len() - s.trim_start_matches('`').len();
     let mut blocks = Vec::new();
-    let mut open: Option<(usize, usize, String, String)> = None;
+    // (first line, fence indentation, fence length, info string, text so far)
+    let mut open: Option<(usize, usize, usize, String, String)> = None;
     for (n, line) in text.lines().enumerate() {
         let indent = line.len() - line.trim_start().len();
-        let trimmed = line.trim_start();
+        let trimmed = line.trim();
         match &mut open {
             None => {
-                if let Some(info) = trimmed.strip_prefix("```") {
-                    let info = info.trim().to_string();
-                    open = Some((n + 1, indent, info, String::new()));
+                let fence = ticks(trimmed);
+                let info = &trimmed[fence..];
+                if fence >= 3 && !info.contains('`') {
+                    open = Some((n + 1, indent, fence, info.trim().to_string(), String::new()));
                 }
             }
-            Some((start, fence_indent, info, source)) => {
-                if trimmed.trim_end() == "```" {
+            Some((start, fence_indent, fence, info, source)) => {
+                if ticks(trimmed) >= *fence && ticks(trimmed) == trimmed.len() {
                     if info.split_whitespace().next() == Some("flow") {
                         blocks.push(Block {
                             place: format!("{file}:{start}"),
@@ -166,5 +171,49 @@ fn every_diagnostic_code_is_documented() {
     assert!(
         missing.is_empty(),
         "not documented in docs/errors.md: {missing:?}"
+    );
+}
+
+#[test]
+fn flow_blocks_follow_commonmark_fences() {
+    let text = "Text with ```` ```flow ```` in a code span.\n\
+                \n\
+                - a list item:\n\
+                \n\
+                \x20 ```flow fails=flow::syntax::expected_expression\n\
+                \x20 output a = +\n\
+                \x20 ```\n\
+                \n\
+                ````md\n\
+                ```flow\n\
+                not a block: inside another fence\n\
+                ```\n\
+                ````\n\
+                ```text\n\
+                output x = 1\n\
+                ```\n";
+    let blocks = flow_blocks("t.md", text);
+    assert_eq!(
+        blocks.len(),
+        1,
+        "{:?}",
+        blocks.iter().map(|b| &b.place).collect::<Vec<_>>()
+    );
+    assert_eq!(blocks[0].place, "t.md:5");
+    assert_eq!(
+        blocks[0].info,
+        "flow fails=flow::syntax::expected_expression"
+    );
+    assert_eq!(blocks[0].source, "output a = +\n");
+    assert_eq!(block_problem(&blocks[0]), None);
+
+    let typo = Block {
+        place: "t.md:1".into(),
+        info: "flow fail=flow::syntax::unexpected".into(),
+        source: "output a = +\n".into(),
+    };
+    assert_eq!(
+        block_problem(&typo).as_deref(),
+        Some("unknown fence attribute `fail=flow::syntax::unexpected`")
     );
 }
