@@ -4,10 +4,12 @@
 //! The programs they run are in `tests/cmd/programs/`.
 //!
 //! They run from the crate root in the environment `support::flow` gives:
-//! no colour and 80 columns, so miette's rendering is stable. A case whose
-//! program could read an API key removes it with `env.remove`; a case whose
-//! output has backslashes sets `binary = true`, or trycmd would read them
-//! as path separators. After a deliberate change of output,
+//! no colour and 80 columns, so miette's rendering is stable. A `run` case
+//! runs in a fresh copy of `programs/` (`fs.base`, `fs.sandbox`), so the
+//! call cache it writes beside the program cannot answer another case. A
+//! case whose program could read an API key removes it with `env.remove`; a
+//! case whose output has backslashes sets `binary = true`, or trycmd would
+//! read them as path separators. After a deliberate change of output,
 //! `TRYCMD=overwrite cargo test --test integration cli::cases` rewrites the
 //! expected files; review the diff. What needs Rust logic (signals, files
 //! written, a second program such as `dot`) stays here as a test of its own.

@@ -7,7 +7,8 @@ use serde_json::Value;
 
 use crate::support::*;
 
-/// A program shared with the CLI cases, from `tests/cmd/programs/NAME.flow`.
+/// A program shared with the CLI cases, from `tests/cmd/programs/NAME.flow`;
+/// run it from a `TempProgram`, so its call cache is its own.
 fn program(name: &str) -> String {
     std::fs::read_to_string(root().join(format!("tests/cmd/programs/{name}.flow")))
         .expect("the program exists")
@@ -80,7 +81,8 @@ fn offline_unanimous_vote_runs() {
 
 #[test]
 fn json_report_has_outputs_and_stats() {
-    let out = flow(&["run", "tests/cmd/programs/vote.flow", "--json"]);
+    let p = TempProgram::new(&program("vote"));
+    let out = flow(&["run", &p.path, "--json"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let doc = json(&out);
     let keys: Vec<&str> = doc
@@ -286,7 +288,8 @@ fn max_calls_stops_a_run_at_the_limit() {
 /// The plain rendering is the `run_failed_call` CLI case.
 #[test]
 fn a_failed_call_lists_what_finished_in_json() {
-    let out = flow(&["run", "tests/cmd/programs/failed_call.flow", "--json"]);
+    let p = TempProgram::new(&program("failed_call"));
+    let out = flow(&["run", &p.path, "--json"]);
     assert_eq!(code(&out), 2);
     let doc = json(&out);
     assert_eq!(doc["error"]["code"], "flow::run::call_failed");
