@@ -2,10 +2,11 @@
 //! driven by `runtime::run`, against a local server that takes 100 ms to
 //! answer each OpenAI-style chat completion.
 //!
-//! The server is this binary re-run as a child process (`FLOW_HTTP_SERVER`
-//! set), on its own tokio runtime, so its CPU time is read from its own
+//! The server is `fake_llm`'s, in this binary re-run as a child process
+//! (`FLOW_HTTP_SERVER` set), so its CPU time is read from its own
 //! `/proc/PID/stat` and the client's from `/proc/self/stat`: the two are
-//! measured separately. The child exits when its stdin closes, i.e. with us.
+//! measured separately. The child reports what it measured when asked on its
+//! stdin, and exits when its stdin closes, i.e. with us.
 //!
 //! The bound a run is held to is 100 ms plus what the server itself adds: the
 //! longest any one request spent in the server's handler, as the server
@@ -22,14 +23,11 @@
 mod support;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::Json;
-use axum::extract::State;
-use axum::routing::{get, post};
 use flow::graph::FlowGraph;
 use flow::providers::Provider;
 use flow::providers::http;
@@ -42,98 +40,45 @@ const SERVER_LATENCY: Duration = Duration::from_millis(100);
 
 // ---------------------------------------------------------------- the server
 
-#[derive(Default)]
-struct ServerStats {
-    requests: u64,
-    /// The longest time one request spent in the handler, in µs.
-    max_handler_us: u64,
-    first: Option<Instant>,
-    last: Option<Instant>,
-}
-
-type Shared = Arc<Mutex<ServerStats>>;
-
-async fn completions(
-    State(stats): State<Shared>,
-    Json(body): Json<serde_json::Value>,
-) -> Json<serde_json::Value> {
-    let arrived = Instant::now();
-    tokio::time::sleep(SERVER_LATENCY).await;
-    let prompt_chars = body
-        .pointer("/messages/0/content")
-        .and_then(|c| c.as_str())
-        .map_or(0, str::len);
-    let reply = serde_json::json!({
-        "id": "chatcmpl-bench",
-        "object": "chat.completion",
-        "created": 0,
-        "model": body.get("model").cloned().unwrap_or_default(),
-        "choices": [{
-            "index": 0,
-            "message": {"role": "assistant", "content": "ok"},
-            "finish_reason": "stop"
-        }],
-        "usage": {"prompt_tokens": prompt_chars / 4, "completion_tokens": 1, "total_tokens": prompt_chars / 4 + 1}
-    });
-    let took = u64::try_from(arrived.elapsed().as_micros()).unwrap_or(u64::MAX);
-    if let Ok(mut s) = stats.lock() {
-        s.requests += 1;
-        s.max_handler_us = s.max_handler_us.max(took);
-        s.first = Some(s.first.map_or(arrived, |f| f.min(arrived)));
-        s.last = Some(s.last.map_or(arrived, |l| l.max(arrived)));
-    }
-    Json(reply)
-}
-
-/// What the server saw since the last call, then forgets it.
-async fn take_stats(State(stats): State<Shared>) -> String {
-    let Ok(mut s) = stats.lock() else {
-        return String::new();
-    };
-    let spread = match (s.first, s.last) {
-        (Some(f), Some(l)) => l.duration_since(f).as_micros(),
-        _ => 0,
-    };
-    let out = format!(
-        "requests={} max_handler_us={} arrival_spread_us={spread}",
-        s.requests, s.max_handler_us
-    );
-    *s = ServerStats::default();
-    out
-}
-
+/// The child process: `fake_llm`'s server answering every request after
+/// `SERVER_LATENCY`. It prints its address, then answers each `stats` line
+/// on stdin with what it measured since the last one, and exits when stdin
+/// closes (the parent finished, or died).
 fn server() {
-    let rt = support::runtime();
-    rt.block_on(async {
-        // A backlog for 1,000 simultaneous connects (tokio's default is
-        // 1,024, shared with every connect still unaccepted): an overflowing
-        // queue drops SYNs, and the client's retry comes a whole second later.
-        let listener = match tokio::net::TcpSocket::new_v4().and_then(|socket| {
-            socket.bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))?;
-            socket.listen(4096)
-        }) {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("cannot listen on a loopback port: {e}");
-                std::process::exit(2);
-            }
-        };
-        let Ok(addr) = listener.local_addr() else {
-            std::process::exit(2);
-        };
-        println!("{addr}");
-        // Exit when the parent closes our stdin (it finished, or died).
-        std::thread::spawn(|| {
-            let _ = std::io::stdin().read_to_end(&mut Vec::new());
-            std::process::exit(0);
-        });
-        let stats: Shared = Arc::default();
-        let app = axum::Router::new()
-            .route("/v1/chat/completions", post(completions))
-            .route("/stats", get(take_stats))
-            .with_state(stats);
-        let _ = axum::serve(listener, app).await;
-    });
+    let server = fake_llm::Server::start(
+        fake_llm::Config::answer(fake_llm::openai::text("ok")).delay(SERVER_LATENCY),
+    );
+    println!("{}", server.addr());
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        if line.trim() == "stats" {
+            let s = server.take_stats();
+            println!(
+                "requests={} max_handler_us={} arrival_spread_us={}",
+                s.requests,
+                s.max_handler.as_micros(),
+                s.arrival_spread.as_micros()
+            );
+        }
+    }
+}
+
+/// The parent's end of the server child: its pid, and its stdin and stdout.
+struct ServerProcess {
+    pid: u32,
+    stdin: std::process::ChildStdin,
+    stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl ServerProcess {
+    /// What the server saw since the last call (it then forgets it).
+    fn stats(&mut self) -> String {
+        let mut line = String::new();
+        if writeln!(self.stdin, "stats").is_ok() {
+            let _ = self.stdout.read_line(&mut line);
+        }
+        line
+    }
 }
 
 // ---------------------------------------------------------------- the client
@@ -193,11 +138,9 @@ fn round(
     rt: &tokio::runtime::Runtime,
     graph: &Arc<FlowGraph>,
     providers: HashMap<String, Arc<dyn Provider>>,
-    stats_url: &str,
-    stats_client: &reqwest::Client,
-    server_pid: u32,
+    server: &mut ServerProcess,
 ) -> Round {
-    let (cpu0, server0) = (cpu_time().unwrap_or_default(), process_cpu(server_pid));
+    let (cpu0, server0) = (cpu_time().unwrap_or_default(), process_cpu(server.pid));
     let start = Instant::now();
     let report = rt.block_on(runtime::run(
         graph.clone(),
@@ -205,7 +148,7 @@ fn round(
         RunOptions::default(),
     ));
     let makespan = start.elapsed();
-    let (cpu1, server1) = (cpu_time().unwrap_or_default(), process_cpu(server_pid));
+    let (cpu1, server1) = (cpu_time().unwrap_or_default(), process_cpu(server.pid));
     if let Err(e) = &report.outputs {
         eprintln!("the run failed: {e}");
         std::process::exit(1);
@@ -217,17 +160,7 @@ fn round(
         );
         std::process::exit(1);
     }
-    let seen = rt
-        .block_on(async {
-            stats_client
-                .get(stats_url)
-                .send()
-                .await?
-                .error_for_status()?
-                .text()
-                .await
-        })
-        .unwrap_or_default();
+    let seen = server.stats();
     if field(&seen, "requests") != N as u64 {
         eprintln!("the server saw `{seen}`, expected {N} requests");
         std::process::exit(1);
@@ -272,27 +205,28 @@ fn main() {
             std::process::exit(2);
         }
     };
+    let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        eprintln!("the server has no stdin or stdout");
+        std::process::exit(2);
+    };
+    let mut server = ServerProcess {
+        pid: child.id(),
+        stdin,
+        stdout: BufReader::new(stdout),
+    };
     let mut addr = String::new();
-    if let Some(out) = child.stdout.take() {
-        let _ = BufReader::new(out).read_line(&mut addr);
-    }
+    let _ = server.stdout.read_line(&mut addr);
     let addr = addr.trim().to_string();
     if addr.is_empty() {
         eprintln!("the server did not say where it listens");
         std::process::exit(2);
     }
-    let server_pid = child.id();
     let src = support::fanout_program(
         N,
         &format!("openai(\"gpt-4o-mini\", base_url: \"http://{addr}/v1\")"),
     );
     let graph = support::graph(&src);
     let rt = support::runtime();
-    let stats_url = format!("http://{addr}/stats");
-    let stats_client = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap_or_default();
 
     println!(
         "http: {N} concurrent calls via OpenAiProvider to a local server answering in {} ms; {rounds} cold and {rounds} warm rounds; load {} at start",
@@ -300,42 +234,14 @@ fn main() {
         load()
     );
     // Warm-up, untimed.
-    round(
-        &rt,
-        &graph,
-        providers(&graph),
-        &stats_url,
-        &stats_client,
-        server_pid,
-    );
+    round(&rt, &graph, providers(&graph), &mut server);
     let warm_providers = providers(&graph);
-    round(
-        &rt,
-        &graph,
-        warm_providers.clone(),
-        &stats_url,
-        &stats_client,
-        server_pid,
-    );
+    round(&rt, &graph, warm_providers.clone(), &mut server);
 
     let (mut cold, mut warm) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
-        cold.push(round(
-            &rt,
-            &graph,
-            providers(&graph),
-            &stats_url,
-            &stats_client,
-            server_pid,
-        ));
-        warm.push(round(
-            &rt,
-            &graph,
-            warm_providers.clone(),
-            &stats_url,
-            &stats_client,
-            server_pid,
-        ));
+        cold.push(round(&rt, &graph, providers(&graph), &mut server));
+        warm.push(round(&rt, &graph, warm_providers.clone(), &mut server));
     }
     let mut all_met = true;
     for (kind, rs) in [("cold", &cold), ("warm", &warm)] {
@@ -374,6 +280,6 @@ fn main() {
         if all_met { "met" } else { "NOT met" }
     );
     // Closing its stdin ends the server.
-    drop(child.stdin.take());
+    drop(server);
     let _ = child.wait();
 }

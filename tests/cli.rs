@@ -1,150 +1,38 @@
-//! Exit codes and messages of the command line itself.
+//! The command line's cases: one `tests/cmd/NAME.toml` each (arguments and
+//! exit code), with the exact standard output and error beside it in
+//! `NAME.stdout` and `NAME.stderr` (an empty file: nothing may be printed).
+//! The programs they run are in `tests/cmd/programs/`.
+//!
+//! They run from the crate root in the environment `support::flow` gives:
+//! no colour and 80 columns, so miette's rendering is stable. A `run` case
+//! runs in a fresh copy of `programs/` (`fs.base`, `fs.sandbox`), so the
+//! call cache it writes beside the program cannot answer another case. A
+//! case whose program could read an API key removes it with `env.remove`; a
+//! case whose output has backslashes sets `binary = true`, or trycmd would
+//! read them as path separators. After a deliberate change of output,
+//! `TRYCMD=overwrite cargo test --test integration cli::cases` rewrites the
+//! expected files; review the diff. What needs Rust logic (signals, files
+//! written, a second program such as `dot`) stays here as a test of its own.
+
+use std::time::Duration;
 
 use crate::support::*;
 
 #[test]
-fn missing_file_is_a_clear_error() {
-    let out = flow(&["check", "no/such/file.flow"]);
-    assert_eq!(code(&out), 1);
-    let err = stderr(&out);
-    assert!(
-        err.contains("cannot read `no/such/file.flow`: no such file"),
-        "{err}"
-    );
-    assert!(err.contains("flow::io::unreadable"), "{err}");
+fn cases() {
+    trycmd::TestCases::new()
+        .default_bin_path(env!("CARGO_BIN_EXE_flow"))
+        .env("NO_COLOR", "1")
+        .env("COLUMNS", "80")
+        .timeout(Duration::from_secs(120))
+        .case(root().join("tests/cmd/*.toml"));
 }
 
-#[test]
-fn non_utf8_file_is_a_clear_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("bad.flow");
-    std::fs::write(&path, b"output x = \"\xff\xfe\"").unwrap();
-    let out = flow(&["check", path.to_str().unwrap()]);
-    assert_eq!(code(&out), 1);
-    assert!(
-        stderr(&out).contains("is not UTF-8 text (invalid byte at offset 12)"),
-        "{}",
-        stderr(&out)
-    );
-}
-
-#[test]
-fn no_arguments_is_a_usage_error() {
-    let out = flow(&[]);
-    assert_eq!(code(&out), 2);
-    assert!(stderr(&out).contains("Usage"), "{}", stderr(&out));
-}
-
-#[test]
-fn check_without_files_is_a_usage_error() {
-    let out = flow(&["check"]);
-    assert_eq!(code(&out), 2);
-}
-
-const GOOD: &str = r#"
-model m = mock(reply: "hi")
-input q: text = "x"
-a = ask m "one {q}"
-b = ask m "two {q}" as bool vote 3 by majority
-output answer = if b then a else "no"
-"#;
-
-const WARNS: &str = r#"
-model m = mock(reply: "hi")
-unused = ask m "never read"
-output answer = "fixed"
-"#;
-
-const BAD: &str = r#"
-model m = mock(reply: "hi")
-output answer = ask m "{missing}"
-"#;
-
-#[test]
-fn check_prints_a_summary_per_file_and_exits_zero() {
-    let a = TempProgram::new(GOOD);
-    let out = flow(&["check", &a.path, "examples/guardrails.flow"]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let text = stdout(&out);
-    assert!(
-        text.contains(&format!(
-            "{}: 4 nodes, worst case 4 LLM calls, longest chain 1 call",
-            a.path
-        )),
-        "{text}"
-    );
-    assert!(text.contains("examples/guardrails.flow: "), "{text}");
-    assert_eq!(stderr(&out), "");
-}
-
-#[test]
-fn check_reports_every_file_and_fails_if_any_fails() {
-    let good = TempProgram::new(GOOD);
-    let bad = TempProgram::new(BAD);
-    let out = flow(&["check", &bad.path, &good.path]);
-    assert_eq!(code(&out), 1);
-    assert!(
-        stderr(&out).contains("flow::check::undefined_name"),
-        "{}",
-        stderr(&out)
-    );
-    assert!(stderr(&out).contains("has 1 error"), "{}", stderr(&out));
-    // The good file after the bad one is still checked.
-    assert!(stdout(&out).contains(&good.path), "{}", stdout(&out));
-}
-
-#[test]
-fn warnings_pass_unless_denied() {
-    let p = TempProgram::new(WARNS);
-    let out = flow(&["check", &p.path]);
-    assert_eq!(code(&out), 0);
-    assert!(stdout(&out).contains("(1 warning)"), "{}", stdout(&out));
-    assert!(
-        stderr(&out).contains("flow::check::unused"),
-        "{}",
-        stderr(&out)
-    );
-    let denied = flow(&["check", "--deny-warnings", &p.path]);
-    assert_eq!(code(&denied), 1);
-    assert!(stderr(&denied).contains("(denied)"), "{}", stderr(&denied));
-}
-
-#[test]
-fn graph_formats_are_deterministic_and_valid() {
-    let p = TempProgram::new(GOOD);
-    let dot1 = flow(&["graph", &p.path]);
-    let dot2 = flow(&["graph", &p.path, "--format", "dot"]);
-    assert_eq!(code(&dot1), 0);
-    assert_eq!(stdout(&dot1), stdout(&dot2));
-    assert!(
-        stdout(&dot1).starts_with("digraph flow {"),
-        "{}",
-        stdout(&dot1)
-    );
-    assert!(
-        stdout(&dot1).contains("×3 by majority"),
-        "{}",
-        stdout(&dot1)
-    );
-
-    let mermaid = flow(&["graph", &p.path, "--format", "mermaid"]);
-    assert_eq!(code(&mermaid), 0);
-    assert!(
-        stdout(&mermaid).contains("\nflowchart TD\n"),
-        "{}",
-        stdout(&mermaid)
-    );
-
-    let json = flow(&["graph", &p.path, "--format", "json"]);
-    assert_eq!(code(&json), 0);
-    let doc: serde_json::Value = serde_json::from_str(&stdout(&json)).expect("valid JSON");
-    assert_eq!(doc["nodes"].as_array().map(Vec::len), Some(4), "{doc}");
-    assert!(doc["edges"].as_array().is_some_and(|e| !e.is_empty()));
-}
+const GOOD: &str = "tests/cmd/programs/good.flow";
 
 #[test]
 fn graph_writes_to_a_file_with_o() {
-    let p = TempProgram::new(GOOD);
+    let p = TempProgram::new(&std::fs::read_to_string(root().join(GOOD)).unwrap());
     let out_path = p.file("g.dot");
     let out = flow(&["graph", &p.path, "-o", &out_path]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -161,45 +49,6 @@ fn graph_writes_to_a_file_with_o() {
         "{}",
         String::from_utf8_lossy(&svg.stderr)
     );
-}
-
-#[test]
-fn graph_of_a_broken_program_fails_with_its_diagnostics() {
-    let p = TempProgram::new(BAD);
-    let out = flow(&["graph", &p.path]);
-    assert_eq!(code(&out), 1);
-    assert_eq!(stdout(&out), "");
-    assert!(
-        stderr(&out).contains("flow::check::undefined_name"),
-        "{}",
-        stderr(&out)
-    );
-}
-
-#[test]
-fn unknown_graph_format_is_a_usage_error() {
-    let out = flow(&["graph", "examples/guardrails.flow", "--format", "png"]);
-    assert_eq!(code(&out), 2);
-    assert!(stderr(&out).contains("dot"), "{}", stderr(&out));
-}
-
-#[test]
-fn empty_and_binary_files_give_diagnostics() {
-    let empty = TempProgram::new("");
-    let out = flow(&["check", &empty.path]);
-    assert_eq!(code(&out), 1);
-    assert!(
-        stderr(&out).contains("flow::check::no_output"),
-        "{}",
-        stderr(&out)
-    );
-
-    let dir = tempfile::tempdir().unwrap();
-    let bin = dir.path().join("bin.flow");
-    std::fs::write(&bin, [0x7fu8, b'E', b'L', b'F', 0, 1, 2, 3, 0xc3, 0x28]).unwrap();
-    let out = flow(&["check", bin.to_str().unwrap()]);
-    assert_eq!(code(&out), 1);
-    assert!(stderr(&out).contains("not UTF-8"), "{}", stderr(&out));
 }
 
 /// Ctrl-C during a run cancels the calls in flight, reports what finished and

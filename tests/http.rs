@@ -3,303 +3,20 @@
 //! retries, times out and fails, how many requests run at once, and that the
 //! API key never shows in any output or trace.
 //!
-//! The server (axum) runs on its own tokio runtime in a background thread, so
-//! the test thread can block on the `flow` child process that talks to it.
+//! The server is `fake_llm`'s: it runs on its own tokio runtime in a
+//! background thread, so the test thread can block on the `flow` child
+//! process that talks to it.
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, Uri};
-use axum::response::Response;
+use fake_llm::http::Method;
+use fake_llm::{Answer, Config, Server, anthropic, openai};
 use serde_json::{Value, json};
 
 use crate::support::*;
 
 /// The key the `flow` child gets in `FLOW_TEST_KEY`; it must never be printed.
 const KEY: &str = "sk-test-SECRET-123";
-
-/// One request as the server saw it.
-#[derive(Debug, Clone)]
-struct Seen {
-    method: Method,
-    path: String,
-    headers: HeaderMap,
-    body: Value,
-}
-
-impl Seen {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-}
-
-/// What the server does with one request.
-#[derive(Debug, Clone)]
-enum Answer {
-    Reply {
-        status: u16,
-        headers: Vec<(&'static str, String)>,
-        body: String,
-    },
-    /// Reads the request, then never answers.
-    Hang,
-}
-
-impl Answer {
-    fn json(status: u16, body: Value) -> Answer {
-        Answer::raw(status, &body.to_string())
-    }
-
-    fn raw(status: u16, body: &str) -> Answer {
-        Answer::Reply {
-            status,
-            headers: vec![("content-type", "application/json".to_string())],
-            body: body.to_string(),
-        }
-    }
-
-    fn header(mut self, name: &'static str, value: &str) -> Answer {
-        if let Answer::Reply { headers, .. } = &mut self {
-            headers.push((name, value.to_string()));
-        }
-        self
-    }
-}
-
-/// A chat completion whose one choice says `text`.
-fn openai_text(text: &str) -> Answer {
-    Answer::json(
-        200,
-        json!({
-            "id": "chatcmpl-test",
-            "object": "chat.completion",
-            "model": "test-model",
-            "choices": [{
-                "index": 0,
-                "message": {"role": "assistant", "content": text},
-                "finish_reason": "stop"
-            }],
-            "usage": {"prompt_tokens": 11, "completion_tokens": 2, "total_tokens": 13}
-        }),
-    )
-}
-
-/// An Anthropic message whose one text block says `text`.
-fn anthropic_text(text: &str) -> Answer {
-    Answer::json(
-        200,
-        json!({
-            "id": "msg_test",
-            "type": "message",
-            "role": "assistant",
-            "model": "test-model",
-            "content": [{"type": "text", "text": text}],
-            "stop_reason": "end_turn",
-            "usage": {"input_tokens": 7, "output_tokens": 3}
-        }),
-    )
-}
-
-fn api_error(status: u16, kind: &str, message: &str) -> Answer {
-    Answer::json(
-        status,
-        json!({"error": {"message": message, "type": kind, "code": null}}),
-    )
-}
-
-/// How the server behaves: a script of answers for the first requests, in
-/// arrival order, then `default` for every other.
-struct Config {
-    script: Vec<Answer>,
-    default: Answer,
-    /// Hold each request until this many are waiting (or `deadline` passes),
-    /// then release them together: overlap without depending on timing.
-    hold: Option<(usize, Duration)>,
-    /// Added to every answer, after any hold.
-    delay: Duration,
-}
-
-impl Config {
-    fn answer(default: Answer) -> Config {
-        Config {
-            script: Vec::new(),
-            default,
-            hold: None,
-            delay: Duration::ZERO,
-        }
-    }
-
-    fn then(script: Vec<Answer>, default: Answer) -> Config {
-        Config {
-            script,
-            ..Config::answer(default)
-        }
-    }
-}
-
-struct Shared {
-    script: Mutex<VecDeque<Answer>>,
-    default: Answer,
-    hold: Option<(usize, Duration)>,
-    delay: Duration,
-    waiting: Mutex<Vec<tokio::sync::oneshot::Sender<()>>>,
-    seen: Mutex<Vec<Seen>>,
-    open: AtomicUsize,
-    max_open: AtomicUsize,
-}
-
-/// Counts a request as open from its arrival until its handler ends, also
-/// when the client gives up and the handler is dropped.
-struct Open<'a>(&'a Shared);
-
-impl<'a> Open<'a> {
-    fn new(shared: &'a Shared) -> Open<'a> {
-        let now = shared.open.fetch_add(1, Ordering::SeqCst) + 1;
-        shared.max_open.fetch_max(now, Ordering::SeqCst);
-        Open(shared)
-    }
-}
-
-impl Drop for Open<'_> {
-    fn drop(&mut self) {
-        self.0.open.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-struct Server {
-    port: u16,
-    shared: Arc<Shared>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl Server {
-    fn start(config: Config) -> Server {
-        let shared = Arc::new(Shared {
-            script: Mutex::new(config.script.into()),
-            default: config.default,
-            hold: config.hold,
-            delay: config.delay,
-            waiting: Mutex::new(Vec::new()),
-            seen: Mutex::new(Vec::new()),
-            open: AtomicUsize::new(0),
-            max_open: AtomicUsize::new(0),
-        });
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-        let port = listener.local_addr().expect("a bound address").port();
-        listener
-            .set_nonblocking(true)
-            .expect("a non-blocking listener");
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let router = axum::Router::new()
-            .fallback(handle)
-            .with_state(shared.clone());
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("a tokio runtime for the test server");
-            runtime.block_on(async move {
-                let listener =
-                    tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
-                tokio::select! {
-                    _ = axum::serve(listener, router) => {}
-                    _ = stopped => {}
-                }
-            });
-            // Dropping the runtime drops every connection, hung ones included.
-        });
-        Server {
-            port,
-            shared,
-            stop: Some(stop),
-        }
-    }
-
-    fn base_url(&self) -> String {
-        format!("http://127.0.0.1:{}/v1", self.port)
-    }
-
-    fn seen(&self) -> Vec<Seen> {
-        self.shared
-            .seen
-            .lock()
-            .map(|s| s.clone())
-            .unwrap_or_default()
-    }
-
-    fn max_open(&self) -> usize {
-        self.shared.max_open.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
-async fn handle(
-    State(shared): State<Arc<Shared>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let _open = Open::new(&shared);
-    let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    if let Ok(mut seen) = shared.seen.lock() {
-        seen.push(Seen {
-            method,
-            path: uri.path().to_string(),
-            headers,
-            body,
-        });
-    }
-    let answer = shared
-        .script
-        .lock()
-        .ok()
-        .and_then(|mut s| s.pop_front())
-        .unwrap_or_else(|| shared.default.clone());
-    if let Some((batch, deadline)) = shared.hold {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        if let Ok(mut waiting) = shared.waiting.lock() {
-            waiting.push(tx);
-            if waiting.len() >= batch {
-                for w in waiting.drain(..) {
-                    let _ = w.send(());
-                }
-            }
-        }
-        let _ = tokio::time::timeout(deadline, rx).await;
-    }
-    if !shared.delay.is_zero() {
-        tokio::time::sleep(shared.delay).await;
-    }
-    match answer {
-        Answer::Hang => std::future::pending().await,
-        Answer::Reply {
-            status,
-            headers,
-            body,
-        } => {
-            let mut response = Response::builder().status(status);
-            for (name, value) in headers {
-                response = response.header(name, value);
-            }
-            response
-                .body(Body::from(body))
-                .unwrap_or_else(|_| Response::new(Body::from("bad canned response")))
-        }
-    }
-}
 
 /// `model m = PROVIDER("test-model", base_url: ..., api_key_env: "FLOW_TEST_KEY", OPTIONS)`
 /// followed by `body`.
@@ -389,7 +106,7 @@ fn run_env(p: &TempProgram, args: &[&str], env: &[(&str, &str)]) -> Ran {
 
 #[test]
 fn openai_success_sends_a_well_formed_request() {
-    let server = Server::start(Config::answer(openai_text("Paris")));
+    let server = Server::start(openai::text("Paris"));
     let p = program(
         "openai",
         &server.base_url(),
@@ -435,7 +152,7 @@ fn openai_success_sends_a_well_formed_request() {
 
 #[test]
 fn anthropic_success_sends_a_well_formed_request() {
-    let server = Server::start(Config::answer(anthropic_text("Paris")));
+    let server = Server::start(anthropic::text("Paris"));
     let p = program(
         "anthropic",
         &server.base_url(),
@@ -469,13 +186,13 @@ fn anthropic_success_sends_a_well_formed_request() {
 #[test]
 fn a_rate_limit_is_retried_after_the_wait_asked_for() {
     for (provider, ok) in [
-        ("openai", openai_text("fine")),
-        ("anthropic", anthropic_text("fine")),
+        ("openai", openai::text("fine")),
+        ("anthropic", anthropic::text("fine")),
     ] {
         let server = Server::start(Config::then(
             vec![
-                api_error(429, "rate_limit_exceeded", "Rate limit reached")
-                    .header("retry-after", "1"),
+                openai::error(429, "rate_limit_exceeded", "Rate limit reached")
+                    .with_header("retry-after", "1"),
             ],
             ok,
         ));
@@ -493,11 +210,15 @@ fn a_rate_limit_is_retried_after_the_wait_asked_for() {
 #[test]
 fn a_server_error_is_retried() {
     for (provider, ok) in [
-        ("openai", openai_text("fine")),
-        ("anthropic", anthropic_text("fine")),
+        ("openai", openai::text("fine")),
+        ("anthropic", anthropic::text("fine")),
     ] {
         let server = Server::start(Config::then(
-            vec![api_error(500, "server_error", "The server had an error")],
+            vec![openai::error(
+                500,
+                "server_error",
+                "The server had an error",
+            )],
             ok,
         ));
         let p = program(provider, &server.base_url(), "", "output a = ask m \"Hi\"");
@@ -512,7 +233,7 @@ fn a_server_error_is_retried() {
 
 #[test]
 fn server_errors_past_the_retries_fail_the_run() {
-    let server = Server::start(Config::answer(api_error(503, "overloaded", "Try later")));
+    let server = Server::start(openai::error(503, "overloaded", "Try later"));
     let p = program(
         "openai",
         &server.base_url(),
@@ -530,7 +251,7 @@ fn server_errors_past_the_retries_fail_the_run() {
 
 #[test]
 fn a_hung_server_times_out_per_attempt() {
-    let server = Server::start(Config::answer(Answer::Hang));
+    let server = Server::start(Answer::Hang);
     let p = program(
         "openai",
         &server.base_url(),
@@ -554,7 +275,7 @@ fn a_hung_server_times_out_per_attempt() {
 
 #[test]
 fn a_model_timeout_applies_to_every_attempt() {
-    let server = Server::start(Config::answer(Answer::Hang));
+    let server = Server::start(Answer::Hang);
     let p = program(
         "anthropic",
         &server.base_url(),
@@ -575,7 +296,7 @@ fn a_model_timeout_applies_to_every_attempt() {
 
 #[test]
 fn malformed_json_is_a_clear_error() {
-    let server = Server::start(Config::answer(Answer::raw(200, "{\"choices\": [oops")));
+    let server = Server::start(Answer::raw(200, "{\"choices\": [oops"));
     let p = program("openai", &server.base_url(), "", "output a = ask m \"Hi\"");
     let ran = run(&p, &[]);
     assert_eq!(ran.code(), 2);
@@ -595,7 +316,7 @@ fn malformed_json_is_a_clear_error() {
 
 #[test]
 fn a_reply_without_choices_is_a_clear_error() {
-    let server = Server::start(Config::answer(Answer::json(200, json!({"choices": []}))));
+    let server = Server::start(Answer::json(200, json!({"choices": []})));
     let p = program("openai", &server.base_url(), "", "output a = ask m \"Hi\"");
     let ran = run(&p, &[]);
     assert_eq!(ran.code(), 2);
@@ -609,10 +330,7 @@ fn a_reply_without_choices_is_a_clear_error() {
 
 #[test]
 fn anthropic_reply_without_text_is_a_clear_error() {
-    let server = Server::start(Config::answer(Answer::json(
-        200,
-        json!({"type": "message", "content": []}),
-    )));
+    let server = Server::start(Answer::json(200, json!({"type": "message", "content": []})));
     let p = program(
         "anthropic",
         &server.base_url(),
@@ -627,11 +345,7 @@ fn anthropic_reply_without_text_is_a_clear_error() {
 
 #[test]
 fn a_refused_connection_is_a_clear_error() {
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-        listener.local_addr().expect("a bound address").port()
-    };
-    let base_url = format!("http://127.0.0.1:{port}/v1");
+    let base_url = fake_llm::refused_base_url();
     let p = program("openai", &base_url, "", "output a = ask m \"Hi\" retry 1");
     let ran = run(&p, &[]);
     assert_eq!(ran.code(), 2);
@@ -648,11 +362,11 @@ fn a_refused_connection_is_a_clear_error() {
 #[test]
 fn a_rejected_key_names_its_variable_and_is_never_shown() {
     // OpenAI echoes the (masked) key in its 401; this server echoes it whole.
-    let server = Server::start(Config::answer(api_error(
+    let server = Server::start(openai::error(
         401,
         "invalid_request_error",
         &format!("Incorrect API key provided: {KEY}. You can find your API key at ..."),
-    )));
+    ));
     for provider in ["openai", "anthropic"] {
         let p = program(provider, &server.base_url(), "", "output a = ask m \"Hi\"");
         let ran = run(&p, &[]);
@@ -672,11 +386,7 @@ fn a_rejected_key_names_its_variable_and_is_never_shown() {
 
 #[test]
 fn without_the_key_a_custom_server_is_called_without_auth() {
-    let server = Server::start(Config::answer(api_error(
-        401,
-        "auth",
-        "Missing bearer token",
-    )));
+    let server = Server::start(openai::error(401, "auth", "Missing bearer token"));
     let p = program("openai", &server.base_url(), "", "output a = ask m \"Hi\"");
     let ran = run_env(&p, &[], &[]);
     assert_eq!(ran.code(), 2);
@@ -697,8 +407,8 @@ fn without_the_key_a_custom_server_is_called_without_auth() {
 #[test]
 fn an_unparsable_reply_is_retried() {
     let server = Server::start(Config::then(
-        vec![openai_text("Let me think about it.")],
-        openai_text("Yes."),
+        vec![openai::text("Let me think about it.")],
+        openai::text("Yes."),
     ));
     let p = program(
         "openai",
@@ -716,7 +426,7 @@ fn an_unparsable_reply_is_retried() {
 
 #[test]
 fn an_unparsable_reply_past_the_retries_is_quoted() {
-    let server = Server::start(Config::answer(openai_text("Let me think about it.")));
+    let server = Server::start(openai::text("Let me think about it."));
     let p = program(
         "openai",
         &server.base_url(),
@@ -737,11 +447,11 @@ const MANY: usize = 200;
 fn every_sample_of_a_repeat_is_in_flight_at_once() {
     // Each request is held until all 200 have arrived (or 30 s pass), so the
     // count does not depend on how fast requests are made.
-    let server = Server::start(Config {
-        hold: Some((MANY, Duration::from_secs(30))),
-        delay: Duration::from_millis(200),
-        ..Config::answer(openai_text("sample"))
-    });
+    let server = Server::start(
+        Config::answer(openai::text("sample"))
+            .hold(MANY, Duration::from_secs(30))
+            .delay(Duration::from_millis(200)),
+    );
     let p = program(
         "openai",
         &server.base_url(),
@@ -760,11 +470,11 @@ fn every_sample_of_a_repeat_is_in_flight_at_once() {
 
 #[test]
 fn model_concurrency_caps_requests_in_flight() {
-    let server = Server::start(Config {
-        hold: Some((8, Duration::from_secs(30))),
-        delay: Duration::from_millis(200),
-        ..Config::answer(openai_text("sample"))
-    });
+    let server = Server::start(
+        Config::answer(openai::text("sample"))
+            .hold(8, Duration::from_secs(30))
+            .delay(Duration::from_millis(200)),
+    );
     let p = program(
         "openai",
         &server.base_url(),
@@ -780,7 +490,7 @@ fn model_concurrency_caps_requests_in_flight() {
 
 #[test]
 fn max_calls_refuses_before_any_request() {
-    let server = Server::start(Config::answer(openai_text("yes")));
+    let server = Server::start(openai::text("yes"));
     let p = program(
         "openai",
         &server.base_url(),
@@ -801,9 +511,8 @@ fn max_calls_refuses_before_any_request() {
 fn max_calls_stops_at_the_limit_of_requests_made() {
     // One call that fails every attempt, each attempt after the last: the
     // server sees exactly the three the budget allows.
-    let server = Server::start(Config::answer(
-        api_error(500, "server_error", "down").header("retry-after", "0"),
-    ));
+    let server =
+        Server::start(openai::error(500, "server_error", "down").with_header("retry-after", "0"));
     let p = program(
         "openai",
         &server.base_url(),
@@ -824,7 +533,7 @@ fn max_calls_stops_at_the_limit_of_requests_made() {
 
 #[test]
 fn a_missing_input_makes_no_request() {
-    let server = Server::start(Config::answer(openai_text("yes")));
+    let server = Server::start(openai::text("yes"));
     let p = program(
         "openai",
         &server.base_url(),

@@ -1,16 +1,17 @@
-//! `flow run` end to end through the binary: examples and fixtures offline,
-//! the `--json` report, inputs, `--model`, `--trace`, `--max-calls`, failed
-//! runs, early decisions and retries. Everything here runs on mock models.
+//! `flow run` end to end through the binary: examples offline, the `--json`
+//! report, inputs, `--model`, `--trace`, `--max-calls`, failed runs, early
+//! decisions and retries. Everything here runs on mock models. (The ok
+//! fixtures run offline in `fixtures.rs`.)
 
 use serde_json::Value;
 
 use crate::support::*;
 
-fn settings() -> insta::Settings {
-    let mut s = insta::Settings::clone_current();
-    s.set_snapshot_path(root().join("tests/snapshots/run"));
-    s.set_prepend_module_to_snapshot(false);
-    s
+/// A program shared with the CLI cases, from `tests/cmd/programs/NAME.flow`;
+/// run it from a `TempProgram`, so its call cache is its own.
+fn program(name: &str) -> String {
+    std::fs::read_to_string(root().join(format!("tests/cmd/programs/{name}.flow")))
+        .expect("the program exists")
 }
 
 fn u64_at(doc: &Value, pointer: &str) -> u64 {
@@ -65,45 +66,6 @@ fn every_example_runs_offline() {
     }
 }
 
-/// `tests/fixtures/ok/NAME.inputs`: one `NAME=VALUE` per line, passed as
-/// `--input`, for fixtures with inputs that have no default.
-fn fixture_inputs(file: &std::path::Path) -> Vec<String> {
-    std::fs::read_to_string(file.with_extension("inputs"))
-        .map(|text| {
-            text.lines()
-                .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-#[test]
-fn ok_fixtures_run_offline() {
-    let files = flow_files("tests/fixtures/ok");
-    assert!(!files.is_empty(), "no ok fixtures found");
-    for file in files {
-        let path = rel(&file);
-        let name = stem(&file);
-        let mut args = vec!["run".to_string(), path.clone(), "--offline".to_string()];
-        for input in fixture_inputs(&file) {
-            args.push("--input".into());
-            args.push(input);
-        }
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = flow(&args);
-        assert_eq!(
-            code(&out),
-            0,
-            "{path} should run offline:\n{}",
-            stderr(&out)
-        );
-        settings().bind(|| {
-            insta::assert_snapshot!(format!("{name}.run"), stdout(&out));
-        });
-    }
-}
-
 /// Offline, every model is a placeholder; a `unanimous` vote over
 /// placeholders that differ per sample fails, though `--offline` promises
 /// that any program runs.
@@ -117,21 +79,9 @@ fn offline_unanimous_vote_runs() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
 }
 
-const VOTE_PROGRAM: &str = r#"
-model judge = mock(replies: ["no", "no", "yes", "no", "yes"], latency: 5ms)
-model writer = mock(reply: "A short answer.")
-input query: text = "How do I reset my router?"
-section <
-  reply = ask writer "Answer: {query}"
-  unsafe = ask judge "Is this unsafe? {query}" as bool vote 5 by majority
->
-output answer = if unsafe then "Sorry." else reply
-output flagged = unsafe
-"#;
-
 #[test]
 fn json_report_has_outputs_and_stats() {
-    let p = TempProgram::new(VOTE_PROGRAM);
+    let p = TempProgram::new(&program("vote"));
     let out = flow(&["run", &p.path, "--json"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let doc = json(&out);
@@ -179,39 +129,8 @@ fn json_report_has_outputs_and_stats() {
 }
 
 #[test]
-fn two_outputs_print_as_json_and_one_text_output_prints_raw() {
-    let p = TempProgram::new(VOTE_PROGRAM);
-    let out = flow(&["run", &p.path]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert_eq!(
-        json(&out),
-        serde_json::json!({"answer": "A short answer.", "flagged": false})
-    );
-
-    let p = TempProgram::new(
-        "model m = mock(reply: \"line one\\nline two\")\noutput a = ask m \"hi\"\n",
-    );
-    let out = flow(&["run", &p.path]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert_eq!(stdout(&out), "line one\nline two\n");
-
-    // One output that is not text is still JSON.
-    let p = TempProgram::new("model m = mock(reply: \"7\")\noutput n = ask m \"hi\" as int\n");
-    let out = flow(&["run", &p.path]);
-    assert_eq!(json(&out), serde_json::json!({"n": 7}));
-}
-
-const INPUTS_PROGRAM: &str = r#"
-model m = mock(echo: true)
-input count: int
-input name: text = "world"
-input loud: bool = false
-output greeting = ask m "hello {name} x{count} loud={loud}"
-"#;
-
-#[test]
 fn a_missing_input_is_named_before_any_call() {
-    let p = TempProgram::new(INPUTS_PROGRAM);
+    let p = TempProgram::new(&program("inputs"));
     let trace = p.file("trace.json");
     let out = flow(&["run", &p.path, "--json", "--trace", &trace]);
     assert_eq!(code(&out), 2);
@@ -226,200 +145,6 @@ fn a_missing_input_is_named_before_any_call() {
     // Nothing ran: no report on stdout and no trace written.
     assert_eq!(stdout(&out), "");
     assert!(!std::path::Path::new(&trace).exists(), "a run started");
-}
-
-#[test]
-fn an_ill_typed_input_is_refused() {
-    let p = TempProgram::new(INPUTS_PROGRAM);
-    let out = flow(&["run", &p.path, "--input", "count=abc"]);
-    assert_eq!(code(&out), 2);
-    let err = prose(&stderr(&out));
-    assert!(err.contains("flow::input::bad_value"), "{err}");
-    assert!(err.contains("input `count` expects int"), "{err}");
-    assert!(err.contains("\"abc\""), "{err}");
-    assert_eq!(stdout(&out), "");
-
-    let out = flow(&[
-        "run",
-        &p.path,
-        "--input",
-        "count=2",
-        "--input",
-        "loud=perhaps",
-    ]);
-    assert_eq!(code(&out), 2);
-    assert!(
-        prose(&stderr(&out)).contains("input `loud` expects bool"),
-        "{}",
-        stderr(&out)
-    );
-}
-
-#[test]
-fn an_unknown_input_suggests_the_closest() {
-    let p = TempProgram::new(INPUTS_PROGRAM);
-    let out = flow(&["run", &p.path, "--input", "count=1", "--input", "nme=x"]);
-    assert_eq!(code(&out), 2);
-    let err = prose(&stderr(&out));
-    assert!(err.contains("flow::input::unknown"), "{err}");
-    assert!(err.contains("the program has no input `nme`"), "{err}");
-    assert!(err.contains("did you mean `name`?"), "{err}");
-
-    let out = flow(&["run", &p.path, "--input", "zzzzzz=1"]);
-    assert!(
-        prose(&stderr(&out)).contains("its inputs are `count`, `name`, `loud`"),
-        "{}",
-        stderr(&out)
-    );
-}
-
-#[test]
-fn malformed_and_repeated_inputs_are_refused() {
-    let p = TempProgram::new(INPUTS_PROGRAM);
-    let out = flow(&["run", &p.path, "--input", "count"]);
-    assert_eq!(code(&out), 2);
-    assert!(
-        prose(&stderr(&out)).contains("`--input count` is not of the form NAME=VALUE"),
-        "{}",
-        stderr(&out)
-    );
-    let out = flow(&["run", &p.path, "--input", "count=1", "--input", "count=2"]);
-    assert_eq!(code(&out), 2);
-    assert!(
-        prose(&stderr(&out)).contains("input `count` is given twice"),
-        "{}",
-        stderr(&out)
-    );
-}
-
-#[test]
-fn inputs_use_defaults_values_and_files() {
-    let p = TempProgram::new(INPUTS_PROGRAM);
-    let out = flow(&["run", &p.path, "--input", "count=3"]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert_eq!(stdout(&out), "hello world x3 loud=false\n");
-
-    let out = flow(&[
-        "run",
-        &p.path,
-        "-i",
-        "count=3",
-        "-i",
-        "name=flow",
-        "-i",
-        "loud=true",
-    ]);
-    assert_eq!(stdout(&out), "hello flow x3 loud=true\n");
-
-    // `=` after the first belongs to the value.
-    let out = flow(&["run", &p.path, "-i", "count=3", "-i", "name=a=b"]);
-    assert_eq!(stdout(&out), "hello a=b x3 loud=false\n");
-
-    let file = p.file("name.txt");
-    std::fs::write(&file, "from a file").unwrap();
-    let out = flow(&[
-        "run",
-        &p.path,
-        "-i",
-        "count=3",
-        "-i",
-        &format!("name=@{file}"),
-    ]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert_eq!(stdout(&out), "hello from a file x3 loud=false\n");
-
-    let missing = p.file("nope.txt");
-    let out = flow(&[
-        "run",
-        &p.path,
-        "-i",
-        "count=3",
-        "-i",
-        &format!("name=@{missing}"),
-    ]);
-    assert_eq!(code(&out), 2);
-    let err = prose(&stderr(&out));
-    assert!(err.contains("flow::input::file"), "{err}");
-    assert!(
-        err.contains("cannot read the value of input `name`"),
-        "{err}"
-    );
-}
-
-const MODELS_PROGRAM: &str = r#"
-model judge = mock(reply: "no")
-model writer = mock(reply: "Hello.")
-output flagged = ask judge "Is this unsafe?" as bool
-output greeting = ask writer "Say hello"
-"#;
-
-#[test]
-fn model_overrides_are_validated() {
-    let p = TempProgram::new(MODELS_PROGRAM);
-    let cases: &[(&str, &str, &str)] = &[
-        (
-            "jduge=mock",
-            "flow::run::unknown_model",
-            "did you mean `judge`?",
-        ),
-        (
-            "nothing_alike=mock",
-            "flow::run::unknown_model",
-            "its models are `judge`, `writer`",
-        ),
-        (
-            "judge=anthropc:claude",
-            "flow::run::unknown_provider",
-            "did you mean `anthropic`?",
-        ),
-        (
-            "judge=openai",
-            "flow::run::missing_model_id",
-            "--model judge=openai:gpt-4o-mini",
-        ),
-        (
-            "judge=anthropic:",
-            "flow::run::missing_model_id",
-            "--model judge=anthropic:",
-        ),
-        ("judge", "flow::run::bad_model_arg", "NAME=PROVIDER[:MODEL]"),
-    ];
-    for (arg, code_name, text) in cases {
-        let out = flow(&["run", &p.path, "--model", arg]);
-        assert_eq!(code(&out), 2, "--model {arg}");
-        let err = prose(&stderr(&out));
-        assert!(err.contains(code_name), "--model {arg}:\n{err}");
-        assert!(err.contains(text), "--model {arg}:\n{err}");
-        assert_eq!(stdout(&out), "", "--model {arg}");
-    }
-}
-
-#[test]
-fn a_model_override_changes_the_result() {
-    let p = TempProgram::new(MODELS_PROGRAM);
-    let out = flow(&["run", &p.path]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert_eq!(
-        json(&out),
-        serde_json::json!({"flagged": false, "greeting": "Hello."})
-    );
-    let out = flow(&["run", &p.path, "--model", "judge=mock:yes"]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert_eq!(
-        json(&out),
-        serde_json::json!({"flagged": true, "greeting": "Hello."})
-    );
-}
-
-#[test]
-fn an_override_to_a_provider_without_its_key_fails_before_running() {
-    let p = TempProgram::new(MODELS_PROGRAM);
-    let out = flow(&["run", &p.path, "--model", "judge=openai:gpt-4o-mini"]);
-    assert_eq!(code(&out), 2);
-    let err = prose(&stderr(&out));
-    assert!(err.contains("flow::run::provider_setup"), "{err}");
-    assert!(err.contains("`OPENAI_API_KEY` is not set"), "{err}");
-    assert!(err.contains("--offline"), "{err}");
 }
 
 #[test]
@@ -560,59 +285,16 @@ fn max_calls_stops_a_run_at_the_limit() {
     assert!(doc["outputs"].is_null());
 }
 
+/// The plain rendering is the `run_failed_call` CLI case.
 #[test]
-fn a_failed_call_points_at_the_source_and_lists_what_finished() {
-    let p = TempProgram::new(
-        "model picky = mock(rules: {\"cat\": \"meow\"})\n\
-         model plain = mock(reply: \"done\")\n\
-         first = ask plain \"First step\"\n\
-         sound = ask picky \"What does the dog say? {first}\"\n\
-         output a = sound\n\
-         output b = first\n",
-    );
-    let out = flow(&["run", &p.path]);
-    assert_eq!(code(&out), 2);
-    assert_eq!(stdout(&out), "");
-    let err = prose(&stderr(&out));
-    assert!(err.contains("flow::run::call_failed"), "{err}");
-    assert!(
-        err.contains("no rule of mock model `picky` matched the prompt"),
-        "{err}"
-    );
-    // The snippet shows the failing call with its label.
-    assert!(err.contains("main.flow:4:"), "{err}");
-    assert!(err.contains("sound = ask picky"), "{err}");
-    assert!(err.contains("attempt 1 failed"), "{err}");
-    assert!(err.contains("finished before the run stopped"), "{err}");
-    assert!(err.contains("first = \"done\""), "{err}");
-
+fn a_failed_call_lists_what_finished_in_json() {
+    let p = TempProgram::new(&program("failed_call"));
     let out = flow(&["run", &p.path, "--json"]);
     assert_eq!(code(&out), 2);
     let doc = json(&out);
     assert_eq!(doc["error"]["code"], "flow::run::call_failed");
     assert_eq!(doc["finished"]["first"], "done");
     assert!(doc["outputs"].is_null());
-}
-
-#[test]
-fn a_unanimous_disagreement_fails_the_run() {
-    let p = TempProgram::new(
-        "model m = mock(replies: [\"yes\", \"no\", \"yes\"], concurrency: 1)\n\
-         output verdict = ask m \"Is it safe?\" as bool vote 3 by unanimous\n",
-    );
-    let out = flow(&["run", &p.path]);
-    assert_eq!(code(&out), 2);
-    let err = prose(&stderr(&out));
-    assert!(err.contains("flow::run::disagreement"), "{err}");
-    assert!(
-        err.contains(
-            "the samples of `verdict` disagree: sample 1 said \"true\" but sample 2 said \"false\""
-        ),
-        "{err}"
-    );
-    assert!(err.contains("voted `unanimous` here"), "{err}");
-    assert!(err.contains("main.flow:2:"), "{err}");
-    assert!(!err.contains("ask1"), "an internal node name leaked: {err}");
 }
 
 #[test]
@@ -646,38 +328,7 @@ fn transient_failures_are_retried_and_counted() {
     assert_eq!(u64_at(&doc, "/stats/retries"), 2, "{doc:#}");
     assert_eq!(u64_at(&doc, "/stats/calls"), 4, "{doc:#}");
     assert_eq!(u64_at(&doc, "/stats/models/m/failed"), 2, "{doc:#}");
-
-    // With no retries allowed, the transient failure is final.
-    let p = TempProgram::new(
-        "model m = mock(reply: \"ok\", fail_first: 1)\noutput a = ask m \"One\" retry 0\n",
-    );
-    let out = flow(&["run", &p.path]);
-    assert_eq!(code(&out), 2);
-    let err = prose(&stderr(&out));
-    assert!(err.contains("flow::run::call_failed"), "{err}");
-    // The inline call is named after the output it belongs to.
-    assert!(
-        err.contains("the call to `m` for `a` failed after 1 attempt"),
-        "{err}"
-    );
-    assert!(err.contains("mock model `m` fails its first"), "{err}");
-    assert!(
-        err.contains("0 nodes finished before the run stopped (1 call made, 0 saved, 0 retries)"),
-        "{err}"
-    );
-}
-
-#[test]
-fn a_compile_error_exits_1_without_running() {
-    let p = TempProgram::new("output a = ask nowhere \"hi\"\n");
-    let out = flow(&["run", &p.path, "--json"]);
-    assert_eq!(code(&out), 1);
-    assert_eq!(stdout(&out), "");
-    assert!(
-        prose(&stderr(&out)).contains("has errors; fix them to run it"),
-        "{}",
-        stderr(&out)
-    );
+    // With no retries allowed the failure is final: the `run_no_retry` CLI case.
 }
 
 /// A model may reply with any keys, including the one older versions of

@@ -123,3 +123,44 @@ pub fn prose(text: &str) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+/// One test per file of a folder: `module => function [name, ...]` becomes
+/// `mod module { #[test] fn name() }`, each calling `function("name")` in the
+/// module that invokes it, plus `module::LISTED`, the names, for
+/// [`assert_listed`]. A failing file then cannot hide the others, and each is
+/// named in the test output.
+macro_rules! per_file_tests {
+    ($($module:ident => $test:ident [$($name:ident),* $(,)?])*) => {
+        $(mod $module {
+            $(#[test]
+            fn $name() {
+                super::$test(stringify!($name));
+            })*
+
+            pub const LISTED: &[&str] = &[$(stringify!($name)),*];
+        })*
+    };
+}
+pub(crate) use per_file_tests;
+
+/// The `.flow` files in `dir` are exactly those `listed` (by stem): a new file
+/// without a test, or a test whose file is gone, fails.
+pub fn assert_listed(dir: &str, listed: &[&str]) {
+    let found: Vec<String> = flow_files(dir).iter().map(|f| stem(f)).collect();
+    let unlisted: Vec<&String> = found
+        .iter()
+        .filter(|f| !listed.contains(&f.as_str()))
+        .collect();
+    let missing: Vec<&&str> = listed
+        .iter()
+        .filter(|l| !found.iter().any(|f| f == *l))
+        .collect();
+    assert!(
+        unlisted.is_empty(),
+        "{dir} has files with no test; add them to its `per_file_tests!` list: {unlisted:?}"
+    );
+    assert!(
+        missing.is_empty(),
+        "tests list files that {dir} lacks: {missing:?}"
+    );
+}

@@ -148,10 +148,10 @@ mod tests {
 
     use serde_json::json;
 
+    use fake_llm::{Answer, Server, refused_base_url};
+
     use super::*;
-    use crate::providers::http::test_server::{
-        Answer, Facts, TestServer, client, fatal, refused_base_url, request, spec, transient,
-    };
+    use crate::providers::http::test_support::{Facts, client, fatal, request, spec, transient};
 
     const KEY: &str = "sk-ant-api03-test0123456789abcdef";
 
@@ -161,15 +161,7 @@ mod tests {
     }
 
     fn message(content: serde_json::Value) -> serde_json::Value {
-        json!({
-            "id": "msg_1",
-            "type": "message",
-            "role": "assistant",
-            "model": "model-1",
-            "content": content,
-            "stop_reason": "end_turn",
-            "usage": {"input_tokens": 20, "output_tokens": 5}
-        })
+        fake_llm::anthropic::message(content, 20, 5)
     }
 
     fn error(kind: &str, text: &str) -> serde_json::Value {
@@ -177,8 +169,8 @@ mod tests {
     }
 
     async fn call(answer: Answer, options: ModelOptions) -> Result<Reply, ProviderError> {
-        let server = TestServer::start(answer).await;
-        provider(&server.base_url, options)
+        let server = Server::start(answer);
+        provider(&server.base_url(), options)
             .call(request("hi"))
             .await
     }
@@ -190,7 +182,7 @@ mod tests {
             {"type": "thinking", "thinking": "hmm"},
             {"type": "text", "text": "world"}
         ]);
-        let server = TestServer::start(Answer::json(200, message(content))).await;
+        let server = Server::start(Answer::json(200, message(content)));
         let options = ModelOptions {
             temperature: Some(0.2),
             max_tokens: Some(300),
@@ -198,7 +190,7 @@ mod tests {
             system: Some("from the model".to_string()),
             ..ModelOptions::default()
         };
-        let provider = provider(&format!("{}/", server.base_url), options);
+        let provider = provider(&format!("{}/", server.base_url()), options);
         let mut req = request("greet");
         req.system = Some("be brief".to_string());
         let reply = provider.call(req).await.unwrap();
@@ -240,13 +232,12 @@ mod tests {
 
     #[tokio::test]
     async fn max_tokens_defaults_and_the_models_system_prompt_is_the_fallback() {
-        let server = TestServer::start(Answer::json(
+        let server = Server::start(Answer::json(
             200,
             message(json!([{"type": "text", "text": "ok"}])),
-        ))
-        .await;
+        ));
         let provider = provider(
-            &server.base_url,
+            &server.base_url(),
             ModelOptions {
                 system: Some("you are a judge".to_string()),
                 ..ModelOptions::default()
@@ -369,10 +360,10 @@ mod tests {
             401,
             error("authentication_error", &format!("invalid x-api-key {KEY}")),
         );
-        let server = TestServer::start(answer).await;
+        let server = Server::start(answer);
         let spec = spec(
             ProviderKind::Anthropic,
-            &server.base_url,
+            &server.base_url(),
             ModelOptions {
                 api_key_env: Some("FLOW_TEST_ANTHROPIC_KEY".to_string()),
                 ..ModelOptions::default()

@@ -648,105 +648,16 @@ fn without_password(url: &Url) -> String {
     shown.to_string()
 }
 
-/// A real HTTP server inside the test process, for the provider tests: it
-/// records every request and answers with what the test asks for.
+/// What the provider tests need besides the fake server (`fake_llm`): a
+/// client, a model, a request, and what a failed call's error says.
 #[cfg(test)]
-pub(crate) mod test_server {
-    use std::sync::{Arc, Mutex};
-
-    use axum::body::{Body, Bytes};
-    use axum::extract::State;
-    use axum::http::{HeaderMap, Method, Uri};
-    use axum::response::Response;
-
+pub(crate) mod test_support {
     use std::time::Duration;
 
     use crate::model::{ModelOptions, ModelSpec, ProviderKind};
     use crate::providers::{ProviderError, Request};
     use crate::syntax::Span;
     use crate::types::Type;
-
-    /// One request as the server saw it.
-    #[derive(Debug, Clone)]
-    pub struct Seen {
-        pub method: Method,
-        pub path: String,
-        pub headers: HeaderMap,
-        pub body: serde_json::Value,
-    }
-
-    /// What the server does with every request.
-    #[derive(Clone)]
-    pub enum Answer {
-        Reply {
-            status: u16,
-            headers: Vec<(&'static str, String)>,
-            body: String,
-        },
-        /// Reads the request, then never answers.
-        Hang,
-    }
-
-    impl Answer {
-        pub fn json(status: u16, body: serde_json::Value) -> Answer {
-            Answer::Reply {
-                status,
-                headers: vec![("content-type", "application/json".to_string())],
-                body: body.to_string(),
-            }
-        }
-
-        pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Answer {
-            if let Answer::Reply { headers, .. } = &mut self {
-                headers.push((name, value.into()));
-            }
-            self
-        }
-    }
-
-    struct Shared {
-        answer: Answer,
-        seen: Mutex<Vec<Seen>>,
-    }
-
-    pub struct TestServer {
-        /// `http://127.0.0.1:PORT/v1`, as a `base_url`.
-        pub base_url: String,
-        shared: Arc<Shared>,
-        task: tokio::task::JoinHandle<()>,
-    }
-
-    impl TestServer {
-        pub async fn start(answer: Answer) -> TestServer {
-            let shared = Arc::new(Shared {
-                answer,
-                seen: Mutex::new(Vec::new()),
-            });
-            let router = axum::Router::new()
-                .fallback(handle)
-                .with_state(shared.clone());
-            let (base_url, task) = serve(router).await;
-            TestServer {
-                base_url,
-                shared,
-                task,
-            }
-        }
-
-        pub fn seen(&self) -> Vec<Seen> {
-            self.shared
-                .seen
-                .lock()
-                .map(|seen| seen.clone())
-                .unwrap_or_default()
-        }
-    }
-
-    impl Drop for TestServer {
-        fn drop(&mut self) {
-            self.task.abort();
-        }
-    }
 
     /// What a test asserts about a failed call, whatever its cause.
     #[derive(Debug)]
@@ -778,60 +689,6 @@ pub(crate) mod test_server {
     /// The call failed with a cause retrying cannot fix.
     pub fn fatal<T: std::fmt::Debug>(result: Result<T, ProviderError>) -> Facts {
         facts(result, false)
-    }
-
-    /// Serves `router` on a fresh loopback port; gives its `base_url`.
-    pub async fn serve(router: axum::Router) -> (String, tokio::task::JoinHandle<()>) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a loopback port");
-        let addr = listener.local_addr().expect("a bound address");
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
-        (format!("http://{addr}/v1"), task)
-    }
-
-    /// A `base_url` where nothing listens: the port was bound, then freed.
-    pub fn refused_base_url() -> String {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-        let addr = listener.local_addr().expect("a bound address");
-        drop(listener);
-        format!("http://{addr}/v1")
-    }
-
-    async fn handle(
-        State(shared): State<Arc<Shared>>,
-        method: Method,
-        uri: Uri,
-        headers: HeaderMap,
-        body: Bytes,
-    ) -> Response {
-        let body = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
-        if let Ok(mut seen) = shared.seen.lock() {
-            seen.push(Seen {
-                method,
-                path: uri.path().to_string(),
-                headers,
-                body,
-            });
-        }
-        match &shared.answer {
-            Answer::Hang => std::future::pending().await,
-            Answer::Reply {
-                status,
-                headers,
-                body,
-            } => {
-                let mut response = Response::builder().status(*status);
-                for (name, value) in headers {
-                    response = response.header(*name, value);
-                }
-                response
-                    .body(Body::from(body.clone()))
-                    .expect("a valid canned response")
-            }
-        }
     }
 
     /// A client like [`super::client`], but blind to any proxy settings of
@@ -910,7 +767,7 @@ mod tests {
     fn endpoint(base_url: Option<&str>, key: Option<&str>) -> Result<Endpoint, ProviderError> {
         Endpoint::new(
             &spec(base_url, None),
-            test_server::client(),
+            test_support::client(),
             openai_api(),
             key.map(str::to_string),
         )
@@ -1026,7 +883,7 @@ mod tests {
 
         let custom = Endpoint::new(
             &spec(None, Some("MY_KEY")),
-            test_server::client(),
+            test_support::client(),
             openai_api(),
             Some("   ".to_string()),
         );
@@ -1093,7 +950,12 @@ mod tests {
     fn a_missing_model_id_is_fatal() {
         let mut spec = spec(None, None);
         spec.model_id = None;
-        let result = Endpoint::new(&spec, test_server::client(), openai_api(), Some("k".into()));
+        let result = Endpoint::new(
+            &spec,
+            test_support::client(),
+            openai_api(),
+            Some("k".into()),
+        );
         let Err(error @ ProviderError::NoModelId { .. }) = result else {
             panic!("expected no model id, got {result:?}");
         };
@@ -1163,7 +1025,7 @@ mod tests {
 
     #[test]
     fn calls_fill_the_first_shard_before_the_next() {
-        let client = test_server::client();
+        let client = test_support::client();
         let shard_of = |claim: &Claim| claim.index;
         // One call at a time always reuses the first pool.
         for _ in 0..10 {

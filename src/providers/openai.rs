@@ -169,16 +169,14 @@ struct ChatUsage {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::{Duration, SystemTime};
 
     use serde_json::json;
 
+    use fake_llm::{Answer, Config, Server, refused_base_url};
+
     use super::*;
-    use crate::providers::http::test_server::{
-        Answer, Facts, TestServer, client, fatal, refused_base_url, request, serve, spec, transient,
-    };
+    use crate::providers::http::test_support::{Facts, client, fatal, request, spec, transient};
 
     const KEY: &str = "sk-test-0123456789abcdef";
 
@@ -188,24 +186,19 @@ mod tests {
     }
 
     fn completion(content: serde_json::Value) -> serde_json::Value {
-        json!({
-            "id": "chatcmpl-1",
-            "object": "chat.completion",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
-        })
+        fake_llm::openai::completion(content, 12, 3)
     }
 
     async fn call(answer: Answer, options: ModelOptions) -> Result<Reply, ProviderError> {
-        let server = TestServer::start(answer).await;
-        provider(&server.base_url, options)
+        let server = Server::start(answer);
+        provider(&server.base_url(), options)
             .call(request("hi"))
             .await
     }
 
     #[tokio::test]
     async fn a_reply_gives_text_and_usage_and_the_request_is_well_formed() {
-        let server = TestServer::start(Answer::json(200, completion(json!("yes")))).await;
+        let server = Server::start(Answer::json(200, completion(json!("yes"))));
         let options = ModelOptions {
             temperature: Some(0.5),
             max_tokens: Some(40),
@@ -213,7 +206,7 @@ mod tests {
             system: Some("from the model".to_string()),
             ..ModelOptions::default()
         };
-        let provider = provider(&format!("{}/", server.base_url), options);
+        let provider = provider(&format!("{}/", server.base_url()), options);
         let mut req = request("is it?");
         req.system = Some("be terse".to_string());
         let reply = provider.call(req).await.unwrap();
@@ -258,10 +251,10 @@ mod tests {
 
     #[tokio::test]
     async fn the_models_system_prompt_is_the_fallback_and_unset_options_are_left_out() {
-        let server = TestServer::start(Answer::json(200, completion(json!("ok")))).await;
+        let server = Server::start(Answer::json(200, completion(json!("ok"))));
         let spec = spec(
             ProviderKind::OpenAi,
-            &server.base_url,
+            &server.base_url(),
             ModelOptions {
                 system: Some("you are a judge".to_string()),
                 ..ModelOptions::default()
@@ -410,10 +403,10 @@ mod tests {
                 "code": "invalid_api_key"
             }}),
         );
-        let server = TestServer::start(answer).await;
+        let server = Server::start(answer);
         let spec = spec(
             ProviderKind::OpenAi,
-            &server.base_url,
+            &server.base_url(),
             ModelOptions {
                 api_key_env: Some("FLOW_TEST_OPENAI_KEY".to_string()),
                 ..ModelOptions::default()
@@ -495,43 +488,24 @@ mod tests {
     /// cannot depend on machine speed), then sleeps 200 ms; gives the most
     /// requests the server had open at once.
     async fn max_in_flight(client: HttpClient, calls: usize) -> usize {
-        #[derive(Default)]
-        struct Counts {
-            open: AtomicUsize,
-            max_open: AtomicUsize,
-        }
-        let counts = Arc::new(Counts::default());
-        let (arrived, watch) = tokio::sync::watch::channel(0usize);
-        let arrived = Arc::new(arrived);
-        let handler = {
-            let counts = counts.clone();
-            move || {
-                let counts = counts.clone();
-                let arrived = arrived.clone();
-                let mut watch = watch.clone();
-                async move {
-                    let open = counts.open.fetch_add(1, Ordering::SeqCst) + 1;
-                    counts.max_open.fetch_max(open, Ordering::SeqCst);
-                    arrived.send_modify(|n| *n += 1);
-                    let all_here = watch.wait_for(|n| *n >= calls);
-                    let _ = tokio::time::timeout(Duration::from_secs(20), all_here).await;
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    counts.open.fetch_sub(1, Ordering::SeqCst);
-                    axum::Json(completion(json!("done")))
-                }
-            }
-        };
-        let (base_url, task) = serve(axum::Router::new().fallback(handler)).await;
-        let spec = spec(ProviderKind::OpenAi, &base_url, ModelOptions::default());
+        let server = Server::start(
+            Config::answer(Answer::json(200, completion(json!("done"))))
+                .hold(calls, Duration::from_secs(20))
+                .delay(Duration::from_millis(200)),
+        );
+        let spec = spec(
+            ProviderKind::OpenAi,
+            &server.base_url(),
+            ModelOptions::default(),
+        );
         let provider = OpenAiProvider::with_key(&spec, client, Some(KEY.to_string())).unwrap();
         let replies = futures::future::join_all(
             (0..calls).map(|i| provider.call(request(&format!("call {i}")))),
         )
         .await;
-        task.abort();
         for reply in replies {
             assert_eq!(reply.unwrap().text, "done");
         }
-        counts.max_open.load(Ordering::SeqCst)
+        server.max_open()
     }
 }
