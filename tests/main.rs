@@ -4,6 +4,7 @@
 mod cache;
 mod cli;
 mod docs;
+mod engine;
 mod examples;
 mod fixtures;
 mod http;

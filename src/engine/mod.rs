@@ -290,7 +290,12 @@ fn build_providers(graph: &FlowGraph) -> Result<HashMap<String, Arc<dyn Provider
         EngineError::Provider {
             model,
             message,
-            help: format!("{help}; or run with `--offline` to use placeholders"),
+            // A help that already offers `--offline` (a missing key's) says it once.
+            help: if help.contains("--offline") {
+                help
+            } else {
+                format!("{help}; or run with `--offline` to use placeholders")
+            },
             span,
         }
     })
