@@ -39,16 +39,7 @@ fn graph_writes_to_a_file_with_o() {
     assert_eq!(stdout(&out), "");
     let written = std::fs::read_to_string(&out_path).expect("the graph file");
     assert!(written.starts_with("digraph flow {"));
-    // dot accepts it.
-    let svg = std::process::Command::new("dot")
-        .args(["-Tsvg", &out_path])
-        .output()
-        .expect("graphviz `dot` is installed (CI installs it)");
-    assert!(
-        svg.status.success(),
-        "{}",
-        String::from_utf8_lossy(&svg.stderr)
-    );
+    crate::dot_check::check_dot(&written);
 }
 
 /// Ctrl-C during a run cancels the calls in flight, reports what finished and

@@ -550,3 +550,54 @@ fn a_missing_input_makes_no_request() {
     assert!(server.seen().is_empty(), "a request was made");
     assert!(ran.trace.is_none(), "a run started");
 }
+
+/// `flow run` with the platform's root store replaced (rustls reads
+/// `SSL_CERT_FILE` and `SSL_CERT_DIR` instead of `/etc/ssl`) by `cert_file`,
+/// against the local server: the client must build and the call succeed.
+fn run_with_native_roots(cert_file: Option<&str>) -> Ran {
+    let server = Server::start(openai::text("Paris"));
+    let p = program(
+        "openai",
+        &server.base_url(),
+        "",
+        "output a = ask m \"Capital?\"",
+    );
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let missing = dir.path().join("none.pem");
+    let file = match cert_file {
+        Some(text) => {
+            let path = dir.path().join("roots.pem");
+            std::fs::write(&path, text).expect("write the root store");
+            path
+        }
+        None => missing,
+    };
+    let empty_dir = dir.path().join("certs");
+    std::fs::create_dir(&empty_dir).expect("an empty certs dir");
+    let ran = run_env(
+        &p,
+        &[],
+        &[
+            ("FLOW_TEST_KEY", KEY),
+            ("SSL_CERT_FILE", file.to_str().expect("a UTF-8 path")),
+            ("SSL_CERT_DIR", empty_dir.to_str().expect("a UTF-8 path")),
+        ],
+    );
+    assert_eq!(ran.code(), 0, "{}", ran.err());
+    assert_eq!(ran.doc()["outputs"], json!({"a": "Paris"}));
+    ran
+}
+
+#[test]
+fn a_machine_without_native_root_certificates_still_connects() {
+    run_with_native_roots(None);
+}
+
+#[test]
+fn an_unreadable_native_root_store_falls_back_to_the_bundled_roots() {
+    // PEM armour around bytes that are no certificate: rustls rejects it, and
+    // with no valid certificate left reqwest would refuse to build a client.
+    run_with_native_roots(Some(
+        "-----BEGIN CERTIFICATE-----\nAAAAAAAA\n-----END CERTIFICATE-----\n",
+    ));
+}

@@ -10,6 +10,8 @@
 mod clusters;
 pub mod describe;
 pub mod dot;
+#[cfg(test)]
+pub(crate) mod dot_check;
 pub mod json;
 pub mod mermaid;
 pub mod stats;

@@ -65,8 +65,17 @@ impl fmt::Debug for HttpClient {
 }
 
 /// The shared client for a run. Fails only if TLS cannot be set up.
+///
+/// The platform's root store is read besides the bundled roots, so a
+/// corporate CA installed on the machine is trusted. A store holding only
+/// certificates rustls cannot read makes reqwest refuse to build at all;
+/// the bundled roots alone then still reach the public providers.
 pub fn client() -> Result<HttpClient, ProviderError> {
-    HttpClient::with_builder(MAX_SHARDS, || configure(reqwest::Client::builder()))
+    HttpClient::with_builder(MAX_SHARDS, || configure(reqwest::Client::builder())).or_else(|_| {
+        HttpClient::with_builder(MAX_SHARDS, || {
+            configure(reqwest::Client::builder()).tls_built_in_native_certs(false)
+        })
+    })
 }
 
 impl HttpClient {
