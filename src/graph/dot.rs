@@ -12,6 +12,7 @@ use super::describe::{self, edges_in_order, guard_label, model_detail, models_us
 use super::stats::{node_calls, summary};
 use super::{EdgeKind, FlowGraph, Node, NodeKind};
 
+/// The graph as Graphviz DOT: sections as clusters, models and call counts in labels.
 pub fn to_dot(g: &FlowGraph) -> String {
     let mut out = String::new();
     // Writing into a String cannot fail.

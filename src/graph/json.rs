@@ -15,6 +15,7 @@ use super::stats::{CallCount, node_calls, summary};
 use super::{EdgeKind, FlowGraph, Node, NodeKind, Sampling};
 use crate::syntax::Span;
 
+/// The graph as one JSON object (see the module docs for its shape and order).
 pub fn to_json(g: &FlowGraph) -> Value {
     let nodes: Vec<Value> = g
         .dag

@@ -14,6 +14,7 @@ use super::describe::{
 use super::stats::{node_calls, summary};
 use super::{EdgeKind, FlowGraph, NodeId, NodeKind};
 
+/// The graph as a Mermaid `flowchart`, with the same labels as [`to_dot`](super::dot::to_dot).
 pub fn to_mermaid(g: &FlowGraph) -> String {
     let mut out = String::new();
     // Writing into a String cannot fail.
