@@ -29,7 +29,7 @@ pub mod model;
 pub mod providers;
 pub mod runtime;
 pub mod syntax;
-pub mod text;
+pub(crate) mod text;
 pub mod types;
 pub mod value;
 
