@@ -114,7 +114,8 @@ impl std::fmt::Debug for Engine {
 #[derive(Debug, Clone, Default)]
 pub struct RunControl {
     /// Cancel it to abort every call in flight; the report then says
-    /// [`RunError::Cancelled`] and lists what finished.
+    /// [`RunError::Cancelled`](crate::runtime::RunError::Cancelled) and lists
+    /// what finished.
     pub cancel: CancellationToken,
     /// Events as they happen; `None` builds none at all.
     pub events: Option<UnboundedSender<RunEvent>>,

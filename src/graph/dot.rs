@@ -123,7 +123,7 @@ fn node_style(node: &Node) -> &'static str {
 
 /// A DOT quoted string. Line breaks become centred `\n` breaks; a backslash
 /// is doubled so user text cannot form a DOT escape like `\N` or `\l`.
-pub fn quote(s: &str) -> String {
+pub(crate) fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {

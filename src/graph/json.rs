@@ -152,7 +152,7 @@ fn sampling_json(sampling: &Sampling) -> Value {
 }
 
 /// `{"fixed": 4, "per_list": [{"per_item": 3, "list": "items"}], "text": "4 + 3 × len(items)"}`.
-pub fn calls_json(c: &CallCount) -> Value {
+pub(crate) fn calls_json(c: &CallCount) -> Value {
     let per_list: Vec<Value> = c
         .per_list
         .iter()

@@ -95,7 +95,7 @@ fn write_node(g: &FlowGraph, out: &mut String, id: usize, indent: &str) -> fmt::
 /// Text for inside a quoted Mermaid label: line breaks as `<br>`, and every
 /// character that could end the label, start an entity, or be read as HTML
 /// or Markdown, as an entity code.
-pub fn text(s: &str) -> String {
+pub(crate) fn text(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -228,7 +228,7 @@ pub fn longest_chain(g: &FlowGraph) -> u64 {
 
 /// Calls one node makes one after another: the samples of a vote run side by
 /// side (one stage), and a judge waits for them (a second stage).
-pub fn node_stages(node: &Node) -> u64 {
+pub(crate) fn node_stages(node: &Node) -> u64 {
     match &node.kind {
         NodeKind::Ask { sampling, .. } => 1 + judge_stage(sampling),
         NodeKind::Ensemble { strategy, .. } => 1 + judge_calls(strategy),
