@@ -2,8 +2,9 @@
 //!
 //! Library users run programs through [`crate::engine::Engine`]; this module
 //! gives the types a run takes and gives back ([`RunOptions`], [`RunReport`],
-//! [`RunEvent`], [`RunError`]). Inside, `run` is the entry point. The scheduler (`scheduler`) starts nodes as
-//! their dependencies complete; `node` executes one, `eval` its expressions,
+//! [`RunEvent`], [`RunError`]). Inside, `run` is the entry point. The
+//! scheduler (`scheduler`) starts nodes as their dependencies complete;
+//! `node` executes one, `eval` its expressions,
 //! `ask` its samples and votes, `call` one call with its retries, under the
 //! per-model `limits`. Everything observed is collected in `ctx` and handed
 //! back in a [`RunReport`].
