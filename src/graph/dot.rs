@@ -2,7 +2,7 @@
 //!
 //! The output is deterministic (nodes in index order, models in declaration
 //! order, edges by endpoints) so it can be snapshotted and diffed. Every label
-//! is a quoted string built by [`quote`], never an HTML or record label, so
+//! is a quoted string built by `quote`, never an HTML or record label, so
 //! prompt text cannot break the syntax.
 
 use std::fmt::{self, Write};
