@@ -54,23 +54,32 @@ pub struct CachedReply {
 /// What `flow cache stats` shows.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct CacheStats {
+    /// The cache file, as shown in messages.
     pub path: String,
+    /// Calls stored.
     pub entries: u64,
     /// The database and its write-ahead log, in bytes.
     pub bytes: u64,
+    /// Entries per model, one row per (model, provider).
     pub models: Vec<ModelEntries>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+/// The stored calls of one model.
 pub struct ModelEntries {
+    /// The declared model name of the calls.
     pub model: String,
+    /// The provider that answered them.
     pub provider: String,
+    /// Calls stored.
     pub entries: u64,
     /// Tokens a fresh run of these calls would pay for again.
     pub input_tokens: u64,
+    /// Tokens of their replies.
     pub output_tokens: u64,
     /// Unix seconds of the oldest and newest entry.
     pub oldest: i64,
+    /// Unix seconds of the newest entry.
     pub newest: i64,
 }
 
@@ -145,6 +154,9 @@ struct Log {
     read_error: Option<String>,
 }
 
+/// The call cache in one file, shared by every run that holds it: lookups
+/// read SQLite directly, completed calls go to a writer thread. Close it to
+/// learn what could not be saved.
 pub struct CallCache {
     path: PathBuf,
     /// The path as shown in messages.
@@ -213,13 +225,14 @@ impl CallCache {
         })
     }
 
+    /// The file it was opened at.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
     /// The stored reply for `key`. A failed lookup is recorded (reported on
     /// close) and answers `None`, so the call is simply made again.
-    pub fn get(&self, key: &CallKey) -> Option<CachedReply> {
+    pub(crate) fn get(&self, key: &CallKey) -> Option<CachedReply> {
         let mut reader = match lock(&self.readers).pop() {
             Some(r) => r,
             None => match connect(&self.path, &self.label, self.busy) {
@@ -247,7 +260,7 @@ impl CallCache {
     }
 
     /// Queues a completed call for the writer; returns at once.
-    pub fn put(&self, key: CallKey, reply: CachedReply) {
+    pub(crate) fn put(&self, key: CallKey, reply: CachedReply) {
         let sent = {
             let (queue, wake) = &*self.queue;
             let mut q = lock(queue);
@@ -328,6 +341,7 @@ impl CallCache {
         }
     }
 
+    /// Entries, size and per-model counts, as `flow cache stats` shows them.
     pub fn stats(&self) -> Result<CacheStats, CacheError> {
         let conn = connect(&self.path, &self.label, self.busy)?;
         let err = |e: rusqlite::Error| CacheError::from_sqlite(&self.label, &e);

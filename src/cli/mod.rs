@@ -17,11 +17,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-pub use args::{Cli, Command};
+use args::{Cli, Command};
 use terminal::Terminal;
 
 /// Exit codes, documented in docs/cli.md.
-pub mod exit {
+pub(crate) mod exit {
+    /// Success: the command did what was asked.
     pub const OK: u8 = 0;
     /// The program has compile errors (or warnings with `--deny-warnings`).
     pub const COMPILE: u8 = 1;
@@ -31,6 +32,8 @@ pub mod exit {
     pub const INTERRUPTED: u8 = 130;
 }
 
+/// Runs the `flow` command line on this process's arguments and returns its
+/// exit code; `src/main.rs` is nothing but a call to this.
 pub fn main() -> ExitCode {
     // Parsing and checking recurse over the program; a large stack keeps any
     // input within the depth bound far from an overflow, even in debug builds.

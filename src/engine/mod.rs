@@ -63,6 +63,7 @@ pub struct EngineOptions {
     /// Models swapped for others, as `--model NAME=SPEC` does; applied
     /// before `offline`.
     pub models: Vec<ModelOverride>,
+    /// Where completed calls are kept between runs.
     pub cache: CacheChoice,
     /// Calls one run may make; refused up front when the worst case is
     /// more, and a run stops at the call that would exceed it.
@@ -72,6 +73,7 @@ pub struct EngineOptions {
     /// Share per-model `concurrency` and `rpm` with other engines built with
     /// the same registry (by model name); `None` gives this engine its own.
     pub limits: Option<LimitsRegistry>,
+    /// Retries, back-off and timeouts for calls that set none of their own.
     pub retry: RetryPolicy,
 }
 
@@ -112,7 +114,8 @@ impl std::fmt::Debug for Engine {
 #[derive(Debug, Clone, Default)]
 pub struct RunControl {
     /// Cancel it to abort every call in flight; the report then says
-    /// [`RunError::Cancelled`] and lists what finished.
+    /// [`RunError::Cancelled`](crate::runtime::RunError::Cancelled) and lists
+    /// what finished.
     pub cancel: CancellationToken,
     /// Events as they happen; `None` builds none at all.
     pub events: Option<UnboundedSender<RunEvent>>,
@@ -180,10 +183,12 @@ impl Engine {
         &self.inner.graph
     }
 
+    /// The program's name and text, to render run-time diagnostics against.
     pub fn source(&self) -> &Arc<SourceFile> {
         &self.inner.source
     }
 
+    /// The call cache all runs share, when there is one.
     pub fn cache(&self) -> Option<&Arc<CallCache>> {
         self.inner.cache.as_ref()
     }

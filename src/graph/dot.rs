@@ -2,7 +2,7 @@
 //!
 //! The output is deterministic (nodes in index order, models in declaration
 //! order, edges by endpoints) so it can be snapshotted and diffed. Every label
-//! is a quoted string built by [`quote`], never an HTML or record label, so
+//! is a quoted string built by `quote`, never an HTML or record label, so
 //! prompt text cannot break the syntax.
 
 use std::fmt::{self, Write};
@@ -12,6 +12,7 @@ use super::describe::{self, edges_in_order, guard_label, model_detail, models_us
 use super::stats::{node_calls, summary};
 use super::{EdgeKind, FlowGraph, Node, NodeKind};
 
+/// The graph as Graphviz DOT: sections as clusters, models and call counts in labels.
 pub fn to_dot(g: &FlowGraph) -> String {
     let mut out = String::new();
     // Writing into a String cannot fail.
@@ -122,7 +123,7 @@ fn node_style(node: &Node) -> &'static str {
 
 /// A DOT quoted string. Line breaks become centred `\n` breaks; a backslash
 /// is doubled so user text cannot form a DOT escape like `\N` or `\l`.
-pub fn quote(s: &str) -> String {
+pub(crate) fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {

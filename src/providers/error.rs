@@ -133,15 +133,20 @@ pub enum BadUrl {
 pub enum ProviderError {
     /// The model declares no model id to send.
     NoModelId {
+        /// The flow model's name.
         model: String,
         /// `OpenAI`; and the constructor to write, `openai`.
         provider: &'static str,
+        /// The model constructor to give it in, e.g. `openai`.
         call: &'static str,
     },
     /// `base_url` is not an http(s) URL.
     BadBaseUrl {
+        /// The flow model's name.
         model: String,
+        /// The URL as written, password hidden.
         base_url: String,
+        /// What is wrong with it.
         problem: BadUrl,
         /// The provider's own base URL, as an example of a good one.
         example: &'static str,
@@ -149,15 +154,25 @@ pub enum ProviderError {
     /// The key's variable is unset or blank, and the provider's own API
     /// (unlike a local server) needs a key.
     MissingKey {
+        /// The flow model's name.
         model: String,
+        /// The variable the key is read from (its name only).
         key_env: String,
+        /// The provider's name as users know it.
         provider: &'static str,
     },
     /// The key holds characters an HTTP header cannot carry.
-    UnsendableKey { model: String, key_env: String },
+    UnsendableKey {
+        /// The flow model's name.
+        model: String,
+        /// The variable the key is read from (its name only).
+        key_env: String,
+    },
     /// The server answered with an error status (not a redirect).
     Status {
+        /// What the request went to.
         target: Box<Target>,
+        /// The HTTP status.
         status: u16,
         /// The provider's own words from the body (`type: message`), scrubbed.
         detail: Option<ServerText>,
@@ -167,46 +182,66 @@ pub enum ProviderError {
     /// The server answered with a redirect, which flow refuses to follow: a
     /// redirect to another host would carry the key along.
     Redirect {
+        /// What the request went to.
         target: Box<Target>,
+        /// The redirect's HTTP status.
         status: u16,
         /// Where it pointed, scrubbed.
         location: Option<ServerText>,
     },
     /// No complete reply within the model's `timeout`.
     Timeout {
+        /// What the request went to.
         target: Box<Target>,
+        /// The limit that passed, when the endpoint knows it.
         after: Option<Duration>,
     },
     /// The connection could not be made (refused, DNS, TLS).
     Connect {
+        /// What the request went to.
         target: Box<Target>,
+        /// The client's complaint, scrubbed.
         reason: ServerText,
     },
     /// The connection broke while the request was being sent.
     Interrupted {
+        /// What the request went to.
         target: Box<Target>,
+        /// The client's complaint, scrubbed.
         reason: ServerText,
     },
     /// The status arrived but the body broke off.
     BodyRead {
+        /// What the request went to.
         target: Box<Target>,
+        /// The client's complaint, scrubbed.
         reason: ServerText,
     },
     /// A 2xx reply without what the call needs; `body` is its start, scrubbed.
     Malformed {
+        /// What the request went to.
         target: Box<Target>,
+        /// What was missing or wrong.
         problem: Malformation,
+        /// The start of the body, scrubbed.
         body: ServerText,
     },
     /// `mock(fail_first: N)`: attempts `0..N` fail on purpose.
     MockFailure {
+        /// The flow model's name.
         model: String,
+        /// The mock's `fail_first` option.
         fail_first: u32,
         /// 0-based.
         attempt: u32,
     },
     /// A mock with `rules` only, none of whose keys is in the prompt.
-    NoRuleMatched { model: String, keys: Vec<String> },
+    NoRuleMatched {
+        /// The flow model's name.
+        model: String,
+        /// The mock's rule keys, none of which the prompt contains.
+        keys: Vec<String>,
+    },
     /// A bug in flow (an HTTP client that cannot be built, a request that
     /// cannot be serialised).
     Internal(InternalError),

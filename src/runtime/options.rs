@@ -27,6 +27,7 @@ pub struct RunOptions {
     pub events: Option<UnboundedSender<RunEvent>>,
     /// Cancel it (e.g. on Ctrl-C) to abort every call in flight.
     pub cancel: CancellationToken,
+    /// Retries, back-off and timeouts for calls that do not set their own.
     pub retry: RetryPolicy,
     /// Completed calls are answered from and saved to it; `None` calls every time.
     pub cache: Option<Arc<CallCache>>,
@@ -47,6 +48,7 @@ pub struct CallBudget {
 }
 
 impl CallBudget {
+    /// A budget of `limit` calls, none used yet.
     pub fn new(limit: u64) -> CallBudget {
         CallBudget {
             limit,
@@ -54,6 +56,7 @@ impl CallBudget {
         }
     }
 
+    /// The most calls the budget allows.
     pub fn limit(&self) -> u64 {
         self.limit
     }
@@ -78,6 +81,7 @@ pub struct RetryPolicy {
     /// The first backoff's upper bound; it doubles per attempt up to `max_delay`,
     /// and the actual wait is uniform below it ("full jitter").
     pub base_delay: Duration,
+    /// The most any backoff waits, however many attempts failed.
     pub max_delay: Duration,
     /// Per attempt, when neither the call nor the model sets `timeout`, so a
     /// hung connection cannot hang the run.

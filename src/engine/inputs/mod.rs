@@ -28,6 +28,8 @@ impl Inputs {
         &self.0
     }
 
+    /// The values given, by input name, as
+    /// [`RunOptions::inputs`](crate::runtime::RunOptions::inputs) takes them.
     pub fn into_values(self) -> IndexMap<String, Value> {
         self.0
     }
@@ -50,43 +52,70 @@ pub enum InputValue {
 /// mistake, reported before the run starts.
 #[derive(Debug, Clone, PartialEq, thiserror::Error, Diagnostic)]
 pub enum InputError {
+    /// A `--input` argument without `=` or with an empty name.
     #[error("`--input {raw}` is not of the form NAME=VALUE")]
     #[diagnostic(
         code(flow::input::syntax),
         help("write `--input NAME=VALUE`, or `--input NAME=@PATH` to read the value from a file")
     )]
-    Syntax { raw: String },
+    Syntax {
+        /// The argument as given.
+        raw: String,
+    },
 
+    /// `--input NAME=@PATH` named a file that cannot be read.
     #[error("cannot read the value of input `{name}` from `{path}`: {reason}")]
     #[diagnostic(code(flow::input::file), help("check the path after `@`"))]
     File {
+        /// The input's name.
         name: String,
+        /// The path after `@`.
         path: String,
+        /// The system's complaint.
         reason: String,
     },
 
+    /// A JSON text of inputs does not parse.
     #[error("not valid JSON: {reason}")]
     #[diagnostic(
         code(flow::input::bad_json),
         help("give one JSON object of inputs, such as {{\"query\": \"...\"}}")
     )]
-    BadJson { reason: String },
+    BadJson {
+        /// The parser's complaint, with line and column.
+        reason: String,
+    },
 
+    /// JSON inputs that are not one object (an array, a string...).
     #[error("expected a JSON object of inputs, found {found}")]
     #[diagnostic(
         code(flow::input::not_an_object),
         help("write the inputs as an object keyed by input name, such as {{\"query\": \"...\"}}")
     )]
-    NotAnObject { found: String },
+    NotAnObject {
+        /// What was given instead, e.g. `an array of 2 items`.
+        found: String,
+    },
 
+    /// A value for an input the program does not declare.
     #[error("the program has no input `{name}`")]
     #[diagnostic(code(flow::input::unknown), help("{help}"))]
-    Unknown { name: String, help: String },
+    Unknown {
+        /// The name given.
+        name: String,
+        /// A suggestion, or the inputs the program does declare.
+        help: String,
+    },
 
+    /// The same input given more than once.
     #[error("input `{name}` is given twice")]
     #[diagnostic(code(flow::input::duplicate), help("give each input once"))]
-    Duplicate { name: String },
+    Duplicate {
+        /// The input's name.
+        name: String,
+    },
 
+    /// A required input (one without a default) was not given.
     #[error("no value for input `{name}` of type {ty}")]
     #[diagnostic(
         code(flow::input::missing),
@@ -95,22 +124,31 @@ pub enum InputError {
         )
     )]
     Missing {
+        /// The input's name.
         name: String,
+        /// Its declared type, as written.
         ty: String,
+        /// The input's declaration.
         #[label("declared here without a default")]
         span: Span,
     },
 
+    /// A text value that does not parse as the input's type.
     #[error(transparent)]
     #[diagnostic(transparent)]
     BadValue(#[from] ValueError),
 
+    /// A JSON value that is not of the input's type.
     #[error("input `{name}` expects {expected}, but got {found}")]
     #[diagnostic(code(flow::input::bad_value), help("{help}"))]
     WrongJson {
+        /// The input's name.
         name: String,
+        /// Its declared type, as written.
         expected: String,
+        /// The value given, described, e.g. `the number 3`.
         found: String,
+        /// How to write a value of the type.
         help: String,
     },
 }
@@ -122,7 +160,8 @@ impl InputError {
     }
 }
 
-/// Every problem with one set of inputs, in the order found.
+/// Every problem with one set of inputs, in the order found:
+/// [`Engine::bind`](super::Engine::bind) reports them all at once.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InputErrors(pub Vec<InputError>);
 
@@ -141,6 +180,7 @@ impl std::fmt::Display for InputErrors {
 impl std::error::Error for InputErrors {}
 
 impl InputErrors {
+    /// The first problem, as a one-line summary would show it.
     pub fn first(&self) -> Option<&InputError> {
         self.0.first()
     }
