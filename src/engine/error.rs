@@ -33,7 +33,7 @@ pub enum EngineError {
 
     /// The program's worst case is more calls than `max_calls` or
     /// `total_calls` allow.
-    #[error("the program may make {worst} LLM calls, more than `--max-calls {limit}`")]
+    #[error("the program may make {worst} LLM calls, more than {budget}")]
     #[diagnostic(
         code(flow::run::over_budget),
         help(
@@ -45,6 +45,19 @@ pub enum EngineError {
         worst: String,
         /// The limit it exceeds.
         limit: u64,
+        /// That limit as the caller set it: `` `--max-calls 3` `` for a
+        /// run's own, "the engine's total of 3 calls" for `total_calls`.
+        budget: String,
+    },
+
+    /// A provider was given for a model the program does not declare.
+    #[error("the program has no model `{name}` to give a provider to")]
+    #[diagnostic(code(flow::run::unknown_model), help("{help}"))]
+    UnknownModel {
+        /// The name the provider was given for.
+        name: String,
+        /// The closest model name, or the list of them.
+        help: String,
     },
 
     /// The cache could not be opened.
