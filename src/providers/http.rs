@@ -522,7 +522,7 @@ impl Endpoint {
 
     /// Text that came from outside, without the key or anything shaped like
     /// a key (OpenAI echoes a masked key in its 401 message).
-    fn scrub(&self, text: &str) -> ServerText {
+    pub(crate) fn scrub(&self, text: &str) -> ServerText {
         match &self.key {
             Some(key) => ServerText::new(&text.replace(key.expose(), "***")),
             None => ServerText::new(text),

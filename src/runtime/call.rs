@@ -186,7 +186,8 @@ pub(crate) async fn call<T>(
                     );
                     Failure::Unparsable {
                         expected,
-                        reply: reply.text,
+                        // Quoted in the final error: never with the key.
+                        reply: provider.scrub(&reply.text).to_string(),
                     }
                 }
             },
