@@ -446,7 +446,10 @@ fn item_09_an_unparsable_reply_never_quotes_the_key() {
     // A model tricked into repeating its key: the reply is quoted in the
     // error, on stderr and in `--json`, and `run` checks neither shows it.
     for (provider, answer) in [
-        ("openai", openai::text(&format!("My key is {KEY}, not a yes or no."))),
+        (
+            "openai",
+            openai::text(&format!("My key is {KEY}, not a yes or no.")),
+        ),
         (
             "anthropic",
             anthropic::text(&format!("My key is {KEY}, not a yes or no.")),
@@ -463,7 +466,10 @@ fn item_09_an_unparsable_reply_never_quotes_the_key() {
         assert_eq!(ran.code(), 2, "{provider}");
         let err = ran.err();
         assert!(err.contains("flow::run::unparsable"), "{provider}: {err}");
-        assert!(err.contains("My key is ***, not a yes"), "{provider}: {err}");
+        assert!(
+            err.contains("My key is ***, not a yes"),
+            "{provider}: {err}"
+        );
         let doc = stdout(&ran.out);
         assert!(doc.contains("My key is ***"), "{provider}: {doc}");
     }

@@ -224,6 +224,21 @@ pub(crate) async fn call<T>(
             });
         }
 
+        if let Failure::Transient(e) = &failure
+            && let Some(asked) = e.retry_after()
+            && asked > ctx.policy.max_retry_after
+        {
+            return Err(RunError::RetryAfterTooLong {
+                site: Box::new(site),
+                model: model.to_string(),
+                attempts: attempt + 1,
+                message: e.to_string(),
+                status: e.status(),
+                asked,
+                cap: ctx.policy.max_retry_after,
+                span: span.into(),
+            });
+        }
         let (reason, floor) = match &failure {
             Failure::Transient(e) => (e.to_string(), e.retry_after()),
             Failure::Timeout(t) => (format!("no reply within {}ms", t.as_millis()), None),

@@ -82,6 +82,11 @@ pub struct RetryPolicy {
     /// Per attempt, when neither the call nor the model sets `timeout`, so a
     /// hung connection cannot hang the run.
     pub default_timeout: Option<Duration>,
+    /// The longest `Retry-After` honoured. A server asking for longer (a
+    /// spent daily quota answers `Retry-After: 86400`) fails the call at
+    /// once with `flow::run::retry_after_too_long`, rather than leaving the
+    /// run asleep with no word of why.
+    pub max_retry_after: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -91,6 +96,7 @@ impl Default for RetryPolicy {
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(30),
             default_timeout: Some(Duration::from_secs(300)),
+            max_retry_after: Duration::from_secs(60),
         }
     }
 }
