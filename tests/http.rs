@@ -208,6 +208,29 @@ fn a_rate_limit_is_retried_after_the_wait_asked_for() {
 }
 
 #[test]
+fn item_23_a_rate_limit_with_only_nonstandard_headers_waits_as_asked() {
+    for (name, value, wait_ms) in [
+        ("llm_provider-retry-after", "2", 2000),
+        ("x-ratelimit-reset-requests", "1.5s", 1500),
+    ] {
+        let server = Server::start(Config::then(
+            vec![
+                openai::error(429, "rate_limit_exceeded", "Rate limit reached")
+                    .with_header(name, value),
+            ],
+            openai::text("fine"),
+        ));
+        let p = program("openai", &server.base_url(), "", "output a = ask m \"Hi\"");
+        let ran = run(&p, &[]);
+        assert_eq!(ran.code(), 0, "{name}: {}", ran.err());
+        assert_eq!(server.seen().len(), 2, "{name}");
+        // The usual first backoff is at most half a second.
+        let wall = ran.stat("wall_ms");
+        assert!(wall >= wait_ms, "{name}: retried after {wall}ms");
+    }
+}
+
+#[test]
 fn a_server_error_is_retried() {
     for (provider, ok) in [
         ("openai", openai::text("fine")),

@@ -286,14 +286,21 @@ impl ProviderError {
                      with `api_key_env`",
                     target.base_url, target.key_env
                 ),
+                404 if !has_version(&target.base_url) => format!(
+                    "`base_url` (`{base}`) has no `/v1`: APIs like this one are served under \
+                     a version, so try `{base}/v1`; else check the model id `{id}`",
+                    base = target.base_url,
+                    id = target.model_id
+                ),
                 404 => format!(
-                    "check the model id `{}` and `base_url` (`{}`)",
+                    "check the model id `{}` and the path `base_url` (`{}`) leads to",
                     target.model_id, target.base_url
                 ),
                 _ => format!(
-                    "check the options of model `{}` (`temperature`, `max_tokens`, `top_p`) \
+                    "check the model id `{}` (some servers answer 400 to one they do not \
+                     serve), the options of model `{}` (`temperature`, `max_tokens`, `top_p`) \
                      and the prompt",
-                    target.model
+                    target.model_id, target.model
                 ),
             },
             ProviderError::Redirect {
@@ -382,10 +389,16 @@ impl fmt::Display for ProviderError {
                     status_text(*status),
                     target.path
                 )?;
-                match detail {
-                    Some(detail) => write!(f, ": {detail}"),
-                    None => Ok(()),
+                if let Some(detail) = detail {
+                    write!(f, ": {detail}")?;
                 }
+                // A 401 or 403 says so in its help; any other answer to a
+                // request without a key may still be about the key (a proxy
+                // answering 400 or 404 to anyone it does not know).
+                if !target.has_key && !matches!(status, 401 | 403) {
+                    write!(f, " (no key was sent: `{}` is not set)", target.key_env)?;
+                }
+                Ok(())
             }
             ProviderError::Redirect { target, status, .. } => write!(
                 f,
@@ -466,6 +479,18 @@ impl fmt::Display for ProviderError {
 /// don't. Redirects are never retried: the next attempt would get the same.
 pub(crate) fn status_is_transient(status: u16) -> bool {
     matches!(status, 408 | 409 | 429 | 500..=599)
+}
+
+/// Whether a base URL's path has a version segment (`/v1`, `/api/v2`,
+/// `/v1beta/openai`): a 404 from a URL without one is most often a
+/// `base_url` written without its `/v1`.
+fn has_version(base_url: &str) -> bool {
+    let path = reqwest::Url::parse(base_url)
+        .map_or_else(|_| base_url.to_string(), |u| u.path().to_string());
+    path.split('/').any(|segment| {
+        let mut chars = segment.chars();
+        matches!(chars.next(), Some('v' | 'V')) && chars.next().is_some_and(|c| c.is_ascii_digit())
+    })
 }
 
 /// `404 Not Found`, or the bare number for a status without a reason.

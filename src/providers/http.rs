@@ -530,8 +530,19 @@ impl Endpoint {
     }
 }
 
-/// The wait a server asks for: `retry-after-ms` (OpenAI's finer hint), then
-/// `Retry-After` as seconds or as an HTTP date (a date in the past is zero).
+/// The wait a server asks for, from the first of these that reads:
+///
+/// 1. `retry-after-ms` (OpenAI's finer hint), in milliseconds;
+/// 2. `Retry-After`, in seconds or as an HTTP date (a date past is zero);
+/// 3. `llm_provider-retry-after` (LiteLLM and the proxies built on it),
+///    which passes on the upstream provider's `Retry-After` in seconds;
+/// 4. `x-ratelimit-reset-requests` and `x-ratelimit-reset-tokens` (OpenAI
+///    and the services copying its headers), Go durations like `1s` or
+///    `6m0s`: the reset of the limit that ran out (its
+///    `x-ratelimit-remaining-*` is 0), else the soonest one.
+///
+/// A 429 with only the last kind used to be retried after the usual
+/// half-second backoff, twice, and fail the run in two seconds.
 pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let header = |name: &str| {
         headers
@@ -554,11 +565,62 @@ pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Durati
     {
         return Some(wait);
     }
-    let value = header("retry-after")?;
-    seconds(value).or_else(|| {
-        let date = httpdate::parse_http_date(value).ok()?;
-        Some(date.duration_since(now).unwrap_or(Duration::ZERO))
-    })
+    let standard = header("retry-after").and_then(|value| {
+        seconds(value).or_else(|| {
+            let date = httpdate::parse_http_date(value).ok()?;
+            Some(date.duration_since(now).unwrap_or(Duration::ZERO))
+        })
+    });
+    if standard.is_some() {
+        return standard;
+    }
+    if let Some(wait) = header("llm_provider-retry-after").and_then(seconds) {
+        return Some(wait);
+    }
+    let resets: Vec<(Duration, bool)> = ["requests", "tokens"]
+        .iter()
+        .filter_map(|limit| {
+            let reset = header(&format!("x-ratelimit-reset-{limit}")).and_then(go_duration)?;
+            let spent = header(&format!("x-ratelimit-remaining-{limit}")) == Some("0");
+            Some((reset, spent))
+        })
+        .collect();
+    let spent = resets.iter().filter(|(_, spent)| *spent).map(|(d, _)| *d);
+    spent.max().or_else(|| resets.iter().map(|(d, _)| *d).min())
+}
+
+/// A Go `time.Duration` as printed: `1s`, `6m0s`, `1m30.5s`, `20ms`,
+/// `2h3m`: numbers (with an optional fraction), each with its unit.
+fn go_duration(text: &str) -> Option<Duration> {
+    const UNITS: [(&str, f64); 7] = [
+        ("ns", 1e-9),
+        ("us", 1e-6),
+        ("µs", 1e-6),
+        ("ms", 1e-3),
+        ("h", 3600.0),
+        ("m", 60.0),
+        ("s", 1.0),
+    ];
+    let mut rest = text;
+    let mut total = 0.0;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number = &rest[..digits];
+        if number.is_empty() || number.ends_with('.') || number.starts_with('.') {
+            return None;
+        }
+        let value: f64 = number.parse().ok()?;
+        rest = &rest[digits..];
+        let (unit, scale) = UNITS.iter().find(|(unit, _)| rest.starts_with(unit))?;
+        rest = &rest[unit.len()..];
+        total += value * scale;
+    }
+    Duration::try_from_secs_f64(total).ok()
 }
 
 /// The provider's own words from an error body: `{"error":{"type","message"}}`
@@ -803,6 +865,145 @@ mod tests {
     }
 
     #[test]
+    fn item_23_nonstandard_retry_headers_are_honoured() {
+        let now = SystemTime::now();
+        let at = |pairs: &[(&'static str, &str)]| retry_after(&headers(pairs), now);
+        // LiteLLM and the proxies built on it.
+        assert_eq!(
+            at(&[("llm_provider-retry-after", "7")]),
+            Some(Duration::from_secs(7))
+        );
+        // OpenAI's own, as Go durations: the limit that ran out decides.
+        assert_eq!(
+            at(&[
+                ("x-ratelimit-remaining-requests", "0"),
+                ("x-ratelimit-reset-requests", "1s"),
+                ("x-ratelimit-remaining-tokens", "5000"),
+                ("x-ratelimit-reset-tokens", "6m0s"),
+            ]),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(
+            at(&[
+                ("x-ratelimit-remaining-requests", "3"),
+                ("x-ratelimit-reset-requests", "1s"),
+                ("x-ratelimit-remaining-tokens", "0"),
+                ("x-ratelimit-reset-tokens", "6m0s"),
+            ]),
+            Some(Duration::from_secs(360))
+        );
+        // Without the remaining counts, the soonest reset.
+        assert_eq!(
+            at(&[
+                ("x-ratelimit-reset-requests", "1m30.5s"),
+                ("x-ratelimit-reset-tokens", "20ms"),
+            ]),
+            Some(Duration::from_millis(20))
+        );
+        assert_eq!(
+            at(&[("x-ratelimit-reset-tokens", "2h3m")]),
+            Some(Duration::from_secs(2 * 3600 + 3 * 60))
+        );
+        // The standard header wins over all of them.
+        assert_eq!(
+            at(&[
+                ("retry-after", "3"),
+                ("llm_provider-retry-after", "9"),
+                ("x-ratelimit-reset-requests", "8s"),
+            ]),
+            Some(Duration::from_secs(3))
+        );
+        for bad in ["", "s", "1x", "1.s", "-1s", "1s2", "ms"] {
+            assert_eq!(at(&[("x-ratelimit-reset-requests", bad)]), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn item_23_a_404_shows_the_path_and_hints_at_a_missing_v1() {
+        let endpoint = endpoint(Some("http://localhost:11434"), None).unwrap();
+        let error = endpoint.status_error(
+            StatusCode::NOT_FOUND,
+            &HeaderMap::new(),
+            b"404 page not found",
+            SystemTime::now(),
+        );
+        let message = error.to_string();
+        assert!(
+            message.contains("for model `fast` (`gpt-4o-mini`) at `POST /chat/completions`"),
+            "{message}"
+        );
+        let help = error.help().unwrap();
+        assert!(
+            help.contains("`base_url` (`http://localhost:11434`) has no `/v1`"),
+            "{help}"
+        );
+        assert!(help.contains("`http://localhost:11434/v1`"), "{help}");
+
+        // With a version in the URL, the model id is the likelier culprit.
+        let endpoint = self::endpoint(Some("http://localhost:11434/v1"), None).unwrap();
+        let error = endpoint.status_error(
+            StatusCode::NOT_FOUND,
+            &HeaderMap::new(),
+            b"",
+            SystemTime::now(),
+        );
+        let help = error.help().unwrap();
+        assert!(!help.contains("has no `/v1`"), "{help}");
+        assert!(help.contains("the model id `gpt-4o-mini`"), "{help}");
+    }
+
+    #[test]
+    fn item_23_a_400_names_the_model_id_sent() {
+        let endpoint = endpoint(Some("http://localhost:1/v1"), Some("k")).unwrap();
+        let error = endpoint.status_error(
+            StatusCode::BAD_REQUEST,
+            &HeaderMap::new(),
+            br#"{"error":{"message":"unknown model"}}"#,
+            SystemTime::now(),
+        );
+        assert!(
+            error
+                .to_string()
+                .contains("400 Bad Request for model `fast` (`gpt-4o-mini`)"),
+            "{error}"
+        );
+        assert!(error.help().unwrap().contains("`gpt-4o-mini`"));
+    }
+
+    #[test]
+    fn item_23_an_error_without_a_key_says_no_key_was_sent() {
+        let endpoint = Endpoint::new(
+            &spec(Some("http://localhost:1/v1"), Some("MY_KEY")),
+            test_support::client(),
+            openai_api(),
+            None,
+        )
+        .unwrap();
+        for status in [400, 404, 429, 500] {
+            let error = endpoint.status_error(
+                StatusCode::from_u16(status).unwrap(),
+                &HeaderMap::new(),
+                b"",
+                SystemTime::now(),
+            );
+            assert!(
+                error
+                    .to_string()
+                    .ends_with("(no key was sent: `MY_KEY` is not set)"),
+                "{status}: {error}"
+            );
+        }
+        let with_key = self::endpoint(Some("http://localhost:1/v1"), Some("k")).unwrap();
+        let error = with_key.status_error(
+            StatusCode::BAD_REQUEST,
+            &HeaderMap::new(),
+            b"",
+            SystemTime::now(),
+        );
+        assert!(!error.to_string().contains("no key"), "{error}");
+    }
+
+    #[test]
     fn error_detail_finds_the_providers_own_words() {
         let detail = |s: &str| error_detail(s.as_bytes());
         assert_eq!(
@@ -978,7 +1179,8 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "the server at `http://me:***@localhost:11434/v1` answered 404 Not Found for \
-             model `fast` (`gpt-4o-mini`) at `POST /v1/chat/completions`: model 'llama3' not found"
+             model `fast` (`gpt-4o-mini`) at `POST /v1/chat/completions`: model 'llama3' not found \
+             (no key was sent: `OPENAI_API_KEY` is not set)"
         );
         assert!(!format!("{error:?}").contains("hunter2"));
         assert!(!help.contains("hunter2"), "{help}");
