@@ -338,6 +338,23 @@ fn malformed_json_is_a_clear_error() {
 }
 
 #[test]
+fn item_06_a_reply_too_large_fails_the_attempt() {
+    // 17 MiB of content, past the 16 MiB a reply may have.
+    let huge = "x".repeat(17 << 20);
+    let server = Server::start(openai::text(&huge));
+    let p = program("openai", &server.base_url(), "", "output a = ask m \"Hi\"");
+    let ran = run(&p, &[]);
+    assert_eq!(ran.code(), 2);
+    let err = ran.err();
+    assert!(err.contains("flow::run::call_failed"), "{err}");
+    assert!(err.contains("reply too large"), "{err}");
+    assert!(err.contains("more than 16 MiB"), "{err}");
+    assert!(!err.contains("xxxxxxxxxx"), "the body is not quoted: {err}");
+    // The same server would send the same again.
+    assert_eq!(server.seen().len(), 1);
+}
+
+#[test]
 fn a_reply_without_choices_is_a_clear_error() {
     let server = Server::start(Answer::json(200, json!({"choices": []})));
     let p = program("openai", &server.base_url(), "", "output a = ask m \"Hi\"");

@@ -192,6 +192,9 @@ pub enum ProviderError {
         target: Box<Target>,
         reason: ServerText,
     },
+    /// A 2xx reply whose body passed [`MAX_REPLY_BYTES`](super::http::MAX_REPLY_BYTES):
+    /// reading stopped there.
+    TooLarge { target: Box<Target>, limit: usize },
     /// A 2xx reply without what the call needs; `body` is its start, scrubbed.
     Malformed {
         target: Box<Target>,
@@ -230,6 +233,7 @@ impl ProviderError {
             | ProviderError::UnsendableKey { .. }
             | ProviderError::Redirect { .. }
             | ProviderError::Malformed { .. }
+            | ProviderError::TooLarge { .. }
             | ProviderError::NoRuleMatched { .. }
             | ProviderError::Internal(_) => false,
         }
@@ -321,6 +325,11 @@ impl ProviderError {
             ),
             ProviderError::Malformed { target, .. } => format!(
                 "check that `base_url` (`{}`) points at an {}-compatible API",
+                target.base_url, target.provider
+            ),
+            ProviderError::TooLarge { target, .. } => format!(
+                "no model reply is that large: check that `base_url` (`{}`) points at an \
+                 {}-compatible API, or lower `max_tokens`",
                 target.base_url, target.provider
             ),
             ProviderError::NoRuleMatched { .. } => "add a rule whose key appears in the prompt, \
@@ -447,6 +456,13 @@ impl fmt::Display for ProviderError {
                     write!(f, "`{body}`")
                 }
             }
+            ProviderError::TooLarge { target, limit } => write!(
+                f,
+                "reply too large: {} sent a reply for {target} of more than {}, and flow \
+                 stopped reading it",
+                target.who(),
+                human_bytes(*limit)
+            ),
             ProviderError::MockFailure {
                 model,
                 fail_first,
@@ -501,6 +517,15 @@ fn status_text(status: u16) -> String {
     {
         Some(reason) => format!("{status} {reason}"),
         None => status.to_string(),
+    }
+}
+
+/// `16 MiB`, `512 KiB`, `100 bytes`.
+fn human_bytes(n: usize) -> String {
+    match n {
+        n if n >= 1 << 20 && n.is_multiple_of(1 << 20) => format!("{} MiB", n >> 20),
+        n if n >= 1 << 10 && n.is_multiple_of(1 << 10) => format!("{} KiB", n >> 10),
+        n => format!("{n} bytes"),
     }
 }
 
@@ -603,6 +628,10 @@ mod tests {
                 problem: Malformation::Refusal(ServerText::new(&echo)),
                 body: ServerText::new(&echo),
             },
+            ProviderError::TooLarge {
+                target: target(),
+                limit: 16 << 20,
+            },
             ProviderError::MockFailure {
                 model: "m".into(),
                 fail_first: 2,
@@ -627,6 +656,7 @@ mod tests {
                 false, // redirect
                 true, true, true, true,  // timeout, connect, interrupted, body
                 false, // malformed
+                false, // too large
                 true,  // mock fail_first
                 false, false // no rule, internal
             ]

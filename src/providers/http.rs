@@ -19,6 +19,11 @@ use crate::model::{ModelSpec, ProviderKind};
 /// retried by the runtime instead of eating the whole attempt.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The most a reply's body may have: far beyond any model's reply (a
+/// 128k-token answer is about half a MiB of JSON), and small enough that a
+/// server streaming an endless body cannot take the process's memory.
+pub const MAX_REPLY_BYTES: usize = 16 << 20;
+
 /// How much of an unexpected body an error message quotes.
 const QUOTE_CHARS: usize = 300;
 
@@ -414,13 +419,29 @@ impl Endpoint {
         if let Some(timeout) = self.timeout {
             request = request.timeout(timeout);
         }
-        let response = request.send().await.map_err(|e| self.send_error(&e))?;
+        let mut response = request.send().await.map_err(|e| self.send_error(&e))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(|e| self.body_error(&e))?;
-        if status.is_success() {
-            Ok(body.to_vec())
+        // Read in chunks up to the cap: an endless body would otherwise
+        // grow in memory until the timeout, or forever without one.
+        let mut body = Vec::new();
+        let mut whole = true;
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.body_error(&e))? {
+            if body.len() + chunk.len() > MAX_REPLY_BYTES {
+                whole = false;
+                break;
+            }
+            body.extend_from_slice(&chunk);
+        }
+        if status.is_success() && !whole {
+            Err(ProviderError::TooLarge {
+                target: self.target(),
+                limit: MAX_REPLY_BYTES,
+            })
+        } else if status.is_success() {
+            Ok(body)
         } else {
+            // An error's body is only quoted, so its start is enough.
             Err(self.status_error(status, &headers, &body, SystemTime::now()))
         }
     }
