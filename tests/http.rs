@@ -582,9 +582,10 @@ fn max_calls_refuses_before_any_request() {
 }
 
 #[test]
-fn max_calls_stops_at_the_limit_of_requests_made() {
+fn item_04_max_calls_reports_the_failure_that_used_the_budget() {
     // One call that fails every attempt, each attempt after the last: the
-    // server sees exactly the three the budget allows.
+    // server sees exactly the three the budget allows, and the error is what
+    // failed them, not the budget they used up.
     let server =
         Server::start(openai::error(500, "server_error", "down").with_header("retry-after", "0"));
     let p = program(
@@ -596,13 +597,35 @@ fn max_calls_stops_at_the_limit_of_requests_made() {
     let ran = run(&p, &["--max-calls", "3"]);
     assert_eq!(ran.code(), 2);
     let err = ran.err();
-    assert!(err.contains("flow::run::budget_exceeded"), "{err}");
-    assert!(
-        err.contains("call number 4, more than the limit of 3 calls"),
-        "{err}"
-    );
+    assert!(err.contains("flow::run::call_failed"), "{err}");
+    assert!(!err.contains("budget_exceeded"), "{err}");
+    assert!(err.contains("failed after 3 attempts (HTTP 500)"), "{err}");
+    assert!(err.contains("server_error: down"), "{err}");
     assert_eq!(server.seen().len(), 3);
     assert_eq!(ran.stat("calls"), 3);
+}
+
+#[test]
+fn item_05_attempts_that_never_connected_are_not_calls() {
+    let base_url = fake_llm::refused_base_url();
+    let p = program("openai", &base_url, "", "output a = ask m \"Hi\" retry 3");
+    // Nothing is sent, so nothing uses up the budget of one call: every
+    // attempt is made, and the error is the refused connection.
+    let ran = run(&p, &["--max-calls", "1"]);
+    assert_eq!(ran.code(), 2);
+    let err = ran.err();
+    assert!(err.contains("flow::run::call_failed"), "{err}");
+    assert!(err.contains("failed after 4 attempts"), "{err}");
+    assert!(
+        err.contains(&format!("could not connect to `{base_url}`")),
+        "{err}"
+    );
+    assert_eq!(ran.stat("calls"), 0);
+    assert_eq!(
+        ran.outcomes().len(),
+        4,
+        "the trace still shows each attempt"
+    );
 }
 
 #[test]

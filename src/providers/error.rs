@@ -239,6 +239,12 @@ impl ProviderError {
         }
     }
 
+    /// Whether the request may have reached a server, and so counts as a
+    /// call made (and billed). A refused or failed connection sent nothing.
+    pub fn was_sent(&self) -> bool {
+        !matches!(self, ProviderError::Connect { .. })
+    }
+
     /// The wait the server asked for before the next attempt; the runtime
     /// never retries sooner.
     pub fn retry_after(&self) -> Option<Duration> {

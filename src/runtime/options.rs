@@ -20,8 +20,9 @@ use crate::value::Value;
 pub struct RunOptions {
     /// Input values by input name, already parsed into their declared types.
     pub inputs: IndexMap<String, Value>,
-    /// Fail before making call number `max_calls + 1` (attempts count: each
-    /// one is billed).
+    /// Fail before making call number `max_calls + 1`. Attempts sent count
+    /// (each one is billed); cache hits, samples a vote no longer needs, and
+    /// attempts that could not connect do not.
     pub max_calls: Option<u64>,
     /// Progress for a CLI to draw; the library never prints.
     pub events: Option<UnboundedSender<RunEvent>>,
@@ -61,6 +62,13 @@ impl CallBudget {
     /// Calls taken so far, including any refused one.
     pub fn used(&self) -> u64 {
         self.used.load(Ordering::SeqCst)
+    }
+
+    /// Returns a call taken for an attempt that was never sent.
+    pub fn give_back(&self) {
+        let _ = self
+            .used
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
     }
 
     /// Takes one call: `Err(n)` with the call's number when it is over.

@@ -353,7 +353,8 @@ async fn fatal_errors_are_not_retried() {
     assert_eq!(
         help.as_deref(),
         Some(
-            "check the options of model `m` (`temperature`, `max_tokens`, `top_p`) and the prompt"
+            "check the model id `model-1` (some servers answer 400 to one they do not serve), \
+             the options of model `m` (`temperature`, `max_tokens`, `top_p`) and the prompt"
         )
     );
 }
