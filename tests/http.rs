@@ -543,6 +543,57 @@ fn every_sample_of_a_repeat_is_in_flight_at_once() {
 }
 
 #[test]
+fn item_27_a_fan_out_past_the_file_limit_waits_for_connections() {
+    // 600 calls at once over HTTP/1.1 want 600 connections; a limit of 256
+    // open files (soft and hard, so it cannot be raised) allows about 240.
+    // Running out of descriptors must make calls wait, not fail.
+    if std::process::Command::new("prlimit")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("prlimit is not installed: skipped");
+        return;
+    }
+    let calls = 600;
+    let server =
+        Server::start(Config::answer(openai::text("sample")).delay(Duration::from_millis(50)));
+    let p = program(
+        "openai",
+        &server.base_url(),
+        "",
+        &format!("output all = ask m \"Say something\" repeat {calls}"),
+    );
+    let bin = assert_cmd::cargo::cargo_bin("flow");
+    let mut cmd = std::process::Command::new("prlimit");
+    cmd.arg("--nofile=256:256")
+        .arg("--")
+        .arg(bin)
+        .args(["run", p.path.as_str(), "--json", "--no-cache"])
+        .env("NO_COLOR", "1")
+        .env("FLOW_TEST_KEY", KEY);
+    for var in [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ] {
+        cmd.env_remove(var);
+    }
+    let out = cmd.output().expect("prlimit runs flow");
+    let err = stderr(&out);
+    assert_eq!(code(&out), 0, "{err}");
+    assert!(!err.contains(KEY));
+    let doc = json(&out);
+    assert_eq!(doc["outputs"]["all"].as_array().map(Vec::len), Some(calls));
+    assert_eq!(doc["stats"]["calls"], calls, "{:#}", doc["stats"]);
+    assert_eq!(doc["stats"]["retries"], 0, "{:#}", doc["stats"]);
+    assert_eq!(server.seen().len(), calls);
+}
+
+#[test]
 fn model_concurrency_caps_requests_in_flight() {
     let server = Server::start(
         Config::answer(openai::text("sample"))

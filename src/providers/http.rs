@@ -160,6 +160,54 @@ impl HttpClient {
     }
 }
 
+impl HttpClient {
+    /// A claim on the first shard, whatever its load: see [`Endpoint::post`]
+    /// on running out of file descriptors.
+    fn acquire_first(&self) -> Result<(reqwest::Client, Claim), ProviderError> {
+        if let Some(count) = self.shards.in_flight.first() {
+            count.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        }
+        let claim = Claim {
+            shards: self.shards.clone(),
+            index: 0,
+        };
+        Ok((self.shard(0)?, claim))
+    }
+}
+
+/// Whether a request failed for want of a file descriptor (`EMFILE`: the
+/// process's limit; `ENFILE`: the system's), which a connection closing
+/// elsewhere will cure.
+fn out_of_files(e: &reqwest::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(error) = cause {
+        if let Some(io) = error.downcast_ref::<std::io::Error>()
+            && matches!(io.raw_os_error(), Some(23 | 24))
+        {
+            return cfg!(unix);
+        }
+        cause = error.source();
+    }
+    false
+}
+
+/// Raises this process's soft limit on open files to its hard limit, as
+/// Go's runtime does at start, and returns the new soft limit. The usual
+/// soft default of 1,024 allows about a thousand connections, and a
+/// fan-out over HTTP/1.1 opens one per call in flight; the hard limit
+/// (often 524,288) is what the system actually allows. Meant for a binary's
+/// `main`: a library should not change its host process's limits unasked.
+pub fn raise_file_limit() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        rlimit::increase_nofile_limit(u64::MAX).ok()
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
 impl From<reqwest::Client> for HttpClient {
     /// One pool, as given (no sharding).
     fn from(client: reqwest::Client) -> HttpClient {
@@ -411,15 +459,35 @@ impl Endpoint {
         &self,
         body: &impl serde::Serialize,
     ) -> Result<Vec<u8>, ProviderError> {
-        let (client, _claim) = self.client.acquire()?;
-        let mut request = client
-            .post(self.url.clone())
-            .headers(self.headers.clone())
-            .json(body);
-        if let Some(timeout) = self.timeout {
-            request = request.timeout(timeout);
-        }
-        let mut response = request.send().await.map_err(|e| self.send_error(&e))?;
+        let (mut client, mut claim) = self.client.acquire()?;
+        let mut waited = 0u32;
+        let mut response = loop {
+            let mut request = client
+                .post(self.url.clone())
+                .headers(self.headers.clone())
+                .json(body);
+            if let Some(timeout) = self.timeout {
+                request = request.timeout(timeout);
+            }
+            match request.send().await {
+                Ok(response) => break response,
+                // Out of file descriptors: backpressure, not a failed call.
+                // Wait for connections to free up, then go through the
+                // first pool, whose connections other calls return to it
+                // (idle ones in the other pools cannot be borrowed).
+                Err(e) if out_of_files(&e) => {
+                    drop(claim);
+                    waited = waited.saturating_add(1);
+                    let ms =
+                        rand::random_range(1..=10u64.saturating_mul(u64::from(waited.min(10))));
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    (client, claim) = self.client.acquire_first()?;
+                }
+                Err(e) => return Err(self.send_error(&e)),
+            }
+        };
+        // The claim counts this call against its pool until the body is read.
+        let _claim = claim;
         let status = response.status();
         let headers = response.headers().clone();
         // Read in chunks up to the cap: an endless body would otherwise
@@ -1285,6 +1353,17 @@ mod tests {
         let client = HttpClient::from(reqwest::Client::new());
         let claims: Vec<_> = (0..100).map(|_| client.acquire().unwrap().1).collect();
         assert!(claims.iter().all(|c| c.index == 0));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn item_27_the_file_limit_is_raised_to_the_hard_limit() {
+        let (_, hard) = rlimit::Resource::NOFILE.get().expect("the file limit");
+        let raised = raise_file_limit().expect("a new soft limit");
+        let (soft, _) = rlimit::Resource::NOFILE.get().expect("the file limit");
+        assert_eq!(raised, soft);
+        // macOS caps the soft limit below an unlimited hard one.
+        assert!(soft == hard || cfg!(target_os = "macos"), "{soft} < {hard}");
     }
 
     #[tokio::test]
