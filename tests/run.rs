@@ -273,14 +273,18 @@ fn max_calls_stops_a_run_at_the_limit() {
     let out = flow(&["run", &p.path, "--max-calls", "3", "--json"]);
     assert_eq!(code(&out), 2);
     let err = prose(&stderr(&out));
-    assert!(err.contains("flow::run::budget_exceeded"), "{err}");
+    // What failed the attempts that used the budget up is the error (item 4).
+    assert!(err.contains("flow::run::call_failed"), "{err}");
     assert!(
-        err.contains("the run would make call number 4, more than the limit of 3 calls"),
+        err.contains(
+            "mock model `m` fails its first attempt (this was attempt 1); the limit of 3 calls \
+             allowed no more attempts"
+        ),
         "{err}"
     );
     let doc = json(&out);
     assert_eq!(u64_at(&doc, "/stats/calls"), 3, "{doc:#}");
-    assert_eq!(doc["error"]["code"], "flow::run::budget_exceeded");
+    assert_eq!(doc["error"]["code"], "flow::run::call_failed");
     assert_eq!(doc["finished"]["first"], "finished");
     assert!(doc["outputs"].is_null());
 }

@@ -35,6 +35,9 @@ pub(crate) mod exit {
 /// Runs the `flow` command line on this process's arguments and returns its
 /// exit code; `src/main.rs` is nothing but a call to this.
 pub fn main() -> ExitCode {
+    // A fan-out opens a connection per call in flight: let it use what the
+    // system allows, not the usual soft default of 1,024 files.
+    let _ = crate::providers::http::raise_file_limit();
     // Parsing and checking recurse over the program; a large stack keeps any
     // input within the depth bound far from an overflow, even in debug builds.
     let worker = std::thread::Builder::new()

@@ -217,6 +217,14 @@ pub enum ProviderError {
         /// The client's complaint, scrubbed.
         reason: ServerText,
     },
+    /// A 2xx reply whose body passed [`MAX_REPLY_BYTES`](super::http::MAX_REPLY_BYTES):
+    /// reading stopped there.
+    TooLarge {
+        /// What the request went to.
+        target: Box<Target>,
+        /// The cap, in bytes.
+        limit: usize,
+    },
     /// A 2xx reply without what the call needs; `body` is its start, scrubbed.
     Malformed {
         /// What the request went to.
@@ -265,9 +273,16 @@ impl ProviderError {
             | ProviderError::UnsendableKey { .. }
             | ProviderError::Redirect { .. }
             | ProviderError::Malformed { .. }
+            | ProviderError::TooLarge { .. }
             | ProviderError::NoRuleMatched { .. }
             | ProviderError::Internal(_) => false,
         }
+    }
+
+    /// Whether the request may have reached a server, and so counts as a
+    /// call made (and billed). A refused or failed connection sent nothing.
+    pub fn was_sent(&self) -> bool {
+        !matches!(self, ProviderError::Connect { .. })
     }
 
     /// The wait the server asked for before the next attempt; the runtime
@@ -321,14 +336,21 @@ impl ProviderError {
                      with `api_key_env`",
                     target.base_url, target.key_env
                 ),
+                404 if !has_version(&target.base_url) => format!(
+                    "`base_url` (`{base}`) has no `/v1`: APIs like this one are served under \
+                     a version, so try `{base}/v1`; else check the model id `{id}`",
+                    base = target.base_url,
+                    id = target.model_id
+                ),
                 404 => format!(
-                    "check the model id `{}` and `base_url` (`{}`)",
+                    "check the model id `{}` and the path `base_url` (`{}`) leads to",
                     target.model_id, target.base_url
                 ),
                 _ => format!(
-                    "check the options of model `{}` (`temperature`, `max_tokens`, `top_p`) \
+                    "check the model id `{}` (some servers answer 400 to one they do not \
+                     serve), the options of model `{}` (`temperature`, `max_tokens`, `top_p`) \
                      and the prompt",
-                    target.model
+                    target.model_id, target.model
                 ),
             },
             ProviderError::Redirect {
@@ -349,6 +371,11 @@ impl ProviderError {
             ),
             ProviderError::Malformed { target, .. } => format!(
                 "check that `base_url` (`{}`) points at an {}-compatible API",
+                target.base_url, target.provider
+            ),
+            ProviderError::TooLarge { target, .. } => format!(
+                "no model reply is that large: check that `base_url` (`{}`) points at an \
+                 {}-compatible API, or lower `max_tokens`",
                 target.base_url, target.provider
             ),
             ProviderError::NoRuleMatched { .. } => "add a rule whose key appears in the prompt, \
@@ -417,10 +444,16 @@ impl fmt::Display for ProviderError {
                     status_text(*status),
                     target.path
                 )?;
-                match detail {
-                    Some(detail) => write!(f, ": {detail}"),
-                    None => Ok(()),
+                if let Some(detail) = detail {
+                    write!(f, ": {detail}")?;
                 }
+                // A 401 or 403 says so in its help; any other answer to a
+                // request without a key may still be about the key (a proxy
+                // answering 400 or 404 to anyone it does not know).
+                if !target.has_key && !matches!(status, 401 | 403) {
+                    write!(f, " (no key was sent: `{}` is not set)", target.key_env)?;
+                }
+                Ok(())
             }
             ProviderError::Redirect { target, status, .. } => write!(
                 f,
@@ -469,6 +502,13 @@ impl fmt::Display for ProviderError {
                     write!(f, "`{body}`")
                 }
             }
+            ProviderError::TooLarge { target, limit } => write!(
+                f,
+                "reply too large: {} sent a reply for {target} of more than {}, and flow \
+                 stopped reading it",
+                target.who(),
+                human_bytes(*limit)
+            ),
             ProviderError::MockFailure {
                 model,
                 fail_first,
@@ -503,6 +543,18 @@ pub(crate) fn status_is_transient(status: u16) -> bool {
     matches!(status, 408 | 409 | 429 | 500..=599)
 }
 
+/// Whether a base URL's path has a version segment (`/v1`, `/api/v2`,
+/// `/v1beta/openai`): a 404 from a URL without one is most often a
+/// `base_url` written without its `/v1`.
+fn has_version(base_url: &str) -> bool {
+    let path = reqwest::Url::parse(base_url)
+        .map_or_else(|_| base_url.to_string(), |u| u.path().to_string());
+    path.split('/').any(|segment| {
+        let mut chars = segment.chars();
+        matches!(chars.next(), Some('v' | 'V')) && chars.next().is_some_and(|c| c.is_ascii_digit())
+    })
+}
+
 /// `404 Not Found`, or the bare number for a status without a reason.
 fn status_text(status: u16) -> String {
     match reqwest::StatusCode::from_u16(status)
@@ -511,6 +563,15 @@ fn status_text(status: u16) -> String {
     {
         Some(reason) => format!("{status} {reason}"),
         None => status.to_string(),
+    }
+}
+
+/// `16 MiB`, `512 KiB`, `100 bytes`.
+fn human_bytes(n: usize) -> String {
+    match n {
+        n if n >= 1 << 20 && n.is_multiple_of(1 << 20) => format!("{} MiB", n >> 20),
+        n if n >= 1 << 10 && n.is_multiple_of(1 << 10) => format!("{} KiB", n >> 10),
+        n => format!("{n} bytes"),
     }
 }
 
@@ -613,6 +674,10 @@ mod tests {
                 problem: Malformation::Refusal(ServerText::new(&echo)),
                 body: ServerText::new(&echo),
             },
+            ProviderError::TooLarge {
+                target: target(),
+                limit: 16 << 20,
+            },
             ProviderError::MockFailure {
                 model: "m".into(),
                 fail_first: 2,
@@ -637,6 +702,7 @@ mod tests {
                 false, // redirect
                 true, true, true, true,  // timeout, connect, interrupted, body
                 false, // malformed
+                false, // too large
                 true,  // mock fail_first
                 false, false // no rule, internal
             ]

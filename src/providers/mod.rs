@@ -64,6 +64,15 @@ pub trait Provider: Send + Sync {
     fn invents_replies(&self) -> bool {
         false
     }
+
+    /// A reply's text as an error may quote it. A model can be made to
+    /// repeat its key (a prompt injection asking for it, a server that
+    /// echoes headers), and an unparsable reply is quoted in the message:
+    /// an HTTP provider removes its own key, and every provider anything
+    /// shaped like a key, as for every other text a server sent.
+    fn scrub(&self, text: &str) -> ServerText {
+        ServerText::new(text)
+    }
 }
 pub(crate) mod anthropic;
 mod error;

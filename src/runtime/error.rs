@@ -229,6 +229,19 @@ fn fmt_status(s: &Option<u16>) -> String {
     s.map(|s| format!(" (HTTP {s})")).unwrap_or_default()
 }
 
+/// `60s`, `1500ms`, and for long waits the hours or minutes too:
+/// `86400s (24 hours)`.
+fn fmt_wait(d: &Duration) -> String {
+    let secs = d.as_secs();
+    let about = match secs {
+        7200.. => format!(" ({} hours)", secs / 3600),
+        3600..7200 => " (1 hour)".to_string(),
+        120.. => format!(" ({} minutes)", secs / 60),
+        _ => String::new(),
+    };
+    format!("{}{about}", fmt_millis(d))
+}
+
 fn fmt_millis(d: &Duration) -> String {
     let ms = d.as_millis();
     if ms >= 1000 && ms.is_multiple_of(1000) {
@@ -260,6 +273,34 @@ pub enum RunError {
         help: Option<String>,
         /// The `ask` that made the call.
         #[label("{}attempt {attempts} failed", site.within())]
+        span: SourceSpan,
+    },
+
+    /// A rate-limited call whose server asked to wait longer than flow will.
+    #[error("the call to `{model}` for {site} failed after {}{}: {message}; the server asked to wait {} before another attempt, and flow waits at most {}", fmt_attempts(.attempts), fmt_status(.status), fmt_wait(.asked), fmt_wait(.cap))]
+    #[diagnostic(
+        code(flow::run::retry_after_too_long),
+        help(
+            "the provider's rate limit or quota is used up for now: run again after the wait, or check your plan's limits"
+        )
+    )]
+    RetryAfterTooLong {
+        /// The call site and sample.
+        site: Box<Site>,
+        /// The flow model's name.
+        model: String,
+        /// Attempts made, this one included.
+        attempts: u32,
+        /// The provider's error for the last attempt.
+        message: String,
+        /// Its HTTP status, when it had one.
+        status: Option<u16>,
+        /// What the server's `Retry-After` (or similar header) asked for.
+        asked: Duration,
+        /// `RetryPolicy::max_retry_after`.
+        cap: Duration,
+        /// The call in the source.
+        #[label("{}attempt {attempts} was told to wait {}", site.within(), fmt_wait(asked))]
         span: SourceSpan,
     },
 

@@ -20,8 +20,9 @@ use crate::value::Value;
 pub struct RunOptions {
     /// Input values by input name, already parsed into their declared types.
     pub inputs: IndexMap<String, Value>,
-    /// Fail before making call number `max_calls + 1` (attempts count: each
-    /// one is billed).
+    /// Fail before making call number `max_calls + 1`. Attempts sent count
+    /// (each one is billed); cache hits, samples a vote no longer needs, and
+    /// attempts that could not connect do not.
     pub max_calls: Option<u64>,
     /// Progress for a CLI to draw; the library never prints.
     pub events: Option<UnboundedSender<RunEvent>>,
@@ -66,6 +67,13 @@ impl CallBudget {
         self.used.load(Ordering::SeqCst)
     }
 
+    /// Returns a call taken for an attempt that was never sent.
+    pub fn give_back(&self) {
+        let _ = self
+            .used
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+    }
+
     /// Takes one call: `Err(n)` with the call's number when it is over.
     pub fn take(&self) -> Result<(), u64> {
         let n = self.used.fetch_add(1, Ordering::SeqCst) + 1;
@@ -86,6 +94,11 @@ pub struct RetryPolicy {
     /// Per attempt, when neither the call nor the model sets `timeout`, so a
     /// hung connection cannot hang the run.
     pub default_timeout: Option<Duration>,
+    /// The longest `Retry-After` honoured. A server asking for longer (a
+    /// spent daily quota answers `Retry-After: 86400`) fails the call at
+    /// once with `flow::run::retry_after_too_long`, rather than leaving the
+    /// run asleep with no word of why.
+    pub max_retry_after: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -95,6 +108,7 @@ impl Default for RetryPolicy {
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(30),
             default_timeout: Some(Duration::from_secs(300)),
+            max_retry_after: Duration::from_secs(60),
         }
     }
 }
