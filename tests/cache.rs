@@ -508,3 +508,70 @@ fn unreadable_rows_and_unwritable_results_are_clear_errors() {
         "{err}"
     );
 }
+
+const ROWS_PROGRAM: &str =
+    "model m = mock(echo: true, latency: 50ms)\ninput q: text\noutput r = ask m \"{q}\"\n";
+
+#[test]
+fn item_03_a_row_of_invalid_utf8_fails_alone_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = write(dir.path(), "p.flow", ROWS_PROGRAM);
+    let input = dir.path().join("rows.jsonl");
+    std::fs::write(&input, b"{\"q\": \"a\"}\n{\"q\": \"b\xff\"}\n{\"q\": \"c\"}\n").unwrap();
+    let out = flow(&["run", s(&program), "--inputs", s(&input), "--no-cache"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let lines: Vec<serde_json::Value> = stdout(&out).lines().map(json).collect();
+    let got: Vec<String> = lines
+        .iter()
+        .map(|l| match l.get("outputs") {
+            Some(o) => format!("{} ok {}", l["line"], o["r"]),
+            None => format!("{} {}", l["line"], l["error"]["code"].as_str().unwrap()),
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec!["1 ok \"a\"", "2 flow::input::not_utf8", "3 ok \"c\""]
+    );
+    let err = stderr(&out);
+    assert!(err.contains("line 2: the row is not UTF-8 text"), "{err}");
+    assert!(err.contains("3 rows: 2 ok, 1 failed"), "{err}");
+}
+
+/// With `--fail-fast`, the rows before an invalid one run and are written,
+/// and the invalid row is shown and counted as failed, however many rows
+/// are in flight.
+#[test]
+fn item_03_fail_fast_runs_the_rows_before_an_invalid_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = write(dir.path(), "p.flow", ROWS_PROGRAM);
+    let bad_rows: [&[u8]; 4] = [b"{\"qq\": \"x\"}", b"{\"q\": 3}", b"not json", b"{\"q\": \"\xff\"}"];
+    for bad in bad_rows {
+        let input = dir.path().join("rows.jsonl");
+        let mut text = b"{\"q\": \"a\"}\n{\"q\": \"b\"}\n".to_vec();
+        text.extend_from_slice(bad);
+        text.extend_from_slice(b"\n{\"q\": \"d\"}\n");
+        std::fs::write(&input, &text).unwrap();
+        let bad = String::from_utf8_lossy(bad);
+        let out = flow(&[
+            "run",
+            s(&program),
+            "--inputs",
+            s(&input),
+            "--no-cache",
+            "--fail-fast",
+        ]);
+        assert_eq!(code(&out), 2, "{}", stderr(&out));
+        let lines: Vec<serde_json::Value> = stdout(&out).lines().map(json).collect();
+        let got: Vec<(u64, bool)> = lines
+            .iter()
+            .map(|l| (l["line"].as_u64().unwrap(), l.get("outputs").is_some()))
+            .collect();
+        assert_eq!(got, vec![(1, true), (2, true), (3, false)], "{bad}");
+        let err = stderr(&out);
+        assert!(err.contains("line 3: "), "{bad}: {err}");
+        assert!(
+            err.contains("4 rows: 2 ok, 1 failed, 1 not run (first failure on line 3)"),
+            "{bad}: {err}"
+        );
+    }
+}

@@ -93,8 +93,8 @@ pub struct BatchArgs {
     /// Run once per JSON object in this file (one per line; keys are input names; `-` reads stdin)
     #[arg(long = "inputs", value_name = "ROWS.jsonl", conflicts_with_all = ["inputs", "trace"])]
     pub rows: Option<PathBuf>,
-    /// Write the results, one JSON line per row in input order, here instead of standard output
-    #[arg(short, long, value_name = "PATH", requires = "rows")]
+    /// Write the results here instead of standard output: the run's outputs, or with `--inputs` one JSON line per row in input order
+    #[arg(short, long, value_name = "PATH")]
     pub output: Option<PathBuf>,
     /// Stop the batch at the first row that fails
     #[arg(long, requires = "rows")]

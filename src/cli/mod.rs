@@ -27,8 +27,10 @@ pub mod exit {
     pub const COMPILE: u8 = 1;
     /// Bad usage, an unreadable file, or a run that failed.
     pub const FAILURE: u8 = 2;
-    /// Interrupted by Ctrl-C.
+    /// Interrupted by Ctrl-C (128 + SIGINT).
     pub const INTERRUPTED: u8 = 130;
+    /// Stopped by SIGTERM (128 + SIGTERM), as a container or service manager does.
+    pub const TERMINATED: u8 = 143;
 }
 
 pub fn main() -> ExitCode {

@@ -46,6 +46,13 @@ pub enum OverrideError {
         name: String,
         example: &'static str,
     },
+
+    #[error("model `{name}` is given twice with `--model`")]
+    #[diagnostic(
+        code(flow::run::duplicate_model),
+        help("give each model one `--model`, as each input gets one `--input`")
+    )]
+    Duplicate { name: String },
 }
 
 /// `NAME=PROVIDER[:MODEL]`. For `mock`, the part after the colon is the reply.
