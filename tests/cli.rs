@@ -234,3 +234,27 @@ fn item_16_a_closed_stdout_pipe_exits_quietly() {
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert_eq!(err, "", "nothing is said about the closed pipe");
 }
+
+/// `flow completions SHELL` prints a script that knows the commands and
+/// options, for every shell clap_complete supports.
+#[test]
+fn item_17_completions_for_every_shell() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = flow(&["completions", shell]);
+        assert_eq!(code(&out), 0, "{shell}: {}", stderr(&out));
+        let script = stdout(&out);
+        for word in ["check", "graph", "run", "cache", "offline", "max-calls"] {
+            assert!(script.contains(word), "{shell} lacks {word}");
+        }
+    }
+    // bash accepts the script it is given.
+    let out = flow(&["completions", "bash"]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flow.bash");
+    std::fs::write(&path, &out.stdout).unwrap();
+    let check = std::process::Command::new("bash")
+        .args(["-n", path.to_str().unwrap()])
+        .output()
+        .expect("bash runs");
+    assert!(check.status.success(), "{}", stderr(&check));
+}

@@ -44,6 +44,14 @@ pub enum Command {
         #[command(subcommand)]
         action: CacheAction,
     },
+    /// Print a shell completion script
+    ///
+    /// For example: `flow completions bash > ~/.local/share/bash-completion/completions/flow`
+    Completions {
+        /// The shell to complete for
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// `flow run`'s arguments.

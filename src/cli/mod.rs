@@ -76,8 +76,21 @@ fn main_on_big_stack() -> ExitCode {
         } => graph::run(&file, format, output.as_deref(), &mut term),
         Command::Run(args) => run::run(args, &mut term),
         Command::Cache { action } => cache_cmd::run(action, &mut term),
+        Command::Completions { shell } => {
+            completions(shell, &mut term);
+            Ok(())
+        }
     };
     ExitCode::from(term.finish(result))
+}
+
+/// The completion script for `shell`, generated from the same clap
+/// definition the parser uses, so it never falls behind the options.
+fn completions(shell: clap_complete::Shell, term: &mut Terminal) {
+    use clap::CommandFactory;
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "flow", &mut script);
+    term.out(&String::from_utf8_lossy(&script));
 }
 
 /// For the one message that cannot wait for a terminal: the command's own
