@@ -233,6 +233,24 @@ fn item_16_a_closed_stdout_pipe_exits_quietly() {
     let err = std::fs::read_to_string(&err_path).unwrap_or_default();
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert_eq!(err, "", "nothing is said about the closed pipe");
+
+    // A batch whose results are piped into `head` stops quietly too.
+    let batch = TempProgram::new("model m = mock(echo: true)\ninput q: text\noutput r = ask m \"{q}\"\n");
+    let rows: String = (0..5000).map(|i| format!("{{\"q\": \"row number {i}\"}}\n")).collect();
+    let rows_path = batch.file("rows.jsonl");
+    std::fs::write(&rows_path, rows).unwrap();
+    let script = format!(
+        "\"$0\" run '{}' --no-cache --inputs '{rows_path}' 2>'{err_path}' | head -c 1 >/dev/null; exit ${{PIPESTATUS[0]}}",
+        batch.path
+    );
+    let out = std::process::Command::new("bash")
+        .args(["-c", &script, env!("CARGO_BIN_EXE_flow")])
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("bash runs");
+    let err = std::fs::read_to_string(&err_path).unwrap_or_default();
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(err, "", "nothing is said about the closed pipe");
 }
 
 /// `flow completions SHELL` prints a script that knows the commands and

@@ -109,6 +109,15 @@ pub(super) fn run(args: &RunArgs, term: &mut Terminal) -> Result<(), Failure> {
             None,
         );
     }
+    if outcome.reader_gone && outcome.internal.is_none() {
+        // Whoever read the results has what they wanted (`| head`): no
+        // summary, no error, as any well-behaved filter.
+        return if lost {
+            Err(Failure::quiet(exit::FAILURE))
+        } else {
+            Ok(())
+        };
+    }
     let summary = outcome.summary(&outcome.prices);
     let text = if args.json {
         format!("{}\n", serde_json::to_string(&summary).unwrap_or_default())
@@ -207,6 +216,8 @@ struct Outcome {
     stopped: Option<u8>,
     shown: Vec<Failure_>,
     write_error: Option<String>,
+    /// The reader of standard output went away (`| head`): stop quietly.
+    reader_gone: bool,
     internal: Option<InternalError>,
     stats: RunStats,
     prices: Prices,
@@ -377,8 +388,12 @@ impl Batch {
         if let Some(bar) = &bar {
             bar.finish_and_clear();
         }
-        if let Err(e) = out.flush() {
-            outcome.write_error.get_or_insert_with(|| e.to_string());
+        match out.flush() {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => outcome.reader_gone = true,
+            Err(e) if !outcome.reader_gone => {
+                outcome.write_error.get_or_insert_with(|| e.to_string());
+            }
+            _ => {}
         }
         outcome.stopped = setup::stopped_code(&stopped);
         outcome.interrupted = outcome.stopped.is_some();
@@ -415,7 +430,7 @@ impl Batch {
                 )
             }
         };
-        if outcome.write_error.is_none() {
+        if outcome.write_error.is_none() && !outcome.reader_gone {
             // `placeholders` only when an offline run invented values, as for `--json`.
             let extra = if placeholders.is_empty() {
                 String::new()
@@ -423,14 +438,18 @@ impl Batch {
                 format!(",\"placeholders\":{}", serde_json::json!(placeholders))
             };
             let line = format!("{{\"line\":{},\"{key}\":{body}{extra}}}\n", d.line);
-            let written = out
-                .write_all(line.as_bytes())
-                .and_then(|()| out.flush())
-                .map_err(|e| e.to_string());
-            if let Err(e) = written {
-                // Nowhere to put results: stop rather than run for nothing.
-                outcome.write_error = Some(e);
-                cancel.cancel();
+            let written = out.write_all(line.as_bytes()).and_then(|()| out.flush());
+            match written {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                    outcome.reader_gone = true;
+                    cancel.cancel();
+                }
+                Err(e) => {
+                    // Nowhere to put results: stop rather than run for nothing.
+                    outcome.write_error = Some(e.to_string());
+                    cancel.cancel();
+                }
             }
         }
         if let Err(f) = d.result {
