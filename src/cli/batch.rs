@@ -86,6 +86,9 @@ pub(super) fn run(args: &RunArgs, term: &mut Terminal) -> Result<(), Failure> {
         fail_fast: args.batch.fail_fast,
         window,
     };
+    // From here the batch writes its own lines and summary; a failed row is
+    // one of them, not a reason for another JSON document.
+    term.json_written();
     let outcome = tokio.block_on(batch.execute(rows, &mut *out));
     let lost = cache_cmd::show_close(engine.close(), term);
 

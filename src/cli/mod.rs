@@ -5,6 +5,7 @@ mod batch;
 mod cache_cmd;
 mod check;
 mod graph;
+mod json_error;
 mod progress;
 mod report;
 mod run;
@@ -64,6 +65,13 @@ fn main_on_big_stack() -> ExitCode {
         }
     };
     let mut term = Terminal::new(report::Style::detect());
+    term.set_json(match &cli.command {
+        Command::Run(args) => args.json,
+        Command::Cache {
+            action: args::CacheAction::Stats { json, .. },
+        } => *json,
+        _ => false,
+    });
     let result = match cli.command {
         Command::Check {
             files,

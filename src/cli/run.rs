@@ -261,12 +261,15 @@ fn print_report(
                 .map(|(k, v)| (k.clone(), v.to_json()))
                 .collect();
             if json {
+                let shown = super::json_error::to_json(error, Some(src));
                 let doc = serde_json::json!({
                     "outputs": null,
-                    "error": {"code": error.code_str(), "message": error.to_string()},
+                    "error": shown,
+                    "errors": [shown],
                     "finished": finished,
                     "stats": report.stats,
                 });
+                term.json_written();
                 sink.write(&format!("{}\n", pretty(&doc)), term)?;
             } else {
                 term.err(&finished_summary(report));
