@@ -22,6 +22,7 @@ use crate::support::*;
 fn cases() {
     trycmd::TestCases::new()
         .default_bin_path(env!("CARGO_BIN_EXE_flow"))
+        .env("XDG_CACHE_HOME", cache_home().display().to_string())
         .env("NO_COLOR", "1")
         .env("COLUMNS", "80")
         .timeout(Duration::from_secs(120))
@@ -68,6 +69,7 @@ output result = "{a} {b}"
 "#,
     );
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_flow"))
+        .env("XDG_CACHE_HOME", cache_home())
         .args(["run", &p.path])
         .env("NO_COLOR", "1")
         .stdout(std::process::Stdio::piped())
@@ -109,9 +111,19 @@ fn item_11_output_without_inputs_writes_the_outputs_there() {
         serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
     assert!(doc.get("outputs").is_some(), "{doc}");
 
-    let out = flow(&["run", &p.path, "--no-cache", "-o", "/nonexistent/dir/out.txt"]);
+    let out = flow(&[
+        "run",
+        &p.path,
+        "--no-cache",
+        "-o",
+        "/nonexistent/dir/out.txt",
+    ]);
     assert_eq!(code(&out), 2);
-    assert!(stderr(&out).contains("flow::run::output_file"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("flow::run::output_file"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// `flow graph -o x.svg` draws the graph through `dot`; without `dot` it
@@ -137,9 +149,20 @@ fn item_11_graph_to_an_image_file_renders_through_dot() {
     assert!(err.contains("install Graphviz"), "{err}");
     assert!(!std::path::Path::new(&png).exists());
 
-    let out = flow(&["graph", &p.path, "--format", "mermaid", "-o", &p.file("m.svg")]);
+    let out = flow(&[
+        "graph",
+        &p.path,
+        "--format",
+        "mermaid",
+        "-o",
+        &p.file("m.svg"),
+    ]);
     assert_eq!(code(&out), 2);
-    assert!(stderr(&out).contains("flow::graph::image_format"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("flow::graph::image_format"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// SIGTERM (how containers and service managers stop a process) stops a
@@ -159,6 +182,7 @@ output result = "{a} {b}"
 "#,
     );
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_flow"))
+        .env("XDG_CACHE_HOME", cache_home())
         .args(["run", &p.path, "--no-cache"])
         .env("NO_COLOR", "1")
         .stdout(std::process::Stdio::piped())
@@ -197,6 +221,7 @@ fn item_08_a_full_disk_on_stdout_fails_with_exit_2() {
             .open("/dev/full")
             .expect("/dev/full");
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_flow"))
+            .env("XDG_CACHE_HOME", cache_home())
             .args(args)
             .env("NO_COLOR", "1")
             .stdout(full)
@@ -206,7 +231,10 @@ fn item_08_a_full_disk_on_stdout_fails_with_exit_2() {
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains("flow::io::stdout"), "{args:?}: {err}");
-        assert!(err.contains("cannot write to standard output"), "{args:?}: {err}");
+        assert!(
+            err.contains("cannot write to standard output"),
+            "{args:?}: {err}"
+        );
     }
 }
 
@@ -227,6 +255,7 @@ fn item_16_a_closed_stdout_pipe_exits_quietly() {
     );
     let out = std::process::Command::new("bash")
         .args(["-c", &script, env!("CARGO_BIN_EXE_flow")])
+        .env("XDG_CACHE_HOME", cache_home())
         .env("NO_COLOR", "1")
         .output()
         .expect("bash runs");
@@ -235,8 +264,11 @@ fn item_16_a_closed_stdout_pipe_exits_quietly() {
     assert_eq!(err, "", "nothing is said about the closed pipe");
 
     // A batch whose results are piped into `head` stops quietly too.
-    let batch = TempProgram::new("model m = mock(echo: true)\ninput q: text\noutput r = ask m \"{q}\"\n");
-    let rows: String = (0..5000).map(|i| format!("{{\"q\": \"row number {i}\"}}\n")).collect();
+    let batch =
+        TempProgram::new("model m = mock(echo: true)\ninput q: text\noutput r = ask m \"{q}\"\n");
+    let rows: String = (0..5000)
+        .map(|i| format!("{{\"q\": \"row number {i}\"}}\n"))
+        .collect();
     let rows_path = batch.file("rows.jsonl");
     std::fs::write(&rows_path, rows).unwrap();
     let script = format!(
@@ -245,6 +277,7 @@ fn item_16_a_closed_stdout_pipe_exits_quietly() {
     );
     let out = std::process::Command::new("bash")
         .args(["-c", &script, env!("CARGO_BIN_EXE_flow")])
+        .env("XDG_CACHE_HOME", cache_home())
         .env("NO_COLOR", "1")
         .output()
         .expect("bash runs");

@@ -15,6 +15,15 @@ pub enum CacheError {
     )]
     Corrupt { path: String, reason: String },
 
+    #[error("the cache `{path}` is read-only: no call could be saved to it")]
+    #[diagnostic(
+        code(flow::cache::read_only),
+        help(
+            "make the file writable (`chmod u+w`), point `--cache` at a file you may write, or run with `--no-cache`"
+        )
+    )]
+    ReadOnly { path: String },
+
     #[error("the cache `{path}` is locked by another process")]
     #[diagnostic(
         code(flow::cache::locked),

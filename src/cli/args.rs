@@ -87,7 +87,7 @@ pub struct RunArgs {
 /// Where completed calls are kept, so a re-run does not pay for them again.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct CacheArgs {
-    /// The call cache (default: `.flow/cache.db` beside the program)
+    /// The call cache (default: `flow/cache.db` in the user's cache directory, e.g. `~/.cache`)
     #[arg(long = "cache", value_name = "PATH", conflicts_with = "no_cache")]
     pub path: Option<PathBuf>,
     /// Make every call, and save none
@@ -114,9 +114,9 @@ pub struct BatchArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum CacheAction {
-    /// Entries, tokens and size of the cache, per model
+    /// Entries, tokens and size of the cache, per program and per model
     Stats {
-        /// The program whose cache to read (default: `.flow/cache.db` here)
+        /// Show only this program's entries (with the cache's totals)
         #[arg(value_name = "FILE")]
         file: Option<PathBuf>,
         #[command(flatten)]
@@ -125,11 +125,18 @@ pub enum CacheAction {
         #[arg(long)]
         json: bool,
     },
-    /// Delete every entry of the cache
+    /// Delete the entries one program made, or with `--all` every entry
     Clear {
-        /// The program whose cache to empty (default: `.flow/cache.db` here)
-        #[arg(value_name = "FILE")]
+        /// The program whose entries to delete
+        #[arg(
+            value_name = "FILE",
+            required_unless_present = "all",
+            conflicts_with = "all"
+        )]
         file: Option<PathBuf>,
+        /// Delete every entry, whichever program made it
+        #[arg(long)]
+        all: bool,
         #[command(flatten)]
         cache: CachePath,
     },
@@ -137,7 +144,7 @@ pub enum CacheAction {
 
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct CachePath {
-    /// The cache file, instead of the program's
+    /// The cache file, instead of the default one
     #[arg(long = "cache", value_name = "PATH")]
     pub path: Option<PathBuf>,
 }

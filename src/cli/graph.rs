@@ -75,7 +75,9 @@ pub fn run(
     };
     match (output, image) {
         (None, _) => term.out(&text),
-        (Some(out), Some(kind)) => render_image(&text, kind, out).map_err(|e| Failure::run(e, None))?,
+        (Some(out), Some(kind)) => {
+            render_image(&text, kind, out).map_err(|e| Failure::run(e, None))?
+        }
         (Some(out), None) => std::fs::write(out, &text).map_err(|e| {
             Failure::run(
                 GraphError::Unwritable {

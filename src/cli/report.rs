@@ -169,9 +169,15 @@ mod tests {
         assert!(!wants_color(env(&[("NO_COLOR", "1")]), true));
         assert!(wants_color(env(&[("CLICOLOR_FORCE", "1")]), false));
         assert!(!wants_color(env(&[("CLICOLOR_FORCE", "0")]), false));
-        assert!(!wants_color(env(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]), true));
+        assert!(!wants_color(
+            env(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]),
+            true
+        ));
         assert!(!wants_color(env(&[("TERM", "dumb")]), true));
-        assert!(wants_color(env(&[("TERM", "dumb"), ("CLICOLOR_FORCE", "1")]), false));
+        assert!(wants_color(
+            env(&[("TERM", "dumb"), ("CLICOLOR_FORCE", "1")]),
+            false
+        ));
         assert!(!wants_color(env(&[("CLICOLOR", "0")]), true));
     }
 

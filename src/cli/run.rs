@@ -106,7 +106,12 @@ fn check_stdin(args: &RunArgs) -> Result<(), Failure> {
     if super::source::is_stdin(&args.file) {
         readers.push("the program `-`".to_string());
     }
-    if args.batch.rows.as_deref().is_some_and(super::source::is_stdin) {
+    if args
+        .batch
+        .rows
+        .as_deref()
+        .is_some_and(super::source::is_stdin)
+    {
         readers.push("`--inputs -`".to_string());
     }
     for raw in &args.inputs {
@@ -169,7 +174,14 @@ pub fn run(args: RunArgs, term: &mut Terminal) -> Result<(), Failure> {
         term.diagnostic(&e, None);
     }
     let stopped = setup::stopped_code(&stopped);
-    print_report(&report, program.source(), args.json, &mut sink, term, stopped)?;
+    print_report(
+        &report,
+        program.source(),
+        args.json,
+        &mut sink,
+        term,
+        stopped,
+    )?;
     if lost {
         return Err(Failure::quiet(exit::FAILURE));
     }

@@ -36,10 +36,11 @@ pub fn engine(program: &Program, args: &RunArgs, term: &mut Terminal) -> Result<
         }
         return Err(Failure::run(last, Some(&src)));
     }
+    let cache = cache_cmd::choice_for_run(&args.file, &args.cache, args.offline, term)?;
     let options = EngineOptions {
         offline: args.offline,
         models,
-        cache: cache_cmd::choice_for_run(&args.file, &args.cache, args.offline),
+        cache,
         max_calls: args.max_calls,
         ..EngineOptions::default()
     };

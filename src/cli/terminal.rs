@@ -115,7 +115,12 @@ impl Terminal {
 
     /// Shows a diagnostic on stderr against `source`.
     pub fn diagnostic(&mut self, d: &dyn Diagnostic, source: Option<&SourceFile>) {
-        if self.json && !matches!(d.severity(), Some(miette::Severity::Warning | miette::Severity::Advice)) {
+        if self.json
+            && !matches!(
+                d.severity(),
+                Some(miette::Severity::Warning | miette::Severity::Advice)
+            )
+        {
             self.json_errors.push(super::json_error::to_json(d, source));
         }
         let text = render(d, source, self.style);

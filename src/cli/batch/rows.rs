@@ -191,7 +191,8 @@ mod item_03 {
     #[test]
     fn item_03_a_row_of_invalid_utf8_is_that_rows_error_and_the_others_parse() {
         let program = Program::compile("rows.flow", PROGRAM).unwrap_or_else(|_| panic!("compiles"));
-        let engine = Engine::new(&program, EngineOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+        let engine =
+            Engine::new(&program, EngineOptions::default()).unwrap_or_else(|e| panic!("{e}"));
         let text = b"{\"query\": \"a\"}\r\n{\"query\": \"b\xff\"}\n\n{\"query\": \"c\"}\n";
         let rows = parse(text, &engine);
         let lines: Vec<usize> = rows.iter().map(|r| r.line).collect();
@@ -201,7 +202,10 @@ mod item_03 {
         match rows.get(1).map(|r| &r.inputs) {
             Some(Err(e)) => {
                 assert_eq!(e.code_str(), "flow::input::not_utf8");
-                assert_eq!(e.to_string(), "line 2: the row is not UTF-8 text (invalid byte at column 13)");
+                assert_eq!(
+                    e.to_string(),
+                    "line 2: the row is not UTF-8 text (invalid byte at column 13)"
+                );
             }
             _ => panic!("row 2 must be an error"),
         }

@@ -191,9 +191,7 @@ pub fn parse_assignment_with(
                 .map_err(|e| file_error("standard input", e))?;
             text
         }
-        Some(path) => {
-            std::fs::read_to_string(Path::new(path)).map_err(|e| file_error(path, e))?
-        }
+        Some(path) => std::fs::read_to_string(Path::new(path)).map_err(|e| file_error(path, e))?,
         None => value.to_string(),
     };
     Ok((name.to_string(), InputValue::Text(text)))
