@@ -13,7 +13,7 @@ use crate::engine::CacheChoice;
 
 #[derive(Debug, thiserror::Error, Diagnostic)]
 enum CacheCmdError {
-    #[error("there is no program `{path}` whose cache entries to clear")]
+    #[error("there is no program `{path}`: its cache entries cannot be found")]
     #[diagnostic(
         code(flow::cache::no_program),
         help("check the path; `flow cache clear --all` empties the whole cache")
