@@ -142,8 +142,15 @@ fn a_missing_input_is_named_before_any_call() {
     );
     assert!(err.contains("declared here without a default"), "{err}");
     assert!(err.contains("--input count=VALUE"), "{err}");
-    // Nothing ran: no report on stdout and no trace written.
-    assert_eq!(stdout(&out), "");
+    // Nothing ran: no trace written, and stdout holds only the JSON error
+    // (issue 11, item 14), with no `stats` or `finished`.
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("a JSON error");
+    assert_eq!(doc["error"]["code"], "flow::input::missing");
+    assert_eq!(doc["outputs"], serde_json::Value::Null);
+    assert!(
+        doc.get("stats").is_none() && doc.get("finished").is_none(),
+        "{doc}"
+    );
     assert!(!std::path::Path::new(&trace).exists(), "a run started");
 }
 

@@ -23,6 +23,19 @@ pub enum CacheError {
         reason: String,
     },
 
+    /// The cache file may not be written.
+    #[error("the cache `{path}` is read-only: no call could be saved to it")]
+    #[diagnostic(
+        code(flow::cache::read_only),
+        help(
+            "make the file writable (`chmod u+w`), point `--cache` at a file you may write, or run with `--no-cache`"
+        )
+    )]
+    ReadOnly {
+        /// The cache file.
+        path: String,
+    },
+
     /// Another process holds the file's lock longer than the busy timeout.
     #[error("the cache `{path}` is locked by another process")]
     #[diagnostic(

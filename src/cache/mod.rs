@@ -21,10 +21,18 @@ mod tests;
 pub use error::CacheError;
 pub(crate) use key::CallKey;
 pub(crate) use store::CachedReply;
-pub use store::{CacheClose, CacheStats, CallCache, ModelEntries};
+pub use store::{CacheClose, CacheStats, CallCache, ModelEntries, ProgramEntries};
 
-/// Where a program's cache lives unless `--cache` says otherwise: `.flow/`
-/// beside the program, so each project keeps its own.
-pub const DEFAULT_DIR: &str = ".flow";
+/// The cache's folder inside the user's cache directory (`$XDG_CACHE_HOME`
+/// or `~/.cache` on Linux, `~/Library/Caches` on macOS, `%LOCALAPPDATA%` on
+/// Windows), unless `--cache` says otherwise: nothing is written beside the
+/// program, so a read-only project folder runs as well as any.
+pub const DEFAULT_DIR: &str = "flow";
 /// The cache's file name inside [`DEFAULT_DIR`].
 pub const DEFAULT_FILE: &str = "cache.db";
+
+/// The default cache file, or `None` when the platform has no cache
+/// directory (no home directory, say).
+pub fn default_path() -> Option<std::path::PathBuf> {
+    dirs::cache_dir().map(|d| d.join(DEFAULT_DIR).join(DEFAULT_FILE))
+}

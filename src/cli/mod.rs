@@ -5,6 +5,7 @@ mod batch;
 mod cache_cmd;
 mod check;
 mod graph;
+mod json_error;
 mod progress;
 mod report;
 mod run;
@@ -28,8 +29,10 @@ pub(crate) mod exit {
     pub const COMPILE: u8 = 1;
     /// Bad usage, an unreadable file, or a run that failed.
     pub const FAILURE: u8 = 2;
-    /// Interrupted by Ctrl-C.
+    /// Interrupted by Ctrl-C (128 + SIGINT).
     pub const INTERRUPTED: u8 = 130;
+    /// Stopped by SIGTERM (128 + SIGTERM), as a container or service manager does.
+    pub const TERMINATED: u8 = 143;
 }
 
 /// Runs the `flow` command line on this process's arguments and returns its
@@ -68,6 +71,13 @@ fn main_on_big_stack() -> ExitCode {
         }
     };
     let mut term = Terminal::new(report::Style::detect());
+    term.set_json(match &cli.command {
+        Command::Run(args) => args.json,
+        Command::Cache {
+            action: args::CacheAction::Stats { json, .. },
+        } => *json,
+        _ => false,
+    });
     let result = match cli.command {
         Command::Check {
             files,
@@ -80,8 +90,21 @@ fn main_on_big_stack() -> ExitCode {
         } => graph::run(&file, format, output.as_deref(), &mut term),
         Command::Run(args) => run::run(args, &mut term),
         Command::Cache { action } => cache_cmd::run(action, &mut term),
+        Command::Completions { shell } => {
+            completions(shell, &mut term);
+            Ok(())
+        }
     };
     ExitCode::from(term.finish(result))
+}
+
+/// The completion script for `shell`, generated from the same clap
+/// definition the parser uses, so it never falls behind the options.
+fn completions(shell: clap_complete::Shell, term: &mut Terminal) {
+    use clap::CommandFactory;
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "flow", &mut script);
+    term.out(&String::from_utf8_lossy(&script));
 }
 
 /// For the one message that cannot wait for a terminal: the command's own

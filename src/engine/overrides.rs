@@ -71,6 +71,17 @@ pub enum OverrideError {
         /// A model id to show in the help.
         example: &'static str,
     },
+
+    /// Two overrides name the same model.
+    #[error("model `{name}` is given twice with `--model`")]
+    #[diagnostic(
+        code(flow::run::duplicate_model),
+        help("give each model one `--model`, as each input gets one `--input`")
+    )]
+    Duplicate {
+        /// The model named twice.
+        name: String,
+    },
 }
 
 /// `NAME=PROVIDER[:MODEL]`. For `mock`, the part after the colon is the reply.

@@ -56,7 +56,9 @@ pub enum InputError {
     #[error("`--input {raw}` is not of the form NAME=VALUE")]
     #[diagnostic(
         code(flow::input::syntax),
-        help("write `--input NAME=VALUE`, or `--input NAME=@PATH` to read the value from a file")
+        help(
+            "write `--input NAME=VALUE`, `--input NAME=@PATH` to read the value from a file, `NAME=@-` to read standard input, or `NAME=@@TEXT` for a value that starts with `@`"
+        )
     )]
     Syntax {
         /// The argument as given.
@@ -65,7 +67,10 @@ pub enum InputError {
 
     /// `--input NAME=@PATH` named a file that cannot be read.
     #[error("cannot read the value of input `{name}` from `{path}`: {reason}")]
-    #[diagnostic(code(flow::input::file), help("check the path after `@`"))]
+    #[diagnostic(
+        code(flow::input::file),
+        help("check the path after `@`; for a value that starts with `@`, write `@@`")
+    )]
     File {
         /// The input's name.
         name: String,
@@ -73,6 +78,17 @@ pub enum InputError {
         path: String,
         /// The system's complaint.
         reason: String,
+    },
+
+    /// A row of input text is not UTF-8.
+    #[error("the row is not UTF-8 text (invalid byte at column {column})")]
+    #[diagnostic(
+        code(flow::input::not_utf8),
+        help("rows must be UTF-8 text; re-save the file as UTF-8")
+    )]
+    NotUtf8 {
+        /// 1-based, in bytes, of the first invalid byte.
+        column: usize,
     },
 
     /// A JSON text of inputs does not parse.
@@ -186,9 +202,18 @@ impl InputErrors {
     }
 }
 
-/// `NAME=VALUE` as a command line gives it; `NAME=@PATH` reads the value
-/// from a file.
+/// `NAME=VALUE` as a command line gives it. `NAME=@PATH` reads the value
+/// from a file and `NAME=@-` from standard input; `NAME=@@...` is the text
+/// after the first `@`, so a value that starts with `@` can still be given.
 pub fn parse_assignment(raw: &str) -> Result<(String, InputValue), InputError> {
+    parse_assignment_with(raw, &mut std::io::stdin().lock())
+}
+
+/// [`parse_assignment`] with `@-` reading `stdin`.
+pub fn parse_assignment_with(
+    raw: &str,
+    stdin: &mut dyn std::io::Read,
+) -> Result<(String, InputValue), InputError> {
     let Some((name, value)) = raw.split_once('=') else {
         return Err(InputError::Syntax { raw: raw.into() });
     };
@@ -196,12 +221,21 @@ pub fn parse_assignment(raw: &str) -> Result<(String, InputValue), InputError> {
     if name.is_empty() {
         return Err(InputError::Syntax { raw: raw.into() });
     }
+    let file_error = |path: &str, e: std::io::Error| InputError::File {
+        name: name.to_string(),
+        path: path.to_string(),
+        reason: crate::text::io_reason(&e),
+    };
     let text = match value.strip_prefix('@') {
-        Some(path) => std::fs::read_to_string(Path::new(path)).map_err(|e| InputError::File {
-            name: name.to_string(),
-            path: path.to_string(),
-            reason: crate::text::io_reason(&e),
-        })?,
+        Some(escaped) if escaped.starts_with('@') => escaped.to_string(),
+        Some("-") => {
+            let mut text = String::new();
+            stdin
+                .read_to_string(&mut text)
+                .map_err(|e| file_error("standard input", e))?;
+            text
+        }
+        Some(path) => std::fs::read_to_string(Path::new(path)).map_err(|e| file_error(path, e))?,
         None => value.to_string(),
     };
     Ok((name.to_string(), InputValue::Text(text)))
