@@ -51,6 +51,7 @@ enum BatchError {
 }
 
 pub(super) fn run(args: &RunArgs, term: &mut Terminal) -> Result<(), Failure> {
+    setup::check_stdin(args)?;
     let Some(rows_path) = &args.batch.rows else {
         return Err(Failure::quiet(exit::FAILURE));
     };

@@ -88,6 +88,8 @@ fn main_on_big_stack() -> ExitCode {
             format,
             output,
         } => graph::run(&file, format, output.as_deref(), &mut term),
+        // A batch and a single run share their set-up (`setup`), not each other.
+        Command::Run(args) if args.batch.rows.is_some() => batch::run(&args, &mut term),
         Command::Run(args) => run::run(args, &mut term),
         Command::Cache { action } => cache_cmd::run(action, &mut term),
         Command::Completions { shell } => {

@@ -88,54 +88,8 @@ impl Sink {
     }
 }
 
-#[derive(Debug, thiserror::Error, miette::Diagnostic)]
-#[error("standard input is read twice: by {first} and by {second}")]
-#[diagnostic(
-    code(flow::run::stdin_twice),
-    help("standard input can be read once; give the others as files")
-)]
-struct StdinTwice {
-    first: String,
-    second: String,
-}
-
-/// The program `-`, `--inputs -` and `--input NAME=@-` all read standard
-/// input; only one of them can have it.
-fn check_stdin(args: &RunArgs) -> Result<(), Failure> {
-    let mut readers = Vec::new();
-    if super::source::is_stdin(&args.file) {
-        readers.push("the program `-`".to_string());
-    }
-    if args
-        .batch
-        .rows
-        .as_deref()
-        .is_some_and(super::source::is_stdin)
-    {
-        readers.push("`--inputs -`".to_string());
-    }
-    for raw in &args.inputs {
-        if let Some((name, "@-")) = raw.split_once('=') {
-            readers.push(format!("`--input {}=@-`", name.trim()));
-        }
-    }
-    match (readers.first(), readers.get(1)) {
-        (Some(first), Some(second)) => Err(Failure::run(
-            StdinTwice {
-                first: first.clone(),
-                second: second.clone(),
-            },
-            None,
-        )),
-        _ => Ok(()),
-    }
-}
-
 pub fn run(args: RunArgs, term: &mut Terminal) -> Result<(), Failure> {
-    check_stdin(&args)?;
-    if args.batch.rows.is_some() {
-        return super::batch::run(&args, term);
-    }
+    setup::check_stdin(&args)?;
     let program = super::source::load(&args.file, "run it", term)?;
     // Inputs first: a typo in one should not wait for a key to be found.
     let given = bind(program.graph(), &args.inputs);

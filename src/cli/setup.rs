@@ -112,3 +112,46 @@ async fn ctrl_c() -> u8 {
     }
     super::exit::INTERRUPTED
 }
+
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("standard input is read twice: by {first} and by {second}")]
+#[diagnostic(
+    code(flow::run::stdin_twice),
+    help("standard input can be read once; give the others as files")
+)]
+struct StdinTwice {
+    first: String,
+    second: String,
+}
+
+/// The program `-`, `--inputs -` and `--input NAME=@-` all read standard
+/// input; only one of them can have it.
+pub fn check_stdin(args: &RunArgs) -> Result<(), Failure> {
+    let mut readers = Vec::new();
+    if super::source::is_stdin(&args.file) {
+        readers.push("the program `-`".to_string());
+    }
+    if args
+        .batch
+        .rows
+        .as_deref()
+        .is_some_and(super::source::is_stdin)
+    {
+        readers.push("`--inputs -`".to_string());
+    }
+    for raw in &args.inputs {
+        if let Some((name, "@-")) = raw.split_once('=') {
+            readers.push(format!("`--input {}=@-`", name.trim()));
+        }
+    }
+    match (readers.first(), readers.get(1)) {
+        (Some(first), Some(second)) => Err(Failure::run(
+            StdinTwice {
+                first: first.clone(),
+                second: second.clone(),
+            },
+            None,
+        )),
+        _ => Ok(()),
+    }
+}

@@ -315,21 +315,9 @@ fn build_providers(
     custom: CustomProviders,
 ) -> Result<HashMap<String, Arc<dyn Provider>>, EngineError> {
     if let Some(name) = custom.0.keys().find(|n| !graph.models.contains_key(*n)) {
-        let known: Vec<&str> = graph.models.keys().map(String::as_str).collect();
-        let help = match crate::check::did_you_mean(name, known.iter().copied()) {
-            Some(s) => format!("did you mean `{s}`?"),
-            None => format!(
-                "its models are {}",
-                known
-                    .iter()
-                    .map(|k| format!("`{k}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        };
         return Err(EngineError::UnknownModel {
             name: name.clone(),
-            help,
+            help: overrides::unknown_model_help(name, graph),
         });
     }
     let declared = graph

@@ -96,22 +96,9 @@ pub fn parse(raw: &str, graph: &FlowGraph) -> Result<ModelOverride, OverrideErro
         return Err(OverrideError::Syntax { raw: raw.into() });
     }
     let Some(old) = graph.models.get(name) else {
-        let known: Vec<&str> = graph.models.keys().map(String::as_str).collect();
-        let help = match crate::check::did_you_mean(name, known.iter().copied()) {
-            Some(s) => format!("did you mean `{s}`?"),
-            None if known.is_empty() => "this program declares no models".into(),
-            None => format!(
-                "its models are {}",
-                known
-                    .iter()
-                    .map(|k| format!("`{k}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        };
         return Err(OverrideError::UnknownModel {
             name: name.into(),
-            help,
+            help: unknown_model_help(name, graph),
         });
     };
     let (provider_name, id) = match spec.split_once(':') {
@@ -187,4 +174,21 @@ pub fn parse(raw: &str, graph: &FlowGraph) -> Result<ModelOverride, OverrideErro
             span: old.span,
         },
     })
+}
+
+/// The closest declared model to `name`, or the list of them.
+pub(crate) fn unknown_model_help(name: &str, graph: &FlowGraph) -> String {
+    let known: Vec<&str> = graph.models.keys().map(String::as_str).collect();
+    match crate::check::did_you_mean(name, known.iter().copied()) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None if known.is_empty() => "this program declares no models".into(),
+        None => format!(
+            "its models are {}",
+            known
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
 }
