@@ -148,3 +148,19 @@ proptest! {
         let _ = flow::compile(&spliced);
     }
 }
+
+/// Issue 11 item 1: miette pads underlines with `{:width$}`, which panics
+/// past column 65,535; such a label is drawn in a window of its line.
+#[test]
+fn item_01_label_past_column_65535_does_not_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("long.flow");
+    let prompt = "a".repeat(70_000);
+    let text = format!("model m = mock()\nx = ask m \"{prompt} {{nope}}\"\noutput x\n");
+    std::fs::write(&file, text).unwrap();
+    let out = flow(&["check", file.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert_eq!(code(&out), 1, "{err}");
+    assert!(err.contains("`nope` is not defined"), "{err}");
+    assert!(err.contains(":2:70014]"), "{err}");
+}

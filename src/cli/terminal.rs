@@ -14,7 +14,7 @@ use std::sync::Arc;
 use miette::Diagnostic;
 
 use super::exit;
-use super::report::{Style, render};
+use super::report::{Renderer, Style, render};
 use crate::diagnostic::BoxDiagnostic;
 use crate::engine::SourceFile;
 
@@ -97,6 +97,19 @@ impl Terminal {
     pub fn diagnostic(&mut self, d: &dyn Diagnostic, source: Option<&SourceFile>) {
         let text = render(d, source, self.style);
         self.err(&text);
+    }
+
+    /// Shows many diagnostics of one source, indexing its lines only once.
+    pub fn diagnostics<'d>(
+        &mut self,
+        ds: impl IntoIterator<Item = &'d BoxDiagnostic>,
+        source: Option<&SourceFile>,
+    ) {
+        let renderer = Renderer::new(source, self.style);
+        for d in ds {
+            let text = renderer.render(d.as_ref());
+            self.err(&text);
+        }
     }
 
     /// Shows a command's failure, if any, and gives the exit code.
