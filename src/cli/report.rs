@@ -273,5 +273,9 @@ mod tests {
         let out = render(&at(offset, 4), Some(&file(text)), plain());
         // `nope` is the 16th character on its line, the 20th byte.
         assert!(out.contains("[t.flow:1:16]"), "{out}");
+        // Nor is a byte-order mark a column.
+        let text = format!("\u{feff}{text}");
+        let out = render(&at(offset + 3, 4), Some(&file(&text)), plain());
+        assert!(out.contains("[t.flow:1:16]"), "{out}");
     }
 }

@@ -71,6 +71,20 @@ impl<'a> IndexedSource<'a> {
         self.line_of(after.min(self.text.len()))
     }
 
+    /// The 0-based column of `offset` in characters, as editors count:
+    /// miette counts bytes. A byte-order mark is not a column, and the `\r`
+    /// of a `\r\n` belongs to the line break.
+    fn column(&self, line_start: usize, offset: usize) -> usize {
+        self.text.get(line_start..offset).map_or(0, |s| {
+            let s = if line_start == 0 {
+                s.trim_start_matches('\u{feff}')
+            } else {
+                s
+            };
+            s.trim_end_matches('\r').chars().count()
+        })
+    }
+
     fn is_long(&self, line: usize) -> bool {
         self.line_end(line) - self.line_starts[line] > LONG_LINE
     }
@@ -138,11 +152,10 @@ impl SourceCode for IndexedSource<'_> {
         let column = if read.column() == 0 {
             0
         } else {
-            // miette counts bytes; people and editors count characters.
-            let line_start = self.line_starts[line.min(self.line_starts.len() - 1)];
-            self.text
-                .get(line_start..start)
-                .map_or(read.column(), |s| s.trim_end_matches('\r').chars().count())
+            self.column(
+                self.line_starts[line.min(self.line_starts.len() - 1)],
+                start,
+            )
         };
         Ok(Box::new(MietteSpanContents::new_named(
             self.name.to_string(),
@@ -175,10 +188,7 @@ impl IndexedSource<'_> {
             return Err(MietteError::OutOfBounds);
         }
         let line_start = self.line_starts[first];
-        let column = self
-            .text
-            .get(line_start..start)
-            .map_or(0, |s| s.chars().count());
+        let column = self.column(line_start, start);
         let (from, until) = if context == 0 {
             (start, end)
         } else {
