@@ -39,6 +39,7 @@ per_file_tests! {
         check_interpolate_record,
         check_model_args,
         check_model_as_value,
+        check_mixed_indent,
         check_model_id,
         check_no_output,
         check_option_type,

@@ -641,6 +641,19 @@ pub enum CheckError {
         span: Span,
     },
 
+    #[error("this prompt's lines are indented with tabs on some and spaces on others")]
+    #[diagnostic(
+        code(flow::check::mixed_indent),
+        severity(Warning),
+        help(
+            "only the indentation all lines share is removed, so the prompt keeps the rest; indent every line with spaces only or with tabs only"
+        )
+    )]
+    MixedIndent {
+        #[label("indented differently from the lines above")]
+        span: Span,
+    },
+
     #[error("`majority` over an even number of votes ({votes}) can tie")]
     #[diagnostic(
         code(flow::check::even_majority),
@@ -780,6 +793,7 @@ impl CheckError {
         matches!(
             self,
             CheckError::Unused { .. }
+                | CheckError::MixedIndent { .. }
                 | CheckError::EvenMajority { .. }
                 | CheckError::DeterministicVote { .. }
         )

@@ -638,6 +638,9 @@ impl Lowerer<'_, '_> {
     }
 
     fn template(&mut self, t: &ast::Template, cx: &mut Cx) -> Template {
+        if let Some(span) = t.mixed_indent {
+            self.errors.push(CheckError::MixedIndent { span });
+        }
         let mut parts = Vec::with_capacity(t.parts.len());
         for part in &t.parts {
             match part {
