@@ -266,6 +266,28 @@ mod tests {
         }
     }
 
+    /// Drawing N diagnostics of a file of N lines scans about N lines, not
+    /// N files: the work at 4N is about 4 times the work at N.
+    #[test]
+    fn item_02_rendering_many_diagnostics_is_linear() {
+        let scanned = |n: usize| {
+            let text: String = (0..n).map(|i| format!("b{i} = u{i}\n")).collect();
+            let source = file(&text);
+            let renderer = Renderer::new(Some(&source), plain());
+            let mut offset = 0;
+            for line in text.lines() {
+                renderer.render(&at(offset + 5, line.len() - 5));
+                offset += line.len() + 1;
+            }
+            renderer.source.as_ref().unwrap().scanned()
+        };
+        let (small, large) = (scanned(1_000), scanned(4_000));
+        assert!(
+            large < small * 5,
+            "{small} bytes at 1,000, {large} at 4,000"
+        );
+    }
+
     #[test]
     fn item_15_columns_count_characters() {
         let text = "x = \"café ☕\" + nope\n";

@@ -23,6 +23,9 @@ pub struct IndexedSource<'a> {
     text: &'a str,
     /// Byte offset of the start of each line; the first is 0.
     line_starts: Vec<usize>,
+    /// Bytes of text scanned for miette so far, so tests can check that
+    /// rendering costs what it shows rather than the file's size.
+    scanned: std::sync::atomic::AtomicUsize,
 }
 
 impl<'a> IndexedSource<'a> {
@@ -38,7 +41,13 @@ impl<'a> IndexedSource<'a> {
             name,
             text,
             line_starts,
+            scanned: std::sync::atomic::AtomicUsize::new(0),
         }
+    }
+
+    #[cfg(test)]
+    pub fn scanned(&self) -> usize {
+        self.scanned.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn len(&self) -> usize {
@@ -145,6 +154,8 @@ impl SourceCode for IndexedSource<'_> {
             None => self.text.len(),
         };
         let window = &self.text[base..until];
+        self.scanned
+            .fetch_add(window.len(), std::sync::atomic::Ordering::Relaxed);
         let local = SourceSpan::new((start - base).into(), span.len());
         let read = window.read_span(&local, context_lines_before, context_lines_after)?;
         let data: &'b [u8] = &window.as_bytes()[read.span().offset()..][..read.span().len()];
