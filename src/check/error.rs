@@ -29,9 +29,23 @@ impl fmt::Display for Suggestion {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Path(pub Vec<String>);
 
+/// A path longer than this is shown as its start, a count and its end.
+const PATH_SHOWN: usize = 12;
+
+/// Labels shown on a long cycle; the rest are counted in the message.
+const CYCLE_LABELS: usize = 10;
+
 impl fmt::Display for Path {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, name) in self.0.iter().enumerate() {
+        let names = &self.0;
+        let long = names.len() > PATH_SHOWN;
+        for (i, name) in names.iter().enumerate() {
+            if long && (PATH_SHOWN - 2..names.len() - 1).contains(&i) {
+                if i == PATH_SHOWN - 2 {
+                    write!(f, " → … {} more …", names.len() - PATH_SHOWN + 1)?;
+                }
+                continue;
+            }
             if i > 0 {
                 f.write_str(" → ")?;
             }
@@ -118,6 +132,23 @@ pub enum CheckError {
         name: String,
         #[label("a model")]
         span: Span,
+    },
+
+    #[error("`{name}` is a {kind}, not a model")]
+    #[diagnostic(
+        code(flow::check::value_as_model),
+        help(
+            "`ask` and `judge` take a model declared with `model NAME = openai(\"MODEL-ID\")` (or `anthropic(...)`, `mock(...)`){suggestion}"
+        )
+    )]
+    ValueAsModel {
+        name: String,
+        kind: NameKind,
+        #[label("used as a model")]
+        span: Span,
+        #[label("a {kind}, declared here")]
+        declared: Span,
+        suggestion: Suggestion,
     },
 
     #[error("there is no model named `{name}`")]
@@ -772,8 +803,11 @@ impl CheckError {
     /// A cycle through `names` (first name repeated at the end), with one
     /// label per reference that closes a link.
     pub fn cycle(names: Vec<String>, links: Vec<(String, String, Span)>) -> CheckError {
+        // Thousands of labels make an unreadable report that is slow to
+        // draw; the path in the message says how long the cycle is.
         let labels = links
             .into_iter()
+            .take(CYCLE_LABELS)
             .map(|(from, to, span)| {
                 let text = if from == to {
                     format!("`{from}` uses itself here")
