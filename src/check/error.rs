@@ -79,6 +79,39 @@ impl fmt::Display for NameKind {
     }
 }
 
+/// What to do about a type mismatch, by where it is: `as TYPE` is only
+/// advice where a reply is parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TypeHelp {
+    InputDefault,
+    ListElement,
+    Condition,
+    Comparison,
+    Ordering,
+    Argument,
+}
+
+impl fmt::Display for TypeHelp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TypeHelp::InputDefault => "change the default, or the type after `input NAME:`",
+            TypeHelp::ListElement => "a list holds values of one type; change or remove this one",
+            TypeHelp::Condition => {
+                "use a `bool`: a comparison such as `x == \"yes\"`, or a reply asked for with `as bool`"
+            }
+            TypeHelp::Comparison => {
+                "compare values of one type; a reply can be asked for as another type with `as TYPE`"
+            }
+            TypeHelp::Ordering => {
+                "order numbers only; a reply can be asked for as one with `as int` or `as number`"
+            }
+            TypeHelp::Argument => {
+                "pass a value of the type the builtin takes; for a reply, that is its `as TYPE`"
+            }
+        })
+    }
+}
+
 /// Which count a `count` error is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CountKind {
@@ -458,14 +491,12 @@ pub enum CheckError {
 
     // ----- types ---------------------------------------------------------
     #[error("{context} must be {expected}, but it is `{found}`")]
-    #[diagnostic(
-        code(flow::check::type_mismatch),
-        help("change the expression, or its `as TYPE`, so the types agree")
-    )]
+    #[diagnostic(code(flow::check::type_mismatch), help("{help}"))]
     TypeMismatch {
         context: String,
         expected: String,
         found: Type,
+        help: TypeHelp,
         #[label("this is `{found}`")]
         span: Span,
     },

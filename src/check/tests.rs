@@ -1080,3 +1080,21 @@ fn err_fixtures_report_their_code() {
         assert!(src.starts_with("# "), "{name} starts with a comment");
     }
 }
+
+#[test]
+fn item_21_value_used_as_model_says_so_and_is_not_also_unused() {
+    let src = "model m = mock()\nm2 = \"hi\"\noutput x = ask m2 \"hi\"\n";
+    let (_, errors) = run(src);
+    let codes: Vec<String> = errors.iter().map(code).collect();
+    assert_eq!(codes, ["flow::check::value_as_model"], "{errors:?}");
+    assert_eq!(errors[0].to_string(), "`m2` is a binding, not a model");
+    assert!(help(&errors[0]).contains("did you mean `m`?"));
+}
+
+#[test]
+fn item_21_as_type_help_only_where_a_reply_is_parsed() {
+    let e = one("input n: int = \"x\"\noutput o = n\n", "type_mismatch");
+    assert!(!help(&e).contains("as TYPE"), "{}", help(&e));
+    let e = one("output o = [1, \"a\"]\n", "type_mismatch");
+    assert!(!help(&e).contains("as "), "{}", help(&e));
+}

@@ -225,7 +225,7 @@ impl SyntaxError {
                 if next.chars().next().is_some_and(|c| !c.is_ascii()) {
                     // `café = ...`: the name stopped at the first non-ASCII letter.
                     format!(
-                        "names are ASCII: letters `a`-`z` and `A`-`Z`, digits and `_`; `{next}` cannot be part of one, so rename `{name}{next}...`"
+                        "names are ASCII: letters `a`-`z` and `A`-`Z`, digits and `_`; `{next}` cannot be part of one, so rename this binding"
                     )
                 } else if ["let", "var", "const", "val", "def", "set"].contains(&name.as_str()) {
                     // `let x = ...`: a word from another language.

@@ -1089,3 +1089,19 @@ fn item_15_byte_order_mark_is_accepted() {
     // Anywhere else it is still a stray character.
     assert!(parse("x = 1\n\u{feff}output x\n").is_err());
 }
+
+#[test]
+fn item_21_help_for_let_non_ascii_names_and_negative_counts() {
+    let e = error("let x = 1\noutput x\n", "expected_assign");
+    assert_eq!(
+        e.help_text().unwrap(),
+        "flow has no `let`: a binding is written `x = EXPRESSION`"
+    );
+    let e = error("café = 1\noutput café\n", "expected_assign");
+    assert!(e.help_text().unwrap().starts_with("names are ASCII"));
+    let e = error(
+        "model m = mock()\noutput x = ask m \"hi\" retry -1\n",
+        "unexpected",
+    );
+    assert!(e.help_text().unwrap().contains("no negative numbers"));
+}
