@@ -408,6 +408,12 @@ impl Diagnostic for SyntaxError {
     }
 }
 
+/// Whether `word` could be a binding's name.
+fn is_name(word: &str) -> bool {
+    word.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && word.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -430,10 +436,4 @@ mod tests {
         assert!(e.labels().is_some_and(|mut l| l.next().is_some()));
         assert!(!KINDS.contains(&e.kind()), "not a user mistake");
     }
-}
-
-/// Whether `word` could be a binding's name.
-fn is_name(word: &str) -> bool {
-    word.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-        && word.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
