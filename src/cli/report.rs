@@ -128,7 +128,9 @@ impl Diagnostic for WithSource<'_> {
         Some(Box::new(labels.map(move |l| match source {
             // A label past the end of the text would make the renderer drop
             // the snippet; clamp so a bad span still shows where it points.
-            Some(s) if l.offset() + l.len() > s.len() => relabel(&l, l.offset().min(s.len()), 0),
+            Some(s) if l.offset().saturating_add(l.len()) > s.len() => {
+                relabel(&l, l.offset().min(s.len()), 0)
+            }
             Some(s) => {
                 let (offset, len) = s.fit_label(l.offset(), l.len());
                 if (offset, len) == (l.offset(), l.len()) {

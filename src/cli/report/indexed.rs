@@ -178,7 +178,7 @@ impl SourceCode for IndexedSource<'_> {
             // merges two labels' snippets when this reaches the second one;
             // counting the lines shown instead keeps labels far apart in
             // snippets of their own rather than printing everything between.
-            read.line_count() - read.line() + 1,
+            read.line_count().saturating_sub(read.line()) + 1,
         )))
     }
 }
