@@ -5,8 +5,11 @@
 
 use miette::{Diagnostic, Severity};
 
+/// A diagnostic of any stage, boxed so one list can hold them all.
 pub type BoxDiagnostic = Box<dyn Diagnostic + Send + Sync + 'static>;
 
+/// The errors and warnings of a compile, in position order once sorted.
+/// Render each with miette against the program's source.
 #[derive(Default)]
 pub struct Diagnostics {
     items: Vec<BoxDiagnostic>,
@@ -21,10 +24,12 @@ impl std::fmt::Debug for Diagnostics {
 }
 
 impl Diagnostics {
+    /// Adds one diagnostic.
     pub fn push(&mut self, d: impl Diagnostic + Send + Sync + 'static) {
         self.items.push(Box::new(d));
     }
 
+    /// Adds one already boxed.
     pub fn push_boxed(&mut self, d: BoxDiagnostic) {
         self.items.push(d);
     }
@@ -34,31 +39,38 @@ impl Diagnostics {
         self.items.sort_by_key(|d| first_offset(d.as_ref()));
     }
 
+    /// Whether there is none at all.
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
 
+    /// How many there are, errors and warnings.
     pub fn len(&self) -> usize {
         self.items.len()
     }
 
+    /// Each diagnostic, in the current order.
     pub fn iter(&self) -> impl Iterator<Item = &BoxDiagnostic> {
         self.items.iter()
     }
 
+    /// How many are errors (anything not marked as a warning or advice).
     pub fn errors(&self) -> usize {
         self.items.iter().filter(|d| is_error(d.as_ref())).count()
     }
 
+    /// How many are warnings or advice.
     pub fn warnings(&self) -> usize {
         self.items.len() - self.errors()
     }
 
+    /// Whether any is an error, which means there is no program to run.
     pub fn has_errors(&self) -> bool {
         self.errors() > 0
     }
 }
 
+/// Whether `d` is an error: its severity is unset or `Error`.
 pub fn is_error(d: &dyn Diagnostic) -> bool {
     matches!(d.severity(), None | Some(Severity::Error))
 }

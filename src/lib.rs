@@ -1,11 +1,24 @@
-//! flow: a small language for LLM workflows.
+//! flow: a small language for LLM workflows, as a library.
 //!
-//! The pipeline (see `docs/ARCHITECTURE.md`): [`syntax::parse`] turns source
-//! into an AST, [`check::check`] validates it and lowers it to a
-//! [`graph::FlowGraph`], and [`runtime`] executes that graph. The library never
-//! prints; the `cli` module is the only place that writes to the terminal.
+//! Start at [`engine`] (and `docs/library.md`): [`engine::Program::compile`]
+//! turns source text into a checked program or its diagnostics, an
+//! [`engine::Engine`] built once from it owns what runs share (providers,
+//! per-model limits, the cache, the budget), and each run gives a
+//! [`runtime::RunReport`] and, on request, a stream of [`runtime::RunEvent`]s.
+//!
+//! The other public modules hold the types those calls take and give:
+//! [`value::Value`] and [`types::Type`] for inputs and outputs,
+//! [`graph::FlowGraph`] and its renderings for drawing a program,
+//! [`providers`] for plugging in a model backend of your own, [`cache`] for
+//! the call cache. The pipeline behind them is described in
+//! `docs/ARCHITECTURE.md`. The library never prints; the `flow` binary is
+//! [`cli::main`], the only code that writes to the terminal.
+
+#![warn(missing_docs)]
 
 pub mod cache;
+// Hidden: benches/frontend.rs times `check::check` apart from parsing.
+#[doc(hidden)]
 pub mod check;
 pub mod cli;
 pub mod diagnostic;
@@ -16,7 +29,7 @@ pub mod model;
 pub mod providers;
 pub mod runtime;
 pub mod syntax;
-pub mod text;
+pub(crate) mod text;
 pub mod types;
 pub mod value;
 
@@ -29,6 +42,9 @@ pub use internal::InternalError;
 pub use runtime::{RunEvent, RunReport};
 
 /// The front end in one call: parse, check, lower.
+// Hidden: tests and benches compile bare source with it; library users call
+// `engine::Program::compile`, which also keeps the source for diagnostics.
+#[doc(hidden)]
 pub struct Compiled {
     /// `None` when there were errors (warnings alone still give a graph).
     pub graph: Option<graph::FlowGraph>,
@@ -36,6 +52,8 @@ pub struct Compiled {
     pub diagnostics: Diagnostics,
 }
 
+/// Parses and checks `source`, giving the graph when it has no errors.
+#[doc(hidden)]
 pub fn compile(source: &str) -> Compiled {
     let mut diagnostics = Diagnostics::default();
     let program = match syntax::parse(source) {

@@ -6,21 +6,27 @@ use std::time::Duration;
 
 use crate::syntax::Span;
 
+/// Which API a model is called through: the constructor its declaration uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProviderKind {
+    /// `openai(...)`: the Chat Completions API, OpenAI's or a compatible server's.
     OpenAi,
+    /// `anthropic(...)`: the Messages API.
     Anthropic,
+    /// `mock(...)`: answers offline from its options, for tests and dry runs.
     Mock,
 }
 
 impl ProviderKind {
+    /// Every provider with the constructor name it is declared by.
     pub const ALL: [(&'static str, ProviderKind); 3] = [
         ("openai", ProviderKind::OpenAi),
         ("anthropic", ProviderKind::Anthropic),
         ("mock", ProviderKind::Mock),
     ];
 
+    /// The constructor name it is declared by, e.g. `openai`.
     pub fn name(self) -> &'static str {
         match self {
             ProviderKind::OpenAi => "openai",
@@ -29,6 +35,7 @@ impl ProviderKind {
         }
     }
 
+    /// The provider declared by constructor `name`, if there is one.
     pub fn from_name(name: &str) -> Option<ProviderKind> {
         Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, k)| *k)
     }
@@ -46,21 +53,35 @@ impl ProviderKind {
 /// One declared model. Holds no secret: only the *name* of the variable with the key.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelSpec {
+    /// The model's name in the program (`model NAME = ...`).
     pub name: String,
+    /// Which API serves it.
     pub provider: ProviderKind,
     /// The provider's model id (`"gpt-4o-mini"`); `None` for `mock`.
     pub model_id: Option<String>,
+    /// Everything else the declaration sets.
     pub options: ModelOptions,
+    /// Where the model is declared.
     pub span: Span,
 }
 
+/// A model's options as declared; `None` leaves a setting to the provider
+/// (or, for `timeout` and `retry`, to the run's
+/// [`RetryPolicy`](crate::runtime::RetryPolicy)).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ModelOptions {
+    /// Sampling temperature sent with each call.
     pub temperature: Option<f64>,
+    /// The most tokens a reply may have.
     pub max_tokens: Option<u32>,
+    /// Nucleus sampling's `top_p`, sent with each call.
     pub top_p: Option<f64>,
+    /// The system prompt for calls that give none of their own.
     pub system: Option<String>,
+    /// Where to send requests instead of the provider's own API (a local or
+    /// compatible server).
     pub base_url: Option<String>,
+    /// The name of the variable holding the key, instead of the provider's default.
     pub api_key_env: Option<String>,
     /// In-flight calls at most, across the whole run.
     pub concurrency: Option<u32>,
@@ -74,17 +95,22 @@ pub struct ModelOptions {
     pub price_in: Option<f64>,
     /// Dollars per million output tokens.
     pub price_out: Option<f64>,
+    /// The options only a mock reads.
     pub mock: MockOptions,
 }
 
 /// The options only `mock(...)` takes.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct MockOptions {
+    /// The reply to every prompt.
     pub reply: Option<String>,
+    /// Replies taken in turn: sample `i` gets `replies[i % len]`.
     pub replies: Option<Vec<String>>,
     /// First key (in written order) found in the prompt picks the reply; `"*"` matches anything.
     pub rules: Option<Vec<(String, String)>>,
+    /// Reply with the prompt itself.
     pub echo: bool,
+    /// How long each attempt waits before answering.
     pub latency: Option<Duration>,
     /// Each call's first `N` attempts fail with a transient error.
     pub fail_first: u32,
@@ -105,6 +131,8 @@ impl MockOptions {
 }
 
 impl ModelSpec {
+    /// The name of the environment variable the key is read from, if the
+    /// provider uses one.
     pub fn key_env(&self) -> Option<&str> {
         self.options
             .api_key_env

@@ -5,14 +5,22 @@ use std::fmt;
 
 use indexmap::IndexMap;
 
+/// A flow type, as declared (`input x: int`, `as list<text>`) or inferred
+/// by the checker. It displays as it is written in source.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "of")]
 pub enum Type {
+    /// `text`
     Text,
+    /// `bool`
     Bool,
+    /// `int`: a 64-bit signed integer.
     Int,
+    /// `number`: a 64-bit float.
     Number,
+    /// `json`: any JSON value, read by field access.
     Json,
+    /// `list<T>`
     List(Box<Type>),
     /// A literal union such as `"safe" | "unsafe"`; its values are text.
     Union(Vec<String>),
@@ -23,10 +31,13 @@ pub enum Type {
 }
 
 impl Type {
+    /// `list<of>`.
     pub fn list(of: Type) -> Type {
         Type::List(Box::new(of))
     }
 
+    /// Whether it is a number type, as `mean`/`median` votes and ordering
+    /// comparisons need (an unknown type passes: its error was reported).
     pub fn is_numeric(&self) -> bool {
         matches!(self, Type::Int | Type::Number | Type::Unknown)
     }

@@ -29,6 +29,7 @@ impl Placeholder {
     /// `list<T>` reply, so every invented list has one length.
     pub const ITEMS: usize = 3;
 
+    /// The placeholder standing for the value at `path`.
     pub fn new(path: impl Into<String>) -> Placeholder {
         Placeholder { path: path.into() }
     }
@@ -51,13 +52,22 @@ impl Placeholder {
     }
 }
 
+/// A value as a run computes it: an input, a parsed reply, an output.
+/// [`Value::to_text`] is how it interpolates into a prompt, [`outputs_json`]
+/// how `flow run --json` prints a run's outputs.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
+    /// A `text` (or a literal union's) value.
     Text(String),
+    /// A `bool`.
     Bool(bool),
+    /// An `int`.
     Int(i64),
+    /// A `number`.
     Number(f64),
+    /// A `json` value: a reply or input parsed as JSON.
     Json(serde_json::Value),
+    /// A `list<T>`, in order.
     List(Vec<Value>),
     /// A section record, members in written order.
     Record(IndexMap<String, Value>),

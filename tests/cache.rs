@@ -73,6 +73,7 @@ fn a_killed_batch_resumes_from_the_cache_and_ends_as_if_never_killed() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
 
     let mut child = Command::new(assert_cmd::cargo::cargo_bin("flow"))
+        .env("XDG_CACHE_HOME", cache_home())
         .args([
             "run",
             s(&program),
@@ -160,8 +161,12 @@ fn editing_one_prompt_calls_only_it_and_its_dependents() {
     };
     assert_eq!(stats(&run()), (4.into(), 0.into()));
     assert!(
-        dir.path().join(".flow/cache.db").exists(),
-        "the cache sits beside the program"
+        cache_home().join("flow/cache.db").exists(),
+        "the cache is in the user's cache directory"
+    );
+    assert!(
+        !dir.path().join(".flow").exists(),
+        "nothing is written beside the program"
     );
     assert_eq!(stats(&run()), (0.into(), 4.into()));
     std::fs::write(&program, PIPELINE.replace("A: {q}", "A (edited): {q}")).unwrap();
@@ -202,6 +207,7 @@ fn two_processes_share_one_cache() {
 
     let spawn = |out: &Path| {
         Command::new(assert_cmd::cargo::cargo_bin("flow"))
+            .env("XDG_CACHE_HOME", cache_home())
             .args([
                 "run",
                 s(&program),
@@ -378,7 +384,7 @@ fn cache_stats_and_clear() {
     let out = flow(&["cache", "clear", s(&program)]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(
-        stdout(&out).contains("cleared 4 entries"),
+        stdout(&out).contains("cleared 4 entries made by"),
         "{}",
         stdout(&out)
     );
@@ -416,6 +422,7 @@ fn ctrl_c_stops_a_batch_cleanly_and_a_rerun_resumes() {
     );
     let cache = dir.path().join("int.db");
     let child = Command::new(assert_cmd::cargo::cargo_bin("flow"))
+        .env("XDG_CACHE_HOME", cache_home())
         .args([
             "run",
             s(&program),
@@ -507,4 +514,245 @@ fn unreadable_rows_and_unwritable_results_are_clear_errors() {
         err.contains("check that the folder exists and is writable"),
         "{err}"
     );
+}
+
+const ROWS_PROGRAM: &str =
+    "model m = mock(echo: true, latency: 50ms)\ninput q: text\noutput r = ask m \"{q}\"\n";
+
+#[test]
+fn item_03_a_row_of_invalid_utf8_fails_alone_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = write(dir.path(), "p.flow", ROWS_PROGRAM);
+    let input = dir.path().join("rows.jsonl");
+    std::fs::write(
+        &input,
+        b"{\"q\": \"a\"}\n{\"q\": \"b\xff\"}\n{\"q\": \"c\"}\n",
+    )
+    .unwrap();
+    let out = flow(&["run", s(&program), "--inputs", s(&input), "--no-cache"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let lines: Vec<serde_json::Value> = stdout(&out).lines().map(json).collect();
+    let got: Vec<String> = lines
+        .iter()
+        .map(|l| match l.get("outputs") {
+            Some(o) => format!("{} ok {}", l["line"], o["r"]),
+            None => format!("{} {}", l["line"], l["error"]["code"].as_str().unwrap()),
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec!["1 ok \"a\"", "2 flow::input::not_utf8", "3 ok \"c\""]
+    );
+    let err = stderr(&out);
+    assert!(err.contains("line 2: the row is not UTF-8 text"), "{err}");
+    assert!(err.contains("3 rows: 2 ok, 1 failed"), "{err}");
+}
+
+/// With `--fail-fast`, the rows before an invalid one run and are written,
+/// and the invalid row is shown and counted as failed, however many rows
+/// are in flight.
+#[test]
+fn item_03_fail_fast_runs_the_rows_before_an_invalid_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = write(dir.path(), "p.flow", ROWS_PROGRAM);
+    let bad_rows: [&[u8]; 4] = [
+        b"{\"qq\": \"x\"}",
+        b"{\"q\": 3}",
+        b"not json",
+        b"{\"q\": \"\xff\"}",
+    ];
+    for bad in bad_rows {
+        let input = dir.path().join("rows.jsonl");
+        let mut text = b"{\"q\": \"a\"}\n{\"q\": \"b\"}\n".to_vec();
+        text.extend_from_slice(bad);
+        text.extend_from_slice(b"\n{\"q\": \"d\"}\n");
+        std::fs::write(&input, &text).unwrap();
+        let bad = String::from_utf8_lossy(bad);
+        let out = flow(&[
+            "run",
+            s(&program),
+            "--inputs",
+            s(&input),
+            "--no-cache",
+            "--fail-fast",
+        ]);
+        assert_eq!(code(&out), 2, "{}", stderr(&out));
+        let lines: Vec<serde_json::Value> = stdout(&out).lines().map(json).collect();
+        let got: Vec<(u64, bool)> = lines
+            .iter()
+            .map(|l| (l["line"].as_u64().unwrap(), l.get("outputs").is_some()))
+            .collect();
+        assert_eq!(got, vec![(1, true), (2, true), (3, false)], "{bad}");
+        let err = stderr(&out);
+        assert!(err.contains("line 3: "), "{bad}: {err}");
+        assert!(
+            err.contains("4 rows: 2 ok, 1 failed, 1 not run (first failure on line 3)"),
+            "{bad}: {err}"
+        );
+    }
+}
+
+/// The default cache is in the user's cache directory, so a program in a
+/// read-only folder runs; a default cache that cannot be opened is one
+/// warning and the run goes on without it.
+#[test]
+#[cfg(unix)]
+fn item_18_a_read_only_program_folder_runs_and_a_broken_default_cache_is_a_warning() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let program = write(dir.path(), "p.flow", PIPELINE);
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o555)).unwrap();
+    let out = flow(&["run", s(&program), "--input", "q=hi"]);
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(cache_home().join("flow/cache.db").exists());
+
+    // A default cache that is not a cache: warned about once, then ignored.
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(home.path().join("flow")).unwrap();
+    write(&home.path().join("flow"), "cache.db", &"junk ".repeat(2000));
+    let out = flow_env(
+        &["run", s(&program), "--input", "q=hi"],
+        &[("XDG_CACHE_HOME", s(home.path()))],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(err.matches("flow::cache::unavailable").count(), 1, "{err}");
+    assert!(err.contains("running without the call cache"), "{err}");
+    assert!(err.contains("is not a flow cache"), "{err}");
+}
+
+/// A truncated cache is found when it is opened, before any call, and a
+/// read-only one is reported then too, not at the first save.
+#[test]
+#[cfg(unix)]
+fn item_19_a_truncated_or_read_only_cache_is_reported_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = write(dir.path(), "p.flow", PIPELINE);
+    let cache = dir.path().join("c.db");
+    // Enough entries for several pages, then cut the file in half.
+    let rows: String = (0..300)
+        .map(|i| format!("{{\"q\": \"row {i} {}\"}}\n", "x".repeat(200)))
+        .collect();
+    let input = write(dir.path(), "rows.jsonl", &rows);
+    let out = flow(&[
+        "run",
+        s(&program),
+        "--inputs",
+        s(&input),
+        "--cache",
+        s(&cache),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let len = std::fs::metadata(&cache).unwrap().len();
+    assert!(len > 16384, "{len}");
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&cache)
+        .unwrap();
+    f.set_len(len / 2).unwrap();
+    drop(f);
+    let out = flow(&[
+        "run",
+        s(&program),
+        "--input",
+        "q=hi",
+        "--cache",
+        s(&cache),
+        "--json",
+    ]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("flow::cache::corrupt"), "{err}");
+    assert_eq!(json(&stdout(&out))["error"]["code"], "flow::cache::corrupt");
+
+    use std::os::unix::fs::PermissionsExt;
+    let ro = dir.path().join("ro.db");
+    let out = flow(&["run", s(&program), "--input", "q=hi", "--cache", s(&ro)]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let writable = std::fs::OpenOptions::new().write(true).open(&ro).is_ok();
+    let out = flow(&["run", s(&program), "--input", "q=new", "--cache", s(&ro)]);
+    if !writable {
+        // (As root every file is writable, and this case cannot happen.)
+        assert_eq!(code(&out), 2, "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("flow::cache::read_only"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
+
+/// `flow cache clear prog.flow` clears that program's entries only; `--all`
+/// clears everything; a program that does not exist is an error; `stats`
+/// shows entries per program and in total.
+#[test]
+fn item_20_clear_one_programs_entries_and_stats_per_program() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(dir.path(), "a.flow", PIPELINE);
+    let b = write(
+        dir.path(),
+        "b.flow",
+        &PIPELINE.replace("A: {q}", "A from b: {q}"),
+    );
+    for p in [&a, &b] {
+        let out = flow(&["run", s(p), "--input", "q=hi"]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    }
+    let out = flow(&["cache", "stats", "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let stats = json(&stdout(&out));
+    // b shares `b` and `d` with a: 4 + 2 distinct entries, 4 used by each.
+    assert_eq!(stats["entries"], 6);
+    let programs: Vec<(String, u64)> = stats["programs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let path = p["program"].as_str().unwrap();
+            let name = std::path::Path::new(path)
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            (name, p["entries"].as_u64().unwrap())
+        })
+        .collect();
+    assert_eq!(programs, vec![("a.flow".into(), 4), ("b.flow".into(), 4)]);
+
+    let out = flow(&["cache", "clear", s(&a)]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("cleared 2 entries made by"),
+        "{}",
+        stdout(&out)
+    );
+    // b still runs entirely from the cache: what it used too was kept.
+    let out = flow(&["run", s(&b), "--input", "q=hi", "--json"]);
+    assert_eq!(json(&stdout(&out))["stats"]["calls"], 0, "{}", stderr(&out));
+    let out = flow(&["run", s(&a), "--input", "q=hi", "--json"]);
+    assert_eq!(json(&stdout(&out))["stats"]["calls"], 2, "{}", stderr(&out));
+
+    let out = flow(&["cache", "clear", s(&dir.path().join("nope.flow"))]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("flow::cache::no_program"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = flow(&["cache", "stats"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("by program:"), "{}", stdout(&out));
+
+    let out = flow(&["cache", "clear", "--all"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("cleared 6 entries"),
+        "{}",
+        stdout(&out)
+    );
+    let out = flow(&["cache", "clear"]);
+    assert_eq!(code(&out), 2, "a program or `--all` is needed");
 }

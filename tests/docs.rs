@@ -220,3 +220,70 @@ fn flow_blocks_follow_commonmark_fences() {
         Some("unknown fence attribute `fail=flow::syntax::unexpected`")
     );
 }
+
+/// The docs' claims that issue 11 found contradicted by behaviour, each held
+/// to the behaviour here so that they cannot drift apart again.
+mod item_25 {
+    use crate::support::*;
+
+    fn doc(name: &str) -> String {
+        std::fs::read_to_string(root().join("docs").join(name)).expect("a doc")
+    }
+
+    #[test]
+    fn item_25_section_records_are_not_interpolated() {
+        let p = TempProgram::new(
+            "model m = mock(echo: true)\nr = section <\n  a = ask m \"x\"\n>\noutput o = \"{r}\"\n",
+        );
+        let out = flow(&["check", &p.path]);
+        assert_eq!(code(&out), 1);
+        assert!(
+            stderr(&out).contains("flow::check::interpolate_record"),
+            "{}",
+            stderr(&out)
+        );
+        let language = doc("language.md");
+        assert!(
+            language.contains("| section record | not allowed (`flow::check::interpolate_record`)")
+        );
+        assert!(!language.contains("compact JSON of its members"));
+    }
+
+    #[test]
+    fn item_25_plain_output_of_several_values_is_a_flat_object() {
+        let p =
+            TempProgram::new("model m = mock(echo: true)\noutput a = ask m \"x\"\noutput n = 3\n");
+        let out = flow(&["run", &p.path, "--no-cache"]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+        assert_eq!(v, serde_json::json!({"a": "x", "n": 3}));
+        let cli = doc("cli.md");
+        assert!(cli.contains("standard output is one JSON object of the outputs, keyed by name"));
+    }
+
+    #[test]
+    fn item_25_offline_runs_have_no_cost() {
+        let p = TempProgram::new(
+            "model m = openai(\"gpt-4o\", price_in: 1, price_out: 1)\noutput a = ask m \"x\"\n",
+        );
+        let out = flow(&["run", &p.path, "--offline", "--json"]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+        assert_eq!(v["stats"]["cost_usd"], serde_json::Value::Null);
+        assert!(doc("providers.md").contains("`cost_usd`\nis `null` offline"));
+    }
+
+    #[test]
+    fn item_25_an_unreadable_file_exits_2_everywhere() {
+        for args in [
+            ["check", "no/such.flow"],
+            ["graph", "no/such.flow"],
+            ["run", "no/such.flow"],
+        ] {
+            let out = flow(&args);
+            assert_eq!(code(&out), 2, "{args:?}");
+            assert!(stderr(&out).contains("flow::io::unreadable"), "{args:?}");
+        }
+        assert!(doc("cli.md").contains("a file could not be read or written"));
+    }
+}

@@ -208,6 +208,29 @@ fn a_rate_limit_is_retried_after_the_wait_asked_for() {
 }
 
 #[test]
+fn item_23_a_rate_limit_with_only_nonstandard_headers_waits_as_asked() {
+    for (name, value, wait_ms) in [
+        ("llm_provider-retry-after", "2", 2000),
+        ("x-ratelimit-reset-requests", "1.5s", 1500),
+    ] {
+        let server = Server::start(Config::then(
+            vec![
+                openai::error(429, "rate_limit_exceeded", "Rate limit reached")
+                    .with_header(name, value),
+            ],
+            openai::text("fine"),
+        ));
+        let p = program("openai", &server.base_url(), "", "output a = ask m \"Hi\"");
+        let ran = run(&p, &[]);
+        assert_eq!(ran.code(), 0, "{name}: {}", ran.err());
+        assert_eq!(server.seen().len(), 2, "{name}");
+        // The usual first backoff is at most half a second.
+        let wall = ran.stat("wall_ms");
+        assert!(wall >= wait_ms, "{name}: retried after {wall}ms");
+    }
+}
+
+#[test]
 fn a_server_error_is_retried() {
     for (provider, ok) in [
         ("openai", openai::text("fine")),
@@ -311,6 +334,23 @@ fn malformed_json_is_a_clear_error() {
     );
     assert!(err.contains("[oops"), "the body is quoted: {err}");
     // Not worth retrying: the same server would send the same thing.
+    assert_eq!(server.seen().len(), 1);
+}
+
+#[test]
+fn item_06_a_reply_too_large_fails_the_attempt() {
+    // 17 MiB of content, past the 16 MiB a reply may have.
+    let huge = "x".repeat(17 << 20);
+    let server = Server::start(openai::text(&huge));
+    let p = program("openai", &server.base_url(), "", "output a = ask m \"Hi\"");
+    let ran = run(&p, &[]);
+    assert_eq!(ran.code(), 2);
+    let err = ran.err();
+    assert!(err.contains("flow::run::call_failed"), "{err}");
+    assert!(err.contains("reply too large"), "{err}");
+    assert!(err.contains("more than 16 MiB"), "{err}");
+    assert!(!err.contains("xxxxxxxxxx"), "the body is not quoted: {err}");
+    // The same server would send the same again.
     assert_eq!(server.seen().len(), 1);
 }
 
@@ -441,6 +481,40 @@ fn an_unparsable_reply_past_the_retries_is_quoted() {
     assert_eq!(server.seen().len(), 2);
 }
 
+#[test]
+fn item_09_an_unparsable_reply_never_quotes_the_key() {
+    // A model tricked into repeating its key: the reply is quoted in the
+    // error, on stderr and in `--json`, and `run` checks neither shows it.
+    for (provider, answer) in [
+        (
+            "openai",
+            openai::text(&format!("My key is {KEY}, not a yes or no.")),
+        ),
+        (
+            "anthropic",
+            anthropic::text(&format!("My key is {KEY}, not a yes or no.")),
+        ),
+    ] {
+        let server = Server::start(answer);
+        let p = program(
+            provider,
+            &server.base_url(),
+            "",
+            "output ok = ask m \"Is water wet?\" as bool retry 0",
+        );
+        let ran = run(&p, &[]);
+        assert_eq!(ran.code(), 2, "{provider}");
+        let err = ran.err();
+        assert!(err.contains("flow::run::unparsable"), "{provider}: {err}");
+        assert!(
+            err.contains("My key is ***, not a yes"),
+            "{provider}: {err}"
+        );
+        let doc = stdout(&ran.out);
+        assert!(doc.contains("My key is ***"), "{provider}: {doc}");
+    }
+}
+
 const MANY: usize = 200;
 
 #[test]
@@ -466,6 +540,57 @@ fn every_sample_of_a_repeat_is_in_flight_at_once() {
     assert_eq!(all, Some(MANY));
     assert_eq!(ran.stat("calls"), MANY as u64);
     assert_eq!(ran.stat("peak_in_flight"), MANY as u64);
+}
+
+#[test]
+fn item_27_a_fan_out_past_the_file_limit_waits_for_connections() {
+    // 600 calls at once over HTTP/1.1 want 600 connections; a limit of 256
+    // open files (soft and hard, so it cannot be raised) allows about 240.
+    // Running out of descriptors must make calls wait, not fail.
+    if std::process::Command::new("prlimit")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("prlimit is not installed: skipped");
+        return;
+    }
+    let calls = 600;
+    let server =
+        Server::start(Config::answer(openai::text("sample")).delay(Duration::from_millis(50)));
+    let p = program(
+        "openai",
+        &server.base_url(),
+        "",
+        &format!("output all = ask m \"Say something\" repeat {calls}"),
+    );
+    let bin = assert_cmd::cargo::cargo_bin("flow");
+    let mut cmd = std::process::Command::new("prlimit");
+    cmd.arg("--nofile=256:256")
+        .arg("--")
+        .arg(bin)
+        .args(["run", p.path.as_str(), "--json", "--no-cache"])
+        .env("NO_COLOR", "1")
+        .env("FLOW_TEST_KEY", KEY);
+    for var in [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ] {
+        cmd.env_remove(var);
+    }
+    let out = cmd.output().expect("prlimit runs flow");
+    let err = stderr(&out);
+    assert_eq!(code(&out), 0, "{err}");
+    assert!(!err.contains(KEY));
+    let doc = json(&out);
+    assert_eq!(doc["outputs"]["all"].as_array().map(Vec::len), Some(calls));
+    assert_eq!(doc["stats"]["calls"], calls, "{:#}", doc["stats"]);
+    assert_eq!(doc["stats"]["retries"], 0, "{:#}", doc["stats"]);
+    assert_eq!(server.seen().len(), calls);
 }
 
 #[test]
@@ -508,9 +633,10 @@ fn max_calls_refuses_before_any_request() {
 }
 
 #[test]
-fn max_calls_stops_at_the_limit_of_requests_made() {
+fn item_04_max_calls_reports_the_failure_that_used_the_budget() {
     // One call that fails every attempt, each attempt after the last: the
-    // server sees exactly the three the budget allows.
+    // server sees exactly the three the budget allows, and the error is what
+    // failed them, not the budget they used up.
     let server =
         Server::start(openai::error(500, "server_error", "down").with_header("retry-after", "0"));
     let p = program(
@@ -522,13 +648,35 @@ fn max_calls_stops_at_the_limit_of_requests_made() {
     let ran = run(&p, &["--max-calls", "3"]);
     assert_eq!(ran.code(), 2);
     let err = ran.err();
-    assert!(err.contains("flow::run::budget_exceeded"), "{err}");
-    assert!(
-        err.contains("call number 4, more than the limit of 3 calls"),
-        "{err}"
-    );
+    assert!(err.contains("flow::run::call_failed"), "{err}");
+    assert!(!err.contains("budget_exceeded"), "{err}");
+    assert!(err.contains("failed after 3 attempts (HTTP 500)"), "{err}");
+    assert!(err.contains("server_error: down"), "{err}");
     assert_eq!(server.seen().len(), 3);
     assert_eq!(ran.stat("calls"), 3);
+}
+
+#[test]
+fn item_05_attempts_that_never_connected_are_not_calls() {
+    let base_url = fake_llm::refused_base_url();
+    let p = program("openai", &base_url, "", "output a = ask m \"Hi\" retry 3");
+    // Nothing is sent, so nothing uses up the budget of one call: every
+    // attempt is made, and the error is the refused connection.
+    let ran = run(&p, &["--max-calls", "1"]);
+    assert_eq!(ran.code(), 2);
+    let err = ran.err();
+    assert!(err.contains("flow::run::call_failed"), "{err}");
+    assert!(err.contains("failed after 4 attempts"), "{err}");
+    assert!(
+        err.contains(&format!("could not connect to `{base_url}`")),
+        "{err}"
+    );
+    assert_eq!(ran.stat("calls"), 0);
+    assert_eq!(
+        ran.outcomes().len(),
+        4,
+        "the trace still shows each attempt"
+    );
 }
 
 #[test]
@@ -549,4 +697,55 @@ fn a_missing_input_makes_no_request() {
     );
     assert!(server.seen().is_empty(), "a request was made");
     assert!(ran.trace.is_none(), "a run started");
+}
+
+/// `flow run` with the platform's root store replaced (rustls reads
+/// `SSL_CERT_FILE` and `SSL_CERT_DIR` instead of `/etc/ssl`) by `cert_file`,
+/// against the local server: the client must build and the call succeed.
+fn run_with_native_roots(cert_file: Option<&str>) -> Ran {
+    let server = Server::start(openai::text("Paris"));
+    let p = program(
+        "openai",
+        &server.base_url(),
+        "",
+        "output a = ask m \"Capital?\"",
+    );
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let missing = dir.path().join("none.pem");
+    let file = match cert_file {
+        Some(text) => {
+            let path = dir.path().join("roots.pem");
+            std::fs::write(&path, text).expect("write the root store");
+            path
+        }
+        None => missing,
+    };
+    let empty_dir = dir.path().join("certs");
+    std::fs::create_dir(&empty_dir).expect("an empty certs dir");
+    let ran = run_env(
+        &p,
+        &[],
+        &[
+            ("FLOW_TEST_KEY", KEY),
+            ("SSL_CERT_FILE", file.to_str().expect("a UTF-8 path")),
+            ("SSL_CERT_DIR", empty_dir.to_str().expect("a UTF-8 path")),
+        ],
+    );
+    assert_eq!(ran.code(), 0, "{}", ran.err());
+    assert_eq!(ran.doc()["outputs"], json!({"a": "Paris"}));
+    ran
+}
+
+#[test]
+fn a_machine_without_native_root_certificates_still_connects() {
+    run_with_native_roots(None);
+}
+
+#[test]
+fn an_unreadable_native_root_store_falls_back_to_the_bundled_roots() {
+    // PEM armour around bytes that are no certificate: rustls rejects it, and
+    // with no valid certificate left reqwest would refuse to build a client.
+    run_with_native_roots(Some(
+        "-----BEGIN CERTIFICATE-----\nAAAAAAAA\n-----END CERTIFICATE-----\n",
+    ));
 }

@@ -142,8 +142,15 @@ fn a_missing_input_is_named_before_any_call() {
     );
     assert!(err.contains("declared here without a default"), "{err}");
     assert!(err.contains("--input count=VALUE"), "{err}");
-    // Nothing ran: no report on stdout and no trace written.
-    assert_eq!(stdout(&out), "");
+    // Nothing ran: no trace written, and stdout holds only the JSON error
+    // (issue 11, item 14), with no `stats` or `finished`.
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("a JSON error");
+    assert_eq!(doc["error"]["code"], "flow::input::missing");
+    assert_eq!(doc["outputs"], serde_json::Value::Null);
+    assert!(
+        doc.get("stats").is_none() && doc.get("finished").is_none(),
+        "{doc}"
+    );
     assert!(!std::path::Path::new(&trace).exists(), "a run started");
 }
 
@@ -273,14 +280,18 @@ fn max_calls_stops_a_run_at_the_limit() {
     let out = flow(&["run", &p.path, "--max-calls", "3", "--json"]);
     assert_eq!(code(&out), 2);
     let err = prose(&stderr(&out));
-    assert!(err.contains("flow::run::budget_exceeded"), "{err}");
+    // What failed the attempts that used the budget up is the error (item 4).
+    assert!(err.contains("flow::run::call_failed"), "{err}");
     assert!(
-        err.contains("the run would make call number 4, more than the limit of 3 calls"),
+        err.contains(
+            "mock model `m` fails its first attempt (this was attempt 1); the limit of 3 calls \
+             allowed no more attempts"
+        ),
         "{err}"
     );
     let doc = json(&out);
     assert_eq!(u64_at(&doc, "/stats/calls"), 3, "{doc:#}");
-    assert_eq!(doc["error"]["code"], "flow::run::budget_exceeded");
+    assert_eq!(doc["error"]["code"], "flow::run::call_failed");
     assert_eq!(doc["finished"]["first"], "finished");
     assert!(doc["outputs"].is_null());
 }

@@ -20,6 +20,7 @@ pub fn flow_env(args: &[&str], env: &[(&str, &str)]) -> Output {
         assert_cmd::Command::cargo_bin("flow").expect("the flow binary is built for tests");
     cmd.current_dir(root())
         .args(args)
+        .env("XDG_CACHE_HOME", cache_home())
         .env("NO_COLOR", "1")
         .env("COLUMNS", "80")
         .env_remove("OPENAI_API_KEY")
@@ -39,6 +40,21 @@ pub fn flow_env(args: &[&str], env: &[(&str, &str)]) -> Output {
         .timeout(Duration::from_secs(120))
         .output()
         .expect("flow runs")
+}
+
+/// The user cache directory the `flow` a test starts sees: one per test (a
+/// test runs on a thread named after it), so a test's re-runs share their
+/// default cache and no two tests, nor the user's own cache, ever do.
+pub fn cache_home() -> PathBuf {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("main")
+        .replace("::", "-");
+    let dir = std::env::temp_dir()
+        .join(format!("flow-test-cache-{}", std::process::id()))
+        .join(test);
+    let _ = std::fs::create_dir_all(&dir);
+    dir
 }
 
 pub fn stdout(o: &Output) -> String {

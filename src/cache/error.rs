@@ -4,8 +4,11 @@
 
 use miette::Diagnostic;
 
+/// Why the cache could not be opened, read or written. Only
+/// [`CacheError::Read`] is a warning: the run went on and made the calls again.
 #[derive(Debug, Clone, PartialEq, thiserror::Error, Diagnostic)]
 pub enum CacheError {
+    /// The file exists but is not a flow cache (another database, or damaged).
     #[error("the cache `{path}` is not a flow cache: {reason}")]
     #[diagnostic(
         code(flow::cache::corrupt),
@@ -13,8 +16,27 @@ pub enum CacheError {
             "move the file away or delete it to start a fresh cache, point `--cache` at another file, or run with `--no-cache`"
         )
     )]
-    Corrupt { path: String, reason: String },
+    Corrupt {
+        /// The cache file, as shown in messages.
+        path: String,
+        /// SQLite's complaint.
+        reason: String,
+    },
 
+    /// The cache file may not be written.
+    #[error("the cache `{path}` is read-only: no call could be saved to it")]
+    #[diagnostic(
+        code(flow::cache::read_only),
+        help(
+            "make the file writable (`chmod u+w`), point `--cache` at a file you may write, or run with `--no-cache`"
+        )
+    )]
+    ReadOnly {
+        /// The cache file.
+        path: String,
+    },
+
+    /// Another process holds the file's lock longer than the busy timeout.
     #[error("the cache `{path}` is locked by another process")]
     #[diagnostic(
         code(flow::cache::locked),
@@ -22,8 +44,12 @@ pub enum CacheError {
             "wait for the other `flow` to finish, give this run its own file with `--cache PATH`, or run with `--no-cache`"
         )
     )]
-    Locked { path: String },
+    Locked {
+        /// The cache file, as shown in messages.
+        path: String,
+    },
 
+    /// The file or its folder could not be created or opened.
     #[error("cannot open the cache `{path}`: {reason}")]
     #[diagnostic(
         code(flow::cache::open),
@@ -31,8 +57,14 @@ pub enum CacheError {
             "check that the folder exists and is writable, choose another file with `--cache PATH`, or run with `--no-cache`"
         )
     )]
-    Open { path: String, reason: String },
+    Open {
+        /// The cache file, as shown in messages.
+        path: String,
+        /// The system's or SQLite's complaint.
+        reason: String,
+    },
 
+    /// A newer flow wrote the file in a format this one cannot read.
     #[error(
         "the cache `{path}` was written by a newer flow (format {found}, this flow reads {supported})"
     )]
@@ -41,11 +73,15 @@ pub enum CacheError {
         help("upgrade flow, or use another file with `--cache PATH`")
     )]
     Version {
+        /// The cache file, as shown in messages.
         path: String,
+        /// The file's format version.
         found: i64,
+        /// The newest format this flow reads.
         supported: i64,
     },
 
+    /// Completed calls could not be committed; a re-run will make them again.
     #[error("{lost} completed {calls} could not be saved to the cache `{path}`: {reason}", calls = if *lost == 1 { "call" } else { "calls" })]
     #[diagnostic(
         code(flow::cache::write),
@@ -54,11 +90,15 @@ pub enum CacheError {
         )
     )]
     Write {
+        /// The cache file, as shown in messages.
         path: String,
+        /// Calls that were not saved.
         lost: u64,
+        /// The last write failure.
         reason: String,
     },
 
+    /// A lookup failed during the run; the call was made instead.
     #[error("the cache `{path}` could not be read during the run: {reason}")]
     #[diagnostic(
         code(flow::cache::read),
@@ -67,7 +107,12 @@ pub enum CacheError {
             "the affected calls were made again, so the results are correct; if the file is damaged, delete it or run `flow cache clear`"
         )
     )]
-    Read { path: String, reason: String },
+    Read {
+        /// The cache file, as shown in messages.
+        path: String,
+        /// The last read failure.
+        reason: String,
+    },
 }
 
 impl CacheError {
@@ -88,6 +133,7 @@ impl CacheError {
         }
     }
 
+    /// Whether the results are intact despite it, so it is shown as a warning.
     pub fn is_warning(&self) -> bool {
         matches!(self, CacheError::Read { .. })
     }

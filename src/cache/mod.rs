@@ -4,25 +4,35 @@
 //! first 90% again, and editing one prompt must only re-run what depends on
 //! it. Both follow from one rule: a call whose provider, model, reply-shaping
 //! options, system prompt, rendered prompt, `as` type and sample index are
-//! the same as one already completed is answered from the cache ([`key`]).
+//! the same as one already completed is answered from the cache (`key`).
 //!
-//! The store ([`store`]) writes each completed call from a dedicated writer
+//! The store (`store`) writes each completed call from a dedicated writer
 //! thread that commits every 20 ms while calls complete, so a run never
 //! waits on the disk and a process killed with SIGKILL loses only the calls
 //! completed in the last 20 ms. WAL mode and a busy timeout let several `flow`
 //! processes share one cache file.
 
-pub mod error;
-pub mod key;
-pub mod store;
+pub(crate) mod error;
+pub(crate) mod key;
+pub(crate) mod store;
 #[cfg(test)]
 mod tests;
 
 pub use error::CacheError;
-pub use key::CallKey;
-pub use store::{CacheClose, CacheStats, CachedReply, CallCache, ModelEntries};
+pub(crate) use key::CallKey;
+pub(crate) use store::CachedReply;
+pub use store::{CacheClose, CacheStats, CallCache, ModelEntries, ProgramEntries};
 
-/// Where a program's cache lives unless `--cache` says otherwise: `.flow/`
-/// beside the program, so each project keeps its own.
-pub const DEFAULT_DIR: &str = ".flow";
+/// The cache's folder inside the user's cache directory (`$XDG_CACHE_HOME`
+/// or `~/.cache` on Linux, `~/Library/Caches` on macOS, `%LOCALAPPDATA%` on
+/// Windows), unless `--cache` says otherwise: nothing is written beside the
+/// program, so a read-only project folder runs as well as any.
+pub const DEFAULT_DIR: &str = "flow";
+/// The cache's file name inside [`DEFAULT_DIR`].
 pub const DEFAULT_FILE: &str = "cache.db";
+
+/// The default cache file, or `None` when the platform has no cache
+/// directory (no home directory, say).
+pub fn default_path() -> Option<std::path::PathBuf> {
+    dirs::cache_dir().map(|d| d.join(DEFAULT_DIR).join(DEFAULT_FILE))
+}

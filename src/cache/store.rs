@@ -20,8 +20,14 @@ use super::error::{CacheError, reason};
 use super::key::CallKey;
 use crate::providers::Usage;
 
-/// The schema this flow writes, in SQLite's `user_version`.
-const FORMAT: i64 = 1;
+/// The schema this flow writes, in SQLite's `user_version`. Format 2 adds
+/// `uses`: which program made each entry, so one program's entries can be
+/// cleared from a cache that many programs share. A format-1 file is
+/// migrated in place when opened; its old entries belong to no program.
+const FORMAT: i64 = 2;
+/// Above this size a cache is only checked for truncation at open, not
+/// read through, so opening a large cache stays fast.
+const FULL_CHECK_BYTES: u64 = 32 << 20;
 /// How long to wait for another process's write to finish.
 const BUSY: Duration = Duration::from_secs(10);
 /// How long the writer gathers completed calls before committing them: the
@@ -40,6 +46,17 @@ CREATE TABLE IF NOT EXISTS calls (
 ) WITHOUT ROWID;
 ";
 
+/// Which program made which entry: a program is its file's absolute path.
+/// An entry two programs made has two rows.
+const USES: &str = "
+CREATE TABLE IF NOT EXISTS uses (
+    key     BLOB NOT NULL,
+    program TEXT NOT NULL,
+    PRIMARY KEY (key, program)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS uses_by_program ON uses (program, key);
+";
+
 /// One completed call as stored: the raw reply, so a hit is parsed exactly
 /// as a fresh reply would be.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,23 +71,50 @@ pub struct CachedReply {
 /// What `flow cache stats` shows.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct CacheStats {
+    /// The cache file, as shown in messages.
     pub path: String,
+    /// Calls stored.
     pub entries: u64,
     /// The database and its write-ahead log, in bytes.
     pub bytes: u64,
+    /// Entries per model, one row per (model, provider).
     pub models: Vec<ModelEntries>,
+    /// Entries per program that made them (an entry two programs made
+    /// counts for both).
+    pub programs: Vec<ProgramEntries>,
+    /// Entries no recorded program made (written by an older flow).
+    pub unattributed: u64,
+}
+
+/// What one program's runs put in the cache.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ProgramEntries {
+    /// The program's absolute path.
+    pub program: String,
+    /// Entries it made or used.
+    pub entries: u64,
+    /// Input tokens those entries cost when they were made.
+    pub input_tokens: u64,
+    /// Output tokens those entries cost when they were made.
+    pub output_tokens: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+/// The stored calls of one model.
 pub struct ModelEntries {
+    /// The declared model name of the calls.
     pub model: String,
+    /// The provider that answered them.
     pub provider: String,
+    /// Calls stored.
     pub entries: u64,
     /// Tokens a fresh run of these calls would pay for again.
     pub input_tokens: u64,
+    /// Tokens of their replies.
     pub output_tokens: u64,
     /// Unix seconds of the oldest and newest entry.
     pub oldest: i64,
+    /// Unix seconds of the newest entry.
     pub newest: i64,
 }
 
@@ -130,6 +174,9 @@ pub struct CacheClose {
 #[derive(Default)]
 struct Queue {
     items: Vec<(CallKey, CachedReply)>,
+    /// Entries this program was answered from: recorded as its own too, so
+    /// clearing another program that made them leaves them in place.
+    hits: Vec<CallKey>,
     /// Answered once everything queued before them is committed.
     flushes: Vec<SyncSender<()>>,
     closed: bool,
@@ -145,6 +192,9 @@ struct Log {
     read_error: Option<String>,
 }
 
+/// The call cache in one file, shared by every run that holds it: lookups
+/// read SQLite directly, completed calls go to a writer thread. Close it to
+/// learn what could not be saved.
 pub struct CallCache {
     path: PathBuf,
     /// The path as shown in messages.
@@ -154,6 +204,8 @@ pub struct CallCache {
     queue: Shared,
     writer: Mutex<Option<JoinHandle<()>>>,
     log: Arc<Mutex<Log>>,
+    /// The program whose calls this handle saves, recorded with each entry.
+    program: Arc<Mutex<Option<String>>>,
 }
 
 impl std::fmt::Debug for CallCache {
@@ -191,12 +243,14 @@ impl CallCache {
         let reader = connect(path, &label, busy)?;
         let log = Arc::new(Mutex::new(Log::default()));
         let queue: Shared = Arc::default();
+        let program: Arc<Mutex<Option<String>>> = Arc::default();
         let handle = {
             let log = log.clone();
             let queue = queue.clone();
+            let program = program.clone();
             std::thread::Builder::new()
                 .name("flow-cache-writer".into())
-                .spawn(move || write_loop(writer, queue, log))
+                .spawn(move || write_loop(writer, queue, log, program))
                 .map_err(|e| CacheError::Open {
                     path: label.clone(),
                     reason: format!("cannot start the writer thread: {e}"),
@@ -210,16 +264,25 @@ impl CallCache {
             queue,
             writer: Mutex::new(Some(handle)),
             log,
+            program,
         })
     }
 
+    /// Records `program` (its absolute path) as the maker of every entry
+    /// this handle saves from now on.
+    pub fn for_program(self, program: impl Into<String>) -> CallCache {
+        *lock(&self.program) = Some(program.into());
+        self
+    }
+
+    /// The file it was opened at.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
     /// The stored reply for `key`. A failed lookup is recorded (reported on
     /// close) and answers `None`, so the call is simply made again.
-    pub fn get(&self, key: &CallKey) -> Option<CachedReply> {
+    pub(crate) fn get(&self, key: &CallKey) -> Option<CachedReply> {
         let mut reader = match lock(&self.readers).pop() {
             Some(r) => r,
             None => match connect(&self.path, &self.label, self.busy) {
@@ -233,10 +296,29 @@ impl CallCache {
         let found = reader.lookup(key);
         lock(&self.readers).push(reader);
         match found {
-            Ok(hit) => hit,
+            Ok(Some(hit)) => {
+                self.used(*key);
+                Some(hit)
+            }
+            Ok(None) => None,
             Err(e) => {
                 self.read_failed(reason(&e));
                 None
+            }
+        }
+    }
+
+    /// Queues the record that this handle's program used `key`.
+    fn used(&self, key: CallKey) {
+        if lock(&self.program).is_none() {
+            return;
+        }
+        let (queue, wake) = &*self.queue;
+        let mut q = lock(queue);
+        if !q.closed {
+            q.hits.push(key);
+            if q.hits.len() == 1 && q.items.is_empty() {
+                wake.notify_one();
             }
         }
     }
@@ -247,7 +329,7 @@ impl CallCache {
     }
 
     /// Queues a completed call for the writer; returns at once.
-    pub fn put(&self, key: CallKey, reply: CachedReply) {
+    pub(crate) fn put(&self, key: CallKey, reply: CachedReply) {
         let sent = {
             let (queue, wake) = &*self.queue;
             let mut q = lock(queue);
@@ -328,6 +410,7 @@ impl CallCache {
         }
     }
 
+    /// Entries, size and per-model counts, as `flow cache stats` shows them.
     pub fn stats(&self) -> Result<CacheStats, CacheError> {
         let conn = connect(&self.path, &self.label, self.busy)?;
         let err = |e: rusqlite::Error| CacheError::from_sqlite(&self.label, &e);
@@ -352,6 +435,31 @@ impl CallCache {
             })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
             .map_err(err)?;
+        let mut st = conn
+            .prepare(
+                "SELECT u.program, count(*), sum(c.input_tokens), sum(c.output_tokens)
+                 FROM uses u JOIN calls c ON c.key = u.key
+                 GROUP BY u.program ORDER BY u.program",
+            )
+            .map_err(err)?;
+        let programs = st
+            .query_map([], |r| {
+                Ok(ProgramEntries {
+                    program: r.get(0)?,
+                    entries: r.get::<_, i64>(1)?.max(0) as u64,
+                    input_tokens: r.get::<_, Option<i64>>(2)?.unwrap_or(0).max(0) as u64,
+                    output_tokens: r.get::<_, Option<i64>>(3)?.unwrap_or(0).max(0) as u64,
+                })
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(err)?;
+        let unattributed: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM calls c WHERE NOT EXISTS (SELECT 1 FROM uses u WHERE u.key = c.key)",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(err)?;
         let bytes = [self.path.clone(), wal_path(&self.path)]
             .iter()
             .filter_map(|p| std::fs::metadata(p).ok())
@@ -362,6 +470,8 @@ impl CallCache {
             entries: models.iter().map(|m| m.entries).sum(),
             bytes,
             models,
+            programs,
+            unattributed: unattributed.max(0) as u64,
         })
     }
 
@@ -370,12 +480,47 @@ impl CallCache {
         self.flush();
         let conn = connect(&self.path, &self.label, self.busy)?;
         let err = |e: rusqlite::Error| CacheError::from_sqlite(&self.label, &e);
-        let n = conn.execute("DELETE FROM calls", []).map_err(err)?;
+        let n = conn
+            .execute_batch("BEGIN IMMEDIATE; DELETE FROM uses;")
+            .and_then(|()| conn.execute("DELETE FROM calls", []))
+            .and_then(|n| conn.execute_batch("COMMIT").map(|()| n))
+            .map_err(err)?;
+        compact(&conn);
+        Ok(n as u64)
+    }
+
+    /// Deletes the entries `program` made and no other program did; returns
+    /// how many. Entries another program made too stay, for that program.
+    pub fn clear_program(&self, program: &str) -> Result<u64, CacheError> {
+        self.flush();
+        let conn = connect(&self.path, &self.label, self.busy)?;
+        let err = |e: rusqlite::Error| CacheError::from_sqlite(&self.label, &e);
+        let n = conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .and_then(|()| {
+                conn.execute(
+                    "DELETE FROM calls WHERE key IN (SELECT key FROM uses WHERE program = ?1)
+                     AND NOT EXISTS (SELECT 1 FROM uses o WHERE o.key = calls.key AND o.program != ?1)",
+                    [program],
+                )
+            })
+            .and_then(|n| {
+                conn.execute("DELETE FROM uses WHERE program = ?1", [program])
+                    .map(|_| n)
+            })
+            .and_then(|n| conn.execute_batch("COMMIT").map(|()| n))
+            .map_err(err)?;
+        compact(&conn);
+        Ok(n as u64)
+    }
+}
+
+fn compact(conn: &Connection) {
+    {
         // Give the space back when nobody else has the file open; when
         // someone does, the pages are reused later, which is just as correct.
         let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
         let _ = conn.execute_batch("VACUUM");
-        Ok(n as u64)
     }
 }
 
@@ -423,6 +568,13 @@ fn init_with_retry(path: &Path, label: &str, busy: Duration) -> Result<Connectio
 /// WAL mode, the schema and the format check, once per open.
 fn init(conn: &Connection, label: &str) -> Result<(), CacheError> {
     let err = |e: rusqlite::Error| CacheError::from_sqlite(label, &e);
+    // SQLite opens a file it may not write read-only without a word, and
+    // only the first save would fail: say so now.
+    if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
+        return Err(CacheError::ReadOnly {
+            path: label.to_string(),
+        });
+    }
     // The first statement reads the header: a file that is not SQLite fails here.
     let mode: String = conn
         .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
@@ -445,11 +597,19 @@ fn init(conn: &Connection, label: &str) -> Result<(), CacheError> {
             supported: FORMAT,
         });
     }
+    check_intact(conn, label)?;
+    if version == 1 {
+        // Format 1 had no `uses`; its entries stay, made by no known program.
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE; {USES} PRAGMA user_version = {FORMAT}; COMMIT;"
+        ))
+        .map_err(err)?;
+    }
     if version == 0 {
         // Another database that happens to have tables is not ours.
         let tables: i64 = conn
             .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name != 'calls'",
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name NOT IN ('calls', 'uses')",
                 [],
                 |r| r.get(0),
             )
@@ -461,7 +621,7 @@ fn init(conn: &Connection, label: &str) -> Result<(), CacheError> {
             });
         }
         conn.execute_batch(&format!(
-            "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {FORMAT}; COMMIT;"
+            "BEGIN IMMEDIATE; {SCHEMA} {USES} PRAGMA user_version = {FORMAT}; COMMIT;"
         ))
         .map_err(err)?;
     }
@@ -469,11 +629,48 @@ fn init(conn: &Connection, label: &str) -> Result<(), CacheError> {
     conn.prepare(
         "SELECT key, model, provider, reply, input_tokens, output_tokens, created_at FROM calls LIMIT 0",
     )
+    .and_then(|_| conn.prepare("SELECT key, program FROM uses LIMIT 0"))
     .map_err(|e| CacheError::Corrupt {
         path: label.to_string(),
         reason: reason(&e),
     })?;
     Ok(())
+}
+
+/// A truncated or damaged file is found here, before any call, rather than
+/// by every lookup missing and every save failing during the run. A file
+/// shorter than the pages its header counts was cut off; a small cache is
+/// also read through (`PRAGMA quick_check`).
+fn check_intact(conn: &Connection, label: &str) -> Result<(), CacheError> {
+    let corrupt = |reason: String| CacheError::Corrupt {
+        path: label.to_string(),
+        reason,
+    };
+    let err = |e: rusqlite::Error| CacheError::from_sqlite(label, &e);
+    let pages: i64 = conn
+        .query_row("PRAGMA page_count", [], |r| r.get(0))
+        .map_err(err)?;
+    let page_size: i64 = conn
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .map_err(err)?;
+    let bytes = pages.max(0) as u64 * page_size.max(0) as u64;
+    if bytes > FULL_CHECK_BYTES {
+        return Ok(());
+    }
+    let verdict: String = conn
+        .query_row("PRAGMA quick_check(1)", [], |r| r.get(0))
+        .map_err(|e| match CacheError::from_sqlite(label, &e) {
+            CacheError::Open { reason, .. } => corrupt(reason),
+            other => other,
+        })?;
+    if verdict.eq_ignore_ascii_case("ok") {
+        Ok(())
+    } else {
+        Err(corrupt(format!(
+            "the file is damaged or was cut short ({})",
+            crate::text::shorten(&verdict, 120)
+        )))
+    }
 }
 
 fn lookup(conn: &Connection, key: &CallKey) -> rusqlite::Result<Option<CachedReply>> {
@@ -494,15 +691,20 @@ fn lookup(conn: &Connection, key: &CallKey) -> rusqlite::Result<Option<CachedRep
     .optional()
 }
 
-fn write_loop(mut conn: Connection, queue: Shared, log: Arc<Mutex<Log>>) {
+fn write_loop(
+    mut conn: Connection,
+    queue: Shared,
+    log: Arc<Mutex<Log>>,
+    program: Arc<Mutex<Option<String>>>,
+) {
     let (queue, wake) = &*queue;
     loop {
-        let (mut batch, acks) = {
+        let (mut batch, mut hits, acks) = {
             let mut q = lock(queue);
-            while q.items.is_empty() && q.flushes.is_empty() && !q.closed {
+            while q.items.is_empty() && q.hits.is_empty() && q.flushes.is_empty() && !q.closed {
                 q = wake.wait(q).unwrap_or_else(|e| e.into_inner());
             }
-            if q.items.is_empty() && q.flushes.is_empty() && q.closed {
+            if q.items.is_empty() && q.hits.is_empty() && q.flushes.is_empty() && q.closed {
                 break;
             }
             // Gather what else completes within `GROUP`, so a stream of
@@ -514,13 +716,18 @@ fn write_loop(mut conn: Connection, queue: Shared, log: Arc<Mutex<Log>>) {
                     .map(|(q, _)| q)
                     .unwrap_or_else(|e| e.into_inner().0);
             }
-            (std::mem::take(&mut q.items), std::mem::take(&mut q.flushes))
+            (
+                std::mem::take(&mut q.items),
+                std::mem::take(&mut q.hits),
+                std::mem::take(&mut q.flushes),
+            )
         };
         if !batch.is_empty() {
             // Keys in order: neighbouring inserts touch the same pages.
             batch.sort_unstable_by_key(|(k, _)| k.0);
             let n = batch.len() as u64;
-            let result = write_batch(&mut conn, &batch);
+            let program = lock(&program).clone();
+            let result = write_batch(&mut conn, &batch, program.as_deref());
             let mut log = lock(&log);
             match result {
                 Ok(()) => log.written += n,
@@ -530,13 +737,37 @@ fn write_loop(mut conn: Connection, queue: Shared, log: Arc<Mutex<Log>>) {
                 }
             }
         }
+        if !hits.is_empty()
+            && let Some(program) = lock(&program).clone()
+        {
+            hits.sort_unstable_by_key(|k| k.0);
+            // Only bookkeeping: a failure loses no call, so it is not counted.
+            let _ = write_uses(&mut conn, &hits, &program);
+        }
         for ack in acks {
             let _ = ack.send(());
         }
     }
 }
 
-fn write_batch(conn: &mut Connection, batch: &[(CallKey, CachedReply)]) -> rusqlite::Result<()> {
+fn write_uses(conn: &mut Connection, keys: &[CallKey], program: &str) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    {
+        let mut st = tx.prepare_cached(
+            "INSERT INTO uses (key, program) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+        )?;
+        for key in keys {
+            st.execute(params![&key.0[..], program])?;
+        }
+    }
+    tx.commit()
+}
+
+fn write_batch(
+    conn: &mut Connection,
+    batch: &[(CallKey, CachedReply)],
+    program: Option<&str>,
+) -> rusqlite::Result<()> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -557,6 +788,14 @@ fn write_batch(conn: &mut Connection, batch: &[(CallKey, CachedReply)]) -> rusql
                 i64::try_from(r.usage.output_tokens).unwrap_or(i64::MAX),
                 now
             ])?;
+        }
+        if let Some(program) = program {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO uses (key, program) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            )?;
+            for (key, _) in batch {
+                st.execute(params![&key.0[..], program])?;
+            }
         }
     }
     tx.commit()
@@ -625,6 +864,40 @@ mod tests {
             CallCache::open(&path),
             Err(CacheError::Corrupt { .. })
         ));
+    }
+
+    #[test]
+    fn item_20_a_format_1_cache_is_migrated_and_keeps_its_entries() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("cache.db");
+        let conn = Connection::open(&path).expect("open");
+        conn.execute_batch(&format!("{SCHEMA} PRAGMA user_version = 1;"))
+            .expect("format 1");
+        conn.execute(
+            "INSERT INTO calls VALUES (?1, 'm', 'mock', 'old', 1, 1, 0)",
+            [&[9u8; 32][..]],
+        )
+        .expect("an old entry");
+        drop(conn);
+        let cache = CallCache::open(&path)
+            .expect("migrates")
+            .for_program("/p/a.flow");
+        assert_eq!(
+            cache.get(&CallKey([9; 32])).map(|r| r.text),
+            Some("old".into())
+        );
+        cache.put(CallKey([1; 32]), reply("new"));
+        cache.flush();
+        let stats = cache.stats().expect("stats");
+        assert_eq!(stats.entries, 2);
+        // The old entry was used by a.flow, so now it is a.flow's too.
+        assert_eq!(stats.programs.first().map(|p| p.entries), Some(2));
+        assert_eq!(stats.unattributed, 0);
+        assert_eq!(cache.clear_program("/p/a.flow").expect("clear"), 2);
+        let version: i64 = Connection::open(&path)
+            .and_then(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))
+            .expect("version");
+        assert_eq!(version, FORMAT);
     }
 
     #[test]

@@ -82,6 +82,53 @@ async fn a_second_run_is_answered_from_the_cache() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn item_05_a_cached_rerun_sends_no_sample_its_vote_does_not_need() {
+    let (_dir, cache) = open();
+    let src = r#"
+model m = mock(reply: "yes", latency: 10ms)
+output ok = ask m "Is it?" as bool vote 3 by majority
+"#;
+    // An earlier run whose first sample was the slow one its vote saved:
+    // the cache holds samples 1 and 2 only.
+    let graph = crate::compile(src).graph.expect("compiles");
+    let spec = graph.models.get("m").expect("model m");
+    for sample in [1, 2] {
+        let key = super::CallKey::new(super::key::CallSpec {
+            model: spec,
+            system: None,
+            prompt: "Is it?",
+            expect: &crate::types::Type::Bool,
+            sample,
+        });
+        cache.put(
+            key,
+            super::CachedReply {
+                model: "m".into(),
+                provider: "mock".into(),
+                text: "yes".into(),
+                usage: Default::default(),
+            },
+        );
+    }
+    cache.flush();
+    // They decide the vote; sample 0, polled first, is dropped before it
+    // is sent, and is a call saved, not a call made.
+    let again = run(src, &cache, &[]).await;
+    assert_eq!(
+        again.outputs.ok().map(|o| o["ok"].clone()),
+        Some(Value::Bool(true))
+    );
+    assert_eq!(again.stats.cache_hits, 2);
+    assert_eq!(
+        (again.stats.calls, again.stats.saved),
+        (0, 1),
+        "{:?}",
+        again.trace
+    );
+    assert!(again.trace.is_empty(), "{:?}", again.trace);
+}
+
+#[tokio::test(start_paused = true)]
 async fn editing_one_prompt_reruns_only_it_and_its_dependents() {
     let (_dir, cache) = open();
     run(PIPELINE, &cache, &[("q", "hi")]).await;

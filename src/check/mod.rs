@@ -15,9 +15,13 @@
 //! everything; an expression whose type cannot be known gets `Type::Unknown`,
 //! which no later rule complains about, so one mistake is reported once.
 
-pub mod cost;
+// The stage table links the private stage modules, which resolve under
+// `cargo doc --document-private-items`.
+#![allow(rustdoc::private_intra_doc_links)]
+
+pub(crate) mod cost;
 mod cycles;
-pub mod error;
+pub(crate) mod error;
 mod lower;
 mod models;
 mod names;
@@ -35,9 +39,11 @@ use crate::diagnostic::BoxDiagnostic;
 use crate::graph::FlowGraph;
 use crate::syntax::ast::Program;
 
-pub use error::CheckError;
-pub use suggest::did_you_mean;
+pub(crate) use error::CheckError;
+pub(crate) use suggest::did_you_mean;
 
+/// What [`check`] found: the graph when the program is valid, and every
+/// diagnostic either way.
 pub struct Checked {
     /// The lowered graph, when the program has no errors (warnings are fine).
     pub graph: Option<FlowGraph>,
@@ -45,6 +51,8 @@ pub struct Checked {
     pub diagnostics: Vec<BoxDiagnostic>,
 }
 
+/// Checks a parsed program and lowers it to a graph, collecting every error
+/// and warning rather than stopping at the first.
 pub fn check(program: &Program) -> Checked {
     let (graph, errors) = check_errors(program);
     Checked {
@@ -57,7 +65,7 @@ pub fn check(program: &Program) -> Checked {
 }
 
 /// [`check`] with the concrete error type, for tests and tools that match on it.
-pub fn check_errors(program: &Program) -> (Option<FlowGraph>, Vec<CheckError>) {
+pub(crate) fn check_errors(program: &Program) -> (Option<FlowGraph>, Vec<CheckError>) {
     let mut errors = Vec::new();
     let scope = names::Scope::collect(program, &mut errors);
     let resolved = resolve::resolve(&scope, &mut errors);

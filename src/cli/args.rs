@@ -44,6 +44,14 @@ pub enum Command {
         #[command(subcommand)]
         action: CacheAction,
     },
+    /// Print a shell completion script
+    ///
+    /// For example: `flow completions bash > ~/.local/share/bash-completion/completions/flow`
+    Completions {
+        /// The shell to complete for
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// `flow run`'s arguments.
@@ -79,7 +87,7 @@ pub struct RunArgs {
 /// Where completed calls are kept, so a re-run does not pay for them again.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct CacheArgs {
-    /// The call cache (default: `.flow/cache.db` beside the program)
+    /// The call cache (default: `flow/cache.db` in the user's cache directory, e.g. `~/.cache`)
     #[arg(long = "cache", value_name = "PATH", conflicts_with = "no_cache")]
     pub path: Option<PathBuf>,
     /// Make every call, and save none
@@ -93,8 +101,8 @@ pub struct BatchArgs {
     /// Run once per JSON object in this file (one per line; keys are input names; `-` reads stdin)
     #[arg(long = "inputs", value_name = "ROWS.jsonl", conflicts_with_all = ["inputs", "trace"])]
     pub rows: Option<PathBuf>,
-    /// Write the results, one JSON line per row in input order, here instead of standard output
-    #[arg(short, long, value_name = "PATH", requires = "rows")]
+    /// Write the results here instead of standard output: the run's outputs, or with `--inputs` one JSON line per row in input order
+    #[arg(short, long, value_name = "PATH")]
     pub output: Option<PathBuf>,
     /// Stop the batch at the first row that fails
     #[arg(long, requires = "rows")]
@@ -106,9 +114,9 @@ pub struct BatchArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum CacheAction {
-    /// Entries, tokens and size of the cache, per model
+    /// Entries, tokens and size of the cache, per program and per model
     Stats {
-        /// The program whose cache to read (default: `.flow/cache.db` here)
+        /// Show only this program's entries (with the cache's totals)
         #[arg(value_name = "FILE")]
         file: Option<PathBuf>,
         #[command(flatten)]
@@ -117,11 +125,18 @@ pub enum CacheAction {
         #[arg(long)]
         json: bool,
     },
-    /// Delete every entry of the cache
+    /// Delete the entries one program made, or with `--all` every entry
     Clear {
-        /// The program whose cache to empty (default: `.flow/cache.db` here)
-        #[arg(value_name = "FILE")]
+        /// The program whose entries to delete
+        #[arg(
+            value_name = "FILE",
+            required_unless_present = "all",
+            conflicts_with = "all"
+        )]
         file: Option<PathBuf>,
+        /// Delete every entry, whichever program made it
+        #[arg(long)]
+        all: bool,
         #[command(flatten)]
         cache: CachePath,
     },
@@ -129,7 +144,7 @@ pub enum CacheAction {
 
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct CachePath {
-    /// The cache file, instead of the program's
+    /// The cache file, instead of the default one
     #[arg(long = "cache", value_name = "PATH")]
     pub path: Option<PathBuf>,
 }

@@ -12,8 +12,6 @@ mod rows;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use indexmap::IndexMap;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -59,7 +57,7 @@ pub(super) fn run(args: &RunArgs, term: &mut Terminal) -> Result<(), Failure> {
     let program = source::load(&args.file, "run it", term)?;
     let src = program.source().clone();
     let text = read_rows(rows_path).map_err(|e| Failure::run(e, None))?;
-    let engine = setup::engine(&program, args)?;
+    let engine = setup::engine(&program, args, term)?;
     let rows = rows::parse(&text, &engine);
     drop(text);
     let mut out: Box<dyn Write + Send> = match &args.batch.output {
@@ -88,6 +86,9 @@ pub(super) fn run(args: &RunArgs, term: &mut Terminal) -> Result<(), Failure> {
         fail_fast: args.batch.fail_fast,
         window,
     };
+    // From here the batch writes its own lines and summary; a failed row is
+    // one of them, not a reason for another JSON document.
+    term.json_written();
     let outcome = tokio.block_on(batch.execute(rows, &mut *out));
     let lost = cache_cmd::show_close(engine.close(), term);
 
@@ -111,6 +112,15 @@ pub(super) fn run(args: &RunArgs, term: &mut Terminal) -> Result<(), Failure> {
             None,
         );
     }
+    if outcome.reader_gone && outcome.internal.is_none() {
+        // Whoever read the results has what they wanted (`| head`): no
+        // summary, no error, as any well-behaved filter.
+        return if lost {
+            Err(Failure::quiet(exit::FAILURE))
+        } else {
+            Ok(())
+        };
+    }
     let summary = outcome.summary(&outcome.prices);
     let text = if args.json {
         format!("{}\n", serde_json::to_string(&summary).unwrap_or_default())
@@ -123,8 +133,8 @@ pub(super) fn run(args: &RunArgs, term: &mut Terminal) -> Result<(), Failure> {
     } else {
         term.err(&text);
     }
-    if outcome.interrupted {
-        Err(Failure::quiet(exit::INTERRUPTED))
+    if let Some(code) = outcome.stopped {
+        Err(Failure::quiet(code))
     } else if summary.failed > 0
         || summary.not_run > 0
         || lost
@@ -147,17 +157,19 @@ fn show_failure(failure: &Failure_, src: &SourceFile, term: &mut Terminal) {
     }
 }
 
-fn read_rows(path: &Path) -> Result<String, BatchError> {
+/// The rows file as bytes: a line that is not UTF-8 is that row's error,
+/// not the whole batch's.
+fn read_rows(path: &Path) -> Result<Vec<u8>, BatchError> {
     let err = |e: std::io::Error| BatchError::Rows {
         path: path.display().to_string(),
         reason: crate::text::io_reason(&e),
     };
     if path == Path::new("-") {
-        let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text).map_err(err)?;
-        Ok(text)
+        let mut bytes = Vec::new();
+        std::io::stdin().read_to_end(&mut bytes).map_err(err)?;
+        Ok(bytes)
     } else {
-        std::fs::read_to_string(path).map_err(err)
+        std::fs::read(path).map_err(err)
     }
 }
 
@@ -203,8 +215,12 @@ struct Outcome {
     failed: usize,
     first_failed_line: Option<usize>,
     interrupted: bool,
+    /// The exit code of the signal that stopped the batch.
+    stopped: Option<u8>,
     shown: Vec<Failure_>,
     write_error: Option<String>,
+    /// The reader of standard output went away (`| head`): stop quietly.
+    reader_gone: bool,
     internal: Option<InternalError>,
     stats: RunStats,
     prices: Prices,
@@ -268,8 +284,8 @@ impl Batch {
     async fn execute(self, rows: Vec<Row>, out: &mut (dyn Write + Send)) -> Outcome {
         let start = Instant::now();
         let cancel = CancellationToken::new();
-        let interrupted = Arc::new(AtomicBool::new(false));
-        let ctrl_c = setup::cancel_on_signal(cancel.clone(), interrupted.clone());
+        let stopped = setup::Stopped::default();
+        let ctrl_c = setup::cancel_on_signal(cancel.clone(), stopped.clone());
         let mut outcome = Outcome {
             rows: rows.len(),
             prices: prices(&self.engine.graph().models),
@@ -282,8 +298,11 @@ impl Batch {
         let mut done: BTreeMap<usize, Done> = BTreeMap::new();
         let mut next_to_write = 0usize;
         let mut finished = 0usize;
+        // With `--fail-fast`, an invalid row stops the queue there: the rows
+        // before it still run and are written, then it is, as a failure.
+        let mut queue_stopped = false;
         loop {
-            while !cancel.is_cancelled() && tasks.len() < self.window {
+            while !cancel.is_cancelled() && !queue_stopped && tasks.len() < self.window {
                 let Some((index, row)) = queue.next() else {
                     break;
                 };
@@ -297,9 +316,7 @@ impl Batch {
                                 stats: None,
                             },
                         );
-                        if self.fail_fast {
-                            cancel.cancel();
-                        }
+                        queue_stopped = self.fail_fast;
                     }
                     Ok(inputs) => {
                         let control = RunControl {
@@ -334,7 +351,7 @@ impl Batch {
                 self.account(&mut outcome, d, out, &cancel);
                 bar_update(&bar, finished, &outcome);
             }
-            if tasks.is_empty() && (cancel.is_cancelled() || queue.len() == 0) {
+            if tasks.is_empty() && (cancel.is_cancelled() || queue_stopped || queue.len() == 0) {
                 break;
             }
             if tasks.is_empty() {
@@ -374,10 +391,15 @@ impl Batch {
         if let Some(bar) = &bar {
             bar.finish_and_clear();
         }
-        if let Err(e) = out.flush() {
-            outcome.write_error.get_or_insert_with(|| e.to_string());
+        match out.flush() {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => outcome.reader_gone = true,
+            Err(e) if !outcome.reader_gone => {
+                outcome.write_error.get_or_insert_with(|| e.to_string());
+            }
+            _ => {}
         }
-        outcome.interrupted = interrupted.load(Ordering::SeqCst);
+        outcome.stopped = setup::stopped_code(&stopped);
+        outcome.interrupted = outcome.stopped.is_some();
         outcome.wall_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
         outcome
     }
@@ -411,7 +433,7 @@ impl Batch {
                 )
             }
         };
-        if outcome.write_error.is_none() {
+        if outcome.write_error.is_none() && !outcome.reader_gone {
             // `placeholders` only when an offline run invented values, as for `--json`.
             let extra = if placeholders.is_empty() {
                 String::new()
@@ -419,14 +441,18 @@ impl Batch {
                 format!(",\"placeholders\":{}", serde_json::json!(placeholders))
             };
             let line = format!("{{\"line\":{},\"{key}\":{body}{extra}}}\n", d.line);
-            let written = out
-                .write_all(line.as_bytes())
-                .and_then(|()| out.flush())
-                .map_err(|e| e.to_string());
-            if let Err(e) = written {
-                // Nowhere to put results: stop rather than run for nothing.
-                outcome.write_error = Some(e);
-                cancel.cancel();
+            let written = out.write_all(line.as_bytes()).and_then(|()| out.flush());
+            match written {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                    outcome.reader_gone = true;
+                    cancel.cancel();
+                }
+                Err(e) => {
+                    // Nowhere to put results: stop rather than run for nothing.
+                    outcome.write_error = Some(e.to_string());
+                    cancel.cancel();
+                }
             }
         }
         if let Err(f) = d.result {

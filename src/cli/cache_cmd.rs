@@ -1,32 +1,105 @@
 //! `flow cache stats|clear`, and opening the cache for `flow run`.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use miette::Diagnostic;
 
 use super::args::{CacheAction, CacheArgs};
 use super::exit;
 use super::terminal::{Failure, Terminal};
-use crate::cache::{CacheClose, CallCache, DEFAULT_DIR, DEFAULT_FILE};
+use crate::cache::{CacheClose, CacheError, CallCache};
 use crate::engine::CacheChoice;
 
-/// `--cache PATH`, else `.flow/cache.db` beside the program (or here).
-pub(super) fn resolve(program: Option<&Path>, explicit: Option<&Path>) -> PathBuf {
-    if let Some(p) = explicit {
-        return p.to_path_buf();
+#[derive(Debug, thiserror::Error, Diagnostic)]
+enum CacheCmdError {
+    #[error("there is no program `{path}`: its cache entries cannot be found")]
+    #[diagnostic(
+        code(flow::cache::no_program),
+        help("check the path; `flow cache clear --all` empties the whole cache")
+    )]
+    NoProgram { path: String },
+
+    #[error("there is no cache directory on this system for the default cache")]
+    #[diagnostic(
+        code(flow::cache::no_cache_dir),
+        help("name the file with `--cache PATH`")
+    )]
+    NoCacheDir,
+}
+
+/// The default cache could not be used: the run goes on without it.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("running without the call cache: {cause}")]
+#[diagnostic(
+    code(flow::cache::unavailable),
+    severity(Warning),
+    help(
+        "completed calls will not be saved for a re-run; fix the cause, choose a file with `--cache PATH`, or pass `--no-cache` to silence this"
+    )
+)]
+struct Unavailable {
+    cause: CacheError,
+}
+
+/// `--cache PATH`, else the default cache in the user's cache directory.
+pub(super) fn resolve(explicit: Option<&Path>) -> Option<PathBuf> {
+    match explicit {
+        Some(p) => Some(p.to_path_buf()),
+        None => crate::cache::default_path(),
     }
-    let dir = program
-        .and_then(Path::parent)
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    dir.join(DEFAULT_DIR).join(DEFAULT_FILE)
+}
+
+/// What a program is called in the cache: its absolute path, so the same
+/// file run from any folder is one program.
+pub(super) fn program_identity(program: &Path) -> Option<String> {
+    if super::source::is_stdin(program) {
+        return None;
+    }
+    std::fs::canonicalize(program)
+        .ok()
+        .map(|p| p.display().to_string())
 }
 
 /// The cache a run uses: none with `--no-cache`, and none for `--offline`,
-/// whose placeholders cost nothing and are not worth a file.
-pub(super) fn choice_for_run(program: &Path, args: &CacheArgs, offline: bool) -> CacheChoice {
+/// whose placeholders cost nothing and are not worth a file. A cache named
+/// with `--cache` that cannot be opened stops the run; the default one is
+/// a convenience, so the run goes on without it after one warning.
+pub(super) fn choice_for_run(
+    program: &Path,
+    args: &CacheArgs,
+    offline: bool,
+    term: &mut Terminal,
+) -> Result<CacheChoice, Failure> {
     if args.no_cache || (offline && args.path.is_none()) {
-        return CacheChoice::None;
+        return Ok(CacheChoice::None);
     }
-    CacheChoice::Path(resolve(Some(program), args.path.as_deref()))
+    let Some(path) = resolve(args.path.as_deref()) else {
+        term.diagnostic(
+            &Unavailable {
+                cause: CacheError::Open {
+                    path: "the user's cache directory".into(),
+                    reason: "this system has none (no home directory?)".into(),
+                },
+            },
+            None,
+        );
+        return Ok(CacheChoice::None);
+    };
+    match CallCache::open(&path) {
+        Ok(cache) => {
+            let cache = match program_identity(program) {
+                Some(id) => cache.for_program(id),
+                None => cache,
+            };
+            Ok(CacheChoice::Open(Arc::new(cache)))
+        }
+        Err(e) if args.path.is_some() => Err(Failure::run(e, None)),
+        Err(cause) => {
+            term.diagnostic(&Unavailable { cause }, None);
+            Ok(CacheChoice::None)
+        }
+    }
 }
 
 /// Shows what closing the cache found; `true` when calls were lost (a
@@ -43,11 +116,26 @@ pub(super) fn show_close(closed: Option<CacheClose>, term: &mut Terminal) -> boo
 
 pub fn run(action: CacheAction, term: &mut Terminal) -> Result<(), Failure> {
     let (file, explicit) = match &action {
-        CacheAction::Stats { file, cache, .. } | CacheAction::Clear { file, cache } => {
+        CacheAction::Stats { file, cache, .. } | CacheAction::Clear { file, cache, .. } => {
             (file.as_deref(), cache.path.as_deref())
         }
     };
-    let path = resolve(file, explicit);
+    // The program whose entries to show or clear, by its identity.
+    let program = match file {
+        Some(f) => match program_identity(f) {
+            Some(id) => Some(id),
+            None => {
+                return Err(Failure::run(
+                    CacheCmdError::NoProgram {
+                        path: f.display().to_string(),
+                    },
+                    None,
+                ));
+            }
+        },
+        None => None,
+    };
+    let path = resolve(explicit).ok_or_else(|| Failure::run(CacheCmdError::NoCacheDir, None))?;
     if !path.exists() {
         // Opening would create it; reading an absent cache is just empty.
         return match action {
@@ -57,6 +145,8 @@ pub fn run(action: CacheAction, term: &mut Terminal) -> Result<(), Failure> {
                     "entries": 0,
                     "bytes": 0,
                     "models": [],
+                    "programs": [],
+                    "unattributed": 0,
                 });
                 term.out(&format!("{doc}\n"));
                 Ok(())
@@ -72,7 +162,10 @@ pub fn run(action: CacheAction, term: &mut Terminal) -> Result<(), Failure> {
     }
     let cache = CallCache::open(&path).map_err(|e| Failure::run(e, None))?;
     let result = match action {
-        CacheAction::Stats { json, .. } => cache.stats().map(|s| {
+        CacheAction::Stats { json, .. } => cache.stats().map(|mut s| {
+            if let Some(p) = &program {
+                s.programs.retain(|e| &e.program == p);
+            }
             if json {
                 term.out(&format!(
                     "{}\n",
@@ -82,13 +175,23 @@ pub fn run(action: CacheAction, term: &mut Terminal) -> Result<(), Failure> {
                 term.out(&stats_text(&s));
             }
         }),
-        CacheAction::Clear { .. } => cache.clear().map(|n| {
-            term.out(&format!(
-                "cleared {} from `{}`\n",
-                entries(n),
-                path.display()
-            ));
-        }),
+        CacheAction::Clear { .. } => match (&program, file) {
+            (Some(p), Some(f)) => cache.clear_program(p).map(|n| {
+                term.out(&format!(
+                    "cleared {} made by `{}` from `{}`\n",
+                    entries(n),
+                    f.display(),
+                    path.display()
+                ));
+            }),
+            _ => cache.clear().map(|n| {
+                term.out(&format!(
+                    "cleared {} from `{}`\n",
+                    entries(n),
+                    path.display()
+                ));
+            }),
+        },
     };
     let lost = show_close(Some(cache.close()), term);
     result.map_err(|e| Failure::run(e, None))?;
@@ -113,6 +216,25 @@ fn stats_text(s: &crate::cache::CacheStats) -> String {
         entries(s.entries),
         human_bytes(s.bytes)
     );
+    if !s.programs.is_empty() || s.unattributed > 0 {
+        out.push_str("by program:\n");
+        for p in &s.programs {
+            out.push_str(&format!(
+                "  {}  {}, {} in, {} out tokens\n",
+                p.program,
+                entries(p.entries),
+                p.input_tokens,
+                p.output_tokens
+            ));
+        }
+        if s.unattributed > 0 {
+            out.push_str(&format!(
+                "  (no recorded program)  {}\n",
+                entries(s.unattributed)
+            ));
+        }
+        out.push_str("by model:\n");
+    }
     let width = s.models.iter().map(|m| m.model.len()).max().unwrap_or(0);
     for m in &s.models {
         out.push_str(&format!(
@@ -147,16 +269,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_default_cache_sits_beside_the_program() {
+    fn item_18_the_default_cache_is_in_the_users_cache_directory() {
+        let default = resolve(None);
+        assert_eq!(default, crate::cache::default_path());
+        if let (Some(d), Some(base)) = (default, dirs::cache_dir()) {
+            assert!(d.starts_with(base), "{}", d.display());
+        }
         assert_eq!(
-            resolve(Some(Path::new("examples/a.flow")), None),
-            Path::new("examples/.flow/cache.db")
+            resolve(Some(Path::new("x.db"))),
+            Some(PathBuf::from("x.db"))
         );
-        assert_eq!(
-            resolve(Some(Path::new("a.flow")), None),
-            Path::new("./.flow/cache.db")
-        );
-        assert_eq!(resolve(None, Some(Path::new("x.db"))), Path::new("x.db"));
     }
 
     #[test]

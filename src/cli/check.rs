@@ -10,12 +10,15 @@ use crate::graph::stats;
 
 pub fn run(files: &[PathBuf], deny_warnings: bool, term: &mut Terminal) -> Result<(), Failure> {
     let mut failed = false;
+    // A file that cannot be read is not a program with errors: exit 2, as
+    // for every command (docs/cli.md's exit-status table).
+    let mut unreadable = false;
     for path in files {
         let src = match source::read(path) {
             Ok(src) => src,
             Err(e) => {
                 term.diagnostic(&e, None);
-                failed = true;
+                unreadable = true;
                 continue;
             }
         };
@@ -54,7 +57,9 @@ pub fn run(files: &[PathBuf], deny_warnings: bool, term: &mut Terminal) -> Resul
             }
         }
     }
-    if failed {
+    if unreadable {
+        Err(Failure::quiet(exit::FAILURE))
+    } else if failed {
         Err(Failure::quiet(exit::COMPILE))
     } else {
         Ok(())

@@ -5,6 +5,7 @@ mod batch;
 mod cache_cmd;
 mod check;
 mod graph;
+mod json_error;
 mod progress;
 mod report;
 mod run;
@@ -17,21 +18,29 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-pub use args::{Cli, Command};
+use args::{Cli, Command};
 use terminal::Terminal;
 
 /// Exit codes, documented in docs/cli.md.
-pub mod exit {
+pub(crate) mod exit {
+    /// Success: the command did what was asked.
     pub const OK: u8 = 0;
     /// The program has compile errors (or warnings with `--deny-warnings`).
     pub const COMPILE: u8 = 1;
     /// Bad usage, an unreadable file, or a run that failed.
     pub const FAILURE: u8 = 2;
-    /// Interrupted by Ctrl-C.
+    /// Interrupted by Ctrl-C (128 + SIGINT).
     pub const INTERRUPTED: u8 = 130;
+    /// Stopped by SIGTERM (128 + SIGTERM), as a container or service manager does.
+    pub const TERMINATED: u8 = 143;
 }
 
+/// Runs the `flow` command line on this process's arguments and returns its
+/// exit code; `src/main.rs` is nothing but a call to this.
 pub fn main() -> ExitCode {
+    // A fan-out opens a connection per call in flight: let it use what the
+    // system allows, not the usual soft default of 1,024 files.
+    let _ = crate::providers::http::raise_file_limit();
     // Parsing and checking recurse over the program; a large stack keeps any
     // input within the depth bound far from an overflow, even in debug builds.
     let worker = std::thread::Builder::new()
@@ -62,6 +71,13 @@ fn main_on_big_stack() -> ExitCode {
         }
     };
     let mut term = Terminal::new(report::Style::detect());
+    term.set_json(match &cli.command {
+        Command::Run(args) => args.json,
+        Command::Cache {
+            action: args::CacheAction::Stats { json, .. },
+        } => *json,
+        _ => false,
+    });
     let result = match cli.command {
         Command::Check {
             files,
@@ -74,8 +90,21 @@ fn main_on_big_stack() -> ExitCode {
         } => graph::run(&file, format, output.as_deref(), &mut term),
         Command::Run(args) => run::run(args, &mut term),
         Command::Cache { action } => cache_cmd::run(action, &mut term),
+        Command::Completions { shell } => {
+            completions(shell, &mut term);
+            Ok(())
+        }
     };
     ExitCode::from(term.finish(result))
+}
+
+/// The completion script for `shell`, generated from the same clap
+/// definition the parser uses, so it never falls behind the options.
+fn completions(shell: clap_complete::Shell, term: &mut Terminal) {
+    use clap::CommandFactory;
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "flow", &mut script);
+    term.out(&String::from_utf8_lossy(&script));
 }
 
 /// For the one message that cannot wait for a terminal: the command's own

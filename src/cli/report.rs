@@ -21,11 +21,12 @@ pub struct Style {
 }
 
 impl Style {
-    /// Colour only on a terminal and when `NO_COLOR` is unset.
+    /// Colour and width for stderr, from the environment and the terminal.
     pub fn detect() -> Style {
         use std::io::IsTerminal;
-        let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        let width = terminal_width().unwrap_or(100);
+        let env = |name: &str| std::env::var(name).ok();
+        let color = wants_color(env, std::io::stderr().is_terminal());
+        let width = terminal_width(env).unwrap_or(100);
         Style { color, width }
     }
 
@@ -41,8 +42,33 @@ impl Style {
     }
 }
 
-fn terminal_width() -> Option<usize> {
-    std::env::var("COLUMNS").ok()?.parse().ok()
+/// The conventions people set, strongest first: `NO_COLOR` with a value
+/// turns colour off (an empty one does not, as no-color.org says);
+/// `CLICOLOR_FORCE` (not `0`) turns it on even through a pipe; `TERM=dumb`
+/// and `CLICOLOR=0` turn it off; otherwise colour on a terminal only.
+pub(crate) fn wants_color(env: impl Fn(&str) -> Option<String>, is_terminal: bool) -> bool {
+    let set = |name: &str| env(name).filter(|v| !v.is_empty());
+    if set("NO_COLOR").is_some() {
+        return false;
+    }
+    if set("CLICOLOR_FORCE").is_some_and(|v| v != "0") {
+        return true;
+    }
+    if env("TERM").as_deref() == Some("dumb") || env("CLICOLOR").as_deref() == Some("0") {
+        return false;
+    }
+    is_terminal
+}
+
+/// `COLUMNS` when set (scripts and tests pin it), else the width of the
+/// terminal stderr is on.
+fn terminal_width(env: impl Fn(&str) -> Option<String>) -> Option<usize> {
+    if let Some(columns) = env("COLUMNS").and_then(|c| c.trim().parse::<usize>().ok())
+        && columns > 0
+    {
+        return Some(columns);
+    }
+    terminal_size::terminal_size_of(std::io::stderr()).map(|(w, _)| usize::from(w.0))
 }
 
 /// Render one diagnostic; `source` is attached when given.
@@ -195,6 +221,14 @@ mod tests {
         }
     }
 
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
     #[test]
     fn item_01_label_past_column_65535_does_not_panic() {
         let line = format!("x = \"{}{{nope}}\"", "a".repeat(70_000));
@@ -301,5 +335,31 @@ mod tests {
         let text = format!("\u{feff}{text}");
         let out = render(&at(offset + 3, 4), Some(&file(&text)), plain());
         assert!(out.contains("[t.flow:1:16]"), "{out}");
+    }
+
+    #[test]
+    fn item_16_colour_follows_no_color_clicolor_force_and_term() {
+        assert!(wants_color(env(&[]), true));
+        assert!(!wants_color(env(&[]), false));
+        // An empty `NO_COLOR` is as if unset.
+        assert!(wants_color(env(&[("NO_COLOR", "")]), true));
+        assert!(!wants_color(env(&[("NO_COLOR", "1")]), true));
+        assert!(wants_color(env(&[("CLICOLOR_FORCE", "1")]), false));
+        assert!(!wants_color(env(&[("CLICOLOR_FORCE", "0")]), false));
+        assert!(!wants_color(
+            env(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]),
+            true
+        ));
+        assert!(!wants_color(env(&[("TERM", "dumb")]), true));
+        assert!(wants_color(
+            env(&[("TERM", "dumb"), ("CLICOLOR_FORCE", "1")]),
+            false
+        ));
+        assert!(!wants_color(env(&[("CLICOLOR", "0")]), true));
+    }
+
+    #[test]
+    fn item_16_columns_pins_the_width() {
+        assert_eq!(terminal_width(env(&[("COLUMNS", "72")])), Some(72));
     }
 }

@@ -2,7 +2,6 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use indexmap::IndexMap;
 
@@ -26,7 +25,114 @@ struct TraceFile {
     reason: String,
 }
 
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("cannot write the outputs to `{path}`: {reason}")]
+#[diagnostic(
+    code(flow::run::output_file),
+    help("check that the folder exists and is writable")
+)]
+struct OutputFile {
+    path: String,
+    reason: String,
+}
+
+/// Where the run's outputs go: standard output, or the file `-o` names,
+/// opened before any call so a bad path costs nothing.
+enum Sink {
+    Stdout,
+    File { path: String, file: std::fs::File },
+}
+
+impl Sink {
+    fn open(path: Option<&Path>) -> Result<Sink, Failure> {
+        let Some(path) = path else {
+            return Ok(Sink::Stdout);
+        };
+        let shown = path.display().to_string();
+        std::fs::File::create(path)
+            .map(|file| Sink::File {
+                path: shown.clone(),
+                file,
+            })
+            .map_err(|e| {
+                Failure::run(
+                    OutputFile {
+                        path: shown,
+                        reason: crate::text::io_reason(&e),
+                    },
+                    None,
+                )
+            })
+    }
+
+    fn write(&mut self, text: &str, term: &mut Terminal) -> Result<(), Failure> {
+        use std::io::Write;
+        match self {
+            Sink::Stdout => {
+                term.out(text);
+                Ok(())
+            }
+            Sink::File { path, file } => file
+                .write_all(text.as_bytes())
+                .and_then(|()| file.flush())
+                .map_err(|e| {
+                    Failure::run(
+                        OutputFile {
+                            path: path.clone(),
+                            reason: crate::text::io_reason(&e),
+                        },
+                        None,
+                    )
+                }),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("standard input is read twice: by {first} and by {second}")]
+#[diagnostic(
+    code(flow::run::stdin_twice),
+    help("standard input can be read once; give the others as files")
+)]
+struct StdinTwice {
+    first: String,
+    second: String,
+}
+
+/// The program `-`, `--inputs -` and `--input NAME=@-` all read standard
+/// input; only one of them can have it.
+fn check_stdin(args: &RunArgs) -> Result<(), Failure> {
+    let mut readers = Vec::new();
+    if super::source::is_stdin(&args.file) {
+        readers.push("the program `-`".to_string());
+    }
+    if args
+        .batch
+        .rows
+        .as_deref()
+        .is_some_and(super::source::is_stdin)
+    {
+        readers.push("`--inputs -`".to_string());
+    }
+    for raw in &args.inputs {
+        if let Some((name, "@-")) = raw.split_once('=') {
+            readers.push(format!("`--input {}=@-`", name.trim()));
+        }
+    }
+    match (readers.first(), readers.get(1)) {
+        (Some(first), Some(second)) => Err(Failure::run(
+            StdinTwice {
+                first: first.clone(),
+                second: second.clone(),
+            },
+            None,
+        )),
+        _ => Ok(()),
+    }
+}
+
 pub fn run(args: RunArgs, term: &mut Terminal) -> Result<(), Failure> {
+    check_stdin(&args)?;
     if args.batch.rows.is_some() {
         return super::batch::run(&args, term);
     }
@@ -48,12 +154,18 @@ pub fn run(args: RunArgs, term: &mut Terminal) -> Result<(), Failure> {
             });
         }
     };
-    let engine = setup::engine(&program, &args)?;
+    let engine = setup::engine(&program, &args, term)?;
+    let mut sink = Sink::open(args.batch.output.as_deref())?;
     let tokio = setup::tokio_runtime()?;
     // The run goes in a task on a worker rather than on this thread: from
     // `block_on`, every node the scheduler starts or finishes crosses between
     // this thread and a worker (two futex wake-ups, ~13 µs each on a VM).
-    let report = RunReport::from_task(tokio.block_on(tokio.spawn(execute(engine.clone(), inputs))));
+    let stopped = setup::Stopped::default();
+    let report = RunReport::from_task(tokio.block_on(tokio.spawn(execute(
+        engine.clone(),
+        inputs,
+        stopped.clone(),
+    ))));
     let lost = cache_cmd::show_close(engine.close(), term);
 
     if let Some(path) = &args.trace
@@ -61,7 +173,15 @@ pub fn run(args: RunArgs, term: &mut Terminal) -> Result<(), Failure> {
     {
         term.diagnostic(&e, None);
     }
-    print_report(&report, program.source(), args.json, term)?;
+    let stopped = setup::stopped_code(&stopped);
+    print_report(
+        &report,
+        program.source(),
+        args.json,
+        &mut sink,
+        term,
+        stopped,
+    )?;
     if lost {
         return Err(Failure::quiet(exit::FAILURE));
     }
@@ -95,10 +215,10 @@ fn bind(graph: &crate::graph::FlowGraph, raw: &[String]) -> Result<Inputs, Input
     }
 }
 
-async fn execute(engine: Engine, inputs: Inputs) -> RunReport {
+async fn execute(engine: Engine, inputs: Inputs, stopped: setup::Stopped) -> RunReport {
     let cancel = tokio_util::sync::CancellationToken::new();
     let (progress, events) = Progress::start();
-    let signal = setup::cancel_on_signal(cancel.clone(), Arc::new(AtomicBool::new(false)));
+    let signal = setup::cancel_on_signal(cancel.clone(), stopped);
     let report = engine.run(inputs, RunControl { cancel, events }).await;
     signal.abort();
     progress.finish().await;
@@ -118,7 +238,9 @@ fn print_report(
     report: &RunReport,
     src: &Arc<SourceFile>,
     json: bool,
+    sink: &mut Sink,
     term: &mut Terminal,
+    stopped: Option<u8>,
 ) -> Result<(), Failure> {
     match &report.outputs {
         Ok(outputs) => {
@@ -131,15 +253,15 @@ fn print_report(
                 if let (false, Some(obj)) = (placeholders.is_empty(), doc.as_object_mut()) {
                     obj.insert("placeholders".into(), placeholders.into());
                 }
-                term.out(&format!("{}\n", pretty(&doc)));
+                sink.write(&format!("{}\n", pretty(&doc)), term)?;
             } else if let Some(text) = single_text(outputs) {
                 let mut text = text.to_string();
                 if !text.ends_with('\n') {
                     text.push('\n');
                 }
-                term.out(&text);
+                sink.write(&text, term)?;
             } else {
-                term.out(&format!("{}\n", pretty(&outputs_json(outputs))));
+                sink.write(&format!("{}\n", pretty(&outputs_json(outputs))), term)?;
             }
             Ok(())
         }
@@ -151,18 +273,21 @@ fn print_report(
                 .map(|(k, v)| (k.clone(), v.to_json()))
                 .collect();
             if json {
+                let shown = super::json_error::to_json(error, Some(src));
                 let doc = serde_json::json!({
                     "outputs": null,
-                    "error": {"code": error.code_str(), "message": error.to_string()},
+                    "error": shown,
+                    "errors": [shown],
                     "finished": finished,
                     "stats": report.stats,
                 });
-                term.out(&format!("{}\n", pretty(&doc)));
+                term.json_written();
+                sink.write(&format!("{}\n", pretty(&doc)), term)?;
             } else {
                 term.err(&finished_summary(report));
             }
             Err(Failure::quiet(if matches!(error, RunError::Cancelled) {
-                exit::INTERRUPTED
+                stopped.unwrap_or(exit::INTERRUPTED)
             } else {
                 exit::FAILURE
             }))

@@ -2,31 +2,45 @@
 //! command line's options, a tokio runtime, and stopping on a signal.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::args::RunArgs;
 use super::cache_cmd;
-use super::terminal::Failure;
+use super::terminal::{Failure, Terminal};
 use crate::engine::{Engine, EngineOptions, Program, overrides};
 use crate::internal::InternalError;
 
 /// The engine for `program` with the command line's models, cache and budget.
-pub fn engine(program: &Program, args: &RunArgs) -> Result<Engine, Failure> {
+/// Every bad `--model` is shown, not only the first; a model given twice is
+/// an error, as an input given twice is.
+pub fn engine(program: &Program, args: &RunArgs, term: &mut Terminal) -> Result<Engine, Failure> {
     let src = program.source().clone();
-    let mut models = Vec::new();
+    let mut models: Vec<overrides::ModelOverride> = Vec::new();
+    let mut errors = Vec::new();
     for raw in &args.models {
-        let o = overrides::parse(raw, program.graph()).map_err(|e| Failure::run(e, Some(&src)))?;
-        // The last `--model` for a name wins, as for any repeated option.
-        models.retain(|m: &overrides::ModelOverride| m.name != o.name);
-        models.push(o);
+        match overrides::parse(raw, program.graph()) {
+            Ok(o) if models.iter().any(|m| m.name == o.name) => {
+                errors.push(overrides::OverrideError::Duplicate { name: o.name });
+            }
+            Ok(o) => models.push(o),
+            Err(e) => errors.push(e),
+        }
     }
+    let mut errors = errors.into_iter();
+    if let Some(last) = errors.next_back() {
+        for e in errors {
+            term.diagnostic(&e, Some(&src));
+        }
+        return Err(Failure::run(last, Some(&src)));
+    }
+    let cache = cache_cmd::choice_for_run(&args.file, &args.cache, args.offline, term)?;
     let options = EngineOptions {
         offline: args.offline,
         models,
-        cache: cache_cmd::choice_for_run(&args.file, &args.cache, args.offline),
+        cache,
         max_calls: args.max_calls,
         ..EngineOptions::default()
     };
@@ -45,38 +59,56 @@ pub fn tokio_runtime() -> Result<tokio::runtime::Runtime, Failure> {
         })
 }
 
+/// The signal that stopped a run, as the exit code it gives; 0 for none.
+pub type Stopped = Arc<AtomicU8>;
+
+/// The exit code of a run stopped by a signal: 130 for Ctrl-C, 143 for
+/// SIGTERM (128 plus the signal's number, as a shell reports it).
+pub fn stopped_code(stopped: &Stopped) -> Option<u8> {
+    match stopped.load(Ordering::SeqCst) {
+        0 => None,
+        code => Some(code),
+    }
+}
+
 /// Cancels `cancel` on Ctrl-C or SIGTERM (how containers and service
-/// managers stop a process) and notes that it did in `interrupted`.
-pub fn cancel_on_signal(cancel: CancellationToken, interrupted: Arc<AtomicBool>) -> JoinHandle<()> {
+/// managers stop a process) and notes which in `stopped`.
+pub fn cancel_on_signal(cancel: CancellationToken, stopped: Stopped) -> JoinHandle<()> {
     tokio::spawn(async move {
-        signal().await;
-        interrupted.store(true, Ordering::SeqCst);
+        let code = signal().await;
+        stopped.store(code, Ordering::SeqCst);
         cancel.cancel();
     })
 }
 
 #[cfg(unix)]
-async fn signal() {
+async fn signal() -> u8 {
     use tokio::signal::unix::{SignalKind, signal};
     let term = signal(SignalKind::terminate());
     match term {
         Ok(mut term) => {
             tokio::select! {
-                r = tokio::signal::ctrl_c() => if r.is_err() { std::future::pending::<()>().await },
-                _ = term.recv() => {}
+                r = tokio::signal::ctrl_c() => {
+                    if r.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                    super::exit::INTERRUPTED
+                }
+                _ = term.recv() => super::exit::TERMINATED,
             }
         }
-        Err(_) => {
-            if tokio::signal::ctrl_c().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        }
+        Err(_) => ctrl_c().await,
     }
 }
 
 #[cfg(not(unix))]
-async fn signal() {
+async fn signal() -> u8 {
+    ctrl_c().await
+}
+
+async fn ctrl_c() -> u8 {
     if tokio::signal::ctrl_c().await.is_err() {
         std::future::pending::<()>().await;
     }
+    super::exit::INTERRUPTED
 }

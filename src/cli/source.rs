@@ -23,12 +23,37 @@ pub enum SourceError {
     NotUtf8 { path: String, offset: usize },
 }
 
+/// What a program read from standard input (`flow run -`) is called in
+/// messages.
+pub const STDIN_NAME: &str = "<stdin>";
+
+/// Whether `path` is `-`: the program comes from standard input.
+pub fn is_stdin(path: &Path) -> bool {
+    path == Path::new("-")
+}
+
+/// Reads a program; `-` reads it from standard input.
 pub fn read(path: &Path) -> Result<SourceFile, SourceError> {
-    let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| SourceError::Unreadable {
+    use std::io::Read;
+    let name = if is_stdin(path) {
+        STDIN_NAME.to_string()
+    } else {
+        path.display().to_string()
+    };
+    let unreadable = |e: std::io::Error| SourceError::Unreadable {
         path: name.clone(),
         reason: crate::text::io_reason(&e),
-    })?;
+    };
+    let bytes = if is_stdin(path) {
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .lock()
+            .read_to_end(&mut bytes)
+            .map_err(unreadable)?;
+        bytes
+    } else {
+        std::fs::read(path).map_err(unreadable)?
+    };
     let text = String::from_utf8(bytes).map_err(|e| SourceError::NotUtf8 {
         path: name.clone(),
         offset: e.utf8_error().valid_up_to(),

@@ -56,6 +56,13 @@ impl Failure {
 
 pub struct Terminal {
     pub style: Style,
+    /// `--json`: a failure also prints one JSON error document on stdout.
+    json: bool,
+    /// The errors shown so far, as JSON, for that document.
+    json_errors: Vec<serde_json::Value>,
+    /// The command printed its own JSON document (a run's report, a batch's
+    /// lines): the failure needs no other.
+    json_written: bool,
     /// The first failed write to stdout other than a closed pipe.
     stdout_error: Option<std::io::Error>,
     /// The reader of stdout went away: stop writing, exit quietly.
@@ -66,9 +73,22 @@ impl Terminal {
     pub fn new(style: Style) -> Terminal {
         Terminal {
             style,
+            json: false,
+            json_errors: Vec::new(),
+            json_written: false,
             stdout_error: None,
             stdout_closed: false,
         }
+    }
+
+    /// With `--json`, every failure also prints a JSON error document.
+    pub fn set_json(&mut self, json: bool) {
+        self.json = json;
+    }
+
+    /// The command wrote its own JSON to stdout (or a file in its place).
+    pub fn json_written(&mut self) {
+        self.json_written = true;
     }
 
     /// Writes results to stdout.
@@ -95,6 +115,14 @@ impl Terminal {
 
     /// Shows a diagnostic on stderr against `source`.
     pub fn diagnostic(&mut self, d: &dyn Diagnostic, source: Option<&SourceFile>) {
+        if self.json
+            && !matches!(
+                d.severity(),
+                Some(miette::Severity::Warning | miette::Severity::Advice)
+            )
+        {
+            self.json_errors.push(super::json_error::to_json(d, source));
+        }
         let text = render(d, source, self.style);
         self.err(&text);
     }
@@ -123,6 +151,12 @@ impl Terminal {
                 code
             }
         };
+        if self.json && code != exit::OK && !self.json_written {
+            let errors = std::mem::take(&mut self.json_errors);
+            let doc = super::json_error::failure_doc(errors);
+            let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+            self.out(&format!("{text}\n"));
+        }
         match self.stdout_error.take() {
             Some(e) => {
                 self.diagnostic(

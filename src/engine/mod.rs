@@ -63,6 +63,7 @@ pub struct EngineOptions {
     /// Models swapped for others, as `--model NAME=SPEC` does; applied
     /// before `offline`.
     pub models: Vec<ModelOverride>,
+    /// Where completed calls are kept between runs.
     pub cache: CacheChoice,
     /// Calls one run may make; refused up front when the worst case is
     /// more, and a run stops at the call that would exceed it.
@@ -72,7 +73,28 @@ pub struct EngineOptions {
     /// Share per-model `concurrency` and `rpm` with other engines built with
     /// the same registry (by model name); `None` gives this engine its own.
     pub limits: Option<LimitsRegistry>,
+    /// Retries, back-off and timeouts for calls that set none of their own.
     pub retry: RetryPolicy,
+    /// Providers of the caller's own, by model name: a model given one here
+    /// calls it instead of what its declaration names (and needs no key).
+    pub providers: CustomProviders,
+}
+
+/// Providers a caller brings, by the model name they serve.
+#[derive(Clone, Default)]
+pub struct CustomProviders(HashMap<String, Arc<dyn Provider>>);
+
+impl CustomProviders {
+    /// Serve model `name` with `provider`; replaces one given before.
+    pub fn insert(&mut self, name: impl Into<String>, provider: Arc<dyn Provider>) {
+        self.0.insert(name.into(), provider);
+    }
+}
+
+impl std::fmt::Debug for CustomProviders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
 }
 
 /// A compiled program ready to run, with everything its runs share. Cheap to
@@ -112,7 +134,8 @@ impl std::fmt::Debug for Engine {
 #[derive(Debug, Clone, Default)]
 pub struct RunControl {
     /// Cancel it to abort every call in flight; the report then says
-    /// [`RunError::Cancelled`] and lists what finished.
+    /// [`RunError::Cancelled`](crate::runtime::RunError::Cancelled) and lists
+    /// what finished.
     pub cancel: CancellationToken,
     /// Events as they happen; `None` builds none at all.
     pub events: Option<UnboundedSender<RunEvent>>,
@@ -141,18 +164,22 @@ impl Engine {
             }
         }
         let worst = stats::total_calls(&graph);
-        for limit in [options.max_calls, options.total_calls]
-            .into_iter()
-            .flatten()
-        {
+        let budgets = [
+            options.max_calls.map(|n| (n, format!("`--max-calls {n}`"))),
+            options
+                .total_calls
+                .map(|n| (n, format!("the engine's total of {n} calls"))),
+        ];
+        for (limit, budget) in budgets.into_iter().flatten() {
             if worst.fixed > limit {
                 return Err(EngineError::OverBudget {
                     worst: worst.to_string(),
                     limit,
+                    budget,
                 });
             }
         }
-        let providers = build_providers(&graph)?;
+        let providers = build_providers(&graph, options.providers)?;
         let cache = match options.cache {
             CacheChoice::None => None,
             CacheChoice::Path(path) => Some(Arc::new(CallCache::open(&path)?)),
@@ -180,10 +207,12 @@ impl Engine {
         &self.inner.graph
     }
 
+    /// The program's name and text, to render run-time diagnostics against.
     pub fn source(&self) -> &Arc<SourceFile> {
         &self.inner.source
     }
 
+    /// The call cache all runs share, when there is one.
     pub fn cache(&self) -> Option<&Arc<CallCache>> {
         self.inner.cache.as_ref()
     }
@@ -279,9 +308,35 @@ impl RunHandle {
     }
 }
 
-/// One provider per model, or why one cannot be made (a missing key).
-fn build_providers(graph: &FlowGraph) -> Result<HashMap<String, Arc<dyn Provider>>, EngineError> {
-    crate::providers::registry::build_all(graph.models.values()).map_err(|(model, e)| {
+/// One provider per model, or why one cannot be made (a missing key): the
+/// caller's own where given, else the one its declaration names.
+fn build_providers(
+    graph: &FlowGraph,
+    custom: CustomProviders,
+) -> Result<HashMap<String, Arc<dyn Provider>>, EngineError> {
+    if let Some(name) = custom.0.keys().find(|n| !graph.models.contains_key(*n)) {
+        let known: Vec<&str> = graph.models.keys().map(String::as_str).collect();
+        let help = match crate::check::did_you_mean(name, known.iter().copied()) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None => format!(
+                "its models are {}",
+                known
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        return Err(EngineError::UnknownModel {
+            name: name.clone(),
+            help,
+        });
+    }
+    let declared = graph
+        .models
+        .values()
+        .filter(|m| !custom.0.contains_key(&m.name));
+    let mut providers = crate::providers::registry::build_all(declared).map_err(|(model, e)| {
         let message = e.to_string();
         let help = e
             .help()
@@ -290,10 +345,17 @@ fn build_providers(graph: &FlowGraph) -> Result<HashMap<String, Arc<dyn Provider
         EngineError::Provider {
             model,
             message,
-            help: format!("{help}; or run with `--offline` to use placeholders"),
+            // A help that already offers `--offline` (a missing key's) says it once.
+            help: if help.contains("--offline") {
+                help
+            } else {
+                format!("{help}; or run with `--offline` to use placeholders")
+            },
             span,
         }
-    })
+    })?;
+    providers.extend(custom.0);
+    Ok(providers)
 }
 
 #[cfg(test)]

@@ -6,14 +6,21 @@ use miette::Diagnostic;
 use crate::graph::FlowGraph;
 use crate::model::{ModelOptions, ModelSpec, ProviderKind};
 
+/// One model swapped for another, as [`parse`] makes it from
+/// `--model NAME=SPEC`; give it to
+/// [`EngineOptions::models`](super::EngineOptions::models).
 #[derive(Debug, Clone)]
 pub struct ModelOverride {
+    /// The declared model it replaces.
     pub name: String,
+    /// The model to use instead, under the same name.
     pub spec: ModelSpec,
 }
 
+/// Why a `--model NAME=SPEC` override is refused.
 #[derive(Debug, thiserror::Error, Diagnostic)]
 pub enum OverrideError {
+    /// Not `NAME=PROVIDER[:MODEL]`.
     #[error("`--model {raw}` is not of the form NAME=PROVIDER[:MODEL]")]
     #[diagnostic(
         code(flow::run::bad_model_arg),
@@ -21,30 +28,59 @@ pub enum OverrideError {
             "for example `--model fast=openai:gpt-4o`, `--model fast=anthropic:claude-3-5-haiku-latest` or `--model fast=mock`"
         )
     )]
-    Syntax { raw: String },
+    Syntax {
+        /// The argument as given.
+        raw: String,
+    },
 
+    /// `NAME` is not a model the program declares.
     #[error("the program has no model `{name}`")]
     #[diagnostic(code(flow::run::unknown_model), help("{help}"))]
-    UnknownModel { name: String, help: String },
-
-    #[error("unknown provider `{provider}` in `--model {raw}`")]
-    #[diagnostic(code(flow::run::unknown_provider), help("{help}"))]
-    UnknownProvider {
-        provider: String,
-        raw: String,
+    UnknownModel {
+        /// The name given.
+        name: String,
+        /// A suggestion, or the models the program does declare.
         help: String,
     },
 
+    /// `PROVIDER` is not `openai`, `anthropic` or `mock`.
+    #[error("unknown provider `{provider}` in `--model {raw}`")]
+    #[diagnostic(code(flow::run::unknown_provider), help("{help}"))]
+    UnknownProvider {
+        /// The provider given.
+        provider: String,
+        /// The argument as given.
+        raw: String,
+        /// A suggestion, or the providers there are.
+        help: String,
+    },
+
+    /// A real provider without the model id to send.
     #[error("`{provider}` needs a model id in `--model {raw}`")]
     #[diagnostic(
         code(flow::run::missing_model_id),
         help("write it after a colon, e.g. `--model {name}={provider}:{example}`")
     )]
     MissingModelId {
+        /// The provider's constructor name.
         provider: &'static str,
+        /// The argument as given.
         raw: String,
+        /// The model being replaced.
         name: String,
+        /// A model id to show in the help.
         example: &'static str,
+    },
+
+    /// Two overrides name the same model.
+    #[error("model `{name}` is given twice with `--model`")]
+    #[diagnostic(
+        code(flow::run::duplicate_model),
+        help("give each model one `--model`, as each input gets one `--input`")
+    )]
+    Duplicate {
+        /// The model named twice.
+        name: String,
     },
 }
 

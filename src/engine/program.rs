@@ -9,7 +9,9 @@ use crate::graph::FlowGraph;
 /// A program's text and the name it is known by (its path, usually).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceFile {
+    /// What diagnostics call the program, usually its path.
     pub name: String,
+    /// The program's text, which every diagnostic's spans point into.
     pub text: String,
 }
 
@@ -26,7 +28,9 @@ pub struct Program {
 /// position, and the source to render them with.
 #[derive(Debug)]
 pub struct CompileFailure {
+    /// The program's name and text, to render the diagnostics against.
     pub source: Arc<SourceFile>,
+    /// Every error and warning, sorted by position.
     pub diagnostics: Diagnostics,
 }
 
@@ -54,10 +58,12 @@ impl Program {
         }
     }
 
+    /// The checked graph, before any override or `offline` is applied.
     pub fn graph(&self) -> &FlowGraph {
         &self.graph
     }
 
+    /// The program's name and text, to render diagnostics against.
     pub fn source(&self) -> &Arc<SourceFile> {
         &self.source
     }

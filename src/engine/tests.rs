@@ -244,3 +244,67 @@ output answer = ask m "other {q}"
     // engine alone would take two.
     assert_eq!(start.elapsed(), Duration::from_millis(300));
 }
+
+/// A provider of the caller's own: answers with the prompt's length.
+struct Counting {
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl crate::providers::Provider for Counting {
+    fn call(
+        &self,
+        request: crate::providers::Request,
+    ) -> futures::future::BoxFuture<
+        '_,
+        Result<crate::providers::Reply, crate::providers::ProviderError>,
+    > {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async move {
+            Ok(crate::providers::Reply {
+                text: request.prompt.len().to_string(),
+                usage: crate::providers::Usage::default(),
+            })
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_callers_own_provider_serves_its_model_and_needs_no_key() {
+    let src = r#"
+model m = openai("gpt-4o-mini", api_key_env: "FLOW_TEST_KEY_THAT_IS_NOT_SET")
+input q: text
+output n = ask m "{q}" as int
+"#;
+    let counting = Arc::new(Counting {
+        calls: std::sync::atomic::AtomicUsize::new(0),
+    });
+    let mut providers = CustomProviders::default();
+    providers.insert("m", counting.clone());
+    let e = engine(
+        src,
+        EngineOptions {
+            providers,
+            ..EngineOptions::default()
+        },
+    );
+    let r = e
+        .run(inputs(&e, &[("q", "hello")]), RunControl::default())
+        .await;
+    assert_eq!(output(&r, "n"), Value::Int(5));
+    assert_eq!(counting.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    let mut wrong = CustomProviders::default();
+    wrong.insert("n", counting);
+    let err = Engine::new(
+        &program(src),
+        EngineOptions {
+            providers: wrong,
+            ..EngineOptions::default()
+        },
+    )
+    .err();
+    assert!(
+        matches!(err, Some(EngineError::UnknownModel { ref help, .. }) if help.contains("`m`")),
+        "{err:?}"
+    );
+}

@@ -139,7 +139,9 @@ fn as_suffix(ty: &crate::types::Type) -> String {
 /// One model a node calls; `judge` when it is the judge of a vote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ModelUse<'a> {
+    /// The model's flow name.
     pub model: &'a str,
+    /// Whether the node calls it as the judge of a vote rather than to answer.
     pub judge: bool,
 }
 
@@ -337,6 +339,7 @@ pub fn guard_label(g: &FlowGraph, from: usize, to: usize) -> String {
         .unwrap_or_else(|| "guard".to_string())
 }
 
+/// The name of node `id`, or `?` for an id not in the graph.
 pub fn node_name(g: &FlowGraph, id: super::NodeId) -> &str {
     g.dag
         .node_weight(id)

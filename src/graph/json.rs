@@ -15,6 +15,7 @@ use super::stats::{CallCount, node_calls, summary};
 use super::{EdgeKind, FlowGraph, Node, NodeKind, Sampling};
 use crate::syntax::Span;
 
+/// The graph as one JSON object (see the module docs for its shape and order).
 pub fn to_json(g: &FlowGraph) -> Value {
     let nodes: Vec<Value> = g
         .dag
@@ -151,7 +152,7 @@ fn sampling_json(sampling: &Sampling) -> Value {
 }
 
 /// `{"fixed": 4, "per_list": [{"per_item": 3, "list": "items"}], "text": "4 + 3 × len(items)"}`.
-pub fn calls_json(c: &CallCount) -> Value {
+pub(crate) fn calls_json(c: &CallCount) -> Value {
     let per_list: Vec<Value> = c
         .per_list
         .iter()

@@ -14,6 +14,7 @@ use super::describe::{
 use super::stats::{node_calls, summary};
 use super::{EdgeKind, FlowGraph, NodeId, NodeKind};
 
+/// The graph as a Mermaid `flowchart`, with the same labels as [`to_dot`](super::dot::to_dot).
 pub fn to_mermaid(g: &FlowGraph) -> String {
     let mut out = String::new();
     // Writing into a String cannot fail.
@@ -94,7 +95,7 @@ fn write_node(g: &FlowGraph, out: &mut String, id: usize, indent: &str) -> fmt::
 /// Text for inside a quoted Mermaid label: line breaks as `<br>`, and every
 /// character that could end the label, start an entity, or be read as HTML
 /// or Markdown, as an entity code.
-pub fn text(s: &str) -> String {
+pub(crate) fn text(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -8,8 +8,10 @@
 //! strategy) and its source span for run-time diagnostics.
 
 mod clusters;
-pub mod describe;
+pub(crate) mod describe;
 pub mod dot;
+#[cfg(test)]
+pub(crate) mod dot_check;
 pub mod json;
 pub mod mermaid;
 pub mod stats;
@@ -26,11 +28,13 @@ use crate::syntax::Span;
 use crate::types::Type;
 use crate::value::Value;
 
+/// A node's index in [`FlowGraph::dag`]; stable for the graph's lifetime, and the id the JSON rendering and run events use.
 pub type NodeId = NodeIndex<u32>;
 
 /// A lowered program.
 #[derive(Debug, Clone)]
 pub struct FlowGraph {
+    /// The nodes and their dependency edges; an edge runs from a dependency to its dependent.
     pub dag: DiGraph<Node, Edge, u32>,
     /// Declared models by name, in source order.
     pub models: IndexMap<String, ModelSpec>,
@@ -43,21 +47,26 @@ pub struct FlowGraph {
 }
 
 #[derive(Debug, Clone)]
+/// One `section < ... >` of the source, for drawing it as a cluster.
 pub struct SectionInfo {
     /// The record or ensemble name when the section is bound (`x = section <...>`).
     pub name: Option<String>,
+    /// Where the section is written.
     pub span: Span,
     /// Sections nest (a section member may contain a section).
     pub parent: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
+/// One step of the program: an input, a call, a vote, a computation or an output.
 pub struct Node {
     /// The binding name; synthesized nodes (inline calls) get `binding.ask1` etc.
     pub name: String,
+    /// What the node does when it runs.
     pub kind: NodeKind,
     /// The inferred type of the node's value.
     pub ty: Type,
+    /// Where the node's binding is written, for run-time diagnostics.
     pub span: Span,
     /// The innermost section cluster this node belongs to.
     pub section: Option<usize>,
@@ -68,23 +77,37 @@ pub struct Node {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A condition a node runs under: the branch of an `if` it belongs to.
 pub struct Guard {
+    /// The node holding the condition's `bool` value.
     pub cond: NodeId,
     /// Run when the condition's value equals this.
     pub when: bool,
 }
 
 #[derive(Debug, Clone)]
+/// What a node computes.
 pub enum NodeKind {
     /// A program input; its value comes from `--input` or the default.
-    Input { default: Option<Expr> },
+    Input {
+        /// The value used when the input is not given; `None` makes it required.
+        default: Option<Expr>,
+    },
     /// One LLM call site, sampled once, `repeat N` times, or voted.
-    Ask { call: AskCall, sampling: Sampling },
+    Ask {
+        /// The call to make.
+        call: AskCall,
+        /// How often it is made and how the samples combine.
+        sampling: Sampling,
+    },
     /// `section < ... > vote N by S`: every voter sampled `per_voter` times,
     /// all samples pooled in (voter, sample) order and aggregated.
     Ensemble {
+        /// One call per voter (section member), in source order.
         voters: Vec<AskCall>,
+        /// Samples each voter gives.
         per_voter: u32,
+        /// How the pooled samples are combined into one answer.
         strategy: Strategy,
     },
     /// A pure computation over other nodes (templates, `if`, builtins, ...).
@@ -92,8 +115,11 @@ pub enum NodeKind {
     /// `for VAR in LIST < BODY >`: `body` is evaluated once per element,
     /// concurrently; it may contain inline `ask`s (`ExprKind::Ask`).
     Map {
+        /// The loop variable, bound to each element in turn.
         var: String,
+        /// The list iterated over.
         list: Expr,
+        /// The expression evaluated per element; its values form the result list.
         body: Expr,
         /// LLM calls in one evaluation of the body, worst case (for counting).
         calls_per_item: u64,
@@ -107,8 +133,11 @@ pub enum NodeKind {
 /// Everything needed to make one call, minus the sample index.
 #[derive(Debug, Clone)]
 pub struct AskCall {
+    /// The flow model's name, a key of [`FlowGraph::models`].
     pub model: String,
+    /// The user prompt, interpolated at run time.
     pub prompt: Template,
+    /// The system prompt, if the call or the model gives one.
     pub system: Option<Template>,
     /// What the reply is parsed into (`as T`, default text).
     pub parse_as: Type,
@@ -116,22 +145,28 @@ pub struct AskCall {
     pub timeout: Option<Duration>,
     /// Attempts after the first; falls back to the model's `retry`.
     pub retry: Option<u32>,
+    /// Where the `ask` is written.
     pub span: Span,
 }
 
 #[derive(Debug, Clone, PartialEq)]
+/// How many samples a call site takes and what it makes of them.
 pub enum Sampling {
+    /// A single call; its reply is the value.
     One,
     /// `repeat N`: a list of `N` independent samples.
     Repeat(u32),
     /// `vote N by S`.
     Vote {
+        /// Samples to take.
         n: u32,
+        /// How they are combined.
         strategy: Strategy,
     },
 }
 
 impl Sampling {
+    /// How many calls the site makes per evaluation, before retries.
     pub fn samples(&self) -> u64 {
         match self {
             Sampling::One => 1,
@@ -141,11 +176,17 @@ impl Sampling {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+/// How a vote combines its samples into one answer.
 pub enum Strategy {
+    /// The most common answer; ties go to the one first in sample order.
     Majority,
+    /// Every sample must agree, or the vote fails.
     Unanimous,
+    /// An answer needs at least this many samples agreeing.
     AtLeast(u32),
+    /// The arithmetic mean of numeric samples.
     Mean,
+    /// The median of numeric samples.
     Median,
     /// The judging model's name.
     Judge(String),
@@ -169,11 +210,14 @@ impl std::fmt::Display for Strategy {
 pub struct Edge {
     /// The name the dependent reads the value by (binding name or `x.field`).
     pub label: String,
+    /// Whether the value is data or a guard condition.
     pub kind: EdgeKind,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why an edge exists.
 pub enum EdgeKind {
+    /// The dependent reads the source's value.
     Data,
     /// The source is an `if` condition guarding the target.
     Guard,
@@ -182,13 +226,18 @@ pub enum EdgeKind {
 /// A template: literal text and interpolated expressions, already checked.
 #[derive(Debug, Clone)]
 pub struct Template {
+    /// Literal text and interpolations, in order.
     pub parts: Vec<TemplatePart>,
+    /// Where the template is written.
     pub span: Span,
 }
 
 #[derive(Debug, Clone)]
+/// One piece of a [`Template`].
 pub enum TemplatePart {
+    /// Text copied as is (escapes already resolved).
     Lit(String),
+    /// An interpolated `{expr}`, converted to text when the template is built.
     Expr(Expr),
 }
 
@@ -196,29 +245,46 @@ pub enum TemplatePart {
 /// variable of an enclosing `for`).
 #[derive(Debug, Clone)]
 pub struct Expr {
+    /// What the expression computes.
     pub kind: ExprKind,
+    /// Its checked type.
     pub ty: Type,
+    /// Where it is written.
     pub span: Span,
 }
 
 #[derive(Debug, Clone)]
+/// What an [`Expr`] computes.
 pub enum ExprKind {
+    /// A literal value.
     Lit(Value),
     /// The value of another node.
     Node(NodeId),
     /// The variable of an enclosing `for`.
     Var(String),
+    /// An interpolated string.
     Template(Template),
+    /// A list literal.
     List(Vec<Expr>),
+    /// `expr.field`: a record member or a JSON field.
     Field(Box<Expr>, String),
+    /// A builtin function applied to its arguments.
     Call(Builtin, Vec<Expr>),
+    /// `not expr`.
     Not(Box<Expr>),
+    /// `a and b`, short-circuiting.
     And(Box<Expr>, Box<Expr>),
+    /// `a or b`, short-circuiting.
     Or(Box<Expr>, Box<Expr>),
+    /// A comparison of two values.
     Compare(CompareOp, Box<Expr>, Box<Expr>),
+    /// `if cond then a else b`.
     If {
+        /// The `bool` that picks the branch.
         cond: Box<Expr>,
+        /// The value when the condition holds.
         then: Box<Expr>,
+        /// The value when it does not.
         else_: Box<Expr>,
     },
     /// Only inside a `Map` body, where calls happen per element. Elsewhere every
@@ -226,23 +292,34 @@ pub enum ExprKind {
     Ask(Box<AskCall>, Sampling),
     /// A `for` nested in a `Map` body.
     Map {
+        /// The loop variable.
         var: String,
+        /// The list iterated over.
         list: Box<Expr>,
+        /// The expression evaluated per element.
         body: Box<Expr>,
     },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A comparison operator: `==`, `!=`, `<`, `<=`, `>`, `>=`.
 pub enum CompareOp {
+    /// `==`
     Eq,
+    /// `!=`
     Ne,
+    /// `<`
     Lt,
+    /// `<=`
     Le,
+    /// `>`
     Gt,
+    /// `>=`
     Ge,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A builtin function callable from expressions.
 pub enum Builtin {
     /// `join(list, sep)`
     Join,
@@ -252,14 +329,18 @@ pub enum Builtin {
     Lines,
     /// `len(text | list)`
     Len,
+    /// `trim(text)`: without leading and trailing whitespace.
     Trim,
+    /// `lower(text)`
     Lower,
+    /// `upper(text)`
     Upper,
     /// `contains(text, sub)`, also on lists.
     Contains,
 }
 
 impl Builtin {
+    /// Every builtin with the name it is called by, for lookups and suggestions.
     pub const ALL: [(&'static str, Builtin); 8] = [
         ("join", Builtin::Join),
         ("split", Builtin::Split),
@@ -271,6 +352,7 @@ impl Builtin {
         ("contains", Builtin::Contains),
     ];
 
+    /// The name the builtin is called by in source.
     pub fn name(self) -> &'static str {
         Self::ALL
             .iter()
@@ -279,12 +361,14 @@ impl Builtin {
             .unwrap_or("?")
     }
 
+    /// The builtin called `name`, if there is one.
     pub fn from_name(name: &str) -> Option<Builtin> {
         Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
     }
 }
 
 impl FlowGraph {
+    /// The node with this id (ids come from this graph, so it exists).
     pub fn node(&self, id: NodeId) -> &Node {
         &self.dag[id]
     }

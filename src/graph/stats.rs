@@ -15,6 +15,7 @@ use crate::value::Value;
 /// run time: `fixed + Σ per_item × len(list)`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CallCount {
+    /// Calls that do not depend on any list's length.
     pub fixed: u64,
     /// `(calls per element, the list as written)`, one entry per distinct list,
     /// in the order the lists first appear in the graph.
@@ -22,6 +23,7 @@ pub struct CallCount {
 }
 
 impl CallCount {
+    /// A count of exactly `n` calls.
     pub fn fixed(n: u64) -> CallCount {
         CallCount {
             fixed: n,
@@ -29,6 +31,7 @@ impl CallCount {
         }
     }
 
+    /// Whether no call can happen.
     pub fn is_zero(&self) -> bool {
         self.fixed == 0 && self.per_list.iter().all(|(k, _)| *k == 0)
     }
@@ -49,6 +52,7 @@ impl CallCount {
         }
     }
 
+    /// Adds another count into this one, term by term.
     pub fn add(&mut self, other: &CallCount) {
         self.fixed = self.fixed.saturating_add(other.fixed);
         for (k, list) in &other.per_list {
@@ -88,6 +92,7 @@ impl fmt::Display for CallCount {
 /// What `flow check` reports for a program.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Summary {
+    /// Nodes in the graph, inputs and outputs included.
     pub nodes: usize,
     /// Worst-case LLM calls for one run.
     pub calls: CallCount,
@@ -115,6 +120,7 @@ impl fmt::Display for Summary {
     }
 }
 
+/// What `flow check` prints: nodes, worst-case calls, longest chain.
 pub fn summary(g: &FlowGraph) -> Summary {
     Summary {
         nodes: g.dag.node_count(),
@@ -222,7 +228,7 @@ pub fn longest_chain(g: &FlowGraph) -> u64 {
 
 /// Calls one node makes one after another: the samples of a vote run side by
 /// side (one stage), and a judge waits for them (a second stage).
-pub fn node_stages(node: &Node) -> u64 {
+pub(crate) fn node_stages(node: &Node) -> u64 {
     match &node.kind {
         NodeKind::Ask { sampling, .. } => 1 + judge_stage(sampling),
         NodeKind::Ensemble { strategy, .. } => 1 + judge_calls(strategy),

@@ -6,7 +6,7 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use super::http::{Api, Auth, Endpoint, HttpClient};
-use super::{Malformation, Provider, ProviderError, Reply, Request, Usage};
+use super::{Malformation, Provider, ProviderError, Reply, Request, ServerText, Usage};
 use crate::model::{ModelOptions, ModelSpec, ProviderKind};
 
 pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com/v1";
@@ -96,6 +96,10 @@ impl AnthropicProvider {
 impl Provider for AnthropicProvider {
     fn call(&self, request: Request) -> BoxFuture<'_, Result<Reply, ProviderError>> {
         Box::pin(self.call_once(request))
+    }
+
+    fn scrub(&self, text: &str) -> ServerText {
+        self.endpoint.scrub(text)
     }
 }
 

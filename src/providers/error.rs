@@ -133,15 +133,20 @@ pub enum BadUrl {
 pub enum ProviderError {
     /// The model declares no model id to send.
     NoModelId {
+        /// The flow model's name.
         model: String,
         /// `OpenAI`; and the constructor to write, `openai`.
         provider: &'static str,
+        /// The model constructor to give it in, e.g. `openai`.
         call: &'static str,
     },
     /// `base_url` is not an http(s) URL.
     BadBaseUrl {
+        /// The flow model's name.
         model: String,
+        /// The URL as written, password hidden.
         base_url: String,
+        /// What is wrong with it.
         problem: BadUrl,
         /// The provider's own base URL, as an example of a good one.
         example: &'static str,
@@ -149,15 +154,25 @@ pub enum ProviderError {
     /// The key's variable is unset or blank, and the provider's own API
     /// (unlike a local server) needs a key.
     MissingKey {
+        /// The flow model's name.
         model: String,
+        /// The variable the key is read from (its name only).
         key_env: String,
+        /// The provider's name as users know it.
         provider: &'static str,
     },
     /// The key holds characters an HTTP header cannot carry.
-    UnsendableKey { model: String, key_env: String },
+    UnsendableKey {
+        /// The flow model's name.
+        model: String,
+        /// The variable the key is read from (its name only).
+        key_env: String,
+    },
     /// The server answered with an error status (not a redirect).
     Status {
+        /// What the request went to.
         target: Box<Target>,
+        /// The HTTP status.
         status: u16,
         /// The provider's own words from the body (`type: message`), scrubbed.
         detail: Option<ServerText>,
@@ -167,46 +182,74 @@ pub enum ProviderError {
     /// The server answered with a redirect, which flow refuses to follow: a
     /// redirect to another host would carry the key along.
     Redirect {
+        /// What the request went to.
         target: Box<Target>,
+        /// The redirect's HTTP status.
         status: u16,
         /// Where it pointed, scrubbed.
         location: Option<ServerText>,
     },
     /// No complete reply within the model's `timeout`.
     Timeout {
+        /// What the request went to.
         target: Box<Target>,
+        /// The limit that passed, when the endpoint knows it.
         after: Option<Duration>,
     },
     /// The connection could not be made (refused, DNS, TLS).
     Connect {
+        /// What the request went to.
         target: Box<Target>,
+        /// The client's complaint, scrubbed.
         reason: ServerText,
     },
     /// The connection broke while the request was being sent.
     Interrupted {
+        /// What the request went to.
         target: Box<Target>,
+        /// The client's complaint, scrubbed.
         reason: ServerText,
     },
     /// The status arrived but the body broke off.
     BodyRead {
+        /// What the request went to.
         target: Box<Target>,
+        /// The client's complaint, scrubbed.
         reason: ServerText,
+    },
+    /// A 2xx reply whose body passed [`MAX_REPLY_BYTES`](super::http::MAX_REPLY_BYTES):
+    /// reading stopped there.
+    TooLarge {
+        /// What the request went to.
+        target: Box<Target>,
+        /// The cap, in bytes.
+        limit: usize,
     },
     /// A 2xx reply without what the call needs; `body` is its start, scrubbed.
     Malformed {
+        /// What the request went to.
         target: Box<Target>,
+        /// What was missing or wrong.
         problem: Malformation,
+        /// The start of the body, scrubbed.
         body: ServerText,
     },
     /// `mock(fail_first: N)`: attempts `0..N` fail on purpose.
     MockFailure {
+        /// The flow model's name.
         model: String,
+        /// The mock's `fail_first` option.
         fail_first: u32,
         /// 0-based.
         attempt: u32,
     },
     /// A mock with `rules` only, none of whose keys is in the prompt.
-    NoRuleMatched { model: String, keys: Vec<String> },
+    NoRuleMatched {
+        /// The flow model's name.
+        model: String,
+        /// The mock's rule keys, none of which the prompt contains.
+        keys: Vec<String>,
+    },
     /// A bug in flow (an HTTP client that cannot be built, a request that
     /// cannot be serialised).
     Internal(InternalError),
@@ -230,9 +273,16 @@ impl ProviderError {
             | ProviderError::UnsendableKey { .. }
             | ProviderError::Redirect { .. }
             | ProviderError::Malformed { .. }
+            | ProviderError::TooLarge { .. }
             | ProviderError::NoRuleMatched { .. }
             | ProviderError::Internal(_) => false,
         }
+    }
+
+    /// Whether the request may have reached a server, and so counts as a
+    /// call made (and billed). A refused or failed connection sent nothing.
+    pub fn was_sent(&self) -> bool {
+        !matches!(self, ProviderError::Connect { .. })
     }
 
     /// The wait the server asked for before the next attempt; the runtime
@@ -286,14 +336,21 @@ impl ProviderError {
                      with `api_key_env`",
                     target.base_url, target.key_env
                 ),
+                404 if !has_version(&target.base_url) => format!(
+                    "`base_url` (`{base}`) has no `/v1`: APIs like this one are served under \
+                     a version, so try `{base}/v1`; else check the model id `{id}`",
+                    base = target.base_url,
+                    id = target.model_id
+                ),
                 404 => format!(
-                    "check the model id `{}` and `base_url` (`{}`)",
+                    "check the model id `{}` and the path `base_url` (`{}`) leads to",
                     target.model_id, target.base_url
                 ),
                 _ => format!(
-                    "check the options of model `{}` (`temperature`, `max_tokens`, `top_p`) \
+                    "check the model id `{}` (some servers answer 400 to one they do not \
+                     serve), the options of model `{}` (`temperature`, `max_tokens`, `top_p`) \
                      and the prompt",
-                    target.model
+                    target.model_id, target.model
                 ),
             },
             ProviderError::Redirect {
@@ -314,6 +371,11 @@ impl ProviderError {
             ),
             ProviderError::Malformed { target, .. } => format!(
                 "check that `base_url` (`{}`) points at an {}-compatible API",
+                target.base_url, target.provider
+            ),
+            ProviderError::TooLarge { target, .. } => format!(
+                "no model reply is that large: check that `base_url` (`{}`) points at an \
+                 {}-compatible API, or lower `max_tokens`",
                 target.base_url, target.provider
             ),
             ProviderError::NoRuleMatched { .. } => "add a rule whose key appears in the prompt, \
@@ -382,10 +444,16 @@ impl fmt::Display for ProviderError {
                     status_text(*status),
                     target.path
                 )?;
-                match detail {
-                    Some(detail) => write!(f, ": {detail}"),
-                    None => Ok(()),
+                if let Some(detail) = detail {
+                    write!(f, ": {detail}")?;
                 }
+                // A 401 or 403 says so in its help; any other answer to a
+                // request without a key may still be about the key (a proxy
+                // answering 400 or 404 to anyone it does not know).
+                if !target.has_key && !matches!(status, 401 | 403) {
+                    write!(f, " (no key was sent: `{}` is not set)", target.key_env)?;
+                }
+                Ok(())
             }
             ProviderError::Redirect { target, status, .. } => write!(
                 f,
@@ -434,6 +502,13 @@ impl fmt::Display for ProviderError {
                     write!(f, "`{body}`")
                 }
             }
+            ProviderError::TooLarge { target, limit } => write!(
+                f,
+                "reply too large: {} sent a reply for {target} of more than {}, and flow \
+                 stopped reading it",
+                target.who(),
+                human_bytes(*limit)
+            ),
             ProviderError::MockFailure {
                 model,
                 fail_first,
@@ -468,6 +543,18 @@ pub(crate) fn status_is_transient(status: u16) -> bool {
     matches!(status, 408 | 409 | 429 | 500..=599)
 }
 
+/// Whether a base URL's path has a version segment (`/v1`, `/api/v2`,
+/// `/v1beta/openai`): a 404 from a URL without one is most often a
+/// `base_url` written without its `/v1`.
+fn has_version(base_url: &str) -> bool {
+    let path = reqwest::Url::parse(base_url)
+        .map_or_else(|_| base_url.to_string(), |u| u.path().to_string());
+    path.split('/').any(|segment| {
+        let mut chars = segment.chars();
+        matches!(chars.next(), Some('v' | 'V')) && chars.next().is_some_and(|c| c.is_ascii_digit())
+    })
+}
+
 /// `404 Not Found`, or the bare number for a status without a reason.
 fn status_text(status: u16) -> String {
     match reqwest::StatusCode::from_u16(status)
@@ -476,6 +563,15 @@ fn status_text(status: u16) -> String {
     {
         Some(reason) => format!("{status} {reason}"),
         None => status.to_string(),
+    }
+}
+
+/// `16 MiB`, `512 KiB`, `100 bytes`.
+fn human_bytes(n: usize) -> String {
+    match n {
+        n if n >= 1 << 20 && n.is_multiple_of(1 << 20) => format!("{} MiB", n >> 20),
+        n if n >= 1 << 10 && n.is_multiple_of(1 << 10) => format!("{} KiB", n >> 10),
+        n => format!("{n} bytes"),
     }
 }
 
@@ -578,6 +674,10 @@ mod tests {
                 problem: Malformation::Refusal(ServerText::new(&echo)),
                 body: ServerText::new(&echo),
             },
+            ProviderError::TooLarge {
+                target: target(),
+                limit: 16 << 20,
+            },
             ProviderError::MockFailure {
                 model: "m".into(),
                 fail_first: 2,
@@ -602,6 +702,7 @@ mod tests {
                 false, // redirect
                 true, true, true, true,  // timeout, connect, interrupted, body
                 false, // malformed
+                false, // too large
                 true,  // mock fail_first
                 false, false // no rule, internal
             ]

@@ -19,6 +19,11 @@ use crate::model::{ModelSpec, ProviderKind};
 /// retried by the runtime instead of eating the whole attempt.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The most a reply's body may have: far beyond any model's reply (a
+/// 128k-token answer is about half a MiB of JSON), and small enough that a
+/// server streaming an endless body cannot take the process's memory.
+pub const MAX_REPLY_BYTES: usize = 16 << 20;
+
 /// How much of an unexpected body an error message quotes.
 const QUOTE_CHARS: usize = 300;
 
@@ -65,8 +70,17 @@ impl fmt::Debug for HttpClient {
 }
 
 /// The shared client for a run. Fails only if TLS cannot be set up.
+///
+/// The platform's root store is read besides the bundled roots, so a
+/// corporate CA installed on the machine is trusted. A store holding only
+/// certificates rustls cannot read makes reqwest refuse to build at all;
+/// the bundled roots alone then still reach the public providers.
 pub fn client() -> Result<HttpClient, ProviderError> {
-    HttpClient::with_builder(MAX_SHARDS, || configure(reqwest::Client::builder()))
+    HttpClient::with_builder(MAX_SHARDS, || configure(reqwest::Client::builder())).or_else(|_| {
+        HttpClient::with_builder(MAX_SHARDS, || {
+            configure(reqwest::Client::builder()).tls_built_in_native_certs(false)
+        })
+    })
 }
 
 impl HttpClient {
@@ -152,6 +166,54 @@ impl HttpClient {
             index,
         };
         Ok((self.shard(index)?, claim))
+    }
+}
+
+impl HttpClient {
+    /// A claim on the first shard, whatever its load: see [`Endpoint::post`]
+    /// on running out of file descriptors.
+    fn acquire_first(&self) -> Result<(reqwest::Client, Claim), ProviderError> {
+        if let Some(count) = self.shards.in_flight.first() {
+            count.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        }
+        let claim = Claim {
+            shards: self.shards.clone(),
+            index: 0,
+        };
+        Ok((self.shard(0)?, claim))
+    }
+}
+
+/// Whether a request failed for want of a file descriptor (`EMFILE`: the
+/// process's limit; `ENFILE`: the system's), which a connection closing
+/// elsewhere will cure.
+fn out_of_files(e: &reqwest::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(error) = cause {
+        if let Some(io) = error.downcast_ref::<std::io::Error>()
+            && matches!(io.raw_os_error(), Some(23 | 24))
+        {
+            return cfg!(unix);
+        }
+        cause = error.source();
+    }
+    false
+}
+
+/// Raises this process's soft limit on open files to its hard limit, as
+/// Go's runtime does at start, and returns the new soft limit. The usual
+/// soft default of 1,024 allows about a thousand connections, and a
+/// fan-out over HTTP/1.1 opens one per call in flight; the hard limit
+/// (often 524,288) is what the system actually allows. Meant for a binary's
+/// `main`: a library should not change its host process's limits unasked.
+pub fn raise_file_limit() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        rlimit::increase_nofile_limit(u64::MAX).ok()
+    }
+    #[cfg(not(unix))]
+    {
+        None
     }
 }
 
@@ -406,21 +468,57 @@ impl Endpoint {
         &self,
         body: &impl serde::Serialize,
     ) -> Result<Vec<u8>, ProviderError> {
-        let (client, _claim) = self.client.acquire()?;
-        let mut request = client
-            .post(self.url.clone())
-            .headers(self.headers.clone())
-            .json(body);
-        if let Some(timeout) = self.timeout {
-            request = request.timeout(timeout);
-        }
-        let response = request.send().await.map_err(|e| self.send_error(&e))?;
+        let (mut client, mut claim) = self.client.acquire()?;
+        let mut waited = 0u32;
+        let mut response = loop {
+            let mut request = client
+                .post(self.url.clone())
+                .headers(self.headers.clone())
+                .json(body);
+            if let Some(timeout) = self.timeout {
+                request = request.timeout(timeout);
+            }
+            match request.send().await {
+                Ok(response) => break response,
+                // Out of file descriptors: backpressure, not a failed call.
+                // Wait for connections to free up, then go through the
+                // first pool, whose connections other calls return to it
+                // (idle ones in the other pools cannot be borrowed).
+                Err(e) if out_of_files(&e) => {
+                    drop(claim);
+                    waited = waited.saturating_add(1);
+                    let ms =
+                        rand::random_range(1..=10u64.saturating_mul(u64::from(waited.min(10))));
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    (client, claim) = self.client.acquire_first()?;
+                }
+                Err(e) => return Err(self.send_error(&e)),
+            }
+        };
+        // The claim counts this call against its pool until the body is read.
+        let _claim = claim;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(|e| self.body_error(&e))?;
-        if status.is_success() {
-            Ok(body.to_vec())
+        // Read in chunks up to the cap: an endless body would otherwise
+        // grow in memory until the timeout, or forever without one.
+        let mut body = Vec::new();
+        let mut whole = true;
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.body_error(&e))? {
+            if body.len() + chunk.len() > MAX_REPLY_BYTES {
+                whole = false;
+                break;
+            }
+            body.extend_from_slice(&chunk);
+        }
+        if status.is_success() && !whole {
+            Err(ProviderError::TooLarge {
+                target: self.target(),
+                limit: MAX_REPLY_BYTES,
+            })
+        } else if status.is_success() {
+            Ok(body)
         } else {
+            // An error's body is only quoted, so its start is enough.
             Err(self.status_error(status, &headers, &body, SystemTime::now()))
         }
     }
@@ -522,7 +620,7 @@ impl Endpoint {
 
     /// Text that came from outside, without the key or anything shaped like
     /// a key (OpenAI echoes a masked key in its 401 message).
-    fn scrub(&self, text: &str) -> ServerText {
+    pub(crate) fn scrub(&self, text: &str) -> ServerText {
         match &self.key {
             Some(key) => ServerText::new(&text.replace(key.expose(), "***")),
             None => ServerText::new(text),
@@ -530,8 +628,19 @@ impl Endpoint {
     }
 }
 
-/// The wait a server asks for: `retry-after-ms` (OpenAI's finer hint), then
-/// `Retry-After` as seconds or as an HTTP date (a date in the past is zero).
+/// The wait a server asks for, from the first of these that reads:
+///
+/// 1. `retry-after-ms` (OpenAI's finer hint), in milliseconds;
+/// 2. `Retry-After`, in seconds or as an HTTP date (a date past is zero);
+/// 3. `llm_provider-retry-after` (LiteLLM and the proxies built on it),
+///    which passes on the upstream provider's `Retry-After` in seconds;
+/// 4. `x-ratelimit-reset-requests` and `x-ratelimit-reset-tokens` (OpenAI
+///    and the services copying its headers), Go durations like `1s` or
+///    `6m0s`: the reset of the limit that ran out (its
+///    `x-ratelimit-remaining-*` is 0), else the soonest one.
+///
+/// A 429 with only the last kind used to be retried after the usual
+/// half-second backoff, twice, and fail the run in two seconds.
 pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let header = |name: &str| {
         headers
@@ -554,11 +663,62 @@ pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Durati
     {
         return Some(wait);
     }
-    let value = header("retry-after")?;
-    seconds(value).or_else(|| {
-        let date = httpdate::parse_http_date(value).ok()?;
-        Some(date.duration_since(now).unwrap_or(Duration::ZERO))
-    })
+    let standard = header("retry-after").and_then(|value| {
+        seconds(value).or_else(|| {
+            let date = httpdate::parse_http_date(value).ok()?;
+            Some(date.duration_since(now).unwrap_or(Duration::ZERO))
+        })
+    });
+    if standard.is_some() {
+        return standard;
+    }
+    if let Some(wait) = header("llm_provider-retry-after").and_then(seconds) {
+        return Some(wait);
+    }
+    let resets: Vec<(Duration, bool)> = ["requests", "tokens"]
+        .iter()
+        .filter_map(|limit| {
+            let reset = header(&format!("x-ratelimit-reset-{limit}")).and_then(go_duration)?;
+            let spent = header(&format!("x-ratelimit-remaining-{limit}")) == Some("0");
+            Some((reset, spent))
+        })
+        .collect();
+    let spent = resets.iter().filter(|(_, spent)| *spent).map(|(d, _)| *d);
+    spent.max().or_else(|| resets.iter().map(|(d, _)| *d).min())
+}
+
+/// A Go `time.Duration` as printed: `1s`, `6m0s`, `1m30.5s`, `20ms`,
+/// `2h3m`: numbers (with an optional fraction), each with its unit.
+fn go_duration(text: &str) -> Option<Duration> {
+    const UNITS: [(&str, f64); 7] = [
+        ("ns", 1e-9),
+        ("us", 1e-6),
+        ("µs", 1e-6),
+        ("ms", 1e-3),
+        ("h", 3600.0),
+        ("m", 60.0),
+        ("s", 1.0),
+    ];
+    let mut rest = text;
+    let mut total = 0.0;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number = &rest[..digits];
+        if number.is_empty() || number.ends_with('.') || number.starts_with('.') {
+            return None;
+        }
+        let value: f64 = number.parse().ok()?;
+        rest = &rest[digits..];
+        let (unit, scale) = UNITS.iter().find(|(unit, _)| rest.starts_with(unit))?;
+        rest = &rest[unit.len()..];
+        total += value * scale;
+    }
+    Duration::try_from_secs_f64(total).ok()
 }
 
 /// The provider's own words from an error body: `{"error":{"type","message"}}`
@@ -803,6 +963,145 @@ mod tests {
     }
 
     #[test]
+    fn item_23_nonstandard_retry_headers_are_honoured() {
+        let now = SystemTime::now();
+        let at = |pairs: &[(&'static str, &str)]| retry_after(&headers(pairs), now);
+        // LiteLLM and the proxies built on it.
+        assert_eq!(
+            at(&[("llm_provider-retry-after", "7")]),
+            Some(Duration::from_secs(7))
+        );
+        // OpenAI's own, as Go durations: the limit that ran out decides.
+        assert_eq!(
+            at(&[
+                ("x-ratelimit-remaining-requests", "0"),
+                ("x-ratelimit-reset-requests", "1s"),
+                ("x-ratelimit-remaining-tokens", "5000"),
+                ("x-ratelimit-reset-tokens", "6m0s"),
+            ]),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(
+            at(&[
+                ("x-ratelimit-remaining-requests", "3"),
+                ("x-ratelimit-reset-requests", "1s"),
+                ("x-ratelimit-remaining-tokens", "0"),
+                ("x-ratelimit-reset-tokens", "6m0s"),
+            ]),
+            Some(Duration::from_secs(360))
+        );
+        // Without the remaining counts, the soonest reset.
+        assert_eq!(
+            at(&[
+                ("x-ratelimit-reset-requests", "1m30.5s"),
+                ("x-ratelimit-reset-tokens", "20ms"),
+            ]),
+            Some(Duration::from_millis(20))
+        );
+        assert_eq!(
+            at(&[("x-ratelimit-reset-tokens", "2h3m")]),
+            Some(Duration::from_secs(2 * 3600 + 3 * 60))
+        );
+        // The standard header wins over all of them.
+        assert_eq!(
+            at(&[
+                ("retry-after", "3"),
+                ("llm_provider-retry-after", "9"),
+                ("x-ratelimit-reset-requests", "8s"),
+            ]),
+            Some(Duration::from_secs(3))
+        );
+        for bad in ["", "s", "1x", "1.s", "-1s", "1s2", "ms"] {
+            assert_eq!(at(&[("x-ratelimit-reset-requests", bad)]), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn item_23_a_404_shows_the_path_and_hints_at_a_missing_v1() {
+        let endpoint = endpoint(Some("http://localhost:11434"), None).unwrap();
+        let error = endpoint.status_error(
+            StatusCode::NOT_FOUND,
+            &HeaderMap::new(),
+            b"404 page not found",
+            SystemTime::now(),
+        );
+        let message = error.to_string();
+        assert!(
+            message.contains("for model `fast` (`gpt-4o-mini`) at `POST /chat/completions`"),
+            "{message}"
+        );
+        let help = error.help().unwrap();
+        assert!(
+            help.contains("`base_url` (`http://localhost:11434`) has no `/v1`"),
+            "{help}"
+        );
+        assert!(help.contains("`http://localhost:11434/v1`"), "{help}");
+
+        // With a version in the URL, the model id is the likelier culprit.
+        let endpoint = self::endpoint(Some("http://localhost:11434/v1"), None).unwrap();
+        let error = endpoint.status_error(
+            StatusCode::NOT_FOUND,
+            &HeaderMap::new(),
+            b"",
+            SystemTime::now(),
+        );
+        let help = error.help().unwrap();
+        assert!(!help.contains("has no `/v1`"), "{help}");
+        assert!(help.contains("the model id `gpt-4o-mini`"), "{help}");
+    }
+
+    #[test]
+    fn item_23_a_400_names_the_model_id_sent() {
+        let endpoint = endpoint(Some("http://localhost:1/v1"), Some("k")).unwrap();
+        let error = endpoint.status_error(
+            StatusCode::BAD_REQUEST,
+            &HeaderMap::new(),
+            br#"{"error":{"message":"unknown model"}}"#,
+            SystemTime::now(),
+        );
+        assert!(
+            error
+                .to_string()
+                .contains("400 Bad Request for model `fast` (`gpt-4o-mini`)"),
+            "{error}"
+        );
+        assert!(error.help().unwrap().contains("`gpt-4o-mini`"));
+    }
+
+    #[test]
+    fn item_23_an_error_without_a_key_says_no_key_was_sent() {
+        let endpoint = Endpoint::new(
+            &spec(Some("http://localhost:1/v1"), Some("MY_KEY")),
+            test_support::client(),
+            openai_api(),
+            None,
+        )
+        .unwrap();
+        for status in [400, 404, 429, 500] {
+            let error = endpoint.status_error(
+                StatusCode::from_u16(status).unwrap(),
+                &HeaderMap::new(),
+                b"",
+                SystemTime::now(),
+            );
+            assert!(
+                error
+                    .to_string()
+                    .ends_with("(no key was sent: `MY_KEY` is not set)"),
+                "{status}: {error}"
+            );
+        }
+        let with_key = self::endpoint(Some("http://localhost:1/v1"), Some("k")).unwrap();
+        let error = with_key.status_error(
+            StatusCode::BAD_REQUEST,
+            &HeaderMap::new(),
+            b"",
+            SystemTime::now(),
+        );
+        assert!(!error.to_string().contains("no key"), "{error}");
+    }
+
+    #[test]
     fn error_detail_finds_the_providers_own_words() {
         let detail = |s: &str| error_detail(s.as_bytes());
         assert_eq!(
@@ -978,7 +1277,8 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "the server at `http://me:***@localhost:11434/v1` answered 404 Not Found for \
-             model `fast` (`gpt-4o-mini`) at `POST /v1/chat/completions`: model 'llama3' not found"
+             model `fast` (`gpt-4o-mini`) at `POST /v1/chat/completions`: model 'llama3' not found \
+             (no key was sent: `OPENAI_API_KEY` is not set)"
         );
         assert!(!format!("{error:?}").contains("hunter2"));
         assert!(!help.contains("hunter2"), "{help}");
@@ -1062,6 +1362,17 @@ mod tests {
         let client = HttpClient::from(reqwest::Client::new());
         let claims: Vec<_> = (0..100).map(|_| client.acquire().unwrap().1).collect();
         assert!(claims.iter().all(|c| c.index == 0));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn item_27_the_file_limit_is_raised_to_the_hard_limit() {
+        let (_, hard) = rlimit::Resource::NOFILE.get().expect("the file limit");
+        let raised = raise_file_limit().expect("a new soft limit");
+        let (soft, _) = rlimit::Resource::NOFILE.get().expect("the file limit");
+        assert_eq!(raised, soft);
+        // macOS caps the soft limit below an unlimited hard one.
+        assert!(soft == hard || cfg!(target_os = "macos"), "{soft} < {hard}");
     }
 
     #[tokio::test]

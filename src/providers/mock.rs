@@ -15,8 +15,8 @@
 //! "these rules, else this reply". Rules with no fallback and no matching key
 //! are a fatal error, since retrying the same prompt cannot match either.
 //!
-//! `latency` delays every attempt (with tokio's clock, so tests can pause
-//! it), and `fail_first: N` makes attempts `0..N` of every call fail with a
+//! `latency` delays every attempt, exactly (with tokio's clock, so tests
+//! can pause it), and `fail_first: N` makes attempts `0..N` of every call fail with a
 //! transient error after that delay. Dropping the future cancels the call.
 
 use futures::future::BoxFuture;
@@ -77,9 +77,10 @@ impl Provider for MockProvider {
     }
 
     fn call(&self, request: Request) -> BoxFuture<'_, Result<Reply, ProviderError>> {
+        let start = tokio::time::Instant::now();
         Box::pin(async move {
             if let Some(latency) = self.options.latency {
-                tokio::time::sleep(latency).await;
+                wait_exactly(start, latency).await;
             }
             if request.attempt < self.options.fail_first {
                 return Err(ProviderError::MockFailure {
@@ -99,6 +100,38 @@ impl Provider for MockProvider {
                 text,
             })
         })
+    }
+}
+
+/// How much of a latency is spent yielding rather than on a timer: tokio's
+/// timer fires on the first millisecond tick after its deadline, and the
+/// scheduler adds its own delay, so a plain `sleep(10ms)` took about 11.3
+/// (measured: 1.3 ms late, rarely more than 1.5).
+const SPIN: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// Returns `latency` after `start`, to within a few microseconds: a timer
+/// for all but the last [`SPIN`], then yielding to other tasks until the
+/// instant. On a paused clock (tests) timers are exact and time only moves
+/// when every task waits, so there the wait is all timer: a paused clock
+/// shows as a timer that took far less real time than it slept.
+async fn wait_exactly(start: tokio::time::Instant, latency: std::time::Duration) {
+    let deadline = start + latency;
+    let real = std::time::Instant::now();
+    let coarse = latency.saturating_sub(SPIN);
+    if !coarse.is_zero() {
+        tokio::time::sleep_until(start + coarse).await;
+        if real.elapsed() < coarse / 2 {
+            tokio::time::sleep_until(deadline).await;
+            return;
+        }
+    }
+    while tokio::time::Instant::now() < deadline {
+        if real.elapsed() > latency + SPIN {
+            // The clock does not move while we yield: it is paused.
+            tokio::time::sleep_until(deadline).await;
+            return;
+        }
+        tokio::task::yield_now().await;
     }
 }
 
@@ -443,6 +476,69 @@ mod tests {
         let reply = mock.call(request("p", 0, 0, Type::Text)).await;
         assert_eq!(reply.map(|r| r.text), Ok("ok".into()));
         assert_eq!(start.elapsed(), Duration::from_millis(300));
+    }
+
+    /// On the real clock: tokio's timer fires on the millisecond tick after
+    /// the deadline and later, about 1.2 ms late per call, so benchmarks of
+    /// mock chains measured the timer rather than flow.
+    #[tokio::test]
+    async fn item_28_latency_is_exact_to_a_tenth_of_a_millisecond() {
+        for ms in [10, 3, 1] {
+            let latency = Duration::from_millis(ms);
+            let mock = MockProvider::new(MockOptions {
+                reply: Some("ok".into()),
+                latency: Some(latency),
+                ..MockOptions::default()
+            });
+            // The median of a round: one call preempted on a busy machine is
+            // not the mock's fault; and the best of a few rounds, since the
+            // whole test suite may be competing for two cores at once.
+            let mut medians = Vec::new();
+            for _ in 0..5 {
+                let mut over = Vec::new();
+                for _ in 0..11 {
+                    let start = std::time::Instant::now();
+                    let call = mock.call(request("p", 0, 0, Type::Text));
+                    call.await.expect("a reply");
+                    let took = start.elapsed();
+                    assert!(took >= latency, "{took:?} is shorter than {latency:?}");
+                    over.push(took - latency);
+                }
+                over.sort();
+                medians.push(over[over.len() / 2]);
+                if over[over.len() / 2] < Duration::from_micros(100) {
+                    break;
+                }
+            }
+            assert!(
+                medians.iter().any(|m| *m < Duration::from_micros(100)),
+                "{ms}ms calls overshoot by {medians:?} (median of each round)"
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn item_28_latency_stays_exact_on_a_paused_clock() {
+        for latency in [
+            Duration::from_micros(500),
+            Duration::from_millis(1),
+            Duration::from_millis(7),
+        ] {
+            let mock = MockProvider::new(MockOptions {
+                reply: Some("ok".into()),
+                latency: Some(latency),
+                ..MockOptions::default()
+            });
+            let start = tokio::time::Instant::now();
+            mock.call(request("p", 0, 0, Type::Text))
+                .await
+                .expect("a reply");
+            let took = start.elapsed();
+            assert!(
+                took >= latency && took <= latency + Duration::from_millis(1),
+                "{took:?} for {latency:?}"
+            );
+        }
     }
 
     #[tokio::test(start_paused = true)]

@@ -17,7 +17,9 @@ pub use error::{BadUrl, Malformation, ProviderError, ServerText, Target};
 pub struct Request {
     /// The declared model's name (for messages; the spec is the provider's own).
     pub model: String,
+    /// The system prompt, if the call or the model gives one.
     pub system: Option<String>,
+    /// The user prompt, already interpolated.
     pub prompt: String,
     /// Which sample of a `vote`/`repeat` this is (0-based); mocks use it to vary replies.
     pub sample: u32,
@@ -27,19 +29,32 @@ pub struct Request {
     pub expect: Type,
 }
 
+/// What a provider answered to one attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
+    /// The reply text as received; the runtime parses it into the declared type.
     pub text: String,
+    /// Tokens the provider reports for the attempt, for stats and cost.
     pub usage: Usage,
 }
 
+/// Token counts of one attempt as the provider reported them (zero when it
+/// did not say).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub struct Usage {
+    /// Tokens in the prompt.
     pub input_tokens: u64,
+    /// Tokens in the reply.
     pub output_tokens: u64,
 }
 
+/// A model backend. The runtime calls it once per attempt and does retries,
+/// timeouts, limits and caching itself, so an implementation only makes the
+/// one request; implement it to plug in a backend of your own.
 pub trait Provider: Send + Sync {
+    /// Makes one attempt; dropping the future must cancel it. A failure's
+    /// [`is_transient`](ProviderError::is_transient) decides whether the
+    /// runtime retries it.
     fn call(&self, request: Request) -> BoxFuture<'_, Result<Reply, ProviderError>>;
 
     /// Whether this provider invents its replies instead of asking a model
@@ -49,10 +64,25 @@ pub trait Provider: Send + Sync {
     fn invents_replies(&self) -> bool {
         false
     }
+
+    /// A reply's text as an error may quote it. A model can be made to
+    /// repeat its key (a prompt injection asking for it, a server that
+    /// echoes headers), and an unparsable reply is quoted in the message:
+    /// an HTTP provider removes its own key, and every provider anything
+    /// shaped like a key, as for every other text a server sent.
+    fn scrub(&self, text: &str) -> ServerText {
+        ServerText::new(text)
+    }
 }
-pub mod anthropic;
+pub(crate) mod anthropic;
 mod error;
+// `http`, `openai` and `registry` are public but hidden for benches/http.rs,
+// which drives the real `OpenAiProvider` against a local server, and
+// benches/support, which builds a program's providers without an engine.
+#[doc(hidden)]
 pub mod http;
-pub mod mock;
+pub(crate) mod mock;
+#[doc(hidden)]
 pub mod openai;
+#[doc(hidden)]
 pub mod registry;

@@ -115,6 +115,10 @@ impl Provider for OpenAiProvider {
     fn call(&self, request: Request) -> BoxFuture<'_, Result<Reply, ProviderError>> {
         Box::pin(self.call_once(request))
     }
+
+    fn scrub(&self, text: &str) -> ServerText {
+        self.endpoint.scrub(text)
+    }
 }
 
 #[derive(Serialize)]

@@ -101,10 +101,19 @@ pub(crate) async fn call<T>(
                 latency: Duration::ZERO,
             });
         }
+        // Let the other samples of a vote answer from the cache first: a
+        // vote they decide drops this one before it is sent. Without this,
+        // a fully cached re-run sent (and counted) a sample the first run
+        // had saved, when that sample happened to be polled first.
+        if site.sample.is_some() {
+            YieldOnce(false).await;
+        }
     }
 
     let mut first_start: Option<Instant> = None;
     let mut attempt: u32 = 0;
+    // Why the attempt before this one failed.
+    let mut last: Option<Failure> = None;
     loop {
         let _slot = match &limits {
             Some(l) => Some(l.acquire().await),
@@ -112,7 +121,19 @@ pub(crate) async fn call<T>(
         };
         // Charged only once the call can go out: a sample still waiting for
         // a slot when its vote is decided is never made, so never billed.
-        ctx.charge(&site, span)?;
+        if let Err(over) = ctx.charge(&site, span) {
+            return Err(match (last, &over) {
+                // The budget ran out on a retry: what failed the attempts
+                // that used it up is the news, not the budget.
+                (Some(Failure::Transient(e)), RunError::BudgetExceeded { limit, .. }) => {
+                    let message =
+                        format!("{e}; the limit of {limit} calls allowed no more attempts");
+                    failed_with(&e, message, site, model, attempt, span)
+                }
+                (Some(failure), _) => failed(failure, site, model, attempt, span),
+                (None, _) => over,
+            });
+        }
         let request = Request {
             model: model.to_string(),
             system: system.clone(),
@@ -157,6 +178,10 @@ pub(crate) async fn call<T>(
                     Default::default(),
                     Some(e.to_string()),
                 );
+                if !e.was_sent() {
+                    // Nothing reached a server: not a call, nor billed.
+                    ctx.refund(model);
+                }
                 Failure::Transient(e)
             }
             Some(Ok(reply)) => match parse(&reply.text) {
@@ -186,43 +211,32 @@ pub(crate) async fn call<T>(
                     );
                     Failure::Unparsable {
                         expected,
-                        reply: reply.text,
+                        // Quoted in the final error: never with the key.
+                        reply: provider.scrub(&reply.text).to_string(),
                     }
                 }
             },
         };
 
         if attempt >= retries {
-            let attempts = attempt + 1;
-            let model = model.to_string();
-            return Err(match failure {
-                Failure::Transient(e) => RunError::CallFailed {
-                    site: Box::new(site),
-                    model,
-                    attempts,
-                    message: e.to_string(),
-                    status: e.status(),
-                    help: e.help(),
-                    span: span.into(),
-                },
-                Failure::Timeout(timeout) => RunError::Timeout {
-                    site: Box::new(site),
-                    model,
-                    attempts,
-                    timeout,
-                    span: span.into(),
-                },
-                Failure::Unparsable { expected, reply } => RunError::Unparsable {
-                    site: Box::new(site),
-                    model,
-                    attempts,
-                    expected,
-                    reply: Quoted(reply),
-                    span: span.into(),
-                },
-            });
+            return Err(failed(failure, site, model, attempt + 1, span));
         }
 
+        if let Failure::Transient(e) = &failure
+            && let Some(asked) = e.retry_after()
+            && asked > ctx.policy.max_retry_after
+        {
+            return Err(RunError::RetryAfterTooLong {
+                site: Box::new(site),
+                model: model.to_string(),
+                attempts: attempt + 1,
+                message: e.to_string(),
+                status: e.status(),
+                asked,
+                cap: ctx.policy.max_retry_after,
+                span: span.into(),
+            });
+        }
         let (reason, floor) = match &failure {
             Failure::Transient(e) => (e.to_string(), e.retry_after()),
             Failure::Timeout(t) => (format!("no reply within {}ms", t.as_millis()), None),
@@ -239,7 +253,74 @@ pub(crate) async fn call<T>(
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
+        last = Some(failure);
         attempt += 1;
+    }
+}
+
+/// A call that failed with `e`, said as `message`.
+fn failed_with(
+    e: &ProviderError,
+    message: String,
+    site: Site,
+    model: &str,
+    attempts: u32,
+    span: Span,
+) -> RunError {
+    RunError::CallFailed {
+        site: Box::new(site),
+        model: model.to_string(),
+        attempts,
+        message,
+        status: e.status(),
+        help: e.help(),
+        span: span.into(),
+    }
+}
+
+/// The error for a call whose last attempt (of `attempts`) failed so.
+fn failed(failure: Failure, site: Site, model: &str, attempts: u32, span: Span) -> RunError {
+    let model = model.to_string();
+    match failure {
+        Failure::Transient(e) => failed_with(&e, e.to_string(), site, &model, attempts, span),
+        Failure::Timeout(timeout) => RunError::Timeout {
+            site: Box::new(site),
+            model,
+            attempts,
+            timeout,
+            span: span.into(),
+        },
+        Failure::Unparsable { expected, reply } => RunError::Unparsable {
+            site: Box::new(site),
+            model,
+            attempts,
+            expected,
+            reply: Quoted(reply),
+            span: span.into(),
+        },
+    }
+}
+
+/// Pending once, woken at once. In a vote's `FuturesUnordered` this puts
+/// the sample at the back of the queue of samples to poll, behind the ones
+/// whose cache hits are already waiting to be tallied, whatever the order
+/// they were polled in. (`tokio::task::yield_now` defers its wake-up to the
+/// runtime, which reorders the samples and changed how many a vote made.)
+struct YieldOnce(bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
     }
 }
 

@@ -113,6 +113,21 @@ impl RunCtx {
         Ok(())
     }
 
+    /// Gives back the call an attempt took that never reached a server (its
+    /// connection was refused): the budget and the `calls` statistic count
+    /// requests sent, so a dead host cannot use up `--max-calls`. The trace
+    /// still shows the attempt.
+    pub fn refund(&self, model: &str) {
+        self.budget_used.fetch_sub(1, Ordering::SeqCst);
+        if let Some(budget) = &self.budget {
+            budget.give_back();
+        }
+        let mut rec = self.rec();
+        rec.stats.calls = rec.stats.calls.saturating_sub(1);
+        let m = model_stats(&mut rec.stats, model);
+        m.calls = m.calls.saturating_sub(1);
+    }
+
     pub fn micros_since_start(&self, at: Instant) -> u64 {
         u64::try_from(at.saturating_duration_since(self.start).as_micros()).unwrap_or(u64::MAX)
     }

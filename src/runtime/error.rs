@@ -16,24 +16,29 @@ use crate::syntax::Span;
 /// the sample of a `vote`/`repeat`/ensemble.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Site {
+    /// The node the call belongs to, as the graph names it.
     pub binding: String,
     /// Element indices of enclosing `for` loops, outermost first.
     pub items: Vec<usize>,
+    /// Which sample of a `vote`, `repeat` or ensemble, if the call is one.
     pub sample: Option<SampleIx>,
     /// This call is the judge of a `judge` vote, not one of its samples.
     pub judge: bool,
 }
 
+/// Which of a call site's samples a call is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct SampleIx {
     /// 0-based index in the pooled samples.
     pub index: u32,
+    /// How many samples the site takes in all.
     pub of: u32,
     /// For an ensemble: which voter (section member), 0-based.
     pub voter: Option<u32>,
 }
 
 impl Site {
+    /// The site of a plain call made by `binding`.
     pub fn new(binding: impl Into<String>) -> Site {
         Site {
             binding: binding.into(),
@@ -118,20 +123,32 @@ impl fmt::Display for Site {
 /// out; json values and replies can still surprise.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TypeProblem {
+    /// A record or JSON object lacks the field read.
     MissingField {
+        /// The field read.
         field: String,
+        /// The fields the value does have, for the message.
         available: Vec<String>,
     },
+    /// A field was read from a value that has none (text, a number, a list).
     NoFields {
+        /// The field read.
         field: String,
+        /// The kind of value it was read from.
         found: &'static str,
     },
+    /// A value of another kind than the operation needs.
     Expected {
+        /// The kind needed.
         expected: &'static str,
+        /// The kind found.
         found: &'static str,
     },
+    /// An ordering comparison between values that have no common order.
     Incomparable {
+        /// The kind of the left operand.
         left: &'static str,
+        /// The kind of the right operand.
         right: &'static str,
     },
     /// `split` with an empty separator.
@@ -212,6 +229,19 @@ fn fmt_status(s: &Option<u16>) -> String {
     s.map(|s| format!(" (HTTP {s})")).unwrap_or_default()
 }
 
+/// `60s`, `1500ms`, and for long waits the hours or minutes too:
+/// `86400s (24 hours)`.
+fn fmt_wait(d: &Duration) -> String {
+    let secs = d.as_secs();
+    let about = match secs {
+        7200.. => format!(" ({} hours)", secs / 3600),
+        3600..7200 => " (1 hour)".to_string(),
+        120.. => format!(" ({} minutes)", secs / 60),
+        _ => String::new(),
+    };
+    format!("{}{about}", fmt_millis(d))
+}
+
 fn fmt_millis(d: &Duration) -> String {
     let ms = d.as_millis();
     if ms >= 1000 && ms.is_multiple_of(1000) {
@@ -221,21 +251,60 @@ fn fmt_millis(d: &Duration) -> String {
     }
 }
 
+/// Why a run failed. Each variant is one kind of failure with its own miette
+/// code (see `docs/errors.md`) and points at the binding or call that failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error, Diagnostic)]
 pub enum RunError {
+    /// A call kept failing (HTTP error, connection, missing key) until its retries ran out.
     #[error("the call to `{model}` for {site} failed after {}{}: {message}", fmt_attempts(.attempts), fmt_status(.status))]
     #[diagnostic(code(flow::run::call_failed), help("{}", fmt_help(.help)))]
     CallFailed {
+        /// Which call of which node.
         site: Box<Site>,
+        /// The flow model's name.
         model: String,
+        /// Attempts made, the first included.
         attempts: u32,
+        /// The provider's description of the last failure.
         message: String,
+        /// The HTTP status of the last failure, when there was one.
         status: Option<u16>,
+        /// Advice specific to the failure, replacing the generic help line.
         help: Option<String>,
+        /// The `ask` that made the call.
         #[label("{}attempt {attempts} failed", site.within())]
         span: SourceSpan,
     },
 
+    /// A rate-limited call whose server asked to wait longer than flow will.
+    #[error("the call to `{model}` for {site} failed after {}{}: {message}; the server asked to wait {} before another attempt, and flow waits at most {}", fmt_attempts(.attempts), fmt_status(.status), fmt_wait(.asked), fmt_wait(.cap))]
+    #[diagnostic(
+        code(flow::run::retry_after_too_long),
+        help(
+            "the provider's rate limit or quota is used up for now: run again after the wait, or check your plan's limits"
+        )
+    )]
+    RetryAfterTooLong {
+        /// The call site and sample.
+        site: Box<Site>,
+        /// The flow model's name.
+        model: String,
+        /// Attempts made, this one included.
+        attempts: u32,
+        /// The provider's error for the last attempt.
+        message: String,
+        /// Its HTTP status, when it had one.
+        status: Option<u16>,
+        /// What the server's `Retry-After` (or similar header) asked for.
+        asked: Duration,
+        /// `RetryPolicy::max_retry_after`.
+        cap: Duration,
+        /// The call in the source.
+        #[label("{}attempt {attempts} was told to wait {}", site.within(), fmt_wait(asked))]
+        span: SourceSpan,
+    },
+
+    /// Every reply to a call failed to parse as the type it was asked `as`.
     #[error("the reply from `{model}` for {site} is not {expected}, after {}: {reply}", fmt_attempts(.attempts))]
     #[diagnostic(
         code(flow::run::unparsable),
@@ -244,29 +313,42 @@ pub enum RunError {
         )
     )]
     Unparsable {
+        /// Which call of which node.
         site: Box<Site>,
+        /// The flow model's name.
         model: String,
+        /// Attempts made, the first included.
         attempts: u32,
+        /// The type the reply had to parse as.
         expected: String,
+        /// The last reply, as received.
         reply: Quoted,
+        /// The `ask` that made the call.
         #[label("{}the reply to attempt {attempts} is not {expected}", site.within())]
         span: SourceSpan,
     },
 
+    /// Every attempt of a call took longer than its `timeout`.
     #[error("the call to `{model}` for {site} timed out after {}{}", fmt_millis(.timeout), fmt_each(.attempts))]
     #[diagnostic(
         code(flow::run::timeout),
         help("raise `timeout` on the call or the model, or allow more attempts with `retry N`")
     )]
     Timeout {
+        /// Which call of which node.
         site: Box<Site>,
+        /// The flow model's name.
         model: String,
+        /// Attempts made, the first included.
         attempts: u32,
+        /// The per-attempt limit that was hit.
         timeout: Duration,
+        /// The `ask` that made the call.
         #[label("{}no reply within {} on attempt {attempts}", site.within(), fmt_millis(timeout))]
         span: SourceSpan,
     },
 
+    /// A `unanimous` vote's samples did not all agree.
     #[error("the samples of `{binding}` disagree: sample {} said {} but sample {} said {}", .first.0 + 1, Quoted(.first.1.clone()), .second.0 + 1, Quoted(.second.1.clone()))]
     #[diagnostic(
         code(flow::run::disagreement),
@@ -275,13 +357,18 @@ pub enum RunError {
         )
     )]
     Disagreement {
+        /// The voted binding.
         binding: String,
+        /// The index and text of the first sample.
         first: (usize, String),
+        /// The index and text of the first sample that differs from it.
         second: (usize, String),
+        /// The vote.
         #[label("voted `unanimous` here")]
         span: SourceSpan,
     },
 
+    /// A required input had no value when the run needed it.
     #[error("no value for input `{name}`")]
     #[diagnostic(
         code(flow::input::missing),
@@ -290,11 +377,15 @@ pub enum RunError {
         )
     )]
     MissingInput {
+        /// The input's name.
         name: String,
+        /// The input's declaration.
         #[label("declared here without a default")]
         span: SourceSpan,
     },
 
+    /// A value had the wrong shape at run time (a JSON field missing, a reply
+    /// of another kind).
     #[error("in `{binding}`: {problem}")]
     #[diagnostic(
         code(flow::run::type_error),
@@ -303,12 +394,16 @@ pub enum RunError {
         )
     )]
     Type {
+        /// The binding whose evaluation failed, as written.
         binding: String,
+        /// What was wrong with the value.
         problem: TypeProblemBox,
+        /// The expression that met the value.
         #[label("here")]
         span: SourceSpan,
     },
 
+    /// The run's cancellation token was cancelled before it ended.
     #[error("the run was cancelled")]
     #[diagnostic(
         code(flow::run::cancelled),
@@ -316,6 +411,7 @@ pub enum RunError {
     )]
     Cancelled,
 
+    /// The run would exceed its call budget (`max_calls`, or the engine's `total_calls`).
     #[error("the run would make call number {needed}, more than the limit of {limit} calls")]
     #[diagnostic(
         code(flow::run::budget_exceeded),
@@ -324,9 +420,13 @@ pub enum RunError {
         )
     )]
     BudgetExceeded {
+        /// The most calls the run may make.
         limit: u64,
+        /// The number the refused call would have had.
         needed: u64,
+        /// The call that was refused.
         site: Box<Site>,
+        /// The `ask` that would have made it.
         #[label("{}this call would be number {needed}", site.within())]
         span: SourceSpan,
     },
@@ -354,6 +454,7 @@ impl RunError {
         RunError::Internal(InternalError::new(message))
     }
 
+    /// A [`RunError::Type`] for `binding`, named as the user wrote it.
     pub fn type_error(binding: &str, problem: TypeProblem, span: Span) -> RunError {
         RunError::Type {
             binding: written_binding(binding).to_string(),

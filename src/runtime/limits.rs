@@ -38,6 +38,7 @@ pub struct LimitsRegistry {
 }
 
 impl LimitsRegistry {
+    /// An empty registry; engines built with it fill it as they meet models.
     pub fn new() -> LimitsRegistry {
         LimitsRegistry::default()
     }

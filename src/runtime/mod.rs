@@ -1,7 +1,10 @@
 //! Executes a `FlowGraph`: every node starts the moment its inputs are ready.
 //!
-//! [`run`] is the entry point. The scheduler (`scheduler`) starts nodes as
-//! their dependencies complete; `node` executes one, `eval` its expressions,
+//! Library users run programs through [`crate::engine::Engine`]; this module
+//! gives the types a run takes and gives back ([`RunOptions`], [`RunReport`],
+//! [`RunEvent`], [`RunError`]). Inside, `run` is the entry point. The
+//! scheduler (`scheduler`) starts nodes as their dependencies complete;
+//! `node` executes one, `eval` its expressions,
 //! `ask` its samples and votes, `call` one call with its retries, under the
 //! per-model `limits`. Everything observed is collected in `ctx` and handed
 //! back in a [`RunReport`].
@@ -24,7 +27,6 @@
 //! events      (error only)
 //! trace, limits, vote, error   (error is used by all)
 //! ```
-//! ```
 //!
 //! `env` holds what a node's evaluation sees (`Env`, `DepValues`) below
 //! `node`, `eval` and `ask`, so none of them imports one above it. The one real
@@ -37,26 +39,29 @@ mod ask;
 mod call;
 mod ctx;
 mod env;
-pub mod error;
+pub(crate) mod error;
 mod eval;
-pub mod events;
-pub mod limits;
+pub(crate) mod events;
+pub(crate) mod limits;
 mod node;
-pub mod options;
-pub mod reply;
-pub mod report;
-pub mod scheduler;
-pub mod trace;
-pub mod vote;
+pub(crate) mod options;
+pub(crate) mod reply;
+pub(crate) mod report;
+pub(crate) mod scheduler;
+pub(crate) mod trace;
+pub(crate) mod vote;
 
 #[cfg(test)]
 mod testkit;
 #[cfg(test)]
 mod tests;
 
-pub use error::{RunError, SampleIx, Site};
+pub use error::{Quoted, RunError, SampleIx, Site, TypeProblem, TypeProblemBox};
 pub use events::RunEvent;
 pub use options::{CallBudget, RetryPolicy, RunOptions};
 pub use report::{ModelStats, Prices, RunReport, RunStats, prices};
+// Hidden: the benches time the scheduler without an engine's set-up; library
+// users run programs with `engine::Engine::run`.
+#[doc(hidden)]
 pub use scheduler::run;
 pub use trace::{AttemptOutcome, TraceEvent, chrome_trace_json};

@@ -20,13 +20,15 @@ use crate::value::Value;
 pub struct RunOptions {
     /// Input values by input name, already parsed into their declared types.
     pub inputs: IndexMap<String, Value>,
-    /// Fail before making call number `max_calls + 1` (attempts count: each
-    /// one is billed).
+    /// Fail before making call number `max_calls + 1`. Attempts sent count
+    /// (each one is billed); cache hits, samples a vote no longer needs, and
+    /// attempts that could not connect do not.
     pub max_calls: Option<u64>,
     /// Progress for a CLI to draw; the library never prints.
     pub events: Option<UnboundedSender<RunEvent>>,
     /// Cancel it (e.g. on Ctrl-C) to abort every call in flight.
     pub cancel: CancellationToken,
+    /// Retries, back-off and timeouts for calls that do not set their own.
     pub retry: RetryPolicy,
     /// Completed calls are answered from and saved to it; `None` calls every time.
     pub cache: Option<Arc<CallCache>>,
@@ -47,6 +49,7 @@ pub struct CallBudget {
 }
 
 impl CallBudget {
+    /// A budget of `limit` calls, none used yet.
     pub fn new(limit: u64) -> CallBudget {
         CallBudget {
             limit,
@@ -54,6 +57,7 @@ impl CallBudget {
         }
     }
 
+    /// The most calls the budget allows.
     pub fn limit(&self) -> u64 {
         self.limit
     }
@@ -61,6 +65,13 @@ impl CallBudget {
     /// Calls taken so far, including any refused one.
     pub fn used(&self) -> u64 {
         self.used.load(Ordering::SeqCst)
+    }
+
+    /// Returns a call taken for an attempt that was never sent.
+    pub fn give_back(&self) {
+        let _ = self
+            .used
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
     }
 
     /// Takes one call: `Err(n)` with the call's number when it is over.
@@ -78,10 +89,16 @@ pub struct RetryPolicy {
     /// The first backoff's upper bound; it doubles per attempt up to `max_delay`,
     /// and the actual wait is uniform below it ("full jitter").
     pub base_delay: Duration,
+    /// The most any backoff waits, however many attempts failed.
     pub max_delay: Duration,
     /// Per attempt, when neither the call nor the model sets `timeout`, so a
     /// hung connection cannot hang the run.
     pub default_timeout: Option<Duration>,
+    /// The longest `Retry-After` honoured. A server asking for longer (a
+    /// spent daily quota answers `Retry-After: 86400`) fails the call at
+    /// once with `flow::run::retry_after_too_long`, rather than leaving the
+    /// run asleep with no word of why.
+    pub max_retry_after: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -91,6 +108,7 @@ impl Default for RetryPolicy {
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(30),
             default_timeout: Some(Duration::from_secs(300)),
+            max_retry_after: Duration::from_secs(60),
         }
     }
 }

@@ -10,9 +10,11 @@ use crate::value::Value;
 /// Everything a run produced, even when it failed.
 #[derive(Debug)]
 pub struct RunReport {
+    /// The outputs by name in declaration order, or why the run failed.
     pub outputs: Result<IndexMap<String, Value>, RunError>,
     /// Every node that completed, in completion order (also on failure).
     pub finished: Vec<(String, Value)>,
+    /// Calls, tokens, timing and cost of the run, per model too.
     pub stats: RunStats,
     /// One event per call attempt, in start order.
     pub trace: Vec<TraceEvent>,
@@ -45,6 +47,7 @@ impl RunReport {
     }
 }
 
+/// What a run spent: calls, tokens, time, money.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct RunStats {
     /// Attempts sent to a provider (each one is billed).
@@ -57,31 +60,47 @@ pub struct RunStats {
     pub cache_hits: u64,
     /// Calls looked up in the cache and not found (then made).
     pub cache_misses: u64,
+    /// Tokens sent, as the providers reported them.
     pub input_tokens: u64,
+    /// Tokens received, as the providers reported them.
     pub output_tokens: u64,
+    /// Wall time from start to end of the run.
     pub wall_ms: u64,
     /// The longest chain of call latencies actually observed along the graph's
     /// edges: the wall time the run needs however parallel the providers are.
     pub critical_path_ms: u64,
     /// The most calls in flight at once.
     pub peak_in_flight: u64,
+    /// Nodes that ran to a value.
     pub nodes_run: usize,
+    /// Nodes skipped because their `if` branch was not taken.
     pub nodes_skipped: usize,
     /// Only when every model that was called declares `price_in` and `price_out`.
     pub cost_usd: Option<f64>,
+    /// The same counts for each model called, by flow model name.
     pub models: IndexMap<String, ModelStats>,
 }
 
+/// [`RunStats`] for one model.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct ModelStats {
+    /// Attempts sent to the model, retries included.
     pub calls: u64,
+    /// Attempts that failed (errors, timeouts, unparsable replies).
     pub failed: u64,
+    /// Attempts that followed a failed attempt.
     pub retries: u64,
+    /// Samples cancelled because their vote was decided early.
     pub saved: u64,
+    /// Calls answered from the cache.
     pub cache_hits: u64,
+    /// Calls looked up in the cache and not found.
     pub cache_misses: u64,
+    /// Tokens sent.
     pub input_tokens: u64,
+    /// Tokens received.
     pub output_tokens: u64,
+    /// Dollars spent, when the model declares `price_in` and `price_out`.
     pub cost_usd: Option<f64>,
 }
 
@@ -89,6 +108,7 @@ pub struct ModelStats {
 /// declares both.
 pub type Prices = IndexMap<String, (f64, f64)>;
 
+/// The prices of every model in `models` that declares both.
 pub fn prices(models: &IndexMap<String, crate::model::ModelSpec>) -> Prices {
     models
         .iter()

@@ -372,6 +372,7 @@ pub fn quick_options() -> RunOptions {
             base_delay: Duration::ZERO,
             max_delay: Duration::ZERO,
             default_timeout: None,
+            ..RetryPolicy::default()
         },
         ..RunOptions::default()
     }

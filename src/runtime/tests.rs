@@ -353,7 +353,8 @@ async fn fatal_errors_are_not_retried() {
     assert_eq!(
         help.as_deref(),
         Some(
-            "check the options of model `m` (`temperature`, `max_tokens`, `top_p`) and the prompt"
+            "check the model id `model-1` (some servers answer 400 to one they do not serve), \
+             the options of model `m` (`temperature`, `max_tokens`, `top_p`) and the prompt"
         )
     );
 }
@@ -426,6 +427,65 @@ async fn retry_after_is_a_minimum_wait() {
     assert_eq!(p.start_of("go"), Some(0));
     assert_eq!(p.seen()[1].start.as_millis(), 2010);
     assert_eq!(elapsed_ms(start), 2020);
+}
+
+/// A 429 asking for `wait`, then a reply.
+fn rate_limited_once(wait: Duration) -> std::sync::Arc<TestProvider> {
+    TestProvider::new(move |req| {
+        if req.attempt == 0 {
+            Script {
+                latency: Duration::from_millis(10),
+                result: Err(crate::providers::testkit::status(
+                    429,
+                    "rate limited",
+                    Some(wait),
+                )),
+            }
+        } else {
+            ok("fine", 10)
+        }
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn item_07_retry_after_is_capped() {
+    let mut g = G::new();
+    model(&mut g, "m");
+    let a = g.ask("a", call("m", vec![P::L("go")]), Sampling::One);
+    g.output("o", node(a));
+    let graph = g.build();
+
+    // A day's wait is not slept: the call fails at once, saying how long
+    // the server asked for and how long flow would have waited.
+    let p = rate_limited_once(Duration::from_secs(86_400));
+    let start = Instant::now();
+    let r = run_with(graph.clone(), &[("m", p.clone())], quick_options()).await;
+    assert_eq!(elapsed_ms(start), 10, "the run waited");
+    assert_eq!(p.started(), 1);
+    let e = r.outputs.as_ref().expect_err("the call must fail");
+    assert_eq!(e.code_str(), "flow::run::retry_after_too_long");
+    let message = e.to_string();
+    assert!(
+        message.contains("asked to wait 86400s (24 hours) before another attempt"),
+        "{message}"
+    );
+    assert!(message.contains("flow waits at most 60s"), "{message}");
+    assert!(message.contains("HTTP 429"), "{message}");
+
+    // Up to the cap, the wait is honoured.
+    let p = rate_limited_once(Duration::from_secs(60));
+    let start = Instant::now();
+    let r = run_with(graph.clone(), &[("m", p.clone())], quick_options()).await;
+    assert_eq!(out(&r, "o"), t("fine"));
+    assert_eq!(elapsed_ms(start), 60_020);
+
+    // The cap is the policy's.
+    let mut opts = quick_options();
+    opts.retry.max_retry_after = Duration::from_secs(5);
+    let p = rate_limited_once(Duration::from_secs(6));
+    let r = run_with(graph, &[("m", p)], opts).await;
+    let e = r.outputs.as_ref().expect_err("over a cap of 5s");
+    assert!(e.to_string().contains("flow waits at most 5s"), "{e}");
 }
 
 #[tokio::test(start_paused = true)]

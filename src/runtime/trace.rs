@@ -6,29 +6,41 @@ use serde_json::json;
 use super::error::Site;
 use crate::providers::Usage;
 
+/// One call attempt as the run recorded it: who made it, when, how long it
+/// took and how it ended.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct TraceEvent {
+    /// Which call of which node.
     pub site: Site,
+    /// The flow model's name.
     pub model: String,
     /// 0 for the first attempt.
     pub attempt: u32,
     /// Microseconds since the run started.
     pub start_us: u64,
+    /// How long the attempt took, in microseconds.
     pub dur_us: u64,
+    /// Tokens the provider reported (zero when the attempt failed).
     pub usage: Usage,
+    /// How the attempt ended.
     pub outcome: AttemptOutcome,
     /// The provider's or parser's message for a failed attempt (never a key).
     pub message: Option<String>,
 }
 
+/// How one attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AttemptOutcome {
+    /// A reply that parsed as the declared type.
     Ok,
     /// The reply came but did not parse as the declared type.
     Unparsable,
+    /// A failure worth retrying: a rate limit, a server error, a dropped connection.
     Transient,
+    /// A failure retrying cannot fix: a missing key, a refused request.
     Fatal,
+    /// No reply within the attempt's `timeout`.
     Timeout,
     /// Abandoned: its vote was decided early, another node failed, or the run
     /// was cancelled.

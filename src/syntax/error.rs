@@ -118,6 +118,7 @@ pub enum SyntaxError {
 /// Every kind of user mistake, in documentation order (tests check each is
 /// documented and has a fixture). `internal` is not among them: it is a bug
 /// in flow, coded `flow::internal` like every stage's.
+#[cfg(test)]
 pub const KINDS: &[&str] = &[
     "unexpected",
     "unclosed",

@@ -8,11 +8,14 @@ use std::fmt;
 /// A half-open byte range `start..end` into one source file.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord, serde::Serialize)]
 pub struct Span {
+    /// Byte offset of the first byte covered.
     pub start: usize,
+    /// Byte offset just past the last byte covered.
     pub end: usize,
 }
 
 impl Span {
+    /// The span `start..end`; callers keep `start <= end`.
     pub const fn new(start: usize, end: usize) -> Self {
         Span { start, end }
     }
@@ -25,10 +28,12 @@ impl Span {
         }
     }
 
+    /// How many bytes it covers (zero for a point, never negative).
     pub fn len(&self) -> usize {
         self.end.saturating_sub(self.start)
     }
 
+    /// Whether it is a point, as "expected something here" labels are.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -61,13 +61,36 @@ pub(crate) fn parse_line(engine: &Engine, line: usize, text: &str) -> Row {
     }
 }
 
-/// Every non-blank line of `text`, parsed against the program's inputs.
-pub(crate) fn parse(text: &str, engine: &Engine) -> Vec<Row> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    text.lines()
+/// Every non-blank line of `bytes`, parsed against the program's inputs.
+/// The file is split into lines before it is decoded, so a line that is not
+/// UTF-8 is that row's error, with its line number, and the others run.
+pub(crate) fn parse(bytes: &[u8], engine: &Engine) -> Vec<Row> {
+    let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
+    let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+    // A final newline ends the last line; it does not start another.
+    if lines.last().is_some_and(|l| l.is_empty()) {
+        lines.pop();
+    }
+    lines
+        .into_iter()
         .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| parse_line(engine, i + 1, l))
+        .filter_map(|(i, raw)| {
+            let line = i + 1;
+            let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+            match std::str::from_utf8(raw) {
+                Ok(text) if text.trim().is_empty() => None,
+                Ok(text) => Some(parse_line(engine, line, text)),
+                Err(e) => Some(Row {
+                    line,
+                    inputs: Err(RowError {
+                        line,
+                        errors: InputErrors(vec![InputError::NotUtf8 {
+                            column: e.valid_up_to() + 1,
+                        }]),
+                    }),
+                }),
+            }
+        })
         .collect()
 }
 
@@ -94,7 +117,7 @@ mod tests {
 
     fn one(line: &str) -> Result<IndexMap<String, Value>, RowError> {
         let g = graph(PROGRAM);
-        match parse(line, &g).into_iter().next() {
+        match parse(line.as_bytes(), &g).into_iter().next() {
             Some(row) => row.inputs.map(Inputs::into_values),
             None => panic!("no row in {line:?}"),
         }
@@ -127,7 +150,7 @@ mod tests {
     fn every_kind_of_bad_row_names_its_line_and_problem() {
         let g = graph(PROGRAM);
         let text = "{\"query\": \"ok\"}\n\n{oops\n[1, 2]\n{\"qurey\": \"x\"}\n{\"n\": 1}\n{\"query\": 3}\n{\"query\": \"x\", \"n\": 1.5}\n{\"query\": \"x\", \"tags\": [\"a\", 2]}\n{\"query\": \"x\", \"mood\": \"angy\"}\n";
-        let rows = parse(text, &g);
+        let rows = parse(text.as_bytes(), &g);
         let lines: Vec<usize> = rows.iter().map(|r| r.line).collect();
         assert_eq!(
             lines,
@@ -155,6 +178,36 @@ mod tests {
                 Some("did you mean `query`?".into())
             ),
             other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod item_03 {
+    use super::*;
+    use crate::engine::inputs::tests::PROGRAM;
+    use crate::engine::{EngineOptions, Program};
+
+    #[test]
+    fn item_03_a_row_of_invalid_utf8_is_that_rows_error_and_the_others_parse() {
+        let program = Program::compile("rows.flow", PROGRAM).unwrap_or_else(|_| panic!("compiles"));
+        let engine =
+            Engine::new(&program, EngineOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+        let text = b"{\"query\": \"a\"}\r\n{\"query\": \"b\xff\"}\n\n{\"query\": \"c\"}\n";
+        let rows = parse(text, &engine);
+        let lines: Vec<usize> = rows.iter().map(|r| r.line).collect();
+        assert_eq!(lines, vec![1, 2, 4]);
+        let ok: Vec<bool> = rows.iter().map(|r| r.inputs.is_ok()).collect();
+        assert_eq!(ok, vec![true, false, true]);
+        match rows.get(1).map(|r| &r.inputs) {
+            Some(Err(e)) => {
+                assert_eq!(e.code_str(), "flow::input::not_utf8");
+                assert_eq!(
+                    e.to_string(),
+                    "line 2: the row is not UTF-8 text (invalid byte at column 13)"
+                );
+            }
+            _ => panic!("row 2 must be an error"),
         }
     }
 }

@@ -28,6 +28,8 @@ impl Inputs {
         &self.0
     }
 
+    /// The values given, by input name, as
+    /// [`RunOptions::inputs`](crate::runtime::RunOptions::inputs) takes them.
     pub fn into_values(self) -> IndexMap<String, Value> {
         self.0
     }
@@ -50,43 +52,86 @@ pub enum InputValue {
 /// mistake, reported before the run starts.
 #[derive(Debug, Clone, PartialEq, thiserror::Error, Diagnostic)]
 pub enum InputError {
+    /// A `--input` argument without `=` or with an empty name.
     #[error("`--input {raw}` is not of the form NAME=VALUE")]
     #[diagnostic(
         code(flow::input::syntax),
-        help("write `--input NAME=VALUE`, or `--input NAME=@PATH` to read the value from a file")
+        help(
+            "write `--input NAME=VALUE`, `--input NAME=@PATH` to read the value from a file, `NAME=@-` to read standard input, or `NAME=@@TEXT` for a value that starts with `@`"
+        )
     )]
-    Syntax { raw: String },
+    Syntax {
+        /// The argument as given.
+        raw: String,
+    },
 
+    /// `--input NAME=@PATH` named a file that cannot be read.
     #[error("cannot read the value of input `{name}` from `{path}`: {reason}")]
-    #[diagnostic(code(flow::input::file), help("check the path after `@`"))]
+    #[diagnostic(
+        code(flow::input::file),
+        help("check the path after `@`; for a value that starts with `@`, write `@@`")
+    )]
     File {
+        /// The input's name.
         name: String,
+        /// The path after `@`.
         path: String,
+        /// The system's complaint.
         reason: String,
     },
 
+    /// A row of input text is not UTF-8.
+    #[error("the row is not UTF-8 text (invalid byte at column {column})")]
+    #[diagnostic(
+        code(flow::input::not_utf8),
+        help("rows must be UTF-8 text; re-save the file as UTF-8")
+    )]
+    NotUtf8 {
+        /// 1-based, in bytes, of the first invalid byte.
+        column: usize,
+    },
+
+    /// A JSON text of inputs does not parse.
     #[error("not valid JSON: {reason}")]
     #[diagnostic(
         code(flow::input::bad_json),
         help("give one JSON object of inputs, such as {{\"query\": \"...\"}}")
     )]
-    BadJson { reason: String },
+    BadJson {
+        /// The parser's complaint, with line and column.
+        reason: String,
+    },
 
+    /// JSON inputs that are not one object (an array, a string...).
     #[error("expected a JSON object of inputs, found {found}")]
     #[diagnostic(
         code(flow::input::not_an_object),
         help("write the inputs as an object keyed by input name, such as {{\"query\": \"...\"}}")
     )]
-    NotAnObject { found: String },
+    NotAnObject {
+        /// What was given instead, e.g. `an array of 2 items`.
+        found: String,
+    },
 
+    /// A value for an input the program does not declare.
     #[error("the program has no input `{name}`")]
     #[diagnostic(code(flow::input::unknown), help("{help}"))]
-    Unknown { name: String, help: String },
+    Unknown {
+        /// The name given.
+        name: String,
+        /// A suggestion, or the inputs the program does declare.
+        help: String,
+    },
 
+    /// The same input given more than once.
     #[error("input `{name}` is given twice")]
     #[diagnostic(code(flow::input::duplicate), help("give each input once"))]
-    Duplicate { name: String },
+    Duplicate {
+        /// The input's name.
+        name: String,
+    },
 
+    /// A required input (one without a default) was not given.
     #[error("no value for input `{name}` of type {ty}")]
     #[diagnostic(
         code(flow::input::missing),
@@ -95,22 +140,31 @@ pub enum InputError {
         )
     )]
     Missing {
+        /// The input's name.
         name: String,
+        /// Its declared type, as written.
         ty: String,
+        /// The input's declaration.
         #[label("declared here without a default")]
         span: Span,
     },
 
+    /// A text value that does not parse as the input's type.
     #[error(transparent)]
     #[diagnostic(transparent)]
     BadValue(#[from] ValueError),
 
+    /// A JSON value that is not of the input's type.
     #[error("input `{name}` expects {expected}, but got {found}")]
     #[diagnostic(code(flow::input::bad_value), help("{help}"))]
     WrongJson {
+        /// The input's name.
         name: String,
+        /// Its declared type, as written.
         expected: String,
+        /// The value given, described, e.g. `the number 3`.
         found: String,
+        /// How to write a value of the type.
         help: String,
     },
 }
@@ -122,7 +176,8 @@ impl InputError {
     }
 }
 
-/// Every problem with one set of inputs, in the order found.
+/// Every problem with one set of inputs, in the order found:
+/// [`Engine::bind`](super::Engine::bind) reports them all at once.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InputErrors(pub Vec<InputError>);
 
@@ -141,14 +196,24 @@ impl std::fmt::Display for InputErrors {
 impl std::error::Error for InputErrors {}
 
 impl InputErrors {
+    /// The first problem, as a one-line summary would show it.
     pub fn first(&self) -> Option<&InputError> {
         self.0.first()
     }
 }
 
-/// `NAME=VALUE` as a command line gives it; `NAME=@PATH` reads the value
-/// from a file.
+/// `NAME=VALUE` as a command line gives it. `NAME=@PATH` reads the value
+/// from a file and `NAME=@-` from standard input; `NAME=@@...` is the text
+/// after the first `@`, so a value that starts with `@` can still be given.
 pub fn parse_assignment(raw: &str) -> Result<(String, InputValue), InputError> {
+    parse_assignment_with(raw, &mut std::io::stdin().lock())
+}
+
+/// [`parse_assignment`] with `@-` reading `stdin`.
+pub fn parse_assignment_with(
+    raw: &str,
+    stdin: &mut dyn std::io::Read,
+) -> Result<(String, InputValue), InputError> {
     let Some((name, value)) = raw.split_once('=') else {
         return Err(InputError::Syntax { raw: raw.into() });
     };
@@ -156,12 +221,21 @@ pub fn parse_assignment(raw: &str) -> Result<(String, InputValue), InputError> {
     if name.is_empty() {
         return Err(InputError::Syntax { raw: raw.into() });
     }
+    let file_error = |path: &str, e: std::io::Error| InputError::File {
+        name: name.to_string(),
+        path: path.to_string(),
+        reason: crate::text::io_reason(&e),
+    };
     let text = match value.strip_prefix('@') {
-        Some(path) => std::fs::read_to_string(Path::new(path)).map_err(|e| InputError::File {
-            name: name.to_string(),
-            path: path.to_string(),
-            reason: crate::text::io_reason(&e),
-        })?,
+        Some(escaped) if escaped.starts_with('@') => escaped.to_string(),
+        Some("-") => {
+            let mut text = String::new();
+            stdin
+                .read_to_string(&mut text)
+                .map_err(|e| file_error("standard input", e))?;
+            text
+        }
+        Some(path) => std::fs::read_to_string(Path::new(path)).map_err(|e| file_error(path, e))?,
         None => value.to_string(),
     };
     Ok((name.to_string(), InputValue::Text(text)))

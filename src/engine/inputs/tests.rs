@@ -144,3 +144,26 @@ fn assignments_read_files_and_reject_a_missing_name() {
         Err("flow::input::file".into())
     );
 }
+
+#[test]
+fn item_12_at_at_escapes_a_value_starting_with_at_and_at_dash_reads_stdin() {
+    let mut none: &[u8] = b"";
+    assert_eq!(
+        parse_assignment_with("handle=@@flow_lang", &mut none),
+        Ok(("handle".into(), InputValue::Text("@flow_lang".into())))
+    );
+    assert_eq!(
+        parse_assignment_with("handle=@@", &mut none),
+        Ok(("handle".into(), InputValue::Text("@".into())))
+    );
+    let mut stdin: &[u8] = b"from a pipe\n";
+    assert_eq!(
+        parse_assignment_with("doc=@-", &mut stdin),
+        Ok(("doc".into(), InputValue::Text("from a pipe\n".into())))
+    );
+    // `@` anywhere but the start is ordinary text.
+    assert_eq!(
+        parse_assignment_with("mail=a@b.c", &mut none),
+        Ok(("mail".into(), InputValue::Text("a@b.c".into())))
+    );
+}

@@ -16,6 +16,7 @@ const QUOTE_LIMIT: usize = 200;
 #[error("input `{name}` expects {expected}, but got {value:?}{problem}")]
 #[diagnostic(code(flow::input::bad_value))]
 pub struct ValueError {
+    /// The input's name.
     pub name: String,
     /// The declared type, as written in the program.
     pub expected: String,
@@ -24,6 +25,7 @@ pub struct ValueError {
     /// What exactly is wrong, when more than the type can say.
     pub problem: InputProblem,
     #[help]
+    /// How to write a value of the type.
     pub help: String,
 }
 
@@ -45,8 +47,11 @@ pub enum InputProblem {
 pub struct ItemProblem {
     /// 0-based.
     pub index: usize,
+    /// The item as given, cut short.
     pub item: String,
+    /// The list's item type, as written.
     pub item_type: String,
+    /// What is wrong with the item.
     pub problem: InputProblem,
 }
 

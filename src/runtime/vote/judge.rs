@@ -6,6 +6,7 @@
 use crate::value::Value;
 
 /// The prompt that asks a judge model to pick the best of `candidates`.
+#[cfg_attr(not(test), allow(dead_code))] // only tests ask without a task
 pub fn judge_prompt(candidates: &[Value]) -> String {
     judge_prompt_for(None, candidates)
 }

@@ -2,11 +2,18 @@
 
 use crate::value::Value;
 
-/// Text as votes compare it: trimmed, lower-cased, runs of white space
-/// collapsed to one space, so `"Yes "` and `"yes"` are the same answer.
+/// Text as votes compare it: in Unicode compatibility form (NFKC), case
+/// folded, then NFKC again (case folding can undo it), trimmed, with runs
+/// of white space collapsed to one space — so `"Yes "`, `"YES"`, the
+/// full-width `"Ｙｅｓ"` and `"café"` in either of its two encodings are
+/// each one answer.
 pub fn normalize_text(s: &str) -> String {
-    s.split_whitespace()
-        .map(str::to_lowercase)
+    let nfkc = icu_normalizer::ComposingNormalizer::new_nfkc();
+    let folded = icu_casemap::CaseMapper::new()
+        .fold_string(&nfkc.normalize(s))
+        .into_owned();
+    nfkc.normalize(&folded)
+        .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -105,6 +112,18 @@ fn json_string(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn unicode_spellings_of_one_answer_share_a_key() {
+        use super::normalize_text as n;
+        assert_eq!(n("Ｙｅｓ"), n("yes"));
+        assert_eq!(n("  YES \t"), "yes");
+        // Composed é and e + combining acute.
+        assert_eq!(n("caf\u{e9}"), n("cafe\u{301}"));
+        // Full case folding, not just lower-casing: ß folds to ss.
+        assert_eq!(n("STRASSE"), n("straße"));
+        assert_ne!(n("yes"), n("no"));
+    }
+
     use super::super::t;
     use super::*;
 
