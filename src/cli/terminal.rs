@@ -115,6 +115,13 @@ impl Terminal {
 
     /// Shows a diagnostic on stderr against `source`.
     pub fn diagnostic(&mut self, d: &dyn Diagnostic, source: Option<&SourceFile>) {
+        self.record_json(d, source);
+        let text = render(d, source, self.style);
+        self.err(&text);
+    }
+
+    /// With `--json`, keeps an error to print as JSON on stdout.
+    fn record_json(&mut self, d: &dyn Diagnostic, source: Option<&SourceFile>) {
         if self.json
             && !matches!(
                 d.severity(),
@@ -123,8 +130,6 @@ impl Terminal {
         {
             self.json_errors.push(super::json_error::to_json(d, source));
         }
-        let text = render(d, source, self.style);
-        self.err(&text);
     }
 
     /// Shows many diagnostics of one source, indexing its lines only once.
@@ -135,6 +140,7 @@ impl Terminal {
     ) {
         let renderer = Renderer::new(source, self.style);
         for d in ds {
+            self.record_json(d.as_ref(), source);
             let text = renderer.render(d.as_ref());
             self.err(&text);
         }
