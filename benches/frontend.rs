@@ -9,8 +9,16 @@
 //! size runs until it has 10 samples or has spent its time budget (at least
 //! one sample either way).
 //!
+//! Then the shapes that once made checking quadratic (issue 11 item 2):
+//! many models, one long cycle, many undefined names, many duplicate
+//! bindings, one wide section. Each is compiled through the library and
+//! checked by the `flow` binary (which renders every diagnostic), at
+//! `FLOW_SHAPE_SIZES` statements (20,000 and 80,000 by default); the time
+//! at the larger size should be about 4 times the smaller.
+//!
 //!     cargo bench --bench frontend
 //!     FLOW_FRONTEND_SIZES=1000,2000,4000 cargo bench --bench frontend
+//!     FLOW_SHAPE_SIZES=20000,80000 cargo bench --bench frontend
 
 mod support;
 
@@ -77,6 +85,75 @@ fn program(n: usize) -> String {
     }
     s.push_str(&format!("output result = {prev}\n"));
     s
+}
+
+/// The shapes of issue 11 item 2, `n` statements each.
+fn shapes(n: usize) -> Vec<(&'static str, String)> {
+    let lines = |f: &dyn Fn(usize) -> String| (0..n).map(f).collect::<Vec<_>>().join("\n");
+    vec![
+        (
+            "models",
+            lines(&|i| format!("model m{i} = mock()")) + "\noutput x = ask m0 \"hi\"\n",
+        ),
+        (
+            "cycle",
+            lines(&|i| format!("b{i} = b{}", (i + 1) % n)) + "\noutput o = b0\n",
+        ),
+        (
+            "undefined",
+            lines(&|i| format!("b{i} = u{i}")) + "\noutput o = b0\n",
+        ),
+        (
+            "duplicates",
+            lines(&|_| "x = 1".into()) + "\noutput o = x\n",
+        ),
+        (
+            "section",
+            format!(
+                "output s = section <\n{}\n>\n",
+                lines(&|i| format!("  m{i} = {i}"))
+            ),
+        ),
+    ]
+}
+
+/// Compiles each shape through the library, then runs `flow check` on it.
+fn bench_shapes() {
+    let sizes: Vec<usize> = std::env::var("FLOW_SHAPE_SIZES")
+        .ok()
+        .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![20_000, 80_000]);
+    let dir = std::env::temp_dir().join(format!("flow-bench-shapes-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    for &n in &sizes {
+        for (shape, src) in shapes(n) {
+            let t = Instant::now();
+            let compiled = black_box(flow::compile(&src));
+            let compile = t.elapsed();
+            let file = dir.join(format!("{shape}.flow"));
+            if std::fs::write(&file, &src).is_err() {
+                eprintln!("cannot write {}", file.display());
+                continue;
+            }
+            let t = Instant::now();
+            let status = std::process::Command::new(env!("CARGO_BIN_EXE_flow"))
+                .arg("check")
+                .arg(&file)
+                .env("NO_COLOR", "1")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+            let check = t.elapsed();
+            println!(
+                "{shape:>10} {n:7}: compile {:9.2} ms ({} diagnostics), flow check {:9.2} ms{}",
+                ms(compile),
+                compiled.diagnostics.len(),
+                ms(check),
+                if status.is_ok() { "" } else { " (did not run)" }
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 struct Sample {
@@ -179,5 +256,6 @@ fn main() {
             );
         }
     }
+    bench_shapes();
     println!("load {} at end", load());
 }

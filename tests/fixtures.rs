@@ -39,6 +39,7 @@ per_file_tests! {
         check_interpolate_record,
         check_model_args,
         check_model_as_value,
+        check_mixed_indent,
         check_model_id,
         check_no_output,
         check_option_type,
@@ -50,6 +51,8 @@ per_file_tests! {
         check_strategy_arg,
         check_strategy_type,
         check_type_mismatch,
+        check_type_mismatch__input_default,
+        check_type_mismatch__not_reply,
         check_undefined_model,
         check_undefined_name,
         check_undefined_output,
@@ -62,12 +65,15 @@ per_file_tests! {
         check_unknown_type,
         check_unnamed_member,
         check_unused,
+        check_value_as_model,
         check_vote_count_missing,
         check_voter_mismatch,
         syntax_bad_interpolation,
         syntax_comparison_in_block,
         syntax_duplicate_modifier,
         syntax_expected_assign,
+        syntax_expected_assign__let,
+        syntax_expected_assign__non_ascii,
         syntax_expected_expression,
         syntax_expected_type,
         syntax_interpolation_in_model,
@@ -79,6 +85,7 @@ per_file_tests! {
         syntax_unclosed,
         syntax_unclosed_interpolation,
         syntax_unexpected,
+        syntax_unexpected__negative_count,
         syntax_unterminated_string,
         syntax_vote_needs_by,
     ]
@@ -155,8 +162,10 @@ fn err_fixture(name: &str) {
         assert_eq!(code(&out), 1, "{path} should fail to check:\n{text}");
     }
     // The file name says which code it demonstrates: `check_cycle.flow`
-    // must report `flow::check::cycle`.
-    if let Some((stage, kind)) = name.split_once('_') {
+    // must report `flow::check::cycle`; `syntax_unexpected__negative_count`
+    // is one more case of `flow::syntax::unexpected`.
+    let code_part = name.split_once("__").map_or(name, |(code, _)| code);
+    if let Some((stage, kind)) = code_part.split_once('_') {
         let code = format!("flow::{stage}::{kind}");
         assert!(text.contains(&code), "{path} should report {code}:\n{text}");
     }

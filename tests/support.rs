@@ -147,7 +147,8 @@ pub fn prose(text: &str) -> String {
 /// named in the test output.
 macro_rules! per_file_tests {
     ($($module:ident => $test:ident [$($name:ident),* $(,)?])*) => {
-        $(mod $module {
+        $(#[allow(non_snake_case)] // `check_type_mismatch__input_default`: a case of a code
+        mod $module {
             $(#[test]
             fn $name() {
                 super::$test(stringify!($name));

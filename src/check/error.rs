@@ -29,9 +29,23 @@ impl fmt::Display for Suggestion {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Path(pub Vec<String>);
 
+/// A path longer than this is shown as its start, a count and its end.
+const PATH_SHOWN: usize = 12;
+
+/// Labels shown on a long cycle; the rest are counted in the message.
+const CYCLE_LABELS: usize = 10;
+
 impl fmt::Display for Path {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, name) in self.0.iter().enumerate() {
+        let names = &self.0;
+        let long = names.len() > PATH_SHOWN;
+        for (i, name) in names.iter().enumerate() {
+            if long && (PATH_SHOWN - 2..names.len() - 1).contains(&i) {
+                if i == PATH_SHOWN - 2 {
+                    write!(f, " → … {} more …", names.len() - PATH_SHOWN + 1)?;
+                }
+                continue;
+            }
             if i > 0 {
                 f.write_str(" → ")?;
             }
@@ -64,6 +78,39 @@ impl fmt::Display for NameKind {
             NameKind::Output => "output",
             NameKind::Member => "section member",
             NameKind::Option => "option",
+        })
+    }
+}
+
+/// What to do about a type mismatch, by where it is: `as TYPE` is only
+/// advice where a reply is parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TypeHelp {
+    InputDefault,
+    ListElement,
+    Condition,
+    Comparison,
+    Ordering,
+    Argument,
+}
+
+impl fmt::Display for TypeHelp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TypeHelp::InputDefault => "change the default, or the type after `input NAME:`",
+            TypeHelp::ListElement => "a list holds values of one type; change or remove this one",
+            TypeHelp::Condition => {
+                "use a `bool`: a comparison such as `x == \"yes\"`, or a reply asked for with `as bool`"
+            }
+            TypeHelp::Comparison => {
+                "compare values of one type; a reply can be asked for as another type with `as TYPE`"
+            }
+            TypeHelp::Ordering => {
+                "order numbers only; a reply can be asked for as one with `as int` or `as number`"
+            }
+            TypeHelp::Argument => {
+                "pass a value of the type the builtin takes; for a reply, that is its `as TYPE`"
+            }
         })
     }
 }
@@ -121,6 +168,23 @@ pub enum CheckError {
         name: String,
         #[label("a model")]
         span: Span,
+    },
+
+    #[error("`{name}` is a {kind}, not a model")]
+    #[diagnostic(
+        code(flow::check::value_as_model),
+        help(
+            "`ask` and `judge` take a model declared with `model NAME = openai(\"MODEL-ID\")` (or `anthropic(...)`, `mock(...)`){suggestion}"
+        )
+    )]
+    ValueAsModel {
+        name: String,
+        kind: NameKind,
+        #[label("used as a model")]
+        span: Span,
+        #[label("a {kind}, declared here")]
+        declared: Span,
+        suggestion: Suggestion,
     },
 
     #[error("there is no model named `{name}`")]
@@ -430,14 +494,12 @@ pub enum CheckError {
 
     // ----- types ---------------------------------------------------------
     #[error("{context} must be {expected}, but it is `{found}`")]
-    #[diagnostic(
-        code(flow::check::type_mismatch),
-        help("change the expression, or its `as TYPE`, so the types agree")
-    )]
+    #[diagnostic(code(flow::check::type_mismatch), help("{help}"))]
     TypeMismatch {
         context: String,
         expected: String,
         found: Type,
+        help: TypeHelp,
         #[label("this is `{found}`")]
         span: Span,
     },
@@ -644,6 +706,19 @@ pub enum CheckError {
         span: Span,
     },
 
+    #[error("this prompt's lines are indented with tabs on some and spaces on others")]
+    #[diagnostic(
+        code(flow::check::mixed_indent),
+        severity(Warning),
+        help(
+            "only the indentation all lines share is removed, so the prompt keeps the rest; indent every line with spaces only or with tabs only"
+        )
+    )]
+    MixedIndent {
+        #[label("indented differently from the lines above")]
+        span: Span,
+    },
+
     #[error("`majority` over an even number of votes ({votes}) can tie")]
     #[diagnostic(
         code(flow::check::even_majority),
@@ -762,8 +837,11 @@ impl CheckError {
     /// A cycle through `names` (first name repeated at the end), with one
     /// label per reference that closes a link.
     pub fn cycle(names: Vec<String>, links: Vec<(String, String, Span)>) -> CheckError {
+        // Thousands of labels make an unreadable report that is slow to
+        // draw; the path in the message says how long the cycle is.
         let labels = links
             .into_iter()
+            .take(CYCLE_LABELS)
             .map(|(from, to, span)| {
                 let text = if from == to {
                     format!("`{from}` uses itself here")
@@ -783,6 +861,7 @@ impl CheckError {
         matches!(
             self,
             CheckError::Unused { .. }
+                | CheckError::MixedIndent { .. }
                 | CheckError::EvenMajority { .. }
                 | CheckError::DeterministicVote { .. }
         )

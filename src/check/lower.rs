@@ -15,7 +15,7 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use petgraph::graph::DiGraph;
 
-use super::error::{CheckError, CountKind, MAX_SAMPLES};
+use super::error::{CheckError, CountKind, MAX_SAMPLES, TypeHelp};
 use super::names::{DeclId, DeclKind, Scope};
 use super::resolve::{Lookup, lookup, name_path};
 use super::types::{self, Arg};
@@ -258,6 +258,7 @@ impl Lowerer<'_, '_> {
                     _ => format!("`{ty}`"),
                 },
                 found: d.ty.clone(),
+                help: TypeHelp::InputDefault,
                 span: d.span,
             });
         }
@@ -350,6 +351,7 @@ impl Lowerer<'_, '_> {
                             context: "every element of a list".into(),
                             expected: format!("`{elem}` like the ones before it"),
                             found: item.ty.clone(),
+                            help: TypeHelp::ListElement,
                             span: item.span,
                         }),
                     }
@@ -461,6 +463,7 @@ impl Lowerer<'_, '_> {
                 context: context.to_string(),
                 expected: "`bool`".into(),
                 found: e.ty.clone(),
+                help: TypeHelp::Condition,
                 span: e.span,
             });
         }
@@ -486,6 +489,7 @@ impl Lowerer<'_, '_> {
                         context: format!("the right side of `{sym}`"),
                         expected: format!("comparable with `{}`", a.ty),
                         found: b.ty.clone(),
+                        help: TypeHelp::Comparison,
                         span: b.span,
                     });
                 }
@@ -505,6 +509,7 @@ impl Lowerer<'_, '_> {
                             context: format!("each side of `{sym}`"),
                             expected: "`int` or `number`".into(),
                             found: side.ty.clone(),
+                            help: TypeHelp::Ordering,
                             span: side.span,
                         });
                     }
@@ -638,6 +643,9 @@ impl Lowerer<'_, '_> {
     }
 
     fn template(&mut self, t: &ast::Template, cx: &mut Cx) -> Template {
+        if let Some(span) = t.mixed_indent {
+            self.errors.push(CheckError::MixedIndent { span });
+        }
         let mut parts = Vec::with_capacity(t.parts.len());
         for part in &t.parts {
             match part {

@@ -5,7 +5,7 @@
 //! from. Every name that does not resolve is reported here, once; later stages
 //! look names up with [`lookup`] and treat a miss as an already-reported error.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::error::{CheckError, Suggestion};
 use super::names::{DeclId, DeclKind, Scope};
@@ -88,6 +88,9 @@ pub fn resolve(scope: &Scope<'_>, errors: &mut Vec<CheckError>) -> Resolved {
         refs: Vec::new(),
         used_models: HashSet::new(),
         suggested: HashSet::new(),
+        suggestions: HashMap::new(),
+        comparisons_left: COMPARISONS,
+        misused: HashSet::new(),
     };
     let mut all = Vec::with_capacity(scope.decls.len());
     for decl in &scope.decls {
@@ -117,8 +120,11 @@ pub fn resolve(scope: &Scope<'_>, errors: &mut Vec<CheckError>) -> Resolved {
                         span: out.name.span,
                     }),
                     None => {
-                        let suggestion =
-                            r.suggest(&out.name.name, scope.globals.keys().map(String::as_str));
+                        let suggestion = r.suggest(
+                            "value",
+                            &out.name.name,
+                            scope.globals.keys().map(String::as_str),
+                        );
                         r.errors.push(CheckError::UndefinedOutput {
                             name: out.name.name.clone(),
                             span: out.name.span,
@@ -142,6 +148,7 @@ pub fn resolve(scope: &Scope<'_>, errors: &mut Vec<CheckError>) -> Resolved {
             }
         }
     }
+    loose_uses.extend(r.misused.iter().copied());
     Resolved {
         refs: all,
         used_models: r.used_models,
@@ -157,15 +164,52 @@ struct Resolver<'s, 'a> {
     refs: Vec<Ref>,
     used_models: HashSet<String>,
     suggested: HashSet<String>,
+    /// Suggestions already made, per unknown name: a name misspelt the same
+    /// way in many places is compared with the candidates once.
+    suggestions: HashMap<String, Option<String>>,
+    /// How many more candidates may be compared. Each comparison is cheap,
+    /// but a program with many unknown names and many names would compare
+    /// every one with every other; past this, unknown names get no "did you
+    /// mean" (a courtesy), so checking stays linear.
+    comparisons_left: usize,
+    /// Declarations named where a model belongs (`ask m2` with `m2` a
+    /// binding): already an error, so not also unused.
+    misused: HashSet<DeclId>,
 }
 
+/// Enough for a thousand unknown names in a program of a thousand names.
+const COMPARISONS: usize = 1_000_000;
+
 impl Resolver<'_, '_> {
+    /// `kind` tells apart the lists of candidates a name is looked up in.
     fn suggest<'c>(
         &mut self,
+        kind: &str,
         name: &str,
         candidates: impl IntoIterator<Item = &'c str>,
     ) -> Suggestion {
-        let found = did_you_mean(name, candidates);
+        // The `for` variables in scope are candidates too.
+        let key = format!("{kind} {name} {}", self.vars.join(" "));
+        let found = match self.suggestions.get(&key) {
+            Some(found) => found.clone(),
+            None => {
+                let budget = &mut self.comparisons_left;
+                let counted = candidates.into_iter().take_while(|_| {
+                    let go = *budget > 0;
+                    *budget = budget.saturating_sub(1);
+                    go
+                });
+                let found = did_you_mean(name, counted);
+                // Cut short, the best so far may not be the best: say nothing.
+                let found = if self.comparisons_left == 0 {
+                    None
+                } else {
+                    found
+                };
+                self.suggestions.insert(key, found.clone());
+                found
+            }
+        };
         if let Some(f) = &found {
             self.suggested.insert(f.clone());
         }
@@ -258,9 +302,27 @@ impl Resolver<'_, '_> {
     fn model(&mut self, model: &Ident) {
         if self.scope.models.contains_key(&model.name) {
             self.used_models.insert(model.name.clone());
+        } else if let Some(&id) = self.scope.globals.get(&model.name) {
+            self.misused.insert(id);
+            let suggestion = self.suggest(
+                "model",
+                &model.name,
+                self.scope.models.keys().map(String::as_str),
+            );
+            let decl = &self.scope.decls[id];
+            self.errors.push(CheckError::ValueAsModel {
+                name: model.name.clone(),
+                kind: decl.name_kind,
+                span: model.span,
+                declared: decl.ident.span,
+                suggestion,
+            });
         } else {
-            let suggestion =
-                self.suggest(&model.name, self.scope.models.keys().map(String::as_str));
+            let suggestion = self.suggest(
+                "model",
+                &model.name,
+                self.scope.models.keys().map(String::as_str),
+            );
             self.errors.push(CheckError::UndefinedModel {
                 name: model.name.clone(),
                 span: model.span,
@@ -306,7 +368,7 @@ impl Resolver<'_, '_> {
                     .keys()
                     .map(String::as_str)
                     .chain(vars.iter().map(String::as_str));
-                let suggestion = self.suggest(&name.name, candidates);
+                let suggestion = self.suggest("value", &name.name, candidates);
                 self.errors.push(CheckError::UndefinedName {
                     name: name.name.clone(),
                     span: name.span,

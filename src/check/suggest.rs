@@ -10,11 +10,12 @@ where
     I: IntoIterator<Item = &'a str>,
 {
     let mut best: Option<(f64, &str)> = None;
+    let lower_name = name.to_lowercase();
     for candidate in candidates {
         if candidate == name || candidate.is_empty() {
             continue;
         }
-        let score = similarity(name, candidate);
+        let score = similarity(&lower_name, candidate);
         if score < 0.8 {
             continue;
         }
@@ -27,14 +28,19 @@ where
     best.map(|(_, c)| c.to_string())
 }
 
-fn similarity(a: &str, b: &str) -> f64 {
-    let lower_a = a.to_lowercase();
-    let lower_b = b.to_lowercase();
+/// `lower_a` is already in lower case: it is the same for every candidate.
+fn similarity(lower_a: &str, b: &str) -> f64 {
+    let lower_b: std::borrow::Cow<str> = if b.chars().any(char::is_uppercase) {
+        b.to_lowercase().into()
+    } else {
+        b.into()
+    };
+    let lower_b = lower_b.as_ref();
     if lower_a == lower_b {
         return 1.0;
     }
-    let jw = strsim::jaro_winkler(&lower_a, &lower_b);
-    let edits = strsim::levenshtein(&lower_a, &lower_b);
+    let jw = strsim::jaro_winkler(lower_a, lower_b);
+    let edits = strsim::levenshtein(lower_a, lower_b);
     let longest = lower_a.chars().count().max(lower_b.chars().count());
     // One edit in a short word (`tmp` for `temp`) is a typo even when
     // Jaro-Winkler says otherwise.

@@ -1072,11 +1072,31 @@ fn err_fixtures_report_their_code() {
         .collect();
     assert!(files.len() >= 40);
     for (name, src) in files {
-        let want = format!("flow::check::{}", name.trim_start_matches("check_"));
+        // `check_type_mismatch__input_default` is one more case of a code.
+        let code_part = name.split_once("__").map_or(name.as_str(), |(c, _)| c);
+        let want = format!("flow::check::{}", code_part.trim_start_matches("check_"));
         let (_, errors) = run(&src);
         let codes: Vec<String> = errors.iter().map(code).collect();
         // Exactly one: a fixture shows one mistake, with no cascade.
         assert_eq!(codes, vec![want], "{name}");
         assert!(src.starts_with("# "), "{name} starts with a comment");
     }
+}
+
+#[test]
+fn item_21_value_used_as_model_says_so_and_is_not_also_unused() {
+    let src = "model m = mock()\nm2 = \"hi\"\noutput x = ask m2 \"hi\"\n";
+    let (_, errors) = run(src);
+    let codes: Vec<String> = errors.iter().map(code).collect();
+    assert_eq!(codes, ["flow::check::value_as_model"], "{errors:?}");
+    assert_eq!(errors[0].to_string(), "`m2` is a binding, not a model");
+    assert!(help(&errors[0]).contains("did you mean `m`?"));
+}
+
+#[test]
+fn item_21_as_type_help_only_where_a_reply_is_parsed() {
+    let e = one("input n: int = \"x\"\noutput o = n\n", "type_mismatch");
+    assert!(!help(&e).contains("as TYPE"), "{}", help(&e));
+    let e = one("output o = [1, \"a\"]\n", "type_mismatch");
+    assert!(!help(&e).contains("as "), "{}", help(&e));
 }

@@ -1,6 +1,6 @@
 //! Type rules: written types, how two types combine, and builtin signatures.
 
-use super::error::{ArgCount, CheckError, Suggestion};
+use super::error::{ArgCount, CheckError, Suggestion, TypeHelp};
 use super::suggest::did_you_mean;
 use crate::graph::Builtin;
 use crate::syntax::Span;
@@ -136,6 +136,7 @@ pub fn builtin(
                 ),
                 expected: expected.to_string(),
                 found: arg.ty.clone(),
+                help: TypeHelp::Argument,
                 span: arg.span,
             });
         }

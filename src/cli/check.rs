@@ -27,9 +27,7 @@ pub fn run(files: &[PathBuf], deny_warnings: bool, term: &mut Terminal) -> Resul
             Ok(p) => (p.source(), p.warnings()),
             Err(f) => (&f.source, &f.diagnostics),
         };
-        for d in diagnostics.iter() {
-            term.diagnostic(d.as_ref(), Some(source));
-        }
+        term.diagnostics(diagnostics.iter(), Some(source));
         let errors = diagnostics.errors();
         let warnings = diagnostics.warnings();
         match &compiled {

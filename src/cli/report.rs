@@ -4,11 +4,13 @@
 use std::fmt;
 
 use miette::{
-    Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, Severity,
-    SourceCode,
+    Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, Severity, SourceCode,
 };
 
 use crate::engine::SourceFile;
+
+mod indexed;
+use indexed::IndexedSource;
 
 /// How diagnostics are drawn: colour for people, plain at a fixed width for
 /// pipes and snapshot tests.
@@ -71,23 +73,42 @@ fn terminal_width(env: impl Fn(&str) -> Option<String>) -> Option<usize> {
 
 /// Render one diagnostic; `source` is attached when given.
 pub fn render(diagnostic: &dyn Diagnostic, source: Option<&SourceFile>, style: Style) -> String {
-    let mut out = String::new();
-    let named = source.map(|s| NamedSource::new(&s.name, s.text.clone()));
-    let wrapped = WithSource {
-        inner: diagnostic,
-        source: named.as_ref(),
-    };
-    if style.handler().render_report(&mut out, &wrapped).is_err() {
-        // Rendering into a String only fails on a formatter bug; fall back to the message.
-        out = format!("error: {diagnostic}\n");
+    Renderer::new(source, style).render(diagnostic)
+}
+
+/// Renders many diagnostics of one source: the source's lines are indexed
+/// once, so each diagnostic costs the lines it shows, not the whole file.
+pub struct Renderer<'a> {
+    source: Option<IndexedSource<'a>>,
+    handler: GraphicalReportHandler,
+}
+
+impl<'a> Renderer<'a> {
+    pub fn new(source: Option<&'a SourceFile>, style: Style) -> Renderer<'a> {
+        Renderer {
+            source: source.map(|s| IndexedSource::new(&s.name, &s.text)),
+            handler: style.handler(),
+        }
     }
-    out
+
+    pub fn render(&self, diagnostic: &dyn Diagnostic) -> String {
+        let mut out = String::new();
+        let wrapped = WithSource {
+            inner: diagnostic,
+            source: self.source.as_ref(),
+        };
+        if self.handler.render_report(&mut out, &wrapped).is_err() {
+            // Rendering into a String only fails on a formatter bug; fall back to the message.
+            out = format!("error: {diagnostic}\n");
+        }
+        out
+    }
 }
 
 /// Lends a source to a diagnostic that carries only spans.
 struct WithSource<'a> {
     inner: &'a dyn Diagnostic,
-    source: Option<&'a NamedSource<String>>,
+    source: Option<&'a IndexedSource<'a>>,
 }
 
 impl fmt::Debug for WithSource<'_> {
@@ -128,16 +149,23 @@ impl Diagnostic for WithSource<'_> {
         }
     }
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        let len = self.source.map(|s| s.inner().len());
+        let source = self.source;
         let labels = self.inner.labels()?;
-        // A label past the end of the text would make the renderer drop the
-        // snippet; clamp so a bad span still shows where it points.
-        Some(Box::new(labels.map(move |l| match len {
-            Some(len) if l.offset() + l.len() > len => {
-                let start = l.offset().min(len);
-                LabeledSpan::new(l.label().map(str::to_owned), start, 0)
+        Some(Box::new(labels.map(move |l| match source {
+            // A label past the end of the text would make the renderer drop
+            // the snippet; clamp so a bad span still shows where it points.
+            Some(s) if l.offset().saturating_add(l.len()) > s.len() => {
+                relabel(&l, l.offset().min(s.len()), 0)
             }
-            _ => l,
+            Some(s) => {
+                let (offset, len) = s.fit_label(l.offset(), l.len());
+                if (offset, len) == (l.offset(), l.len()) {
+                    l
+                } else {
+                    relabel(&l, offset, len)
+                }
+            }
+            None => l,
         })))
     }
     fn related<'b>(&'b self) -> Option<Box<dyn Iterator<Item = &'b dyn Diagnostic> + 'b>> {
@@ -148,9 +176,50 @@ impl Diagnostic for WithSource<'_> {
     }
 }
 
+/// `label` moved to `offset..offset + len`, still primary if it was.
+fn relabel(label: &LabeledSpan, offset: usize, len: usize) -> LabeledSpan {
+    let text = label.label().map(str::to_owned);
+    if label.primary() {
+        LabeledSpan::new_primary_with_span(text, (offset, len))
+    } else {
+        LabeledSpan::new(text, offset, len)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, thiserror::Error, miette::Diagnostic)]
+    #[error("test")]
+    #[diagnostic(code(flow::test))]
+    struct Spans {
+        #[label("here")]
+        a: miette::SourceSpan,
+        #[label("and here")]
+        b: Option<miette::SourceSpan>,
+    }
+
+    fn plain() -> Style {
+        Style {
+            color: false,
+            width: 80,
+        }
+    }
+
+    fn file(text: &str) -> SourceFile {
+        SourceFile {
+            name: "t.flow".into(),
+            text: text.into(),
+        }
+    }
+
+    fn at(offset: usize, len: usize) -> Spans {
+        Spans {
+            a: (offset, len).into(),
+            b: None,
+        }
+    }
 
     fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
         move |name| {
@@ -158,6 +227,114 @@ mod tests {
                 .find(|(k, _)| *k == name)
                 .map(|(_, v)| v.to_string())
         }
+    }
+
+    #[test]
+    fn item_01_label_past_column_65535_does_not_panic() {
+        let line = format!("x = \"{}{{nope}}\"", "a".repeat(70_000));
+        let text = format!("model m = mock()\n{line}\noutput x\n");
+        let offset = text.find("nope").unwrap();
+        let out = render(&at(offset, 4), Some(&file(&text)), plain());
+        assert!(out.contains("[t.flow:2:70007]"), "{out}");
+        assert!(out.contains("{nope}"), "{out}");
+        // A window of the line, not all of it.
+        assert!(out.len() < 2_000, "{} bytes", out.len());
+        // Labels far apart on the long line, a label spanning all of it,
+        // tabs and wide characters before it: never a panic.
+        let wide = format!("x = \"{}{}\"\n", "\t".repeat(40_000), "猫".repeat(40_000));
+        let cases = [
+            (text.clone(), 18, offset - 18 + 4),
+            (wide.clone(), wide.len() - 3, 1),
+            (wide.clone(), 5, wide.len() - 7),
+        ];
+        for (text, offset, len) in cases {
+            let two = Spans {
+                a: (offset, len).into(),
+                b: Some((offset + len - 1, 1).into()),
+            };
+            render(&two, Some(&file(&text)), plain());
+            render(&at(offset, len), Some(&file(&text)), plain());
+        }
+    }
+
+    /// On ordinary text the indexed source draws exactly what miette's own
+    /// reader draws, for any one or two labels.
+    #[test]
+    fn indexed_source_renders_like_miette() {
+        let text = "model m = mock()\n\ninput q: text\r\nx = ask m \"{q}\"\ny = x\n\noutput y";
+        let plain_miette = |d: &Spans| {
+            let named = miette::NamedSource::new("t.flow", text.to_string());
+            let report = miette::Report::new(Spans { a: d.a, b: d.b }).with_source_code(named);
+            let mut out = String::new();
+            plain()
+                .handler()
+                .render_report(&mut out, report.as_ref())
+                .unwrap();
+            out
+        };
+        let ends: Vec<usize> = (0..=text.len()).collect();
+        for &a in &ends {
+            for len in [0, 1, 3, 20] {
+                if a + len > text.len() {
+                    continue;
+                }
+                let d = at(a, len);
+                assert_eq!(
+                    render(&d, Some(&file(text)), plain()),
+                    plain_miette(&d),
+                    "label at {a}+{len}"
+                );
+                for b in [a + len, (a + 12).min(text.len())] {
+                    let two = Spans {
+                        a: (a, len).into(),
+                        b: Some((b, 0).into()),
+                    };
+                    // Labels further apart are drawn in snippets of their own.
+                    if b - a < 10 {
+                        assert_eq!(
+                            render(&two, Some(&file(text)), plain()),
+                            plain_miette(&two),
+                            "labels at {a}+{len} and {b}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Drawing N diagnostics of a file of N lines scans about N lines, not
+    /// N files: the work at 4N is about 4 times the work at N.
+    #[test]
+    fn item_02_rendering_many_diagnostics_is_linear() {
+        let scanned = |n: usize| {
+            let text: String = (0..n).map(|i| format!("b{i} = u{i}\n")).collect();
+            let source = file(&text);
+            let renderer = Renderer::new(Some(&source), plain());
+            let mut offset = 0;
+            for line in text.lines() {
+                renderer.render(&at(offset + 5, line.len() - 5));
+                offset += line.len() + 1;
+            }
+            renderer.source.as_ref().unwrap().scanned()
+        };
+        let (small, large) = (scanned(1_000), scanned(4_000));
+        assert!(
+            large < small * 5,
+            "{small} bytes at 1,000, {large} at 4,000"
+        );
+    }
+
+    #[test]
+    fn item_15_columns_count_characters() {
+        let text = "x = \"café ☕\" + nope\n";
+        let offset = text.find("nope").unwrap();
+        let out = render(&at(offset, 4), Some(&file(text)), plain());
+        // `nope` is the 16th character on its line, the 20th byte.
+        assert!(out.contains("[t.flow:1:16]"), "{out}");
+        // Nor is a byte-order mark a column.
+        let text = format!("\u{feff}{text}");
+        let out = render(&at(offset + 3, 4), Some(&file(&text)), plain());
+        assert!(out.contains("[t.flow:1:16]"), "{out}");
     }
 
     #[test]

@@ -67,15 +67,11 @@ pub fn load(path: &Path, purpose: &'static str, term: &mut Terminal) -> Result<P
     let src = read(path).map_err(|e| Failure::run(e, None))?;
     match Program::compile(src.name, src.text) {
         Ok(program) => {
-            for d in program.warnings().iter() {
-                term.diagnostic(d.as_ref(), Some(program.source()));
-            }
+            term.diagnostics(program.warnings().iter(), Some(program.source()));
             Ok(program)
         }
         Err(failed) => {
-            for d in failed.diagnostics.iter() {
-                term.diagnostic(d.as_ref(), Some(&failed.source));
-            }
+            term.diagnostics(failed.diagnostics.iter(), Some(&failed.source));
             term.err(&format!(
                 "error: `{}` has errors; fix them to {purpose}\n",
                 failed.source.name

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use miette::Diagnostic;
 
 use super::exit;
-use super::report::{Style, render};
+use super::report::{Renderer, Style, render};
 use crate::diagnostic::BoxDiagnostic;
 use crate::engine::SourceFile;
 
@@ -115,6 +115,13 @@ impl Terminal {
 
     /// Shows a diagnostic on stderr against `source`.
     pub fn diagnostic(&mut self, d: &dyn Diagnostic, source: Option<&SourceFile>) {
+        self.record_json(d, source);
+        let text = render(d, source, self.style);
+        self.err(&text);
+    }
+
+    /// With `--json`, keeps an error to print as JSON on stdout.
+    fn record_json(&mut self, d: &dyn Diagnostic, source: Option<&SourceFile>) {
         if self.json
             && !matches!(
                 d.severity(),
@@ -123,8 +130,20 @@ impl Terminal {
         {
             self.json_errors.push(super::json_error::to_json(d, source));
         }
-        let text = render(d, source, self.style);
-        self.err(&text);
+    }
+
+    /// Shows many diagnostics of one source, indexing its lines only once.
+    pub fn diagnostics<'d>(
+        &mut self,
+        ds: impl IntoIterator<Item = &'d BoxDiagnostic>,
+        source: Option<&SourceFile>,
+    ) {
+        let renderer = Renderer::new(source, self.style);
+        for d in ds {
+            self.record_json(d.as_ref(), source);
+            let text = renderer.render(d.as_ref());
+            self.err(&text);
+        }
     }
 
     /// Shows a command's failure, if any, and gives the exit code.

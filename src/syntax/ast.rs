@@ -208,6 +208,10 @@ impl BinaryOp {
 pub struct Template {
     pub parts: Vec<TemplatePart>,
     pub span: Span,
+    /// A line of a triple-quoted string whose indentation mixes tabs and
+    /// spaces differently from the others, so that the indentation could not
+    /// all be removed; the checker warns about it.
+    pub mixed_indent: Option<Span>,
 }
 
 impl Template {

@@ -385,7 +385,12 @@ fn classify(src: &str, pos: usize, positives: &[Rule]) -> SyntaxError {
 /// Advice for tokens people bring from other languages.
 fn foreign_hint(rest: &str) -> Option<&'static str> {
     let first = rest.chars().next()?;
+    let negative = first == '-' && rest[1..].starts_with(|c: char| c.is_ascii_digit());
     Some(match first {
+        // `retry -1`, `repeat -2`: not arithmetic, a count below zero.
+        '-' if negative => {
+            "flow has no negative numbers: counts such as `retry 2` or `repeat 3` are 0 or more"
+        }
         '+' | '-' | '*' | '/' | '%' => {
             "flow has no arithmetic; to combine text use a template such as `\"{a} {b}\"`"
         }

@@ -218,8 +218,23 @@ impl SyntaxError {
                 a name, a list `[...]`, `ask MODEL \"...\"`, `if ... then ... else ...`, \
                 `section < ... >` or `for x in list < ... >`"
                 .to_string(),
-            SyntaxError::ExpectedAssign { name, .. } => {
-                format!("a binding is written `{name} = EXPRESSION`")
+            SyntaxError::ExpectedAssign { name, found, .. } => {
+                let next = found
+                    .strip_prefix('`')
+                    .and_then(|f| f.strip_suffix('`'))
+                    .unwrap_or("");
+                if next.chars().next().is_some_and(|c| !c.is_ascii()) {
+                    // `café = ...`: the name stopped at the first non-ASCII letter.
+                    format!(
+                        "names are ASCII: letters `a`-`z` and `A`-`Z`, digits and `_`; `{next}` cannot be part of one, so rename this binding"
+                    )
+                } else if ["let", "var", "const", "val", "def", "set"].contains(&name.as_str()) {
+                    // `let x = ...`: a word from another language.
+                    let bound = if is_name(next) { next } else { "NAME" };
+                    format!("flow has no `{name}`: a binding is written `{bound} = EXPRESSION`")
+                } else {
+                    format!("a binding is written `{name} = EXPRESSION`")
+                }
             }
             SyntaxError::ExpectedType {
                 bare_list: true, ..
@@ -392,6 +407,12 @@ impl Diagnostic for SyntaxError {
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         Some(Box::new(self.label_list().into_iter()))
     }
+}
+
+/// Whether `word` could be a binding's name.
+fn is_name(word: &str) -> bool {
+    word.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && word.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 #[cfg(test)]

@@ -15,9 +15,12 @@ use super::parser::KEYWORDS;
 pub fn decode(raw: &str, offset: usize, errors: &mut Vec<SyntaxError>) -> Template {
     let span = Span::new(offset, offset + raw.len());
     let mut out = Parts::default();
+    let mut mixed_indent = None;
     if raw.len() >= 6 && raw.starts_with("\"\"\"") && raw.ends_with("\"\"\"") {
         let body = &raw[3..raw.len() - 3];
-        for (i, (line, line_offset)) in dedent(body, offset + 3).into_iter().enumerate() {
+        let (lines, mixed) = dedent(body, offset + 3);
+        mixed_indent = mixed;
+        for (i, (line, line_offset)) in lines.into_iter().enumerate() {
             if i > 0 {
                 out.lit("\n");
             }
@@ -36,6 +39,7 @@ pub fn decode(raw: &str, offset: usize, errors: &mut Vec<SyntaxError>) -> Templa
     Template {
         parts: out.parts,
         span,
+        mixed_indent,
     }
 }
 
@@ -57,7 +61,14 @@ impl Parts {
 /// Splits a triple-quoted body into lines (with the byte offset where each
 /// kept line's text starts), dropping a blank first and last line and the
 /// indentation common to all non-blank lines.
-fn dedent(body: &str, offset: usize) -> Vec<(&str, usize)> {
+///
+/// The common indentation is the longest prefix of white-space characters
+/// that all non-blank lines share, compared character by character: a tab is
+/// not some number of spaces, since editors disagree on how many. When lines
+/// disagree (one starts with a tab, another with spaces) less is removed than
+/// the shortest indentation, and the span of the first line that disagrees
+/// is returned so the checker can say why the prompt kept its indentation.
+fn dedent(body: &str, offset: usize) -> (Vec<(&str, usize)>, Option<Span>) {
     let mut lines: Vec<(&str, usize)> = Vec::new();
     let mut start = 0;
     for piece in body.split('\n') {
@@ -93,7 +104,37 @@ fn dedent(body: &str, offset: usize) -> Vec<(&str, usize)> {
         });
     }
     let cut = common.map_or(0, str::len);
-    lines
+    let indent_of = |line: &str| line.len() - line.trim_start_matches([' ', '\t']).len();
+    let mut reference: Option<u8> = None;
+    let mut mixed = None;
+    for &(line, at) in &lines {
+        if blank(line) || indent_of(line) <= cut {
+            continue;
+        }
+        // Every line indented beyond the common part differs from the first
+        // such line right after it when the indentation is mixed.
+        let next = line.as_bytes()[cut];
+        match reference {
+            None => reference = Some(next),
+            Some(r) if r != next => {
+                mixed = Some(Span::new(at, at + indent_of(line)));
+                break;
+            }
+            Some(_) => {}
+        }
+    }
+    // A line whose indentation is all common cannot disagree; mixing shows
+    // only when every non-blank line goes on beyond the common part.
+    let shortest = lines
+        .iter()
+        .filter(|(l, _)| !blank(l))
+        .map(|(l, _)| indent_of(l))
+        .min()
+        .unwrap_or(0);
+    if shortest == cut {
+        mixed = None;
+    }
+    let lines = lines
         .into_iter()
         .map(|(line, at)| {
             if blank(line) {
@@ -103,7 +144,8 @@ fn dedent(body: &str, offset: usize) -> Vec<(&str, usize)> {
                 (&line[cut..], at + cut)
             }
         })
-        .collect()
+        .collect();
+    (lines, mixed)
 }
 
 /// Decodes escapes and interpolations of one run of raw text that starts at
@@ -232,6 +274,35 @@ mod tests {
         let (t, e) = dec(src);
         assert!(e.is_empty(), "{e:?}");
         t.as_plain().expect("no interpolation")
+    }
+
+    #[test]
+    fn item_26_dedent_with_tabs_spaces_and_mixed() {
+        fn mixed(src: &str) -> Option<&str> {
+            dec(src).0.mixed_indent.map(|s| &src[s.start..s.end])
+        }
+        // Spaces only, tabs only, and the same mix on every line: all of the
+        // shared indentation goes, silently.
+        for src in [
+            "\"\"\"\n    a\n      b\n    \"\"\"",
+            "\"\"\"\n\ta\n\t\tb\n\t\"\"\"",
+            "\"\"\"\n\t  a\n\t    b\n\"\"\"",
+        ] {
+            assert!(plain(src).starts_with("a\n"), "{src:?}: {:?}", plain(src));
+            assert_eq!(mixed(src), None, "{src:?}");
+        }
+        assert_eq!(plain("\"\"\"\n\t  a\n\t    b\n\"\"\""), "a\n  b");
+        // A tab on one line, spaces on another: nothing is shared, so nothing
+        // is removed, and the first line that disagrees is pointed at.
+        let src = "\"\"\"\n\ta\n    b\n\"\"\"";
+        assert_eq!(plain(src), "\ta\n    b");
+        assert_eq!(mixed(src), Some("    "));
+        // Shared up to a point: that much is removed.
+        let src = "\"\"\"\n  \ta\n    b\n\"\"\"";
+        assert_eq!(plain(src), "\ta\n  b");
+        assert_eq!(mixed(src), Some("    "));
+        // A less indented line is not a mix, nor are blank lines.
+        assert_eq!(mixed("\"\"\"\n  a\n\t\n  \tb\n\"\"\""), None);
     }
 
     #[test]

@@ -1075,3 +1075,33 @@ output o = "{a}{b}{c}{d}{e}"
         ]
     );
 }
+
+#[test]
+fn item_15_byte_order_mark_is_accepted() {
+    let text = "\u{feff}model m = mock()\nx = ask m \"hi\"\noutput x\n";
+    let program = parse(text).expect("a leading byte-order mark is skipped");
+    assert_eq!(tree(&program), tree(&parse(&text[3..]).unwrap()));
+    // Spans still index the text as read, mark included.
+    let Item::Binding(b) = &program.items[1] else {
+        panic!("expected a binding")
+    };
+    assert_eq!(&text[b.name.span.start..b.name.span.end], "x");
+    // Anywhere else it is still a stray character.
+    assert!(parse("x = 1\n\u{feff}output x\n").is_err());
+}
+
+#[test]
+fn item_21_help_for_let_non_ascii_names_and_negative_counts() {
+    let e = error("let x = 1\noutput x\n", "expected_assign");
+    assert_eq!(
+        e.help_text().unwrap(),
+        "flow has no `let`: a binding is written `x = EXPRESSION`"
+    );
+    let e = error("café = 1\noutput café\n", "expected_assign");
+    assert!(e.help_text().unwrap().starts_with("names are ASCII"));
+    let e = error(
+        "model m = mock()\noutput x = ask m \"hi\" retry -1\n",
+        "unexpected",
+    );
+    assert!(e.help_text().unwrap().contains("no negative numbers"));
+}
