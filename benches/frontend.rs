@@ -87,36 +87,6 @@ fn program(n: usize) -> String {
     s
 }
 
-/// The shapes of issue 11 item 2, `n` statements each.
-fn shapes(n: usize) -> Vec<(&'static str, String)> {
-    let lines = |f: &dyn Fn(usize) -> String| (0..n).map(f).collect::<Vec<_>>().join("\n");
-    vec![
-        (
-            "models",
-            lines(&|i| format!("model m{i} = mock()")) + "\noutput x = ask m0 \"hi\"\n",
-        ),
-        (
-            "cycle",
-            lines(&|i| format!("b{i} = b{}", (i + 1) % n)) + "\noutput o = b0\n",
-        ),
-        (
-            "undefined",
-            lines(&|i| format!("b{i} = u{i}")) + "\noutput o = b0\n",
-        ),
-        (
-            "duplicates",
-            lines(&|_| "x = 1".into()) + "\noutput o = x\n",
-        ),
-        (
-            "section",
-            format!(
-                "output s = section <\n{}\n>\n",
-                lines(&|i| format!("  m{i} = {i}"))
-            ),
-        ),
-    ]
-}
-
 /// Compiles each shape through the library, then runs `flow check` on it.
 fn bench_shapes() {
     let sizes: Vec<usize> = std::env::var("FLOW_SHAPE_SIZES")
@@ -126,7 +96,7 @@ fn bench_shapes() {
     let dir = std::env::temp_dir().join(format!("flow-bench-shapes-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&dir);
     for &n in &sizes {
-        for (shape, src) in shapes(n) {
+        for (shape, src) in support::shapes::large_shapes(n) {
             let t = Instant::now();
             let compiled = black_box(flow::compile(&src));
             let compile = t.elapsed();

@@ -572,14 +572,7 @@ fn item_27_a_fan_out_past_the_file_limit_waits_for_connections() {
         .args(["run", p.path.as_str(), "--json", "--no-cache"])
         .env("NO_COLOR", "1")
         .env("FLOW_TEST_KEY", KEY);
-    for var in [
-        "HTTP_PROXY",
-        "http_proxy",
-        "HTTPS_PROXY",
-        "https_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-    ] {
+    for var in PROXY_VARS {
         cmd.env_remove(var);
     }
     let out = cmd.output().expect("prlimit runs flow");

@@ -14,4 +14,7 @@ mod http;
 mod library;
 mod robustness;
 mod run;
+// The generated large programs the front-end bench times too.
+#[path = "../benches/support/shapes.rs"]
+mod shapes;
 mod support;

@@ -165,36 +165,6 @@ fn item_01_label_past_column_65535_does_not_panic() {
     assert!(err.contains(":2:70014]"), "{err}");
 }
 
-/// The program shapes of issue 11 item 2, each `n` statements long.
-pub fn large_shapes(n: usize) -> Vec<(&'static str, String)> {
-    let lines = |f: &dyn Fn(usize) -> String| (0..n).map(f).collect::<Vec<_>>().join("\n");
-    vec![
-        (
-            "models",
-            lines(&|i| format!("model m{i} = mock()")) + "\noutput x = ask m0 \"hi\"\n",
-        ),
-        (
-            "cycle",
-            lines(&|i| format!("b{i} = b{}", (i + 1) % n)) + "\noutput o = b0\n",
-        ),
-        (
-            "undefined",
-            lines(&|i| format!("b{i} = u{i}")) + "\noutput o = b0\n",
-        ),
-        (
-            "duplicates",
-            lines(&|_| "x = 1".into()) + "\noutput o = x\n",
-        ),
-        (
-            "section",
-            format!(
-                "output s = section <\n{}\n>\n",
-                lines(&|i| format!("  m{i} = {i}"))
-            ),
-        ),
-    ]
-}
-
 /// Issue 11 item 2: every pass and the rendering of N diagnostics must be
 /// near-linear. At 20,000 statements a quadratic takes many minutes (16,000
 /// undefined names took 75 s in a release build), a linear pass seconds in a
@@ -203,7 +173,7 @@ pub fn large_shapes(n: usize) -> Vec<(&'static str, String)> {
 #[test]
 fn item_02_large_programs_check_in_near_linear_time() {
     let dir = tempfile::tempdir().unwrap();
-    for (shape, text) in large_shapes(20_000) {
+    for (shape, text) in crate::shapes::large_shapes(20_000) {
         let file = dir.path().join(format!("{shape}.flow"));
         std::fs::write(&file, text).unwrap();
         let out = flow(&["check", file.to_str().unwrap()]);

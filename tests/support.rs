@@ -26,14 +26,7 @@ pub fn flow_env(args: &[&str], env: &[(&str, &str)]) -> Output {
         .env_remove("OPENAI_API_KEY")
         .env_remove("ANTHROPIC_API_KEY");
     // Requests to the in-process test server must not detour through a proxy.
-    for var in [
-        "HTTP_PROXY",
-        "http_proxy",
-        "HTTPS_PROXY",
-        "https_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-    ] {
+    for var in PROXY_VARS {
         cmd.env_remove(var);
     }
     cmd.envs(env.iter().copied())
@@ -181,3 +174,14 @@ pub fn assert_listed(dir: &str, listed: &[&str]) {
         "tests list files that {dir} lacks: {missing:?}"
     );
 }
+
+/// Proxy settings a `flow` started by a test must not see: requests to the
+/// in-process test server must not detour through a proxy.
+pub const PROXY_VARS: [&str; 6] = [
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];

@@ -5,6 +5,8 @@
 //! Every bench uses a different part of this, hence the `allow`.
 #![allow(dead_code)]
 
+pub mod shapes;
+
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;

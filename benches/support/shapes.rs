@@ -1,0 +1,34 @@
+//! Program shapes that once made the front end quadratic (issue 11 item 2),
+//! generated rather than committed: the front-end bench times them, and a
+//! robustness test (`tests/robustness.rs`, which includes this file) checks
+//! them at a smaller size.
+
+/// The program shapes of issue 11 item 2, each `n` statements long.
+pub fn large_shapes(n: usize) -> Vec<(&'static str, String)> {
+    let lines = |f: &dyn Fn(usize) -> String| (0..n).map(f).collect::<Vec<_>>().join("\n");
+    vec![
+        (
+            "models",
+            lines(&|i| format!("model m{i} = mock()")) + "\noutput x = ask m0 \"hi\"\n",
+        ),
+        (
+            "cycle",
+            lines(&|i| format!("b{i} = b{}", (i + 1) % n)) + "\noutput o = b0\n",
+        ),
+        (
+            "undefined",
+            lines(&|i| format!("b{i} = u{i}")) + "\noutput o = b0\n",
+        ),
+        (
+            "duplicates",
+            lines(&|_| "x = 1".into()) + "\noutput o = x\n",
+        ),
+        (
+            "section",
+            format!(
+                "output s = section <\n{}\n>\n",
+                lines(&|i| format!("  m{i} = {i}"))
+            ),
+        ),
+    ]
+}
