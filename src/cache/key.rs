@@ -9,7 +9,7 @@
 //! is in makes a different key, so a stale reply is never served; the old
 //! entry just stops being used.
 
-use sha2::{Digest, Sha256};
+use ring::digest::{Context, SHA256};
 
 use crate::model::{ModelSpec, ProviderKind};
 use crate::types::Type;
@@ -40,7 +40,7 @@ impl CallKey {
     pub fn new(call: CallSpec<'_>) -> CallKey {
         let spec = call.model;
         let o = &spec.options;
-        let mut h = Fields(Sha256::new());
+        let mut h = Fields(Context::new(&SHA256));
         h.text(Some(RECIPE));
         h.text(Some(spec.provider.name()));
         h.text(spec.model_id.as_deref());
@@ -76,9 +76,9 @@ impl CallKey {
         h.text(Some(call.prompt));
         h.text(Some(&call.expect.to_string()));
         h.int(Some(u64::from(call.sample)));
-        let digest = h.0.finalize();
+        let digest = h.0.finish();
         let mut key = [0u8; 32];
-        key.copy_from_slice(digest.as_slice());
+        key.copy_from_slice(digest.as_ref());
         CallKey(key)
     }
 
@@ -89,15 +89,15 @@ impl CallKey {
 
 /// Every field is tagged and length-prefixed, so `("ab", "c")` and
 /// `("a", "bc")` hash differently, and so do `None` and `Some("")`.
-struct Fields(Sha256);
+struct Fields(Context);
 
 impl Fields {
     fn text(&mut self, s: Option<&str>) {
         match s {
-            None => self.0.update([0u8]),
+            None => self.0.update(&[0u8]),
             Some(s) => {
-                self.0.update([1u8]);
-                self.0.update((s.len() as u64).to_le_bytes());
+                self.0.update(&[1u8]);
+                self.0.update(&(s.len() as u64).to_le_bytes());
                 self.0.update(s.as_bytes());
             }
         }
@@ -105,10 +105,10 @@ impl Fields {
 
     fn int(&mut self, n: Option<u64>) {
         match n {
-            None => self.0.update([0u8]),
+            None => self.0.update(&[0u8]),
             Some(n) => {
-                self.0.update([2u8]);
-                self.0.update(n.to_le_bytes());
+                self.0.update(&[2u8]);
+                self.0.update(&n.to_le_bytes());
             }
         }
     }

@@ -488,7 +488,7 @@ impl Endpoint {
                     drop(claim);
                     waited = waited.saturating_add(1);
                     let ms =
-                        rand::random_range(1..=10u64.saturating_mul(u64::from(waited.min(10))));
+                        fastrand::u64(1..=10u64.saturating_mul(u64::from(waited.min(10))));
                     tokio::time::sleep(Duration::from_millis(ms)).await;
                     (client, claim) = self.client.acquire_first()?;
                 }

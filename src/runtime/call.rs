@@ -351,7 +351,7 @@ fn backoff(ctx: &RunCtx, attempt: u32, floor: Option<Duration>) -> Duration {
     let jitter = if cap_us == 0 {
         Duration::ZERO
     } else {
-        Duration::from_micros(rand::random_range(0..=cap_us))
+        Duration::from_micros(fastrand::u64(0..=cap_us))
     };
     match floor {
         Some(f) => jitter.max(f),

@@ -17,9 +17,7 @@ use super::scan;
 use super::strings;
 use crate::internal::InternalError;
 
-#[derive(pest_derive::Parser)]
-#[grammar = "grammar/flow.pest"]
-struct FlowParser;
+pub(crate) use flow_grammar::{FlowParser, Rule};
 
 /// Words that cannot be names. Must match `keyword` in the grammar.
 pub const KEYWORDS: &[&str] = &[

@@ -1,5 +1,7 @@
 //! When two samples are the same answer: the canonical keys votes compare.
 
+use unicode_normalization::UnicodeNormalization;
+
 use crate::value::Value;
 
 /// Text as votes compare it: in Unicode compatibility form (NFKC), case
@@ -8,11 +10,10 @@ use crate::value::Value;
 /// full-width `"Ｙｅｓ"` and `"café"` in either of its two encodings are
 /// each one answer.
 pub fn normalize_text(s: &str) -> String {
-    let nfkc = icu_normalizer::ComposingNormalizer::new_nfkc();
-    let folded = icu_casemap::CaseMapper::new()
-        .fold_string(&nfkc.normalize(s))
-        .into_owned();
-    nfkc.normalize(&folded)
+    let folded = caseless::default_case_fold_str(&s.nfkc().collect::<String>());
+    folded
+        .nfkc()
+        .collect::<String>()
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
