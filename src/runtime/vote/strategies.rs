@@ -40,13 +40,14 @@ impl Tally {
         if remaining == 0 {
             return Outcome::Decided(Ok(winner()));
         }
+        // If every missing sample abstained, the vote would lack a quorum.
+        if self.answered() < self.quorum() {
+            return Outcome::Pending;
+        }
         // The lowest missing index: a rival given it wins ties against the
-        // leader if it comes before the leader's first sample.
-        let first_missing = self
-            .slots
-            .iter()
-            .position(Option::is_none)
-            .unwrap_or(self.total);
+        // leader if it comes before the leader's first sample. (A missing
+        // sample could also abstain, which helps no rival.)
+        let first_missing = self.first_missing();
         if first_missing < leader.first {
             // A missing earlier sample could respell the winner, unless the
             // value has a single spelling.
@@ -84,23 +85,30 @@ impl Tally {
     /// sample that differs from it. That pair is fixed once sample 0 and an
     /// unbroken run of samples after it are in and the run contains a
     /// difference, so only then is a disagreement decided.
+    /// Abstaining samples are skipped: the pair is the first answer and the
+    /// first answer after it that differs.
     pub(super) fn unanimous(&self) -> Outcome {
-        let Some(Some((v0, k0))) = self.slots.first() else {
-            return Outcome::Pending;
-        };
-        for (i, slot) in self.slots.iter().enumerate().skip(1) {
-            match slot {
-                None => return Outcome::Pending,
-                Some((v, k)) if k != k0 => {
+        let mut first: Option<(usize, &Value, &String)> = None;
+        for (i, slot) in self.slots.iter().enumerate() {
+            let abstained = self.abstentions.get(i).is_some_and(Option::is_some);
+            match (slot, first) {
+                (None, _) if abstained => {}
+                (None, _) => return Outcome::Pending,
+                (Some((v, k)), None) => first = Some((i, v, k)),
+                (Some((v, k)), Some((i0, v0, k0))) if k != k0 => {
                     return Outcome::Decided(Err(VoteError::Disagreement {
-                        first: (0, quote(v0)),
+                        first: (i0, quote(v0)),
                         second: (i, quote(v)),
                     }));
                 }
-                Some(_) => {}
+                (Some(_), Some(_)) => {}
             }
         }
-        Outcome::Decided(Ok(v0.clone()))
+        match first {
+            Some((_, v0, _)) => Outcome::Decided(Ok(v0.clone())),
+            // Every sample abstained: `evaluate` reports the quorum.
+            None => Outcome::Pending,
+        }
     }
 
     pub(super) fn at_least(&self, k: usize) -> Outcome {
@@ -121,8 +129,13 @@ impl Tally {
         }
         if trues >= k {
             Outcome::Decided(Ok(Value::Bool(true)))
-        } else if trues + self.remaining() < k {
+        } else if trues + self.abstained + self.remaining() < k {
+            // Out of reach even had every abstaining sample said yes.
             Outcome::Decided(Ok(Value::Bool(false)))
+        } else if self.remaining() == 0 {
+            self.too_few(format!(
+                "`at_least {k}` had {trues} yes, and the abstaining samples could have made it {k}"
+            ))
         } else {
             Outcome::Pending
         }
