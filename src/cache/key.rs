@@ -219,7 +219,11 @@ mod tests {
 
     #[test]
     fn what_the_wire_carries_changes_the_key() {
-        let m = spec(ProviderKind::OpenAi, Some("gpt-4o"), ModelOptions::default());
+        let m = spec(
+            ProviderKind::OpenAi,
+            Some("gpt-4o"),
+            ModelOptions::default(),
+        );
         let ty = Type::list(Type::Int);
         let k = |wire: &Wire| {
             CallKey::new(CallSpec {

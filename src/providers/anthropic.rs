@@ -107,8 +107,8 @@ impl AnthropicProvider {
         let usage = reply.usage.and_then(|u| {
             // Cached prompt tokens are prompt tokens too (and billed): a
             // second identical prompt is not 5 tokens long.
-            let cached = u.cache_read_input_tokens.unwrap_or(0)
-                + u.cache_creation_input_tokens.unwrap_or(0);
+            let cached =
+                u.cache_read_input_tokens.unwrap_or(0) + u.cache_creation_input_tokens.unwrap_or(0);
             Some(Usage {
                 input_tokens: u.input_tokens? + cached,
                 output_tokens: u.output_tokens?,

@@ -145,7 +145,9 @@ fn structured(provider: ProviderKind, mode: Structured, ty: &Type) -> ReplyForma
         own.clone()
     };
     let shown = |schema: &Value, what: &str| {
-        format!("Reply with only a JSON {what} matching this JSON Schema, with no other text: {schema}")
+        format!(
+            "Reply with only a JSON {what} matching this JSON Schema, with no other text: {schema}"
+        )
     };
     match (mode, provider) {
         (Structured::Schema, ProviderKind::OpenAi | ProviderKind::Anthropic) => ReplyFormat {
@@ -172,10 +174,9 @@ fn structured(provider: ProviderKind, mode: Structured, ty: &Type) -> ReplyForma
 /// fails, to re-ask).
 pub fn unwrap_reply(text: &str) -> String {
     match serde_json::from_str::<Value>(text.trim()) {
-        Ok(Value::Object(mut o)) if o.len() == 1 && o.contains_key(WRAPPER) => o
-            .remove(WRAPPER)
-            .map(|v| v.to_string())
-            .unwrap_or_default(),
+        Ok(Value::Object(mut o)) if o.len() == 1 && o.contains_key(WRAPPER) => {
+            o.remove(WRAPPER).map(|v| v.to_string()).unwrap_or_default()
+        }
         _ => text.to_string(),
     }
 }
@@ -259,7 +260,11 @@ mod tests {
         let ty = Type::list(Type::Text);
         let f = reply_format(&spec(ProviderKind::OpenAi, Some(Structured::Json)), &ty);
         assert_eq!(f.wire, Wire::JsonObject { wrapped: true });
-        assert!(f.instruction.unwrap().contains(r#"{"type":"object","properties":{"value""#));
+        assert!(
+            f.instruction
+                .unwrap()
+                .contains(r#"{"type":"object","properties":{"value""#)
+        );
         let f = reply_format(&spec(ProviderKind::OpenAi, Some(Structured::Prompt)), &ty);
         assert_eq!(f.wire, Wire::Plain);
         assert_eq!(
@@ -292,7 +297,10 @@ mod tests {
     #[test]
     fn unwrapping_takes_off_only_the_wrapper() {
         assert_eq!(unwrap_reply(r#"{"value": [1, 2]}"#), "[1,2]");
-        assert_eq!(unwrap_reply(r#"{"value": 1, "x": 2}"#), r#"{"value": 1, "x": 2}"#);
+        assert_eq!(
+            unwrap_reply(r#"{"value": 1, "x": 2}"#),
+            r#"{"value": 1, "x": 2}"#
+        );
         assert_eq!(unwrap_reply("not json"), "not json");
     }
 }

@@ -48,7 +48,10 @@ impl MockProvider {
             // it can script the second answer.
             let heard = |key: &str| {
                 request.prompt.contains(key)
-                    || request.reask.as_ref().is_some_and(|r| r.message.contains(key))
+                    || request
+                        .reask
+                        .as_ref()
+                        .is_some_and(|r| r.message.contains(key))
             };
             let hit = rules.iter().find(|(key, _)| key == "*" || heard(key));
             if let Some((_, reply)) = hit {

@@ -383,7 +383,9 @@ pub enum RunError {
 
     /// Too many samples of a vote abstained (their calls failed after every
     /// attempt) for its strategy to decide.
-    #[error("the vote for `{binding}` could not be decided: {answered} of {samples} samples answered and {abstained} abstained, and {why}; the first to abstain: {cause}")]
+    #[error(
+        "the vote for `{binding}` could not be decided: {answered} of {samples} samples answered and {abstained} abstained, and {why}; the first to abstain: {cause}"
+    )]
     #[diagnostic(
         code(flow::run::too_few_answers),
         help(

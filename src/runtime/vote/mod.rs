@@ -315,6 +315,26 @@ fn feed(strategy: Strategy, values: &[Value], order: &[usize]) -> (Outcome, usiz
     (Outcome::Pending, order.len())
 }
 
+/// As [`feed`], with `None` for a sample that abstains (its cause names it).
+#[cfg(test)]
+fn feed_abstaining(
+    strategy: Strategy,
+    samples: &[Option<Value>],
+    order: &[usize],
+) -> (Outcome, usize) {
+    let mut tally = Tally::new(strategy, samples.len());
+    for (n, &i) in order.iter().enumerate() {
+        let outcome = match &samples[i] {
+            Some(v) => tally.record(i, v.clone()),
+            None => tally.abstain(i, format!("cause {i}")),
+        };
+        if outcome != Outcome::Pending {
+            return (outcome, n + 1);
+        }
+    }
+    (Outcome::Pending, order.len())
+}
+
 #[cfg(test)]
 fn in_order(strategy: Strategy, values: &[Value]) -> (Outcome, usize) {
     let order: Vec<usize> = (0..values.len()).collect();
