@@ -254,6 +254,13 @@ fn a_sample_that_never_parses_abstains_and_the_vote_goes_on() {
     assert_eq!(ran.doc()["outputs"], json!({"ok": true}));
     assert_eq!(ran.stat("abstained"), 1);
     assert_eq!(server.seen().len(), 3);
+    let marked = ran.trace.as_ref().unwrap()["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["args"]["abstained"] == true)
+        .count();
+    assert_eq!(marked, 1);
 }
 
 #[test]
