@@ -295,7 +295,11 @@ fn save(env: &Env<'_>, models: &[&str], done: &[bool], abstained: usize) {
         .record_saved(env.binding, unfinished.map(|(m, _)| *m));
     env.ctx.emit(|| RunEvent::VoteDecided {
         node: env.binding.to_string(),
-        answered: done.iter().filter(|d| **d).count() - abstained,
+        answered: done
+            .iter()
+            .filter(|d| **d)
+            .count()
+            .saturating_sub(abstained),
         abstained,
         samples: done.len(),
     });

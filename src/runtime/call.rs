@@ -14,6 +14,7 @@ use super::events::RunEvent;
 use super::trace::AttemptOutcome;
 use crate::cache::key::CallSpec;
 use crate::cache::{CachedReply, CallKey};
+use crate::model::ProviderKind;
 use crate::providers::{ProviderError, Reask, ReplyFormat, Request};
 use crate::syntax::Span;
 use crate::types::Type;
@@ -78,7 +79,7 @@ fn reask_message(expected: &str, truncated: bool, format: &ReplyFormat) -> Strin
         .unwrap_or("Reply again with only the answer, in that form.");
     if truncated {
         format!(
-            "Your reply was cut off at the length limit before it was {expected}. Answer more briefly. {how}"
+            "Your reply was cut off at the length limit, so it was not {expected}. Answer more briefly. {how}"
         )
     } else {
         format!("Your reply was not {expected}. {how}")
@@ -112,8 +113,8 @@ pub(crate) async fn call<T>(
         return Err(fatal(RunError::Internal(bug)));
     }
     let prompt = format.prompt(&prompt);
-    let mode = spec_mode(ctx, model, &format);
     let spec = ctx.graph.models.get(model);
+    let mode = format.mode(spec.map_or(ProviderKind::Mock, |s| s.provider));
     let timeout = timeout
         .or(spec.and_then(|s| s.options.timeout))
         .or(ctx.policy.default_timeout);
@@ -379,16 +380,6 @@ fn failed(failure: Failure, site: Site, model: &str, attempts: u32, span: Span) 
             span: span.into(),
         },
     }
-}
-
-/// The structured mode a call's attempts are traced with.
-fn spec_mode(ctx: &RunCtx, model: &str, format: &ReplyFormat) -> &'static str {
-    let provider = ctx
-        .graph
-        .models
-        .get(model)
-        .map_or(crate::model::ProviderKind::Mock, |s| s.provider);
-    format.mode(provider)
 }
 
 /// Pending once, woken at once. In a vote's `FuturesUnordered` this puts

@@ -814,16 +814,35 @@ mod tests {
         out
     }
 
-    /// For every N up to 5, every strategy, every pattern of answers and
-    /// abstentions and every arrival order: what the tally decides (however
-    /// early) is what the rule says once every sample is in. Since every
-    /// completion of every prefix is among the patterns, no early decision
-    /// is ever overturned by a later abstention.
+    /// Every arrival order up to 4 samples; for 5, a dozen that put each
+    /// sample first and last (all 120 would cost the suite seconds of CPU
+    /// the timing tests beside it need; the proptest shuffles the rest).
+    fn some_orders(n: usize) -> Vec<Vec<usize>> {
+        if n <= 4 {
+            return orders(n);
+        }
+        let mut out: Vec<Vec<usize>> = (0..n)
+            .flat_map(|r| {
+                let up: Vec<usize> = (0..n).map(|i| (i + r) % n).collect();
+                let down: Vec<usize> = up.iter().rev().copied().collect();
+                [up, down]
+            })
+            .collect();
+        out.push(vec![0, 2, 4, 1, 3]);
+        out.push(vec![4, 1, 3, 0, 2]);
+        out
+    }
+
+    /// For every N up to 5, every strategy and every pattern of answers and
+    /// abstentions, in every arrival order (up to 4; see `some_orders`): what
+    /// the tally decides (however early) is what the rule says once every
+    /// sample is in. Since every completion of every prefix is among the
+    /// patterns, no early decision is ever overturned by a later abstention.
     #[test]
     fn early_decisions_with_abstentions_equal_waiting_for_all_brute_force() {
         let mut checked = 0usize;
         for n in 1..=5 {
-            let orders = orders(n);
+            let orders = some_orders(n);
             for (strategy, alphabet) in strategies_and_alphabets(n) {
                 for samples in patterns(n, &alphabet) {
                     let expected = reference_abstaining(&strategy, &samples);
@@ -835,7 +854,7 @@ mod tests {
                 }
             }
         }
-        assert!(checked > 600_000, "{checked}");
+        assert!(checked > 90_000, "{checked}");
     }
 
     /// And it decides no later than it must: a success (or `at_least`'s no)
