@@ -501,4 +501,36 @@ mod tests {
         let Facts { message, .. } = transient(call(Answer::Hang, options).await);
         assert!(message.contains("timed out after 3s"), "{message}");
     }
+
+    #[tokio::test]
+    async fn a_forced_tools_input_is_the_reply_and_cache_tokens_are_input() {
+        let server = Server::start(fake_llm::anthropic::tool_use(
+            "reply",
+            json!({"value": ["a"]}),
+        ));
+        let p = provider(&server.base_url(), ModelOptions::default());
+        let mut req = request("hi");
+        req.wire = Wire::Schema {
+            schema: json!({"type": "object"}),
+            strict: true,
+            wrapped: true,
+        };
+        let reply = p.call(req).await.unwrap();
+        assert_eq!(reply.text, r#"["a"]"#);
+        let body = &server.seen()[0].body;
+        assert_eq!(body["tools"][0]["input_schema"], json!({"type": "object"}));
+        assert_eq!(
+            body["tool_choice"],
+            json!({"type": "tool", "name": "reply"})
+        );
+
+        let cached = call(
+            fake_llm::anthropic::cached("x", 5, 20, 6),
+            ModelOptions::default(),
+        );
+        let usage = cached.await.unwrap().usage.unwrap();
+        assert_eq!((usage.input_tokens, usage.output_tokens), (31, 3));
+        let cut = call(fake_llm::anthropic::cut("x"), ModelOptions::default()).await;
+        assert!(cut.unwrap().truncated);
+    }
 }

@@ -547,4 +547,50 @@ mod tests {
         }
         server.max_open()
     }
+
+    fn wrapped_schema() -> Wire {
+        Wire::Schema {
+            schema: json!({"type": "object"}),
+            strict: true,
+            wrapped: true,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_schema_goes_as_response_format_and_a_re_ask_adds_two_turns() {
+        let server = Server::start(Answer::json(200, completion(json!(r#"{"value": [1]}"#))));
+        let p = provider(&server.base_url(), ModelOptions::default());
+        let mut req = request("hi");
+        req.wire = wrapped_schema();
+        req.reask = Some(crate::providers::Reask {
+            reply: "bad".into(),
+            message: "fix it".into(),
+        });
+        let reply = p.call(req).await.unwrap();
+        assert_eq!(reply.text, "[1]");
+        let body = &server.seen()[0].body;
+        assert_eq!(
+            body["response_format"],
+            json!({"type": "json_schema", "json_schema": {"name": "reply", "schema": {"type": "object"}, "strict": true}})
+        );
+        assert_eq!(
+            body["messages"],
+            json!([
+                {"role": "user", "content": "hi"},
+                {"role": "assistant", "content": "bad"},
+                {"role": "user", "content": "fix it"}
+            ])
+        );
+    }
+
+    #[tokio::test]
+    async fn a_reply_cut_at_the_limit_is_marked_and_a_plain_one_sends_no_format() {
+        let server = Server::start(fake_llm::openai::cut("abc"));
+        let p = provider(&server.base_url(), ModelOptions::default());
+        let reply = p.call(request("hi")).await.unwrap();
+        assert!(reply.truncated);
+        assert_eq!(server.seen()[0].body.get("response_format"), None);
+        let whole = call(fake_llm::openai::text("abc"), ModelOptions::default()).await;
+        assert!(!whole.unwrap().truncated);
+    }
 }
