@@ -125,6 +125,15 @@ mod tests {
         assert!(is_closed(&json_schema(&record(&[]))));
     }
 
+    fn has_json(ty: &Type) -> bool {
+        match ty {
+            Type::Json | Type::Unknown => true,
+            Type::List(item) => has_json(item),
+            Type::Record(fields) => fields.values().any(has_json),
+            _ => false,
+        }
+    }
+
     proptest! {
         /// Every type gives an object schema, closed exactly when no part
         /// of the type is `json`.
@@ -132,7 +141,7 @@ mod tests {
         fn the_schema_is_well_formed(ty in any_value_type()) {
             let s = json_schema(&ty);
             prop_assert!(s.is_object());
-            prop_assert_eq!(is_closed(&s), !ty.to_string().contains("json"));
+            prop_assert_eq!(is_closed(&s), !has_json(&ty));
         }
     }
 }
