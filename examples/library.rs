@@ -62,6 +62,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 node,
                 answered,
                 samples,
+                ..
             } = event
             {
                 println!("`{node}` decided after {answered} of {samples} samples");

@@ -50,6 +50,49 @@ impl ProviderKind {
     }
 }
 
+/// How a call's `as` type reaches the model: the `structured` option.
+/// Whatever the mode, a `text` reply is asked for as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Structured {
+    /// The provider's own way to hold a reply to a schema: OpenAI's
+    /// `response_format` with a JSON Schema, a forced tool on Anthropic.
+    /// Where there is none (a mock), as `prompt`.
+    Schema,
+    /// JSON mode (OpenAI's `response_format: json_object`) with the schema
+    /// in the prompt; as `prompt` where there is no JSON mode.
+    Json,
+    /// Format instructions appended to the prompt, nothing else.
+    Prompt,
+    /// The prompt as written, nothing added.
+    Off,
+}
+
+impl Structured {
+    /// Every mode with the name the option takes.
+    pub const ALL: [(&'static str, Structured); 4] = [
+        ("schema", Structured::Schema),
+        ("json", Structured::Json),
+        ("prompt", Structured::Prompt),
+        ("off", Structured::Off),
+    ];
+
+    /// The option's value for this mode, e.g. `schema`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Structured::Schema => "schema",
+            Structured::Json => "json",
+            Structured::Prompt => "prompt",
+            Structured::Off => "off",
+        }
+    }
+
+    /// The mode the option's value `name` selects.
+    pub fn from_name(name: &str) -> Option<Structured> {
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, m)| *m)
+    }
+}
+
 /// One declared model. Holds no secret: only the *name* of the variable with the key.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelSpec {
@@ -95,6 +138,9 @@ pub struct ModelOptions {
     pub price_in: Option<f64>,
     /// Dollars per million output tokens.
     pub price_out: Option<f64>,
+    /// How a call's `as` type is asked for; `None` is the provider's
+    /// default ([`ModelSpec::structured`]).
+    pub structured: Option<Structured>,
     /// The options only a mock reads.
     pub mock: MockOptions,
 }
@@ -138,6 +184,16 @@ impl ModelSpec {
             .api_key_env
             .as_deref()
             .or(self.provider.default_key_env())
+    }
+
+    /// The `structured` mode in force: the declared one, else `schema` for
+    /// the real providers (both can hold a reply to a schema) and `off` for
+    /// a mock, whose replies are scripted and would not read instructions.
+    pub fn structured(&self) -> Structured {
+        self.options.structured.unwrap_or(match self.provider {
+            ProviderKind::OpenAi | ProviderKind::Anthropic => Structured::Schema,
+            ProviderKind::Mock => Structured::Off,
+        })
     }
 
     /// A mock that invents a placeholder of the expected type, used by `--offline`.

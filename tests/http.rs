@@ -20,7 +20,7 @@ const KEY: &str = "sk-test-SECRET-123";
 
 /// `model m = PROVIDER("test-model", base_url: ..., api_key_env: "FLOW_TEST_KEY", OPTIONS)`
 /// followed by `body`.
-fn program(provider: &str, base_url: &str, options: &str, body: &str) -> TempProgram {
+pub(crate) fn program(provider: &str, base_url: &str, options: &str, body: &str) -> TempProgram {
     let options = if options.is_empty() {
         String::new()
     } else {
@@ -33,32 +33,32 @@ fn program(provider: &str, base_url: &str, options: &str, body: &str) -> TempPro
 }
 
 /// What one `flow run --json --trace` gave.
-struct Ran {
+pub(crate) struct Ran {
     out: std::process::Output,
-    trace: Option<Value>,
+    pub(crate) trace: Option<Value>,
 }
 
 impl Ran {
-    fn code(&self) -> i32 {
+    pub(crate) fn code(&self) -> i32 {
         code(&self.out)
     }
 
-    fn doc(&self) -> Value {
+    pub(crate) fn doc(&self) -> Value {
         json(&self.out)
     }
 
-    fn err(&self) -> String {
+    pub(crate) fn err(&self) -> String {
         prose(&stderr(&self.out))
     }
 
-    fn stat(&self, name: &str) -> u64 {
+    pub(crate) fn stat(&self, name: &str) -> u64 {
         self.doc()["stats"][name]
             .as_u64()
             .unwrap_or_else(|| panic!("no stat `{name}` in {:#}", self.doc()))
     }
 
     /// The outcomes of every attempt in the trace, in start order.
-    fn outcomes(&self) -> Vec<String> {
+    pub(crate) fn outcomes(&self) -> Vec<String> {
         let mut slices: Vec<(u64, String)> = self
             .trace
             .as_ref()
@@ -80,7 +80,7 @@ impl Ran {
 
 /// `flow run FILE --json --trace T ARGS...` with the test key set; asserts
 /// the key shows nowhere: not on stdout, stderr or in the trace.
-fn run(p: &TempProgram, args: &[&str]) -> Ran {
+pub(crate) fn run(p: &TempProgram, args: &[&str]) -> Ran {
     run_env(p, args, &[("FLOW_TEST_KEY", KEY)])
 }
 
@@ -445,7 +445,7 @@ fn without_the_key_a_custom_server_is_called_without_auth() {
 }
 
 #[test]
-fn an_unparsable_reply_is_retried() {
+fn an_unparsable_reply_is_re_asked() {
     let server = Server::start(Config::then(
         vec![openai::text("Let me think about it.")],
         openai::text("Yes."),
@@ -459,7 +459,8 @@ fn an_unparsable_reply_is_retried() {
     let ran = run(&p, &[]);
     assert_eq!(ran.code(), 0, "{}", ran.err());
     assert_eq!(ran.doc()["outputs"], json!({"ok": true}));
-    assert_eq!(ran.stat("retries"), 1);
+    assert_eq!(ran.stat("retries"), 0);
+    assert_eq!(ran.stat("reasks"), 1);
     assert_eq!(server.seen().len(), 2);
     assert_eq!(ran.outcomes(), ["unparsable", "ok"]);
 }

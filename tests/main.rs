@@ -17,4 +17,5 @@ mod run;
 // The generated large programs the front-end bench times too.
 #[path = "../benches/support/shapes.rs"]
 mod shapes;
+mod structured;
 mod support;

@@ -2,8 +2,10 @@
 //!
 //! In: provider, model id, `temperature`, `max_tokens`, `top_p`, `base_url`,
 //! the mock's reply options (and, for mocks, the declared name, which
-//! placeholders quote), the system prompt, the rendered prompt, the `as`
-//! type and the sample index (so the samples of a vote stay distinct).
+//! placeholders quote), the system prompt, the rendered prompt (with any
+//! format instruction appended), the `as` type, what the request carries on
+//! the wire for it (a schema, JSON mode) and the sample index (so the
+//! samples of a vote stay distinct).
 //! Out: limits, timeouts, retries, prices and the key's variable name, which
 //! change how a call is made but not what it answers. Changing anything that
 //! is in makes a different key, so a stale reply is never served; the old
@@ -12,10 +14,11 @@
 use ring::digest::{Context, SHA256};
 
 use crate::model::{ModelSpec, ProviderKind};
+use crate::providers::Wire;
 use crate::types::Type;
 
 /// Bumped when the key's recipe changes, so old entries are never misread.
-const RECIPE: &str = "flow call cache v1";
+const RECIPE: &str = "flow call cache v2";
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CallKey(pub [u8; 32]);
@@ -33,6 +36,8 @@ pub struct CallSpec<'a> {
     pub system: Option<&'a str>,
     pub prompt: &'a str,
     pub expect: &'a Type,
+    /// What the request carries for the `as` type.
+    pub wire: &'a Wire,
     pub sample: u32,
 }
 
@@ -75,6 +80,23 @@ impl CallKey {
         h.text(call.system);
         h.text(Some(call.prompt));
         h.text(Some(&call.expect.to_string()));
+        match call.wire {
+            Wire::Plain => h.int(None),
+            Wire::Schema {
+                schema,
+                strict,
+                wrapped,
+            } => {
+                h.int(Some(1));
+                h.text(Some(&schema.to_string()));
+                h.int(Some(u64::from(*strict)));
+                h.int(Some(u64::from(*wrapped)));
+            }
+            Wire::JsonObject { wrapped } => {
+                h.int(Some(2));
+                h.int(Some(u64::from(*wrapped)));
+            }
+        }
         h.int(Some(u64::from(call.sample)));
         let digest = h.0.finish();
         let mut key = [0u8; 32];
@@ -146,6 +168,7 @@ mod tests {
             system,
             prompt,
             expect: ty,
+            wire: &Wire::Plain,
             sample,
         })
     }
@@ -192,6 +215,43 @@ mod tests {
             },
         );
         assert_ne!(k, key(&warm, None, "hi", &Type::Text, 0), "temperature");
+    }
+
+    #[test]
+    fn what_the_wire_carries_changes_the_key() {
+        let m = spec(
+            ProviderKind::OpenAi,
+            Some("gpt-4o"),
+            ModelOptions::default(),
+        );
+        let ty = Type::list(Type::Int);
+        let k = |wire: &Wire| {
+            CallKey::new(CallSpec {
+                model: &m,
+                system: None,
+                prompt: "hi",
+                expect: &ty,
+                wire,
+                sample: 0,
+            })
+        };
+        let schema = |strict| Wire::Schema {
+            schema: serde_json::json!({"type": "object"}),
+            strict,
+            wrapped: true,
+        };
+        let keys = [
+            k(&Wire::Plain),
+            k(&schema(true)),
+            k(&schema(false)),
+            k(&Wire::JsonObject { wrapped: true }),
+            k(&Wire::JsonObject { wrapped: false }),
+        ];
+        for (i, a) in keys.iter().enumerate() {
+            for b in &keys[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
     }
 
     #[test]

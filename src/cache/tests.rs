@@ -98,6 +98,7 @@ output ok = ask m "Is it?" as bool vote 3 by majority
             system: None,
             prompt: "Is it?",
             expect: &crate::types::Type::Bool,
+            wire: &crate::providers::Wire::Plain,
             sample,
         });
         cache.put(

@@ -492,6 +492,18 @@ pub enum CheckError {
         span: Span,
     },
 
+    #[error("`structured` has no mode `{value}`")]
+    #[diagnostic(
+        code(flow::check::unknown_structured),
+        help("the modes are \"schema\", \"json\", \"prompt\" and \"off\"{suggestion}")
+    )]
+    UnknownStructured {
+        value: String,
+        #[label("unknown mode")]
+        span: Span,
+        suggestion: Suggestion,
+    },
+
     // ----- types ---------------------------------------------------------
     #[error("{context} must be {expected}, but it is `{found}`")]
     #[diagnostic(code(flow::check::type_mismatch), help("{help}"))]

@@ -6,11 +6,11 @@ use indexmap::IndexMap;
 
 use super::error::{CheckError, OptionHelp, Suggestion};
 use super::suggest::did_you_mean;
-use crate::model::{ModelOptions, ModelSpec, ProviderKind};
+use crate::model::{ModelOptions, ModelSpec, ProviderKind, Structured};
 use crate::syntax::ast::{Literal, LiteralKind, ModelDecl, ModelOption};
 
 /// Options every provider takes.
-const COMMON: [&str; 12] = [
+const COMMON: [&str; 13] = [
     "temperature",
     "max_tokens",
     "top_p",
@@ -23,12 +23,13 @@ const COMMON: [&str; 12] = [
     "retry",
     "price_in",
     "price_out",
+    "structured",
 ];
 
 /// Options only `mock` takes.
 const MOCK_ONLY: [&str; 6] = ["reply", "replies", "rules", "echo", "latency", "fail_first"];
 
-const COMMON_LIST: &str = "`temperature`, `max_tokens`, `top_p`, `system`, `base_url`, `api_key_env`, `concurrency`, `rpm`, `timeout`, `retry`, `price_in` and `price_out`";
+const COMMON_LIST: &str = "`temperature`, `max_tokens`, `top_p`, `system`, `base_url`, `api_key_env`, `concurrency`, `rpm`, `timeout`, `retry`, `price_in`, `price_out` and `structured`";
 const MOCK_LIST: &str = "`reply`, `replies`, `rules`, `echo`, `latency`, `fail_first` and the common options (`temperature`, `concurrency`, `timeout`, `retry`, ...)";
 
 /// Build the spec of every model declared first under its name. A model with
@@ -194,6 +195,26 @@ fn apply(
         "timeout" => duration(v)
             .map(|d| o.timeout = Some(d))
             .ok_or_else(|| bad("a duration", "30s")),
+        "structured" => match string(v) {
+            Some(mode) => match Structured::from_name(&mode) {
+                Some(m) => {
+                    o.structured = Some(m);
+                    Ok(())
+                }
+                None => Err(CheckError::UnknownStructured {
+                    suggestion: Suggestion(did_you_mean(
+                        &mode,
+                        Structured::ALL.iter().map(|(n, _)| *n),
+                    )),
+                    value: mode,
+                    span: v.span,
+                }),
+            },
+            None => Err(bad(
+                "one of \"schema\", \"json\", \"prompt\" or \"off\"",
+                "\"prompt\"",
+            )),
+        },
         "reply" if is_mock => string(v)
             .map(|s| o.mock.reply = Some(s))
             .ok_or_else(|| bad("a string", "\"yes\"")),

@@ -205,6 +205,20 @@ fn unknown_option() {
 }
 
 #[test]
+fn unknown_structured_mode() {
+    let src = "model m = openai(\"gpt-4o\", structured: \"shema\")\noutput a = ask m \"q\"\n";
+    let e = one(src, "unknown_structured");
+    assert_eq!(labels(src, &e), vec![at(src, "\"shema\"", 1)]);
+    assert!(help(&e).contains("did you mean `schema`?"), "{}", help(&e));
+    let src = "model m = anthropic(\"c\", structured: true)\noutput a = ask m \"q\"\n";
+    let e = one(src, "option_type");
+    assert!(e.to_string().contains("\"schema\""), "{e}");
+    let g = crate::compile("model m = mock(structured: \"prompt\")\noutput a = ask m \"q\"\n");
+    let spec = &g.graph.expect("compiles").models["m"];
+    assert_eq!(spec.structured(), crate::model::Structured::Prompt);
+}
+
+#[test]
 fn mock_only_option_on_a_real_provider() {
     let src = "model m = openai(\"gpt-4o\", reply: \"x\")\noutput a = ask m \"q\"\n";
     let e = one(src, "unknown_option");

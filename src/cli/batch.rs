@@ -242,9 +242,12 @@ struct Summary {
     cache_hits: u64,
     cache_misses: u64,
     retries: u64,
+    reasks: u64,
+    abstained: u64,
     saved: u64,
     input_tokens: u64,
     output_tokens: u64,
+    usage_unknown: u64,
     cost_usd: Option<f64>,
     wall_ms: u64,
     models: IndexMap<String, ModelStats>,
@@ -265,9 +268,12 @@ impl Outcome {
             cache_hits: s.cache_hits,
             cache_misses: s.cache_misses,
             retries: s.retries,
+            reasks: s.reasks,
+            abstained: s.abstained,
             saved: s.saved,
             input_tokens: s.input_tokens,
             output_tokens: s.output_tokens,
+            usage_unknown: s.usage_unknown,
             cost_usd: s.cost_usd,
             wall_ms: self.wall_ms,
             models: s.models,
@@ -510,14 +516,19 @@ fn summary_text(s: &Summary) -> String {
         out.push_str(&format!(" (first failure on line {line})"));
     }
     out.push_str(&format!(
-        " in {:.1}s\n{} calls made, {} answered from the cache, {} retries, {} saved by early votes\n{} input and {} output tokens",
+        " in {:.1}s\n{} calls made, {} answered from the cache, {} retries, {} saved by early votes",
         s.wall_ms as f64 / 1000.0,
         s.calls,
         s.cache_hits,
         s.retries,
         s.saved,
+    ));
+    out.push_str(&super::run::reasks_and_abstentions(s.reasks, s.abstained));
+    out.push_str(&format!(
+        "\n{} input and {} output tokens{}",
         s.input_tokens,
-        s.output_tokens
+        s.output_tokens,
+        super::run::unknown_usage(s.usage_unknown)
     ));
     match s.cost_usd {
         Some(c) => out.push_str(&format!(", ${c:.4}\n")),

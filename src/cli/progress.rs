@@ -28,7 +28,7 @@ impl Progress {
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             let (mut calls, mut in_flight, mut retries, mut saved) = (0u64, 0u64, 0u64, 0u64);
-            let mut cached = 0u64;
+            let (mut cached, mut reasks) = (0u64, 0u64);
             while let Some(event) = events.recv().await {
                 match event {
                     RunEvent::Planned { nodes } => bar.set_length(nodes as u64),
@@ -45,13 +45,18 @@ impl Progress {
                         calls = c;
                     }
                     RunEvent::CallFinished { in_flight: f, .. } => in_flight = f,
+                    RunEvent::Retry { reask: true, .. } => reasks += 1,
                     RunEvent::Retry { .. } => retries += 1,
                     RunEvent::Saved { calls: c, .. } => saved += c,
                     RunEvent::CacheHit { hits, .. } => cached = hits,
                     _ => {}
                 }
+                let reasked = match reasks {
+                    0 => String::new(),
+                    n => format!(", {n} re-asked"),
+                };
                 bar.set_message(format!(
-                    "{calls} calls, {cached} cached, {in_flight} in flight, {retries} retries, {saved} saved"
+                    "{calls} calls, {cached} cached, {in_flight} in flight, {retries} retries{reasked}, {saved} saved"
                 ));
             }
             bar.finish_and_clear();

@@ -261,14 +261,38 @@ fn finished_summary(report: &RunReport) -> String {
         n => format!("{n} retries"),
     };
     let mut out = format!(
-        "{} finished before the run stopped ({calls} made, {} saved, {retries})\n",
+        "{} finished before the run stopped ({calls} made, {} saved, {retries}{})\n",
         super::check::plural(report.finished.len(), "node"),
         s.saved,
+        reasks_and_abstentions(s.reasks, s.abstained),
     );
     for (name, value) in &report.finished {
         out.push_str(&format!("  {name} = {}\n", preview(value)));
     }
     out
+}
+
+/// `, 2 re-asks, 1 abstained`, each part only when it happened.
+pub(super) fn reasks_and_abstentions(reasks: u64, abstained: u64) -> String {
+    let mut out = String::new();
+    match reasks {
+        0 => {}
+        1 => out.push_str(", 1 re-ask"),
+        n => out.push_str(&format!(", {n} re-asks")),
+    }
+    if abstained > 0 {
+        out.push_str(&format!(", {abstained} abstained"));
+    }
+    out
+}
+
+/// ` (at least: 2 replies did not report usage)`, when some did not.
+pub(super) fn unknown_usage(n: u64) -> String {
+    match n {
+        0 => String::new(),
+        1 => " (at least: 1 reply did not report its tokens)".to_string(),
+        n => format!(" (at least: {n} replies did not report their tokens)"),
+    }
 }
 
 fn preview(v: &Value) -> String {

@@ -131,6 +131,7 @@ pub fn parse(raw: &str, graph: &FlowGraph) -> Result<ModelOverride, OverrideErro
         retry: kept.retry,
         price_in: kept.price_in,
         price_out: kept.price_out,
+        structured: kept.structured,
         base_url: if same { kept.base_url.clone() } else { None },
         api_key_env: if same { kept.api_key_env.clone() } else { None },
         mock: if same {

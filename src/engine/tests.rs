@@ -87,6 +87,7 @@ output answer = if unsafe then "refused" else "fine"
             node,
             answered,
             samples,
+            ..
         } => Some((node.clone(), *answered, *samples)),
         _ => None,
     });
@@ -260,10 +261,10 @@ impl crate::providers::Provider for Counting {
     > {
         self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Box::pin(async move {
-            Ok(crate::providers::Reply {
-                text: request.prompt.len().to_string(),
-                usage: crate::providers::Usage::default(),
-            })
+            Ok(crate::providers::Reply::new(
+                request.prompt.len().to_string(),
+                crate::providers::Usage::default(),
+            ))
         })
     }
 }
@@ -271,7 +272,7 @@ impl crate::providers::Provider for Counting {
 #[tokio::test]
 async fn a_callers_own_provider_serves_its_model_and_needs_no_key() {
     let src = r#"
-model m = openai("gpt-4o-mini", api_key_env: "FLOW_TEST_KEY_THAT_IS_NOT_SET")
+model m = openai("gpt-4o-mini", api_key_env: "FLOW_TEST_KEY_THAT_IS_NOT_SET", structured: "off")
 input q: text
 output n = ask m "{q}" as int
 "#;

@@ -85,6 +85,25 @@ pub fn to_json(g: &FlowGraph) -> Value {
     })
 }
 
+/// How a call's reply is asked for: the mode (`off`, `prompt`, `schema`,
+/// `json`, `tool`), the instruction appended to its prompt, and the schema
+/// sent on the wire, so what a model is really sent can be read off.
+fn format_json(g: &FlowGraph, call: &super::AskCall) -> Value {
+    let Some(spec) = g.models.get(&call.model) else {
+        return Value::Null;
+    };
+    let format = crate::providers::reply_format(spec, &call.parse_as);
+    let schema = match &format.wire {
+        crate::providers::Wire::Schema { schema, .. } => schema.clone(),
+        _ => Value::Null,
+    };
+    json!({
+        "mode": format.mode(spec.provider),
+        "instruction": format.instruction,
+        "schema": schema,
+    })
+}
+
 fn node_json(g: &FlowGraph, id: usize, node: &Node) -> Value {
     let guards: Vec<Value> = node
         .guards
@@ -107,6 +126,7 @@ fn node_json(g: &FlowGraph, id: usize, node: &Node) -> Value {
         NodeKind::Ask { call, sampling } => json!({
             "model": call.model,
             "sampling": sampling_json(sampling),
+            "format": format_json(g, call),
         }),
         NodeKind::Ensemble {
             voters,
@@ -114,6 +134,7 @@ fn node_json(g: &FlowGraph, id: usize, node: &Node) -> Value {
             strategy,
         } => json!({
             "voters": voters.iter().map(|v| v.model.as_str()).collect::<Vec<_>>(),
+            "formats": voters.iter().map(|v| format_json(g, v)).collect::<Vec<_>>(),
             "per_voter": per_voter,
             "strategy": strategy.to_string(),
         }),

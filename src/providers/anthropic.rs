@@ -5,6 +5,9 @@ use std::fmt;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
+use serde_json::json;
+
+use super::format::{Wire, unwrap_reply};
 use super::http::{Api, Auth, Endpoint, HttpClient};
 use super::{Malformation, Provider, ProviderError, Reply, Request, ServerText, Usage};
 use crate::model::{ModelOptions, ModelSpec, ProviderKind};
@@ -13,6 +16,8 @@ pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com/v1";
 pub const API_VERSION: &str = "2023-06-01";
 /// The API requires `max_tokens`; this is used when the model sets none.
 pub const DEFAULT_MAX_TOKENS: u32 = 1024;
+/// The one tool a typed reply is given through.
+const TOOL: &str = "reply";
 
 pub struct AnthropicProvider {
     endpoint: Endpoint,
@@ -56,22 +61,80 @@ impl AnthropicProvider {
     }
 
     fn body<'a>(&'a self, request: &'a Request) -> MessagesRequest<'a> {
+        let mut messages = vec![Message {
+            role: "user",
+            content: &request.prompt,
+        }];
+        if let Some(reask) = &request.reask {
+            messages.push(Message {
+                role: "assistant",
+                content: &reask.reply,
+            });
+            messages.push(Message {
+                role: "user",
+                content: &reask.message,
+            });
+        }
+        // Anthropic has no JSON mode: a schema goes as the input of one tool
+        // the model must call, and that call's input is the reply.
+        let (tools, tool_choice) = match &request.wire {
+            Wire::Schema { schema, .. } => (
+                Some(json!([{
+                    "name": TOOL,
+                    "description": "Give your reply, in this shape.",
+                    "input_schema": schema,
+                }])),
+                Some(json!({"type": "tool", "name": TOOL})),
+            ),
+            Wire::Plain | Wire::JsonObject { .. } => (None, None),
+        };
         MessagesRequest {
             model: &self.endpoint.model_id,
             max_tokens: self.options.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
             system: request.system.as_deref().or(self.options.system.as_deref()),
-            messages: [Message {
-                role: "user",
-                content: &request.prompt,
-            }],
+            messages,
             temperature: self.options.temperature,
             top_p: self.options.top_p,
+            tools,
+            tool_choice,
         }
     }
 
     async fn call_once(&self, request: Request) -> Result<Reply, ProviderError> {
         let raw = self.endpoint.post(&self.body(&request)).await?;
         let reply: MessagesResponse = self.endpoint.decode(&raw)?;
+        let truncated = reply.stop_reason.as_deref() == Some("max_tokens");
+        let usage = reply.usage.and_then(|u| {
+            // Cached prompt tokens are prompt tokens too (and billed): a
+            // second identical prompt is not 5 tokens long.
+            let cached =
+                u.cache_read_input_tokens.unwrap_or(0) + u.cache_creation_input_tokens.unwrap_or(0);
+            Some(Usage {
+                input_tokens: u.input_tokens? + cached,
+                output_tokens: u.output_tokens?,
+            })
+        });
+        // Only the tool flow offered counts as a reply; any other tool call
+        // is not an answer.
+        let tool_input = reply
+            .content
+            .iter()
+            .filter(|_| matches!(request.wire, Wire::Schema { .. }))
+            .find(|b| b.kind == "tool_use" && b.name.as_deref() == Some(TOOL))
+            .and_then(|b| b.input.as_ref());
+        if let Some(input) = tool_input {
+            let text = input.to_string();
+            let text = if request.wire.wrapped() {
+                unwrap_reply(&text)
+            } else {
+                text
+            };
+            return Ok(Reply {
+                text,
+                usage,
+                truncated,
+            });
+        }
         let mut texts = reply
             .content
             .into_iter()
@@ -82,13 +145,10 @@ impl AnthropicProvider {
             return Err(self.endpoint.malformed(Malformation::NoText, &raw));
         }
         let text = texts.collect::<String>();
-        let usage = reply.usage.unwrap_or_default();
         Ok(Reply {
             text,
-            usage: Usage {
-                input_tokens: usage.input_tokens.unwrap_or(0),
-                output_tokens: usage.output_tokens.unwrap_or(0),
-            },
+            usage,
+            truncated,
         })
     }
 }
@@ -109,11 +169,15 @@ struct MessagesRequest<'a> {
     max_tokens: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     system: Option<&'a str>,
-    messages: [Message<'a>; 1],
+    messages: Vec<Message<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     temperature: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     top_p: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tools: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -128,6 +192,8 @@ struct MessagesResponse {
     content: Vec<ContentBlock>,
     #[serde(default)]
     usage: Option<MessagesUsage>,
+    #[serde(default)]
+    stop_reason: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -136,6 +202,11 @@ struct ContentBlock {
     kind: String,
     #[serde(default)]
     text: Option<String>,
+    /// A `tool_use` block's tool and arguments.
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    input: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize, Default)]
@@ -144,6 +215,10 @@ struct MessagesUsage {
     input_tokens: Option<u64>,
     #[serde(default)]
     output_tokens: Option<u64>,
+    #[serde(default)]
+    cache_read_input_tokens: Option<u64>,
+    #[serde(default)]
+    cache_creation_input_tokens: Option<u64>,
 }
 
 #[cfg(test)]
@@ -200,13 +275,13 @@ mod tests {
         let reply = provider.call(req).await.unwrap();
         assert_eq!(
             reply,
-            Reply {
-                text: "Hello, world".to_string(),
-                usage: Usage {
+            Reply::new(
+                "Hello, world",
+                Usage {
                     input_tokens: 20,
                     output_tokens: 5
                 }
-            }
+            )
         );
 
         let seen = server.seen();
@@ -425,5 +500,37 @@ mod tests {
         };
         let Facts { message, .. } = transient(call(Answer::Hang, options).await);
         assert!(message.contains("timed out after 3s"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn a_forced_tools_input_is_the_reply_and_cache_tokens_are_input() {
+        let server = Server::start(fake_llm::anthropic::tool_use(
+            "reply",
+            json!({"value": ["a"]}),
+        ));
+        let p = provider(&server.base_url(), ModelOptions::default());
+        let mut req = request("hi");
+        req.wire = Wire::Schema {
+            schema: json!({"type": "object"}),
+            strict: true,
+            wrapped: true,
+        };
+        let reply = p.call(req).await.unwrap();
+        assert_eq!(reply.text, r#"["a"]"#);
+        let body = &server.seen()[0].body;
+        assert_eq!(body["tools"][0]["input_schema"], json!({"type": "object"}));
+        assert_eq!(
+            body["tool_choice"],
+            json!({"type": "tool", "name": "reply"})
+        );
+
+        let cached = call(
+            fake_llm::anthropic::cached("x", 5, 20, 6),
+            ModelOptions::default(),
+        );
+        let usage = cached.await.unwrap().usage.unwrap();
+        assert_eq!((usage.input_tokens, usage.output_tokens), (31, 3));
+        let cut = call(fake_llm::anthropic::cut("x"), ModelOptions::default()).await;
+        assert!(cut.unwrap().truncated);
     }
 }

@@ -881,6 +881,8 @@ pub(crate) mod test_support {
             sample: 0,
             attempt: 0,
             expect: Type::Text,
+            wire: Default::default(),
+            reask: None,
         }
     }
 }

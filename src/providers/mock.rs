@@ -44,9 +44,16 @@ impl MockProvider {
             return Ok(placeholder(request));
         }
         if let Some(rules) = &o.rules {
-            let hit = rules
-                .iter()
-                .find(|(key, _)| key == "*" || request.prompt.contains(key.as_str()));
+            // A re-ask's message counts as prompt too, so a rule keyed on
+            // it can script the second answer.
+            let heard = |key: &str| {
+                request.prompt.contains(key)
+                    || request
+                        .reask
+                        .as_ref()
+                        .is_some_and(|r| r.message.contains(key))
+            };
+            let hit = rules.iter().find(|(key, _)| key == "*" || heard(key));
             if let Some((_, reply)) = hit {
                 return Ok(reply.clone());
             }
@@ -90,15 +97,21 @@ impl Provider for MockProvider {
                 });
             }
             let text = self.reply_text(&request)?;
-            let input =
-                request.system.as_deref().map_or(0, approx_tokens) + approx_tokens(&request.prompt);
-            Ok(Reply {
-                usage: Usage {
-                    input_tokens: input,
-                    output_tokens: approx_tokens(&text),
-                },
+            let reask = request
+                .reask
+                .as_ref()
+                .map_or(0, |r| approx_tokens(&r.reply) + approx_tokens(&r.message));
+            let input = request.system.as_deref().map_or(0, approx_tokens)
+                + approx_tokens(&request.prompt)
+                + reask;
+            let output = approx_tokens(&text);
+            Ok(Reply::new(
                 text,
-            })
+                Usage {
+                    input_tokens: input,
+                    output_tokens: output,
+                },
+            ))
         })
     }
 }
@@ -259,6 +272,8 @@ mod tests {
             sample,
             attempt,
             expect,
+            wire: Default::default(),
+            reask: None,
         }
     }
 
@@ -589,10 +604,10 @@ mod tests {
         let usage = mock.call(req).await.map(|r| r.usage);
         assert_eq!(
             usage,
-            Ok(Usage {
+            Ok(Some(Usage {
                 input_tokens: 3 + 1,
                 output_tokens: 2
-            })
+            }))
         );
     }
 }

@@ -11,6 +11,7 @@ use crate::types::Type;
 #[cfg(test)]
 pub(crate) use error::testkit;
 pub use error::{BadUrl, Malformation, ProviderError, ServerText, Target};
+pub use format::{ReplyFormat, Wire, reply_format};
 
 /// One attempt at one sample of one call.
 #[derive(Debug, Clone)]
@@ -27,6 +28,22 @@ pub struct Request {
     pub attempt: u32,
     /// The type the reply will be parsed into, so `--offline` can invent one.
     pub expect: Type,
+    /// What the request carries so the server holds the reply to `expect`
+    /// (the prompt already has any format instruction appended).
+    pub wire: Wire,
+    /// On a re-ask, the reply that did not parse and what was wrong with it:
+    /// sent as an assistant turn and a user turn after the prompt.
+    pub reask: Option<Reask>,
+}
+
+/// A second chance for a model whose reply did not parse: at temperature 0
+/// the same request would only get the same reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reask {
+    /// The previous reply, as the model gave it.
+    pub reply: String,
+    /// What was wrong and how to answer, as the user's next turn.
+    pub message: String,
 }
 
 /// What a provider answered to one attempt.
@@ -34,12 +51,26 @@ pub struct Request {
 pub struct Reply {
     /// The reply text as received; the runtime parses it into the declared type.
     pub text: String,
-    /// Tokens the provider reports for the attempt, for stats and cost.
-    pub usage: Usage,
+    /// Tokens the provider reports for the attempt, for stats and cost;
+    /// `None` when the reply did not say (counted as unknown, never as 0).
+    pub usage: Option<Usage>,
+    /// The reply stopped at the token limit (`finish_reason: "length"`,
+    /// `stop_reason: "max_tokens"`), so it may be cut mid-answer.
+    pub truncated: bool,
 }
 
-/// Token counts of one attempt as the provider reported them (zero when it
-/// did not say).
+impl Reply {
+    /// A complete reply with these token counts.
+    pub fn new(text: impl Into<String>, usage: Usage) -> Reply {
+        Reply {
+            text: text.into(),
+            usage: Some(usage),
+            truncated: false,
+        }
+    }
+}
+
+/// Token counts of one attempt as the provider reported them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub struct Usage {
     /// Tokens in the prompt.
@@ -76,6 +107,7 @@ pub trait Provider: Send + Sync {
 }
 pub(crate) mod anthropic;
 mod error;
+pub mod format;
 // `http`, `openai` and `registry` are public but hidden for benches/http.rs,
 // which drives the real `OpenAiProvider` against a local server, and
 // benches/support, which builds a program's providers without an engine.

@@ -6,6 +6,9 @@ use std::fmt;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
+use serde_json::json;
+
+use super::format::{Wire, unwrap_reply};
 use super::http::{Api, Auth, Endpoint, HttpClient};
 use super::{Malformation, Provider, ProviderError, Reply, Request, ServerText, Usage};
 use crate::model::{ModelOptions, ModelSpec, ProviderKind};
@@ -60,7 +63,7 @@ impl OpenAiProvider {
     }
 
     fn body<'a>(&'a self, request: &'a Request) -> ChatRequest<'a> {
-        let mut messages = Vec::with_capacity(2);
+        let mut messages = Vec::with_capacity(4);
         if let Some(system) = request.system.as_deref().or(self.options.system.as_deref()) {
             messages.push(Message {
                 role: "system",
@@ -71,10 +74,28 @@ impl OpenAiProvider {
             role: "user",
             content: &request.prompt,
         });
+        if let Some(reask) = &request.reask {
+            messages.push(Message {
+                role: "assistant",
+                content: &reask.reply,
+            });
+            messages.push(Message {
+                role: "user",
+                content: &reask.message,
+            });
+        }
         let (max_tokens, max_completion_tokens) = if self.completion_tokens_field {
             (None, self.options.max_tokens)
         } else {
             (self.options.max_tokens, None)
+        };
+        let response_format = match &request.wire {
+            Wire::Plain => None,
+            Wire::Schema { schema, strict, .. } => Some(json!({
+                "type": "json_schema",
+                "json_schema": {"name": "reply", "schema": schema, "strict": strict},
+            })),
+            Wire::JsonObject { .. } => Some(json!({"type": "json_object"})),
         };
         ChatRequest {
             model: &self.endpoint.model_id,
@@ -83,6 +104,7 @@ impl OpenAiProvider {
             max_tokens,
             max_completion_tokens,
             top_p: self.options.top_p,
+            response_format,
         }
     }
 
@@ -100,13 +122,22 @@ impl OpenAiProvider {
             };
             return Err(self.endpoint.malformed(problem, &raw));
         };
-        let usage = reply.usage.unwrap_or_default();
+        let text = if request.wire.wrapped() {
+            unwrap_reply(&text)
+        } else {
+            text
+        };
+        // Both counts or neither: a reply that gives one is still unknown.
+        let usage = reply.usage.and_then(|u| {
+            Some(Usage {
+                input_tokens: u.prompt_tokens?,
+                output_tokens: u.completion_tokens?,
+            })
+        });
         Ok(Reply {
             text,
-            usage: Usage {
-                input_tokens: usage.prompt_tokens.unwrap_or(0),
-                output_tokens: usage.completion_tokens.unwrap_or(0),
-            },
+            usage,
+            truncated: first.finish_reason.as_deref() == Some("length"),
         })
     }
 }
@@ -133,6 +164,8 @@ struct ChatRequest<'a> {
     max_completion_tokens: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     top_p: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_format: Option<serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -153,6 +186,8 @@ struct ChatResponse {
 struct Choice {
     #[serde(default)]
     message: Option<ChoiceMessage>,
+    #[serde(default)]
+    finish_reason: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -216,13 +251,13 @@ mod tests {
         let reply = provider.call(req).await.unwrap();
         assert_eq!(
             reply,
-            Reply {
-                text: "yes".to_string(),
-                usage: Usage {
+            Reply::new(
+                "yes",
+                Usage {
                     input_tokens: 12,
                     output_tokens: 3
                 }
-            }
+            )
         );
 
         let seen = server.seen();
@@ -382,10 +417,10 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_reply_without_usage_counts_zero_tokens() {
+    async fn a_reply_without_usage_has_unknown_usage() {
         let answer = Answer::json(200, json!({"choices": [{"message": {"content": "hi"}}]}));
         let reply = call(answer, ModelOptions::default()).await.unwrap();
-        assert_eq!(reply.usage, Usage::default());
+        assert_eq!(reply.usage, None);
         assert_eq!(reply.text, "hi");
     }
 
@@ -511,5 +546,51 @@ mod tests {
             assert_eq!(reply.unwrap().text, "done");
         }
         server.max_open()
+    }
+
+    fn wrapped_schema() -> Wire {
+        Wire::Schema {
+            schema: json!({"type": "object"}),
+            strict: true,
+            wrapped: true,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_schema_goes_as_response_format_and_a_re_ask_adds_two_turns() {
+        let server = Server::start(Answer::json(200, completion(json!(r#"{"value": [1]}"#))));
+        let p = provider(&server.base_url(), ModelOptions::default());
+        let mut req = request("hi");
+        req.wire = wrapped_schema();
+        req.reask = Some(crate::providers::Reask {
+            reply: "bad".into(),
+            message: "fix it".into(),
+        });
+        let reply = p.call(req).await.unwrap();
+        assert_eq!(reply.text, "[1]");
+        let body = &server.seen()[0].body;
+        assert_eq!(
+            body["response_format"],
+            json!({"type": "json_schema", "json_schema": {"name": "reply", "schema": {"type": "object"}, "strict": true}})
+        );
+        assert_eq!(
+            body["messages"],
+            json!([
+                {"role": "user", "content": "hi"},
+                {"role": "assistant", "content": "bad"},
+                {"role": "user", "content": "fix it"}
+            ])
+        );
+    }
+
+    #[tokio::test]
+    async fn a_reply_cut_at_the_limit_is_marked_and_a_plain_one_sends_no_format() {
+        let server = Server::start(fake_llm::openai::cut("abc"));
+        let p = provider(&server.base_url(), ModelOptions::default());
+        let reply = p.call(request("hi")).await.unwrap();
+        assert!(reply.truncated);
+        assert_eq!(server.seen()[0].body.get("response_format"), None);
+        let whole = call(fake_llm::openai::text("abc"), ModelOptions::default()).await;
+        assert!(!whole.unwrap().truncated);
     }
 }

@@ -11,13 +11,14 @@ use futures::StreamExt;
 use futures::future::{BoxFuture, FutureExt, try_join_all};
 use futures::stream::FuturesUnordered;
 
-use super::call::{CallPlan, Called, call};
+use super::call::{CallFailure, CallPlan, Called, call};
 use super::env::Env;
 use super::error::{RunError, SampleIx, Site, written_binding};
 use super::events::RunEvent;
 use super::reply::{invented, parse_reply};
 use super::vote::{Outcome, Tally, VoteError, judge_prompt_for, parse_judge_choice};
 use crate::graph::{AskCall, Sampling, Strategy};
+use crate::providers::{ReplyFormat, reply_format};
 use crate::syntax::Span;
 use crate::types::Type;
 use crate::value::Value;
@@ -54,9 +55,17 @@ fn sample<'a>(
     sample: u32,
     ix: Option<SampleIx>,
     becomes: Becomes,
-) -> BoxFuture<'a, Result<Called<Value>, RunError>> {
+) -> BoxFuture<'a, Result<Called<Value>, CallFailure>> {
     let mut site = site(env);
     site.sample = ix;
+    let format = env
+        .ctx
+        .graph
+        .models
+        .get(&r.call.model)
+        .map_or_else(ReplyFormat::default, |spec| {
+            reply_format(spec, &r.call.parse_as)
+        });
     let plan = CallPlan {
         site,
         model: &r.call.model,
@@ -67,6 +76,7 @@ fn sample<'a>(
         timeout: r.call.timeout,
         retry: r.call.retry,
         span: r.call.span,
+        format,
     };
     let ty = &r.call.parse_as;
     // An invented reply's json is a placeholder, named where the program
@@ -106,7 +116,9 @@ pub(crate) async fn ask(
 ) -> Result<Called<Value>, RunError> {
     let call = r.call;
     match sampling {
-        Sampling::One => sample(env, r, 0, None, Becomes::Value).await,
+        Sampling::One => sample(env, r, 0, None, Becomes::Value)
+            .await
+            .map_err(CallFailure::into_error),
         Sampling::Repeat(n) => {
             let all = try_join_all((0..*n).map(|i| {
                 sample(
@@ -120,6 +132,7 @@ pub(crate) async fn ask(
                     }),
                     Becomes::Element,
                 )
+                .map(|r| r.map_err(CallFailure::into_error))
             }))
             .await?;
             let latency = all.iter().map(|c| c.latency).max().unwrap_or_default();
@@ -138,6 +151,7 @@ pub(crate) async fn ask(
                     };
                     (
                         call.model.as_str(),
+                        ix,
                         sample(env, r, i, Some(ix), Becomes::Value),
                     )
                 })
@@ -172,6 +186,7 @@ pub(crate) async fn ensemble(
             };
             samples.push((
                 r.call.model.as_str(),
+                ix,
                 sample(env, r, s, Some(ix), Becomes::Value),
             ));
         }
@@ -186,7 +201,11 @@ pub(crate) async fn ensemble(
     vote(env, strategy, samples, task, span).await
 }
 
-type Sample<'a> = (&'a str, BoxFuture<'a, Result<Called<Value>, RunError>>);
+type Sample<'a> = (
+    &'a str,
+    SampleIx,
+    BoxFuture<'a, Result<Called<Value>, CallFailure>>,
+);
 
 /// Runs every sample concurrently and tallies them as they complete. Samples
 /// are given in pooled order; the model of each is for the "saved" counts;
@@ -205,34 +224,50 @@ async fn vote<'a>(
             env.binding
         )));
     }
-    let models: Vec<&str> = samples.iter().map(|(m, _)| *m).collect();
+    let models: Vec<&str> = samples.iter().map(|(m, _, _)| *m).collect();
     let mut done = vec![false; total];
+    let mut abstained = 0;
     let mut pending: FuturesUnordered<_> = samples
         .into_iter()
         .enumerate()
-        .map(|(i, (_, fut))| fut.map(move |r| (i, r)))
+        .map(|(i, (_, ix, fut))| fut.map(move |r| (i, ix, r)))
         .collect();
     let mut tally = Tally::new(strategy.clone(), total);
     let mut latency = Duration::ZERO;
-    while let Some((i, result)) = pending.next().await {
-        // A failed sample fails the vote; returning drops the others.
-        let called = result?;
+    while let Some((i, ix, result)) = pending.next().await {
         if let Some(d) = done.get_mut(i) {
             *d = true;
         }
-        latency = latency.max(called.latency);
-        match tally.record(i, called.value) {
+        let outcome = match result {
+            Ok(called) => {
+                latency = latency.max(called.latency);
+                tally.record(i, called.value)
+            }
+            // A sample that could not answer abstains; the vote goes on
+            // with the others.
+            Err(CallFailure::Exhausted(e)) => {
+                abstained += 1;
+                let mut site = site(env);
+                site.sample = Some(ix);
+                let model = models.get(i).copied().unwrap_or_default();
+                env.ctx.record_abstained(&site, model);
+                tally.abstain(i, e.to_string())
+            }
+            // A fatal failure fails the vote; returning drops the others.
+            Err(CallFailure::Fatal(e)) => return Err(e),
+        };
+        match outcome {
             Outcome::Pending => {}
             Outcome::Decided(result) => {
                 // Dropping the rest cancels them, in flight or still queued.
                 drop(pending);
-                save(env, &models, &done);
+                save(env, &models, &done, abstained);
                 let value = result.map_err(|e| vote_error(env, e, span))?;
                 return Ok(Called { value, latency });
             }
             Outcome::NeedsJudge(candidates) => {
                 drop(pending);
-                save(env, &models, &done);
+                save(env, &models, &done, abstained);
                 let Strategy::Judge(judge) = strategy else {
                     return Err(RunError::internal(format!(
                         "the `{strategy}` vote for `{}` asked for a judge",
@@ -254,13 +289,18 @@ async fn vote<'a>(
 }
 
 /// The vote is decided: counts the samples it no longer needs, and says so.
-fn save(env: &Env<'_>, models: &[&str], done: &[bool]) {
+fn save(env: &Env<'_>, models: &[&str], done: &[bool], abstained: usize) {
     let unfinished = models.iter().zip(done).filter(|(_, d)| !**d);
     env.ctx
         .record_saved(env.binding, unfinished.map(|(m, _)| *m));
     env.ctx.emit(|| RunEvent::VoteDecided {
         node: env.binding.to_string(),
-        answered: done.iter().filter(|d| **d).count(),
+        answered: done
+            .iter()
+            .filter(|d| **d)
+            .count()
+            .saturating_sub(abstained),
+        abstained,
         samples: done.len(),
     });
 }
@@ -307,11 +347,14 @@ async fn judge_between(
         timeout: None,
         retry: None,
         span,
+        // The judge's prompt says how to answer.
+        format: ReplyFormat::default(),
     };
     let choice = call(env.ctx, plan, |text| {
         parse_judge_choice(text, n).ok_or_else(|| format!("the number of a candidate, 1 to {n}"))
     })
-    .await?;
+    .await
+    .map_err(CallFailure::into_error)?;
     let value = candidates.into_iter().nth(choice.value).ok_or_else(|| {
         RunError::internal(format!(
             "the judge's choice {} is out of range",
@@ -330,6 +373,21 @@ fn vote_error(env: &Env<'_>, e: VoteError, span: Span) -> RunError {
             binding: written_binding(env.binding).to_string(),
             first,
             second,
+            span: span.into(),
+        },
+        VoteError::TooFewAnswers {
+            answered,
+            abstained,
+            samples,
+            why,
+            cause,
+        } => RunError::TooFewAnswers {
+            binding: written_binding(env.binding).to_string(),
+            answered,
+            abstained,
+            samples,
+            why,
+            cause,
             span: span.into(),
         },
         VoteError::Internal(e) => RunError::Internal(e),

@@ -1,19 +1,21 @@
 //! One call: attempts until one succeeds. Each attempt waits for the model's
-//! limits, has its own timeout, and is recorded; transient faults, timeouts
-//! and unparsable replies are retried with exponential backoff and full
-//! jitter, fatal faults fail at once.
+//! limits, has its own timeout, and is recorded; transient faults and
+//! timeouts are retried with exponential backoff and full jitter, an
+//! unparsable reply is re-asked (the reply and what was wrong with it go
+//! back to the model), fatal faults fail at once.
 
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::ctx::RunCtx;
+use super::ctx::{Attempt, RunCtx};
 use super::error::{Quoted, RunError, Site};
 use super::events::RunEvent;
 use super::trace::AttemptOutcome;
 use crate::cache::key::CallSpec;
 use crate::cache::{CachedReply, CallKey};
-use crate::providers::{ProviderError, Request};
+use crate::model::ProviderKind;
+use crate::providers::{ProviderError, Reask, ReplyFormat, Request};
 use crate::syntax::Span;
 use crate::types::Type;
 
@@ -29,6 +31,26 @@ pub(crate) struct CallPlan<'a> {
     pub retry: Option<u32>,
     /// The call site, for errors.
     pub span: Span,
+    /// How the reply is asked for; its instruction is appended to `prompt`.
+    pub format: ReplyFormat,
+}
+
+/// Why a call gave no value.
+pub(crate) enum CallFailure {
+    /// Nothing another attempt or another sample could fix: a missing key,
+    /// a refused request, the call budget, a bug. Ends the run.
+    Fatal(RunError),
+    /// The attempts ran out on replies that did not parse, timeouts or
+    /// transient faults: a vote's sample abstains instead.
+    Exhausted(RunError),
+}
+
+impl CallFailure {
+    pub fn into_error(self) -> RunError {
+        match self {
+            CallFailure::Fatal(e) | CallFailure::Exhausted(e) => e,
+        }
+    }
 }
 
 /// A successful call's value and how long it took from the first attempt's
@@ -42,14 +64,33 @@ pub(crate) struct Called<T> {
 enum Failure {
     Transient(ProviderError),
     Timeout(Duration),
-    Unparsable { expected: String, reply: String },
+    Unparsable {
+        expected: String,
+        reply: String,
+        truncated: bool,
+    },
+}
+
+/// The user turn of a re-ask: what was wrong, then how to answer.
+fn reask_message(expected: &str, truncated: bool, format: &ReplyFormat) -> String {
+    let how = format
+        .instruction
+        .as_deref()
+        .unwrap_or("Reply again with only the answer, in that form.");
+    if truncated {
+        format!(
+            "Your reply was cut off at the length limit, so it was not {expected}. Answer more briefly. {how}"
+        )
+    } else {
+        format!("Your reply was not {expected}. {how}")
+    }
 }
 
 pub(crate) async fn call<T>(
     ctx: &RunCtx,
     plan: CallPlan<'_>,
     parse: impl Fn(&str) -> Result<T, String>,
-) -> Result<Called<T>, RunError> {
+) -> Result<Called<T>, CallFailure> {
     let CallPlan {
         site,
         model,
@@ -60,15 +101,20 @@ pub(crate) async fn call<T>(
         timeout,
         retry,
         span,
+        format,
     } = plan;
-    let provider =
-        ctx.providers.get(model).cloned().ok_or_else(|| {
-            RunError::internal(format!("no provider was set up for model `{model}`"))
-        })?;
+    let fatal = CallFailure::Fatal;
+    let provider = ctx.providers.get(model).cloned().ok_or_else(|| {
+        fatal(RunError::internal(format!(
+            "no provider was set up for model `{model}`"
+        )))
+    })?;
     if let Some(bug) = super::reply::unparsable_type(&expect) {
-        return Err(RunError::Internal(bug));
+        return Err(fatal(RunError::Internal(bug)));
     }
+    let prompt = format.prompt(&prompt);
     let spec = ctx.graph.models.get(model);
+    let mode = format.mode(spec.map_or(ProviderKind::Mock, |s| s.provider));
     let timeout = timeout
         .or(spec.and_then(|s| s.options.timeout))
         .or(ctx.policy.default_timeout);
@@ -87,6 +133,7 @@ pub(crate) async fn call<T>(
                 system: system.as_deref(),
                 prompt: &prompt,
                 expect: &expect,
+                wire: &format.wire,
                 sample,
             }),
         )),
@@ -114,6 +161,8 @@ pub(crate) async fn call<T>(
     let mut attempt: u32 = 0;
     // Why the attempt before this one failed.
     let mut last: Option<Failure> = None;
+    // The latest reply that did not parse, and what to say about it.
+    let mut reask: Option<Reask> = None;
     loop {
         let _slot = match &limits {
             Some(l) => Some(l.acquire().await),
@@ -122,7 +171,7 @@ pub(crate) async fn call<T>(
         // Charged only once the call can go out: a sample still waiting for
         // a slot when its vote is decided is never made, so never billed.
         if let Err(over) = ctx.charge(&site, span) {
-            return Err(match (last, &over) {
+            return Err(fatal(match (last, &over) {
                 // The budget ran out on a retry: what failed the attempts
                 // that used it up is the news, not the budget.
                 (Some(Failure::Transient(e)), RunError::BudgetExceeded { limit, .. }) => {
@@ -132,7 +181,7 @@ pub(crate) async fn call<T>(
                 }
                 (Some(failure), _) => failed(failure, site, model, attempt, span),
                 (None, _) => over,
-            });
+            }));
         }
         let request = Request {
             model: model.to_string(),
@@ -141,8 +190,20 @@ pub(crate) async fn call<T>(
             sample,
             attempt,
             expect: expect.clone(),
+            wire: format.wire.clone(),
+            reask: reask.clone(),
         };
-        let guard = ctx.begin_attempt(&site, model, attempt);
+        let reasking = matches!(last, Some(Failure::Unparsable { .. }));
+        let guard = ctx.begin_attempt(
+            &site,
+            model,
+            Attempt {
+                number: attempt,
+                reask: reasking,
+                mode,
+                instruction: format.instruction.as_deref(),
+            },
+        );
         let started = Instant::now();
         first_start.get_or_insert(started);
         let result = match timeout {
@@ -152,17 +213,13 @@ pub(crate) async fn call<T>(
         drop(_slot);
         let failure = match result {
             None => {
-                guard.finish(AttemptOutcome::Timeout, Default::default(), None);
+                guard.finish(AttemptOutcome::Timeout, None, None);
                 Failure::Timeout(timeout.unwrap_or_default())
             }
             Some(Err(e)) if !e.is_transient() => {
                 let message = e.to_string();
-                guard.finish(
-                    AttemptOutcome::Fatal,
-                    Default::default(),
-                    Some(message.clone()),
-                );
-                return Err(RunError::CallFailed {
+                guard.finish(AttemptOutcome::Fatal, None, Some(message.clone()));
+                return Err(fatal(RunError::CallFailed {
                     site: Box::new(site),
                     model: model.to_string(),
                     attempts: attempt + 1,
@@ -170,14 +227,10 @@ pub(crate) async fn call<T>(
                     status: e.status(),
                     help: e.help(),
                     span: span.into(),
-                });
+                }));
             }
             Some(Err(e)) => {
-                guard.finish(
-                    AttemptOutcome::Transient,
-                    Default::default(),
-                    Some(e.to_string()),
-                );
+                guard.finish(AttemptOutcome::Transient, None, Some(e.to_string()));
                 if !e.was_sent() {
                     // Nothing reached a server: not a call, nor billed.
                     ctx.refund(model);
@@ -196,7 +249,7 @@ pub(crate) async fn call<T>(
                                 model: model.to_string(),
                                 provider: spec.provider.name().to_string(),
                                 text: reply.text,
-                                usage: reply.usage,
+                                usage: reply.usage.unwrap_or_default(),
                             },
                         );
                     }
@@ -204,29 +257,45 @@ pub(crate) async fn call<T>(
                     return Ok(Called { value, latency });
                 }
                 Err(expected) => {
+                    let cut = if reply.truncated {
+                        " (the reply was cut off at the token limit)"
+                    } else {
+                        ""
+                    };
                     guard.finish(
                         AttemptOutcome::Unparsable,
                         reply.usage,
-                        Some(format!("expected {expected}")),
+                        Some(format!("expected {expected}{cut}")),
                     );
+                    reask = Some(Reask {
+                        message: reask_message(&expected, reply.truncated, &format),
+                        reply: reply.text.clone(),
+                    });
                     Failure::Unparsable {
                         expected,
                         // Quoted in the final error: never with the key.
                         reply: provider.scrub(&reply.text).to_string(),
+                        truncated: reply.truncated,
                     }
                 }
             },
         };
 
         if attempt >= retries {
-            return Err(failed(failure, site, model, attempt + 1, span));
+            return Err(CallFailure::Exhausted(failed(
+                failure,
+                site,
+                model,
+                attempt + 1,
+                span,
+            )));
         }
 
         if let Failure::Transient(e) = &failure
             && let Some(asked) = e.retry_after()
             && asked > ctx.policy.max_retry_after
         {
-            return Err(RunError::RetryAfterTooLong {
+            return Err(CallFailure::Exhausted(RunError::RetryAfterTooLong {
                 site: Box::new(site),
                 model: model.to_string(),
                 attempts: attempt + 1,
@@ -235,20 +304,27 @@ pub(crate) async fn call<T>(
                 asked,
                 cap: ctx.policy.max_retry_after,
                 span: span.into(),
-            });
+            }));
         }
         let (reason, floor) = match &failure {
             Failure::Transient(e) => (e.to_string(), e.retry_after()),
             Failure::Timeout(t) => (format!("no reply within {}ms", t.as_millis()), None),
             Failure::Unparsable { expected, .. } => (format!("the reply was not {expected}"), None),
         };
-        let delay = backoff(ctx, attempt, floor);
+        // A re-ask goes at once: nothing is wrong with the server.
+        let is_reask = matches!(failure, Failure::Unparsable { .. });
+        let delay = if is_reask {
+            Duration::ZERO
+        } else {
+            backoff(ctx, attempt, floor)
+        };
         ctx.emit(|| RunEvent::Retry {
             site: site.clone(),
             model: model.to_string(),
             attempt: attempt + 1,
             reason,
             delay,
+            reask: is_reask,
         });
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
@@ -290,12 +366,17 @@ fn failed(failure: Failure, site: Site, model: &str, attempts: u32, span: Span) 
             timeout,
             span: span.into(),
         },
-        Failure::Unparsable { expected, reply } => RunError::Unparsable {
+        Failure::Unparsable {
+            expected,
+            reply,
+            truncated,
+        } => RunError::Unparsable {
             site: Box::new(site),
             model,
             attempts,
             expected,
             reply: Quoted(reply),
+            truncated,
             span: span.into(),
         },
     }

@@ -138,8 +138,9 @@ impl RunCtx {
         &'a self,
         site: &'a Site,
         model: &'a str,
-        attempt: u32,
+        info: Attempt<'a>,
     ) -> AttemptGuard<'a> {
+        let attempt = info.number;
         let in_flight = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         let calls = {
             let mut rec = self.rec();
@@ -147,7 +148,10 @@ impl RunCtx {
             rec.stats.peak_in_flight = rec.stats.peak_in_flight.max(in_flight);
             let m = model_stats(&mut rec.stats, model);
             m.calls += 1;
-            if attempt > 0 {
+            if info.reask {
+                m.reasks += 1;
+                rec.stats.reasks += 1;
+            } else if attempt > 0 {
                 m.retries += 1;
                 rec.stats.retries += 1;
             }
@@ -164,9 +168,21 @@ impl RunCtx {
             ctx: self,
             site,
             model,
-            attempt,
+            info,
             start: Instant::now(),
             done: false,
+        }
+    }
+
+    /// A sample of a vote that gave no answer (its call failed after every
+    /// attempt with a cause another sample could escape): counted, and its
+    /// last attempt in the trace marked.
+    pub fn record_abstained(&self, site: &Site, model: &str) {
+        let mut rec = self.rec();
+        rec.stats.abstained += 1;
+        model_stats(&mut rec.stats, model).abstained += 1;
+        if let Some(last) = rec.trace.iter_mut().rev().find(|e| e.site == *site) {
+            last.abstained = true;
         }
     }
 
@@ -258,6 +274,18 @@ fn sort_trace(trace: &mut [TraceEvent]) {
     }
 }
 
+/// What kind of attempt is begun, for the statistics and the trace.
+pub(crate) struct Attempt<'a> {
+    /// 0 for the first.
+    pub number: u32,
+    /// It follows a reply that did not parse.
+    pub reask: bool,
+    /// How the reply is asked for (`"off"`, `"prompt"`, `"schema"`, ...).
+    pub mode: &'static str,
+    /// The format instruction appended to the prompt.
+    pub instruction: Option<&'a str>,
+}
+
 /// One attempt in flight. Dropping it without `finish` (its future was
 /// cancelled) still records the attempt, as cancelled.
 pub(crate) struct AttemptGuard<'a> {
@@ -265,18 +293,30 @@ pub(crate) struct AttemptGuard<'a> {
     /// Borrowed from the call: copied only into the trace event.
     site: &'a Site,
     model: &'a str,
-    attempt: u32,
+    info: Attempt<'a>,
     start: Instant,
     done: bool,
 }
 
 impl AttemptGuard<'_> {
-    pub fn finish(mut self, outcome: AttemptOutcome, usage: Usage, message: Option<String>) {
+    /// Records the attempt; `usage` is `None` when the provider did not say
+    /// (or there was no reply: then `outcome` says so and nothing is unknown).
+    pub fn finish(
+        mut self,
+        outcome: AttemptOutcome,
+        usage: Option<Usage>,
+        message: Option<String>,
+    ) {
         self.done = true;
         self.record(outcome, usage, message);
     }
 
-    fn record(&self, outcome: AttemptOutcome, usage: Usage, message: Option<String>) {
+    fn record(&self, outcome: AttemptOutcome, usage: Option<Usage>, message: Option<String>) {
+        // Only a reply can leave its tokens unknown; a failed attempt's are
+        // not reported by anyone, and are counted as none.
+        let replied = matches!(outcome, AttemptOutcome::Ok | AttemptOutcome::Unparsable);
+        let unknown = replied && usage.is_none();
+        let counted = usage.unwrap_or_default();
         let end = Instant::now();
         let in_flight = self
             .ctx
@@ -285,11 +325,13 @@ impl AttemptGuard<'_> {
             .saturating_sub(1);
         {
             let mut rec = self.ctx.rec();
-            rec.stats.input_tokens += usage.input_tokens;
-            rec.stats.output_tokens += usage.output_tokens;
+            rec.stats.input_tokens += counted.input_tokens;
+            rec.stats.output_tokens += counted.output_tokens;
+            rec.stats.usage_unknown += u64::from(unknown);
             let m = model_stats(&mut rec.stats, self.model);
-            m.input_tokens += usage.input_tokens;
-            m.output_tokens += usage.output_tokens;
+            m.input_tokens += counted.input_tokens;
+            m.output_tokens += counted.output_tokens;
+            m.usage_unknown += u64::from(unknown);
             if !matches!(outcome, AttemptOutcome::Ok | AttemptOutcome::Cancelled) {
                 m.failed += 1;
             }
@@ -297,12 +339,16 @@ impl AttemptGuard<'_> {
             rec.trace.push(TraceEvent {
                 site: self.site.clone(),
                 model: self.model.to_string(),
-                attempt: self.attempt,
+                attempt: self.info.number,
+                reask: self.info.reask,
                 start_us,
                 dur_us: self.ctx.micros_since_start(end).saturating_sub(start_us),
                 usage,
                 outcome,
                 message,
+                format: self.info.mode,
+                instruction: self.info.instruction.map(str::to_string),
+                abstained: false,
             });
         }
         self.ctx.emit(|| RunEvent::CallFinished {
@@ -317,7 +363,7 @@ impl AttemptGuard<'_> {
 impl Drop for AttemptGuard<'_> {
     fn drop(&mut self) {
         if !self.done {
-            self.record(AttemptOutcome::Cancelled, Usage::default(), None);
+            self.record(AttemptOutcome::Cancelled, None, None);
         }
     }
 }

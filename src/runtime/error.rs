@@ -242,6 +242,22 @@ fn fmt_wait(d: &Duration) -> String {
     format!("{}{about}", fmt_millis(d))
 }
 
+fn fmt_cut(truncated: &bool) -> &'static str {
+    if *truncated {
+        " (the reply was cut off at the token limit, `max_tokens`)"
+    } else {
+        ""
+    }
+}
+
+fn unparsable_help(truncated: &bool) -> &'static str {
+    if *truncated {
+        "raise the model's `max_tokens`, or ask for a shorter reply"
+    } else {
+        "make the prompt say exactly what to answer (e.g. \"answer yes or no\"), or raise `retry`"
+    }
+}
+
 fn fmt_millis(d: &Duration) -> String {
     let ms = d.as_millis();
     if ms >= 1000 && ms.is_multiple_of(1000) {
@@ -305,13 +321,8 @@ pub enum RunError {
     },
 
     /// Every reply to a call failed to parse as the type it was asked `as`.
-    #[error("the reply from `{model}` for {site} is not {expected}, after {}: {reply}", fmt_attempts(.attempts))]
-    #[diagnostic(
-        code(flow::run::unparsable),
-        help(
-            "make the prompt say exactly what to answer (e.g. \"answer yes or no\"), or raise `retry`"
-        )
-    )]
+    #[error("the reply from `{model}` for {site} is not {expected}, after {}: {reply}{}", fmt_attempts(.attempts), fmt_cut(.truncated))]
+    #[diagnostic(code(flow::run::unparsable), help("{}", unparsable_help(.truncated)))]
     Unparsable {
         /// Which call of which node.
         site: Box<Site>,
@@ -323,6 +334,8 @@ pub enum RunError {
         expected: String,
         /// The last reply, as received.
         reply: Quoted,
+        /// The last reply stopped at the token limit, cut mid-answer.
+        truncated: bool,
         /// The `ask` that made the call.
         #[label("{}the reply to attempt {attempts} is not {expected}", site.within())]
         span: SourceSpan,
@@ -365,6 +378,35 @@ pub enum RunError {
         second: (usize, String),
         /// The vote.
         #[label("voted `unanimous` here")]
+        span: SourceSpan,
+    },
+
+    /// Too many samples of a vote abstained (their calls failed after every
+    /// attempt) for its strategy to decide.
+    #[error(
+        "the vote for `{binding}` could not be decided: {answered} of {samples} samples answered and {abstained} abstained, and {why}; the first to abstain: {cause}"
+    )]
+    #[diagnostic(
+        code(flow::run::too_few_answers),
+        help(
+            "fix what made the samples fail (the first cause is quoted), raise `retry`, or take more samples"
+        )
+    )]
+    TooFewAnswers {
+        /// The voted binding.
+        binding: String,
+        /// Samples that answered.
+        answered: usize,
+        /// Samples that abstained.
+        abstained: usize,
+        /// Samples the vote took.
+        samples: usize,
+        /// What the strategy needed, in words.
+        why: String,
+        /// Why the first abstaining sample (in sample order) gave no answer.
+        cause: String,
+        /// The vote.
+        #[label("{abstained} of {samples} samples abstained")]
         span: SourceSpan,
     },
 
@@ -584,6 +626,7 @@ mod tests {
             attempts: 3,
             expected: "yes or no".into(),
             reply: Quoted("perhaps".into()),
+            truncated: false,
             span: Span::new(27, 46).into(),
         };
         let report = miette::Report::new(e).with_source_code(src);

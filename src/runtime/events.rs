@@ -71,6 +71,9 @@ pub enum RunEvent {
         reason: String,
         /// The back-off before the next attempt.
         delay: Duration,
+        /// The next attempt is a re-ask: the reply did not parse, and the
+        /// model is shown it with what was wrong (no back-off).
+        reask: bool,
     },
     /// A vote was decided early and `calls` samples were cancelled.
     Saved {
@@ -86,6 +89,9 @@ pub enum RunEvent {
         node: String,
         /// Samples whose answers decided it.
         answered: usize,
+        /// Samples that abstained (their calls failed after every attempt)
+        /// before it was decided.
+        abstained: usize,
         /// Samples the vote asked for.
         samples: usize,
     },

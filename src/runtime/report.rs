@@ -54,8 +54,14 @@ pub struct RunStats {
     pub calls: u64,
     /// Samples never completed because their vote was decided early.
     pub saved: u64,
-    /// Attempts that followed a failed attempt.
+    /// Attempts that followed a transient failure or a timeout.
     pub retries: u64,
+    /// Attempts that followed a reply that did not parse, showing the model
+    /// its reply and what was wrong (counted apart from `retries`).
+    pub reasks: u64,
+    /// Samples of votes that gave no answer: their calls failed after every
+    /// attempt, and the vote was decided over the samples that answered.
+    pub abstained: u64,
     /// Calls answered from the cache: not made, not billed, not in `calls`.
     pub cache_hits: u64,
     /// Calls looked up in the cache and not found (then made).
@@ -64,6 +70,9 @@ pub struct RunStats {
     pub input_tokens: u64,
     /// Tokens received, as the providers reported them.
     pub output_tokens: u64,
+    /// Replies whose provider reported no token counts. When not 0, the
+    /// token counts and costs are lower bounds: what the others reported.
+    pub usage_unknown: u64,
     /// Wall time from start to end of the run.
     pub wall_ms: u64,
     /// The longest chain of call latencies actually observed along the graph's
@@ -75,7 +84,8 @@ pub struct RunStats {
     pub nodes_run: usize,
     /// Nodes skipped because their `if` branch was not taken.
     pub nodes_skipped: usize,
-    /// Only when every model that was called declares `price_in` and `price_out`.
+    /// Only when every model that was called declares `price_in` and
+    /// `price_out`; a lower bound when `usage_unknown` is not 0.
     pub cost_usd: Option<f64>,
     /// The same counts for each model called, by flow model name.
     pub models: IndexMap<String, ModelStats>,
@@ -88,8 +98,12 @@ pub struct ModelStats {
     pub calls: u64,
     /// Attempts that failed (errors, timeouts, unparsable replies).
     pub failed: u64,
-    /// Attempts that followed a failed attempt.
+    /// Attempts that followed a transient failure or a timeout.
     pub retries: u64,
+    /// Attempts that followed a reply that did not parse.
+    pub reasks: u64,
+    /// Samples of votes that abstained.
+    pub abstained: u64,
     /// Samples cancelled because their vote was decided early.
     pub saved: u64,
     /// Calls answered from the cache.
@@ -100,6 +114,8 @@ pub struct ModelStats {
     pub input_tokens: u64,
     /// Tokens received.
     pub output_tokens: u64,
+    /// Replies that reported no token counts.
+    pub usage_unknown: u64,
     /// Dollars spent, when the model declares `price_in` and `price_out`.
     pub cost_usd: Option<f64>,
 }
@@ -124,11 +140,14 @@ impl ModelStats {
         self.calls += other.calls;
         self.failed += other.failed;
         self.retries += other.retries;
+        self.reasks += other.reasks;
+        self.abstained += other.abstained;
         self.saved += other.saved;
         self.cache_hits += other.cache_hits;
         self.cache_misses += other.cache_misses;
         self.input_tokens += other.input_tokens;
         self.output_tokens += other.output_tokens;
+        self.usage_unknown += other.usage_unknown;
     }
 }
 
@@ -139,10 +158,13 @@ impl RunStats {
         self.calls += other.calls;
         self.saved += other.saved;
         self.retries += other.retries;
+        self.reasks += other.reasks;
+        self.abstained += other.abstained;
         self.cache_hits += other.cache_hits;
         self.cache_misses += other.cache_misses;
         self.input_tokens += other.input_tokens;
         self.output_tokens += other.output_tokens;
+        self.usage_unknown += other.usage_unknown;
         for (name, m) in &other.models {
             self.models.entry(name.clone()).or_default().add(m);
         }

@@ -353,10 +353,11 @@ impl Provider for TestProvider {
             tokio::time::sleep(script.latency).await;
             flight.done = true;
             script.result.map(|text| Reply {
-                usage: Usage {
+                usage: Some(Usage {
                     input_tokens: request.prompt.len() as u64,
                     output_tokens: text.len() as u64,
-                },
+                }),
+                truncated: false,
                 text,
             })
         }

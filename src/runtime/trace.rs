@@ -16,16 +16,28 @@ pub struct TraceEvent {
     pub model: String,
     /// 0 for the first attempt.
     pub attempt: u32,
+    /// The attempt is a re-ask: it follows a reply that did not parse, and
+    /// carries that reply and what was wrong with it.
+    pub reask: bool,
     /// Microseconds since the run started.
     pub start_us: u64,
     /// How long the attempt took, in microseconds.
     pub dur_us: u64,
-    /// Tokens the provider reported (zero when the attempt failed).
-    pub usage: Usage,
+    /// Tokens the provider reported; `None` when it did not report them or
+    /// the attempt had no reply.
+    pub usage: Option<Usage>,
     /// How the attempt ended.
     pub outcome: AttemptOutcome,
     /// The provider's or parser's message for a failed attempt (never a key).
     pub message: Option<String>,
+    /// How the reply was asked for: `off` (the prompt as written), `prompt`
+    /// (an instruction appended), `schema` (OpenAI's `response_format`),
+    /// `json` (JSON mode) or `tool` (Anthropic's forced tool).
+    pub format: &'static str,
+    /// The format instruction appended to the prompt, if any.
+    pub instruction: Option<String>,
+    /// This was the last attempt of a vote's sample that then abstained.
+    pub abstained: bool,
 }
 
 /// How one attempt ended.
@@ -85,12 +97,24 @@ pub fn chrome_trace_json(trace: &[TraceEvent]) -> serde_json::Value {
         let mut args = json!({
             "model": e.model,
             "attempt": e.attempt,
-            "input_tokens": e.usage.input_tokens,
-            "output_tokens": e.usage.output_tokens,
+            "input_tokens": e.usage.map(|u| u.input_tokens),
+            "output_tokens": e.usage.map(|u| u.output_tokens),
             "outcome": e.outcome,
+            "format": e.format,
         });
-        if let (Some(m), Some(obj)) = (&e.message, args.as_object_mut()) {
-            obj.insert("message".into(), json!(m));
+        if let Some(obj) = args.as_object_mut() {
+            if let Some(m) = &e.message {
+                obj.insert("message".into(), json!(m));
+            }
+            if let Some(i) = &e.instruction {
+                obj.insert("instruction".into(), json!(i));
+            }
+            if e.reask {
+                obj.insert("reask".into(), json!(true));
+            }
+            if e.abstained {
+                obj.insert("abstained".into(), json!(true));
+            }
         }
         events.push(json!({
             "name": e.site.slice_name(),
@@ -115,11 +139,15 @@ mod tests {
             site: Site::new(name),
             model: "m".into(),
             attempt: 0,
+            reask: false,
             start_us: start,
             dur_us: dur,
-            usage: Usage::default(),
+            usage: Some(Usage::default()),
             outcome: AttemptOutcome::Ok,
             message: None,
+            format: "off",
+            instruction: None,
+            abstained: false,
         }
     }
 

@@ -108,6 +108,22 @@ pub mod openai {
         Answer::json(200, completion(Value::from(text), 11, 2))
     }
 
+    /// `200 OK` with `text` cut at the token limit (`finish_reason: "length"`).
+    pub fn cut(text: &str) -> Answer {
+        let mut body = completion(Value::from(text), 11, 64);
+        body["choices"][0]["finish_reason"] = Value::from("length");
+        Answer::json(200, body)
+    }
+
+    /// `200 OK` with `text` and no `usage` at all, as some servers answer.
+    pub fn without_usage(text: &str) -> Answer {
+        let mut body = completion(Value::from(text), 0, 0);
+        if let Some(o) = body.as_object_mut() {
+            o.remove("usage");
+        }
+        Answer::json(200, body)
+    }
+
     /// An error in OpenAI's shape: `{"error": {"message", "type", "code"}}`.
     pub fn error(status: u16, kind: &str, message: &str) -> Answer {
         Answer::json(
@@ -139,6 +155,34 @@ pub mod anthropic {
     /// `200 OK` with one text block saying `text`, counting 7 tokens in and 3 out.
     pub fn text(text: &str) -> Answer {
         Answer::json(200, message(json!([{"type": "text", "text": text}]), 7, 3))
+    }
+
+    /// `200 OK` with one `tool_use` block calling `name` with `input`, as a
+    /// model does when a tool is forced (`stop_reason: "tool_use"`).
+    pub fn tool_use(name: &str, input: Value) -> Answer {
+        let mut body = message(
+            json!([{"type": "tool_use", "id": "toolu_test", "name": name, "input": input}]),
+            7,
+            3,
+        );
+        body["stop_reason"] = Value::from("tool_use");
+        Answer::json(200, body)
+    }
+
+    /// A text reply with prompt-cache counts: `input_tokens` is only the
+    /// uncached part, as Anthropic reports it.
+    pub fn cached(text: &str, input: u64, cache_read: u64, cache_creation: u64) -> Answer {
+        let mut body = message(json!([{"type": "text", "text": text}]), input, 3);
+        body["usage"]["cache_read_input_tokens"] = Value::from(cache_read);
+        body["usage"]["cache_creation_input_tokens"] = Value::from(cache_creation);
+        Answer::json(200, body)
+    }
+
+    /// `200 OK` with `text` cut at the token limit (`stop_reason: "max_tokens"`).
+    pub fn cut(text: &str) -> Answer {
+        let mut body = message(json!([{"type": "text", "text": text}]), 7, 64);
+        body["stop_reason"] = Value::from("max_tokens");
+        Answer::json(200, body)
     }
 
     /// An error in Anthropic's shape: `{"type": "error", "error": {"type", "message"}}`.

@@ -12,6 +12,19 @@
 //! is the winner's *first spelling in sample order*, which is why a text
 //! majority waits for every earlier sample before deciding.
 //!
+//! A sample whose call failed after every attempt with a cause another
+//! sample could escape (a reply that never parsed, timeouts, transient
+//! faults) *abstains*: it is recorded with [`Tally::abstain`] and the
+//! strategy is computed over the samples that answered. `at_least K` counts
+//! over all samples: yes once `K` said yes, no once `K` is out of reach even
+//! if every abstaining sample had said yes, and undecided (an error)
+//! otherwise. Every other strategy needs at least half the samples to answer
+//! (a quorum of `ceil(N / 2)`); `unanimous` fails on two different answers
+//! whatever the quorum. An early decision must hold for every way the missing
+//! samples could still turn out, abstaining included; a vote that fails for
+//! want of answers waits for all its samples, so the counts it reports are
+//! the final ones.
+//!
 //! This module keeps the samples and hands them to the strategy; each
 //! strategy's result and decision rule is in `strategies`, the canonical keys
 //! in `key`, and what a `judge` is asked (and how its answer is read) in
@@ -41,6 +54,20 @@ pub enum VoteError {
         first: (usize, String),
         second: (usize, String),
     },
+    /// Too many samples abstained for the strategy to decide.
+    #[error("{answered} of {samples} samples answered and {abstained} abstained; {why}")]
+    TooFewAnswers {
+        /// Samples that answered.
+        answered: usize,
+        /// Samples that abstained.
+        abstained: usize,
+        /// Samples in the vote.
+        samples: usize,
+        /// What the strategy needed, in words.
+        why: String,
+        /// Why the first abstaining sample (in sample order) gave no answer.
+        cause: String,
+    },
     /// The checker rules out every other way a vote can fail (a strategy
     /// given samples of the wrong type, no samples at all).
     #[error(transparent)]
@@ -56,9 +83,13 @@ const QUOTE_LIMIT: usize = 200;
 pub struct Tally {
     strategy: Strategy,
     total: usize,
-    /// Sample `i`'s value and canonical key, once it has arrived.
+    /// Sample `i`'s value and canonical key, once it has answered.
     slots: Vec<Option<(Value, String)>>,
+    /// Why sample `i` abstained, if it did.
+    abstentions: Vec<Option<String>>,
+    /// Samples in, answered or abstained.
     received: usize,
+    abstained: usize,
     /// Set once the outcome is final; later samples (replies already in
     /// flight when the rest were cancelled) get the same answer.
     decided: Option<Outcome>,
@@ -86,7 +117,9 @@ impl Tally {
             strategy,
             total,
             slots: vec![None; total],
+            abstentions: vec![None; total],
             received: 0,
+            abstained: 0,
             decided: None,
         }
     }
@@ -104,7 +137,7 @@ impl Tally {
                 )),
             ))));
         };
-        if slot.is_some() {
+        if slot.is_some() || self.abstentions.get(index).is_some_and(Option::is_some) {
             return self.settle(Outcome::Decided(Err(VoteError::Internal(
                 InternalError::new(format!("sample {index} of a vote arrived twice")),
             ))));
@@ -112,6 +145,29 @@ impl Tally {
         let key = vote_key(&value);
         *slot = Some((value, key));
         self.received += 1;
+        let outcome = self.evaluate();
+        self.settle(outcome)
+    }
+
+    /// Record that sample `index` gave no answer, and why.
+    pub fn abstain(&mut self, index: usize, cause: String) -> Outcome {
+        if let Some(done) = &self.decided {
+            return done.clone();
+        }
+        let twice = self.slots.get(index).is_some_and(Option::is_some);
+        match self.abstentions.get_mut(index) {
+            Some(slot @ None) if !twice => *slot = Some(cause),
+            _ => {
+                return self.settle(Outcome::Decided(Err(VoteError::Internal(
+                    InternalError::new(format!(
+                        "sample {index} of a vote of {} abstained out of range or twice",
+                        self.total
+                    )),
+                ))));
+            }
+        }
+        self.received += 1;
+        self.abstained += 1;
         let outcome = self.evaluate();
         self.settle(outcome)
     }
@@ -144,8 +200,48 @@ impl Tally {
         outcome
     }
 
+    /// Samples neither answered nor abstained yet.
     fn remaining(&self) -> usize {
         self.total - self.received
+    }
+
+    /// Samples that answered.
+    fn answered(&self) -> usize {
+        self.received - self.abstained
+    }
+
+    /// The answers every strategy but `at_least` needs: half the samples.
+    fn quorum(&self) -> usize {
+        self.total.div_ceil(2)
+    }
+
+    /// The lowest index of a sample still missing (`total` if none is).
+    fn first_missing(&self) -> usize {
+        (0..self.total)
+            .find(|&i| {
+                self.slots.get(i).is_some_and(Option::is_none)
+                    && self.abstentions.get(i).is_some_and(Option::is_none)
+            })
+            .unwrap_or(self.total)
+    }
+
+    /// The vote failed for want of answers; only said once every sample is
+    /// in, so the counts are final.
+    fn too_few(&self, why: String) -> Outcome {
+        let cause = self
+            .abstentions
+            .iter()
+            .flatten()
+            .next()
+            .cloned()
+            .unwrap_or_default();
+        Outcome::Decided(Err(VoteError::TooFewAnswers {
+            answered: self.answered(),
+            abstained: self.abstained,
+            samples: self.total,
+            why,
+            cause,
+        }))
     }
 
     fn evaluate(&self) -> Outcome {
@@ -154,6 +250,22 @@ impl Tally {
                 "a `{}` vote has no samples",
                 self.strategy
             )))));
+        }
+        let quorate = !matches!(self.strategy, Strategy::AtLeast(_));
+        if quorate && self.remaining() == 0 && self.answered() < self.quorum() {
+            // `unanimous` reports two different answers over too few.
+            let disagreement = match self.strategy {
+                Strategy::Unanimous => Some(self.unanimous()),
+                _ => None,
+            };
+            return match disagreement {
+                Some(d @ Outcome::Decided(Err(VoteError::Disagreement { .. }))) => d,
+                _ => self.too_few(format!(
+                    "a `{}` vote needs at least {} answers",
+                    self.strategy,
+                    self.quorum()
+                )),
+            };
         }
         match &self.strategy {
             Strategy::Majority => self.majority(),
@@ -196,6 +308,26 @@ fn feed(strategy: Strategy, values: &[Value], order: &[usize]) -> (Outcome, usiz
     let mut tally = Tally::new(strategy, values.len());
     for (n, &i) in order.iter().enumerate() {
         let outcome = tally.record(i, values[i].clone());
+        if outcome != Outcome::Pending {
+            return (outcome, n + 1);
+        }
+    }
+    (Outcome::Pending, order.len())
+}
+
+/// As [`feed`], with `None` for a sample that abstains (its cause names it).
+#[cfg(test)]
+fn feed_abstaining(
+    strategy: Strategy,
+    samples: &[Option<Value>],
+    order: &[usize],
+) -> (Outcome, usize) {
+    let mut tally = Tally::new(strategy, samples.len());
+    for (n, &i) in order.iter().enumerate() {
+        let outcome = match &samples[i] {
+            Some(v) => tally.record(i, v.clone()),
+            None => tally.abstain(i, format!("cause {i}")),
+        };
         if outcome != Outcome::Pending {
             return (outcome, n + 1);
         }

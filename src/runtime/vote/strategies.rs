@@ -40,13 +40,14 @@ impl Tally {
         if remaining == 0 {
             return Outcome::Decided(Ok(winner()));
         }
+        // If every missing sample abstained, the vote would lack a quorum.
+        if self.answered() < self.quorum() {
+            return Outcome::Pending;
+        }
         // The lowest missing index: a rival given it wins ties against the
-        // leader if it comes before the leader's first sample.
-        let first_missing = self
-            .slots
-            .iter()
-            .position(Option::is_none)
-            .unwrap_or(self.total);
+        // leader if it comes before the leader's first sample. (A missing
+        // sample could also abstain, which helps no rival.)
+        let first_missing = self.first_missing();
         if first_missing < leader.first {
             // A missing earlier sample could respell the winner, unless the
             // value has a single spelling.
@@ -84,23 +85,30 @@ impl Tally {
     /// sample that differs from it. That pair is fixed once sample 0 and an
     /// unbroken run of samples after it are in and the run contains a
     /// difference, so only then is a disagreement decided.
+    /// Abstaining samples are skipped: the pair is the first answer and the
+    /// first answer after it that differs.
     pub(super) fn unanimous(&self) -> Outcome {
-        let Some(Some((v0, k0))) = self.slots.first() else {
-            return Outcome::Pending;
-        };
-        for (i, slot) in self.slots.iter().enumerate().skip(1) {
-            match slot {
-                None => return Outcome::Pending,
-                Some((v, k)) if k != k0 => {
+        let mut first: Option<(usize, &Value, &String)> = None;
+        for (i, slot) in self.slots.iter().enumerate() {
+            let abstained = self.abstentions.get(i).is_some_and(Option::is_some);
+            match (slot, first) {
+                (None, _) if abstained => {}
+                (None, _) => return Outcome::Pending,
+                (Some((v, k)), None) => first = Some((i, v, k)),
+                (Some((v, k)), Some((i0, v0, k0))) if k != k0 => {
                     return Outcome::Decided(Err(VoteError::Disagreement {
-                        first: (0, quote(v0)),
+                        first: (i0, quote(v0)),
                         second: (i, quote(v)),
                     }));
                 }
-                Some(_) => {}
+                (Some(_), Some(_)) => {}
             }
         }
-        Outcome::Decided(Ok(v0.clone()))
+        match first {
+            Some((_, v0, _)) => Outcome::Decided(Ok(v0.clone())),
+            // Every sample abstained: `evaluate` reports the quorum.
+            None => Outcome::Pending,
+        }
     }
 
     pub(super) fn at_least(&self, k: usize) -> Outcome {
@@ -121,8 +129,13 @@ impl Tally {
         }
         if trues >= k {
             Outcome::Decided(Ok(Value::Bool(true)))
-        } else if trues + self.remaining() < k {
+        } else if trues + self.abstained + self.remaining() < k {
+            // Out of reach even had every abstaining sample said yes.
             Outcome::Decided(Ok(Value::Bool(false)))
+        } else if self.remaining() == 0 {
+            self.too_few(format!(
+                "`at_least {k}` had {trues} yes, and the abstaining samples could have made it {k}"
+            ))
         } else {
             Outcome::Pending
         }
@@ -216,7 +229,7 @@ fn empty_bug() -> VoteError {
 #[cfg(test)]
 mod tests {
     use super::super::key::vote_key;
-    use super::super::{feed as run, in_order, t};
+    use super::super::{feed as run, feed_abstaining, in_order, t};
     use super::*;
     use proptest::prelude::{
         Just, ProptestConfig, any, prop, prop_assert_eq, prop_oneof, proptest,
@@ -669,6 +682,329 @@ mod tests {
                     in_order(strategy, &values).0
                 );
             }
+        }
+    }
+
+    // ---- abstaining samples ----
+
+    /// The rule for votes with abstentions, computed plainly over the final
+    /// samples (`None` abstained, with cause `cause {i}`).
+    fn reference_abstaining(strategy: &Strategy, samples: &[Option<Value>]) -> Outcome {
+        let n = samples.len();
+        let answered: Vec<(usize, &Value)> = samples
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().map(|v| (i, v)))
+            .collect();
+        let abstained = n - answered.len();
+        let too_few = |why: String| {
+            Outcome::Decided(Err(VoteError::TooFewAnswers {
+                answered: answered.len(),
+                abstained,
+                samples: n,
+                why,
+                cause: samples
+                    .iter()
+                    .position(Option::is_none)
+                    .map(|i| format!("cause {i}"))
+                    .unwrap_or_default(),
+            }))
+        };
+        if let Strategy::AtLeast(k) = strategy {
+            let k = *k as usize;
+            let trues = answered
+                .iter()
+                .filter(|(_, v)| **v == Value::Bool(true))
+                .count();
+            return if trues >= k {
+                Outcome::Decided(Ok(Value::Bool(true)))
+            } else if trues + abstained < k {
+                Outcome::Decided(Ok(Value::Bool(false)))
+            } else {
+                too_few(format!(
+                    "`at_least {k}` had {trues} yes, and the abstaining samples could have made it {k}"
+                ))
+            };
+        }
+        let keys: Vec<String> = answered.iter().map(|(_, v)| vote_key(v)).collect();
+        if let (Strategy::Unanimous, Some(k0)) = (strategy, keys.first())
+            && let Some(j) = keys.iter().position(|k| k != k0)
+        {
+            let (i0, v0) = answered[0];
+            let (ij, vj) = answered[j];
+            return Outcome::Decided(Err(VoteError::Disagreement {
+                first: (i0, v0.to_text()),
+                second: (ij, vj.to_text()),
+            }));
+        }
+        if answered.len() < n.div_ceil(2) {
+            return too_few(format!(
+                "a `{strategy}` vote needs at least {} answers",
+                n.div_ceil(2)
+            ));
+        }
+        let values: Vec<Value> = answered.iter().map(|(_, v)| (*v).clone()).collect();
+        match strategy {
+            Strategy::Mean | Strategy::Median => {
+                // Order-free and already tested; over the answers only.
+                let mut tally = Tally::new(strategy.clone(), values.len());
+                let mut last = Outcome::Pending;
+                for (i, v) in values.iter().enumerate() {
+                    last = tally.record(i, v.clone());
+                }
+                last
+            }
+            _ => reference(strategy, &values),
+        }
+    }
+
+    /// Every way `n` samples can come out over `alphabet` or abstain.
+    fn patterns(n: usize, alphabet: &[Value]) -> Vec<Vec<Option<Value>>> {
+        let symbols: Vec<Option<Value>> = std::iter::once(None)
+            .chain(alphabet.iter().cloned().map(Some))
+            .collect();
+        let mut out = vec![Vec::new()];
+        for _ in 0..n {
+            out = out
+                .into_iter()
+                .flat_map(|prefix| {
+                    symbols.iter().map(move |s| {
+                        let mut next = prefix.clone();
+                        next.push(s.clone());
+                        next
+                    })
+                })
+                .collect();
+        }
+        out
+    }
+
+    /// Every order of `0..n`.
+    fn orders(n: usize) -> Vec<Vec<usize>> {
+        if n == 0 {
+            return vec![Vec::new()];
+        }
+        let mut out = Vec::new();
+        for rest in orders(n - 1) {
+            for at in 0..=rest.len() {
+                let mut o = rest.clone();
+                o.insert(at, n - 1);
+                out.push(o);
+            }
+        }
+        out
+    }
+
+    /// The strategies with the values each is given.
+    fn strategies_and_alphabets(n: usize) -> Vec<(Strategy, Vec<Value>)> {
+        let texts = vec![t("a"), t("A"), t("b")];
+        let bools = vec![Value::Bool(false), Value::Bool(true)];
+        let ints = vec![Value::Int(1), Value::Int(2)];
+        let mut out = vec![
+            (Strategy::Majority, texts.clone()),
+            (Strategy::Majority, bools.clone()),
+            (Strategy::Unanimous, texts.clone()),
+            (Strategy::Judge("j".into()), texts),
+            (Strategy::Mean, ints.clone()),
+            (Strategy::Median, ints),
+        ];
+        for k in 0..=n as u32 + 1 {
+            out.push((Strategy::AtLeast(k), bools.clone()));
+        }
+        out
+    }
+
+    /// Every arrival order up to 4 samples; for 5, a dozen that put each
+    /// sample first and last (all 120 would cost the suite seconds of CPU
+    /// the timing tests beside it need; the proptest shuffles the rest).
+    fn some_orders(n: usize) -> Vec<Vec<usize>> {
+        if n <= 4 {
+            return orders(n);
+        }
+        let mut out: Vec<Vec<usize>> = (0..n)
+            .flat_map(|r| {
+                let up: Vec<usize> = (0..n).map(|i| (i + r) % n).collect();
+                let down: Vec<usize> = up.iter().rev().copied().collect();
+                [up, down]
+            })
+            .collect();
+        out.push(vec![0, 2, 4, 1, 3]);
+        out.push(vec![4, 1, 3, 0, 2]);
+        out
+    }
+
+    /// For every N up to 5, every strategy and every pattern of answers and
+    /// abstentions, in every arrival order (up to 4; see `some_orders`): what
+    /// the tally decides (however early) is what the rule says once every
+    /// sample is in. Since every completion of every prefix is among the
+    /// patterns, no early decision is ever overturned by a later abstention.
+    #[test]
+    fn early_decisions_with_abstentions_equal_waiting_for_all_brute_force() {
+        let mut checked = 0usize;
+        for n in 1..=5 {
+            let orders = some_orders(n);
+            for (strategy, alphabet) in strategies_and_alphabets(n) {
+                for samples in patterns(n, &alphabet) {
+                    let expected = reference_abstaining(&strategy, &samples);
+                    for order in &orders {
+                        let (early, _) = feed_abstaining(strategy.clone(), &samples, order);
+                        assert_eq!(early, expected, "{strategy} {samples:?} arriving {order:?}");
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 90_000, "{checked}");
+    }
+
+    /// And it decides no later than it must: a success (or `at_least`'s no)
+    /// that every completion of the samples so far agrees on is reported at
+    /// once. (A vote that fails for want of answers waits for every sample,
+    /// so its counts are final; `mean`, `median` and `judge` always wait.)
+    #[test]
+    fn a_determined_result_is_decided_at_once_with_abstentions() {
+        for n in 1..=4 {
+            for (strategy, alphabet) in strategies_and_alphabets(n) {
+                if matches!(
+                    strategy,
+                    Strategy::Mean | Strategy::Median | Strategy::Judge(_)
+                ) {
+                    continue;
+                }
+                // Every answer in two spellings where text has them (the
+                // tally rightly waits for a sample that could respell the
+                // winner), and one more that no sample gave.
+                let mut extended = alphabet.clone();
+                if matches!(alphabet[0], Value::Text(_)) {
+                    extended.push(t("B"));
+                    extended.push(t("fresh"));
+                }
+                let all = patterns(n, &extended);
+                for samples in patterns(n, &alphabet) {
+                    for order in [(0..n).collect::<Vec<_>>(), (0..n).rev().collect()] {
+                        let mut tally = Tally::new(strategy.clone(), n);
+                        let mut known: Vec<bool> = vec![false; n];
+                        for &i in &order {
+                            known[i] = true;
+                            let outcome = match &samples[i] {
+                                Some(v) => tally.record(i, v.clone()),
+                                None => tally.abstain(i, format!("cause {i}")),
+                            };
+                            if outcome != Outcome::Pending {
+                                break;
+                            }
+                            let mut possible = all
+                                .iter()
+                                .filter(|full| (0..n).all(|j| !known[j] || full[j] == samples[j]))
+                                .map(|full| reference_abstaining(&strategy, full));
+                            let first = possible.next();
+                            let determined = possible.all(|o| Some(&o) == first.as_ref());
+                            let fails = matches!(
+                                first,
+                                Some(Outcome::Decided(Err(VoteError::TooFewAnswers { .. })))
+                            );
+                            assert!(
+                                !determined || fails,
+                                "{strategy} {samples:?} arriving {order:?}: pending with \
+                                 {known:?} known, though every completion gives {first:?}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn abstaining_case()
+    -> impl proptest::strategy::Strategy<Value = (Strategy, Vec<Option<Value>>, Vec<usize>)> {
+        (1usize..12)
+            .prop_flat_map(|n| {
+                let strategy = prop_oneof![
+                    Just(Strategy::Majority),
+                    Just(Strategy::Unanimous),
+                    Just(Strategy::Judge("j".into())),
+                    Just(Strategy::Mean),
+                    Just(Strategy::Median),
+                    (0..=n as u32 + 1).prop_map(Strategy::AtLeast),
+                ];
+                (strategy, Just(n))
+            })
+            .prop_flat_map(|(strategy, n)| {
+                let value = match strategy {
+                    Strategy::AtLeast(_) => any::<bool>().prop_map(Value::Bool).boxed(),
+                    Strategy::Mean | Strategy::Median => (0i64..4).prop_map(Value::Int).boxed(),
+                    _ => prop_oneof![
+                        text_value(),
+                        any::<bool>().prop_map(Value::Bool),
+                        (0i64..3).prop_map(Value::Int),
+                    ]
+                    .boxed(),
+                };
+                // About one sample in four abstains.
+                let sample = prop_oneof![1 => Just(None), 3 => value.prop_map(Some)];
+                let samples = prop::collection::vec(sample, n);
+                let order = Just((0..n).collect::<Vec<usize>>()).prop_shuffle();
+                (Just(strategy), samples, order)
+            })
+    }
+
+    #[test]
+    fn an_abstention_is_only_a_cause_in_the_error() {
+        // Majority of 5 with 2 abstained: three answers are a quorum.
+        let v = [Some(t("a")), None, Some(t("b")), None, Some(t("a"))];
+        let (out, used) = feed_abstaining(Strategy::Majority, &v, &[0, 1, 2, 3, 4]);
+        assert_eq!(out, Outcome::Decided(Ok(t("a"))));
+        assert_eq!(used, 5);
+        // Three abstained: two answers of five are too few, and the error
+        // says so with the first cause in sample order, whatever the arrival.
+        let v = [Some(t("a")), None, Some(t("a")), None, None];
+        let (out, _) = feed_abstaining(Strategy::Majority, &v, &[4, 3, 2, 1, 0]);
+        assert_eq!(
+            out,
+            Outcome::Decided(Err(VoteError::TooFewAnswers {
+                answered: 2,
+                abstained: 3,
+                samples: 5,
+                why: "a `majority` vote needs at least 3 answers".into(),
+                cause: "cause 1".into(),
+            }))
+        );
+        if let Outcome::Decided(Err(e)) = out {
+            assert_eq!(
+                e.to_string(),
+                "2 of 5 samples answered and 3 abstained; a `majority` vote needs at least 3 answers"
+            );
+        }
+    }
+
+    #[test]
+    fn a_majority_waits_while_abstentions_could_break_its_quorum() {
+        // Two "a" of five, the rest missing: if all three abstained there
+        // would be no quorum, so "a" is not yet the answer.
+        let mut tally = Tally::new(Strategy::Majority, 5);
+        assert_eq!(tally.record(0, t("a")), Outcome::Pending);
+        assert_eq!(tally.record(1, t("a")), Outcome::Pending);
+        assert_eq!(tally.record(2, t("a")), Outcome::Decided(Ok(t("a"))));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        #[test]
+        fn early_result_with_abstentions_equals_waiting_for_all(case in abstaining_case()) {
+            let (strategy, samples, order) = case;
+            let (early, _) = feed_abstaining(strategy.clone(), &samples, &order);
+            let in_sample_order: Vec<usize> = (0..samples.len()).collect();
+            let mut all = Tally::new(strategy.clone(), samples.len());
+            let mut last = Outcome::Pending;
+            for &i in &in_sample_order {
+                last = match &samples[i] {
+                    Some(v) => all.record(i, v.clone()),
+                    None => all.abstain(i, format!("cause {i}")),
+                };
+            }
+            prop_assert_eq!(&early, &last);
+            prop_assert_eq!(&early, &reference_abstaining(&strategy, &samples));
         }
     }
 }
