@@ -15,7 +15,7 @@ use super::call::{CallPlan, Called, call};
 use super::env::Env;
 use super::error::{RunError, SampleIx, Site, written_binding};
 use super::events::RunEvent;
-use super::reply::{invented, parse_reply};
+use super::reply::{invented, parse_reply_to};
 use super::vote::{Outcome, Tally, VoteError, judge_prompt_for, parse_judge_choice};
 use crate::graph::{AskCall, Sampling, Strategy};
 use crate::syntax::Span;
@@ -87,8 +87,9 @@ fn sample<'a>(
         }
         path
     });
+    let prompt = r.prompt.clone();
     call(env.ctx, plan, move |text| {
-        let value = parse_reply(text, ty).map_err(|e| e.expected)?;
+        let value = parse_reply_to(text, ty, Some(&prompt)).map_err(|e| e.expected)?;
         Ok(match &origin {
             Some(path) => invented(value, ty, path),
             None => value,

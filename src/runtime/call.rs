@@ -65,9 +65,6 @@ pub(crate) async fn call<T>(
         ctx.providers.get(model).cloned().ok_or_else(|| {
             RunError::internal(format!("no provider was set up for model `{model}`"))
         })?;
-    if let Some(bug) = super::reply::unparsable_type(&expect) {
-        return Err(RunError::Internal(bug));
-    }
     let spec = ctx.graph.models.get(model);
     let timeout = timeout
         .or(spec.and_then(|s| s.options.timeout))
