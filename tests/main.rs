@@ -18,3 +18,4 @@ mod run;
 #[path = "../benches/support/shapes.rs"]
 mod shapes;
 mod support;
+mod typed;
