@@ -131,23 +131,21 @@ pub(crate) fn any_value_type() -> impl proptest::strategy::Strategy<Value = Type
     leaf.prop_recursive(2, 4, 3, |inner| {
         prop_oneof![
             inner.clone().prop_map(Type::list),
-            prop::collection::vec(("[a-z]{1,4}", inner, any::<bool>()), 0..3).prop_map(
-                |fields| {
-                    Type::Record(
-                        fields
-                            .into_iter()
-                            .map(|(k, t, opt)| {
-                                let t = if opt && t.empty_value().is_some() {
-                                    Type::Optional(Box::new(t))
-                                } else {
-                                    t
-                                };
-                                (k, t)
-                            })
-                            .collect(),
-                    )
-                }
-            ),
+            prop::collection::vec(("[a-z]{1,4}", inner, any::<bool>()), 0..3).prop_map(|fields| {
+                Type::Record(
+                    fields
+                        .into_iter()
+                        .map(|(k, t, opt)| {
+                            let t = if opt && t.empty_value().is_some() {
+                                Type::Optional(Box::new(t))
+                            } else {
+                                t
+                            };
+                            (k, t)
+                        })
+                        .collect(),
+                )
+            }),
         ]
     })
 }

@@ -315,7 +315,9 @@ pub enum CheckError {
     #[error("`{name}` is a built-in type and cannot be declared again")]
     #[diagnostic(
         code(flow::check::builtin_type_name),
-        help("`text`, `bool`, `int`, `number`, `json` and `list` are built in; give the type another name")
+        help(
+            "`text`, `bool`, `int`, `number`, `json` and `list` are built in; give the type another name"
+        )
     )]
     BuiltinTypeName {
         name: String,

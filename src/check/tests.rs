@@ -1149,9 +1149,8 @@ fn an_unknown_field_of_a_record_reply_suggests_one() {
 
 #[test]
 fn a_union_field_compares_only_with_its_choices() {
-    let src = format!(
-        "{MODELS}{VERDICT}v = ask m \"q\" as Verdict\noutput o = v.verdict == \"saef\"\n"
-    );
+    let src =
+        format!("{MODELS}{VERDICT}v = ask m \"q\" as Verdict\noutput o = v.verdict == \"saef\"\n");
     let e = one(&src, "union_choice");
     assert_eq!(
         labels(&src, &e),
@@ -1208,16 +1207,19 @@ fn recursive_type_declarations_name_the_path() {
 fn fields_are_unique_and_optional_ones_need_an_empty_value() {
     let src = format!("{MODELS}output o = ask m \"q\" as {{a: int, a: text}}\n");
     let e = one(&src, "duplicate_field");
-    assert_eq!(labels(&src, &e), vec![ch(&src, "a: int", 1), ch(&src, "a: text", 1)]);
-    let src = format!("{MODELS}output o = ask m \"q\" as {{score?: int, note?: text, tags?: list<text>}}\n");
+    assert_eq!(
+        labels(&src, &e),
+        vec![ch(&src, "a: int", 1), ch(&src, "a: text", 1)]
+    );
+    let src = format!(
+        "{MODELS}output o = ask m \"q\" as {{score?: int, note?: text, tags?: list<text>}}\n"
+    );
     let e = one(&src, "optional_field");
     assert_eq!(labels(&src, &e), vec![at(&src, "score?", 1)]);
 }
 
 #[test]
 fn a_section_record_still_cannot_be_interpolated_but_a_reply_record_can() {
-    let src = format!(
-        "{MODELS}r = section <\n  a = ask m \"a\"\n>\noutput o = \"{{r}}\"\n"
-    );
+    let src = format!("{MODELS}r = section <\n  a = ask m \"a\"\n>\noutput o = \"{{r}}\"\n");
     one(&src, "interpolate_record");
 }

@@ -143,11 +143,7 @@ impl Names for Resolver<'_, '_> {
 
 /// A written type, with names looked up by `named`; record fields are
 /// checked here (duplicates, optional fields without an empty value).
-fn build(
-    t: &TypeExpr,
-    names: &mut dyn Names,
-    errors: &mut Vec<CheckError>,
-) -> Type {
+fn build(t: &TypeExpr, names: &mut dyn Names, errors: &mut Vec<CheckError>) -> Type {
     match &t.kind {
         TypeKind::Text => Type::Text,
         TypeKind::Bool => Type::Bool,

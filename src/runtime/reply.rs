@@ -78,7 +78,8 @@ pub fn parse_reply_to(
         }
         Type::Optional(inner) => parse_reply_to(text, inner, prompt),
         _ => {
-            let body = answer::without_echo(text, prompt);
+            let scalar = matches!(ty, Type::Bool | Type::Int | Type::Number | Type::Union(_));
+            let body = answer::without_echo(text, prompt, scalar);
             read(&body, ty).map_err(|expected| ReplyParseError::new(expected, text))
         }
     }
@@ -87,19 +88,23 @@ pub fn parse_reply_to(
 /// `text` as `ty`, or what was expected instead.
 fn read(text: &str, ty: &Type) -> Result<Value, String> {
     match ty {
-        Type::Text | Type::Unknown => Ok(Value::Text(text.trim_end_matches(['\n', '\r']).to_owned())),
+        Type::Text | Type::Unknown => {
+            Ok(Value::Text(text.trim_end_matches(['\n', '\r']).to_owned()))
+        }
         Type::Optional(inner) => read(text, inner),
         Type::Bool => read_bool(text),
         Type::Int => read_number(text)
             .map_err(|why| format!("a whole number{why}"))
             .and_then(|n| whole(&n)),
-        Type::Number => read_number(text).map_err(|why| format!("a number{why}")).and_then(|n| {
-            n.parse::<f64>()
-                .ok()
-                .filter(|x| x.is_finite())
-                .map(Value::Number)
-                .ok_or_else(|| "a number".to_string())
-        }),
+        Type::Number => read_number(text)
+            .map_err(|why| format!("a number{why}"))
+            .and_then(|n| {
+                n.parse::<f64>()
+                    .ok()
+                    .filter(|x| x.is_finite())
+                    .map(Value::Number)
+                    .ok_or_else(|| "a number".to_string())
+            }),
         Type::Union(choices) => read_choice(text, choices).map(Value::Text),
         Type::Json => json::extract(text, false)
             .map(Value::Json)
@@ -107,9 +112,13 @@ fn read(text: &str, ty: &Type) -> Result<Value, String> {
         Type::List(item) => read_list(text, item),
         Type::Record(fields) => {
             let Some(Json::Object(object)) = json::extract(text, true) else {
-                return Err(format!("{} (the reply has no JSON object)", describe_record(fields)));
+                return Err(format!(
+                    "{} (the reply has no JSON object)",
+                    describe_record(fields)
+                ));
             };
-            record(&object, fields, "").map_err(|problem| format!("{} ({problem})", describe_record(fields)))
+            record(&object, fields, "")
+                .map_err(|problem| format!("{} ({problem})", describe_record(fields)))
         }
     }
 }
@@ -145,8 +154,8 @@ fn read_number(text: &str) -> Result<String, &'static str> {
     if let Some(inner) = wrapped(text) {
         return read_number(&inner);
     }
-    if let Some(n) = answer::last_bold_number(text)
-        .and_then(|b| answer::numbers(b).into_iter().next())
+    if let Some(n) =
+        answer::last_bold_number(text).and_then(|b| answer::numbers(b).into_iter().next())
     {
         return Ok(n.text);
     }
@@ -234,7 +243,10 @@ fn last_line(text: &str) -> Option<&str> {
 fn read_choice(text: &str, choices: &[String]) -> Result<String, String> {
     let seg = answer::final_answer(text);
     if seg.is_none() && answer::is_refusal(text) {
-        return Err(format!("{}, but the reply declines to answer", one_of(choices)));
+        return Err(format!(
+            "{}, but the reply declines to answer",
+            one_of(choices)
+        ));
     }
     if let Some(c) = seg.and_then(|s| parse_choice(s, choices).ok()) {
         return Ok(c);
@@ -325,19 +337,16 @@ fn parse_choice(text: &str, choices: &[String]) -> Result<String, String> {
         }
     }
     match named.as_slice() {
-        [only] => choices
-            .get(*only)
-            .cloned()
-            .ok_or_else(expected),
+        [only] => choices.get(*only).cloned().ok_or_else(expected),
         [] => Err(expected()),
         several => Err(format!(
-                "exactly {} (the reply names {})",
-                expected(),
-                several
-                    .iter()
-                    .filter_map(|&i| choices.get(i))
-                    .map(|c| format!("{c:?}"))
-                    .collect::<Vec<_>>()
+            "exactly {} (the reply names {})",
+            expected(),
+            several
+                .iter()
+                .filter_map(|&i| choices.get(i))
+                .map(|c| format!("{c:?}"))
+                .collect::<Vec<_>>()
                 .join(" and ")
         )),
     }
@@ -370,11 +379,12 @@ fn read_list(text: &str, item: &Type) -> Result<Value, String> {
             .collect::<Result<Vec<_>, _>>()
             .map(Value::List);
     }
-    let lines: Vec<&str> = body.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-    let bulleted: Vec<&str> = lines
-        .iter()
-        .filter_map(|l| bullet_item(l))
+    let lines: Vec<&str> = body
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
         .collect();
+    let bulleted: Vec<&str> = lines.iter().filter_map(|l| bullet_item(l)).collect();
     let items: Vec<&str> = if bulleted.is_empty() {
         match lines.split_first() {
             Some((first, rest)) if first.ends_with(':') && !rest.is_empty() => rest.to_vec(),
@@ -463,7 +473,10 @@ fn record(
                 .ok_or_else(|| format!("field `{at}` is missing"))?,
             (None, _) => return Err(format!("field `{at}` is missing")),
             (Some(Json::Null), _) => {
-                return Err(format!("field `{at}` is null; it should be {}", describe(ty)));
+                return Err(format!(
+                    "field `{at}` is null; it should be {}",
+                    describe(ty)
+                ));
             }
             (Some(j), ty) => field(j, ty, &at)?,
         };
@@ -530,9 +543,10 @@ fn from_json(j: &Json, ty: &Type) -> Result<Value, String> {
             .map(|j| from_json(j, item))
             .collect::<Result<Vec<_>, _>>()
             .map(Value::List),
-        (Type::Int | Type::Number | Type::Bool | Type::List(_) | Type::Record(_), Json::String(s)) => {
-            read(s, ty)
-        }
+        (
+            Type::Int | Type::Number | Type::Bool | Type::List(_) | Type::Record(_),
+            Json::String(s),
+        ) => read(s, ty),
         _ => Err(describe(ty)),
     }
 }
@@ -784,7 +798,9 @@ mod tests {
         let reply = "- apples\n* pears\n\n• plums\n1. figs\n2) kiwis\n+ dates\nplain\n10. limes";
         assert_eq!(
             ok(reply, &ty),
-            texts(&["apples", "pears", "plums", "figs", "kiwis", "dates", "limes"])
+            texts(&[
+                "apples", "pears", "plums", "figs", "kiwis", "dates", "limes"
+            ])
         );
         // Without bullets, every line is an item.
         assert_eq!(ok("a\nb\n\nc", &ty), texts(&["a", "b", "c"]));

@@ -39,7 +39,7 @@ pub enum InputProblem {
     /// One item of a list is wrong, and how (boxed to keep the error small).
     BadItem(Box<ItemProblem>),
     /// A record whose fields do not fit, and which field is wrong.
-    BadRecord(String),
+    BadRecord(Box<str>),
 }
 
 /// A list item that does not fit the list's item type.
@@ -185,7 +185,8 @@ fn parse_value(raw: &str, ty: &Type) -> Result<Value, InputProblem> {
         Type::Record(_) => {
             let j: serde_json::Value =
                 serde_json::from_str(raw).map_err(|e| InputProblem::BadJson(e.to_string()))?;
-            crate::runtime::reply::from_json_value(&j, ty).map_err(InputProblem::BadRecord)
+            crate::runtime::reply::from_json_value(&j, ty)
+                .map_err(|why| InputProblem::BadRecord(why.into()))
         }
     }
 }

@@ -4,18 +4,26 @@
 //! "the answer" (the table in `docs/language.md`, "How replies are read").
 
 /// The reply without what it echoed of the prompt: the prompt itself at the
-/// start, and any line that repeats a line of the prompt. Models (small local
-/// ones especially) often restate the question before answering, and a
-/// number or a choice inside that restatement is not their answer. Lines
-/// shorter than [`ECHO_MIN`] are kept, since an answer line may well equal a
-/// short prompt line (`Answer:`).
-pub(super) fn without_echo(reply: &str, prompt: Option<&str>) -> String {
+/// start, and (with `lines`) any line that repeats a line of the prompt.
+/// Models (small local ones especially) often restate the question before
+/// answering, and a number or a choice inside that restatement is not their
+/// answer. Lines shorter than [`ECHO_MIN`] are kept, since an answer line
+/// may well equal a short prompt line (`Answer:`). Lists and JSON skip only
+/// the prefix: their items may rightly repeat lines of the prompt.
+pub(super) fn without_echo(reply: &str, prompt: Option<&str>, lines: bool) -> String {
     let Some(prompt) = prompt.map(str::trim).filter(|p| !p.is_empty()) else {
         return reply.to_string();
     };
     let mut rest = reply.trim_start();
     if let Some(after) = rest.strip_prefix(prompt) {
         rest = after;
+    }
+    if !lines {
+        return if rest.trim().is_empty() {
+            reply.to_string()
+        } else {
+            rest.to_string()
+        };
     }
     let prompt_lines: Vec<&str> = prompt
         .lines()

@@ -89,7 +89,10 @@ fn numbers_prefer_a_bold_number() {
         None,
         &[
             ("Answer: after 2 stops, **150** km", int(150)),
-            ("So the total is **12**.\n\nNote: I assumed 2 people.", int(12)),
+            (
+                "So the total is **12**.\n\nNote: I assumed 2 people.",
+                int(12),
+            ),
         ],
     );
 }
@@ -171,7 +174,10 @@ fn a_refusal_or_a_reply_without_a_number_is_unparsable() {
         &Type::Int,
         None,
         &[
-            ("I can't help with that.", "a whole number, but the reply declines to answer"),
+            (
+                "I can't help with that.",
+                "a whole number, but the reply declines to answer",
+            ),
             (
                 "I'm sorry, but as of 2023 I cannot predict prices.",
                 "declines to answer",
@@ -191,7 +197,10 @@ fn booleans_come_from_the_answer_line_or_the_first_word() {
         &[
             ("**Yes**", Value::Bool(true)),
             ("No, because it is harmless.", Value::Bool(false)),
-            ("The request mentions a weapon.\nAnswer: yes", Value::Bool(true)),
+            (
+                "The request mentions a weapon.\nAnswer: yes",
+                Value::Bool(true),
+            ),
             ("Let me check the code first.\n\nNo.", Value::Bool(false)),
             ("TRUE", Value::Bool(true)),
             ("{\"answer\": false}", Value::Bool(false)),
@@ -200,10 +209,7 @@ fn booleans_come_from_the_answer_line_or_the_first_word() {
     refuses(
         &Type::Bool,
         None,
-        &[
-            ("maybe", "yes or no"),
-            ("I can't answer that.", "declines"),
-        ],
+        &[("maybe", "yes or no"), ("I can't answer that.", "declines")],
     );
 }
 
@@ -231,7 +237,10 @@ fn choices_come_from_the_answer_line_or_the_first_word() {
         &ty,
         None,
         &[
-            ("It could be safe or unsafe.", "the reply names \"safe\" and \"unsafe\""),
+            (
+                "It could be safe or unsafe.",
+                "the reply names \"safe\" and \"unsafe\"",
+            ),
             ("I'm sorry, I can't judge whether that is safe.", "declines"),
         ],
     );
@@ -259,8 +268,14 @@ fn lists_drop_preambles_and_bullets() {
                 "Here are the items:\n- apples\n- pears\n\nLet me know if you need more!",
                 items(&["apples", "pears"]),
             ),
-            ("Sure! The risks are:\n1. fire\n2. flood", items(&["fire", "flood"])),
-            ("Here are the items:\napples\npears", items(&["apples", "pears"])),
+            (
+                "Sure! The risks are:\n1. fire\n2. flood",
+                items(&["fire", "flood"]),
+            ),
+            (
+                "Here are the items:\napples\npears",
+                items(&["apples", "pears"]),
+            ),
             ("```json\n[\"a\", \"b\",]\n```", items(&["a", "b"])),
             ("{\"items\": [\"a\", \"b\"]}", items(&["a", "b"])),
         ],
@@ -268,7 +283,23 @@ fn lists_drop_preambles_and_bullets() {
     reads(
         &Type::list(Type::Int),
         None,
-        &[("The primes are:\n* 2\n* 3\n* 5", Value::List(vec![int(2), int(3), int(5)]))],
+        &[(
+            "The primes are:\n* 2\n* 3\n* 5",
+            Value::List(vec![int(2), int(3), int(5)]),
+        )],
+    );
+}
+
+#[test]
+fn list_items_may_repeat_lines_of_the_prompt() {
+    let prompt = "Which of these are fruit?\n- a ripe banana\n- a red car door\n- a green apple";
+    reads(
+        &Type::list(Type::Text),
+        Some(prompt),
+        &[(
+            "The fruit are:\n- a ripe banana\n- a green apple",
+            Value::List(vec![text("a ripe banana"), text("a green apple")]),
+        )],
     );
 }
 
@@ -285,8 +316,14 @@ fn json_comes_out_of_fences_and_prose() {
                 want.clone(),
             ),
             ("{\"a\": 1, \"b\": [1, 2,],}", want.clone()),
-            ("{\n  \"a\": 1, // the count\n  \"b\": [1, 2]\n}", want.clone()),
-            ("Result: {\"a\": 1, \"b\": [1, 2]} (braces } in prose)", want),
+            (
+                "{\n  \"a\": 1, // the count\n  \"b\": [1, 2]\n}",
+                want.clone(),
+            ),
+            (
+                "Result: {\"a\": 1, \"b\": [1, 2]} (braces } in prose)",
+                want,
+            ),
         ],
     );
     refuses(&Type::Json, None, &[("{not json", "json")]);
