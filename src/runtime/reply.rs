@@ -154,10 +154,8 @@ fn read_number(text: &str) -> Result<String, &'static str> {
     if let Some(inner) = wrapped(text) {
         return read_number(&inner);
     }
-    if let Some(n) =
-        answer::last_bold_number(text).and_then(|b| answer::numbers(b).into_iter().next())
-    {
-        return Ok(n.text);
+    if let Some(n) = answer::last_bold_number(text).and_then(answer::last_answer_number) {
+        return Ok(n);
     }
     answer::last_answer_number(text).ok_or("")
 }

@@ -25,7 +25,7 @@ pub(super) fn without_echo(reply: &str, prompt: Option<&str>, lines: bool) -> St
             rest.to_string()
         };
     }
-    let prompt_lines: Vec<&str> = prompt
+    let prompt_lines: std::collections::HashSet<&str> = prompt
         .lines()
         .map(str::trim)
         .filter(|l| l.chars().count() >= ECHO_MIN)
@@ -152,14 +152,15 @@ pub(super) fn last_bold_number(text: &str) -> Option<&str> {
 /// that", "I'm sorry, but ..."). Such a reply has no value to read, even if
 /// it mentions a number or a choice, so it is unparsable and retried.
 pub(super) fn is_refusal(text: &str) -> bool {
-    const OPENINGS: [&str; 12] = [
+    const OPENINGS: [&str; 13] = [
         "i can't",
         "i can’t",
         "i cannot",
         "i'm sorry",
         "i’m sorry",
         "i am sorry",
-        "sorry, ",
+        "sorry, but",
+        "sorry, i",
         "i'm unable",
         "i am unable",
         "i'm not able",
@@ -288,8 +289,8 @@ pub(super) fn last_answer_number(text: &str) -> Option<String> {
 /// The number an answer segment (`Answer: X`) gives: a bold one, else the
 /// result after the last `=`, else the first.
 pub(super) fn segment_number(segment: &str) -> Option<String> {
-    if let Some(bold) = last_bold_number(segment) {
-        return numbers(bold).into_iter().next().map(|n| n.text);
+    if let Some(n) = last_bold_number(segment).and_then(last_answer_number) {
+        return Some(n);
     }
     let tail = segment.rsplit_once('=').map_or(segment, |(_, t)| t);
     numbers(tail)

@@ -93,6 +93,8 @@ fn numbers_prefer_a_bold_number() {
                 "So the total is **12**.\n\nNote: I assumed 2 people.",
                 int(12),
             ),
+            // A bold step heading is no answer.
+            ("**Step 1:** 60 × 2.5 = 150\n**Step 2:** done", int(150)),
         ],
     );
 }
