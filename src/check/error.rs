@@ -63,6 +63,7 @@ pub enum NameKind {
     Model,
     Output,
     Member,
+    Type,
     // No check reports an unused or duplicate option by this kind yet; it was
     // only kept alive by being public.
     #[allow(dead_code)]
@@ -77,6 +78,7 @@ impl fmt::Display for NameKind {
             NameKind::Model => "model",
             NameKind::Output => "output",
             NameKind::Member => "section member",
+            NameKind::Type => "type",
             NameKind::Option => "option",
         })
     }

@@ -81,6 +81,9 @@ pub(crate) fn check_errors(program: &Program) -> (Option<FlowGraph>, Vec<CheckEr
     usage::require_output(program, &scope, &mut errors);
     let order = decl_graph.dependency_order();
     let graph = lower::lower(&scope, &typedefs, &models, &order, &mut errors);
+    if !scope.outputs.is_empty() {
+        typedefs.unused(&mut errors);
+    }
     let ok = errors.iter().all(CheckError::is_warning);
     (ok.then_some(graph), errors)
 }

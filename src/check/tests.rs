@@ -1223,3 +1223,16 @@ fn a_section_record_still_cannot_be_interpolated_but_a_reply_record_can() {
     let src = format!("{MODELS}r = section <\n  a = ask m \"a\"\n>\noutput o = \"{{r}}\"\n");
     one(&src, "interpolate_record");
 }
+
+#[test]
+fn an_unused_type_declaration_is_a_warning() {
+    let src = format!("{MODELS}{VERDICT}type _Spare = {{a: int}}\noutput o = ask m \"q\"\n");
+    let e = one(&src, "unused");
+    assert_eq!(e.to_string(), "type `Verdict` is never used");
+    assert_eq!(labels(&src, &e), vec![at(&src, "Verdict", 1)]);
+    // Used only by another declaration that is used counts.
+    let src = format!(
+        "{MODELS}{VERDICT}type Panel = {{votes: list<Verdict>}}\noutput o = ask m \"q\" as Panel\n"
+    );
+    clean(&src);
+}

@@ -7,10 +7,14 @@
 //! used above the line that declares it, and a type that reaches itself is
 //! reported once, with the path, instead of looping.
 
+use std::cell::RefCell;
+use std::collections::HashSet;
+
 use indexmap::IndexMap;
 
-use super::error::{CheckError, Path, Suggestion};
+use super::error::{CheckError, NameKind, Path, Suggestion};
 use super::suggest::did_you_mean;
+use crate::syntax::Span;
 use crate::syntax::ast::{Ident, Item, Program, TypeDecl, TypeExpr, TypeKind};
 use crate::types::Type;
 
@@ -21,6 +25,10 @@ pub const BUILTIN: [&str; 6] = ["text", "bool", "int", "number", "json", "list"]
 #[derive(Debug, Default)]
 pub struct TypeDefs {
     resolved: IndexMap<String, Type>,
+    /// Where each is declared, for the unused warning.
+    spans: IndexMap<String, Span>,
+    /// The names used (or suggested) anywhere, declarations included.
+    used: RefCell<HashSet<String>>,
 }
 
 impl TypeDefs {
@@ -52,6 +60,7 @@ impl TypeDefs {
             decls: &decls,
             done: IndexMap::new(),
             stack: Vec::new(),
+            used: HashSet::new(),
         };
         for name in decls.keys() {
             r.declared(name, errors);
@@ -59,12 +68,42 @@ impl TypeDefs {
         let mut resolved = r.done;
         // Declaration order, for stable suggestions.
         resolved.sort_by_cached_key(|k, _| decls.get_index_of(k));
-        TypeDefs { resolved }
+        TypeDefs {
+            resolved,
+            spans: decls
+                .iter()
+                .map(|(name, d)| (name.clone(), d.name.span))
+                .collect(),
+            used: RefCell::new(r.used),
+        }
+    }
+
+    /// A warning for each declared type nothing uses (a name starting with
+    /// `_` is exempt, as for bindings). Call after every use is resolved.
+    pub fn unused(&self, errors: &mut Vec<CheckError>) {
+        let used = self.used.borrow();
+        for (name, &span) in &self.spans {
+            if !name.starts_with('_') && !used.contains(name) {
+                errors.push(CheckError::Unused {
+                    kind: NameKind::Type,
+                    name: name.clone(),
+                    span,
+                });
+            }
+        }
     }
 
     /// A written type, resolved; an unknown name is reported and becomes `Unknown`.
     pub fn resolve(&self, t: &TypeExpr, errors: &mut Vec<CheckError>) -> Type {
-        build(t, &mut Done(&self.resolved), errors)
+        let mut used = self.used.borrow_mut();
+        build(
+            t,
+            &mut Done {
+                resolved: &self.resolved,
+                used: &mut used,
+            },
+            errors,
+        )
     }
 }
 
@@ -74,26 +113,46 @@ trait Names {
 }
 
 /// Use sites: every declaration is resolved already.
-struct Done<'r>(&'r IndexMap<String, Type>);
+struct Done<'r> {
+    resolved: &'r IndexMap<String, Type>,
+    used: &'r mut HashSet<String>,
+}
 
 impl Names for Done<'_> {
     fn named(&mut self, name: &Ident, errors: &mut Vec<CheckError>) -> Type {
-        match self.0.get(&name.name) {
-            Some(t) => t.clone(),
+        match self.resolved.get(&name.name) {
+            Some(t) => {
+                self.used.insert(name.name.clone());
+                t.clone()
+            }
             None => {
-                errors.push(unknown(name, self.0.keys().map(String::as_str)));
+                errors.push(unknown(
+                    name,
+                    self.resolved.keys().map(String::as_str),
+                    self.used,
+                ));
                 Type::Unknown
             }
         }
     }
 }
 
-fn unknown<'a>(name: &Ident, declared: impl Iterator<Item = &'a str>) -> CheckError {
+/// An unknown type name, with the closest name as a suggestion; the
+/// suggested declaration counts as used, so it gets no unused warning too.
+fn unknown<'a>(
+    name: &Ident,
+    declared: impl Iterator<Item = &'a str>,
+    used: &mut HashSet<String>,
+) -> CheckError {
     let candidates: Vec<&str> = BUILTIN.into_iter().chain(declared).collect();
+    let suggestion = did_you_mean(&name.name, candidates);
+    if let Some(s) = &suggestion {
+        used.insert(s.clone());
+    }
     CheckError::UnknownType {
         name: name.name.clone(),
         span: name.span,
-        suggestion: Suggestion(did_you_mean(&name.name, candidates)),
+        suggestion: Suggestion(suggestion),
     }
 }
 
@@ -103,6 +162,7 @@ struct Resolver<'d, 'a> {
     done: IndexMap<String, Type>,
     /// The declarations being resolved, outermost first.
     stack: Vec<String>,
+    used: HashSet<String>,
 }
 
 impl Resolver<'_, '_> {
@@ -133,9 +193,14 @@ impl Names for Resolver<'_, '_> {
             return Type::Unknown;
         }
         if !self.decls.contains_key(&name.name) {
-            errors.push(unknown(name, self.decls.keys().map(String::as_str)));
+            errors.push(unknown(
+                name,
+                self.decls.keys().map(String::as_str),
+                &mut self.used,
+            ));
             return Type::Unknown;
         }
+        self.used.insert(name.name.clone());
         self.declared(&name.name, errors);
         self.done.get(&name.name).cloned().unwrap_or(Type::Unknown)
     }
