@@ -146,7 +146,7 @@ fn read_number(text: &str) -> Result<String, &'static str> {
     let text = &text.replace("{,}", ",");
     let seg = answer::final_answer(text);
     if seg.is_none() && answer::is_refusal(text) {
-        return Err(", but the reply declines to answer");
+        return Err(" (the reply declines to answer)");
     }
     if let Some(n) = seg.and_then(answer::segment_number) {
         return Ok(n);
@@ -155,6 +155,9 @@ fn read_number(text: &str) -> Result<String, &'static str> {
         return read_number(&inner);
     }
     if let Some(n) = answer::last_bold_number(text).and_then(answer::last_answer_number) {
+        return Ok(n);
+    }
+    if let Some(n) = answer::last_line_result(text) {
         return Ok(n);
     }
     answer::last_answer_number(text).ok_or("")
@@ -222,11 +225,17 @@ fn first_word_bool(text: &str) -> Option<bool> {
 fn read_bool(text: &str) -> Result<Value, String> {
     let seg = answer::final_answer(text);
     if seg.is_none() && answer::is_refusal(text) {
-        return Err("yes or no, but the reply declines to answer".into());
+        return Err("yes or no (the reply declines to answer)".into());
     }
     seg.and_then(first_word_bool)
         .or_else(|| wrapped(text).and_then(|w| first_word_bool(&w)))
         .or_else(|| first_word_bool(text))
+        .or_else(|| {
+            answer::bold_spans(text)
+                .into_iter()
+                .rev()
+                .find_map(|b| first_word_bool(b).filter(|_| b.split_whitespace().count() == 1))
+        })
         .or_else(|| last_line(text).and_then(first_word_bool))
         .map(Value::Bool)
         .ok_or_else(|| "yes or no".to_string())
@@ -242,7 +251,7 @@ fn read_choice(text: &str, choices: &[String]) -> Result<String, String> {
     let seg = answer::final_answer(text);
     if seg.is_none() && answer::is_refusal(text) {
         return Err(format!(
-            "{}, but the reply declines to answer",
+            "{} (the reply declines to answer)",
             one_of(choices)
         ));
     }
@@ -254,6 +263,21 @@ fn read_choice(text: &str, choices: &[String]) -> Result<String, String> {
     }
     if let Some(c) = opening_choice(text, choices) {
         return Ok(c);
+    }
+    // A choice the reply marks in bold (`the message is **unsafe**`).
+    let bold: Vec<String> = answer::bold_spans(text)
+        .into_iter()
+        .filter_map(|b| {
+            let bare = crate::runtime::vote::normalize_text(b);
+            let bare = bare.trim_matches(|c: char| !c.is_alphanumeric());
+            choices
+                .iter()
+                .find(|c| crate::runtime::vote::normalize_text(c) == bare)
+                .cloned()
+        })
+        .collect();
+    if let Some(last) = bold.last() {
+        return Ok(last.clone());
     }
     match parse_choice(text, choices) {
         Ok(c) => Ok(c),
@@ -383,7 +407,7 @@ fn read_list(text: &str, item: &Type) -> Result<Value, String> {
         .filter(|l| !l.is_empty())
         .collect();
     let bulleted: Vec<&str> = lines.iter().filter_map(|l| bullet_item(l)).collect();
-    let items: Vec<&str> = if bulleted.is_empty() {
+    let mut items: Vec<&str> = if bulleted.is_empty() {
         match lines.split_first() {
             Some((first, rest)) if first.ends_with(':') && !rest.is_empty() => rest.to_vec(),
             _ => lines,
@@ -391,13 +415,51 @@ fn read_list(text: &str, item: &Type) -> Result<Value, String> {
     } else {
         bulleted
     };
+    // One line of items separated by commas: `Paris, London and Rome`.
+    if let [only] = items.as_slice()
+        && only.contains(',')
+        && !matches!(item, Type::Json | Type::Record(_) | Type::List(_))
+    {
+        let only = only.trim_end_matches('.');
+        // `Cities: Paris, London`: a label before the items.
+        let only = match only.split_once(": ") {
+            Some((label, rest)) if !label.contains(',') => rest,
+            _ => only,
+        };
+        let mut parts: Vec<&str> = only
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .collect();
+        if let Some(last) = parts.pop() {
+            let last = last
+                .strip_prefix("and ")
+                .or_else(|| last.strip_prefix("or "))
+                .unwrap_or(last);
+            // `London and Rome` after the last comma, without an Oxford comma.
+            match last.split_once(" and ") {
+                Some((a, b)) if !parts.is_empty() => parts.extend([a.trim(), b.trim()]),
+                _ => parts.push(last),
+            }
+        }
+        items = parts;
+    }
     items
         .into_iter()
+        .map(unbold)
         .filter(|l| !l.is_empty())
         .enumerate()
         .map(|(i, line)| read(line, item).map_err(|e| item_error(i, item, &e)))
         .collect::<Result<Vec<_>, _>>()
         .map(Value::List)
+}
+
+/// An item written all in bold, `**Paris**`, without the asterisks.
+fn unbold(item: &str) -> &str {
+    match item.strip_prefix("**").and_then(|i| i.strip_suffix("**")) {
+        Some(inner) if !inner.contains("**") => inner.trim(),
+        _ => item,
+    }
 }
 
 fn item_error(i: usize, item: &Type, expected: &str) -> String {

@@ -129,23 +129,28 @@ fn last_boxed(text: &str) -> Option<&str> {
 /// The contents of the last `**...**` span that is short and holds a digit:
 /// a model's way of marking the number it settled on.
 pub(super) fn last_bold_number(text: &str) -> Option<&str> {
-    let mut found = None;
+    bold_spans(text)
+        .into_iter()
+        .rfind(|b| b.chars().any(|c| c.is_ascii_digit()))
+}
+
+/// The short `**...**` spans of the text, in order: what a model marks as
+/// its answer ("I would say **no**").
+pub(super) fn bold_spans(text: &str) -> Vec<&str> {
+    let mut found = Vec::new();
     let mut rest = text;
-    let mut offset = 0;
     while let Some(open) = rest.find("**") {
         let body_start = open + 2;
         let Some(len) = rest[body_start..].find("**") else {
             break;
         };
         let body = &rest[body_start..body_start + len];
-        if body.chars().count() <= 24 && body.chars().any(|c| c.is_ascii_digit()) {
-            found = Some((offset + body_start, offset + body_start + len));
+        if body.chars().count() <= 24 {
+            found.push(body.trim());
         }
-        let next = body_start + len + 2;
-        offset += next;
-        rest = &rest[next..];
+        rest = &rest[body_start + len + 2..];
     }
-    found.map(|(s, e)| &text[s..e])
+    found
 }
 
 /// Whether the reply opens by declining to answer ("I can't help with
@@ -298,4 +303,13 @@ pub(super) fn segment_number(segment: &str) -> Option<String> {
         .next()
         .or_else(|| numbers(segment).into_iter().next())
         .map(|n| n.text)
+}
+
+/// The result of a calculation on the reply's last line: the first number
+/// after its last `=` (`"so 7 * 3 = 21 days in 3 weeks"` is 21), since a
+/// reply that ends on a calculation ends on its answer.
+pub(super) fn last_line_result(text: &str) -> Option<String> {
+    let line = text.lines().map(str::trim).rfind(|l| !l.is_empty())?;
+    let (_, tail) = line.rsplit_once('=')?;
+    numbers(tail).into_iter().next().map(|n| n.text)
 }

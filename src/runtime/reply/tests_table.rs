@@ -106,6 +106,12 @@ fn numbers_otherwise_come_from_the_last_number() {
         None,
         &[
             ("2 + 2 = 4", int(4)),
+            // A last line ending on a calculation ends on its result.
+            (
+                "There are 7 days in a week, so 7 * 3 = 21 days in 3 weeks.",
+                int(21),
+            ),
+            ("Then 3x + 5 = 20, so 3x = 15 and x = 5.", int(5)),
             ("First 3 boxes, then 4 more, 7 in all", int(7)),
             ("42", int(42)),
         ],
@@ -178,7 +184,7 @@ fn a_refusal_or_a_reply_without_a_number_is_unparsable() {
         &[
             (
                 "I can't help with that.",
-                "a whole number, but the reply declines to answer",
+                "a whole number (the reply declines to answer)",
             ),
             (
                 "I'm sorry, but as of 2023 I cannot predict prices.",
@@ -206,6 +212,10 @@ fn booleans_come_from_the_answer_line_or_the_first_word() {
             ("Let me check the code first.\n\nNo.", Value::Bool(false)),
             ("TRUE", Value::Bool(true)),
             ("{\"answer\": false}", Value::Bool(false)),
+            (
+                "I would say **no**, because it is harmless.",
+                Value::Bool(false),
+            ),
         ],
     );
     refuses(
@@ -233,6 +243,10 @@ fn choices_come_from_the_answer_line_or_the_first_word() {
             ),
             ("I would call this safe.", text("safe")),
             ("**SAFE**", text("safe")),
+            (
+                "Looking at whether it is safe: the message is **unsafe**.",
+                text("unsafe"),
+            ),
         ],
     );
     refuses(
@@ -280,6 +294,15 @@ fn lists_drop_preambles_and_bullets() {
             ),
             ("```json\n[\"a\", \"b\",]\n```", items(&["a", "b"])),
             ("{\"items\": [\"a\", \"b\"]}", items(&["a", "b"])),
+            (
+                "Paris, London and Rome.",
+                items(&["Paris", "London", "Rome"]),
+            ),
+            (
+                "Cities: Paris, London, and Rome",
+                items(&["Paris", "London", "Rome"]),
+            ),
+            ("- **Paris**\n- London", items(&["Paris", "London"])),
         ],
     );
     reads(
