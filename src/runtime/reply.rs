@@ -154,6 +154,9 @@ fn read_number(text: &str) -> Result<String, &'static str> {
     if let Some(inner) = wrapped(text) {
         return read_number(&inner);
     }
+    if let Some(n) = answer::leading_number(text) {
+        return Ok(n);
+    }
     if let Some(n) = answer::last_bold_number(text).and_then(answer::last_answer_number) {
         return Ok(n);
     }

@@ -313,3 +313,23 @@ pub(super) fn last_line_result(text: &str) -> Option<String> {
     let (_, tail) = line.rsplit_once('=')?;
     numbers(tail).into_iter().next().map(|n| n.text)
 }
+
+/// A first line that is a number and at most a unit (`150`, `**150 km**`,
+/// `$150.`): the answer stated before an explanation, whose own numbers
+/// come later.
+pub(super) fn leading_number(text: &str) -> Option<String> {
+    let line = text.lines().map(str::trim).find(|l| !l.is_empty())?;
+    let found = numbers(line);
+    let [only] = found.as_slice() else {
+        return None;
+    };
+    // `Step 1` or `Total 150` is a heading or a sentence, not a bare answer.
+    if line[..only.start].chars().any(char::is_alphabetic) || line.ends_with(':') {
+        return None;
+    }
+    let words = line[only.end..]
+        .split(|c: char| !c.is_alphabetic())
+        .filter(|w| !w.is_empty())
+        .count();
+    (words <= 1).then(|| only.text.clone())
+}

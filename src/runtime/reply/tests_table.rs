@@ -93,6 +93,12 @@ fn numbers_prefer_a_bold_number() {
                 "So the total is **12**.\n\nNote: I assumed 2 people.",
                 int(12),
             ),
+            // The answer first, then the working.
+            (
+                "150 km\n\nBecause the train covers 60 km each hour for 2.5 hours.",
+                int(150),
+            ),
+            ("Step 1\n60 × 2.5 = 150", int(150)),
             // A bold step heading is no answer.
             ("**Step 1:** 60 × 2.5 = 150\n**Step 2:** done", int(150)),
         ],
