@@ -478,8 +478,10 @@ fn bullet_item(line: &str) -> Option<&str> {
     (stripped.len() != line.trim().len()).then_some(stripped)
 }
 
-/// What a field should hold, in words a model reads.
-fn describe(ty: &Type) -> String {
+/// What a value of `ty` is, in words a model reads (`a whole number`,
+/// `one of "safe", "unsafe"`, `a JSON object with fields verdict, reason`):
+/// the words of every parse error, and ready for format instructions.
+pub(crate) fn describe(ty: &Type) -> String {
     match ty {
         Type::Text | Type::Unknown => "text".into(),
         Type::Bool => "true or false".into(),

@@ -469,3 +469,56 @@ fn text_is_kept_as_written_even_with_an_echo() {
         &[("Say hi\nhi there\n", text("Say hi\nhi there"))],
     );
 }
+
+/// A value of `ty` whose text is awkward to parse (quotes, commas, braces),
+/// or `None` for a type no value can round-trip (a union of blank choices).
+fn sample(ty: &Type, seed: u64) -> Option<Value> {
+    Some(match ty {
+        Type::Text | Type::Unknown => Value::Text(format!("t{seed}, \"q\" {{x}}")),
+        Type::Bool => Value::Bool(seed.is_multiple_of(2)),
+        Type::Int => Value::Int(seed as i64 - 3),
+        Type::Number => Value::Number(seed as f64 + 0.5),
+        Type::Json => Value::Json(json!({"k": seed, "l": [1, "a"]})),
+        Type::Union(choices) => {
+            let c = choices.iter().find(|c| {
+                let n = crate::runtime::vote::normalize_text(c);
+                !n.is_empty() && n.chars().all(|ch| ch.is_alphanumeric() || ch == ' ')
+            })?;
+            Value::Text(c.clone())
+        }
+        Type::Optional(inner) => sample(inner, seed)?,
+        Type::List(item) => Value::List(vec![sample(item, seed)?, sample(item, seed + 1)?]),
+        Type::Record(fields) => Value::Record(
+            fields
+                .iter()
+                .enumerate()
+                .map(|(i, (k, t))| Some((k.clone(), sample(t, seed + i as u64)?)))
+                .collect::<Option<_>>()?,
+        ),
+    })
+}
+
+proptest::proptest! {
+    /// A record reply that is the JSON a run prints for a record (`--json`,
+    /// interpolation) reads back as the same record, whatever its fields.
+    #[test]
+    fn a_record_reads_back_from_its_own_json(
+        field in crate::types::any_value_type(),
+        seed in 0u64..1000,
+    ) {
+        let ty = Type::Record(IndexMap::from([
+            ("a".to_string(), field),
+            ("b".to_string(), Type::Int),
+        ]));
+        if let Some(value) = sample(&ty, seed) {
+            let fenced = format!("Here you go:\n```json\n{}\n```", value.to_json());
+            proptest::prop_assert_eq!(parse_reply_to(&fenced, &ty, None), Ok(value.clone()));
+            let lines = Type::list(ty.clone());
+            let list = Value::List(vec![value.clone(), value]);
+            proptest::prop_assert_eq!(
+                parse_reply_to(&list.to_json().to_string(), &lines, None),
+                Ok(list)
+            );
+        }
+    }
+}
