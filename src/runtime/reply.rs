@@ -111,15 +111,36 @@ fn read(text: &str, ty: &Type) -> Result<Value, String> {
             .ok_or_else(|| "json (optionally in a ``` code fence)".to_string()),
         Type::List(item) => read_list(text, item),
         Type::Record(fields) => {
-            let Some(Json::Object(object)) = json::extract(text, true) else {
+            let Some(Json::Object(mut object)) = json::extract(text, true) else {
                 return Err(format!(
                     "{} (the reply has no JSON object)",
                     describe_record(fields)
                 ));
             };
+            // `{"Verdict": {...}}`: the object wrapped in one named after it.
+            if let Some(Json::Object(inner)) = unwrap_one(&object, fields) {
+                object = inner;
+            }
             record(&object, fields, "")
                 .map_err(|problem| format!("{} ({problem})", describe_record(fields)))
         }
+    }
+}
+
+/// The object inside a one-key object, when the outer one has none of the
+/// record's fields and the inner one has some.
+fn unwrap_one(
+    object: &serde_json::Map<String, Json>,
+    fields: &IndexMap<String, Type>,
+) -> Option<Json> {
+    if object.len() != 1 || fields.keys().any(|f| object.contains_key(f)) {
+        return None;
+    }
+    match object.values().next()? {
+        Json::Object(inner) if fields.keys().any(|f| inner.contains_key(f)) => {
+            Some(Json::Object(inner.clone()))
+        }
+        _ => None,
     }
 }
 
@@ -142,8 +163,8 @@ fn wrapped(text: &str) -> Option<String> {
 /// The digits of the number a reply answers with (see `answer`), or why
 /// there is none, to follow "a number".
 fn read_number(text: &str) -> Result<String, &'static str> {
-    // LaTeX writes a thousands separator as `{,}`.
-    let text = &text.replace("{,}", ",");
+    // LaTeX writes a thousands separator as `{,}`; typography, a minus as `−`.
+    let text = &text.replace("{,}", ",").replace('\u{2212}', "-");
     let seg = answer::final_answer(text);
     if seg.is_none() && answer::is_refusal(text) {
         return Err(" (the reply declines to answer)");

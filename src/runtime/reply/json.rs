@@ -50,6 +50,58 @@ fn parse_lenient(s: &str) -> Option<Json> {
     serde_json::from_str(s)
         .ok()
         .or_else(|| serde_json::from_str(&repair(s)).ok())
+        .or_else(|| {
+            // Python's spelling, as small models write it: `{'a': True}`.
+            let python = !s.contains('"')
+                && (s.contains('\'')
+                    || s.contains("True")
+                    || s.contains("False")
+                    || s.contains("None"));
+            python.then(|| serde_json::from_str(&repair(&pythonic(s))).ok())?
+        })
+}
+
+/// `{'a': True, 'b': None}` as JSON: single quotes made double, and
+/// `True`, `False`, `None` outside strings made `true`, `false`, `null`.
+/// Only tried when the text has no double quote, so no string is split.
+fn pythonic(s: &str) -> String {
+    let swapped = s.replace('\'', "\"");
+    let mut out = String::with_capacity(swapped.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        out.push_str(match word.as_str() {
+            "True" => "true",
+            "False" => "false",
+            "None" => "null",
+            w => w,
+        });
+        word.clear();
+    };
+    for c in swapped.chars() {
+        if in_string {
+            out.push(c);
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        if c.is_alphanumeric() || c == '_' {
+            word.push(c);
+            continue;
+        }
+        flush(&mut word, &mut out);
+        if c == '"' {
+            in_string = true;
+        }
+        out.push(c);
+    }
+    flush(&mut word, &mut out);
+    out
 }
 
 /// The body of the first fence, preferring a ```json one; the language tag
@@ -163,6 +215,14 @@ mod tests {
             Some(json!([1, 2]))
         );
         assert_eq!(repair("\"http://x\""), "\"http://x\"");
+    }
+
+    #[test]
+    fn python_dicts_read_as_json() {
+        assert_eq!(
+            parse_lenient("{'a': True, 'b': None, 'c': 'None of it', 'd': [False,]}"),
+            Some(json!({"a": true, "b": null, "c": "None of it", "d": [false]}))
+        );
     }
 
     #[test]

@@ -167,6 +167,7 @@ fn numbers_are_written_as_people_write_them() {
             ("It costs $150.", int(150)),
             ("About 1,234 people", int(1234)),
             ("-3 degrees", int(-3)),
+            ("It fell to \u{2212}12 °C", int(-12)),
             ("12.0", int(12)),
             ("1e3", int(1000)),
             ("{\"answer\": 9}", int(9)),
@@ -396,6 +397,15 @@ fn records_are_read_field_by_field() {
             (
                 "{\"verdict\": \"safe\", \"reason\": \"fine\", \"score\": 2.0, \"note\": null}",
                 record("safe", "fine", 2, ""),
+            ),
+            // Wrapped in an object named after the type; Python's spelling.
+            (
+                "{\"Verdict\": {\"verdict\": \"safe\", \"reason\": \"ok\", \"score\": 1}}",
+                record("safe", "ok", 1, ""),
+            ),
+            (
+                "{'verdict': 'unsafe', 'reason': 'weapons', 'score': 8, 'note': None}",
+                record("unsafe", "weapons", 8, ""),
             ),
         ],
     );
