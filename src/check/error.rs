@@ -341,6 +341,21 @@ pub enum CheckError {
         span: Span,
     },
 
+    #[error("type `{name}` is too large: {size} types in all, nested {depth} deep")]
+    #[diagnostic(
+        code(flow::check::type_too_large),
+        help(
+            "a declared type may hold at most 10000 types in all and nest at most 32 deep; a model cannot reliably fill a reply that large, so split it into several asks"
+        )
+    )]
+    TypeTooLarge {
+        name: String,
+        size: usize,
+        depth: usize,
+        #[label("too large")]
+        span: Span,
+    },
+
     #[error("field `{name}` appears twice in the record")]
     #[diagnostic(
         code(flow::check::duplicate_field),

@@ -1236,3 +1236,41 @@ fn an_unused_type_declaration_is_a_warning() {
     );
     clean(&src);
 }
+
+#[test]
+fn a_type_that_doubles_at_every_declaration_is_refused_not_built() {
+    let mut src = String::from(MODELS);
+    src.push_str("type T0 = {a: int}\n");
+    for i in 1..40 {
+        src.push_str(&format!("type T{i} = {{a: T{}, b: T{}}}\n", i - 1, i - 1));
+    }
+    src.push_str("output o = ask m \"q\" as T39\n");
+    let (_, errors) = run(&src);
+    let too_large: Vec<_> = errors
+        .iter()
+        .filter(|e| code(e) == "flow::check::type_too_large")
+        .collect();
+    // Reported where it first goes over, and the types above it are unknown.
+    assert_eq!(too_large.len(), 1, "{errors:#?}");
+    assert!(
+        too_large[0]
+            .to_string()
+            .starts_with("type `T12` is too large"),
+        "{}",
+        too_large[0]
+    );
+    let mut src = String::from(MODELS);
+    src.push_str("type D0 = {a: int}\n");
+    for i in 1..40 {
+        src.push_str(&format!("type D{i} = {{a: D{}}}\n", i - 1));
+    }
+    src.push_str("output o = ask m \"q\" as D39\n");
+    let (_, errors) = run(&src);
+    assert_eq!(
+        errors
+            .iter()
+            .filter(|e| code(e) == "flow::check::type_too_large")
+            .count(),
+        1
+    );
+}

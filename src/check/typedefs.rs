@@ -18,6 +18,43 @@ use crate::syntax::Span;
 use crate::syntax::ast::{Ident, Item, Program, TypeDecl, TypeExpr, TypeKind};
 use crate::types::Type;
 
+/// The most types a declared type may hold in all, counting every field
+/// and element type once per place it appears.
+pub const MAX_TYPE_SIZE: usize = 10_000;
+
+/// The deepest a declared type may nest records and lists.
+pub const MAX_TYPE_DEPTH: usize = 32;
+
+/// (types in all, nesting depth) of a type.
+fn measure(t: &Type) -> (usize, usize) {
+    match t {
+        Type::List(inner) | Type::Optional(inner) => {
+            let (size, depth) = measure(inner);
+            (size.saturating_add(1), depth + 1)
+        }
+        Type::Record(fields) => {
+            let mut size = 1usize;
+            let mut depth = 0;
+            for f in fields.values() {
+                let (s, d) = measure(f);
+                size = size.saturating_add(s);
+                depth = depth.max(d);
+            }
+            (size, depth + 1)
+        }
+        _ => (1, 1),
+    }
+}
+
+fn has_unknown(t: &Type) -> bool {
+    match t {
+        Type::Unknown => true,
+        Type::List(inner) | Type::Optional(inner) => has_unknown(inner),
+        Type::Record(fields) => fields.values().any(has_unknown),
+        _ => false,
+    }
+}
+
 /// The built-in type names, which no declaration may take.
 pub const BUILTIN: [&str; 6] = ["text", "bool", "int", "number", "json", "list"];
 
@@ -174,8 +211,24 @@ impl Resolver<'_, '_> {
             return;
         };
         self.stack.push(name.to_string());
-        let ty = build(&decl.ty, self, errors);
+        let mut ty = build(&decl.ty, self, errors);
         self.stack.pop();
+        // Each use copies the type, so a chain of declarations each using
+        // the one before twice would double at every step; and every walk
+        // over a type (parsing a reply, a schema) recurses once per level.
+        // A type holding an unknown one had its error reported already.
+        let (size, depth) = measure(&ty);
+        if size > MAX_TYPE_SIZE || depth > MAX_TYPE_DEPTH {
+            if !has_unknown(&ty) {
+                errors.push(CheckError::TypeTooLarge {
+                    name: name.to_string(),
+                    size,
+                    depth,
+                    span: decl.name.span,
+                });
+            }
+            ty = Type::Unknown;
+        }
         self.done.insert(name.to_string(), ty);
     }
 }
