@@ -10,8 +10,8 @@ use serde_json::{Map, Value, json};
 
 use crate::types::Type;
 
-/// The JSON Schema of `ty`. Every record field is required and no other is
-/// allowed, which is also what OpenAI's strict mode demands; `json` (and an
+/// The JSON Schema of `ty`. Every record field is required (an optional one
+/// may be `null`) and no other is allowed, which is also what OpenAI's strict mode demands; `json` (and an
 /// unknown type, which no checked program asks for) is the empty schema,
 /// which accepts any value.
 pub fn json_schema(ty: &Type) -> Value {
@@ -23,6 +23,15 @@ pub fn json_schema(ty: &Type) -> Value {
         Type::Json | Type::Unknown => json!({}),
         Type::List(item) => json!({"type": "array", "items": json_schema(item)}),
         Type::Union(choices) => json!({"type": "string", "enum": choices}),
+        // An optional field stays in `required` (strict mode wants every
+        // field listed) and may be `null`, which reads as its empty value.
+        Type::Optional(inner) => {
+            let mut schema = json_schema(inner);
+            if let Some(Value::String(t)) = schema.get("type").cloned() {
+                schema["type"] = json!([t, "null"]);
+            }
+            schema
+        }
         Type::Record(fields) => {
             let properties: Map<String, Value> = fields
                 .iter()
@@ -68,6 +77,21 @@ mod tests {
                 .map(|(k, t)| (k.to_string(), t.clone()))
                 .collect::<IndexMap<_, _>>(),
         )
+    }
+
+    #[test]
+    fn an_optional_field_is_required_and_nullable() {
+        let ty = record(&[
+            ("verdict", Type::Text),
+            ("note", Type::Optional(Box::new(Type::Text))),
+        ]);
+        let schema = json_schema(&ty);
+        assert_eq!(schema["required"], json!(["verdict", "note"]));
+        assert_eq!(
+            schema["properties"]["note"],
+            json!({"type": ["string", "null"]})
+        );
+        assert!(is_closed(&schema));
     }
 
     #[test]

@@ -14,6 +14,7 @@ per_file_tests! {
         local_ollama,
         map_reduce,
         mock_triage,
+        moderation_panel,
         self_consistency,
     ]
 }

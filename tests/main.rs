@@ -19,3 +19,4 @@ mod run;
 mod shapes;
 mod structured;
 mod support;
+mod typed;

@@ -63,6 +63,7 @@ pub enum NameKind {
     Model,
     Output,
     Member,
+    Type,
     // No check reports an unused or duplicate option by this kind yet; it was
     // only kept alive by being public.
     #[allow(dead_code)]
@@ -77,6 +78,7 @@ impl fmt::Display for NameKind {
             NameKind::Model => "model",
             NameKind::Output => "output",
             NameKind::Member => "section member",
+            NameKind::Type => "type",
             NameKind::Option => "option",
         })
     }
@@ -270,7 +272,7 @@ pub enum CheckError {
     #[diagnostic(
         code(flow::check::unknown_type),
         help(
-            "the types are `text`, `bool`, `int`, `number`, `json`, `list<T>` and unions of strings like `\"yes\" | \"no\"`{suggestion}"
+            "the types are `text`, `bool`, `int`, `number`, `json`, `list<T>`, unions of strings like `\"yes\" | \"no\"`, records like `{{reason: text}}` and the names given with `type NAME = ...`{suggestion}"
         )
     )]
     UnknownType {
@@ -280,18 +282,105 @@ pub enum CheckError {
         suggestion: Suggestion,
     },
 
-    #[error("`{record}` has no member `{name}`")]
+    #[error("`{record}` has no {what} `{name}`")]
     #[diagnostic(
         code(flow::check::unknown_field),
-        help("the members of `{record}` are {members}{suggestion}")
+        help("the {what}s of `{record}` are {members}{suggestion}")
     )]
     UnknownField {
         name: String,
         record: String,
+        /// `member` for a section record, `field` for a record type.
+        what: &'static str,
         members: String,
-        #[label("not a member of the section")]
+        #[label("not a {what} of {whose}")]
         span: Span,
+        /// `the section` or `` `{T}` `` (the record type).
+        whose: String,
         suggestion: Suggestion,
+    },
+
+    // ----- type declarations -----------------------------------------------
+    #[error("type `{name}` is declared twice")]
+    #[diagnostic(
+        code(flow::check::duplicate_type),
+        help("type names must be unique; rename one of them")
+    )]
+    DuplicateType {
+        name: String,
+        #[label("first declared here")]
+        first: Span,
+        #[label(primary, "declared again here")]
+        second: Span,
+    },
+
+    #[error("`{name}` is a built-in type and cannot be declared again")]
+    #[diagnostic(
+        code(flow::check::builtin_type_name),
+        help(
+            "`text`, `bool`, `int`, `number`, `json` and `list` are built in; give the type another name"
+        )
+    )]
+    BuiltinTypeName {
+        name: String,
+        #[label("a built-in type")]
+        span: Span,
+    },
+
+    #[error("type `{name}` contains itself: {path}")]
+    #[diagnostic(
+        code(flow::check::recursive_type),
+        help(
+            "a reply's type must be finite, since it describes one JSON value; replace the inner use with `json` or with a list of a smaller record"
+        )
+    )]
+    RecursiveType {
+        name: String,
+        path: Path,
+        #[label("`{name}` is used inside its own definition")]
+        span: Span,
+    },
+
+    #[error("type `{name}` is too large: {size} types in all, nested {depth} deep")]
+    #[diagnostic(
+        code(flow::check::type_too_large),
+        help(
+            "a declared type may hold at most 10000 types in all and nest at most 32 deep; a model cannot reliably fill a reply that large, so split it into several asks"
+        )
+    )]
+    TypeTooLarge {
+        name: String,
+        size: usize,
+        depth: usize,
+        #[label("too large")]
+        span: Span,
+    },
+
+    #[error("field `{name}` appears twice in the record")]
+    #[diagnostic(
+        code(flow::check::duplicate_field),
+        help("a record's field names must be unique; rename or remove one")
+    )]
+    DuplicateField {
+        name: String,
+        #[label("first here")]
+        first: Span,
+        #[label(primary, "again here")]
+        second: Span,
+    },
+
+    #[error("optional field `{name}` is `{ty}`, which has no empty value")]
+    #[diagnostic(
+        code(flow::check::optional_field),
+        help(
+            "a field left out of a reply reads as its type's empty value: `\"\"` for text, `[]` for a list, `null` for json; `{ty}` has none, so make `{name}` required (drop the `?`) or give it one of those types"
+        )
+    )]
+    OptionalField {
+        name: String,
+        ty: Type,
+        #[label("optional, but `{ty}` has no empty value")]
+        span: Span,
     },
 
     // ----- duplicates ----------------------------------------------------
@@ -520,13 +609,14 @@ pub enum CheckError {
     #[diagnostic(
         code(flow::check::union_choice),
         help(
-            "a value of this type is always one of its choices, so this comparison is always {always}; compare with one of the choices"
+            "a value of this type is always one of its choices, so this comparison is always {always}; compare with one of the choices{suggestion}"
         )
     )]
     UnionChoice {
         value: String,
         ty: Type,
         always: &'static str,
+        suggestion: Suggestion,
         #[label("not a choice")]
         span: Span,
         #[label("this is `{ty}`")]

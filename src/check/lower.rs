@@ -18,6 +18,7 @@ use petgraph::graph::DiGraph;
 use super::error::{CheckError, CountKind, MAX_SAMPLES, TypeHelp};
 use super::names::{DeclId, DeclKind, Scope};
 use super::resolve::{Lookup, lookup, name_path};
+use super::typedefs::TypeDefs;
 use super::types::{self, Arg};
 use super::votes::{self, Votes};
 use crate::graph::{
@@ -58,12 +59,14 @@ struct Cx {
 
 pub fn lower(
     scope: &Scope<'_>,
+    typedefs: &TypeDefs,
     models: &IndexMap<String, ModelSpec>,
     order: &[DeclId],
     errors: &mut Vec<CheckError>,
 ) -> FlowGraph {
     let mut l = Lowerer {
         scope,
+        typedefs,
         models,
         errors,
         dag: DiGraph::default(),
@@ -127,6 +130,7 @@ fn unknown(span: Span) -> Expr {
 
 struct Lowerer<'s, 'a> {
     scope: &'s Scope<'a>,
+    typedefs: &'s TypeDefs,
     models: &'s IndexMap<String, ModelSpec>,
     errors: &'s mut Vec<CheckError>,
     dag: DiGraph<Node, Edge, u32>,
@@ -154,7 +158,7 @@ impl Lowerer<'_, '_> {
         self.frames.push(Vec::new());
         let (kind, ty) = match &decl.kind {
             DeclKind::Input(input) => {
-                let ty = types::from_ast(&input.ty, self.errors);
+                let ty = self.typedefs.resolve(&input.ty, self.errors);
                 let default = input.default.as_ref().map(|d| self.expr(d, &mut cx));
                 if let Some(d) = &default {
                     self.check_default(&input.name.name, &ty, d);
@@ -533,6 +537,10 @@ impl Lowerer<'_, '_> {
             self.errors.push(CheckError::UnionChoice {
                 value: value.clone(),
                 ty: union.ty.clone(),
+                suggestion: super::error::Suggestion(super::suggest::did_you_mean(
+                    value,
+                    choices.iter().map(String::as_str),
+                )),
                 always: if eq { "false" } else { "true" },
                 span: lit.span,
                 union_span: union.span,
@@ -602,16 +610,26 @@ impl Lowerer<'_, '_> {
             Type::Json => Type::Json,
             Type::Unknown => Type::Unknown,
             Type::Record(members) => match members.get(&field.name) {
-                Some(t) => t.clone(),
+                Some(t) => t.field_value().clone(),
                 None => {
-                    let record = match base.kind {
-                        ExprKind::Node(id) => self.dag.node_weight(id).map(|n| n.name.clone()),
+                    let section = self.is_section_record(&base);
+                    let record = match &base.kind {
+                        ExprKind::Node(id) => self.dag.node_weight(*id).map(|n| n.name.clone()),
+                        ExprKind::Var(name) => Some(name.clone()),
                         _ => None,
-                    }
-                    .unwrap_or_else(|| "the section".into());
+                    };
+                    let (what, whose) = if section {
+                        ("member", "the section".to_string())
+                    } else {
+                        ("field", format!("`{}`", base.ty))
+                    };
                     self.errors.push(CheckError::UnknownField {
                         name: field.name.clone(),
-                        record,
+                        record: record.unwrap_or_else(|| {
+                            if section { "the section" } else { "the record" }.into()
+                        }),
+                        what,
+                        whose,
                         members: members
                             .keys()
                             .map(|k| format!("`{k}`"))
@@ -642,6 +660,19 @@ impl Lowerer<'_, '_> {
         }
     }
 
+    /// Whether `e` is a bound section's record (rather than a typed reply's):
+    /// the one record value that is not a reply, so it has no JSON form a
+    /// prompt would want.
+    fn is_section_record(&self, e: &Expr) -> bool {
+        match &e.kind {
+            ExprKind::Node(id) => self
+                .dag
+                .node_weight(*id)
+                .is_some_and(|n| matches!(n.kind, NodeKind::Record(_))),
+            _ => false,
+        }
+    }
+
     fn template(&mut self, t: &ast::Template, cx: &mut Cx) -> Template {
         if let Some(span) = t.mixed_indent {
             self.errors.push(CheckError::MixedIndent { span });
@@ -652,7 +683,7 @@ impl Lowerer<'_, '_> {
                 ast::TemplatePart::Lit(s) => parts.push(TemplatePart::Lit(s.clone())),
                 ast::TemplatePart::Interp(i) => {
                     let e = self.path(&i.name, &i.fields, i.span, cx);
-                    if matches!(e.ty, Type::Record(_)) {
+                    if self.is_section_record(&e) {
                         let written = std::iter::once(i.name.name.as_str())
                             .chain(i.fields.iter().map(|f| f.name.as_str()))
                             .collect::<Vec<_>>()
@@ -786,7 +817,7 @@ impl Lowerer<'_, '_> {
         let parse_as = m
             .as_type
             .as_ref()
-            .map_or(Type::Text, |t| types::from_ast(t, self.errors));
+            .map_or(Type::Text, |t| self.typedefs.resolve(t, self.errors));
         let timeout = m
             .timeout
             .map(|(d, _)| Duration::from_millis(d.millis))

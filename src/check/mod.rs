@@ -4,6 +4,7 @@
 //!
 //! | stage | module | gives |
 //! | --- | --- | --- |
+//! | type declarations | [`typedefs`] | every `type NAME = ...`, resolved |
 //! | namespaces | [`names`] | every declaration; duplicates |
 //! | resolution | [`resolve`] | which declaration uses which; undefined names |
 //! | graph shape | [`cycles`], [`sections`] | cycles, section rules and independence |
@@ -28,6 +29,7 @@ mod names;
 mod resolve;
 mod sections;
 mod suggest;
+mod typedefs;
 mod types;
 mod usage;
 mod votes;
@@ -67,6 +69,7 @@ pub fn check(program: &Program) -> Checked {
 /// [`check`] with the concrete error type, for tests and tools that match on it.
 pub(crate) fn check_errors(program: &Program) -> (Option<FlowGraph>, Vec<CheckError>) {
     let mut errors = Vec::new();
+    let typedefs = typedefs::TypeDefs::collect(program, &mut errors);
     let scope = names::Scope::collect(program, &mut errors);
     let resolved = resolve::resolve(&scope, &mut errors);
     let decl_graph = cycles::DeclGraph::new(&resolved.refs);
@@ -77,7 +80,10 @@ pub(crate) fn check_errors(program: &Program) -> (Option<FlowGraph>, Vec<CheckEr
     usage::unused(&scope, &resolved, &mut errors);
     usage::require_output(program, &scope, &mut errors);
     let order = decl_graph.dependency_order();
-    let graph = lower::lower(&scope, &models, &order, &mut errors);
+    let graph = lower::lower(&scope, &typedefs, &models, &order, &mut errors);
+    if !scope.outputs.is_empty() {
+        typedefs.unused(&mut errors);
+    }
     let ok = errors.iter().all(CheckError::is_warning);
     (ok.then_some(graph), errors)
 }

@@ -147,6 +147,8 @@ impl<'a> Scope<'a> {
                         }
                     }
                 }
+                // Types have a namespace of their own (`typedefs`).
+                Item::Type(_) => {}
                 Item::Output(out) => {
                     let id = scope.push(Decl {
                         name: out.name.name.clone(),

@@ -1,42 +1,10 @@
-//! Type rules: written types, how two types combine, and builtin signatures.
+//! Type rules: how two types combine, and builtin signatures (written
+//! types are resolved by `typedefs`).
 
-use super::error::{ArgCount, CheckError, Suggestion, TypeHelp};
-use super::suggest::did_you_mean;
+use super::error::{ArgCount, CheckError, TypeHelp};
 use crate::graph::Builtin;
 use crate::syntax::Span;
-use crate::syntax::ast::{TypeExpr, TypeKind};
 use crate::types::Type;
-
-const TYPE_NAMES: [&str; 6] = ["text", "bool", "int", "number", "json", "list"];
-
-/// A written type; an unknown name is reported and becomes `Unknown`.
-pub fn from_ast(t: &TypeExpr, errors: &mut Vec<CheckError>) -> Type {
-    match &t.kind {
-        TypeKind::Text => Type::Text,
-        TypeKind::Bool => Type::Bool,
-        TypeKind::Int => Type::Int,
-        TypeKind::Number => Type::Number,
-        TypeKind::Json => Type::Json,
-        TypeKind::List(inner) => Type::list(from_ast(inner, errors)),
-        TypeKind::Union(choices) => {
-            let mut out: Vec<String> = Vec::new();
-            for (c, _) in choices {
-                if !out.contains(c) {
-                    out.push(c.clone());
-                }
-            }
-            Type::Union(out)
-        }
-        TypeKind::Unknown(name) => {
-            errors.push(CheckError::UnknownType {
-                name: name.name.clone(),
-                span: name.span,
-                suggestion: Suggestion(did_you_mean(&name.name, TYPE_NAMES)),
-            });
-            Type::Unknown
-        }
-    }
-}
 
 /// The type both `a` and `b` fit in, if any: text and unions mix as text, int
 /// and number as number, and `Unknown` (an error already reported) fits all.

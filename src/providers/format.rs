@@ -124,6 +124,8 @@ pub fn reply_format(spec: &ModelSpec, ty: &Type) -> ReplyFormat {
             "Reply with only the JSON value, with no other text and no code fence.".to_string(),
         ),
         Type::List(_) | Type::Record(_) => structured(spec.provider, mode, ty),
+        // Only a record field is optional; as a whole reply it reads as its inner type.
+        Type::Optional(inner) => reply_format(spec, inner),
     }
 }
 

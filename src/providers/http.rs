@@ -487,8 +487,7 @@ impl Endpoint {
                 Err(e) if out_of_files(&e) => {
                     drop(claim);
                     waited = waited.saturating_add(1);
-                    let ms =
-                        fastrand::u64(1..=10u64.saturating_mul(u64::from(waited.min(10))));
+                    let ms = fastrand::u64(1..=10u64.saturating_mul(u64::from(waited.min(10))));
                     tokio::time::sleep(Duration::from_millis(ms)).await;
                     (client, claim) = self.client.acquire_first()?;
                 }

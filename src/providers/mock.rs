@@ -211,7 +211,7 @@ fn placeholder_of(ty: &Type, seed: u64, request: &Request) -> String {
                 items
                     .enumerate()
                     .map(|(i, s)| match **item {
-                        Type::Text | Type::Unknown | Type::Record(_) => list_text_item(request, i),
+                        Type::Text | Type::Unknown => list_text_item(request, i),
                         _ => s,
                     })
                     .collect::<Vec<_>>()
@@ -224,7 +224,9 @@ fn placeholder_of(ty: &Type, seed: u64, request: &Request) -> String {
                 serde_json::Value::Array(values).to_string()
             }
         }
-        Type::Text | Type::Record(_) | Type::Unknown => format!(
+        Type::Optional(inner) => placeholder_of(inner, seed, request),
+        Type::Record(_) => placeholder_json(ty, seed, request, "reply").to_string(),
+        Type::Text | Type::Unknown => format!(
             "[offline reply from `{}`: {}]",
             request.model,
             prompt_gist(&request.prompt)
@@ -232,8 +234,45 @@ fn placeholder_of(ty: &Type, seed: u64, request: &Request) -> String {
     }
 }
 
+/// A record reply's stand-in as JSON: every field present, a plausible
+/// value of its type, text naming the field it fills.
+fn placeholder_json(ty: &Type, seed: u64, request: &Request, field: &str) -> serde_json::Value {
+    use serde_json::Value as J;
+    let hashed = |i: u64| stable_hash(&[&seed.to_le_bytes(), &i.to_le_bytes()]);
+    match ty {
+        Type::Bool => J::Bool(false),
+        Type::Int => J::from(1 + seed % 9),
+        Type::Number => J::from((1 + seed % 9) as f64 + ((seed >> 8) % 10) as f64 / 10.0),
+        Type::Union(_) => J::String(placeholder_of(ty, seed, request)),
+        Type::Json => J::Object(serde_json::Map::new()),
+        Type::Optional(inner) => placeholder_json(inner, seed, request, field),
+        Type::List(item) => J::Array(
+            (0..crate::value::Placeholder::ITEMS as u64)
+                .map(|i| placeholder_json(item, hashed(i), request, field))
+                .collect(),
+        ),
+        Type::Record(fields) => J::Object(
+            fields
+                .iter()
+                .enumerate()
+                .map(|(i, (name, t))| {
+                    (
+                        name.clone(),
+                        placeholder_json(t, hashed(i as u64), request, name),
+                    )
+                })
+                .collect(),
+        ),
+        Type::Text | Type::Unknown => J::String(format!(
+            "[offline {field} from `{}`: {}]",
+            request.model,
+            prompt_gist(&request.prompt)
+        )),
+    }
+}
+
 fn is_one_line(ty: &Type) -> bool {
-    !matches!(ty, Type::List(_) | Type::Json)
+    !matches!(ty, Type::List(_) | Type::Json | Type::Record(_))
 }
 
 fn list_text_item(request: &Request, i: usize) -> String {

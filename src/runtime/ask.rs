@@ -15,7 +15,7 @@ use super::call::{CallFailure, CallPlan, Called, call};
 use super::env::Env;
 use super::error::{RunError, SampleIx, Site, written_binding};
 use super::events::RunEvent;
-use super::reply::{invented, parse_reply};
+use super::reply::{invented, parse_reply_to};
 use super::vote::{Outcome, Tally, VoteError, judge_prompt_for, parse_judge_choice};
 use crate::graph::{AskCall, Sampling, Strategy};
 use crate::providers::{ReplyFormat, reply_format};
@@ -97,8 +97,11 @@ fn sample<'a>(
         }
         path
     });
+    // The prompt as sent, instruction included, so an echo of either is
+    // recognised as one.
+    let prompt = plan.format.prompt(&r.prompt);
     call(env.ctx, plan, move |text| {
-        let value = parse_reply(text, ty).map_err(|e| e.expected)?;
+        let value = parse_reply_to(text, ty, Some(&prompt)).map_err(|e| e.expected)?;
         Ok(match &origin {
             Some(path) => invented(value, ty, path),
             None => value,

@@ -109,9 +109,6 @@ pub(crate) async fn call<T>(
             "no provider was set up for model `{model}`"
         )))
     })?;
-    if let Some(bug) = super::reply::unparsable_type(&expect) {
-        return Err(fatal(RunError::Internal(bug)));
-    }
     let prompt = format.prompt(&prompt);
     let spec = ctx.graph.models.get(model);
     let mode = format.mode(spec.map_or(ProviderKind::Mock, |s| s.provider));

@@ -1,12 +1,26 @@
 //! Parsing a model's reply into the type declared with `as`.
 //!
 //! Models rarely answer in exactly the requested shape, so each type accepts
-//! the forms a reasonable reader would: `"Yes."` is a yes, the first number of
-//! `"About 42 items"` is 42, a json reply may sit inside a code fence. Anything
-//! still ambiguous (a union reply naming two choices) is an error, because the
-//! runtime retries unparsable replies and a wrong guess would be silent.
+//! the forms a reasonable reader would, and the rules are one table in
+//! `docs/language.md` ("How replies are read"), each row with a test in
+//! `reply/tests.rs`. Numbers come from the explicit final answer (`Answer:
+//! 150`, `\boxed{150}`), else the last number, so chain-of-thought replies
+//! read right; whatever a reply echoes of its prompt is skipped first; a
+//! yes/no or a choice comes from the answer line or the first word; JSON and
+//! records come out of fences and prose. Anything still ambiguous (a union
+//! reply naming two choices) is an error, because the runtime retries
+//! unparsable replies and a wrong guess would be silent; the error's
+//! `expected` says what was wrong in words a model can act on when asked
+//! again.
 
-use crate::internal::InternalError;
+mod answer;
+mod json;
+#[cfg(test)]
+mod tests_table;
+
+use indexmap::IndexMap;
+use serde_json::Value as Json;
+
 use crate::types::Type;
 use crate::value::{Placeholder, Value};
 
@@ -23,6 +37,8 @@ const QUOTE_LIMIT: usize = 200;
     )
 )]
 pub struct ReplyParseError {
+    /// What the reply should have been, and for a record which field was
+    /// wrong: short enough to send back to the model when asking again.
     pub expected: String,
     /// The reply, cut to about 200 characters.
     pub reply: String,
@@ -41,45 +57,144 @@ pub(crate) fn truncate(text: &str) -> String {
     crate::text::shorten(text, QUOTE_LIMIT)
 }
 
+/// [`parse_reply_to`] without a prompt to recognise echoes of.
+#[cfg(test)]
 pub fn parse_reply(text: &str, ty: &Type) -> Result<Value, ReplyParseError> {
+    parse_reply_to(text, ty, None)
+}
+
+/// The reply to `prompt` read as `ty`. Text is kept as it is; for every
+/// other type, what the reply echoes of the prompt is skipped first, so a
+/// number or a choice restated from the question is never taken for the
+/// answer.
+pub fn parse_reply_to(
+    text: &str,
+    ty: &Type,
+    prompt: Option<&str>,
+) -> Result<Value, ReplyParseError> {
     match ty {
         Type::Text | Type::Unknown => {
             Ok(Value::Text(text.trim_end_matches(['\n', '\r']).to_owned()))
         }
-        Type::Bool => parse_bool(text)
-            .map(Value::Bool)
-            .ok_or_else(|| ReplyParseError::new("yes or no", text)),
-        Type::Int => parse_int(text),
-        Type::Number => match first_number(text) {
-            Some(n) => n
-                .parse::<f64>()
-                .ok()
-                .filter(|x| x.is_finite())
-                .map(Value::Number)
-                .ok_or_else(|| ReplyParseError::new("a number", text)),
-            None => Err(ReplyParseError::new("a number", text)),
-        },
-        Type::Union(choices) => parse_choice(text, choices).map(Value::Text),
-        Type::Json => parse_json(text)
-            .map(Value::Json)
-            .ok_or_else(|| ReplyParseError::new("json (optionally in a ``` code fence)", text)),
-        Type::List(item) => parse_list(text, item),
-        // `call` refuses these before any attempt (see `unparsable_type`).
-        Type::Record(_) => Err(ReplyParseError::new(format!("a value of type {ty}"), text)),
+        Type::Optional(inner) => parse_reply_to(text, inner, prompt),
+        _ => {
+            let scalar = matches!(ty, Type::Bool | Type::Int | Type::Number | Type::Union(_));
+            let body = answer::without_echo(text, prompt, scalar);
+            read(&body, ty).map_err(|expected| ReplyParseError::new(expected, text))
+        }
     }
 }
 
-/// A type no reply can be parsed into: a section record, alone or in a
-/// list. The checker never gives one to `as`, so meeting one is a bug in
-/// flow, reported before a call is paid for rather than retried as an
-/// unparsable reply.
-pub fn unparsable_type(ty: &Type) -> Option<InternalError> {
+/// `text` as `ty`, or what was expected instead.
+fn read(text: &str, ty: &Type) -> Result<Value, String> {
     match ty {
-        Type::Record(_) => Some(InternalError::new(format!(
-            "a call expects a reply of type {ty}, which no reply can be parsed into"
-        ))),
-        Type::List(item) => unparsable_type(item),
+        Type::Text | Type::Unknown => {
+            Ok(Value::Text(text.trim_end_matches(['\n', '\r']).to_owned()))
+        }
+        Type::Optional(inner) => read(text, inner),
+        Type::Bool => read_bool(text),
+        Type::Int => read_number(text)
+            .map_err(|why| format!("a whole number{why}"))
+            .and_then(|n| whole(&n)),
+        Type::Number => read_number(text)
+            .map_err(|why| format!("a number{why}"))
+            .and_then(|n| {
+                n.parse::<f64>()
+                    .ok()
+                    .filter(|x| x.is_finite())
+                    .map(Value::Number)
+                    .ok_or_else(|| "a number".to_string())
+            }),
+        Type::Union(choices) => read_choice(text, choices).map(Value::Text),
+        Type::Json => json::extract(text, false)
+            .map(Value::Json)
+            .ok_or_else(|| "json (optionally in a ``` code fence)".to_string()),
+        Type::List(item) => read_list(text, item),
+        Type::Record(fields) => {
+            let Some(Json::Object(mut object)) = json::extract(text, true) else {
+                return Err(format!(
+                    "{} (the reply has no JSON object)",
+                    describe_record(fields)
+                ));
+            };
+            // `{"Verdict": {...}}`: the object wrapped in one named after it.
+            if let Some(Json::Object(inner)) = unwrap_one(&object, fields) {
+                object = inner;
+            }
+            record(&object, fields, "")
+                .map_err(|problem| format!("{} ({problem})", describe_record(fields)))
+        }
+    }
+}
+
+/// The object inside a one-key object, when the outer one has none of the
+/// record's fields and the inner one has some.
+fn unwrap_one(
+    object: &serde_json::Map<String, Json>,
+    fields: &IndexMap<String, Type>,
+) -> Option<Json> {
+    if object.len() != 1 || fields.keys().any(|f| object.contains_key(f)) {
+        return None;
+    }
+    match object.values().next()? {
+        Json::Object(inner) if fields.keys().any(|f| inner.contains_key(f)) => {
+            Some(Json::Object(inner.clone()))
+        }
         _ => None,
+    }
+}
+
+/// `{"answer": X}`: the one value of a one-field JSON object, which is how
+/// a model in JSON mode wraps a plain answer.
+fn wrapped(text: &str) -> Option<String> {
+    let t = json::fenced(text).unwrap_or(text).trim();
+    if !t.starts_with('{') {
+        return None;
+    }
+    match serde_json::from_str::<Json>(t).ok()? {
+        Json::Object(map) if map.len() == 1 => match map.into_iter().next()?.1 {
+            Json::String(s) => Some(s),
+            other => Some(other.to_string()),
+        },
+        _ => None,
+    }
+}
+
+/// The digits of the number a reply answers with (see `answer`), or why
+/// there is none, to follow "a number".
+fn read_number(text: &str) -> Result<String, &'static str> {
+    // LaTeX writes a thousands separator as `{,}`; typography, a minus as `−`.
+    let text = &text.replace("{,}", ",").replace('\u{2212}', "-");
+    let seg = answer::final_answer(text);
+    if seg.is_none() && answer::is_refusal(text) {
+        return Err(" (the reply declines to answer)");
+    }
+    if let Some(n) = seg.and_then(answer::segment_number) {
+        return Ok(n);
+    }
+    if let Some(inner) = wrapped(text) {
+        return read_number(&inner);
+    }
+    if let Some(n) = answer::leading_number(text) {
+        return Ok(n);
+    }
+    if let Some(n) = answer::last_bold_number(text).and_then(answer::last_answer_number) {
+        return Ok(n);
+    }
+    if let Some(n) = answer::last_line_result(text) {
+        return Ok(n);
+    }
+    answer::last_answer_number(text).ok_or("")
+}
+
+/// `3`, `3.0` or `1e3`, but not `2.5`.
+fn whole(n: &str) -> Result<Value, String> {
+    if let Ok(i) = n.parse::<i64>() {
+        return Ok(Value::Int(i));
+    }
+    match n.parse::<f64>() {
+        Ok(x) if x.is_finite() && x.fract() == 0.0 && x.abs() < 9.0e15 => Ok(Value::Int(x as i64)),
+        _ => Err(format!("a whole number (the answer was {n})")),
     }
 }
 
@@ -91,6 +206,7 @@ pub fn unparsable_type(ty: &Type) -> Option<InternalError> {
 pub(crate) fn invented(value: Value, ty: &Type, path: &str) -> Value {
     match (ty, value) {
         (Type::Json, _) => Value::Placeholder(Placeholder::new(path)),
+        (Type::Optional(inner), value) => invented(value, inner, path),
         (Type::List(item), Value::List(items)) => Value::List(
             items
                 .into_iter()
@@ -98,13 +214,24 @@ pub(crate) fn invented(value: Value, ty: &Type, path: &str) -> Value {
                 .map(|(i, v)| invented(v, item, &format!("{path}[{i}]")))
                 .collect(),
         ),
+        (Type::Record(types), Value::Record(fields)) => Value::Record(
+            fields
+                .into_iter()
+                .map(|(name, v)| {
+                    let v = match types.get(&name) {
+                        Some(t) => invented(v, t, &format!("{path}.{name}")),
+                        None => v,
+                    };
+                    (name, v)
+                })
+                .collect(),
+        ),
         (_, value) => value,
     }
 }
 
-/// `yes`/`no`/`true`/`false` as the reply or as its first word, so
-/// `"Yes."`, `"**No**"` and `"No, because ..."` all count.
-fn parse_bool(text: &str) -> Option<bool> {
+/// The first word, as `yes`/`no`/`true`/`false`.
+fn first_word_bool(text: &str) -> Option<bool> {
     let first_word = text
         .trim_start_matches(|c: char| !c.is_alphanumeric())
         .split(|c: char| !c.is_alphanumeric())
@@ -116,98 +243,111 @@ fn parse_bool(text: &str) -> Option<bool> {
     }
 }
 
-fn parse_int(text: &str) -> Result<Value, ReplyParseError> {
-    let Some(n) = first_number(text) else {
-        return Err(ReplyParseError::new("a whole number", text));
-    };
-    if let Ok(i) = n.parse::<i64>() {
-        return Ok(Value::Int(i));
+/// The answer line's first word, else the reply's, else its last line's:
+/// `"Yes."`, `"**No**"`, `"No, because ..."` and a chain of thought ending
+/// in `"Answer: yes"` or a last line `"No."` all count.
+fn read_bool(text: &str) -> Result<Value, String> {
+    let seg = answer::final_answer(text);
+    if seg.is_none() && answer::is_refusal(text) {
+        return Err("yes or no (the reply declines to answer)".into());
     }
-    // `3.0` or `1e3` is still a whole number; `2.5` is not.
-    match n.parse::<f64>() {
-        Ok(x) if x.is_finite() && x.fract() == 0.0 && x.abs() < 9.0e15 => Ok(Value::Int(x as i64)),
-        _ => Err(ReplyParseError::new(
-            format!("a whole number (the first number was {n})"),
-            text,
-        )),
+    seg.and_then(first_word_bool)
+        .or_else(|| wrapped(text).and_then(|w| first_word_bool(&w)))
+        .or_else(|| first_word_bool(text))
+        .or_else(|| {
+            answer::bold_spans(text)
+                .into_iter()
+                .rev()
+                .find_map(|b| first_word_bool(b).filter(|_| b.split_whitespace().count() == 1))
+        })
+        .or_else(|| last_line(text).and_then(first_word_bool))
+        .map(Value::Bool)
+        .ok_or_else(|| "yes or no".to_string())
+}
+
+fn last_line(text: &str) -> Option<&str> {
+    text.lines().map(str::trim).rfind(|l| !l.is_empty())
+}
+
+/// The choice of the answer line, else the one the reply opens with, else
+/// the one choice the reply names anywhere, else its last line's.
+fn read_choice(text: &str, choices: &[String]) -> Result<String, String> {
+    let seg = answer::final_answer(text);
+    if seg.is_none() && answer::is_refusal(text) {
+        return Err(format!(
+            "{} (the reply declines to answer)",
+            one_of(choices)
+        ));
+    }
+    if let Some(c) = seg.and_then(|s| parse_choice(s, choices).ok()) {
+        return Ok(c);
+    }
+    if let Some(c) = wrapped(text).and_then(|w| parse_choice(&w, choices).ok()) {
+        return Ok(c);
+    }
+    if let Some(c) = opening_choice(text, choices) {
+        return Ok(c);
+    }
+    // A choice the reply marks in bold (`the message is **unsafe**`).
+    let bold: Vec<String> = answer::bold_spans(text)
+        .into_iter()
+        .filter_map(|b| {
+            let bare = crate::runtime::vote::normalize_text(b);
+            let bare = bare.trim_matches(|c: char| !c.is_alphanumeric());
+            choices
+                .iter()
+                .find(|c| crate::runtime::vote::normalize_text(c) == bare)
+                .cloned()
+        })
+        .collect();
+    if let Some(last) = bold.last() {
+        return Ok(last.clone());
+    }
+    match parse_choice(text, choices) {
+        Ok(c) => Ok(c),
+        Err(e) => match last_line(text).map(|l| parse_choice(l, choices)) {
+            Some(Ok(c)) if text.trim().lines().count() > 1 => Ok(c),
+            _ => Err(e),
+        },
     }
 }
 
-/// `,ddd` at `i`, not followed by another digit.
-fn is_group(bytes: &[u8], i: usize) -> bool {
-    bytes.get(i) == Some(&b',')
-        && (1..=3).all(|k| bytes.get(i + k).is_some_and(u8::is_ascii_digit))
-        && !bytes.get(i + 4).is_some_and(u8::is_ascii_digit)
+fn one_of(choices: &[String]) -> String {
+    format!(
+        "one of {}",
+        choices
+            .iter()
+            .map(|c| format!("{c:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }
 
-/// The first number in the text: an optional sign (only where it cannot be a
-/// hyphen inside a word), digits, an optional fraction and exponent.
-fn first_number(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        let c = bytes[i];
-        let starts_digit = |j: usize| bytes.get(j).is_some_and(u8::is_ascii_digit);
-        let sign_ok = (c == b'-' || c == b'+')
-            && starts_digit(i + 1)
-            && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric());
-        if c.is_ascii_digit() || sign_ok {
-            let start = i;
-            i += 1;
-            while i < bytes.len() && bytes[i].is_ascii_digit() {
-                i += 1;
-            }
-            // Thousands separators: `1,234,567`, but not `1,2,3` or `12345,678`.
-            let lead = i - start - usize::from(!c.is_ascii_digit());
-            if lead <= 3 {
-                while is_group(bytes, i) {
-                    i += 4;
-                }
-            }
-            if i + 1 < bytes.len() && bytes[i] == b'.' && bytes[i + 1].is_ascii_digit() {
-                i += 1;
-                while i < bytes.len() && bytes[i].is_ascii_digit() {
-                    i += 1;
-                }
-            }
-            if i < bytes.len() && (bytes[i] == b'e' || bytes[i] == b'E') {
-                let mut j = i + 1;
-                if j < bytes.len() && (bytes[j] == b'-' || bytes[j] == b'+') {
-                    j += 1;
-                }
-                // Only an exponent if digits follow and no letter does: `3em` is not 3e.
-                if starts_digit(j) {
-                    let mut k = j;
-                    while k < bytes.len() && bytes[k].is_ascii_digit() {
-                        k += 1;
-                    }
-                    if !bytes.get(k).is_some_and(u8::is_ascii_alphabetic) {
-                        i = k;
-                    }
-                }
-            }
-            // All bytes consumed are ASCII, so these are char boundaries.
-            return text.get(start..i).map(|n| n.replace(',', ""));
-        }
-        i += 1;
-    }
-    None
+/// The longest choice the reply starts with as whole words (`"Unsafe. It
+/// mentions ..."`), Markdown and quotes before it ignored.
+fn opening_choice(text: &str, choices: &[String]) -> Option<String> {
+    let reply = crate::runtime::vote::normalize_text(text);
+    let reply = reply.trim_start_matches(|c: char| !c.is_alphanumeric());
+    choices
+        .iter()
+        .filter(|c| {
+            let needle = crate::runtime::vote::normalize_text(c);
+            !needle.is_empty()
+                && reply.starts_with(&needle)
+                && !reply[needle.len()..]
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_alphanumeric() || c == '_')
+        })
+        .max_by_key(|c| c.len())
+        .cloned()
 }
 
 /// The one choice the reply names, matched case-insensitively as whole words.
 /// A choice found only inside a longer matching choice (`safe` inside
 /// `not safe`) does not count separately.
-fn parse_choice(text: &str, choices: &[String]) -> Result<String, ReplyParseError> {
-    let expected = || {
-        format!(
-            "one of {}",
-            choices
-                .iter()
-                .map(|c| format!("{c:?}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    };
+fn parse_choice(text: &str, choices: &[String]) -> Result<String, String> {
+    let expected = || one_of(choices);
     let reply = crate::runtime::vote::normalize_text(text);
     // The whole reply being a choice (perhaps quoted or with a full stop) is the common case.
     let bare = reply.trim_matches(|c: char| !c.is_alphanumeric());
@@ -243,100 +383,258 @@ fn parse_choice(text: &str, choices: &[String]) -> Result<String, ReplyParseErro
         }
     }
     match named.as_slice() {
-        [only] => choices
-            .get(*only)
-            .cloned()
-            .ok_or_else(|| ReplyParseError::new(expected(), text)),
-        [] => Err(ReplyParseError::new(expected(), text)),
-        several => Err(ReplyParseError::new(
-            format!(
-                "exactly {} (the reply names {})",
-                expected(),
-                several
-                    .iter()
-                    .filter_map(|&i| choices.get(i))
-                    .map(|c| format!("{c:?}"))
-                    .collect::<Vec<_>>()
-                    .join(" and ")
-            ),
-            text,
+        [only] => choices.get(*only).cloned().ok_or_else(expected),
+        [] => Err(expected()),
+        several => Err(format!(
+            "exactly {} (the reply names {})",
+            expected(),
+            several
+                .iter()
+                .filter_map(|&i| choices.get(i))
+                .map(|c| format!("{c:?}"))
+                .collect::<Vec<_>>()
+                .join(" and ")
         )),
     }
 }
 
-/// The body of the first ``` fence, if the text has one; the language tag
-/// on the opening line is dropped. An unclosed fence runs to the end.
-fn strip_fence(text: &str) -> &str {
-    let Some(open) = text.find("```") else {
-        return text.trim();
+/// A JSON array (the whole reply, fenced, or the one array of a one-field
+/// object), else one item per line: when some lines are bulleted or
+/// numbered, those lines only (so "Here are the items:" and a closing remark
+/// are not items), bullets stripped; otherwise every non-empty line but a
+/// first one ending in `:`.
+fn read_list(text: &str, item: &Type) -> Result<Value, String> {
+    let body = json::fenced(text).unwrap_or(text).trim();
+    let array = match serde_json::from_str::<Json>(body).ok() {
+        Some(Json::Array(items)) => Some(items),
+        Some(Json::Object(map)) if map.len() == 1 => match map.into_iter().next() {
+            Some((_, Json::Array(items))) => Some(items),
+            _ => None,
+        },
+        _ if body.starts_with('[') => match json::extract(body, false) {
+            Some(Json::Array(items)) => Some(items),
+            _ => None,
+        },
+        _ => None,
     };
-    let after = &text[open + 3..];
-    let body = match after.find('\n') {
-        Some(nl) => &after[nl + 1..],
-        None => after,
-    };
-    match body.find("```") {
-        Some(close) => body[..close].trim(),
-        None => body.trim(),
-    }
-}
-
-/// Fenced or bare json; failing that, the outermost `{...}` or `[...]` in
-/// the reply, since models like to introduce their json with a sentence.
-fn parse_json(text: &str) -> Option<serde_json::Value> {
-    let body = strip_fence(text);
-    if let Ok(j) = serde_json::from_str(body) {
-        return Some(j);
-    }
-    for (open, close) in [('{', '}'), ('[', ']')] {
-        if let (Some(s), Some(e)) = (body.find(open), body.rfind(close))
-            && s < e
-            && let Ok(j) = serde_json::from_str(&body[s..=e])
-        {
-            return Some(j);
-        }
-    }
-    None
-}
-
-fn parse_list(text: &str, item: &Type) -> Result<Value, ReplyParseError> {
-    let body = strip_fence(text);
-    if body.starts_with('[')
-        && let Ok(serde_json::Value::Array(items)) = serde_json::from_str(body)
-    {
+    if let Some(items) = array {
         return items
-            .into_iter()
+            .iter()
             .enumerate()
-            .map(|(i, j)| parse_json_item(j, item).map_err(|e| item_error(i, item, e, text)))
+            .map(|(i, j)| from_json(j, item).map_err(|e| item_error(i, item, &e)))
             .collect::<Result<Vec<_>, _>>()
             .map(Value::List);
     }
-    body.lines()
-        .map(strip_bullet)
-        .filter(|line| !line.is_empty())
+    let lines: Vec<&str> = body
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let bulleted: Vec<&str> = lines.iter().filter_map(|l| bullet_item(l)).collect();
+    let mut items: Vec<&str> = if bulleted.is_empty() {
+        match lines.split_first() {
+            Some((first, rest)) if first.ends_with(':') && !rest.is_empty() => rest.to_vec(),
+            _ => lines,
+        }
+    } else {
+        bulleted
+    };
+    // One line of items separated by commas: `Paris, London and Rome`.
+    if let [only] = items.as_slice()
+        && only.contains(',')
+        && !matches!(item, Type::Json | Type::Record(_) | Type::List(_))
+    {
+        let only = only.trim_end_matches('.');
+        // `Cities: Paris, London`: a label before the items.
+        let only = match only.split_once(": ") {
+            Some((label, rest)) if !label.contains(',') => rest,
+            _ => only,
+        };
+        let mut parts: Vec<&str> = only
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .collect();
+        if let Some(last) = parts.pop() {
+            let last = last
+                .strip_prefix("and ")
+                .or_else(|| last.strip_prefix("or "))
+                .unwrap_or(last);
+            // `London and Rome` after the last comma, without an Oxford comma.
+            match last.split_once(" and ") {
+                Some((a, b)) if !parts.is_empty() => parts.extend([a.trim(), b.trim()]),
+                _ => parts.push(last),
+            }
+        }
+        items = parts;
+    }
+    items
+        .into_iter()
+        .map(unbold)
+        .filter(|l| !l.is_empty())
         .enumerate()
-        .map(|(i, line)| parse_reply(line, item).map_err(|e| item_error(i, item, e, text)))
+        .map(|(i, line)| read(line, item).map_err(|e| item_error(i, item, &e)))
         .collect::<Result<Vec<_>, _>>()
         .map(Value::List)
 }
 
-fn parse_json_item(j: serde_json::Value, item: &Type) -> Result<Value, ReplyParseError> {
-    match (item, j) {
-        (Type::Json, j) => Ok(Value::Json(j)),
-        (_, serde_json::Value::String(s)) => parse_reply(&s, item),
-        (_, other) => parse_reply(&other.to_string(), item),
+/// An item written all in bold, `**Paris**`, without the asterisks.
+fn unbold(item: &str) -> &str {
+    match item.strip_prefix("**").and_then(|i| i.strip_suffix("**")) {
+        Some(inner) if !inner.contains("**") => inner.trim(),
+        _ => item,
     }
 }
 
-fn item_error(i: usize, item: &Type, e: ReplyParseError, whole: &str) -> ReplyParseError {
-    ReplyParseError::new(
-        format!(
-            "a list of {item} (a json array or one item per line), but item {} was not {}",
-            i + 1,
-            e.expected
-        ),
-        whole,
+fn item_error(i: usize, item: &Type, expected: &str) -> String {
+    format!(
+        "a list of {item} (a json array or one item per line), but item {} was not {expected}",
+        i + 1,
     )
+}
+
+/// The item of a bulleted or numbered line, if it is one.
+fn bullet_item(line: &str) -> Option<&str> {
+    let stripped = strip_bullet(line);
+    (stripped.len() != line.trim().len()).then_some(stripped)
+}
+
+/// What a value of `ty` is, in words a model reads (`a whole number`,
+/// `one of "safe", "unsafe"`, `a JSON object with fields verdict, reason`):
+/// the words of every parse error, and ready for format instructions.
+pub(crate) fn describe(ty: &Type) -> String {
+    match ty {
+        Type::Text | Type::Unknown => "text".into(),
+        Type::Bool => "true or false".into(),
+        Type::Int => "a whole number".into(),
+        Type::Number => "a number".into(),
+        Type::Json => "any JSON value".into(),
+        Type::Union(choices) => one_of(choices),
+        Type::List(item) => format!("a list of {}", describe(item)),
+        Type::Record(fields) => describe_record(fields),
+        Type::Optional(inner) => describe(inner),
+    }
+}
+
+/// `a JSON object with fields verdict, reason, note (optional)`.
+fn describe_record(fields: &IndexMap<String, Type>) -> String {
+    let names: Vec<String> = fields
+        .iter()
+        .map(|(name, t)| match t {
+            Type::Optional(_) => format!("{name} (optional)"),
+            _ => name.clone(),
+        })
+        .collect();
+    if names.is_empty() {
+        "a JSON object".into()
+    } else {
+        format!("a JSON object with fields {}", names.join(", "))
+    }
+}
+
+/// The fields of `object` read by their types; extra keys are dropped, a
+/// key differing only in case is accepted, an absent or `null` optional
+/// field reads as its type's empty value. `Err` says which field is wrong.
+fn record(
+    object: &serde_json::Map<String, Json>,
+    fields: &IndexMap<String, Type>,
+    path: &str,
+) -> Result<Value, String> {
+    let mut out = IndexMap::with_capacity(fields.len());
+    for (name, ty) in fields {
+        let at = if path.is_empty() {
+            name.clone()
+        } else {
+            format!("{path}.{name}")
+        };
+        let given = object.get(name).or_else(|| {
+            object
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v)
+        });
+        let value = match (given, ty) {
+            (None | Some(Json::Null), Type::Optional(inner)) => inner
+                .empty_value()
+                .ok_or_else(|| format!("field `{at}` is missing"))?,
+            (None, _) => return Err(format!("field `{at}` is missing")),
+            (Some(Json::Null), _) => {
+                return Err(format!(
+                    "field `{at}` is null; it should be {}",
+                    describe(ty)
+                ));
+            }
+            (Some(j), ty) => field(j, ty, &at)?,
+        };
+        out.insert(name.clone(), value);
+    }
+    Ok(Value::Record(out))
+}
+
+/// One field's JSON read as its type; `Err` names the field.
+fn field(j: &Json, ty: &Type, at: &str) -> Result<Value, String> {
+    match (ty, j) {
+        (Type::Record(fields), Json::Object(o)) => record(o, fields, at),
+        (Type::List(item), Json::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, j)| field(j, item, &format!("{at}[{i}]")))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::List),
+        _ => from_json(j, ty).map_err(|_| {
+            format!(
+                "field `{at}` should be {}, but it is {}",
+                describe(ty),
+                crate::text::shorten(&j.to_string(), 40)
+            )
+        }),
+    }
+}
+
+/// A JSON value (an input given as JSON) as `ty`, by the rules record
+/// fields follow; `Err` says which field is wrong and what it should be.
+pub(crate) fn from_json_value(j: &Json, ty: &Type) -> Result<Value, String> {
+    match (ty, j) {
+        (Type::Record(fields), Json::Object(o)) => record(o, fields, ""),
+        (Type::Record(fields), _) => Err(format!("expected {}", describe_record(fields))),
+        _ => from_json(j, ty),
+    }
+}
+
+/// A JSON value as `ty`: numbers, booleans and strings are converted where
+/// the meaning is plain (`"3"` or `3.0` for an int, `"Yes"` for a bool, any
+/// case of a choice); `Err` is what was expected.
+fn from_json(j: &Json, ty: &Type) -> Result<Value, String> {
+    match (ty, j) {
+        (Type::Json, j) => Ok(Value::Json(j.clone())),
+        (Type::Optional(inner), Json::Null) => inner.empty_value().ok_or_else(|| describe(inner)),
+        (Type::Optional(inner), j) => from_json(j, inner),
+        (Type::Text | Type::Unknown, Json::String(s)) => Ok(Value::Text(s.clone())),
+        (Type::Text | Type::Unknown, Json::Null) => Err("text".into()),
+        (Type::Text | Type::Unknown, other) => Ok(Value::Text(other.to_string())),
+        (Type::Int, Json::Number(n)) => match n.as_i64() {
+            Some(i) => Ok(Value::Int(i)),
+            None => whole(&n.to_string()),
+        },
+        (Type::Number, Json::Number(n)) => n
+            .as_f64()
+            .map(Value::Number)
+            .ok_or_else(|| "a number".to_string()),
+        (Type::Bool, Json::Bool(b)) => Ok(Value::Bool(*b)),
+        (Type::Union(choices), Json::String(s)) => parse_choice(s, choices).map(Value::Text),
+        (Type::Record(fields), Json::Object(o)) => record(o, fields, "")
+            .map_err(|problem| format!("{} ({problem})", describe_record(fields))),
+        (Type::List(item), Json::Array(items)) => items
+            .iter()
+            .map(|j| from_json(j, item))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::List),
+        (
+            Type::Int | Type::Number | Type::Bool | Type::List(_) | Type::Record(_),
+            Json::String(s),
+        ) => read(s, ty),
+        _ => Err(describe(ty)),
+    }
 }
 
 /// One list line without its bullet: `-`, `*`, `•`, `+`, `1.` or `1)`.
@@ -463,34 +761,34 @@ mod tests {
     }
 
     #[test]
-    fn int_takes_the_first_number() {
+    fn int_takes_the_last_number_without_an_answer_line() {
         assert_eq!(ok("42", &Type::Int), Value::Int(42));
-        assert_eq!(ok("About 7 items, maybe 8", &Type::Int), Value::Int(7));
+        assert_eq!(ok("About 7 items, maybe 8", &Type::Int), Value::Int(8));
         assert_eq!(ok("-3 degrees", &Type::Int), Value::Int(-3));
         assert_eq!(ok("The answer: 12.0", &Type::Int), Value::Int(12));
         assert_eq!(ok("1e3", &Type::Int), Value::Int(1000));
         // A hyphen inside a word is not a minus sign.
-        assert_eq!(ok("gpt-4 says 5", &Type::Int), Value::Int(4));
+        assert_eq!(ok("says 5 on gpt-4", &Type::Int), Value::Int(4));
         assert_eq!(ok("About 1,200 people", &Type::Int), Value::Int(1200));
         assert_eq!(ok("-1,234,567.", &Type::Int), Value::Int(-1_234_567));
-        assert_eq!(ok("pick 1,2,3", &Type::Int), Value::Int(1));
-        assert_eq!(ok("12345,678", &Type::Int), Value::Int(12345));
-        assert_eq!(ok("1,2345", &Type::Int), Value::Int(1));
+        assert_eq!(ok("pick 1,2,3", &Type::Int), Value::Int(3));
+        assert_eq!(ok("12345,678", &Type::Int), Value::Int(678));
+        assert_eq!(ok("1,2345", &Type::Int), Value::Int(2345));
     }
 
     #[test]
     fn int_rejects_fractions_and_missing_numbers() {
         let e = err("2.5", &Type::Int);
-        assert_eq!(e.expected, "a whole number (the first number was 2.5)");
+        assert_eq!(e.expected, "a whole number (the answer was 2.5)");
         assert_eq!(err("none", &Type::Int).expected, "a whole number");
         assert_eq!(
             err("99999999999999999999999", &Type::Int).expected,
-            "a whole number (the first number was 99999999999999999999999)"
+            "a whole number (the answer was 99999999999999999999999)"
         );
     }
 
     #[test]
-    fn number_takes_the_first_number() {
+    fn number_takes_the_last_number_but_not_a_denominator() {
         assert_eq!(ok("0.75", &Type::Number), Value::Number(0.75));
         assert_eq!(ok("Score: 8.5/10", &Type::Number), Value::Number(8.5));
         assert_eq!(ok("-1.5e2 K", &Type::Number), Value::Number(-150.0));
@@ -587,9 +885,11 @@ mod tests {
         assert_eq!(
             ok(reply, &ty),
             texts(&[
-                "apples", "pears", "plums", "figs", "kiwis", "dates", "plain", "limes"
+                "apples", "pears", "plums", "figs", "kiwis", "dates", "limes"
             ])
         );
+        // Without bullets, every line is an item.
+        assert_eq!(ok("a\nb\n\nc", &ty), texts(&["a", "b", "c"]));
         // A number that is not a bullet stays.
         assert_eq!(ok("1.5 kg\n-3", &ty), texts(&["1.5 kg", "-3"]));
         assert_eq!(ok("", &ty), texts(&[]));
@@ -618,15 +918,6 @@ mod tests {
         // Multi-byte characters are cut on a boundary.
         let e = err(&"é".repeat(300), &Type::Int);
         assert_eq!(e.reply.chars().count(), 201);
-    }
-
-    #[test]
-    fn records_are_not_reply_types() {
-        let record = Type::Record(Default::default());
-        assert!(parse_reply("x", &record).is_err());
-        let bug = unparsable_type(&Type::List(Box::new(record))).expect("a bug");
-        assert!(bug.to_string().ends_with("this is a bug in flow"), "{bug}");
-        assert!(unparsable_type(&Type::List(Box::new(Type::Int))).is_none());
     }
 
     proptest::proptest! {

@@ -27,6 +27,8 @@ pub enum Item {
     /// `section < ... >` as a statement: binds every named member in the program.
     Section(Section),
     Output(OutputDecl),
+    /// `type NAME = TYPE`: a name for a type, usable wherever one is written.
+    Type(TypeDecl),
 }
 
 impl Item {
@@ -37,6 +39,7 @@ impl Item {
             Item::Binding(b) => b.span,
             Item::Section(s) => s.span,
             Item::Output(o) => o.span,
+            Item::Type(t) => t.span,
         }
     }
 }
@@ -111,6 +114,14 @@ pub struct OutputDecl {
     pub span: Span,
 }
 
+/// `type NAME = TYPE`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TypeDecl {
+    pub name: Ident,
+    pub ty: TypeExpr,
+    pub span: Span,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct TypeExpr {
     pub kind: TypeKind,
@@ -127,8 +138,21 @@ pub enum TypeKind {
     List(Box<TypeExpr>),
     /// `"a" | "b" | "c"`: each choice with its span.
     Union(Vec<(String, Span)>),
-    /// A type name that is not one of the above; the checker reports it with a suggestion.
-    Unknown(Ident),
+    /// `{name: T, note?: T}`: the fields in written order.
+    Record(Vec<FieldDecl>),
+    /// A type name that is not one of the above: a `type` declaration's, or
+    /// unknown (the checker resolves it, with a suggestion when unknown).
+    Named(Ident),
+}
+
+/// `name: T` or `name?: T` in a record type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldDecl {
+    pub name: Ident,
+    /// The `?` of an optional field.
+    pub optional: Option<Span>,
+    pub ty: TypeExpr,
+    pub span: Span,
 }
 
 #[derive(Debug, Clone, PartialEq)]

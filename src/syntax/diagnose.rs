@@ -135,6 +135,8 @@ fn to_symbol(rule: Rule) -> Option<(Group, &'static str)> {
         | Rule::input_decl
         | Rule::output_decl
         | Rule::binding
+        | Rule::type_decl
+        | Rule::kw_type
         | Rule::kw_model
         | Rule::kw_input
         | Rule::kw_output => (Statement, "a statement"),
@@ -145,7 +147,11 @@ fn to_symbol(rule: Rule) -> Option<(Group, &'static str)> {
         Rule::int | Rule::count => (Category, "a whole number"),
         Rule::number => (Category, "a number"),
         Rule::duration => (Category, "a duration such as `30s`"),
-        Rule::type_expr | Rule::type_name | Rule::list_type | Rule::kw_list => (Category, "a type"),
+        Rule::type_expr | Rule::type_name | Rule::list_type | Rule::kw_list | Rule::record_type => {
+            (Category, "a type")
+        }
+        Rule::record_field => (Category, "a field `name: type`"),
+        Rule::question => (Token, "`?`"),
         Rule::expr
         | Rule::bexpr
         | Rule::if_expr

@@ -135,6 +135,7 @@ impl Builder<'_> {
                 Rule::output_decl => Item::Output(self.output_decl(item)?),
                 Rule::section => Item::Section(self.section(item)?),
                 Rule::binding => Item::Binding(self.binding(item)?),
+                Rule::type_decl => Item::Type(self.type_decl(item)?),
                 Rule::EOI => continue,
                 other => return Err(bug(format!("unexpected item {other:?}"), span_of(&item))),
             };
@@ -354,6 +355,38 @@ impl Builder<'_> {
         Ok(Binding { name, value, span })
     }
 
+    fn type_decl(&mut self, p: Pair<'_, Rule>) -> R<TypeDecl> {
+        let span = span_of(&p);
+        let mut k = Kids::of(p);
+        k.presume(Rule::kw_type)?;
+        let name = self.ident(k.presume(Rule::ident)?);
+        k.presume(Rule::assign)?;
+        let ty = self.type_expr(k.presume(Rule::type_expr)?)?;
+        Ok(TypeDecl { name, ty, span })
+    }
+
+    fn record_type(&mut self, p: Pair<'_, Rule>) -> R<TypeKind> {
+        let mut fields = Vec::new();
+        for f in p.into_inner() {
+            if f.as_rule() != Rule::record_field {
+                continue;
+            }
+            let span = span_of(&f);
+            let mut k = Kids::of(f);
+            let name = self.ident(k.presume(Rule::field_name)?);
+            let optional = k.accept(Rule::question).map(|q| span_of(&q));
+            k.presume(Rule::colon)?;
+            let ty = self.type_expr(k.presume(Rule::type_expr)?)?;
+            fields.push(FieldDecl {
+                name,
+                optional,
+                ty,
+                span,
+            });
+        }
+        Ok(TypeKind::Record(fields))
+    }
+
     fn type_expr(&mut self, p: Pair<'_, Rule>) -> R<TypeExpr> {
         let span = span_of(&p);
         let inner = Kids::of(p).next()?;
@@ -366,6 +399,7 @@ impl Builder<'_> {
                 k.presume(Rule::close_angle)?;
                 TypeKind::List(Box::new(elem))
             }
+            Rule::record_type => self.record_type(inner)?,
             Rule::union_type => {
                 let mut choices = Vec::new();
                 for s in inner.into_inner() {
@@ -390,9 +424,9 @@ impl Builder<'_> {
                             span: ident.span,
                             bare_list: true,
                         });
-                        TypeKind::Unknown(ident)
+                        TypeKind::Named(ident)
                     }
-                    _ => TypeKind::Unknown(ident),
+                    _ => TypeKind::Named(ident),
                 }
             }
             other => return Err(bug(format!("unexpected type {other:?}"), span)),

@@ -35,6 +35,7 @@ fn item(i: &Item) -> String {
             Some(v) => format!("(output {} {})", o.name.name, expr(v)),
             None => format!("(output {})", o.name.name),
         },
+        Item::Type(t) => format!("(type {} {})", t.name.name, ty(&t.ty)),
     }
 }
 
@@ -71,7 +72,17 @@ fn ty(t: &TypeExpr) -> String {
             let v: Vec<String> = choices.iter().map(|(c, _)| format!("{c:?}")).collect();
             v.join("|")
         }
-        TypeKind::Unknown(i) => format!("?{}", i.name),
+        TypeKind::Record(fields) => {
+            let v: Vec<String> = fields
+                .iter()
+                .map(|f| {
+                    let q = if f.optional.is_some() { "?" } else { "" };
+                    format!("{}{q}:{}", f.name.name, ty(&f.ty))
+                })
+                .collect();
+            format!("{{{}}}", v.join(" "))
+        }
+        TypeKind::Named(i) => format!("?{}", i.name),
     }
 }
 
@@ -267,6 +278,22 @@ test!(
     r#"input a: list<list<int>> input b: "x" | "y" = "x" input c: json input d: nope"#,
     r#"(input a list<list<int>>) (input b "x"|"y" "x") (input c json) (input d ?nope)"#,
 );
+test!(
+    record_types,
+    r#"type V = {verdict: "safe" | "unsafe", reason: text, note?: text,} x = ask m "p" as list<{a: int b: V}>"#,
+    r#"(type V {verdict:"safe"|"unsafe" reason:text note?:text}) (= x (ask m "p" as list<{a:int b:?V}>))"#,
+);
+test!(
+    type_is_still_a_name,
+    "type = 1 y = type",
+    "(= type 1) (= y type)",
+);
+test!(
+    a_type_declaration_after_a_section_is_no_comparison,
+    "section < a = 1 > type T = {x: int}",
+    "(section (= a 1)) (type T {x:int})",
+);
+test!(empty_record_type, "input r: {}", "(input r {})");
 test!(output_bare, "output x", "(output x)");
 test!(output_value, "output y = x.a", "(output y x.a)");
 test!(

@@ -72,6 +72,13 @@ fn convert_at(name: &str, j: &serde_json::Value, ty: &Type) -> Result<Value, Mis
             .filter(|x| x.is_finite())
             .map(Value::Number)
             .ok_or_else(mismatch),
+        (Type::Optional(inner), j) => convert_at(name, j, inner),
+        (Type::Record(_), J::Object(_)) => {
+            crate::runtime::reply::from_json_value(j, ty).map_err(|why| Mismatch::Json {
+                found: format!("{} ({why})", describe(j)),
+                item: None,
+            })
+        }
         (Type::List(item), J::Array(items)) => {
             let mut out = Vec::with_capacity(items.len());
             for (i, x) in items.iter().enumerate() {
@@ -136,6 +143,7 @@ fn json_shape(ty: &Type) -> String {
         }
         Type::Json => "any JSON value".into(),
         Type::List(item) => format!("a JSON array of {}", json_shape(item)),
-        Type::Record(_) => "a value of a type an input can have".into(),
+        Type::Record(_) => format!("a JSON object of type {ty}"),
+        Type::Optional(inner) => json_shape(inner),
     }
 }

@@ -38,8 +38,8 @@ pub enum InputProblem {
     BadJson(String),
     /// One item of a list is wrong, and how (boxed to keep the error small).
     BadItem(Box<ItemProblem>),
-    /// A record type: inputs cannot be sections.
-    Unsupported,
+    /// A record whose fields do not fit, and which field is wrong.
+    BadRecord(Box<str>),
 }
 
 /// A list item that does not fit the list's item type.
@@ -73,9 +73,7 @@ impl std::fmt::Display for InputProblem {
                     _ => f.write_str(")"),
                 }
             }
-            InputProblem::Unsupported => f.write_str(
-                " (an input cannot have a section type; this is a bug in flow, please report it)",
-            ),
+            InputProblem::BadRecord(why) => write!(f, " ({why})"),
         }
     }
 }
@@ -121,7 +119,10 @@ fn help_for(name: &str, ty: &Type, raw: &str) -> String {
         Type::List(item) => format!(
             "write a json array such as `--input {name}='[...]'` or one {item} per line, for example from a file with `--input {name}=@FILE`"
         ),
-        Type::Text | Type::Unknown | Type::Record(_) => {
+        Type::Record(_) => format!(
+            "write a json object with the record's fields, quoted for the shell, such as `--input {name}='{{...}}'`, or read it from a file with `--input {name}=@FILE`"
+        ),
+        Type::Text | Type::Unknown | Type::Optional(_) => {
             format!("check the declaration of input `{name}`")
         }
     }
@@ -180,7 +181,13 @@ fn parse_value(raw: &str, ty: &Type) -> Result<Value, InputProblem> {
             .map(Value::Json)
             .map_err(|e| InputProblem::BadJson(e.to_string())),
         Type::List(item) => parse_list(raw, item),
-        Type::Record(_) => Err(InputProblem::Unsupported),
+        Type::Optional(inner) => parse_value(raw, inner),
+        Type::Record(_) => {
+            let j: serde_json::Value =
+                serde_json::from_str(raw).map_err(|e| InputProblem::BadJson(e.to_string()))?;
+            crate::runtime::reply::from_json_value(&j, ty)
+                .map_err(|why| InputProblem::BadRecord(why.into()))
+        }
     }
 }
 
