@@ -253,7 +253,7 @@ async fn execute(
 }
 
 fn write_trace(path: &Path, report: &RunReport) -> Result<(), TraceFile> {
-    let json = runtime::chrome_trace_json(&report.trace);
+    let json = runtime::chrome_trace_json_with_gates(&report.trace, &report.gates);
     let text = serde_json::to_string(&json).unwrap_or_default();
     std::fs::write(path, text).map_err(|e| TraceFile {
         path: path.display().to_string(),
