@@ -21,6 +21,19 @@ pub fn json_schema(ty: &Type) -> Value {
         Type::Int => json!({"type": "integer"}),
         Type::Number => json!({"type": "number"}),
         Type::Json | Type::Unknown => json!({}),
+        // The OpenAI messages array; never a reply's type.
+        Type::Chat => json!({
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "role": {"type": "string", "enum": ["system", "user", "assistant"]},
+                    "content": {"type": "string"},
+                },
+                "required": ["role", "content"],
+                "additionalProperties": false,
+            },
+        }),
         Type::List(item) => json!({"type": "array", "items": json_schema(item)}),
         Type::Union(choices) => json!({"type": "string", "enum": choices}),
         // An optional field stays in `required` (strict mode wants every

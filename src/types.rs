@@ -34,6 +34,8 @@ pub enum Type {
     /// [`Type::empty_value`]). Only ever a record field's type; reading the
     /// field gives `T` itself.
     Optional(Box<Type>),
+    /// `chat`: a conversation, the turns an `ask` is given with `with`.
+    Chat,
     /// The type of an expression that already has an error; never reported again.
     Unknown,
 }
@@ -111,6 +113,7 @@ impl fmt::Display for Type {
             }
             // Only inside a record, where the `?` goes on the name.
             Type::Optional(t) => write!(f, "{t}"),
+            Type::Chat => f.write_str("chat"),
             Type::Unknown => f.write_str("unknown"),
         }
     }

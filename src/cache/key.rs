@@ -2,10 +2,11 @@
 //!
 //! In: provider, model id, `temperature`, `max_tokens`, `top_p`, `base_url`,
 //! the mock's reply options (and, for mocks, the declared name, which
-//! placeholders quote), the system prompt, the rendered prompt (with any
-//! format instruction appended), the `as` type, what the request carries on
-//! the wire for it (a schema, JSON mode) and the sample index (so the
-//! samples of a vote stay distinct).
+//! placeholders quote), the system prompt, the conversation given with
+//! `with` (when there is one), the rendered prompt (with any format
+//! instruction appended), the `as` type, what the request carries on the
+//! wire for it (a schema, JSON mode) and the sample index (so the samples of
+//! a vote stay distinct).
 //! Out: limits, timeouts, retries, prices and the key's variable name, which
 //! change how a call is made but not what it answers. Changing anything that
 //! is in makes a different key, so a stale reply is never served; the old
@@ -34,6 +35,9 @@ impl std::fmt::Debug for CallKey {
 pub struct CallSpec<'a> {
     pub model: &'a ModelSpec,
     pub system: Option<&'a str>,
+    /// The conversation before the prompt; empty adds nothing to the key,
+    /// so calls without one keep the keys they had before conversations.
+    pub history: &'a [crate::chat::Message],
     pub prompt: &'a str,
     pub expect: &'a Type,
     /// What the request carries for the `as` type.
@@ -78,6 +82,14 @@ impl CallKey {
             h.int(Some(u64::from(m.placeholder)));
         }
         h.text(call.system);
+        if !call.history.is_empty() {
+            h.text(Some("history"));
+            h.int(Some(call.history.len() as u64));
+            for m in call.history {
+                h.text(Some(m.role.as_str()));
+                h.text(Some(&m.content));
+            }
+        }
         h.text(Some(call.prompt));
         h.text(Some(&call.expect.to_string()));
         match call.wire {
@@ -166,6 +178,7 @@ mod tests {
         CallKey::new(CallSpec {
             model,
             system,
+            history: &[],
             prompt,
             expect: ty,
             wire: &Wire::Plain,
@@ -229,6 +242,7 @@ mod tests {
             CallKey::new(CallSpec {
                 model: &m,
                 system: None,
+                history: &[],
                 prompt: "hi",
                 expect: &ty,
                 wire,
@@ -303,5 +317,32 @@ mod tests {
             key(&m, Some("a"), "bc", &Type::Text, 0)
         );
         assert_eq!(key(&m, None, "x", &Type::Text, 0).hex().len(), 64);
+    }
+
+    #[test]
+    fn a_conversation_changes_the_key_and_none_keeps_the_old_one() {
+        use crate::chat::{Message, Role};
+        let base = spec(
+            ProviderKind::OpenAi,
+            Some("gpt-4o-mini"),
+            ModelOptions::default(),
+        );
+        let plain = key(&base, None, "hi", &Type::Text, 0);
+        let with = |history: &[Message]| {
+            CallKey::new(CallSpec {
+                model: &base,
+                system: None,
+                history,
+                prompt: "hi",
+                expect: &Type::Text,
+                wire: &Wire::Plain,
+                sample: 0,
+            })
+        };
+        assert_eq!(with(&[]), plain);
+        let one = [Message::new(Role::User, "earlier")];
+        let other = [Message::new(Role::Assistant, "earlier")];
+        assert_ne!(with(&one), plain);
+        assert_ne!(with(&one), with(&other));
     }
 }

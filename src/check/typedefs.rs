@@ -56,7 +56,7 @@ fn has_unknown(t: &Type) -> bool {
 }
 
 /// The built-in type names, which no declaration may take.
-pub const BUILTIN: [&str; 6] = ["text", "bool", "int", "number", "json", "list"];
+pub const BUILTIN: [&str; 7] = ["text", "bool", "int", "number", "json", "list", "chat"];
 
 /// Every declared type, resolved.
 #[derive(Debug, Default)]
@@ -268,6 +268,7 @@ fn build(t: &TypeExpr, names: &mut dyn Names, errors: &mut Vec<CheckError>) -> T
         TypeKind::Int => Type::Int,
         TypeKind::Number => Type::Number,
         TypeKind::Json => Type::Json,
+        TypeKind::Chat => Type::Chat,
         TypeKind::List(inner) => Type::list(build(inner, names, errors)),
         TypeKind::Union(choices) => {
             let mut out: Vec<String> = Vec::new();

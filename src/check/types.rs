@@ -104,7 +104,11 @@ pub fn builtin(
                 ),
                 expected: expected.to_string(),
                 found: arg.ty.clone(),
-                help: TypeHelp::Argument,
+                help: if *arg.ty == Type::Chat {
+                    TypeHelp::Chat
+                } else {
+                    TypeHelp::Argument
+                },
                 span: arg.span,
             });
         }

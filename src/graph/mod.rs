@@ -15,6 +15,7 @@ pub(crate) mod dot_check;
 pub mod json;
 pub mod mermaid;
 pub mod stats;
+pub mod streams;
 #[cfg(test)]
 pub(crate) mod testkit;
 
@@ -145,6 +146,8 @@ pub struct AskCall {
     pub timeout: Option<Duration>,
     /// Attempts after the first; falls back to the model's `retry`.
     pub retry: Option<u32>,
+    /// `with NAME`: a `chat` value whose turns go before the prompt.
+    pub history: Option<Expr>,
     /// Where the `ask` is written.
     pub span: Span,
 }

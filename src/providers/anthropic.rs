@@ -20,7 +20,7 @@ pub const DEFAULT_MAX_TOKENS: u32 = 1024;
 const TOOL: &str = "reply";
 
 pub struct AnthropicProvider {
-    endpoint: Endpoint,
+    pub(super) endpoint: Endpoint,
     options: ModelOptions,
 }
 
@@ -60,11 +60,30 @@ impl AnthropicProvider {
         })
     }
 
-    fn body<'a>(&'a self, request: &'a Request) -> MessagesRequest<'a> {
-        let mut messages = vec![Message {
+    /// The request body, shared with the streaming call (`stream.rs`),
+    /// which adds `stream` to it. The Messages API has no system role: the
+    /// conversation's system messages join the system prompt, in order.
+    pub(super) fn body<'a>(&'a self, request: &'a Request) -> MessagesRequest<'a> {
+        let own = request.system.as_deref().or(self.options.system.as_deref());
+        let mut system: Option<std::borrow::Cow<'a, str>> = own.map(Into::into);
+        let mut messages = Vec::with_capacity(3 + request.history.len());
+        for m in request.history.iter() {
+            if m.role == crate::chat::Role::System {
+                system = Some(match system {
+                    Some(s) => format!("{s}\n\n{}", m.content).into(),
+                    None => m.content.as_str().into(),
+                });
+            } else {
+                messages.push(Message {
+                    role: m.role.as_str(),
+                    content: &m.content,
+                });
+            }
+        }
+        messages.push(Message {
             role: "user",
             content: &request.prompt,
-        }];
+        });
         if let Some(reask) = &request.reask {
             messages.push(Message {
                 role: "assistant",
@@ -91,7 +110,7 @@ impl AnthropicProvider {
         MessagesRequest {
             model: &self.endpoint.model_id,
             max_tokens: self.options.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
-            system: request.system.as_deref().or(self.options.system.as_deref()),
+            system,
             messages,
             temperature: self.options.temperature,
             top_p: self.options.top_p,
@@ -158,17 +177,25 @@ impl Provider for AnthropicProvider {
         Box::pin(self.call_once(request))
     }
 
+    fn stream<'a>(
+        &'a self,
+        request: Request,
+        sink: &'a dyn super::StreamSink,
+    ) -> BoxFuture<'a, Result<Reply, ProviderError>> {
+        Box::pin(super::stream::anthropic(self, request, sink))
+    }
+
     fn scrub(&self, text: &str) -> ServerText {
         self.endpoint.scrub(text)
     }
 }
 
 #[derive(Serialize)]
-struct MessagesRequest<'a> {
+pub(super) struct MessagesRequest<'a> {
     model: &'a str,
     max_tokens: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
-    system: Option<&'a str>,
+    system: Option<std::borrow::Cow<'a, str>>,
     messages: Vec<Message<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     temperature: Option<f64>,

@@ -110,7 +110,8 @@ pub fn reply_format(spec: &ModelSpec, ty: &Type) -> ReplyFormat {
         instruction: Some(s),
     };
     match ty {
-        Type::Text | Type::Unknown => ReplyFormat::default(),
+        // A chat is never an `as` type (the checker says so).
+        Type::Text | Type::Chat | Type::Unknown => ReplyFormat::default(),
         Type::Int => instruction(answer_line("N", "a whole number")),
         Type::Number => instruction(answer_line("N", "a number")),
         Type::Bool => instruction(

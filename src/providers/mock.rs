@@ -9,6 +9,11 @@
 //! 3. `replies`: sample `i` gets `replies[i % len]`.
 //! 4. `reply`: always this text.
 //! 5. `echo: true`: the prompt itself.
+//!
+//! A call given a conversation (`with NAME`) hears it as lines of
+//! `role: content` before `user: PROMPT`: rules look for their keys in all
+//! of it, `echo` replies with all of it, and an invented reply varies with
+//! it, so a conversation changes a mock's reply the way it would a model's.
 //! 6. None of these: a placeholder, as with `--offline`.
 //!
 //! Later options are fallbacks for earlier ones, so `rules` with `reply` means
@@ -21,7 +26,7 @@
 
 use futures::future::BoxFuture;
 
-use super::{Provider, ProviderError, Reply, Request, Usage};
+use super::{Provider, ProviderError, Reply, Request, StreamSink, Usage};
 use crate::model::MockOptions;
 use crate::types::Type;
 
@@ -43,17 +48,16 @@ impl MockProvider {
         if o.invents_replies() {
             return Ok(placeholder(request));
         }
+        let heard = heard(request);
         if let Some(rules) = &o.rules {
-            // A re-ask's message counts as prompt too, so a rule keyed on
-            // it can script the second answer.
-            let heard = |key: &str| {
-                request.prompt.contains(key)
-                    || request
-                        .reask
-                        .as_ref()
-                        .is_some_and(|r| r.message.contains(key))
-            };
-            let hit = rules.iter().find(|(key, _)| key == "*" || heard(key));
+            // A re-ask's message counts as heard too, so a rule keyed on it
+            // can script the second answer.
+            let reask = request.reask.as_ref().map(|r| r.message.as_str());
+            let hit = rules.iter().find(|(key, _)| {
+                key == "*"
+                    || heard.contains(key.as_str())
+                    || reask.is_some_and(|m| m.contains(key.as_str()))
+            });
             if let Some((_, reply)) = hit {
                 return Ok(reply.clone());
             }
@@ -71,7 +75,7 @@ impl MockProvider {
             return Ok(reply.clone());
         }
         if o.echo {
-            return Ok(request.prompt.clone());
+            return Ok(heard.into_owned());
         }
         // Only an empty `replies: []` beside other options gets here.
         Ok(placeholder(request))
@@ -85,35 +89,86 @@ impl Provider for MockProvider {
 
     fn call(&self, request: Request) -> BoxFuture<'_, Result<Reply, ProviderError>> {
         let start = tokio::time::Instant::now();
-        Box::pin(async move {
-            if let Some(latency) = self.options.latency {
-                wait_exactly(start, latency).await;
-            }
-            if request.attempt < self.options.fail_first {
-                return Err(ProviderError::MockFailure {
-                    model: request.model.clone(),
-                    fail_first: self.options.fail_first,
-                    attempt: request.attempt,
-                });
-            }
-            let text = self.reply_text(&request)?;
-            let reask = request
-                .reask
-                .as_ref()
-                .map_or(0, |r| approx_tokens(&r.reply) + approx_tokens(&r.message));
-            let input = request.system.as_deref().map_or(0, approx_tokens)
-                + approx_tokens(&request.prompt)
-                + reask;
-            let output = approx_tokens(&text);
-            Ok(Reply::new(
-                text,
-                Usage {
-                    input_tokens: input,
-                    output_tokens: output,
-                },
-            ))
-        })
+        Box::pin(self.answer(start, request, None))
     }
+
+    fn stream<'a>(
+        &'a self,
+        request: Request,
+        sink: &'a dyn StreamSink,
+    ) -> BoxFuture<'a, Result<Reply, ProviderError>> {
+        let start = tokio::time::Instant::now();
+        Box::pin(self.answer(start, request, Some(sink)))
+    }
+}
+
+impl MockProvider {
+    /// One attempt: `latency` to the first chunk, then `chunk_delay` per
+    /// chunk after it, streamed or not, so both take the same time.
+    async fn answer(
+        &self,
+        start: tokio::time::Instant,
+        request: Request,
+        sink: Option<&dyn StreamSink>,
+    ) -> Result<Reply, ProviderError> {
+        if let Some(latency) = self.options.latency {
+            wait_exactly(start, latency).await;
+        }
+        if request.attempt < self.options.fail_first {
+            return Err(ProviderError::MockFailure {
+                model: request.model.clone(),
+                fail_first: self.options.fail_first,
+                attempt: request.attempt,
+            });
+        }
+        let text = self.reply_text(&request)?;
+        let input =
+            request.system.as_deref().map_or(0, approx_tokens) + approx_tokens(&heard(&request));
+        let delay = self.options.chunk_delay.unwrap_or_default();
+        let mut after = self.options.latency.unwrap_or_default();
+        for (i, chunk) in chunks(&text).enumerate() {
+            if i > 0 && !delay.is_zero() {
+                after += delay;
+                wait_exactly(start, after).await;
+            }
+            if let Some(sink) = sink {
+                sink.text(chunk);
+            }
+        }
+        let reask = request
+            .reask
+            .as_ref()
+            .map_or(0, |r| approx_tokens(&r.reply) + approx_tokens(&r.message));
+        let output = approx_tokens(&text);
+        Ok(Reply::new(
+            text,
+            Usage {
+                input_tokens: input + reask,
+                output_tokens: output,
+            },
+        ))
+    }
+}
+
+/// A reply cut into the pieces a mock streams: each word with the white
+/// space after it (leading white space goes with the first word).
+pub(crate) fn chunks(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let body = rest.len() - rest.trim_start().len();
+        let word_end = rest[body..]
+            .find(char::is_whitespace)
+            .map_or(rest.len(), |i| body + i);
+        let end = rest[word_end..]
+            .find(|c: char| !c.is_whitespace())
+            .map_or(rest.len(), |i| word_end + i);
+        let (chunk, tail) = rest.split_at(end);
+        rest = tail;
+        Some(chunk)
+    })
 }
 
 /// How much of a latency is spent yielding rather than on a timer: tokio's
@@ -146,6 +201,24 @@ async fn wait_exactly(start: tokio::time::Instant, latency: std::time::Duration)
         }
         tokio::task::yield_now().await;
     }
+}
+
+/// What the mock answers to: the prompt, after the conversation if there
+/// is one (see the module's documentation).
+fn heard(request: &Request) -> std::borrow::Cow<'_, str> {
+    if request.history.is_empty() {
+        return request.prompt.as_str().into();
+    }
+    let mut text = String::new();
+    for m in request.history.iter() {
+        text.push_str(m.role.as_str());
+        text.push_str(": ");
+        text.push_str(&m.content);
+        text.push('\n');
+    }
+    text.push_str("user: ");
+    text.push_str(&request.prompt);
+    text.into()
 }
 
 fn no_rule_matched(model: &str, rules: &[(String, String)]) -> ProviderError {
@@ -181,7 +254,7 @@ fn stable_hash(parts: &[&[u8]]) -> u64 {
 /// samples of one vote agree, so every strategy (`unanimous` too) decides
 /// offline and `--offline` runs any program.
 fn placeholder(request: &Request) -> String {
-    let seed = stable_hash(&[request.prompt.as_bytes()]);
+    let seed = stable_hash(&[heard(request).as_bytes()]);
     placeholder_of(&request.expect, seed, request)
 }
 
@@ -226,7 +299,7 @@ fn placeholder_of(ty: &Type, seed: u64, request: &Request) -> String {
         }
         Type::Optional(inner) => placeholder_of(inner, seed, request),
         Type::Record(_) => placeholder_json(ty, seed, request, "reply").to_string(),
-        Type::Text | Type::Unknown => format!(
+        Type::Text | Type::Chat | Type::Unknown => format!(
             "[offline reply from `{}`: {}]",
             request.model,
             prompt_gist(&request.prompt)
@@ -245,6 +318,7 @@ fn placeholder_json(ty: &Type, seed: u64, request: &Request, field: &str) -> ser
         Type::Number => J::from((1 + seed % 9) as f64 + ((seed >> 8) % 10) as f64 / 10.0),
         Type::Union(_) => J::String(placeholder_of(ty, seed, request)),
         Type::Json => J::Object(serde_json::Map::new()),
+        Type::Chat => J::Array(Vec::new()),
         Type::Optional(inner) => placeholder_json(inner, seed, request, field),
         Type::List(item) => J::Array(
             (0..crate::value::Placeholder::ITEMS as u64)
@@ -307,6 +381,7 @@ mod tests {
         Request {
             model: "fake".into(),
             system: None,
+            history: Vec::new().into(),
             prompt: prompt.into(),
             sample,
             attempt,
@@ -648,5 +723,86 @@ mod tests {
                 output_tokens: 2
             }))
         );
+    }
+
+    #[test]
+    fn a_conversation_is_heard_before_the_prompt() {
+        use crate::chat::{Message, Role};
+        let mut req = request("and now?", 0, 0, Type::Text);
+        req.history = vec![
+            Message::new(Role::User, "hi"),
+            Message::new(Role::Assistant, "hello"),
+        ]
+        .into();
+        let echo = MockProvider::new(MockOptions {
+            echo: true,
+            ..MockOptions::default()
+        });
+        assert_eq!(
+            echo.reply_text(&req).unwrap(),
+            "user: hi\nassistant: hello\nuser: and now?"
+        );
+        let ruled = MockProvider::new(MockOptions {
+            rules: rules(&[("hello", "seen"), ("*", "not")]),
+            ..MockOptions::default()
+        });
+        assert_eq!(ruled.reply_text(&req).unwrap(), "seen");
+        // An invented reply varies with the conversation.
+        let invent = MockProvider::new(MockOptions::default());
+        let alone = request("and now?", 0, 0, Type::Int);
+        let mut told = alone.clone();
+        told.history = req.history.clone();
+        let replies: std::collections::HashSet<String> = (0..4)
+            .map(|n| {
+                let mut r = told.clone();
+                r.history = vec![Message::new(Role::User, format!("turn {n}"))].into();
+                invent.reply_text(&r).unwrap()
+            })
+            .collect();
+        assert!(replies.len() > 1, "{replies:?}");
+    }
+
+    #[test]
+    fn a_reply_streams_as_words_with_their_spaces() {
+        let all: Vec<&str> = chunks("  one two\n three ").collect();
+        assert_eq!(all, ["  one ", "two\n ", "three "]);
+        assert_eq!(chunks("").count(), 0);
+        assert_eq!(chunks("x").collect::<Vec<_>>(), ["x"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_mock_streams_at_its_chunk_delay_on_the_paused_clock() {
+        use std::sync::Mutex;
+        struct Times(tokio::time::Instant, Mutex<Vec<(u128, String)>>);
+        impl StreamSink for Times {
+            fn text(&self, chunk: &str) {
+                let ms = (tokio::time::Instant::now() - self.0).as_millis();
+                self.1.lock().unwrap().push((ms, chunk.to_string()));
+            }
+        }
+        let mock = MockProvider::new(MockOptions {
+            reply: Some("a b c".into()),
+            latency: Some(Duration::from_millis(10)),
+            chunk_delay: Some(Duration::from_millis(100)),
+            ..MockOptions::default()
+        });
+        let sink = Times(tokio::time::Instant::now(), Mutex::new(Vec::new()));
+        let reply = mock
+            .stream(request("p", 0, 0, Type::Text), &sink)
+            .await
+            .unwrap();
+        assert_eq!(reply.text, "a b c");
+        assert_eq!(
+            *sink.1.lock().unwrap(),
+            [
+                (10, "a ".to_string()),
+                (110, "b ".to_string()),
+                (210, "c".to_string())
+            ]
+        );
+        // Not streamed, the reply takes as long as the stream.
+        let start = tokio::time::Instant::now();
+        mock.call(request("p", 0, 0, Type::Text)).await.unwrap();
+        assert_eq!((tokio::time::Instant::now() - start).as_millis(), 210);
     }
 }

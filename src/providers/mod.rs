@@ -6,6 +6,7 @@
 
 use futures::future::BoxFuture;
 
+use crate::chat::Chat;
 use crate::types::Type;
 
 #[cfg(test)]
@@ -20,6 +21,9 @@ pub struct Request {
     pub model: String,
     /// The system prompt, if the call or the model gives one.
     pub system: Option<String>,
+    /// The conversation before the prompt (`with NAME`), oldest first;
+    /// empty for a call without one. Sent as real messages.
+    pub history: Chat,
     /// The user prompt, already interpolated.
     pub prompt: String,
     /// Which sample of a `vote`/`repeat` this is (0-based); mocks use it to vary replies.
@@ -79,6 +83,16 @@ pub struct Usage {
     pub output_tokens: u64,
 }
 
+/// Where a streaming attempt puts what arrives, as it arrives.
+pub trait StreamSink: Send + Sync {
+    /// The next piece of the reply's text.
+    fn text(&self, chunk: &str);
+
+    /// Token counts the provider reported so far (Anthropic tells the
+    /// prompt's at the start); what a cancelled attempt is charged with.
+    fn usage(&self, _usage: Usage) {}
+}
+
 /// A model backend. The runtime calls it once per attempt and does retries,
 /// timeouts, limits and caching itself, so an implementation only makes the
 /// one request; implement it to plug in a backend of your own.
@@ -96,6 +110,24 @@ pub trait Provider: Send + Sync {
         false
     }
 
+    /// Makes one attempt as [`call`](Provider::call) does, handing the
+    /// reply's text to `sink` as it arrives; the `Reply` at the end holds
+    /// the whole text. Dropping the future must cancel the attempt (an HTTP
+    /// provider closes the connection). The default calls
+    /// [`call`](Provider::call) and hands over the whole reply as one chunk,
+    /// so every provider can be streamed from.
+    fn stream<'a>(
+        &'a self,
+        request: Request,
+        sink: &'a dyn StreamSink,
+    ) -> BoxFuture<'a, Result<Reply, ProviderError>> {
+        Box::pin(async move {
+            let reply = self.call(request).await?;
+            sink.text(&reply.text);
+            Ok(reply)
+        })
+    }
+
     /// A reply's text as an error may quote it. A model can be made to
     /// repeat its key (a prompt injection asking for it, a server that
     /// echoes headers), and an unparsable reply is quoted in the message:
@@ -108,6 +140,8 @@ pub trait Provider: Send + Sync {
 pub(crate) mod anthropic;
 mod error;
 pub mod format;
+#[cfg(test)]
+mod history_tests;
 // `http`, `openai` and `registry` are public but hidden for benches/http.rs,
 // which drives the real `OpenAiProvider` against a local server, and
 // benches/support, which builds a program's providers without an engine.
@@ -118,3 +152,4 @@ pub(crate) mod mock;
 pub mod openai;
 #[doc(hidden)]
 pub mod registry;
+mod stream;

@@ -29,6 +29,11 @@ pub(crate) struct Rendered<'c> {
     pub call: &'c AskCall,
     pub prompt: String,
     pub system: Option<String>,
+    /// The conversation `with` gives; empty without one.
+    pub history: crate::chat::Chat,
+    /// The gates of the outputs streaming this call (set by `node` for a
+    /// streamed `ask` node).
+    pub stream: Option<super::gate::Gates>,
 }
 
 fn site(env: &Env<'_>) -> Site {
@@ -71,6 +76,9 @@ fn sample<'a>(
         model: &r.call.model,
         prompt: r.prompt.clone(),
         system: r.system.clone(),
+        history: r.history.clone(),
+        // Only a call sampled once streams: a vote's samples are not a reply.
+        stream: if ix.is_none() { r.stream.clone() } else { None },
         sample,
         expect: r.call.parse_as.clone(),
         timeout: r.call.timeout,
@@ -338,6 +346,9 @@ async fn judge_between(
         site,
         model: judge,
         prompt: judge_prompt_for(task, &candidates),
+        // A judge compares candidates; the conversation is not its business.
+        history: Vec::new().into(),
+        stream: None,
         system: env
             .ctx
             .graph

@@ -73,7 +73,8 @@ pub fn parse_reply_to(
     prompt: Option<&str>,
 ) -> Result<Value, ReplyParseError> {
     match ty {
-        Type::Text | Type::Unknown => {
+        // The checker refuses `as chat`; read as text if one ever got here.
+        Type::Text | Type::Chat | Type::Unknown => {
             Ok(Value::Text(text.trim_end_matches(['\n', '\r']).to_owned()))
         }
         Type::Optional(inner) => parse_reply_to(text, inner, prompt),
@@ -88,7 +89,8 @@ pub fn parse_reply_to(
 /// `text` as `ty`, or what was expected instead.
 fn read(text: &str, ty: &Type) -> Result<Value, String> {
     match ty {
-        Type::Text | Type::Unknown => {
+        // The checker refuses `as chat`; read as text if one ever got here.
+        Type::Text | Type::Chat | Type::Unknown => {
             Ok(Value::Text(text.trim_end_matches(['\n', '\r']).to_owned()))
         }
         Type::Optional(inner) => read(text, inner),
@@ -505,6 +507,7 @@ fn bullet_item(line: &str) -> Option<&str> {
 pub(crate) fn describe(ty: &Type) -> String {
     match ty {
         Type::Text | Type::Unknown => "text".into(),
+        Type::Chat => "a conversation".into(),
         Type::Bool => "true or false".into(),
         Type::Int => "a whole number".into(),
         Type::Number => "a number".into(),

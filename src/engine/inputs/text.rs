@@ -40,6 +40,8 @@ pub enum InputProblem {
     BadItem(Box<ItemProblem>),
     /// A record whose fields do not fit, and which field is wrong.
     BadRecord(Box<str>),
+    /// JSON that is not a conversation, and why (boxed to keep the error small).
+    BadChat(Box<crate::chat::ChatProblem>),
 }
 
 /// A list item that does not fit the list's item type.
@@ -74,6 +76,7 @@ impl std::fmt::Display for InputProblem {
                 }
             }
             InputProblem::BadRecord(why) => write!(f, " ({why})"),
+            InputProblem::BadChat(problem) => write!(f, " ({problem})"),
         }
     }
 }
@@ -121,6 +124,9 @@ fn help_for(name: &str, ty: &Type, raw: &str) -> String {
         ),
         Type::Record(_) => format!(
             "write a json object with the record's fields, quoted for the shell, such as `--input {name}='{{...}}'`, or read it from a file with `--input {name}=@FILE`"
+        ),
+        Type::Chat => format!(
+            "write a json array of messages such as `[{{\"role\": \"user\", \"content\": \"hi\"}}]`, for example from a file with `--input {name}=@FILE`"
         ),
         Type::Text | Type::Unknown | Type::Optional(_) => {
             format!("check the declaration of input `{name}`")
@@ -187,6 +193,13 @@ fn parse_value(raw: &str, ty: &Type) -> Result<Value, InputProblem> {
                 serde_json::from_str(raw).map_err(|e| InputProblem::BadJson(e.to_string()))?;
             crate::runtime::reply::from_json_value(&j, ty)
                 .map_err(|why| InputProblem::BadRecord(why.into()))
+        }
+        Type::Chat => {
+            let j: serde_json::Value =
+                serde_json::from_str(raw).map_err(|e| InputProblem::BadJson(e.to_string()))?;
+            crate::chat::from_json(&j)
+                .map(Value::Chat)
+                .map_err(|p| InputProblem::BadChat(Box::new(p)))
         }
     }
 }
