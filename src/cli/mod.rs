@@ -5,7 +5,6 @@ mod batch;
 mod cache_cmd;
 mod check;
 mod graph;
-mod json_error;
 mod progress;
 mod report;
 mod run;
