@@ -28,6 +28,7 @@ pub mod internal;
 pub mod model;
 pub mod providers;
 pub mod runtime;
+pub mod serve;
 pub mod syntax;
 pub(crate) mod text;
 pub mod types;
