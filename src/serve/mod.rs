@@ -267,8 +267,10 @@ impl Server {
             .into_future();
         let mut server = std::pin::pin!(server);
         tokio::select! {
-            done = &mut server => return done,
+            // Shutdown is logged even when nothing is left to drain.
+            biased;
             () = draining.cancelled() => {}
+            done = &mut server => return done,
         }
         let state = &self.state;
         let deadline = state.options.shutdown_timeout;
