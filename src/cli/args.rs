@@ -39,7 +39,7 @@ pub enum Command {
     },
     /// Run the program: every independent call at the same time
     Run(RunArgs),
-    /// Serve the program over HTTP: OpenAI-compatible chat completions, runs, metrics
+    /// Serve the program over HTTP, as an OpenAI-compatible chat model
     Serve(ServeArgs),
     /// Inspect or empty the call cache
     Cache {
