@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 pub mod cache;
+pub mod chat;
 // Hidden: benches/frontend.rs times `check::check` apart from parsing.
 #[doc(hidden)]
 pub mod check;

@@ -26,6 +26,8 @@ pub enum Type {
     Union(Vec<String>),
     /// A section record: `NAME.member`.
     Record(IndexMap<String, Type>),
+    /// `chat`: a conversation, the turns an `ask` is given with `with`.
+    Chat,
     /// The type of an expression that already has an error; never reported again.
     Unknown,
 }
@@ -76,6 +78,7 @@ impl fmt::Display for Type {
                 }
                 f.write_str("}")
             }
+            Type::Chat => f.write_str("chat"),
             Type::Unknown => f.write_str("unknown"),
         }
     }

@@ -73,6 +73,8 @@ pub enum Value {
     Record(IndexMap<String, Value>),
     /// A `json` value invented offline; see [`Placeholder`].
     Placeholder(Placeholder),
+    /// A `chat`: a conversation's turns, in order.
+    Chat(crate::chat::Chat),
 }
 
 impl Value {
@@ -93,7 +95,7 @@ impl Value {
                 .map(Value::to_text)
                 .collect::<Vec<_>>()
                 .join("\n"),
-            Value::Record(_) => self.to_json().to_string(),
+            Value::Record(_) | Value::Chat(_) => self.to_json().to_string(),
         }
     }
 
@@ -118,6 +120,7 @@ impl Value {
                     .collect(),
             ),
             Value::Placeholder(p) => serde_json::Value::String(p.to_text()),
+            Value::Chat(chat) => crate::chat::to_json(chat),
         }
     }
 

@@ -2,7 +2,8 @@
 //!
 //! In: provider, model id, `temperature`, `max_tokens`, `top_p`, `base_url`,
 //! the mock's reply options (and, for mocks, the declared name, which
-//! placeholders quote), the system prompt, the rendered prompt, the `as`
+//! placeholders quote), the system prompt, the conversation given with
+//! `with` (when there is one), the rendered prompt, the `as`
 //! type and the sample index (so the samples of a vote stay distinct).
 //! Out: limits, timeouts, retries, prices and the key's variable name, which
 //! change how a call is made but not what it answers. Changing anything that
@@ -31,6 +32,9 @@ impl std::fmt::Debug for CallKey {
 pub struct CallSpec<'a> {
     pub model: &'a ModelSpec,
     pub system: Option<&'a str>,
+    /// The conversation before the prompt; empty adds nothing to the key,
+    /// so calls without one keep the keys they had before conversations.
+    pub history: &'a [crate::chat::Message],
     pub prompt: &'a str,
     pub expect: &'a Type,
     pub sample: u32,
@@ -73,6 +77,14 @@ impl CallKey {
             h.int(Some(u64::from(m.placeholder)));
         }
         h.text(call.system);
+        if !call.history.is_empty() {
+            h.text(Some("history"));
+            h.int(Some(call.history.len() as u64));
+            for m in call.history {
+                h.text(Some(m.role.as_str()));
+                h.text(Some(&m.content));
+            }
+        }
         h.text(Some(call.prompt));
         h.text(Some(&call.expect.to_string()));
         h.int(Some(u64::from(call.sample)));
@@ -144,6 +156,7 @@ mod tests {
         CallKey::new(CallSpec {
             model,
             system,
+            history: &[],
             prompt,
             expect: ty,
             sample,
@@ -243,5 +256,31 @@ mod tests {
             key(&m, Some("a"), "bc", &Type::Text, 0)
         );
         assert_eq!(key(&m, None, "x", &Type::Text, 0).hex().len(), 64);
+    }
+
+    #[test]
+    fn a_conversation_changes_the_key_and_none_keeps_the_old_one() {
+        use crate::chat::{Message, Role};
+        let base = spec(
+            ProviderKind::OpenAi,
+            Some("gpt-4o-mini"),
+            ModelOptions::default(),
+        );
+        let plain = key(&base, None, "hi", &Type::Text, 0);
+        let with = |history: &[Message]| {
+            CallKey::new(CallSpec {
+                model: &base,
+                system: None,
+                history,
+                prompt: "hi",
+                expect: &Type::Text,
+                sample: 0,
+            })
+        };
+        assert_eq!(with(&[]), plain);
+        let one = [Message::new(Role::User, "earlier")];
+        let other = [Message::new(Role::Assistant, "earlier")];
+        assert_ne!(with(&one), plain);
+        assert_ne!(with(&one), with(&other));
     }
 }

@@ -96,6 +96,7 @@ output ok = ask m "Is it?" as bool vote 3 by majority
         let key = super::CallKey::new(super::key::CallSpec {
             model: spec,
             system: None,
+            history: &[],
             prompt: "Is it?",
             expect: &crate::types::Type::Bool,
             sample,

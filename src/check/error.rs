@@ -92,6 +92,7 @@ pub enum TypeHelp {
     Comparison,
     Ordering,
     Argument,
+    Chat,
 }
 
 impl fmt::Display for TypeHelp {
@@ -110,6 +111,9 @@ impl fmt::Display for TypeHelp {
             }
             TypeHelp::Argument => {
                 "pass a value of the type the builtin takes; for a reply, that is its `as TYPE`"
+            }
+            TypeHelp::Chat => {
+                "a conversation is not text: pass it to an `ask` with `with NAME`, which sends its turns as messages"
             }
         })
     }
@@ -608,6 +612,42 @@ pub enum CheckError {
     InterpolateRecord {
         name: String,
         #[label("`{name}` is a section record")]
+        span: Span,
+    },
+
+    // ----- conversations -------------------------------------------------
+    #[error("a conversation is not text: `{name}` cannot be interpolated")]
+    #[diagnostic(
+        code(flow::check::chat_as_text),
+        help(
+            "pass it to an `ask` with `with {name}`, which sends its turns as messages before the prompt"
+        )
+    )]
+    ChatAsText {
+        name: String,
+        #[label("`{name}` is a chat")]
+        span: Span,
+    },
+
+    #[error("`with` takes a conversation, but `{name}` is {found}")]
+    #[diagnostic(
+        code(flow::check::with_not_chat),
+        help("declare the conversation as `input {name}: chat`, or pass one that is")
+    )]
+    WithNotChat {
+        name: String,
+        found: Type,
+        #[label("not a chat")]
+        span: Span,
+    },
+
+    #[error("a reply cannot be parsed into a conversation")]
+    #[diagnostic(
+        code(flow::check::as_chat),
+        help("ask for text (the default) and pass the conversation with `with NAME`")
+    )]
+    AsChat {
+        #[label("`chat` is for inputs")]
         span: Span,
     },
 

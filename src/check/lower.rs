@@ -155,9 +155,17 @@ impl Lowerer<'_, '_> {
         let (kind, ty) = match &decl.kind {
             DeclKind::Input(input) => {
                 let ty = types::from_ast(&input.ty, self.errors);
-                let default = input.default.as_ref().map(|d| self.expr(d, &mut cx));
+                let mut default = input.default.as_ref().map(|d| self.expr(d, &mut cx));
                 if let Some(d) = &default {
                     self.check_default(&input.name.name, &ty, d);
+                }
+                // A conversation left out is one that has not started.
+                if ty == Type::Chat && default.is_none() {
+                    default = Some(Expr {
+                        kind: ExprKind::Lit(Value::Chat(Vec::new().into())),
+                        ty: Type::Chat,
+                        span: input.ty.span,
+                    });
                 }
                 (NodeKind::Input { default }, ty)
             }
@@ -652,6 +660,12 @@ impl Lowerer<'_, '_> {
                 ast::TemplatePart::Lit(s) => parts.push(TemplatePart::Lit(s.clone())),
                 ast::TemplatePart::Interp(i) => {
                     let e = self.path(&i.name, &i.fields, i.span, cx);
+                    if e.ty == Type::Chat {
+                        self.errors.push(CheckError::ChatAsText {
+                            name: i.name.name.clone(),
+                            span: i.span,
+                        });
+                    }
                     if matches!(e.ty, Type::Record(_)) {
                         let written = std::iter::once(i.name.name.as_str())
                             .chain(i.fields.iter().map(|f| f.name.as_str()))
@@ -795,6 +809,22 @@ impl Lowerer<'_, '_> {
             Some(c) => votes::in_range(c.value, c.span, CountKind::Retry, self.errors),
             None => cx.defaults.retry,
         };
+        if let Some(t) = &m.as_type
+            && mentions_chat(&parse_as)
+        {
+            self.errors.push(CheckError::AsChat { span: t.span });
+        }
+        let history = m.history.as_ref().map(|h| {
+            let e = self.path(h, &[], h.span, cx);
+            if !matches!(e.ty, Type::Chat | Type::Unknown) {
+                self.errors.push(CheckError::WithNotChat {
+                    name: h.name.clone(),
+                    found: e.ty.clone(),
+                    span: h.span,
+                });
+            }
+            e
+        });
         AskCall {
             model: ask.model.name.clone(),
             prompt,
@@ -802,6 +832,7 @@ impl Lowerer<'_, '_> {
             parse_as,
             timeout,
             retry,
+            history,
             span,
         }
     }
@@ -1024,5 +1055,14 @@ pub fn calls(e: &Expr) -> u64 {
         ExprKind::And(a, b) | ExprKind::Or(a, b) | ExprKind::Compare(_, a, b) => {
             calls(a).saturating_add(calls(b))
         }
+    }
+}
+
+/// Whether a reply type holds a conversation, which no reply parses into.
+fn mentions_chat(ty: &Type) -> bool {
+    match ty {
+        Type::Chat => true,
+        Type::List(item) => mentions_chat(item),
+        _ => false,
     }
 }

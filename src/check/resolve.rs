@@ -282,6 +282,9 @@ impl Resolver<'_, '_> {
     fn ask(&mut self, ask: &Ask) {
         self.model(&ask.model);
         self.template(&ask.prompt);
+        if let Some(history) = &ask.modifiers.history {
+            self.path(history, &[]);
+        }
         if let Some(system) = &ask.system {
             self.template(system);
         }

@@ -46,6 +46,12 @@ fn modifiers(m: &Modifiers, errors: &mut Vec<CheckError>) {
             span: r.span,
         });
     }
+    if let Some(h) = &m.history {
+        errors.push(CheckError::SectionModifier {
+            modifier: "with",
+            span: h.span,
+        });
+    }
 }
 
 fn ensemble_members(section: &Section, errors: &mut Vec<CheckError>) {

@@ -1100,3 +1100,67 @@ fn item_21_as_type_help_only_where_a_reply_is_parsed() {
     let e = one("output o = [1, \"a\"]\n", "type_mismatch");
     assert!(!help(&e).contains("as "), "{}", help(&e));
 }
+
+// ----- conversations -------------------------------------------------------
+
+#[test]
+fn with_passes_a_chat_and_a_chat_input_defaults_to_an_empty_conversation() {
+    let src = format!("{MODELS}input h: chat\ninput q: text\noutput a = ask m \"{{q}}\" with h\n");
+    let (graph, errors) = run(&src);
+    assert!(errors.is_empty(), "{errors:?}");
+    let graph = graph.expect("graph");
+    let h = graph.inputs["h"];
+    assert_eq!(graph.node(h).ty, Type::Chat);
+    assert!(matches!(
+        &graph.node(h).kind,
+        NodeKind::Input { default: Some(d) } if matches!(&d.kind, crate::graph::ExprKind::Lit(crate::value::Value::Chat(c)) if c.is_empty())
+    ));
+    // The history is a data dependency of the call.
+    let ask = graph
+        .dag
+        .node_indices()
+        .find(|&i| matches!(graph.node(i).kind, NodeKind::Ask { .. }))
+        .expect("an ask node");
+    assert!(graph.dag.find_edge(h, ask).is_some());
+}
+
+#[test]
+fn a_chat_is_not_text_and_with_takes_only_a_chat() {
+    let src = format!(
+        "{MODELS}input h: chat\ninput q: text\noutput a = ask m \"{{h}}\"\noutput b = trim(h)\noutput c = ask m \"x\" with q\noutput d = ask m \"y\" as list<chat>\n"
+    );
+    let (_, errors) = run(&src);
+    let codes: Vec<String> = errors.iter().map(code).collect();
+    assert_eq!(
+        codes,
+        [
+            "flow::check::chat_as_text",
+            "flow::check::type_mismatch",
+            "flow::check::with_not_chat",
+            "flow::check::as_chat"
+        ]
+    );
+    assert_eq!(labels(&src, &errors[0]), [at(&src, "{h}", 1)]);
+    assert!(
+        help(&errors[0]).contains("`with h`"),
+        "{}",
+        help(&errors[0])
+    );
+    assert!(help(&errors[1]).contains("a conversation is not text"));
+    let q = at(&src, "with q", 1);
+    assert_eq!(labels(&src, &errors[2]), [Span::new(q.end - 1, q.end)]);
+}
+
+#[test]
+fn with_is_not_a_keyword_and_not_a_section_modifier() {
+    // A binding may still be called `with`.
+    let src = format!("{MODELS}with = ask m \"x\"\noutput o = with\n");
+    let (_, errors) = run(&src);
+    assert!(errors.is_empty(), "{errors:?}");
+    let src = format!(
+        "{MODELS}input h: chat\nsection <\n  a = ask m \"x\"\n> with h\noutput o = ask m \"{{a}}\" with h\n"
+    );
+    let (_, errors) = run(&src);
+    let codes: Vec<String> = errors.iter().map(code).collect();
+    assert_eq!(codes, ["flow::check::section_modifier"]);
+}

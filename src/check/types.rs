@@ -7,7 +7,7 @@ use crate::syntax::Span;
 use crate::syntax::ast::{TypeExpr, TypeKind};
 use crate::types::Type;
 
-const TYPE_NAMES: [&str; 6] = ["text", "bool", "int", "number", "json", "list"];
+const TYPE_NAMES: [&str; 7] = ["text", "bool", "int", "number", "json", "list", "chat"];
 
 /// A written type; an unknown name is reported and becomes `Unknown`.
 pub fn from_ast(t: &TypeExpr, errors: &mut Vec<CheckError>) -> Type {
@@ -17,6 +17,7 @@ pub fn from_ast(t: &TypeExpr, errors: &mut Vec<CheckError>) -> Type {
         TypeKind::Int => Type::Int,
         TypeKind::Number => Type::Number,
         TypeKind::Json => Type::Json,
+        TypeKind::Chat => Type::Chat,
         TypeKind::List(inner) => Type::list(from_ast(inner, errors)),
         TypeKind::Union(choices) => {
             let mut out: Vec<String> = Vec::new();
@@ -136,7 +137,11 @@ pub fn builtin(
                 ),
                 expected: expected.to_string(),
                 found: arg.ty.clone(),
-                help: TypeHelp::Argument,
+                help: if *arg.ty == Type::Chat {
+                    TypeHelp::Chat
+                } else {
+                    TypeHelp::Argument
+                },
                 span: arg.span,
             });
         }

@@ -89,11 +89,15 @@ pub fn node_detail(g: &FlowGraph, node: &Node) -> String {
 pub fn node_text(g: &FlowGraph, node: &Node) -> String {
     let text = match &node.kind {
         NodeKind::Ask { call, sampling } => format!(
-            "{}: {} = ask {} {}{}{}",
+            "{}: {} = ask {} {}{}{}{}",
             node.name,
             node.ty,
             call.model,
             template_text(g, &call.prompt),
+            call.history
+                .as_ref()
+                .map(|h| format!(" with {}", expr_text(g, h)))
+                .unwrap_or_default(),
             as_suffix(&call.parse_as),
             sampling_suffix(sampling)
         ),
@@ -374,7 +378,9 @@ fn value_text(v: &Value) -> String {
             let items: Vec<String> = items.iter().map(value_text).collect();
             format!("[{}]", items.join(", "))
         }
-        Value::Json(_) | Value::Record(_) | Value::Placeholder(_) => v.to_json().to_string(),
+        Value::Json(_) | Value::Record(_) | Value::Placeholder(_) | Value::Chat(_) => {
+            v.to_json().to_string()
+        }
     }
 }
 

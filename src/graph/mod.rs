@@ -145,6 +145,8 @@ pub struct AskCall {
     pub timeout: Option<Duration>,
     /// Attempts after the first; falls back to the model's `retry`.
     pub retry: Option<u32>,
+    /// `with NAME`: a `chat` value whose turns go before the prompt.
+    pub history: Option<Expr>,
     /// Where the `ask` is written.
     pub span: Span,
 }

@@ -139,6 +139,7 @@ impl Builder {
     pub fn call(&self, model: &str, prompt: Template, parse_as: Type) -> AskCall {
         AskCall {
             model: model.to_string(),
+            history: None,
             span: prompt.span,
             prompt,
             system: None,

@@ -15,7 +15,7 @@ pub const API_VERSION: &str = "2023-06-01";
 pub const DEFAULT_MAX_TOKENS: u32 = 1024;
 
 pub struct AnthropicProvider {
-    endpoint: Endpoint,
+    pub(super) endpoint: Endpoint,
     options: ModelOptions,
 }
 
@@ -55,15 +55,35 @@ impl AnthropicProvider {
         })
     }
 
-    fn body<'a>(&'a self, request: &'a Request) -> MessagesRequest<'a> {
+    /// The request body, shared with the streaming call (`stream.rs`),
+    /// which adds `stream` to it. The Messages API has no system role: the
+    /// conversation's system messages join the system prompt, in order.
+    pub(super) fn body<'a>(&'a self, request: &'a Request) -> MessagesRequest<'a> {
+        let own = request.system.as_deref().or(self.options.system.as_deref());
+        let mut system: Option<std::borrow::Cow<'a, str>> = own.map(Into::into);
+        let mut messages = Vec::with_capacity(1 + request.history.len());
+        for m in request.history.iter() {
+            if m.role == crate::chat::Role::System {
+                system = Some(match system {
+                    Some(s) => format!("{s}\n\n{}", m.content).into(),
+                    None => m.content.as_str().into(),
+                });
+            } else {
+                messages.push(Message {
+                    role: m.role.as_str(),
+                    content: &m.content,
+                });
+            }
+        }
+        messages.push(Message {
+            role: "user",
+            content: &request.prompt,
+        });
         MessagesRequest {
             model: &self.endpoint.model_id,
             max_tokens: self.options.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
-            system: request.system.as_deref().or(self.options.system.as_deref()),
-            messages: [Message {
-                role: "user",
-                content: &request.prompt,
-            }],
+            system,
+            messages,
             temperature: self.options.temperature,
             top_p: self.options.top_p,
         }
@@ -104,12 +124,12 @@ impl Provider for AnthropicProvider {
 }
 
 #[derive(Serialize)]
-struct MessagesRequest<'a> {
+pub(super) struct MessagesRequest<'a> {
     model: &'a str,
     max_tokens: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
-    system: Option<&'a str>,
-    messages: [Message<'a>; 1],
+    system: Option<std::borrow::Cow<'a, str>>,
+    messages: Vec<Message<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     temperature: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -877,6 +877,7 @@ pub(crate) mod test_support {
         Request {
             model: "m".to_string(),
             system: None,
+            history: Vec::new().into(),
             prompt: prompt.to_string(),
             sample: 0,
             attempt: 0,

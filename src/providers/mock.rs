@@ -9,6 +9,11 @@
 //! 3. `replies`: sample `i` gets `replies[i % len]`.
 //! 4. `reply`: always this text.
 //! 5. `echo: true`: the prompt itself.
+//!
+//! A call given a conversation (`with NAME`) hears it as lines of
+//! `role: content` before `user: PROMPT`: rules look for their keys in all
+//! of it, `echo` replies with all of it, and an invented reply varies with
+//! it, so a conversation changes a mock's reply the way it would a model's.
 //! 6. None of these: a placeholder, as with `--offline`.
 //!
 //! Later options are fallbacks for earlier ones, so `rules` with `reply` means
@@ -43,10 +48,11 @@ impl MockProvider {
         if o.invents_replies() {
             return Ok(placeholder(request));
         }
+        let heard = heard(request);
         if let Some(rules) = &o.rules {
             let hit = rules
                 .iter()
-                .find(|(key, _)| key == "*" || request.prompt.contains(key.as_str()));
+                .find(|(key, _)| key == "*" || heard.contains(key.as_str()));
             if let Some((_, reply)) = hit {
                 return Ok(reply.clone());
             }
@@ -64,7 +70,7 @@ impl MockProvider {
             return Ok(reply.clone());
         }
         if o.echo {
-            return Ok(request.prompt.clone());
+            return Ok(heard.into_owned());
         }
         // Only an empty `replies: []` beside other options gets here.
         Ok(placeholder(request))
@@ -90,8 +96,8 @@ impl Provider for MockProvider {
                 });
             }
             let text = self.reply_text(&request)?;
-            let input =
-                request.system.as_deref().map_or(0, approx_tokens) + approx_tokens(&request.prompt);
+            let input = request.system.as_deref().map_or(0, approx_tokens)
+                + approx_tokens(&heard(&request));
             Ok(Reply {
                 usage: Usage {
                     input_tokens: input,
@@ -135,6 +141,24 @@ async fn wait_exactly(start: tokio::time::Instant, latency: std::time::Duration)
     }
 }
 
+/// What the mock answers to: the prompt, after the conversation if there
+/// is one (see the module's documentation).
+fn heard(request: &Request) -> std::borrow::Cow<'_, str> {
+    if request.history.is_empty() {
+        return request.prompt.as_str().into();
+    }
+    let mut text = String::new();
+    for m in request.history.iter() {
+        text.push_str(m.role.as_str());
+        text.push_str(": ");
+        text.push_str(&m.content);
+        text.push('\n');
+    }
+    text.push_str("user: ");
+    text.push_str(&request.prompt);
+    text.into()
+}
+
 fn no_rule_matched(model: &str, rules: &[(String, String)]) -> ProviderError {
     ProviderError::NoRuleMatched {
         model: model.to_string(),
@@ -168,7 +192,7 @@ fn stable_hash(parts: &[&[u8]]) -> u64 {
 /// samples of one vote agree, so every strategy (`unanimous` too) decides
 /// offline and `--offline` runs any program.
 fn placeholder(request: &Request) -> String {
-    let seed = stable_hash(&[request.prompt.as_bytes()]);
+    let seed = stable_hash(&[heard(request).as_bytes()]);
     placeholder_of(&request.expect, seed, request)
 }
 
@@ -211,7 +235,7 @@ fn placeholder_of(ty: &Type, seed: u64, request: &Request) -> String {
                 serde_json::Value::Array(values).to_string()
             }
         }
-        Type::Text | Type::Record(_) | Type::Unknown => format!(
+        Type::Text | Type::Record(_) | Type::Chat | Type::Unknown => format!(
             "[offline reply from `{}`: {}]",
             request.model,
             prompt_gist(&request.prompt)
@@ -255,6 +279,7 @@ mod tests {
         Request {
             model: "fake".into(),
             system: None,
+            history: Vec::new().into(),
             prompt: prompt.into(),
             sample,
             attempt,
@@ -594,5 +619,42 @@ mod tests {
                 output_tokens: 2
             })
         );
+    }
+
+    #[test]
+    fn a_conversation_is_heard_before_the_prompt() {
+        use crate::chat::{Message, Role};
+        let mut req = request("and now?", 0, 0, Type::Text);
+        req.history = vec![
+            Message::new(Role::User, "hi"),
+            Message::new(Role::Assistant, "hello"),
+        ]
+        .into();
+        let echo = MockProvider::new(MockOptions {
+            echo: true,
+            ..MockOptions::default()
+        });
+        assert_eq!(
+            echo.reply_text(&req).unwrap(),
+            "user: hi\nassistant: hello\nuser: and now?"
+        );
+        let ruled = MockProvider::new(MockOptions {
+            rules: rules(&[("hello", "seen"), ("*", "not")]),
+            ..MockOptions::default()
+        });
+        assert_eq!(ruled.reply_text(&req).unwrap(), "seen");
+        // An invented reply varies with the conversation.
+        let invent = MockProvider::new(MockOptions::default());
+        let alone = request("and now?", 0, 0, Type::Int);
+        let mut told = alone.clone();
+        told.history = req.history.clone();
+        let replies: std::collections::HashSet<String> = (0..4)
+            .map(|n| {
+                let mut r = told.clone();
+                r.history = vec![Message::new(Role::User, format!("turn {n}"))].into();
+                invent.reply_text(&r).unwrap()
+            })
+            .collect();
+        assert!(replies.len() > 1, "{replies:?}");
     }
 }

@@ -6,6 +6,7 @@
 
 use futures::future::BoxFuture;
 
+use crate::chat::Chat;
 use crate::types::Type;
 
 #[cfg(test)]
@@ -19,6 +20,9 @@ pub struct Request {
     pub model: String,
     /// The system prompt, if the call or the model gives one.
     pub system: Option<String>,
+    /// The conversation before the prompt (`with NAME`), oldest first;
+    /// empty for a call without one. Sent as real messages.
+    pub history: Chat,
     /// The user prompt, already interpolated.
     pub prompt: String,
     /// Which sample of a `vote`/`repeat` this is (0-based); mocks use it to vary replies.
@@ -76,6 +80,8 @@ pub trait Provider: Send + Sync {
 }
 pub(crate) mod anthropic;
 mod error;
+#[cfg(test)]
+mod history_tests;
 // `http`, `openai` and `registry` are public but hidden for benches/http.rs,
 // which drives the real `OpenAiProvider` against a local server, and
 // benches/support, which builds a program's providers without an engine.

@@ -13,7 +13,7 @@ use crate::model::{ModelOptions, ModelSpec, ProviderKind};
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 
 pub struct OpenAiProvider {
-    endpoint: Endpoint,
+    pub(super) endpoint: Endpoint,
     options: ModelOptions,
     /// OpenAI itself wants `max_completion_tokens` (its reasoning models
     /// reject `max_tokens`); compatible servers only know `max_tokens`.
@@ -59,14 +59,21 @@ impl OpenAiProvider {
         })
     }
 
-    fn body<'a>(&'a self, request: &'a Request) -> ChatRequest<'a> {
-        let mut messages = Vec::with_capacity(2);
+    /// The request body, shared with the streaming call (`stream.rs`),
+    /// which adds `stream` to it.
+    pub(super) fn body<'a>(&'a self, request: &'a Request) -> ChatRequest<'a> {
+        let mut messages = Vec::with_capacity(2 + request.history.len());
         if let Some(system) = request.system.as_deref().or(self.options.system.as_deref()) {
             messages.push(Message {
                 role: "system",
                 content: system,
             });
         }
+        // The conversation so far, as the messages it was, then the prompt.
+        messages.extend(request.history.iter().map(|m| Message {
+            role: m.role.as_str(),
+            content: &m.content,
+        }));
         messages.push(Message {
             role: "user",
             content: &request.prompt,
@@ -122,7 +129,7 @@ impl Provider for OpenAiProvider {
 }
 
 #[derive(Serialize)]
-struct ChatRequest<'a> {
+pub(super) struct ChatRequest<'a> {
     model: &'a str,
     messages: Vec<Message<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -28,6 +28,8 @@ pub(crate) struct Rendered<'c> {
     pub call: &'c AskCall,
     pub prompt: String,
     pub system: Option<String>,
+    /// The conversation `with` gives; empty without one.
+    pub history: crate::chat::Chat,
 }
 
 fn site(env: &Env<'_>) -> Site {
@@ -62,6 +64,7 @@ fn sample<'a>(
         model: &r.call.model,
         prompt: r.prompt.clone(),
         system: r.system.clone(),
+        history: r.history.clone(),
         sample,
         expect: r.call.parse_as.clone(),
         timeout: r.call.timeout,
@@ -295,6 +298,8 @@ async fn judge_between(
         site,
         model: judge,
         prompt: judge_prompt_for(task, &candidates),
+        // A judge compares candidates; the conversation is not its business.
+        history: Vec::new().into(),
         system: env
             .ctx
             .graph

@@ -13,6 +13,7 @@ use super::events::RunEvent;
 use super::trace::AttemptOutcome;
 use crate::cache::key::CallSpec;
 use crate::cache::{CachedReply, CallKey};
+use crate::chat::Chat;
 use crate::providers::{ProviderError, Request};
 use crate::syntax::Span;
 use crate::types::Type;
@@ -23,6 +24,7 @@ pub(crate) struct CallPlan<'a> {
     pub model: &'a str,
     pub prompt: String,
     pub system: Option<String>,
+    pub history: Chat,
     pub sample: u32,
     pub expect: Type,
     pub timeout: Option<Duration>,
@@ -55,6 +57,7 @@ pub(crate) async fn call<T>(
         model,
         prompt,
         system,
+        history,
         sample,
         expect,
         timeout,
@@ -85,6 +88,7 @@ pub(crate) async fn call<T>(
             CallKey::new(CallSpec {
                 model: spec,
                 system: system.as_deref(),
+                history: &history,
                 prompt: &prompt,
                 expect: &expect,
                 sample,
@@ -137,6 +141,7 @@ pub(crate) async fn call<T>(
         let request = Request {
             model: model.to_string(),
             system: system.clone(),
+            history: history.clone(),
             prompt: prompt.clone(),
             sample,
             attempt,

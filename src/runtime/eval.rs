@@ -166,10 +166,24 @@ pub(crate) async fn render_call<'c>(
             .get(&call.model)
             .and_then(|m| m.options.system.clone()),
     };
+    let history = match &call.history {
+        Some(h) => match eval(env, h).await? {
+            Value::Chat(chat) => chat,
+            other => {
+                return Err(RunError::internal(format!(
+                    "`with` in `{}` was given a {}, not a chat",
+                    env.binding,
+                    kind_name(&other)
+                )));
+            }
+        },
+        None => Vec::new().into(),
+    };
     Ok(Rendered {
         call,
         prompt,
         system,
+        history,
     })
 }
 
@@ -197,6 +211,7 @@ pub(crate) fn kind_name(v: &Value) -> &'static str {
         Value::Number(_) => "number",
         Value::List(_) => "list",
         Value::Record(_) => "section record",
+        Value::Chat(_) => "chat",
         Value::Placeholder(_) => "offline placeholder",
         Value::Json(j) => match j {
             serde_json::Value::Null => "json null",

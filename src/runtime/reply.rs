@@ -65,7 +65,9 @@ pub fn parse_reply(text: &str, ty: &Type) -> Result<Value, ReplyParseError> {
             .ok_or_else(|| ReplyParseError::new("json (optionally in a ``` code fence)", text)),
         Type::List(item) => parse_list(text, item),
         // `call` refuses these before any attempt (see `unparsable_type`).
-        Type::Record(_) => Err(ReplyParseError::new(format!("a value of type {ty}"), text)),
+        Type::Record(_) | Type::Chat => {
+            Err(ReplyParseError::new(format!("a value of type {ty}"), text))
+        }
     }
 }
 
@@ -75,7 +77,7 @@ pub fn parse_reply(text: &str, ty: &Type) -> Result<Value, ReplyParseError> {
 /// unparsable reply.
 pub fn unparsable_type(ty: &Type) -> Option<InternalError> {
     match ty {
-        Type::Record(_) => Some(InternalError::new(format!(
+        Type::Record(_) | Type::Chat => Some(InternalError::new(format!(
             "a call expects a reply of type {ty}, which no reply can be parsed into"
         ))),
         Type::List(item) => unparsable_type(item),

@@ -437,6 +437,9 @@ fn call_refs(call: &AskCall, out: &mut Vec<NodeId>) {
     if let Some(s) = &call.system {
         template_refs(s, out);
     }
+    if let Some(h) = &call.history {
+        expr_refs(h, out);
+    }
 }
 
 fn template_refs(t: &Template, out: &mut Vec<NodeId>) {

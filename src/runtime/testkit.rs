@@ -194,6 +194,7 @@ pub fn call(model: &str, prompt: Vec<P>) -> AskCall {
         parse_as: Type::Text,
         timeout: None,
         retry: None,
+        history: None,
         span: Span::new(3, 4),
     }
 }

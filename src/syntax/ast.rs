@@ -124,6 +124,8 @@ pub enum TypeKind {
     Int,
     Number,
     Json,
+    /// `chat`: a conversation.
+    Chat,
     List(Box<TypeExpr>),
     /// `"a" | "b" | "c"`: each choice with its span.
     Union(Vec<(String, Span)>),
@@ -263,6 +265,9 @@ pub struct Modifiers {
     pub vote: Option<Vote>,
     pub timeout: Option<(Duration, Span)>,
     pub retry: Option<Count>,
+    /// `with NAME`: the conversation before the prompt (a `chat` value).
+    /// Boxed: rare, and every section and `ask` carries modifiers.
+    pub history: Option<Box<Ident>>,
 }
 
 impl Modifiers {
@@ -272,6 +277,7 @@ impl Modifiers {
             && self.vote.is_none()
             && self.timeout.is_none()
             && self.retry.is_none()
+            && self.history.is_none()
     }
 }
 

@@ -179,6 +179,8 @@ fn to_symbol(rule: Rule) -> Option<(Group, &'static str)> {
         | Rule::mod_vote
         | Rule::mod_timeout
         | Rule::mod_retry
+        | Rule::mod_with
+        | Rule::kw_with
         | Rule::kw_as
         | Rule::kw_repeat
         | Rule::kw_vote

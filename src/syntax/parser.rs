@@ -386,6 +386,7 @@ impl Builder<'_> {
                     "int" => TypeKind::Int,
                     "number" => TypeKind::Number,
                     "json" => TypeKind::Json,
+                    "chat" => TypeKind::Chat,
                     "list" => {
                         self.errors.push(SyntaxError::ExpectedType {
                             found: "`list` alone".into(),
@@ -672,6 +673,7 @@ impl Builder<'_> {
                 Rule::mod_vote => "vote",
                 Rule::mod_timeout => "timeout",
                 Rule::mod_retry => "retry",
+                Rule::mod_with => "with",
                 other => return Err(bug(format!("unexpected modifier {other:?}"), span)),
             };
             if let Some(&(_, first)) = seen.iter().find(|(n, _)| *n == name) {
@@ -688,6 +690,7 @@ impl Builder<'_> {
                 Rule::mod_as => m.as_type = Some(self.type_expr(k.presume(Rule::type_expr)?)?),
                 Rule::mod_repeat => m.repeat = Some(self.count(k.presume(Rule::count)?)),
                 Rule::mod_retry => m.retry = Some(self.count(k.presume(Rule::count)?)),
+                Rule::mod_with => m.history = Some(Box::new(self.ident(k.presume(Rule::ident)?))),
                 Rule::mod_timeout => {
                     let d = k.presume(Rule::duration)?;
                     m.timeout = Some((self.duration(&d), span_of(&d)));

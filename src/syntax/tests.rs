@@ -66,6 +66,7 @@ fn ty(t: &TypeExpr) -> String {
         TypeKind::Int => "int".into(),
         TypeKind::Number => "number".into(),
         TypeKind::Json => "json".into(),
+        TypeKind::Chat => "chat".into(),
         TypeKind::List(inner) => format!("list<{}>", ty(inner)),
         TypeKind::Union(choices) => {
             let v: Vec<String> = choices.iter().map(|(c, _)| format!("{c:?}")).collect();

@@ -46,6 +46,14 @@ enum Mismatch {
 
 fn convert_at(name: &str, j: &serde_json::Value, ty: &Type) -> Result<Value, Mismatch> {
     use serde_json::Value as J;
+    if let Type::Chat = ty {
+        return crate::chat::from_json(j)
+            .map(Value::Chat)
+            .map_err(|problem| Mismatch::Json {
+                found: format!("{}: {problem}", describe(j)),
+                item: None,
+            });
+    }
     if let J::String(s) = j
         && !matches!(ty, Type::Json)
     {
@@ -137,5 +145,8 @@ fn json_shape(ty: &Type) -> String {
         Type::Json => "any JSON value".into(),
         Type::List(item) => format!("a JSON array of {}", json_shape(item)),
         Type::Record(_) => "a value of a type an input can have".into(),
+        Type::Chat => {
+            "an array of messages, such as [{\"role\": \"user\", \"content\": \"hi\"}]".into()
+        }
     }
 }

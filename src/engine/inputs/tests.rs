@@ -167,3 +167,58 @@ fn item_12_at_at_escapes_a_value_starting_with_at_and_at_dash_reads_stdin() {
         Ok(("mail".into(), InputValue::Text("a@b.c".into())))
     );
 }
+
+const CHAT: &str = r#"
+model m = mock(echo: true)
+input query: text
+input history: chat
+output answer = ask m "{query}" with history
+"#;
+
+#[test]
+fn a_chat_input_takes_the_messages_array_as_text_or_json_and_may_be_left_out() {
+    let p = Program::compile("chat.flow", CHAT).expect("compiles");
+    let text_json =
+        r#"[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]"#;
+    let bound = bind(p.graph(), text(&[("query", "q"), ("history", text_json)])).unwrap();
+    let Some(Value::Chat(chat)) = bound.values().get("history") else {
+        panic!("{bound:?}");
+    };
+    assert_eq!(chat.len(), 2);
+    let row = bind_json_text(
+        p.graph(),
+        r#"{"query": "q", "history": [{"role": "system", "content": "terse"}]}"#,
+    )
+    .unwrap();
+    assert!(matches!(row.values().get("history"), Some(Value::Chat(c)) if c.len() == 1));
+    // Left out: the empty conversation, from the default.
+    assert!(bind(p.graph(), text(&[("query", "q")])).is_ok());
+}
+
+#[test]
+fn a_bad_conversation_is_an_input_error_naming_the_message() {
+    let p = Program::compile("chat.flow", CHAT).expect("compiles");
+    let e = bind(
+        p.graph(),
+        text(&[("query", "q"), ("history", r#"[{"role": "user"}]"#)]),
+    )
+    .unwrap_err();
+    assert_eq!(codes(&e), ["flow::input::bad_value"]);
+    assert!(
+        e.to_string().contains("message 1 has no text `content`"),
+        "{e}"
+    );
+    let e = bind(p.graph(), text(&[("query", "q"), ("history", "not json")])).unwrap_err();
+    assert!(e.to_string().contains("not valid json"), "{e}");
+    let e = bind_json_text(
+        p.graph(),
+        r#"{"query": "q", "history": {"role": "user", "content": "x"}}"#,
+    )
+    .unwrap_err();
+    assert_eq!(codes(&e), ["flow::input::bad_value"]);
+    assert!(
+        e.to_string()
+            .contains("expected an array of messages, found an object"),
+        "{e}"
+    );
+}

@@ -40,6 +40,8 @@ pub enum InputProblem {
     BadItem(Box<ItemProblem>),
     /// A record type: inputs cannot be sections.
     Unsupported,
+    /// JSON that is not a conversation, and why (boxed to keep the error small).
+    BadChat(Box<crate::chat::ChatProblem>),
 }
 
 /// A list item that does not fit the list's item type.
@@ -73,6 +75,7 @@ impl std::fmt::Display for InputProblem {
                     _ => f.write_str(")"),
                 }
             }
+            InputProblem::BadChat(problem) => write!(f, " ({problem})"),
             InputProblem::Unsupported => f.write_str(
                 " (an input cannot have a section type; this is a bug in flow, please report it)",
             ),
@@ -120,6 +123,9 @@ fn help_for(name: &str, ty: &Type, raw: &str) -> String {
         ),
         Type::List(item) => format!(
             "write a json array such as `--input {name}='[...]'` or one {item} per line, for example from a file with `--input {name}=@FILE`"
+        ),
+        Type::Chat => format!(
+            "write a json array of messages such as `[{{\"role\": \"user\", \"content\": \"hi\"}}]`, for example from a file with `--input {name}=@FILE`"
         ),
         Type::Text | Type::Unknown | Type::Record(_) => {
             format!("check the declaration of input `{name}`")
@@ -180,6 +186,13 @@ fn parse_value(raw: &str, ty: &Type) -> Result<Value, InputProblem> {
             .map(Value::Json)
             .map_err(|e| InputProblem::BadJson(e.to_string())),
         Type::List(item) => parse_list(raw, item),
+        Type::Chat => {
+            let j: serde_json::Value =
+                serde_json::from_str(raw).map_err(|e| InputProblem::BadJson(e.to_string()))?;
+            crate::chat::from_json(&j)
+                .map(Value::Chat)
+                .map_err(|p| InputProblem::BadChat(Box::new(p)))
+        }
         Type::Record(_) => Err(InputProblem::Unsupported),
     }
 }

@@ -61,6 +61,10 @@ fn write_key(value: &Value, out: &mut String) {
             }
             out.push(']');
         }
+        Value::Chat(chat) => {
+            out.push('c');
+            write_json_key(&crate::chat::to_json(chat), out);
+        }
         Value::Placeholder(p) => {
             out.push('p');
             out.push_str(&json_string(&p.path));
