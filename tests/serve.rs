@@ -572,3 +572,35 @@ async fn shutdown_lets_runs_finish_then_cancels_what_is_left() {
         "no longer accepting"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn earlier_turns_reach_the_program_s_chat_input() {
+    let src = "model assistant = mock(echo: true)\ninput query: text\ninput history: chat\noutput answer = ask assistant \"{query}\" with history\n";
+    let server = start(src, ServeOptions::default()).await;
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("a client");
+    let body = json!({"messages": [
+        {"role": "developer", "content": "Be brief."},
+        {"role": "user", "content": "My name is Ada."},
+        {"role": "assistant", "content": "Hello Ada!"},
+        {"role": "user", "content": "What is my name?"}
+    ]});
+    let reply: Value = http
+        .post(server.url("/v1/chat/completions"))
+        .json(&body)
+        .send()
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("json");
+    let text = reply["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap_or("");
+    for said in ["system: Be brief.", "user: My name is Ada.", "assistant: Hello Ada!", "What is my name?"] {
+        assert!(text.contains(said), "{said:?} not in {text:?}");
+    }
+    server.shutdown().await;
+}

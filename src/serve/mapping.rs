@@ -105,11 +105,13 @@ fn message_input(graph: &FlowGraph) -> Result<(String, Option<String>), String> 
     let mut text_required = Vec::new();
     let mut text_optional = Vec::new();
     let mut other_required = Vec::new();
-    let history = None;
+    let mut chats = Vec::new();
     for (name, &node) in &graph.inputs {
         let n = &graph.dag[node];
         let required = matches!(n.kind, NodeKind::Input { default: None });
         match (&n.ty, required) {
+            // A `chat` left out is an empty conversation: never required.
+            (Type::Chat, _) => chats.push(name.as_str()),
             (Type::Text, true) => text_required.push(name.as_str()),
             (Type::Text, false) => text_optional.push(name.as_str()),
             (_, true) => other_required.push(name.as_str()),
@@ -139,6 +141,16 @@ fn message_input(graph: &FlowGraph) -> Result<(String, Option<String>), String> 
             backticked(&other_required)
         ));
     }
+    let history = match chats.as_slice() {
+        [] => None,
+        [one] => Some(one.to_string()),
+        many => {
+            return Err(format!(
+                "the program has several `chat` inputs ({}); a chat request has one conversation",
+                backticked(many)
+            ));
+        }
+    };
     Ok((message, history))
 }
 

@@ -30,6 +30,16 @@ fn the_user_message_goes_to_the_one_required_text_input() {
 }
 
 #[test]
+fn earlier_turns_go_to_the_chat_input() {
+    let g = graph(
+        "model m = mock()\ninput query: text\ninput history: chat\noutput answer = ask m \"{query}\" with history\n",
+    );
+    let m = chat_mapping(&g, None).expect("no error").expect("chat works");
+    assert_eq!(m.message, "query");
+    assert_eq!(m.history.as_deref(), Some("history"));
+}
+
+#[test]
 fn the_reply_is_answer_then_reply_then_the_only_text_output() {
     let g = graph(
         "model m = mock()\ninput q: text\noutput n = 3\noutput reply = ask m \"{q}\"\noutput other = ask m \"x {q}\"\n",
