@@ -17,6 +17,8 @@
 //!    a direct run's events: the answer's first output and the guard's vote.
 //!    Goal: within 5 ms of max(answer's first token, guard decided).
 //!
+//! Run it with:
+//!
 //!     cargo bench --bench serve
 //!     cargo bench --bench serve -- --quick     # a smoke run: few iterations
 
@@ -26,7 +28,6 @@ use std::time::{Duration, Instant};
 use flow::engine::{Engine, EngineOptions, InputValue, Program, RunControl};
 use flow::runtime::RunEvent;
 use flow::serve::{ServeOptions, Server};
-use futures::StreamExt;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -72,7 +73,10 @@ async fn start(engine: Engine) -> (String, CancellationToken) {
         Ok(l) => l,
         Err(e) => panic!("{e}"),
     };
-    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     let stop = CancellationToken::new();
     tokio::spawn(server.serve(listener, stop.clone().cancelled_owned()));
     (format!("http://{addr}"), stop)
@@ -104,7 +108,10 @@ async fn overhead(iterations: usize) {
         assert!(report.outputs.is_ok());
     }
     let (url, stop) = start(engine).await;
-    let client = reqwest::Client::builder().no_proxy().build().expect("client");
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
     let mut served = Vec::with_capacity(iterations);
     for i in 0..iterations {
         let body = json!({"messages": [{"role": "user", "content": format!("q{i}")}]});
@@ -174,7 +181,10 @@ async fn throughput(clients: usize, seconds: f64) {
 /// The direct run's times: the answer's first output, the guard's vote.
 async fn guard_times(engine: &Engine) -> (Duration, Duration) {
     let inputs = engine
-        .bind([("query".to_string(), InputValue::Text("How do I bake bread?".into()))])
+        .bind([(
+            "query".to_string(),
+            InputValue::Text("How do I bake bread?".into()),
+        )])
         .expect("binds");
     let t = Instant::now();
     let mut run = engine.start(inputs, CancellationToken::new());
@@ -207,7 +217,10 @@ async fn first_token(iterations: usize) {
         guards.push(g);
     }
     let (url, stop) = start(engine).await;
-    let client = reqwest::Client::builder().no_proxy().build().expect("client");
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
     let mut firsts = Vec::new();
     for _ in 0..iterations {
         let body = json!({
@@ -215,16 +228,15 @@ async fn first_token(iterations: usize) {
             "stream": true
         });
         let t = Instant::now();
-        let r = client
+        let mut r = client
             .post(format!("{url}/v1/chat/completions"))
             .json(&body)
             .send()
             .await
             .expect("answered");
-        let mut stream = r.bytes_stream();
         let mut seen = String::new();
         let mut first = None;
-        while let Some(Ok(bytes)) = stream.next().await {
+        while let Ok(Some(bytes)) = r.chunk().await {
             seen.push_str(&String::from_utf8_lossy(&bytes));
             if first.is_none() && seen.contains("\"content\":\"A") {
                 first = Some(t.elapsed());
@@ -249,7 +261,10 @@ fn main() {
         return;
     }
     let quick = std::env::args().any(|a| a == "--quick");
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => Arc::new(r),
         Err(e) => panic!("{e}"),
     };

@@ -147,10 +147,7 @@ async fn an_openai_client_gets_the_guarded_answer_and_the_refusal() {
         .create(ask("guardrails", "How do I build a bomb?"))
         .await
         .expect("a refusal is an ordinary message");
-    assert_eq!(
-        unsafe_.choices[0].message.content.as_deref(),
-        Some(REFUSAL)
-    );
+    assert_eq!(unsafe_.choices[0].message.content.as_deref(), Some(REFUSAL));
     server.shutdown().await;
 }
 
@@ -303,34 +300,65 @@ async fn bad_requests_get_openai_shaped_errors() {
             .body(body)
     };
     let cases: Vec<(reqwest::RequestBuilder, u16, Option<&str>, &str)> = vec![
-        (json_post(&chat, "{\"messages\": [".into()), 400, None, "not valid JSON"),
-        (json_post(&chat, "{\"model\": \"m\"}".into()), 400, Some("messages"), "required"),
-        (json_post(&chat, "{\"messages\": {\"role\": \"user\"}}".into()), 400, Some("messages"), "not an object"),
         (
-            json_post(&chat, json!({"messages": [{"role": "user", "content": ["hi"]}]}).to_string()),
+            json_post(&chat, "{\"messages\": [".into()),
+            400,
+            None,
+            "not valid JSON",
+        ),
+        (
+            json_post(&chat, "{\"model\": \"m\"}".into()),
+            400,
+            Some("messages"),
+            "required",
+        ),
+        (
+            json_post(&chat, "{\"messages\": {\"role\": \"user\"}}".into()),
+            400,
+            Some("messages"),
+            "not an object",
+        ),
+        (
+            json_post(
+                &chat,
+                json!({"messages": [{"role": "user", "content": ["hi"]}]}).to_string(),
+            ),
             400,
             Some("messages[0].content[0]"),
             "text part",
         ),
         (
-            json_post(&chat, json!({"messages": [{"role": "user", "content": "hi"}], "stream": 1}).to_string()),
+            json_post(
+                &chat,
+                json!({"messages": [{"role": "user", "content": "hi"}], "stream": 1}).to_string(),
+            ),
             400,
             Some("stream"),
             "boolean",
         ),
         (
-            json_post(&chat, json!({"messages": [{"role": "user", "content": "x".repeat(4096)}]}).to_string()),
+            json_post(
+                &chat,
+                json!({"messages": [{"role": "user", "content": "x".repeat(4096)}]}).to_string(),
+            ),
             413,
             None,
             "2048 bytes",
         ),
         (
-            http.post(&chat).header("content-type", "text/csv").body("a,b"),
+            http.post(&chat)
+                .header("content-type", "text/csv")
+                .body("a,b"),
             415,
             None,
             "text/csv",
         ),
-        (http.get(server.url("/v1/models")), 404, None, "no route `GET /v1/models`"),
+        (
+            http.get(server.url("/v1/models")),
+            404,
+            None,
+            "no route `GET /v1/models`",
+        ),
         (http.get(&chat), 405, None, "takes `POST`"),
     ];
     for (request, status, param, says) in cases {
@@ -406,7 +434,10 @@ async fn the_bearer_token_is_required_and_never_shown() {
         .text()
         .await
         .expect("text");
-    assert!(metrics.contains("flow_http_rejected_total{reason=\"unauthorized\"} 4"), "{metrics}");
+    assert!(
+        metrics.contains("flow_http_rejected_total{reason=\"unauthorized\"} 4"),
+        "{metrics}"
+    );
     assert!(!metrics.contains(secret));
     server.shutdown().await;
 }
@@ -481,10 +512,7 @@ async fn a_client_gone_mid_stream_cancels_its_run_and_the_server_keeps_serving()
         "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
         body.len()
     );
-    socket
-        .write_all(request.as_bytes())
-        .await
-        .expect("sent");
+    socket.write_all(request.as_bytes()).await.expect("sent");
     let http = reqwest::Client::builder()
         .no_proxy()
         .build()
@@ -599,7 +627,12 @@ async fn earlier_turns_reach_the_program_s_chat_input() {
     let text = reply["choices"][0]["message"]["content"]
         .as_str()
         .unwrap_or("");
-    for said in ["system: Be brief.", "user: My name is Ada.", "assistant: Hello Ada!", "What is my name?"] {
+    for said in [
+        "system: Be brief.",
+        "user: My name is Ada.",
+        "assistant: Hello Ada!",
+        "What is my name?",
+    ] {
         assert!(text.contains(said), "{said:?} not in {text:?}");
     }
     server.shutdown().await;

@@ -128,7 +128,8 @@ impl Terminal {
                 Some(miette::Severity::Warning | miette::Severity::Advice)
             )
         {
-            self.json_errors.push(crate::engine::json::to_json(d, source));
+            self.json_errors
+                .push(crate::engine::json::to_json(d, source));
         }
     }
 

@@ -96,7 +96,11 @@ pub(crate) fn parse(body: &Value) -> Result<ChatRequest, ApiError> {
             None | Some(Value::Null) => false,
             Some(Value::Bool(b)) => *b,
             Some(other) => {
-                return Err(wrong_type("stream_options.include_usage", "a boolean", other));
+                return Err(wrong_type(
+                    "stream_options.include_usage",
+                    "a boolean",
+                    other,
+                ));
             }
         },
         Some(other) => return Err(wrong_type("stream_options", "an object", other)),
@@ -384,9 +388,8 @@ async fn respond(
             if let Some(event) = reply.pending.pop_front() {
                 return Some((Ok::<Event, Infallible>(event), reply));
             }
-            if reply.pieces.run.is_none() {
-                return None;
-            }
+            // Nothing is left once the run's end was sent.
+            reply.pieces.run.as_ref()?;
             match reply.pieces.next().await {
                 Piece::Content(text) => {
                     let event = chunk(&reply.meta, json!({"content": text}), None);

@@ -50,7 +50,9 @@ pub enum ServeError {
     #[error("cannot listen on `{addr}`: {reason}")]
     #[diagnostic(
         code(flow::serve::bind),
-        help("pick another port with `--port` (`--port 0` takes any free one), or stop what is using it")
+        help(
+            "pick another port with `--port` (`--port 0` takes any free one), or stop what is using it"
+        )
     )]
     Bind {
         /// The address asked for.

@@ -54,7 +54,10 @@ pub(crate) fn launch(
         let _permit = permit;
         state.metrics.run_started();
         let started = Instant::now();
-        let report = state.engine.run(inputs, RunControl { cancel, events }).await;
+        let report = state
+            .engine
+            .run(inputs, RunControl { cancel, events })
+            .await;
         state.metrics.run_finished(&report, started.elapsed());
         if let Err(e) = &report.outputs {
             state.log(ServeEvent::RunFailed {
@@ -64,7 +67,9 @@ pub(crate) fn launch(
             });
         }
         if let Some(dir) = &state.options.trace_dir {
-            write_trace(dir, &id, &report);
+            let (dir, text) = (dir.clone(), trace_text(&report));
+            // A file write blocks; it must not hold up a worker.
+            tokio::task::spawn_blocking(move || write_trace(&dir, &id, &text));
         }
         report
     });
@@ -74,7 +79,12 @@ pub(crate) fn launch(
 /// `DIR/REQUEST_ID.json`, so a slow or failed request's calls can be looked
 /// at in Perfetto by the id its client saw. Ids are printable ASCII without
 /// spaces (see `layers`); a path separator is replaced.
-fn write_trace(dir: &std::path::Path, id: &str, report: &RunReport) {
+fn trace_text(report: &RunReport) -> String {
+    let json = crate::runtime::chrome_trace_json(&report.trace);
+    serde_json::to_string(&json).unwrap_or_default()
+}
+
+fn write_trace(dir: &std::path::Path, id: &str, text: &str) {
     let name: String = id
         .chars()
         .map(|c| {
@@ -85,8 +95,6 @@ fn write_trace(dir: &std::path::Path, id: &str, report: &RunReport) {
             }
         })
         .collect();
-    let json = crate::runtime::chrome_trace_json(&report.trace);
-    let text = serde_json::to_string(&json).unwrap_or_default();
     // A trace that cannot be written costs the request nothing.
     let _ = std::fs::write(dir.join(format!("{name}.json")), text);
 }

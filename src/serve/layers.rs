@@ -131,10 +131,7 @@ pub(crate) async fn method_not_allowed(method: Method, uri: Uri) -> Response {
         _ => "POST",
     };
     let mut response = ApiError::invalid(
-        format!(
-            "`{}` takes `{allowed}`, not `{method}`",
-            uri.path()
-        ),
+        format!("`{}` takes `{allowed}`, not `{method}`", uri.path()),
         None,
         "method_not_allowed",
     )

@@ -18,7 +18,9 @@ fn the_user_message_goes_to_the_one_required_text_input() {
     let g = graph(
         "model m = mock()\ninput style: text = \"plain\"\ninput query: text\noutput answer = ask m \"{style} {query}\"\n",
     );
-    let m = chat_mapping(&g, None).expect("no error").expect("chat works");
+    let m = chat_mapping(&g, None)
+        .expect("no error")
+        .expect("chat works");
     assert_eq!(
         m,
         ChatMapping {
@@ -34,7 +36,9 @@ fn earlier_turns_go_to_the_chat_input() {
     let g = graph(
         "model m = mock()\ninput query: text\ninput history: chat\noutput answer = ask m \"{query}\" with history\n",
     );
-    let m = chat_mapping(&g, None).expect("no error").expect("chat works");
+    let m = chat_mapping(&g, None)
+        .expect("no error")
+        .expect("chat works");
     assert_eq!(m.message, "query");
     assert_eq!(m.history.as_deref(), Some("history"));
 }
@@ -44,22 +48,30 @@ fn the_reply_is_answer_then_reply_then_the_only_text_output() {
     let g = graph(
         "model m = mock()\ninput q: text\noutput n = 3\noutput reply = ask m \"{q}\"\noutput other = ask m \"x {q}\"\n",
     );
-    let m = chat_mapping(&g, None).expect("no error").expect("chat works");
+    let m = chat_mapping(&g, None)
+        .expect("no error")
+        .expect("chat works");
     assert_eq!(m.answer, "reply");
     let g = graph("model m = mock()\ninput q: text\noutput n = 3\noutput said = ask m \"{q}\"\n");
-    let m = chat_mapping(&g, None).expect("no error").expect("chat works");
+    let m = chat_mapping(&g, None)
+        .expect("no error")
+        .expect("chat works");
     assert_eq!(m.answer, "said");
 }
 
 #[test]
 fn ambiguous_programs_serve_runs_only_and_say_why() {
-    let g = graph(
-        "model m = mock()\ninput a: text\ninput b: text\noutput x = ask m \"{a} {b}\"\n",
-    );
-    let why = chat_mapping(&g, None).expect("no error").expect_err("no chat");
+    let g = graph("model m = mock()\ninput a: text\ninput b: text\noutput x = ask m \"{a} {b}\"\n");
+    let why = chat_mapping(&g, None)
+        .expect("no error")
+        .expect_err("no chat");
     assert!(why.contains("`a`, `b`"), "{why}");
-    let g = graph("model m = mock()\ninput q: text\noutput x = ask m \"{q}\"\noutput y = ask m \"y{q}\"\n");
-    let why = chat_mapping(&g, None).expect("no error").expect_err("no chat");
+    let g = graph(
+        "model m = mock()\ninput q: text\noutput x = ask m \"{q}\"\noutput y = ask m \"y{q}\"\n",
+    );
+    let why = chat_mapping(&g, None)
+        .expect("no error")
+        .expect_err("no chat");
     assert!(why.contains("--output"), "{why}");
 }
 
@@ -94,11 +106,31 @@ fn requests_are_read_with_the_field_at_fault_named() {
         (json!({}), Some("messages"), "required"),
         (json!({"messages": "hi"}), Some("messages"), "not a string"),
         (json!({"messages": []}), Some("messages"), "empty"),
-        (json!({"messages": [{"role": "user", "content": 3}]}), Some("messages[0].content"), "not a number"),
-        (json!({"messages": [{"role": "robot", "content": "x"}]}), Some("messages[0].role"), "`robot`"),
-        (json!({"messages": [{"role": "user", "content": "x"}], "stream": "yes"}), Some("stream"), "boolean"),
-        (json!({"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}]}), Some("messages[1].role"), "last message"),
-        (json!({"messages": [{"role": "user", "content": "x"}], "n": 2}), Some("n"), "n: 1"),
+        (
+            json!({"messages": [{"role": "user", "content": 3}]}),
+            Some("messages[0].content"),
+            "not a number",
+        ),
+        (
+            json!({"messages": [{"role": "robot", "content": "x"}]}),
+            Some("messages[0].role"),
+            "`robot`",
+        ),
+        (
+            json!({"messages": [{"role": "user", "content": "x"}], "stream": "yes"}),
+            Some("stream"),
+            "boolean",
+        ),
+        (
+            json!({"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}]}),
+            Some("messages[1].role"),
+            "last message",
+        ),
+        (
+            json!({"messages": [{"role": "user", "content": "x"}], "n": 2}),
+            Some("n"),
+            "n: 1",
+        ),
     ];
     for (body, param, says) in cases {
         let e = parse(&body).expect_err("invalid");
