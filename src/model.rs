@@ -110,8 +110,13 @@ pub struct MockOptions {
     pub rules: Option<Vec<(String, String)>>,
     /// Reply with the prompt itself.
     pub echo: bool,
-    /// How long each attempt waits before answering.
+    /// How long each attempt waits before answering (before its first
+    /// chunk, when it streams).
     pub latency: Option<Duration>,
+    /// The time between a reply's chunks (a word each), so a streamed
+    /// reply arrives at a rate a test can set; a whole reply takes that
+    /// long per chunk after the first too.
+    pub chunk_delay: Option<Duration>,
     /// Each call's first `N` attempts fail with a transient error.
     pub fail_first: u32,
     /// Set by `--offline`: invent a placeholder of the expected type.

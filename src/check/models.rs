@@ -26,10 +26,18 @@ const COMMON: [&str; 12] = [
 ];
 
 /// Options only `mock` takes.
-const MOCK_ONLY: [&str; 6] = ["reply", "replies", "rules", "echo", "latency", "fail_first"];
+const MOCK_ONLY: [&str; 7] = [
+    "reply",
+    "replies",
+    "rules",
+    "echo",
+    "latency",
+    "chunk_delay",
+    "fail_first",
+];
 
 const COMMON_LIST: &str = "`temperature`, `max_tokens`, `top_p`, `system`, `base_url`, `api_key_env`, `concurrency`, `rpm`, `timeout`, `retry`, `price_in` and `price_out`";
-const MOCK_LIST: &str = "`reply`, `replies`, `rules`, `echo`, `latency`, `fail_first` and the common options (`temperature`, `concurrency`, `timeout`, `retry`, ...)";
+const MOCK_LIST: &str = "`reply`, `replies`, `rules`, `echo`, `latency`, `chunk_delay`, `fail_first` and the common options (`temperature`, `concurrency`, `timeout`, `retry`, ...)";
 
 /// Build the spec of every model declared first under its name. A model with
 /// an unknown provider has no spec (its uses are still fine to check).
@@ -217,6 +225,9 @@ fn apply(
         "latency" if is_mock => duration(v)
             .map(|d| o.mock.latency = Some(d))
             .ok_or_else(|| bad("a duration", "20ms")),
+        "chunk_delay" if is_mock => duration(v)
+            .map(|d| o.mock.chunk_delay = Some(d))
+            .ok_or_else(|| bad("a duration", "10ms")),
         "fail_first" if is_mock => int(v, 0)
             .map(|n| o.mock.fail_first = n)
             .ok_or_else(|| bad("a whole number of at least 0", "1")),

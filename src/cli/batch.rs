@@ -323,6 +323,7 @@ impl Batch {
                         let control = RunControl {
                             cancel: cancel.child_token(),
                             events: None,
+                            stream: false,
                         };
                         let engine = self.engine.clone();
                         let line = row.line;

@@ -173,7 +173,16 @@ async fn execute(engine: Engine, inputs: Inputs, stopped: setup::Stopped) -> Run
     let cancel = tokio_util::sync::CancellationToken::new();
     let (progress, events) = Progress::start();
     let signal = setup::cancel_on_signal(cancel.clone(), stopped);
-    let report = engine.run(inputs, RunControl { cancel, events }).await;
+    let report = engine
+        .run(
+            inputs,
+            RunControl {
+                cancel,
+                events,
+                stream: false,
+            },
+        )
+        .await;
     signal.abort();
     progress.finish().await;
     report

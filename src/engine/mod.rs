@@ -140,6 +140,12 @@ pub struct RunControl {
     pub cancel: CancellationToken,
     /// Events as they happen; `None` builds none at all.
     pub events: Option<UnboundedSender<RunEvent>>,
+    /// Stream the outputs that can stream ([`Program::streamable_outputs`]):
+    /// their text comes as [`RunEvent::OutputChunk`]s on `events` as it
+    /// arrives, never before the conditions the output sits under are
+    /// decided in its favour, and a call they decide against is cancelled.
+    /// `false` (the default) runs exactly as without streaming.
+    pub stream: bool,
 }
 
 impl Engine {
@@ -250,6 +256,7 @@ impl Engine {
             cache: i.cache.clone(),
             limits: Some(i.limits.clone()),
             budget: i.budget.clone(),
+            stream: control.stream,
         };
         crate::runtime::run(i.graph.clone(), i.providers.clone(), options).await
     }
@@ -257,11 +264,23 @@ impl Engine {
     /// Runs the program in a task of its own on the current tokio runtime,
     /// with its events on the handle. Must be called within a runtime.
     pub fn start(&self, inputs: Inputs, cancel: CancellationToken) -> RunHandle {
+        self.start_with(inputs, cancel, false)
+    }
+
+    /// [`Engine::start`] with the streamable outputs streamed: their
+    /// [`RunEvent::OutputChunk`]s come on the handle's events (see
+    /// [`RunControl::stream`]).
+    pub fn start_streamed(&self, inputs: Inputs, cancel: CancellationToken) -> RunHandle {
+        self.start_with(inputs, cancel, true)
+    }
+
+    fn start_with(&self, inputs: Inputs, cancel: CancellationToken, stream: bool) -> RunHandle {
         let (tx, events) = tokio::sync::mpsc::unbounded_channel();
         let engine = self.clone();
         let control = RunControl {
             cancel: cancel.clone(),
             events: Some(tx),
+            stream,
         };
         let task = tokio::spawn(async move { engine.run(inputs, control).await });
         RunHandle {

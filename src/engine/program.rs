@@ -68,6 +68,16 @@ impl Program {
         &self.source
     }
 
+    /// The outputs a streaming run streams, in output order: each is the
+    /// text of one `ask` sampled once, directly or as a branch of `if`s
+    /// (whose conditions gate its chunks). Decided from the graph alone.
+    pub fn streamable_outputs(&self) -> Vec<String> {
+        crate::graph::streams::streamable(self.graph())
+            .into_iter()
+            .map(|s| s.name)
+            .collect()
+    }
+
     /// Warnings found while compiling (a program with errors is not a `Program`).
     pub fn warnings(&self) -> &Diagnostics {
         &self.warnings

@@ -15,6 +15,7 @@ pub(crate) mod dot_check;
 pub mod json;
 pub mod mermaid;
 pub mod stats;
+pub mod streams;
 #[cfg(test)]
 pub(crate) mod testkit;
 

@@ -26,7 +26,7 @@
 
 use futures::future::BoxFuture;
 
-use super::{Provider, ProviderError, Reply, Request, Usage};
+use super::{Provider, ProviderError, Reply, Request, StreamSink, Usage};
 use crate::model::MockOptions;
 use crate::types::Type;
 
@@ -84,29 +84,81 @@ impl Provider for MockProvider {
 
     fn call(&self, request: Request) -> BoxFuture<'_, Result<Reply, ProviderError>> {
         let start = tokio::time::Instant::now();
-        Box::pin(async move {
-            if let Some(latency) = self.options.latency {
-                wait_exactly(start, latency).await;
+        Box::pin(self.answer(start, request, None))
+    }
+
+    fn stream<'a>(
+        &'a self,
+        request: Request,
+        sink: &'a dyn StreamSink,
+    ) -> BoxFuture<'a, Result<Reply, ProviderError>> {
+        let start = tokio::time::Instant::now();
+        Box::pin(self.answer(start, request, Some(sink)))
+    }
+}
+
+impl MockProvider {
+    /// One attempt: `latency` to the first chunk, then `chunk_delay` per
+    /// chunk after it, streamed or not, so both take the same time.
+    async fn answer(
+        &self,
+        start: tokio::time::Instant,
+        request: Request,
+        sink: Option<&dyn StreamSink>,
+    ) -> Result<Reply, ProviderError> {
+        if let Some(latency) = self.options.latency {
+            wait_exactly(start, latency).await;
+        }
+        if request.attempt < self.options.fail_first {
+            return Err(ProviderError::MockFailure {
+                model: request.model.clone(),
+                fail_first: self.options.fail_first,
+                attempt: request.attempt,
+            });
+        }
+        let text = self.reply_text(&request)?;
+        let input =
+            request.system.as_deref().map_or(0, approx_tokens) + approx_tokens(&heard(&request));
+        let delay = self.options.chunk_delay.unwrap_or_default();
+        let mut after = self.options.latency.unwrap_or_default();
+        for (i, chunk) in chunks(&text).enumerate() {
+            if i > 0 && !delay.is_zero() {
+                after += delay;
+                wait_exactly(start, after).await;
             }
-            if request.attempt < self.options.fail_first {
-                return Err(ProviderError::MockFailure {
-                    model: request.model.clone(),
-                    fail_first: self.options.fail_first,
-                    attempt: request.attempt,
-                });
+            if let Some(sink) = sink {
+                sink.text(chunk);
             }
-            let text = self.reply_text(&request)?;
-            let input = request.system.as_deref().map_or(0, approx_tokens)
-                + approx_tokens(&heard(&request));
-            Ok(Reply {
-                usage: Usage {
-                    input_tokens: input,
-                    output_tokens: approx_tokens(&text),
-                },
-                text,
-            })
+        }
+        Ok(Reply {
+            usage: Usage {
+                input_tokens: input,
+                output_tokens: approx_tokens(&text),
+            },
+            text,
         })
     }
+}
+
+/// A reply cut into the pieces a mock streams: each word with the white
+/// space after it (leading white space goes with the first word).
+pub(crate) fn chunks(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let body = rest.len() - rest.trim_start().len();
+        let word_end = rest[body..]
+            .find(char::is_whitespace)
+            .map_or(rest.len(), |i| body + i);
+        let end = rest[word_end..]
+            .find(|c: char| !c.is_whitespace())
+            .map_or(rest.len(), |i| word_end + i);
+        let (chunk, tail) = rest.split_at(end);
+        rest = tail;
+        Some(chunk)
+    })
 }
 
 /// How much of a latency is spent yielding rather than on a timer: tokio's
@@ -656,5 +708,49 @@ mod tests {
             })
             .collect();
         assert!(replies.len() > 1, "{replies:?}");
+    }
+
+    #[test]
+    fn a_reply_streams_as_words_with_their_spaces() {
+        let all: Vec<&str> = chunks("  one two\n three ").collect();
+        assert_eq!(all, ["  one ", "two\n ", "three "]);
+        assert_eq!(chunks("").count(), 0);
+        assert_eq!(chunks("x").collect::<Vec<_>>(), ["x"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_mock_streams_at_its_chunk_delay_on_the_paused_clock() {
+        use std::sync::Mutex;
+        struct Times(tokio::time::Instant, Mutex<Vec<(u128, String)>>);
+        impl StreamSink for Times {
+            fn text(&self, chunk: &str) {
+                let ms = (tokio::time::Instant::now() - self.0).as_millis();
+                self.1.lock().unwrap().push((ms, chunk.to_string()));
+            }
+        }
+        let mock = MockProvider::new(MockOptions {
+            reply: Some("a b c".into()),
+            latency: Some(Duration::from_millis(10)),
+            chunk_delay: Some(Duration::from_millis(100)),
+            ..MockOptions::default()
+        });
+        let sink = Times(tokio::time::Instant::now(), Mutex::new(Vec::new()));
+        let reply = mock
+            .stream(request("p", 0, 0, Type::Text), &sink)
+            .await
+            .unwrap();
+        assert_eq!(reply.text, "a b c");
+        assert_eq!(
+            *sink.1.lock().unwrap(),
+            [
+                (10, "a ".to_string()),
+                (110, "b ".to_string()),
+                (210, "c".to_string())
+            ]
+        );
+        // Not streamed, the reply takes as long as the stream.
+        let start = tokio::time::Instant::now();
+        mock.call(request("p", 0, 0, Type::Text)).await.unwrap();
+        assert_eq!((tokio::time::Instant::now() - start).as_millis(), 210);
     }
 }

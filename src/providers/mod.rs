@@ -52,6 +52,16 @@ pub struct Usage {
     pub output_tokens: u64,
 }
 
+/// Where a streaming attempt puts what arrives, as it arrives.
+pub trait StreamSink: Send + Sync {
+    /// The next piece of the reply's text.
+    fn text(&self, chunk: &str);
+
+    /// Token counts the provider reported so far (Anthropic tells the
+    /// prompt's at the start); what a cancelled attempt is charged with.
+    fn usage(&self, _usage: Usage) {}
+}
+
 /// A model backend. The runtime calls it once per attempt and does retries,
 /// timeouts, limits and caching itself, so an implementation only makes the
 /// one request; implement it to plug in a backend of your own.
@@ -67,6 +77,24 @@ pub trait Provider: Send + Sync {
     /// invented object has no shape a program could rely on.
     fn invents_replies(&self) -> bool {
         false
+    }
+
+    /// Makes one attempt as [`call`](Provider::call) does, handing the
+    /// reply's text to `sink` as it arrives; the `Reply` at the end holds
+    /// the whole text. Dropping the future must cancel the attempt (an HTTP
+    /// provider closes the connection). The default calls
+    /// [`call`](Provider::call) and hands over the whole reply as one chunk,
+    /// so every provider can be streamed from.
+    fn stream<'a>(
+        &'a self,
+        request: Request,
+        sink: &'a dyn StreamSink,
+    ) -> BoxFuture<'a, Result<Reply, ProviderError>> {
+        Box::pin(async move {
+            let reply = self.call(request).await?;
+            sink.text(&reply.text);
+            Ok(reply)
+        })
     }
 
     /// A reply's text as an error may quote it. A model can be made to
@@ -92,3 +120,4 @@ pub(crate) mod mock;
 pub mod openai;
 #[doc(hidden)]
 pub mod registry;
+mod stream;

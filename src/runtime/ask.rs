@@ -30,6 +30,9 @@ pub(crate) struct Rendered<'c> {
     pub system: Option<String>,
     /// The conversation `with` gives; empty without one.
     pub history: crate::chat::Chat,
+    /// The gates of the outputs streaming this call (set by `node` for a
+    /// streamed `ask` node).
+    pub stream: Option<super::gate::Gates>,
 }
 
 fn site(env: &Env<'_>) -> Site {
@@ -65,6 +68,8 @@ fn sample<'a>(
         prompt: r.prompt.clone(),
         system: r.system.clone(),
         history: r.history.clone(),
+        // Only a call sampled once streams: a vote's samples are not a reply.
+        stream: if ix.is_none() { r.stream.clone() } else { None },
         sample,
         expect: r.call.parse_as.clone(),
         timeout: r.call.timeout,
@@ -300,6 +305,7 @@ async fn judge_between(
         prompt: judge_prompt_for(task, &candidates),
         // A judge compares candidates; the conversation is not its business.
         history: Vec::new().into(),
+        stream: None,
         system: env
             .ctx
             .graph

@@ -5,16 +5,19 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use tokio::time::Instant;
 
 use super::ctx::RunCtx;
 use super::error::{Quoted, RunError, Site};
 use super::events::RunEvent;
+use super::gate::{Gates, Received};
 use super::trace::AttemptOutcome;
 use crate::cache::key::CallSpec;
 use crate::cache::{CachedReply, CallKey};
 use crate::chat::Chat;
-use crate::providers::{ProviderError, Request};
+use crate::providers::{ProviderError, Request, StreamSink, Usage};
 use crate::syntax::Span;
 use crate::types::Type;
 
@@ -25,6 +28,9 @@ pub(crate) struct CallPlan<'a> {
     pub prompt: String,
     pub system: Option<String>,
     pub history: Chat,
+    /// The gates of the outputs that stream this call's reply; `None`
+    /// calls without streaming.
+    pub stream: Option<Gates>,
     pub sample: u32,
     pub expect: Type,
     pub timeout: Option<Duration>,
@@ -58,6 +64,7 @@ pub(crate) async fn call<T>(
         prompt,
         system,
         history,
+        stream,
         sample,
         expect,
         timeout,
@@ -97,9 +104,15 @@ pub(crate) async fn call<T>(
         _ => None,
     };
     if let Some((cache, key)) = &cache {
-        let hit = cache.get(key).and_then(|r| parse(&r.text).ok());
+        let hit = cache
+            .get(key)
+            .and_then(|r| parse(&r.text).ok().map(|v| (v, r.text)));
         ctx.record_cache(&site, model, hit.is_some());
-        if let Some(value) = hit {
+        if let Some((value, text)) = hit {
+            // A cached reply streams as one chunk.
+            for gate in stream.iter().flat_map(|g| g.iter()) {
+                gate.text(&text);
+            }
             return Ok(Called {
                 value,
                 latency: Duration::ZERO,
@@ -147,12 +160,24 @@ pub(crate) async fn call<T>(
             attempt,
             expect: expect.clone(),
         };
-        let guard = ctx.begin_attempt(&site, model, attempt);
+        let mut guard = ctx.begin_attempt(&site, model, attempt);
+        let sink = stream.as_ref().map(|gates| {
+            let received = Arc::new(Received::default());
+            guard.streams(received.clone());
+            Sink {
+                gates: gates.clone(),
+                received,
+            }
+        });
         let started = Instant::now();
         first_start.get_or_insert(started);
+        let fut = match &sink {
+            Some(sink) => provider.stream(request, sink),
+            None => provider.call(request),
+        };
         let result = match timeout {
-            Some(t) => within(t, provider.call(request)).await,
-            None => Some(provider.call(request).await),
+            Some(t) => within(t, fut).await,
+            None => Some(fut.await),
         };
         drop(_slot);
         let failure = match result {
@@ -223,7 +248,13 @@ pub(crate) async fn call<T>(
             },
         };
 
-        if attempt >= retries {
+        // A streamed attempt whose text was shown cannot be taken back:
+        // a retry would show a second reply after the first one's start.
+        let mut shown = false;
+        for gate in stream.iter().flat_map(|g| g.iter()) {
+            shown |= !gate.restart();
+        }
+        if attempt >= retries || shown {
             return Err(failed(failure, site, model, attempt + 1, span));
         }
 
@@ -303,6 +334,26 @@ fn failed(failure: Failure, site: Site, model: &str, attempts: u32, span: Span) 
             reply: Quoted(reply),
             span: span.into(),
         },
+    }
+}
+
+/// Where a streamed attempt's text goes: to every gate of the outputs that
+/// stream the call, and into the count it is charged with if cancelled.
+struct Sink {
+    gates: Gates,
+    received: Arc<Received>,
+}
+
+impl StreamSink for Sink {
+    fn text(&self, chunk: &str) {
+        self.received.text(chunk);
+        for gate in self.gates.iter() {
+            gate.text(chunk);
+        }
+    }
+
+    fn usage(&self, usage: Usage) {
+        self.received.usage(usage);
     }
 }
 

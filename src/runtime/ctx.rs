@@ -11,10 +11,11 @@ use tokio::time::Instant;
 
 use super::error::{RunError, Site};
 use super::events::RunEvent;
+use super::gate::{Gates, Received};
 use super::limits::{self, SharedLimits};
 use super::options::{CallBudget, RetryPolicy, RunOptions};
 use super::report::RunStats;
-use super::trace::{AttemptOutcome, TraceEvent};
+use super::trace::{AttemptOutcome, GateMark, TraceEvent};
 use crate::cache::CallCache;
 use crate::graph::FlowGraph;
 use crate::providers::{Provider, Usage};
@@ -36,12 +37,16 @@ pub(crate) struct RunCtx {
     in_flight: AtomicU64,
     pub start: Instant,
     rec: Mutex<Recorder>,
+    /// The gates each streamed call feeds, by the call's node; empty
+    /// unless the run streams.
+    pub streams: HashMap<crate::graph::NodeId, Gates>,
 }
 
 #[derive(Default)]
 struct Recorder {
     stats: RunStats,
     trace: Vec<TraceEvent>,
+    gates: Vec<GateMark>,
 }
 
 impl RunCtx {
@@ -74,7 +79,9 @@ impl RunCtx {
             rec: Mutex::new(Recorder {
                 stats,
                 trace: Vec::new(),
+                gates: Vec::new(),
             }),
+            streams: HashMap::new(),
         }
     }
 
@@ -167,6 +174,7 @@ impl RunCtx {
             attempt,
             start: Instant::now(),
             done: false,
+            received: None,
         }
     }
 
@@ -195,6 +203,22 @@ impl RunCtx {
 
     /// Samples of `node`'s vote that were never completed, with the model
     /// each would have called.
+    /// A gate opened or shut: in the trace, and to the listener.
+    pub fn record_gate(&self, output: &str, source: &str, open: bool) {
+        let at_us = self.micros_since_start(Instant::now());
+        self.rec().gates.push(GateMark {
+            output: output.to_string(),
+            source: source.to_string(),
+            open,
+            at_us,
+        });
+        self.emit(|| RunEvent::GateDecided {
+            name: output.to_string(),
+            source: source.to_string(),
+            open,
+        });
+    }
+
     pub fn record_saved<'m>(&self, node: &str, models: impl IntoIterator<Item = &'m str>) {
         let mut calls = 0;
         {
@@ -220,7 +244,7 @@ impl RunCtx {
         critical_path: Duration,
         nodes_run: usize,
         nodes_skipped: usize,
-    ) -> (RunStats, Vec<TraceEvent>) {
+    ) -> (RunStats, Vec<TraceEvent>, Vec<GateMark>) {
         let mut rec = self.rec();
         let mut stats = rec.stats.clone();
         stats.wall_ms = u64::try_from(wall.as_millis()).unwrap_or(u64::MAX);
@@ -230,7 +254,7 @@ impl RunCtx {
         stats.price(&super::report::prices(&self.graph.models));
         let mut trace = std::mem::take(&mut rec.trace);
         sort_trace(&mut trace);
-        (stats, trace)
+        (stats, trace, std::mem::take(&mut rec.gates))
     }
 }
 
@@ -268,9 +292,16 @@ pub(crate) struct AttemptGuard<'a> {
     attempt: u32,
     start: Instant,
     done: bool,
+    /// A streamed attempt's text so far, charged if it is cancelled.
+    received: Option<Arc<Received>>,
 }
 
 impl AttemptGuard<'_> {
+    /// The attempt streams: if it is cancelled, it is charged with `received`.
+    pub fn streams(&mut self, received: Arc<Received>) {
+        self.received = Some(received);
+    }
+
     pub fn finish(mut self, outcome: AttemptOutcome, usage: Usage, message: Option<String>) {
         self.done = true;
         self.record(outcome, usage, message);
@@ -317,7 +348,12 @@ impl AttemptGuard<'_> {
 impl Drop for AttemptGuard<'_> {
     fn drop(&mut self) {
         if !self.done {
-            self.record(AttemptOutcome::Cancelled, Usage::default(), None);
+            let usage = self
+                .received
+                .as_ref()
+                .map(|r| r.so_far())
+                .unwrap_or_default();
+            self.record(AttemptOutcome::Cancelled, usage, None);
         }
     }
 }

@@ -184,6 +184,7 @@ pub(crate) async fn render_call<'c>(
         prompt,
         system,
         history,
+        stream: None,
     })
 }
 

@@ -96,6 +96,26 @@ pub enum RunEvent {
         /// Its value.
         value: Value,
     },
+    /// A chunk of a streamed output, released only once every condition the output sits
+    /// under is decided in its favour (chunks that arrived earlier come at once, in order).
+    OutputChunk {
+        /// The output's name.
+        name: String,
+        /// The text of this chunk.
+        text: String,
+    },
+    /// The conditions a streamed output sits under were decided: `open`,
+    /// its call's chunks flow from now on (those held come first); shut,
+    /// none is ever shown and the call is cancelled unless something else
+    /// needs its reply. Comes before the first chunk of an opened output.
+    GateDecided {
+        /// The output's name.
+        name: String,
+        /// The call node the output would stream.
+        source: String,
+        /// Whether the output is this call's reply.
+        open: bool,
+    },
     /// A call was answered from the cache; `hits` so far in this run.
     CacheHit {
         /// Which call of which node.

@@ -14,14 +14,15 @@
 //! modules on the lines below it:
 //!
 //! ```text
-//! scheduler   node, env, ctx, options, events, report
+//! scheduler   node, env, eval, gate, ctx, options, events, report
 //! node        eval, ask, env, ctx
 //! eval        ask, env
-//! ask         call, reply, vote, env, events
-//! call        ctx, reply, trace, events
+//! ask         call, reply, vote, env, events, gate
+//! call        ctx, gate, reply, trace, events
 //! reply       vote
 //! env         ctx
-//! ctx         options, events, report, trace, limits
+//! ctx         options, events, gate, report, trace, limits
+//! gate        events
 //! options     events, limits
 //! report      trace
 //! events      (error only)
@@ -42,6 +43,7 @@ mod env;
 pub(crate) mod error;
 mod eval;
 pub(crate) mod events;
+pub(crate) mod gate;
 pub(crate) mod limits;
 mod node;
 pub(crate) mod options;
@@ -51,6 +53,8 @@ pub(crate) mod scheduler;
 pub(crate) mod trace;
 pub(crate) mod vote;
 
+#[cfg(test)]
+mod stream_tests;
 #[cfg(test)]
 mod testkit;
 #[cfg(test)]
@@ -64,4 +68,6 @@ pub use report::{ModelStats, Prices, RunReport, RunStats, prices};
 // users run programs with `engine::Engine::run`.
 #[doc(hidden)]
 pub use scheduler::run;
-pub use trace::{AttemptOutcome, TraceEvent, chrome_trace_json};
+pub use trace::{
+    AttemptOutcome, GateMark, TraceEvent, chrome_trace_json, chrome_trace_json_with_gates,
+};

@@ -63,7 +63,8 @@ pub(crate) async fn execute(
             }
         }
         NodeKind::Ask { call, sampling } => {
-            let r = render_call(&env, call).await?;
+            let mut r = render_call(&env, call).await?;
+            r.stream = ctx.streams.get(&id).cloned();
             let called = ask::ask(&env, &r, sampling, node.span).await?;
             env.observe_latency(called.latency);
             called.value

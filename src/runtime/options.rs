@@ -38,6 +38,11 @@ pub struct RunOptions {
     /// A call budget shared with other runs (a server's whole life, say),
     /// on top of this run's own `max_calls`.
     pub budget: Option<Arc<CallBudget>>,
+    /// Stream every output that can stream (`graph::streams`): their
+    /// chunks come as [`RunEvent::OutputChunk`] on `events`, each gated by
+    /// the conditions the output sits under, and a call whose gate shuts is
+    /// cancelled when nothing else reads it. `false` runs as always.
+    pub stream: bool,
 }
 
 /// Calls that several runs may make between them. Each attempt sent takes

@@ -4,7 +4,7 @@
 use indexmap::IndexMap;
 
 use super::error::RunError;
-use super::trace::TraceEvent;
+use super::trace::{GateMark, TraceEvent};
 use crate::value::Value;
 
 /// Everything a run produced, even when it failed.
@@ -18,6 +18,9 @@ pub struct RunReport {
     pub stats: RunStats,
     /// One event per call attempt, in start order.
     pub trace: Vec<TraceEvent>,
+    /// When each streamed output's gate opened or shut, in that order
+    /// (empty unless the run streamed).
+    pub gates: Vec<GateMark>,
 }
 
 impl RunReport {
@@ -43,6 +46,7 @@ impl RunReport {
             finished: Vec::new(),
             stats: RunStats::default(),
             trace: Vec::new(),
+            gates: Vec::new(),
         }
     }
 }

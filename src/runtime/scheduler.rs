@@ -3,7 +3,7 @@
 //! flight at once, throttled only by the models' limits, and the first
 //! failure aborts everything still running.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
@@ -16,15 +16,20 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use indexmap::IndexMap;
 use petgraph::Direction;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use super::ctx::RunCtx;
-use super::env::DepValues;
+use super::env::{DepValues, Env};
 use super::error::RunError;
+use super::eval::eval;
 use super::events::RunEvent;
+use super::gate::{Gate, Gates};
 use super::node::{Done, execute};
 use super::options::RunOptions;
 use super::report::RunReport;
-use crate::graph::{AskCall, Expr, ExprKind, FlowGraph, NodeId, NodeKind, Template, TemplatePart};
+use crate::graph::{
+    AskCall, Expr, ExprKind, FlowGraph, NodeId, NodeKind, Template, TemplatePart, streams,
+};
 use crate::providers::Provider;
 use crate::value::Value;
 
@@ -73,8 +78,17 @@ pub async fn run(
     providers: HashMap<String, Arc<dyn Provider>>,
     options: RunOptions,
 ) -> RunReport {
-    let ctx = Arc::new(RunCtx::new(graph.clone(), providers, &options));
+    let mut ctx = RunCtx::new(graph.clone(), providers, &options);
+    let watches = if options.stream {
+        let (watches, streams) = watch_streams(&graph, &options);
+        ctx.streams = streams;
+        watches
+    } else {
+        Vec::new()
+    };
+    let ctx = Arc::new(ctx);
     let mut sched = Scheduler::new(ctx.clone());
+    sched.set_watches(watches);
     let error = sched.run(&options).await.err();
     let wall = Instant::now() - ctx.start;
 
@@ -82,7 +96,7 @@ pub async fn run(
         Some(e) => Err(e),
         None => sched.outputs(),
     };
-    let (stats, trace) = ctx.finish(
+    let (stats, trace, gates) = ctx.finish(
         wall,
         sched.critical_path(),
         sched.run_count,
@@ -93,6 +107,7 @@ pub async fn run(
         finished: sched.finished,
         stats,
         trace,
+        gates,
     }
 }
 
@@ -109,6 +124,47 @@ struct Scheduler {
     finished: Vec<(String, Value)>,
     run_count: usize,
     skip_count: usize,
+    /// Streamed outputs' gates still to decide, or decided.
+    watches: Vec<Watch>,
+    /// Streamed calls that a gate may cancel, each with its token.
+    cancellable: HashMap<NodeId, CancellationToken>,
+    /// Streamed calls every reader of which shut its gate: cancelled if
+    /// running, skipped if not started.
+    doomed: HashSet<NodeId>,
+}
+
+/// One gate of a streamed output, and the conditions that decide it.
+struct Watch {
+    gate: Arc<Gate>,
+    /// The call it streams.
+    source: NodeId,
+    /// The output node.
+    output: NodeId,
+    conditions: Vec<(Expr, bool)>,
+    decided: bool,
+}
+
+/// The gates of every streamable output, and for each streamed call the
+/// gates it feeds. A gate with no condition is open from the start.
+fn watch_streams(graph: &FlowGraph, options: &RunOptions) -> (Vec<Watch>, HashMap<NodeId, Gates>) {
+    let mut watches = Vec::new();
+    let mut feeds: HashMap<NodeId, Vec<Arc<Gate>>> = HashMap::new();
+    for output in streams::streamable(graph) {
+        for source in output.sources {
+            let open = source.conditions.is_empty();
+            let gate = Arc::new(Gate::new(output.name.clone(), options.events.clone(), open));
+            feeds.entry(source.node).or_default().push(gate.clone());
+            watches.push(Watch {
+                gate,
+                source: source.node,
+                output: output.node,
+                conditions: source.conditions,
+                decided: open,
+            });
+        }
+    }
+    let feeds = feeds.into_iter().map(|(k, v)| (k, v.into())).collect();
+    (watches, feeds)
 }
 
 impl Scheduler {
@@ -147,6 +203,107 @@ impl Scheduler {
             finished: Vec::new(),
             run_count: 0,
             skip_count: 0,
+            watches: Vec::new(),
+            cancellable: HashMap::new(),
+            doomed: HashSet::new(),
+        }
+    }
+
+    fn set_watches(&mut self, watches: Vec<Watch>) {
+        for w in watches.iter().filter(|w| !w.decided) {
+            self.cancellable.entry(w.source).or_default();
+        }
+        self.watches = watches;
+    }
+
+    /// Decides every gate whose conditions now have values: opened, its
+    /// held chunks go out; shut, nothing will, and its call is cancelled
+    /// when no other node reads it.
+    fn decide_gates(&mut self) {
+        let mut shut = Vec::new();
+        for i in 0..self.watches.len() {
+            let Some(w) = self.watches.get(i) else {
+                continue;
+            };
+            if w.decided {
+                continue;
+            }
+            let Some(open) = self.verdict(w) else {
+                continue;
+            };
+            let output = self.name(w.output);
+            let source = self.name(w.source);
+            self.ctx.record_gate(&output, &source, open);
+            if open {
+                w.gate.open();
+            } else {
+                w.gate.shut();
+                shut.push(w.source);
+            }
+            if let Some(w) = self.watches.get_mut(i) {
+                w.decided = true;
+            }
+        }
+        for source in shut {
+            self.cancel_if_unread(source);
+        }
+    }
+
+    /// `Some(open)` once the conditions are decided, `None` before. They
+    /// are read in order, as the nested `if`s would read them, with the
+    /// values the output itself will see.
+    fn verdict(&self, w: &Watch) -> Option<bool> {
+        for (cond, want) in &w.conditions {
+            let mut refs = Vec::new();
+            expr_refs(cond, &mut refs);
+            refs.sort();
+            refs.dedup();
+            let mut values = Vec::with_capacity(refs.len());
+            for r in refs {
+                match self.state.get(r.index()) {
+                    Some(State::Done(v)) => values.push((r, v.clone())),
+                    // Skipped: the output cannot take this path.
+                    Some(State::Skipped) => return Some(false),
+                    _ => return None,
+                }
+            }
+            let values = DepValues::from_sorted(values);
+            let latency = std::sync::atomic::AtomicU64::new(0);
+            let output = self.name(w.output);
+            let env = Env {
+                ctx: &self.ctx,
+                binding: &output,
+                values: &values,
+                vars: Vec::new(),
+                items: Vec::new(),
+                latency: &latency,
+            };
+            // A condition is pure (calls are nodes of their own), so its
+            // value is ready at once; an error fails the output itself.
+            match eval(&env, cond).now_or_never() {
+                Some(Ok(v)) if v.truth() == Some(*want) => {}
+                Some(_) => return Some(false),
+                None => return None,
+            }
+        }
+        Some(true)
+    }
+
+    /// A streamed call whose every reader is an output that shut its gate
+    /// to it has no use any more: stopped if running, never started if not.
+    fn cancel_if_unread(&mut self, source: NodeId) {
+        let unread = self.dependents.get(source.index()).is_some_and(|ds| {
+            ds.iter().all(|d| {
+                self.watches
+                    .iter()
+                    .any(|w| w.source == source && w.output == *d && w.gate.is_shut())
+            })
+        });
+        if !unread || !self.doomed.insert(source) {
+            return;
+        }
+        if let Some(token) = self.cancellable.get(&source) {
+            token.cancel();
         }
     }
 
@@ -241,17 +398,8 @@ impl Scheduler {
         ready: &mut VecDeque<NodeId>,
         count: &mut Count,
     ) -> Result<(), RunError> {
-        if !self.guards_hold(id) {
-            self.set(id, State::Skipped);
-            self.skip_count += 1;
-            count.done += 1;
-            self.ctx.emit(|| RunEvent::NodeFinished {
-                node: self.name(id),
-                skipped: true,
-                done: count.done,
-                total: count.total,
-            });
-            self.release(id, ready);
+        if !self.guards_hold(id) || self.doomed.contains(&id) {
+            self.skip(id, ready, count);
             return Ok(());
         }
         let values = self.values_for(id);
@@ -266,6 +414,19 @@ impl Scheduler {
         // other error instead of taking the caller down.
         let mut fut: NodeFuture =
             Box::pin(AssertUnwindSafe(execute(self.ctx.clone(), id, values)).catch_unwind());
+        if let Some(token) = self.cancellable.get(&id) {
+            // A streamed call a gate may stop: dropped when it is, and then
+            // completed as skipped (see `complete`).
+            let token = token.clone();
+            let inner = fut;
+            fut = Box::pin(async move {
+                tokio::select! {
+                    biased;
+                    () = token.cancelled() => Ok(Err(RunError::Cancelled)),
+                    out = inner => out,
+                }
+            });
+        }
         match fut.as_mut().poll(cx) {
             Poll::Ready(outcome) => self.complete(id, outcome, ready, count),
             Poll::Pending => {
@@ -284,6 +445,12 @@ impl Scheduler {
         ready: &mut VecDeque<NodeId>,
         count: &mut Count,
     ) -> Result<(), RunError> {
+        if self.doomed.contains(&id) {
+            // Cancelled by its gate (or finished when nothing read it any
+            // more): it has no value, as a branch not taken.
+            self.skip(id, ready, count);
+            return Ok(());
+        }
         let Done { value, latency } = match outcome {
             Ok(Ok(done)) => done,
             Ok(Err(e)) => return Err(e),
@@ -316,6 +483,9 @@ impl Scheduler {
         self.set(id, State::Done(Arc::new(value)));
         self.run_count += 1;
         count.done += 1;
+        if !self.watches.is_empty() {
+            self.decide_gates();
+        }
         self.ctx.emit(|| RunEvent::NodeFinished {
             node: self.name(id),
             skipped: false,
@@ -324,6 +494,23 @@ impl Scheduler {
         });
         self.release(id, ready);
         Ok(())
+    }
+
+    /// A node that does not run: its guard failed, or its gate cancelled it.
+    fn skip(&mut self, id: NodeId, ready: &mut VecDeque<NodeId>, count: &mut Count) {
+        self.set(id, State::Skipped);
+        self.skip_count += 1;
+        count.done += 1;
+        self.ctx.emit(|| RunEvent::NodeFinished {
+            node: self.name(id),
+            skipped: true,
+            done: count.done,
+            total: count.total,
+        });
+        if !self.watches.is_empty() {
+            self.decide_gates();
+        }
+        self.release(id, ready);
     }
 
     fn name(&self, id: NodeId) -> String {

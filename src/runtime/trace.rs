@@ -47,6 +47,41 @@ pub enum AttemptOutcome {
     Cancelled,
 }
 
+/// A streamed output's gate deciding, as the trace shows it: when the
+/// output's conditions let its call's chunks through, or shut them out.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct GateMark {
+    /// The streamed output.
+    pub output: String,
+    /// The call node it streams.
+    pub source: String,
+    /// Opened (chunks flow) or shut (none is shown).
+    pub open: bool,
+    /// Microseconds since the run started.
+    pub at_us: u64,
+}
+
+/// [`chrome_trace_json`] with each gate as an instant event named
+/// `gate open: OUTPUT` or `gate shut: OUTPUT` on the lane of its own.
+pub fn chrome_trace_json_with_gates(trace: &[TraceEvent], gates: &[GateMark]) -> serde_json::Value {
+    let mut json = chrome_trace_json(trace);
+    if let Some(events) = json.get_mut("traceEvents").and_then(|e| e.as_array_mut()) {
+        for g in gates {
+            events.push(json!({
+                "name": format!("gate {}: {}", if g.open { "open" } else { "shut" }, g.output),
+                "cat": "gate",
+                "ph": "i",
+                "s": "p",
+                "ts": g.at_us,
+                "pid": 1,
+                "tid": 0,
+                "args": { "output": g.output, "source": g.source, "open": g.open },
+            }));
+        }
+    }
+    json
+}
+
 /// The trace in Chrome's trace-event format: one complete (`"X"`) slice per
 /// attempt, on the lowest lane free at its start, so the number of lanes in
 /// use at any moment is the number of calls in flight. It takes the events
