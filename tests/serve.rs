@@ -637,3 +637,80 @@ async fn earlier_turns_reach_the_program_s_chat_input() {
     }
     server.shutdown().await;
 }
+
+/// The guarded answer of a streamed chat request, over HTTP: the assistant
+/// streams its reply word by word at once, while the five moderators are
+/// held at a fake server until the test lets them answer. Nothing of the
+/// reply may reach the client before that; after it, the reply arrives in
+/// chunks (safe), or only the refusal does (unsafe).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_chunks_of_a_guarded_answer_come_only_after_the_guard_decided() {
+    for (verdict, safe) in [("no", true), ("yes", false)] {
+        // Five moderator samples plus the test's own request release them.
+        let fake = fake_llm::Server::start(
+            Config::answer(openai::text(verdict)).hold(6, Duration::from_secs(60)),
+        );
+        let src = format!(
+            "model assistant = mock(echo: true, chunk_delay: 1ms)\nmodel moderator = openai(\"m\", base_url: \"{}\", retry: 0)\ninput query: text\nsection <\n  reply = ask assistant \"Answer in a few words: {{query}}\"\n  unsafe = ask moderator \"Harmful? {{query}}\" as bool vote 5 by majority\n>\noutput answer = if unsafe then \"{REFUSAL}\" else reply\n",
+            fake.base_url()
+        );
+        let server = start(&src, ServeOptions::default()).await;
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("a client");
+        let body = json!({
+            "messages": [{"role": "user", "content": "how do plants grow"}],
+            "stream": true
+        });
+        let mut reply = tokio::spawn(
+            http.post(server.url("/v1/chat/completions"))
+                .json(&body)
+                .send(),
+        );
+        // The assistant has long finished streaming; the guard is held.
+        let early = tokio::time::timeout(Duration::from_millis(400), &mut reply).await;
+        assert!(early.is_err(), "nothing is sent before the guard decides");
+        for _ in 0..100 {
+            if fake.seen().len() == 5 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(fake.seen().len(), 5, "the five moderators are waiting");
+        let release = http
+            .post(format!("{}/chat/completions", fake.base_url()))
+            .json(&json!({"model": "m", "messages": []}))
+            .send()
+            .await
+            .expect("released");
+        assert_eq!(release.status(), 200);
+
+        let mut response = reply.await.expect("joined").expect("answered");
+        assert_eq!(response.status(), 200);
+        let mut text = String::new();
+        while let Ok(Some(bytes)) = response.chunk().await {
+            text.push_str(&String::from_utf8_lossy(&bytes));
+        }
+        let contents: Vec<String> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+            .filter_map(|c| {
+                c["choices"][0]["delta"]["content"]
+                    .as_str()
+                    .map(str::to_string)
+            })
+            .filter(|c| !c.is_empty())
+            .collect();
+        let whole = contents.concat();
+        if safe {
+            assert!(contents.len() > 3, "the reply streamed: {contents:?}");
+            assert!(whole.contains("how do plants grow"), "{whole}");
+        } else {
+            assert_eq!(contents, vec![REFUSAL.to_string()], "no chunk of the reply");
+        }
+        assert!(text.trim_end().ends_with("data: [DONE]"));
+        server.shutdown().await;
+    }
+}

@@ -7,7 +7,10 @@
 //! (`chat.completion`), or as server-sent `chat.completion.chunk`s ending
 //! in `data: [DONE]`. A refusal chosen by the program is an ordinary
 //! message. A streamed reply sends its head only with its first content,
-//! so a run that fails before any still gets a real error status.
+//! so a run that fails before any still gets a real error status. Its
+//! chunks are the runtime's `OutputChunk`s, which the runtime releases only
+//! once every condition the answer sits under is decided in its favour:
+//! the gate is the runtime's, so no path here can leak a token early.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -331,7 +334,7 @@ async fn respond(
         include_usage: request.include_usage,
     };
     if !request.stream {
-        let report = launch(state, id, inputs, None)?.report().await;
+        let report = launch(state, id, inputs, None, false)?.report().await;
         let outputs = report.outputs.as_ref().map_err(ApiError::run_failed)?;
         let text = outputs
             .get(&mapping.answer)
@@ -353,7 +356,7 @@ async fn respond(
     }
 
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let run = launch(state, id, inputs, Some(tx))?;
+    let run = launch(state, id, inputs, Some(tx), true)?;
     let mut pieces = Pieces {
         events: rx,
         run: Some(run),
@@ -435,12 +438,22 @@ struct Pieces {
 impl Pieces {
     async fn next(&mut self) -> Piece {
         while let Some(event) = self.events.recv().await {
-            if let RunEvent::OutputReady { name, value } = event
-                && name == self.answer
-                && !self.streamed
-            {
-                self.streamed = true;
-                return Piece::Content(value.to_text());
+            match event {
+                // Released by the runtime only once the answer's guard is
+                // decided in its favour.
+                RunEvent::OutputChunk { name, text } if name == self.answer => {
+                    self.streamed = true;
+                    if !text.is_empty() {
+                        return Piece::Content(text);
+                    }
+                }
+                // An answer that did not stream (a refusal, the other branch
+                // of an `if`, a value that is not one call's text) comes whole.
+                RunEvent::OutputReady { name, value } if name == self.answer && !self.streamed => {
+                    self.streamed = true;
+                    return Piece::Content(value.to_text());
+                }
+                _ => {}
             }
         }
         // The run dropped its event sender: it has ended.

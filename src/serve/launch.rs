@@ -36,11 +36,14 @@ impl Launched {
 }
 
 /// Starts a run, or refuses with `429` when `max_runs` are in flight.
+/// With `stream`, outputs that can stream send their text as gated
+/// `OutputChunk`s on `events`.
 pub(crate) fn launch(
     state: &Arc<State>,
     id: &str,
     inputs: Inputs,
     events: Option<UnboundedSender<RunEvent>>,
+    stream: bool,
 ) -> Result<Launched, ApiError> {
     let Ok(permit) = state.runs.clone().try_acquire_owned() else {
         state.metrics.rejected("busy");
@@ -56,7 +59,14 @@ pub(crate) fn launch(
         let started = Instant::now();
         let report = state
             .engine
-            .run(inputs, RunControl { cancel, events })
+            .run(
+                inputs,
+                RunControl {
+                    cancel,
+                    events,
+                    stream,
+                },
+            )
             .await;
         state.metrics.run_finished(&report, started.elapsed());
         if let Err(e) = &report.outputs {

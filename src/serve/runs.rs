@@ -40,7 +40,7 @@ pub(crate) async fn handle(
             return response;
         }
     };
-    let run = match launch(&state, &id, inputs, None) {
+    let run = match launch(&state, &id, inputs, None, false) {
         Ok(run) => run,
         Err(e) => return e.into_response(),
     };
