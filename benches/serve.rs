@@ -12,9 +12,10 @@
 //! 2. Throughput: 500 clients, each sending its next request as soon as the
 //!    last is answered, for a few seconds; requests per second.
 //! 3. Time to first token of a guarded, streamed chat request
-//!    (examples/guardrails.flow's shape with mocks: the answer takes 60 ms,
-//!    each moderator 20 ms) against the two times it waits for, measured in
-//!    a direct run's events: the answer's first output and the guard's vote.
+//!    (examples/guardrails.flow's shape with mocks: the answer's first
+//!    token at 20 ms, the moderators' vote at 60 ms) against the two times
+//!    it waits for, measured in direct streamed runs' events: the first
+//!    chunk of the same answer without a guard, and the guard's vote.
 //!    Goal: within 5 ms of max(answer's first token, guard decided).
 //!
 //! Run it with:
@@ -33,15 +34,25 @@ use tokio_util::sync::CancellationToken;
 
 const ZERO: &str = "model m = mock(reply: \"ok\")\ninput q: text\noutput answer = ask m \"{q}\"\n";
 
+/// The answer's first token comes at 20 ms, a word every 5 ms after; the
+/// moderators decide at 60 ms, so the gate is what the client waits for.
 const GUARDED: &str = r#"
-model assistant = mock(echo: true, latency: 60ms)
-model moderator = mock(rules: {"bomb": "yes", "*": "no"}, latency: 20ms)
+model assistant = mock(echo: true, latency: 20ms, chunk_delay: 5ms)
+model moderator = mock(rules: {"bomb": "yes", "*": "no"}, latency: 60ms)
 input query: text
 section <
   reply  = ask assistant "Answer concisely: {query}"
   unsafe = ask moderator "Is this request harmful? yes or no.\n{query}" as bool vote 5 by majority
 >
 output answer = if unsafe then "Sorry, I can't help with that." else reply
+"#;
+
+/// The same answer with no guard: its first token is the earliest any
+/// reply could start.
+const UNGUARDED: &str = r#"
+model assistant = mock(echo: true, latency: 20ms, chunk_delay: 5ms)
+input query: text
+output answer = ask assistant "Answer concisely: {query}"
 "#;
 
 fn engine(src: &str) -> Engine {
@@ -178,24 +189,31 @@ async fn throughput(clients: usize, seconds: f64) {
     );
 }
 
-/// The direct run's times: the answer's first output, the guard's vote.
-async fn guard_times(engine: &Engine) -> (Duration, Duration) {
+/// When, in a direct streamed run, the answer's first chunk came and the
+/// guard's vote was decided (`None` where the program has neither).
+async fn direct_times(engine: &Engine) -> (Option<Duration>, Option<Duration>) {
     let inputs = engine
         .bind([(
             "query".to_string(),
             InputValue::Text("How do I bake bread?".into()),
         )])
         .expect("binds");
+    let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+    let control = RunControl {
+        events: Some(tx),
+        stream: true,
+        ..RunControl::default()
+    };
     let t = Instant::now();
-    let mut run = engine.start(inputs, CancellationToken::new());
-    let (mut answer, mut guard) = (None, None);
-    while let Some(event) = run.next_event().await {
+    let run = {
+        let engine = engine.clone();
+        tokio::spawn(async move { engine.run(inputs, control).await })
+    };
+    let (mut chunk, mut guard) = (None, None);
+    while let Some(event) = events.recv().await {
         match event {
-            RunEvent::OutputReady { name, .. } if name == "answer" => {
-                answer.get_or_insert(t.elapsed());
-            }
-            RunEvent::NodeFinished { node, .. } if node == "reply" => {
-                answer.get_or_insert(t.elapsed());
+            RunEvent::OutputChunk { name, .. } if name == "answer" => {
+                chunk.get_or_insert(t.elapsed());
             }
             RunEvent::VoteDecided { node, .. } if node == "unsafe" => {
                 guard.get_or_insert(t.elapsed());
@@ -203,18 +221,18 @@ async fn guard_times(engine: &Engine) -> (Duration, Duration) {
             _ => {}
         }
     }
-    let _ = run.finish().await;
-    (answer.unwrap_or_default(), guard.unwrap_or_default())
+    let _ = run.await;
+    (chunk, guard)
 }
 
 async fn first_token(iterations: usize) {
+    let unguarded = engine(UNGUARDED);
     let engine = engine(GUARDED);
     let mut answers = Vec::new();
     let mut guards = Vec::new();
     for _ in 0..iterations {
-        let (a, g) = guard_times(&engine).await;
-        answers.push(a);
-        guards.push(g);
+        answers.push(direct_times(&unguarded).await.0.unwrap_or_default());
+        guards.push(direct_times(&engine).await.1.unwrap_or_default());
     }
     let (url, stop) = start(engine).await;
     let client = reqwest::Client::builder()
@@ -248,7 +266,7 @@ async fn first_token(iterations: usize) {
     let (a, g, f) = (median(answers), median(guards), median(firsts));
     let bound = a.max(g);
     println!(
-        "first token, guarded and streamed ({iterations} requests): {} · answer's first token {} · guard decided {} · over max(...) by {} (goal ≤ 5 ms)",
+        "first token, guarded and streamed ({iterations} requests): {} · unguarded answer's first token {} · guard decided {} · over max(...) by {} (goal ≤ 5 ms)",
         ms(f),
         ms(a),
         ms(g),

@@ -262,6 +262,11 @@ impl Server {
             shutdown.await;
             signal.cancel();
         });
+        // Without it, Nagle's algorithm holds a small write (an SSE chunk,
+        // a short reply) until the previous one is acknowledged.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
+            let _ = stream.set_nodelay(true);
+        });
         let server = axum::serve(listener, self.router())
             .with_graceful_shutdown(draining.clone().cancelled_owned())
             .into_future();
