@@ -313,6 +313,22 @@ pub(crate) enum Auth {
     Header(&'static str),
 }
 
+/// A 2xx reply being streamed: its body is read as it arrives, and the
+/// call counts against its connection pool until this is dropped.
+pub(crate) struct Streamed {
+    pub response: reqwest::Response,
+    _claim: Claim,
+}
+
+impl Streamed {
+    /// For a non-2xx reply, which `read` always turns into an error.
+    fn never() -> Result<Streamed, ProviderError> {
+        Err(ProviderError::Internal(InternalError::new(
+            "a failed reply was read as a success",
+        )))
+    }
+}
+
 /// What a provider tells [`Endpoint::new`] about its API.
 pub(crate) struct Api {
     pub kind: ProviderKind,
@@ -468,9 +484,50 @@ impl Endpoint {
         &self,
         body: &impl serde::Serialize,
     ) -> Result<Vec<u8>, ProviderError> {
+        let (response, claim) = self.send(body).await?;
+        self.read(response, claim).await
+    }
+
+    /// One POST of `body` whose 2xx reply is read as it comes (a stream of
+    /// events); any other status is read and worded as [`Endpoint::post`]
+    /// words it. Dropping the result closes the connection.
+    pub(crate) async fn post_streamed(
+        &self,
+        body: &impl serde::Serialize,
+    ) -> Result<Streamed, ProviderError> {
+        let (response, claim) = self.send(body).await?;
+        if response.status().is_success() {
+            return Ok(Streamed {
+                response,
+                _claim: claim,
+            });
+        }
+        self.read(response, claim)
+            .await
+            .map(|_| Streamed::never())?
+    }
+
+    /// The body of a streamed reply broke off, or came in a shape the API
+    /// does not send: said as a body that broke off (transient), with why.
+    pub(crate) fn broke_off(&self, why: &str) -> ProviderError {
+        ProviderError::BodyRead {
+            target: self.target(),
+            reason: self.scrub(why),
+        }
+    }
+
+    /// Reading a streamed body failed.
+    pub(crate) fn stream_error(&self, e: &reqwest::Error) -> ProviderError {
+        self.body_error(e)
+    }
+
+    async fn send(
+        &self,
+        body: &impl serde::Serialize,
+    ) -> Result<(reqwest::Response, Claim), ProviderError> {
         let (mut client, mut claim) = self.client.acquire()?;
         let mut waited = 0u32;
-        let mut response = loop {
+        let response = loop {
             let mut request = client
                 .post(self.url.clone())
                 .headers(self.headers.clone())
@@ -495,6 +552,14 @@ impl Endpoint {
                 Err(e) => return Err(self.send_error(&e)),
             }
         };
+        Ok((response, claim))
+    }
+
+    async fn read(
+        &self,
+        mut response: reqwest::Response,
+        claim: Claim,
+    ) -> Result<Vec<u8>, ProviderError> {
         // The claim counts this call against its pool until the body is read.
         let _claim = claim;
         let status = response.status();

@@ -123,6 +123,14 @@ impl Provider for OpenAiProvider {
         Box::pin(self.call_once(request))
     }
 
+    fn stream<'a>(
+        &'a self,
+        request: Request,
+        sink: &'a dyn super::StreamSink,
+    ) -> BoxFuture<'a, Result<Reply, ProviderError>> {
+        Box::pin(super::stream::openai(self, request, sink))
+    }
+
     fn scrub(&self, text: &str) -> ServerText {
         self.endpoint.scrub(text)
     }

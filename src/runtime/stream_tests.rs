@@ -202,3 +202,43 @@ output answer = if bad then ask m "refuse {query}" else ask m "answer {query}"
     assert_eq!(opened.len(), 2);
     assert_eq!(opened.iter().filter(|o| **o).count(), 1);
 }
+
+#[tokio::test]
+async fn a_refusal_cancels_a_real_http_stream_and_the_server_sees_it_go() {
+    use fake_llm::{Answer, Server, StreamEnd};
+    // The answer's server sends its first words, then holds the stream open.
+    let mut events = fake_llm::openai::stream_events(&["Here ", "is ", "how"], 9, 3);
+    events.truncate(3);
+    let server = Server::start(Answer::sse(
+        &events,
+        std::time::Duration::ZERO,
+        StreamEnd::Hang,
+    ));
+    // Real time: the request is made at once, the verdict comes a second later.
+    let src = guarded("yes")
+        .replace(
+            "mock(reply: \"one two three four five six\", latency: 10ms, chunk_delay: 100ms)",
+            &format!(
+                "openai(\"test-model\", base_url: \"{}\")",
+                server.base_url()
+            ),
+        )
+        .replace("00ms)", "000ms)");
+    let (events, report) = run(&src, true).await;
+    assert_eq!(chunks(&events), []);
+    let answer = report.outputs.expect("the run succeeds");
+    assert_eq!(answer["answer"].to_text(), "Sorry, I can't help with that.");
+    let call = report
+        .trace
+        .iter()
+        .find(|t| t.model == "assistant")
+        .expect("the answer was called");
+    assert_eq!(call.outcome, AttemptOutcome::Cancelled);
+    assert_eq!(call.usage.output_tokens, 2, "`Here is ` received");
+    let mut waited = 0;
+    while server.disconnects() == 0 && waited < 500 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        waited += 1;
+    }
+    assert_eq!(server.disconnects(), 1, "the server saw the client go");
+}

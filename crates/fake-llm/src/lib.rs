@@ -53,6 +53,25 @@ pub enum Answer {
     },
     /// Reads the request, then never answers: a provider that hangs.
     Hang,
+    /// `200 OK` as server-sent events: each piece of text written as it
+    /// is (so a test can send malformed events), after its delay, then
+    /// the stream ends as `end` says.
+    Stream {
+        pieces: Vec<(Duration, String)>,
+        end: StreamEnd,
+    },
+}
+
+/// How a streamed answer ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamEnd {
+    /// The body ends, as a finished stream does.
+    Close,
+    /// The connection stays open with nothing more sent, until the client
+    /// goes away (counted in [`Server::disconnects`]).
+    Hang,
+    /// The connection is cut mid-body: the client sees it break off.
+    Cut,
 }
 
 impl Answer {
@@ -67,6 +86,23 @@ impl Answer {
             headers: vec![("content-type", "application/json".to_string())],
             body: body.to_string(),
         }
+    }
+
+    /// Server-sent events: `events` as `data:` lines (each `(event, data)`;
+    /// an empty event name writes no `event:` line), every `gap` apart.
+    pub fn sse(events: &[(&str, String)], gap: Duration, end: StreamEnd) -> Answer {
+        let pieces = events
+            .iter()
+            .map(|(event, data)| {
+                let mut text = String::new();
+                if !event.is_empty() {
+                    text.push_str(&format!("event: {event}\n"));
+                }
+                text.push_str(&format!("data: {data}\n\n"));
+                (gap, text)
+            })
+            .collect();
+        Answer::Stream { pieces, end }
     }
 
     pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Answer {
@@ -108,6 +144,59 @@ pub mod openai {
         Answer::json(200, completion(Value::from(text), 11, 2))
     }
 
+    /// A streamed completion: a chunk per word (`delta.content`), one with
+    /// `finish_reason`, the usage chunk (`stream_options.include_usage`),
+    /// then `[DONE]`; `gap` between events.
+    pub fn stream(
+        words: &[&str],
+        prompt_tokens: u64,
+        completion_tokens: u64,
+        gap: std::time::Duration,
+        end: super::StreamEnd,
+    ) -> Answer {
+        Answer::sse(
+            &stream_events(words, prompt_tokens, completion_tokens),
+            gap,
+            end,
+        )
+    }
+
+    /// The events of [`stream`], to cut short or add to.
+    pub fn stream_events(
+        words: &[&str],
+        prompt_tokens: u64,
+        completion_tokens: u64,
+    ) -> Vec<(&'static str, String)> {
+        let chunk = |delta: Value, finish: Value| {
+            json!({
+                "id": "chatcmpl-test",
+                "object": "chat.completion.chunk",
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]
+            })
+            .to_string()
+        };
+        let mut events = vec![(
+            "",
+            chunk(json!({"role": "assistant", "content": ""}), Value::Null),
+        )];
+        for w in words {
+            events.push(("", chunk(json!({"content": w}), Value::Null)));
+        }
+        events.push(("", chunk(json!({}), json!("stop"))));
+        events.push((
+            "",
+            json!({
+                "id": "chatcmpl-test",
+                "object": "chat.completion.chunk",
+                "choices": [],
+                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens}
+            })
+            .to_string(),
+        ));
+        events.push(("", "[DONE]".to_string()));
+        events
+    }
+
     /// An error in OpenAI's shape: `{"error": {"message", "type", "code"}}`.
     pub fn error(status: u16, kind: &str, message: &str) -> Answer {
         Answer::json(
@@ -139,6 +228,67 @@ pub mod anthropic {
     /// `200 OK` with one text block saying `text`, counting 7 tokens in and 3 out.
     pub fn text(text: &str) -> Answer {
         Answer::json(200, message(json!([{"type": "text", "text": text}]), 7, 3))
+    }
+
+    /// A streamed message: `message_start` (with the input tokens), a text
+    /// block with a `text_delta` per word and a `ping` after the first,
+    /// `message_delta` (stop reason, output tokens), `message_stop`.
+    pub fn stream(
+        words: &[&str],
+        input_tokens: u64,
+        output_tokens: u64,
+        gap: std::time::Duration,
+        end: super::StreamEnd,
+    ) -> Answer {
+        Answer::sse(&stream_events(words, input_tokens, output_tokens), gap, end)
+    }
+
+    /// The events of [`stream`], to cut short or add to.
+    pub fn stream_events(
+        words: &[&str],
+        input_tokens: u64,
+        output_tokens: u64,
+    ) -> Vec<(&'static str, String)> {
+        let mut events = vec![
+            (
+                "message_start",
+                json!({"type": "message_start", "message": {
+                    "id": "msg_test", "type": "message", "role": "assistant", "content": [],
+                    "model": "test-model", "stop_reason": null,
+                    "usage": {"input_tokens": input_tokens, "output_tokens": 1}
+                }})
+                .to_string(),
+            ),
+            (
+                "content_block_start",
+                json!({"type": "content_block_start", "index": 0,
+                       "content_block": {"type": "text", "text": ""}})
+                .to_string(),
+            ),
+        ];
+        for (i, w) in words.iter().enumerate() {
+            events.push((
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 0,
+                       "delta": {"type": "text_delta", "text": w}})
+                .to_string(),
+            ));
+            if i == 0 {
+                events.push(("ping", json!({"type": "ping"}).to_string()));
+            }
+        }
+        events.push((
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": 0}).to_string(),
+        ));
+        events.push((
+            "message_delta",
+            json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null},
+                   "usage": {"output_tokens": output_tokens}})
+            .to_string(),
+        ));
+        events.push(("message_stop", json!({"type": "message_stop"}).to_string()));
+        events
     }
 
     /// An error in Anthropic's shape: `{"type": "error", "error": {"type", "message"}}`.
@@ -231,6 +381,8 @@ struct Shared {
     window: Mutex<Window>,
     open: AtomicUsize,
     max_open: AtomicUsize,
+    /// Streamed answers whose client went away before the end.
+    disconnects: AtomicUsize,
 }
 
 /// A poisoned lock means another handler panicked; its data is still usable.
@@ -289,6 +441,7 @@ impl Server {
             window: Mutex::new(Window::default()),
             open: AtomicUsize::new(0),
             max_open: AtomicUsize::new(0),
+            disconnects: AtomicUsize::new(0),
         });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (ready, bound) = std::sync::mpsc::channel();
@@ -338,6 +491,12 @@ impl Server {
     /// Every request so far, in arrival order.
     pub fn seen(&self) -> Vec<Seen> {
         lock(&self.shared.seen).clone()
+    }
+
+    /// Streamed answers whose client closed the connection before the
+    /// stream ended: what a cancelled call looks like from the server.
+    pub fn disconnects(&self) -> usize {
+        self.shared.disconnects.load(Ordering::SeqCst)
     }
 
     /// The most requests the server had open at once.
@@ -423,6 +582,7 @@ async fn handle(
     }
     let response = match answer {
         Answer::Hang => std::future::pending().await,
+        Answer::Stream { pieces, end } => stream(shared.clone(), pieces, end),
         Answer::Reply {
             status,
             headers,
@@ -441,6 +601,55 @@ async fn handle(
     let mut window = lock(&shared.window);
     window.max_handler = window.max_handler.max(took);
     response
+}
+
+/// A body written piece by piece from a task of its own, which notices
+/// when the client goes away: the body is dropped, and its channel with it.
+fn stream(shared: Arc<Shared>, pieces: Vec<(Duration, String)>, end: StreamEnd) -> Response {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(1);
+    tokio::spawn(async move {
+        let gone = || {
+            shared.disconnects.fetch_add(1, Ordering::SeqCst);
+        };
+        for (delay, text) in pieces {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            if tx.send(Ok(Bytes::from(text))).await.is_err() {
+                return gone();
+            }
+        }
+        match end {
+            StreamEnd::Close => {}
+            StreamEnd::Hang => {
+                tx.closed().await;
+                gone();
+            }
+            StreamEnd::Cut => {
+                let _ = tx.send(Err(std::io::Error::other("cut mid-stream"))).await;
+            }
+        }
+    });
+    Response::builder()
+        .status(200)
+        .header("content-type", "text/event-stream")
+        .header("cache-control", "no-cache")
+        .body(Body::from_stream(Receiver(rx)))
+        .unwrap_or_else(|_| Response::new(Body::from("bad canned stream")))
+}
+
+/// The receiving end of a body's channel, as the stream axum reads.
+struct Receiver(tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>);
+
+impl futures_core::Stream for Receiver {
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx)
+    }
 }
 
 #[cfg(test)]
