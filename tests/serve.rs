@@ -17,7 +17,7 @@ use flow::engine::{Engine, EngineOptions, Program};
 use flow::serve::{BearerToken, ServeOptions, Server};
 use futures::StreamExt;
 use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::support::root;
@@ -713,4 +713,147 @@ async fn streamed_chunks_of_a_guarded_answer_come_only_after_the_guard_decided()
         assert!(text.trim_end().ends_with("data: [DONE]"));
         server.shutdown().await;
     }
+}
+
+/// A client that read part of a streamed reply and went away: the rest of
+/// the reply is never made (the run is cancelled), and the next request is
+/// served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_gone_after_some_chunks_cancels_its_run() {
+    let src = "model m = mock(echo: true, chunk_delay: 200ms)\ninput q: text\noutput answer = ask m \"{q}\"\n";
+    let server = start(src, ServeOptions::default()).await;
+    let words = "one two three four five six seven eight nine ten eleven twelve";
+    let body =
+        json!({"messages": [{"role": "user", "content": words}], "stream": true}).to_string();
+    let mut socket = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connects");
+    let request = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    socket.write_all(request.as_bytes()).await.expect("sent");
+    let mut seen = String::new();
+    let mut buf = vec![0u8; 8192];
+    while !seen.contains("\"content\":\"one") {
+        let n = tokio::time::timeout(Duration::from_secs(10), socket.read(&mut buf))
+            .await
+            .expect("a chunk comes")
+            .expect("reads");
+        assert!(n > 0, "the stream ended early: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(seen.starts_with("HTTP/1.1 200"), "{seen}");
+    assert!(!seen.contains("twelve"), "the reply is still streaming");
+    drop(socket);
+
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("a client");
+    let mut cancelled = false;
+    for _ in 0..250 {
+        let text = http
+            .get(server.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        if metric(&text, "flow_runs_total{outcome=\"cancelled\"}") == 1.0 {
+            cancelled = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(cancelled, "the run was cancelled");
+    let next = http
+        .post(server.url("/v1/runs"))
+        .json(&json!({"q": "again"}))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(next.status(), 200);
+    server.shutdown().await;
+}
+
+/// `flow serve` as a user starts it: the address on stderr, one log line
+/// per request starting with its id, the token nowhere, and SIGTERM drains
+/// and exits 0.
+#[cfg(unix)]
+#[test]
+fn the_command_serves_logs_and_stops_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+
+    let secret = "cli-secret-token";
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_flow"));
+    cmd.current_dir(root())
+        .args([
+            "serve",
+            "examples/guardrails.flow",
+            "--offline",
+            "--no-cache",
+            "--port",
+            "0",
+            "--auth-env",
+            "FLOW_SERVE_TEST_TOKEN",
+        ])
+        .env("FLOW_SERVE_TEST_TOKEN", secret)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for var in crate::support::PROXY_VARS {
+        cmd.env_remove(var);
+    }
+    let mut child = cmd.spawn().expect("flow starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let mut log = Vec::new();
+    let addr = loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the address is printed");
+        log.push(line.clone());
+        if let Some(addr) = line.strip_prefix("flow serve: listening on ") {
+            break addr.to_string();
+        }
+    };
+    let tokio = tokio::runtime::Runtime::new().expect("a runtime");
+    let status = tokio.block_on(async {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("a client");
+        let response = http
+            .post(format!("{addr}/v1/chat/completions"))
+            .bearer_auth(secret)
+            .header("x-request-id", "cli-test-1")
+            .json(&json!({"messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .await
+            .expect("answered");
+        response.status().as_u16()
+    });
+    assert_eq!(status, 200);
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(kill.success());
+    let exit = child.wait().expect("flow exits");
+    log.extend(lines.iter());
+    let log = log.join("\n");
+    assert_eq!(exit.code(), Some(0), "{log}");
+    assert!(
+        log.contains("cli-test-1 POST /v1/chat/completions 200"),
+        "{log}"
+    );
+    assert!(log.contains("shutting down"), "{log}");
+    assert!(!log.contains(secret), "{log}");
 }
