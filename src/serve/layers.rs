@@ -153,7 +153,8 @@ pub(crate) fn json_body(
     if let Some(kind) = headers.get(header::CONTENT_TYPE) {
         let kind = kind.to_str().unwrap_or("").to_ascii_lowercase();
         let essence = kind.split(';').next().unwrap_or("").trim();
-        if essence != "application/json" && !essence.ends_with("+json") {
+        // `text/plain` is what a browser's `fetch` labels a string body.
+        if essence != "application/json" && !essence.ends_with("+json") && essence != "text/plain" {
             return Err(ApiError::invalid(
                 format!("the body must be JSON, sent as `Content-Type: application/json`, not `{essence}`"),
                 None,
