@@ -25,8 +25,15 @@ fn usable(id: &str) -> bool {
     !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic())
 }
 
+/// A fresh id: a counter hashed with the standard library's per-process
+/// random keys, so ids differ across restarts and need no RNG crate.
 fn new_id() -> String {
-    format!("req_{:016x}", rand::random::<u64>())
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(NEXT.fetch_add(1, Ordering::Relaxed));
+    format!("req_{:016x}", h.finish())
 }
 
 /// The route as a metric label: the routes there are, or `other`, so a
