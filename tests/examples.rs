@@ -7,6 +7,7 @@ use crate::support::*;
 per_file_tests! {
     checks => example [
         best_of_n,
+        chatbot,
         code_review,
         document_analysis,
         fact_check,

@@ -68,6 +68,9 @@ pub struct RunArgs {
     /// Print `{"outputs": ..., "stats": ...}` as JSON
     #[arg(long)]
     pub json: bool,
+    /// Print the output that streams (the text of one `ask`) as it arrives, once its conditions allow
+    #[arg(long, conflicts_with_all = ["json", "rows"])]
+    pub stream: bool,
     /// Replace every model by a mock that invents placeholders: no key, no network
     #[arg(long)]
     pub offline: bool,

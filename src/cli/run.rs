@@ -115,11 +115,38 @@ pub fn run(args: RunArgs, term: &mut Terminal) -> Result<(), Failure> {
     // `block_on`, every node the scheduler starts or finishes crosses between
     // this thread and a worker (two futex wake-ups, ~13 µs each on a VM).
     let stopped = setup::Stopped::default();
-    let report = RunReport::from_task(tokio.block_on(tokio.spawn(execute(
-        engine.clone(),
-        inputs,
-        stopped.clone(),
-    ))));
+    // With `--stream`, the first output that can stream goes to the sink
+    // chunk by chunk, from this thread, while the run goes on a worker.
+    let streamed = args
+        .stream
+        .then(|| program.streamable_outputs().into_iter().next())
+        .flatten();
+    let mut shown = Shown::default();
+    let report = match &streamed {
+        None => RunReport::from_task(tokio.block_on(tokio.spawn(execute(
+            engine.clone(),
+            inputs,
+            stopped.clone(),
+            None,
+        )))),
+        Some(name) => {
+            let (tx, mut chunks) = tokio::sync::mpsc::unbounded_channel();
+            let task = tokio.spawn(execute(engine.clone(), inputs, stopped.clone(), Some(tx)));
+            tokio.block_on(async {
+                while let Some(event) = chunks.recv().await {
+                    if let runtime::RunEvent::OutputChunk { name: output, text } = event
+                        && output == *name
+                    {
+                        shown.any = true;
+                        shown.newline = text.ends_with('\n');
+                        sink.write(&text, term)?;
+                    }
+                }
+                Ok::<(), Failure>(())
+            })?;
+            RunReport::from_task(tokio.block_on(task))
+        }
+    };
     let lost = cache_cmd::show_close(engine.close(), term);
 
     if let Some(path) = &args.trace
@@ -128,10 +155,12 @@ pub fn run(args: RunArgs, term: &mut Terminal) -> Result<(), Failure> {
         term.diagnostic(&e, None);
     }
     let stopped = setup::stopped_code(&stopped);
+    let streamed = streamed.map(|name| (name, shown));
     print_report(
         &report,
         program.source(),
         args.json,
+        streamed.as_ref(),
         &mut sink,
         term,
         stopped,
@@ -169,27 +198,62 @@ fn bind(graph: &crate::graph::FlowGraph, raw: &[String]) -> Result<Inputs, Input
     }
 }
 
-async fn execute(engine: Engine, inputs: Inputs, stopped: setup::Stopped) -> RunReport {
+/// What `--stream` printed of the streamed output.
+#[derive(Debug, Default, Clone, Copy)]
+struct Shown {
+    /// Some text went out (the output's gate opened).
+    any: bool,
+    /// The last chunk ended a line.
+    newline: bool,
+}
+
+/// Runs once; with `chunks`, the run streams and every event goes there
+/// as well as to the progress bar.
+async fn execute(
+    engine: Engine,
+    inputs: Inputs,
+    stopped: setup::Stopped,
+    chunks: Option<tokio::sync::mpsc::UnboundedSender<runtime::RunEvent>>,
+) -> RunReport {
     let cancel = tokio_util::sync::CancellationToken::new();
-    let (progress, events) = Progress::start();
+    let (progress, bar) = Progress::start();
     let signal = setup::cancel_on_signal(cancel.clone(), stopped);
+    let stream = chunks.is_some();
+    let (events, forward) = match chunks {
+        None => (bar, None),
+        Some(chunks) => {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<runtime::RunEvent>();
+            let forward = tokio::spawn(async move {
+                while let Some(event) = rx.recv().await {
+                    if let Some(bar) = &bar {
+                        let _ = bar.send(event.clone());
+                    }
+                    let _ = chunks.send(event);
+                }
+            });
+            (Some(tx), Some(forward))
+        }
+    };
     let report = engine
         .run(
             inputs,
             RunControl {
                 cancel,
                 events,
-                stream: false,
+                stream,
             },
         )
         .await;
+    if let Some(forward) = forward {
+        let _ = forward.await;
+    }
     signal.abort();
     progress.finish().await;
     report
 }
 
 fn write_trace(path: &Path, report: &RunReport) -> Result<(), TraceFile> {
-    let json = runtime::chrome_trace_json(&report.trace);
+    let json = runtime::chrome_trace_json_with_gates(&report.trace, &report.gates);
     let text = serde_json::to_string(&json).unwrap_or_default();
     std::fs::write(path, text).map_err(|e| TraceFile {
         path: path.display().to_string(),
@@ -201,12 +265,40 @@ fn print_report(
     report: &RunReport,
     src: &Arc<SourceFile>,
     json: bool,
+    streamed: Option<&(String, Shown)>,
     sink: &mut Sink,
     term: &mut Terminal,
     stopped: Option<u8>,
 ) -> Result<(), Failure> {
     match &report.outputs {
         Ok(outputs) => {
+            let rest;
+            let outputs = match streamed {
+                None => outputs,
+                Some((name, shown)) => {
+                    // The streamed output first: its chunks went out already,
+                    // unless its gate shut and its value is the other branch.
+                    let mut text = match (shown.any, outputs.get(name)) {
+                        (true, _) if shown.newline => String::new(),
+                        (true, _) => "\n".to_string(),
+                        (false, Some(v)) => v.to_text(),
+                        (false, None) => String::new(),
+                    };
+                    if !shown.any && !text.ends_with('\n') {
+                        text.push('\n');
+                    }
+                    sink.write(&text, term)?;
+                    rest = outputs
+                        .iter()
+                        .filter(|(k, _)| *k != name)
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect::<IndexMap<_, _>>();
+                    if rest.is_empty() {
+                        return Ok(());
+                    }
+                    &rest
+                }
+            };
             if json {
                 let doc = crate::engine::json::report_json(report, src);
                 sink.write(&format!("{}\n", pretty(&doc)), term)?;

@@ -1,8 +1,8 @@
 //! The graph as JSON (`flow graph --format json`), for tools and tests that
 //! want the structure rather than a picture.
 //!
-//! Nodes and edges are arrays in index order; models, inputs, outputs and
-//! sections in declaration order; object keys are emitted in a fixed order.
+//! Nodes and edges are arrays in index order; models, inputs, outputs,
+//! streamable outputs (`streams`) and sections in declaration order; object keys are emitted in a fixed order.
 //! Node ids are the graph's node indices, so edges, guards and sections refer
 //! to them. Models carry their names and ids, never a key: only the *name* of
 //! the key's environment variable is in the graph at all, and URLs are shown
@@ -68,6 +68,14 @@ pub fn to_json(g: &FlowGraph) -> Value {
             })
         })
         .collect();
+    // The outputs a streaming run streams, and the calls each may stream.
+    let streams: Vec<Value> = super::streams::streamable(g)
+        .into_iter()
+        .map(|s| {
+            let sources: Vec<usize> = s.sources.iter().map(|src| src.node.index()).collect();
+            json!({ "output": s.name, "node": s.node.index(), "sources": sources })
+        })
+        .collect();
     let s = summary(g);
     json!({
         "nodes": nodes,
@@ -75,6 +83,7 @@ pub fn to_json(g: &FlowGraph) -> Value {
         "models": models,
         "inputs": named(&g.inputs),
         "outputs": named(&g.outputs),
+        "streams": streams,
         "sections": sections,
         "summary": {
             "nodes": s.nodes,

@@ -242,3 +242,79 @@ async fn a_refusal_cancels_a_real_http_stream_and_the_server_sees_it_go() {
     }
     assert_eq!(server.disconnects(), 1, "the server saw the client go");
 }
+
+/// Streams `a ` then fails (transiently) on its first attempt; streams
+/// `b c` and answers on the next.
+struct Stutter;
+
+impl crate::providers::Provider for Stutter {
+    fn call(
+        &self,
+        _: crate::providers::Request,
+    ) -> futures::future::BoxFuture<
+        '_,
+        Result<crate::providers::Reply, crate::providers::ProviderError>,
+    > {
+        Box::pin(async { unreachable!("only streamed") })
+    }
+
+    fn stream<'a>(
+        &'a self,
+        request: crate::providers::Request,
+        sink: &'a dyn crate::providers::StreamSink,
+    ) -> futures::future::BoxFuture<
+        'a,
+        Result<crate::providers::Reply, crate::providers::ProviderError>,
+    > {
+        Box::pin(async move {
+            if request.attempt == 0 {
+                sink.text("a ");
+                return Err(crate::providers::ProviderError::MockFailure {
+                    model: request.model,
+                    fail_first: 1,
+                    attempt: 0,
+                });
+            }
+            sink.text("b ");
+            sink.text("c");
+            Ok(crate::providers::Reply {
+                text: "b c".into(),
+                usage: Default::default(),
+            })
+        })
+    }
+}
+
+async fn stutter(src: &str) -> (Vec<String>, RunReport) {
+    let program = Program::compile("s.flow", src).expect("compiles");
+    let mut providers = crate::engine::CustomProviders::default();
+    providers.insert("m", std::sync::Arc::new(Stutter));
+    let mut options = EngineOptions {
+        providers,
+        ..EngineOptions::default()
+    };
+    options.retry.base_delay = std::time::Duration::ZERO;
+    let engine = Engine::new(&program, options).expect("engine");
+    let mut handle = engine.start_streamed(engine.bind([]).unwrap(), CancellationToken::new());
+    let mut got = Vec::new();
+    while let Some(e) = handle.next_event().await {
+        if let RunEvent::OutputChunk { text, .. } = e {
+            got.push(text);
+        }
+    }
+    (got, handle.finish().await)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_attempt_is_retried_only_if_none_of_its_text_was_shown() {
+    // Ungated, `a ` was shown: a retry would show a second reply after it.
+    let (got, report) =
+        stutter("model m = mock(reply: \"x\")\noutput answer = ask m \"q\"\n").await;
+    assert_eq!(got, ["a "]);
+    assert!(report.outputs.is_err());
+    // Gated, `a ` was only held: forgotten, and the retry's text shown.
+    let src = "model m = mock(reply: \"x\")\nmodel j = mock(reply: \"no\", latency: 50ms)\nbad = ask j \"bad?\" as bool\nreply = ask m \"q\"\noutput answer = if bad then \"no\" else reply\n";
+    let (got, report) = stutter(src).await;
+    assert_eq!(got, ["b ", "c"]);
+    assert_eq!(report.outputs.unwrap()["answer"].to_text(), "b c");
+}

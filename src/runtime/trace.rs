@@ -189,4 +189,21 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn gates_are_instant_events_in_the_trace() {
+        let gates = [GateMark {
+            output: "answer".into(),
+            source: "reply".into(),
+            open: true,
+            at_us: 300_000,
+        }];
+        let json = chrome_trace_json_with_gates(&[ev("a", 0, 10)], &gates);
+        let events = json["traceEvents"].as_array().unwrap();
+        let gate = events.last().unwrap();
+        assert_eq!(gate["name"], "gate open: answer");
+        assert_eq!(gate["ph"], "i");
+        assert_eq!(gate["ts"], 300_000);
+        assert_eq!(events.len(), 3, "metadata, the call, the gate");
+    }
 }
