@@ -29,6 +29,7 @@ pub fn run(args: ServeArgs, term: &mut Terminal) -> Result<(), Failure> {
         file: args.file.clone(),
         inputs: Vec::new(),
         json: false,
+        stream: false,
         offline: args.offline,
         models: args.models.clone(),
         trace: None,
