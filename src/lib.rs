@@ -30,6 +30,7 @@ pub mod model;
 pub mod providers;
 pub mod runtime;
 pub mod schema;
+pub mod serve;
 pub mod syntax;
 pub(crate) mod text;
 pub mod types;

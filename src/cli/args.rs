@@ -39,6 +39,8 @@ pub enum Command {
     },
     /// Run the program: every independent call at the same time
     Run(RunArgs),
+    /// Serve the program over HTTP, as an OpenAI-compatible chat model
+    Serve(ServeArgs),
     /// Inspect or empty the call cache
     Cache {
         #[command(subcommand)]
@@ -85,6 +87,49 @@ pub struct RunArgs {
     pub cache: CacheArgs,
     #[command(flatten)]
     pub batch: BatchArgs,
+}
+
+/// `flow serve`'s arguments; the engine's are `flow run`'s.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// The program to serve
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The address to listen on
+    #[arg(long, default_value = "127.0.0.1", value_name = "HOST")]
+    pub host: String,
+    /// The port to listen on; 0 takes any free one (the address is printed on stderr)
+    #[arg(long, short = 'p', default_value_t = 8080, value_name = "PORT")]
+    pub port: u16,
+    /// The output that is the assistant's message (default: `answer`, `reply`, or the only text output)
+    #[arg(long, value_name = "NAME")]
+    pub output: Option<String>,
+    /// Runs in flight at once; more requests get 429
+    #[arg(long, default_value_t = 64, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_runs: u32,
+    /// The largest request body in bytes; a larger one gets 413
+    #[arg(long, default_value_t = 1 << 20, value_name = "BYTES")]
+    pub max_body: usize,
+    /// Require `Authorization: Bearer TOKEN`, the token read from this environment variable
+    #[arg(long, value_name = "VAR")]
+    pub auth_env: Option<String>,
+    /// Seconds runs in flight may take to finish on Ctrl-C or SIGTERM; the rest are cancelled
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub shutdown_timeout: u64,
+    /// Write each run's Chrome trace to DIR/REQUEST_ID.json
+    #[arg(long, value_name = "DIR")]
+    pub trace_dir: Option<PathBuf>,
+    /// Replace every model by a mock that invents placeholders: no key, no network
+    #[arg(long)]
+    pub offline: bool,
+    /// Swap a model at run time: `NAME=openai:gpt-4o`, `NAME=anthropic:MODEL`, `NAME=mock[:REPLY]`
+    #[arg(long = "model", short = 'm', value_name = "NAME=SPEC")]
+    pub models: Vec<String>,
+    /// Refuse to start if the worst case exceeds N calls, and stop each run at N calls
+    #[arg(long, value_name = "N")]
+    pub max_calls: Option<u64>,
+    #[command(flatten)]
+    pub cache: CacheArgs,
 }
 
 /// Where completed calls are kept, so a re-run does not pay for them again.

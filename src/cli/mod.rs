@@ -5,10 +5,10 @@ mod batch;
 mod cache_cmd;
 mod check;
 mod graph;
-mod json_error;
 mod progress;
 mod report;
 mod run;
+mod serve;
 mod setup;
 mod source;
 mod terminal;
@@ -91,6 +91,7 @@ fn main_on_big_stack() -> ExitCode {
         // A batch and a single run share their set-up (`setup`), not each other.
         Command::Run(args) if args.batch.rows.is_some() => batch::run(&args, &mut term),
         Command::Run(args) => run::run(args, &mut term),
+        Command::Serve(args) => serve::run(args, &mut term),
         Command::Cache { action } => cache_cmd::run(action, &mut term),
         Command::Completions { shell } => {
             completions(shell, &mut term);

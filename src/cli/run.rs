@@ -300,14 +300,7 @@ fn print_report(
                 }
             };
             if json {
-                let mut doc = serde_json::json!({
-                    "outputs": outputs_json(outputs),
-                    "stats": report.stats,
-                });
-                let placeholders = crate::value::placeholder_paths(outputs);
-                if let (false, Some(obj)) = (placeholders.is_empty(), doc.as_object_mut()) {
-                    obj.insert("placeholders".into(), placeholders.into());
-                }
+                let doc = crate::engine::json::report_json(report, src);
                 sink.write(&format!("{}\n", pretty(&doc)), term)?;
             } else if let Some(text) = single_text(outputs) {
                 let mut text = text.to_string();
@@ -322,20 +315,8 @@ fn print_report(
         }
         Err(error) => {
             term.diagnostic(error, Some(src));
-            let finished: serde_json::Map<String, serde_json::Value> = report
-                .finished
-                .iter()
-                .map(|(k, v)| (k.clone(), v.to_json()))
-                .collect();
             if json {
-                let shown = super::json_error::to_json(error, Some(src));
-                let doc = serde_json::json!({
-                    "outputs": null,
-                    "error": shown,
-                    "errors": [shown],
-                    "finished": finished,
-                    "stats": report.stats,
-                });
+                let doc = crate::engine::json::report_json(report, src);
                 term.json_written();
                 sink.write(&format!("{}\n", pretty(&doc)), term)?;
             } else {

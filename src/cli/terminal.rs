@@ -128,7 +128,8 @@ impl Terminal {
                 Some(miette::Severity::Warning | miette::Severity::Advice)
             )
         {
-            self.json_errors.push(super::json_error::to_json(d, source));
+            self.json_errors
+                .push(crate::engine::json::to_json(d, source));
         }
     }
 
@@ -159,7 +160,7 @@ impl Terminal {
         };
         if self.json && code != exit::OK && !self.json_written {
             let errors = std::mem::take(&mut self.json_errors);
-            let doc = super::json_error::failure_doc(errors);
+            let doc = crate::engine::json::failure_doc(errors);
             let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
             self.out(&format!("{text}\n"));
         }

@@ -16,6 +16,7 @@
 
 mod error;
 pub mod inputs;
+pub mod json;
 pub mod overrides;
 mod program;
 

@@ -1,5 +1,7 @@
-//! A diagnostic as JSON, for `--json`: scripts read one error object on
-//! standard output instead of parsing what stderr shows a person.
+//! Diagnostics and run reports as JSON: what `flow run --json` prints and
+//! `flow serve`'s `/v1/runs` answers, built once so the two never differ.
+//! Scripts read one error object instead of parsing what stderr shows a
+//! person:
 //!
 //! ```json
 //! {"code": "flow::check::undefined_name", "message": "...", "help": "...",
@@ -12,6 +14,8 @@ use miette::{Diagnostic, Severity};
 use serde_json::{Value, json};
 
 use crate::engine::SourceFile;
+use crate::runtime::RunReport;
+use crate::value::{outputs_json, placeholder_paths};
 
 /// One diagnostic as a JSON object; labels get positions when `source` is
 /// the text they point into.
@@ -45,6 +49,41 @@ pub fn to_json(d: &dyn Diagnostic, source: Option<&SourceFile>) -> Value {
         "file": source.map(|s| s.name.clone()),
         "labels": labels,
     })
+}
+
+/// A run's report as one document: `outputs` and `stats` (and the paths of
+/// any `placeholders` an offline run invented), or for a failed run no
+/// outputs, the `error` (also as `errors`, the shape every failed command
+/// has), what `finished` before it, and `stats`.
+pub fn report_json(report: &RunReport, source: &SourceFile) -> Value {
+    match &report.outputs {
+        Ok(outputs) => {
+            let mut doc = json!({
+                "outputs": outputs_json(outputs),
+                "stats": report.stats,
+            });
+            let placeholders = placeholder_paths(outputs);
+            if let (false, Some(obj)) = (placeholders.is_empty(), doc.as_object_mut()) {
+                obj.insert("placeholders".into(), placeholders.into());
+            }
+            doc
+        }
+        Err(error) => {
+            let finished: serde_json::Map<String, Value> = report
+                .finished
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_json()))
+                .collect();
+            let shown = to_json(error, Some(source));
+            json!({
+                "outputs": null,
+                "error": shown,
+                "errors": [shown],
+                "finished": finished,
+                "stats": report.stats,
+            })
+        }
+    }
 }
 
 /// The document a failed `--json` command prints: no outputs, the first
