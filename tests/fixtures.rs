@@ -86,6 +86,7 @@ per_file_tests! {
         syntax_unclosed_interpolation,
         syntax_unexpected,
         syntax_unexpected__negative_count,
+        syntax_unexpected__five_mistakes,
         syntax_unterminated_string,
         syntax_vote_needs_by,
     ]

@@ -1100,3 +1100,45 @@ fn item_21_as_type_help_only_where_a_reply_is_parsed() {
     let e = one("output o = [1, \"a\"]\n", "type_mismatch");
     assert!(!help(&e).contains("as "), "{}", help(&e));
 }
+
+/// The codes of everything `crate::compile` reports, in order.
+fn compile_codes(src: &str) -> Vec<String> {
+    crate::compile(src)
+        .diagnostics
+        .iter()
+        .map(|d| d.code().map(|c| c.to_string()).unwrap_or_default())
+        .collect()
+}
+
+#[test]
+fn item_24_statements_that_parse_are_checked_past_a_syntax_error() {
+    // `a` does not parse; `b` uses it, `output z` names nothing, `zz` is
+    // no model: only the last two are the checker's to report.
+    let src = "model m = mock()\ninput q: text\na = ask m \"{q}\" +\nb = ask m \"{a}\"\nc = ask zz \"hi\"\noutput z\noutput o = b\n";
+    assert_eq!(
+        compile_codes(src),
+        [
+            "flow::syntax::unexpected",
+            "flow::check::undefined_model",
+            "flow::check::undefined_output",
+        ]
+    );
+}
+
+#[test]
+fn item_24_no_cascade_from_a_statement_that_did_not_parse() {
+    // What the broken statements would have declared is not undefined, an
+    // output among them is not missing, and nothing is called unused.
+    let cases = [
+        "model m = mock()\nx = ask m \"hi\" vote 3\noutput o = x\n",
+        "model m = mock()\nanswer ask m \"hi\"\noutput answer\n",
+        "model m = mock(\noutput o = ask m \"hi\"\n",
+        "model m = mock()\ninput q: text\noutput o = ask m \"{q}\" +\n",
+        "input q: text\nx = \"unterminated\noutput o = x\n",
+    ];
+    for src in cases {
+        let codes = compile_codes(src);
+        assert_eq!(codes.len(), 1, "{src:?}: {codes:?}");
+        assert!(codes[0].starts_with("flow::syntax::"), "{src:?}: {codes:?}");
+    }
+}
