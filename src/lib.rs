@@ -48,7 +48,7 @@ pub use runtime::{RunEvent, RunReport};
 pub struct Compiled {
     /// `None` when there were errors (warnings alone still give a graph).
     pub graph: Option<graph::FlowGraph>,
-    /// Errors and warnings, sorted by position.
+    /// Errors, then warnings, each sorted by position.
     pub diagnostics: Diagnostics,
 }
 

@@ -1142,3 +1142,20 @@ fn item_24_no_cascade_from_a_statement_that_did_not_parse() {
         assert!(codes[0].starts_with("flow::syntax::"), "{src:?}: {codes:?}");
     }
 }
+
+#[test]
+fn item_21_errors_come_before_warnings_about_the_same_names() {
+    // `y` is unused, but what is wrong is the model its `ask` names: the
+    // warning used to come first, between the program and its error.
+    let src = "model m = mock()\nx = ask m \"a\"\ny = ask zz \"{x}\"\nz = 1 +\noutput o = \"k\"\n";
+    let src_ok_syntax = src.replace("z = 1 +\n", "");
+    assert_eq!(
+        compile_codes(&src_ok_syntax),
+        ["flow::check::undefined_model", "flow::check::unused"]
+    );
+    // While a statement does not parse, nothing is called unused.
+    assert_eq!(
+        compile_codes(src),
+        ["flow::check::undefined_model", "flow::syntax::unexpected"]
+    );
+}

@@ -15,6 +15,13 @@ pub enum SourceError {
     )]
     Unreadable { path: String, reason: String },
 
+    #[error("cannot read `{path}`: it is a directory")]
+    #[diagnostic(
+        code(flow::io::unreadable),
+        help("a program is one `.flow` file: name the file, not its folder")
+    )]
+    Directory { path: String },
+
     #[error("`{path}` is not UTF-8 text (invalid byte at offset {offset})")]
     #[diagnostic(
         code(flow::io::not_utf8),
@@ -40,9 +47,15 @@ pub fn read(path: &Path) -> Result<SourceFile, SourceError> {
     } else {
         path.display().to_string()
     };
-    let unreadable = |e: std::io::Error| SourceError::Unreadable {
-        path: name.clone(),
-        reason: crate::text::io_reason(&e),
+    let unreadable = |e: std::io::Error| {
+        if e.kind() == std::io::ErrorKind::IsADirectory || path.is_dir() {
+            SourceError::Directory { path: name.clone() }
+        } else {
+            SourceError::Unreadable {
+                path: name.clone(),
+                reason: crate::text::io_reason(&e),
+            }
+        }
     };
     let bytes = if is_stdin(path) {
         let mut bytes = Vec::new();
