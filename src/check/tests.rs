@@ -1159,3 +1159,36 @@ fn item_21_errors_come_before_warnings_about_the_same_names() {
         ["flow::check::undefined_model", "flow::syntax::unexpected"]
     );
 }
+
+#[test]
+fn item_22_criteria_reach_the_judge_and_belong_to_judges_only() {
+    let src = format!(
+        "{MODELS}x = ask m \"q\" vote 3 by judge m criteria \"prefer short answers\"\noutput x\n"
+    );
+    let (graph, errors) = run(&src);
+    assert!(errors.is_empty(), "{errors:?}");
+    let graph = graph.expect("a graph");
+    let judge = graph.dag.node_weights().find_map(|n| match &n.kind {
+        NodeKind::Ask {
+            sampling:
+                Sampling::Vote {
+                    strategy: Strategy::Judge(j),
+                    ..
+                },
+            ..
+        } => Some(j.clone()),
+        _ => None,
+    });
+    let judge = judge.expect("a judge vote");
+    assert_eq!(judge.model, "m");
+    assert_eq!(judge.criteria.as_deref(), Some("prefer short answers"));
+
+    let e = one(
+        &format!("{MODELS}x = ask m \"q\" vote 3 by majority criteria \"short\"\noutput x\n"),
+        "strategy_arg",
+    );
+    assert_eq!(
+        e.to_string(),
+        "`majority` takes no `criteria`: only a `judge` is told them"
+    );
+}

@@ -17,7 +17,7 @@ use super::error::{RunError, SampleIx, Site, written_binding};
 use super::events::RunEvent;
 use super::reply::{invented, parse_reply};
 use super::vote::{Outcome, Tally, VoteError, judge_prompt_for, parse_judge_choice};
-use crate::graph::{AskCall, Sampling, Strategy};
+use crate::graph::{AskCall, Judge, Sampling, Strategy};
 use crate::syntax::Span;
 use crate::types::Type;
 use crate::value::Value;
@@ -267,7 +267,7 @@ fn save(env: &Env<'_>, models: &[&str], done: &[bool]) {
 
 async fn judge_between(
     env: &Env<'_>,
-    judge: &str,
+    judge: &Judge,
     task: Option<&str>,
     candidates: Vec<Value>,
     span: Span,
@@ -293,13 +293,13 @@ async fn judge_between(
     let n = candidates.len();
     let plan = CallPlan {
         site,
-        model: judge,
-        prompt: judge_prompt_for(task, &candidates),
+        model: &judge.model,
+        prompt: judge_prompt_for(task, judge.criteria.as_deref(), &candidates),
         system: env
             .ctx
             .graph
             .models
-            .get(judge)
+            .get(&judge.model)
             .and_then(|m| m.options.system.clone()),
         sample: 0,
         // A union of the candidate numbers, so an offline stand-in picks a valid one.

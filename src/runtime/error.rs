@@ -219,6 +219,16 @@ fn fmt_each(n: &u32) -> String {
     }
 }
 
+/// What to do about replies that did not parse: the prompt of an `ask` is
+/// the user's to fix, a judge's is flow's, so a judge gets other advice.
+fn unparsable_help(site: &Site) -> &'static str {
+    if site.judge {
+        super::vote::JUDGE_UNPARSABLE_HELP
+    } else {
+        "make the prompt say exactly what to answer (e.g. \"answer yes or no\"), or raise `retry`"
+    }
+}
+
 fn fmt_help(h: &Option<String>) -> String {
     h.clone().unwrap_or_else(|| {
         "check the model's settings and the provider's status; transient faults are retried with `retry N`".into()
@@ -308,9 +318,7 @@ pub enum RunError {
     #[error("the reply from `{model}` for {site} is not {expected}, after {}: {reply}", fmt_attempts(.attempts))]
     #[diagnostic(
         code(flow::run::unparsable),
-        help(
-            "make the prompt say exactly what to answer (e.g. \"answer yes or no\"), or raise `retry`"
-        )
+        help("{}", unparsable_help(.site))
     )]
     Unparsable {
         /// Which call of which node.

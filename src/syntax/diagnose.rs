@@ -173,6 +173,7 @@ fn to_symbol(rule: Rule) -> Option<(Group, &'static str)> {
         Rule::model_args => (Category, "a model argument"),
         Rule::map_entry => (Category, "an entry `\"key\": value`"),
         Rule::strategy | Rule::strategy_arg => (Category, "a voting strategy"),
+        Rule::criteria | Rule::kw_criteria => (Token, "`criteria`"),
         Rule::modifiers
         | Rule::mod_as
         | Rule::mod_repeat

@@ -78,8 +78,13 @@ pub enum SyntaxError {
     #[error("unclosed `{{` in a string")]
     UnclosedInterpolation { span: Span },
 
-    #[error("a model option cannot interpolate `{text}`")]
-    InterpolationInModel { text: String, span: Span },
+    #[error("{} cannot interpolate `{text}`", if *criteria { "a judge's criteria" } else { "a model option" })]
+    InterpolationInModel {
+        text: String,
+        span: Span,
+        /// In `judge MODEL criteria "..."`, not a model option.
+        criteria: bool,
+    },
 
     #[error("`{modifier}` is given twice")]
     DuplicateModifier {
@@ -282,9 +287,14 @@ impl SyntaxError {
             SyntaxError::UnclosedInterpolation { span } => {
                 SyntaxError::UnclosedInterpolation { span: s(span) }
             }
-            SyntaxError::InterpolationInModel { text, span } => SyntaxError::InterpolationInModel {
+            SyntaxError::InterpolationInModel {
+                text,
+                span,
+                criteria,
+            } => SyntaxError::InterpolationInModel {
                 text,
                 span: s(span),
+                criteria,
             },
             SyntaxError::DuplicateModifier {
                 modifier,
@@ -386,6 +396,9 @@ impl SyntaxError {
                 .to_string(),
             SyntaxError::UnclosedInterpolation { .. } => "close it with `}`, or write `\\{` for a \
                 literal brace"
+                .to_string(),
+            SyntaxError::InterpolationInModel { criteria: true, .. } => "a judge's criteria are \
+                a constant, the same for every vote; write `\\{` for a literal brace"
                 .to_string(),
             SyntaxError::InterpolationInModel { .. } => "model options are constants; write `\\{` \
                 for a literal brace"

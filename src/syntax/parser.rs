@@ -306,6 +306,16 @@ impl Builder<'_> {
 
     /// A string where interpolation is not allowed (model options, type choices).
     fn constant_string(&mut self, p: Pair<'_, Rule>) -> String {
+        self.constant(p, false)
+    }
+
+    /// A judge's criteria: a constant, since the judge is asked once the
+    /// votes are in and nothing else is.
+    fn criteria_string(&mut self, p: Pair<'_, Rule>) -> String {
+        self.constant(p, true)
+    }
+
+    fn constant(&mut self, p: Pair<'_, Rule>, criteria: bool) -> String {
         let t = self.template(&p);
         let mut s = String::new();
         for part in t.parts {
@@ -316,6 +326,7 @@ impl Builder<'_> {
                     self.errors.push(SyntaxError::InterpolationInModel {
                         text: text.to_string(),
                         span: i.span,
+                        criteria,
                     });
                 }
             }
@@ -792,7 +803,25 @@ impl Builder<'_> {
             }
             None => None,
         };
-        Ok(StrategyExpr { name, arg, span })
+        let criteria = match k.accept(Rule::criteria) {
+            Some(c) => {
+                let mut c = Kids::of(c);
+                c.presume(Rule::kw_criteria)?;
+                let text = c.presume(Rule::string)?;
+                let span = span_of(&text);
+                Some(Box::new(Criteria {
+                    text: self.criteria_string(text),
+                    span,
+                }))
+            }
+            None => None,
+        };
+        Ok(StrategyExpr {
+            name,
+            arg,
+            criteria,
+            span,
+        })
     }
 }
 

@@ -162,6 +162,9 @@ fn modifiers(m: &Modifiers) -> String {
             Some(StrategyArg::Model(m)) => write!(s, " {}", m.name).ok(),
             None => None,
         };
+        if let Some(c) = &v.strategy.criteria {
+            write!(s, " criteria {:?}", c.text).ok();
+        }
     }
     if let Some((d, _)) = &m.timeout {
         write!(s, " timeout {}ms", d.millis).ok();
@@ -1178,4 +1181,32 @@ fn item_24_statements_without_errors_are_kept() {
     assert_eq!(spans, ["model m = mock()", "y = 1", "output o = y"]);
     assert!(parsed.gaps.may_declare("x") && parsed.gaps.may_declare("z"));
     assert!(!parsed.gaps.may_declare("y") && !parsed.gaps.may_output());
+}
+
+// ------------------------------------------- issue 11 item 22: criteria
+
+#[test]
+fn item_22_a_judge_takes_criteria() {
+    let p = ok("x = ask m \"q\" vote 3 by judge j criteria \"prefer short answers\"\noutput x\n");
+    assert!(
+        tree(&p).contains("vote 3 by judge j criteria \"prefer short answers\""),
+        "{}",
+        tree(&p)
+    );
+    // `criteria` is no keyword: a binding named so follows a judge, and a
+    // judge may be named so.
+    let p = ok("x = ask m \"q\" vote 3 by judge j\ncriteria = 1\noutput x\n");
+    assert_eq!(p.items.len(), 3);
+    let p = ok("x = ask m \"q\" vote 3 by judge criteria criteria \"c\"\noutput x\n");
+    assert!(
+        tree(&p).contains("by judge criteria criteria \"c\""),
+        "{}",
+        tree(&p)
+    );
+    // The criteria are a constant.
+    let e = error(
+        "x = ask m \"q\" vote 3 by judge j criteria \"like {x}\"\noutput x\n",
+        "interpolation_in_model",
+    );
+    assert_eq!(e.to_string(), "a judge's criteria cannot interpolate `{x}`");
 }
