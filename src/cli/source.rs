@@ -22,6 +22,16 @@ pub enum SourceError {
     )]
     Directory { path: String },
 
+    #[error(
+        "`{path}` is larger than {}, the most flow reads as a program",
+        crate::text::MAX_FILE_SIZE
+    )]
+    #[diagnostic(
+        code(flow::io::too_large),
+        help("check the path: a program is a `.flow` text file, far smaller than this")
+    )]
+    TooLarge { path: String },
+
     #[error("`{path}` is not UTF-8 text (invalid byte at offset {offset})")]
     #[diagnostic(
         code(flow::io::not_utf8),
@@ -41,7 +51,6 @@ pub fn is_stdin(path: &Path) -> bool {
 
 /// Reads a program; `-` reads it from standard input.
 pub fn read(path: &Path) -> Result<SourceFile, SourceError> {
-    use std::io::Read;
     let name = if is_stdin(path) {
         STDIN_NAME.to_string()
     } else {
@@ -58,14 +67,12 @@ pub fn read(path: &Path) -> Result<SourceFile, SourceError> {
         }
     };
     let bytes = if is_stdin(path) {
-        let mut bytes = Vec::new();
-        std::io::stdin()
-            .lock()
-            .read_to_end(&mut bytes)
-            .map_err(unreadable)?;
-        bytes
+        crate::text::read_bounded(std::io::stdin().lock()).map_err(unreadable)?
     } else {
-        std::fs::read(path).map_err(unreadable)?
+        crate::text::read_file_bounded(path).map_err(unreadable)?
+    };
+    let Some(bytes) = bytes else {
+        return Err(SourceError::TooLarge { path: name });
     };
     let text = String::from_utf8(bytes).map_err(|e| SourceError::NotUtf8 {
         path: name.clone(),

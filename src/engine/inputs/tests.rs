@@ -167,3 +167,22 @@ fn item_12_at_at_escapes_a_value_starting_with_at_and_at_dash_reads_stdin() {
         Ok(("mail".into(), InputValue::Text("a@b.c".into())))
     );
 }
+
+#[test]
+fn item_06_input_files_and_standard_input_are_read_with_a_bound() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    // A sparse file past the bound is refused from its size, unread.
+    let big = dir.path().join("big.txt");
+    let file = std::fs::File::create(&big).expect("a file");
+    file.set_len(crate::text::MAX_FILE_BYTES + 1)
+        .expect("a size");
+    let err = parse_assignment(&format!("doc=@{}", big.display())).expect_err("too large");
+    assert_eq!(err.code_str(), "flow::input::file");
+    assert!(err.to_string().contains("larger than 64 MiB"), "{err}");
+    // An endless device costs the bound, then fails the same way.
+    let err = parse_assignment("doc=@/dev/zero").expect_err("too large");
+    assert!(err.to_string().contains("larger than 64 MiB"), "{err}");
+    let mut endless = std::io::repeat(b'x');
+    let err = parse_assignment_with("doc=@-", &mut endless).expect_err("too large");
+    assert!(err.to_string().contains("larger than 64 MiB"), "{err}");
+}
