@@ -240,12 +240,18 @@ pub fn parse_assignment_with(
         let bytes = bytes
             .map_err(|e| file_error(path, e))?
             .ok_or_else(too_large)?;
-        String::from_utf8(bytes).map_err(|_| {
+        let mut text = String::from_utf8(bytes).map_err(|_| {
             file_error(
                 path,
                 std::io::Error::new(std::io::ErrorKind::InvalidData, "it is not UTF-8 text"),
             )
-        })
+        })?;
+        // Editors on Windows may save a byte-order mark first; it is no part
+        // of the value (`"\u{feff}42"` would not be an int).
+        if text.starts_with('\u{feff}') {
+            text.drain(..'\u{feff}'.len_utf8());
+        }
+        Ok::<_, InputError>(text)
     };
     let text = match value.strip_prefix('@') {
         Some(escaped) if escaped.starts_with('@') => escaped.to_string(),
