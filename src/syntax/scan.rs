@@ -120,11 +120,14 @@ pub fn prescan(src: &str) -> Result<(), SyntaxError> {
 /// Where each top-level statement may start, for recovering from a syntax
 /// error: the first is 0, and each other is the first token of a line that
 /// starts with `model`, `input` or `output` (which cannot appear inside an
-/// expression), or with `NAME =` or `section` where that cannot be a section
-/// member (nothing open, or only a bracket that takes no members). A
-/// statement's leading white space belongs to the one before it, so a parse
-/// of one statement that runs off its end reports the next statement's first
-/// token, as a parse of the whole file would. One linear pass.
+/// expression), with `NAME =` or `section` where that cannot be a section
+/// member (nothing open, or only a bracket that takes no members), or with
+/// any other name when nothing is open and the line before ended a value
+/// (nothing can continue a value with a name, but a strategy after `by`).
+/// Strings and comments are skipped. A statement's leading white space
+/// belongs to the one before it, so a parse of one statement that runs off
+/// its end reports the next statement's first token, as a parse of the whole
+/// file would. One linear pass.
 pub fn statement_starts(src: &str) -> Vec<usize> {
     let mut scanner = Scanner::new(src);
     scanner.starts = Some(vec![0]);
