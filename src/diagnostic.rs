@@ -34,9 +34,13 @@ impl Diagnostics {
         self.items.push(d);
     }
 
-    /// Sort by the first label's offset; stable, so equal positions keep their order.
+    /// Errors first, then warnings, each by the first label's offset;
+    /// stable, so equal positions keep their order. Errors are what stop the
+    /// program, and a warning about a name never sits between the errors
+    /// about it (`y` is unused, but the error is that its `ask` names no model).
     pub fn sort(&mut self) {
-        self.items.sort_by_key(|d| first_offset(d.as_ref()));
+        self.items
+            .sort_by_key(|d| (!is_error(d.as_ref()), first_offset(d.as_ref())));
     }
 
     /// Whether there is none at all.

@@ -51,7 +51,7 @@ pub use runtime::{RunEvent, RunReport};
 pub struct Compiled {
     /// `None` when there were errors (warnings alone still give a graph).
     pub graph: Option<graph::FlowGraph>,
-    /// Errors and warnings, sorted by position.
+    /// Errors, then warnings, each sorted by position.
     pub diagnostics: Diagnostics,
 }
 
@@ -59,28 +59,25 @@ pub struct Compiled {
 #[doc(hidden)]
 pub fn compile(source: &str) -> Compiled {
     let mut diagnostics = Diagnostics::default();
-    let program = match syntax::parse(source) {
-        Ok(program) => program,
-        Err(errors) => {
-            for e in errors {
-                diagnostics.push(e);
-            }
-            diagnostics.sort();
-            return Compiled {
-                graph: None,
-                diagnostics,
-            };
+    let parsed = syntax::parse_partial(source);
+    for e in parsed.errors {
+        diagnostics.push(e);
+    }
+    // The statements that parsed are checked too, so one run shows every
+    // mistake; the checker is told what the others mention.
+    let mut graph = None;
+    if let Some(program) = parsed.program {
+        let checked = check::check_partial(&program, &parsed.gaps);
+        for d in checked.diagnostics {
+            diagnostics.push_boxed(d);
         }
-    };
-    let checked = check::check(&program);
-    for d in checked.diagnostics {
-        diagnostics.push_boxed(d);
+        graph = checked.graph;
     }
     diagnostics.sort();
     let graph = if diagnostics.has_errors() {
         None
     } else {
-        checked.graph
+        graph
     };
     Compiled { graph, diagnostics }
 }

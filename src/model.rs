@@ -134,6 +134,9 @@ pub struct ModelOptions {
     pub timeout: Option<Duration>,
     /// Attempts after the first.
     pub retry: Option<u32>,
+    /// The most bytes a reply's body may have; `None` is
+    /// [`MAX_REPLY_BYTES`](crate::providers::http::MAX_REPLY_BYTES).
+    pub max_reply_bytes: Option<u32>,
     /// Dollars per million input tokens.
     pub price_in: Option<f64>,
     /// Dollars per million output tokens.

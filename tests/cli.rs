@@ -300,3 +300,31 @@ fn item_17_completions_for_every_shell() {
         .expect("bash runs");
     assert!(check.status.success(), "{}", stderr(&check));
 }
+
+/// Issue 11 item 6: a program file is read with a bound. `/dev/zero` once
+/// took flow to 4.7 GB in 4 s; it must fail at once with a message, and a
+/// regular file past the bound is refused from its size.
+#[test]
+fn item_06_a_huge_or_endless_program_file_fails_fast() {
+    let start = std::time::Instant::now();
+    let out = flow(&["check", "/dev/zero"]);
+    let err = stderr(&out);
+    assert_eq!(code(&out), 2, "{err}");
+    assert!(err.contains("flow::io::too_large"), "{err}");
+    assert!(err.contains("larger than 64 MiB"), "{err}");
+    assert!(start.elapsed() < Duration::from_secs(30));
+
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.flow");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len((64 << 20) + 1)
+        .unwrap();
+    let out = flow(&["run", big.to_str().unwrap(), "--offline"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("flow::io::too_large"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -94,6 +94,7 @@ per_file_tests! {
         syntax_unexpected,
         syntax_unexpected__negative_count,
         syntax_unexpected__record_field,
+        syntax_unexpected__five_mistakes,
         syntax_unterminated_string,
         syntax_vote_needs_by,
     ]

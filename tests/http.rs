@@ -355,6 +355,34 @@ fn item_06_a_reply_too_large_fails_the_attempt() {
 }
 
 #[test]
+fn item_06_the_reply_size_cap_is_a_model_option() {
+    // 2 MiB of content: under the default, over a `max_reply_bytes` of 1 MiB.
+    let big = "x".repeat(2 << 20);
+    let server = Server::start(openai::text(&big));
+    let p = program(
+        "openai",
+        &server.base_url(),
+        "max_reply_bytes: 1048576",
+        "output a = ask m \"Hi\"",
+    );
+    let ran = run(&p, &[]);
+    assert_eq!(ran.code(), 2);
+    let err = ran.err();
+    assert!(err.contains("reply too large"), "{err}");
+    assert!(err.contains("more than 1 MiB"), "{err}");
+    // And a larger cap lets a reply past 16 MiB through.
+    let huge = "x".repeat(17 << 20);
+    let server = Server::start(openai::text(&huge));
+    let p = program(
+        "openai",
+        &server.base_url(),
+        "max_reply_bytes: 33554432",
+        "output a = ask m \"Hi\"",
+    );
+    assert_eq!(run(&p, &[]).code(), 0);
+}
+
+#[test]
 fn a_reply_without_choices_is_a_clear_error() {
     let server = Server::start(Answer::json(200, json!({"choices": []})));
     let p = program("openai", &server.base_url(), "", "output a = ask m \"Hi\"");

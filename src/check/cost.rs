@@ -61,7 +61,7 @@ pub fn worst_case_cost(g: &FlowGraph) -> Option<CostReport> {
                     calls.add(&v.model, f64::from(*per_voter), None);
                 }
                 if let Strategy::Judge(j) = strategy {
-                    calls.add(j, 1.0, None);
+                    calls.add(&j.model, 1.0, None);
                 }
             }
             NodeKind::Map { list, body, .. } => match known_len(list) {
@@ -139,7 +139,7 @@ impl Calls {
             ..
         } = sampling
         {
-            self.add(j, times, list);
+            self.add(&j.model, times, list);
         }
     }
 

@@ -800,7 +800,7 @@ pub enum CheckError {
     #[diagnostic(
         code(flow::check::strategy_arg),
         help(
-            "write `at_least K` with a number and `judge MODEL` with a model; the other strategies take nothing"
+            "write `at_least K` with a number and `judge MODEL` with a model (and, if you like, `criteria \"...\"`); the other strategies take nothing"
         )
     )]
     StrategyArg {
@@ -957,6 +957,8 @@ pub enum StrategyArgProblem {
     Unexpected(String),
     CountForJudge,
     ModelForAtLeast,
+    /// `criteria` on a strategy other than `judge`.
+    CriteriaNotForJudge(String),
 }
 
 impl fmt::Display for StrategyArgProblem {
@@ -970,6 +972,9 @@ impl fmt::Display for StrategyArgProblem {
             StrategyArgProblem::CountForJudge => f.write_str("`judge` takes a model, not a number"),
             StrategyArgProblem::ModelForAtLeast => {
                 f.write_str("`at_least` takes a number, not a model")
+            }
+            StrategyArgProblem::CriteriaNotForJudge(s) => {
+                write!(f, "`{s}` takes no `criteria`: only a `judge` is told them")
             }
         }
     }

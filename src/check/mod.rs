@@ -39,6 +39,7 @@ mod tests;
 
 use crate::diagnostic::BoxDiagnostic;
 use crate::graph::FlowGraph;
+use crate::syntax::Gaps;
 use crate::syntax::ast::Program;
 
 pub(crate) use error::CheckError;
@@ -63,6 +64,38 @@ pub fn check(program: &Program) -> Checked {
             .into_iter()
             .map(|e| Box::new(e) as BoxDiagnostic)
             .collect(),
+    }
+}
+
+/// [`check`] for the statements that parsed when others did not: leaves out
+/// what the missing statements may explain (a name one of them would have
+/// declared, a missing output), which would otherwise pile a second, wrong
+/// error on a syntax error. Nothing is called unused while statements are
+/// missing: "unused" is a claim about the whole program, and any of them may
+/// have been the use.
+pub fn check_partial(program: &Program, gaps: &Gaps) -> Checked {
+    let (graph, mut errors) = check_errors(program);
+    if !gaps.is_empty() {
+        errors.retain(|e| !explained_by(e, gaps));
+    }
+    Checked {
+        graph,
+        diagnostics: errors
+            .into_iter()
+            .map(|e| Box::new(e) as BoxDiagnostic)
+            .collect(),
+    }
+}
+
+/// Whether a statement that did not parse may be all that `e` is about.
+fn explained_by(e: &CheckError, gaps: &Gaps) -> bool {
+    match e {
+        CheckError::UndefinedName { name, .. }
+        | CheckError::UndefinedModel { name, .. }
+        | CheckError::UndefinedOutput { name, .. } => gaps.may_declare(name),
+        CheckError::Unused { .. } => true,
+        CheckError::NoOutput { .. } => gaps.may_output(),
+        _ => false,
     }
 }
 

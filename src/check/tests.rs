@@ -1352,3 +1352,95 @@ fn with_is_not_a_keyword_and_not_a_section_modifier() {
     let codes: Vec<String> = errors.iter().map(code).collect();
     assert_eq!(codes, ["flow::check::section_modifier"]);
 }
+
+/// The codes of everything `crate::compile` reports, in order.
+fn compile_codes(src: &str) -> Vec<String> {
+    crate::compile(src)
+        .diagnostics
+        .iter()
+        .map(|d| d.code().map(|c| c.to_string()).unwrap_or_default())
+        .collect()
+}
+
+#[test]
+fn item_24_statements_that_parse_are_checked_past_a_syntax_error() {
+    // `a` does not parse; `b` uses it, `output z` names nothing, `zz` is
+    // no model: only the last two are the checker's to report.
+    let src = "model m = mock()\ninput q: text\na = ask m \"{q}\" +\nb = ask m \"{a}\"\nc = ask zz \"hi\"\noutput z\noutput o = b\n";
+    assert_eq!(
+        compile_codes(src),
+        [
+            "flow::syntax::unexpected",
+            "flow::check::undefined_model",
+            "flow::check::undefined_output",
+        ]
+    );
+}
+
+#[test]
+fn item_24_no_cascade_from_a_statement_that_did_not_parse() {
+    // What the broken statements would have declared is not undefined, an
+    // output among them is not missing, and nothing is called unused.
+    let cases = [
+        "model m = mock()\nx = ask m \"hi\" vote 3\noutput o = x\n",
+        "model m = mock()\nanswer ask m \"hi\"\noutput answer\n",
+        "model m = mock(\noutput o = ask m \"hi\"\n",
+        "model m = mock()\ninput q: text\noutput o = ask m \"{q}\" +\n",
+        "input q: text\nx = \"unterminated\noutput o = x\n",
+    ];
+    for src in cases {
+        let codes = compile_codes(src);
+        assert_eq!(codes.len(), 1, "{src:?}: {codes:?}");
+        assert!(codes[0].starts_with("flow::syntax::"), "{src:?}: {codes:?}");
+    }
+}
+
+#[test]
+fn item_21_errors_come_before_warnings_about_the_same_names() {
+    // `y` is unused, but what is wrong is the model its `ask` names: the
+    // warning used to come first, between the program and its error.
+    let src = "model m = mock()\nx = ask m \"a\"\ny = ask zz \"{x}\"\nz = 1 +\noutput o = \"k\"\n";
+    let src_ok_syntax = src.replace("z = 1 +\n", "");
+    assert_eq!(
+        compile_codes(&src_ok_syntax),
+        ["flow::check::undefined_model", "flow::check::unused"]
+    );
+    // While a statement does not parse, nothing is called unused.
+    assert_eq!(
+        compile_codes(src),
+        ["flow::check::undefined_model", "flow::syntax::unexpected"]
+    );
+}
+
+#[test]
+fn item_22_criteria_reach_the_judge_and_belong_to_judges_only() {
+    let src = format!(
+        "{MODELS}x = ask m \"q\" vote 3 by judge m criteria \"prefer short answers\"\noutput x\n"
+    );
+    let (graph, errors) = run(&src);
+    assert!(errors.is_empty(), "{errors:?}");
+    let graph = graph.expect("a graph");
+    let judge = graph.dag.node_weights().find_map(|n| match &n.kind {
+        NodeKind::Ask {
+            sampling:
+                Sampling::Vote {
+                    strategy: Strategy::Judge(j),
+                    ..
+                },
+            ..
+        } => Some(j.clone()),
+        _ => None,
+    });
+    let judge = judge.expect("a judge vote");
+    assert_eq!(judge.model, "m");
+    assert_eq!(judge.criteria.as_deref(), Some("prefer short answers"));
+
+    let e = one(
+        &format!("{MODELS}x = ask m \"q\" vote 3 by majority criteria \"short\"\noutput x\n"),
+        "strategy_arg",
+    );
+    assert_eq!(
+        e.to_string(),
+        "`majority` takes no `criteria`: only a `judge` is told them"
+    );
+}

@@ -3,7 +3,7 @@
 
 use super::error::{CheckError, CountKind, MAX_SAMPLES, StrategyArgProblem, Suggestion};
 use super::suggest::did_you_mean;
-use crate::graph::Strategy;
+use crate::graph::{Judge, Strategy};
 use crate::syntax::Span;
 use crate::syntax::ast::{Count, StrategyArg, Vote};
 use crate::types::Type;
@@ -63,6 +63,17 @@ pub fn strategy(
 ) -> (Option<Strategy>, Type) {
     let s = &vote.strategy;
     let name = s.name.name.as_str();
+    // Only a judge is told criteria; on any other strategy they would be
+    // silently ignored.
+    if let Some(criteria) = &s.criteria
+        && name != "judge"
+        && STRATEGIES.contains(&name)
+    {
+        errors.push(CheckError::StrategyArg {
+            problem: StrategyArgProblem::CriteriaNotForJudge(name.to_string()),
+            span: criteria.span,
+        });
+    }
     let unexpected = |errors: &mut Vec<CheckError>| {
         if let Some(arg) = &s.arg {
             errors.push(CheckError::StrategyArg {
@@ -150,9 +161,13 @@ pub fn strategy(
         }
         "judge" => match &s.arg {
             // The model's existence is checked with every other model name.
-            Some(StrategyArg::Model(m)) => {
-                (Some(Strategy::Judge(m.name.clone())), votes.ty.clone())
-            }
+            Some(StrategyArg::Model(m)) => (
+                Some(Strategy::Judge(Judge {
+                    model: m.name.clone(),
+                    criteria: s.criteria.as_ref().map(|c| c.text.clone()),
+                })),
+                votes.ty.clone(),
+            ),
             Some(StrategyArg::Count(c)) => {
                 errors.push(CheckError::StrategyArg {
                     problem: StrategyArgProblem::CountForJudge,

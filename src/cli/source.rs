@@ -15,6 +15,23 @@ pub enum SourceError {
     )]
     Unreadable { path: String, reason: String },
 
+    #[error("cannot read `{path}`: it is a directory")]
+    #[diagnostic(
+        code(flow::io::unreadable),
+        help("a program is one `.flow` file: name the file, not its folder")
+    )]
+    Directory { path: String },
+
+    #[error(
+        "`{path}` is larger than {}, the most flow reads as a program",
+        crate::text::MAX_FILE_SIZE
+    )]
+    #[diagnostic(
+        code(flow::io::too_large),
+        help("check the path: a program is a `.flow` text file, far smaller than this")
+    )]
+    TooLarge { path: String },
+
     #[error("`{path}` is not UTF-8 text (invalid byte at offset {offset})")]
     #[diagnostic(
         code(flow::io::not_utf8),
@@ -34,25 +51,28 @@ pub fn is_stdin(path: &Path) -> bool {
 
 /// Reads a program; `-` reads it from standard input.
 pub fn read(path: &Path) -> Result<SourceFile, SourceError> {
-    use std::io::Read;
     let name = if is_stdin(path) {
         STDIN_NAME.to_string()
     } else {
         path.display().to_string()
     };
-    let unreadable = |e: std::io::Error| SourceError::Unreadable {
-        path: name.clone(),
-        reason: crate::text::io_reason(&e),
+    let unreadable = |e: std::io::Error| {
+        if e.kind() == std::io::ErrorKind::IsADirectory || path.is_dir() {
+            SourceError::Directory { path: name.clone() }
+        } else {
+            SourceError::Unreadable {
+                path: name.clone(),
+                reason: crate::text::io_reason(&e),
+            }
+        }
     };
     let bytes = if is_stdin(path) {
-        let mut bytes = Vec::new();
-        std::io::stdin()
-            .lock()
-            .read_to_end(&mut bytes)
-            .map_err(unreadable)?;
-        bytes
+        crate::text::read_bounded(std::io::stdin().lock()).map_err(unreadable)?
     } else {
-        std::fs::read(path).map_err(unreadable)?
+        crate::text::read_file_bounded(path).map_err(unreadable)?
+    };
+    let Some(bytes) = bytes else {
+        return Err(SourceError::TooLarge { path: name });
     };
     let text = String::from_utf8(bytes).map_err(|e| SourceError::NotUtf8 {
         path: name.clone(),

@@ -129,6 +129,7 @@ pub fn parse(raw: &str, graph: &FlowGraph) -> Result<ModelOverride, OverrideErro
         rpm: kept.rpm,
         timeout: kept.timeout,
         retry: kept.retry,
+        max_reply_bytes: kept.max_reply_bytes,
         price_in: kept.price_in,
         price_out: kept.price_out,
         structured: kept.structured,

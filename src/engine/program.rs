@@ -30,7 +30,7 @@ pub struct Program {
 pub struct CompileFailure {
     /// The program's name and text, to render the diagnostics against.
     pub source: Arc<SourceFile>,
-    /// Every error and warning, sorted by position.
+    /// Every error, then every warning, each sorted by position.
     pub diagnostics: Diagnostics,
 }
 

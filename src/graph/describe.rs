@@ -163,7 +163,7 @@ pub fn models_used(node: &Node) -> Vec<ModelUse<'_>> {
             ..
         } = sampling
         {
-            add(uses, m, true);
+            add(uses, &m.model, true);
         }
     }
     fn add_expr<'a>(uses: &mut Vec<ModelUse<'a>>, e: &'a Expr) {
@@ -187,7 +187,7 @@ pub fn models_used(node: &Node) -> Vec<ModelUse<'_>> {
                 add(&mut uses, &v.model, false);
             }
             if let Strategy::Judge(m) = strategy {
-                add(&mut uses, m, true);
+                add(&mut uses, &m.model, true);
             }
         }
         NodeKind::Map { list, body, .. } => {

@@ -191,8 +191,28 @@ pub enum Strategy {
     Mean,
     /// The median of numeric samples.
     Median,
+    /// A model picks the best of the distinct answers.
+    Judge(Judge),
+}
+
+/// The judge of a `judge` vote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Judge {
     /// The judging model's name.
-    Judge(String),
+    pub model: String,
+    /// What the judge is to prefer, from `judge MODEL criteria "..."`; told
+    /// to it in its prompt.
+    pub criteria: Option<String>,
+}
+
+/// A judge with no criteria of its own, as graphs built by hand want.
+impl From<&str> for Judge {
+    fn from(model: &str) -> Self {
+        Judge {
+            model: model.to_string(),
+            criteria: None,
+        }
+    }
 }
 
 impl std::fmt::Display for Strategy {
@@ -203,7 +223,7 @@ impl std::fmt::Display for Strategy {
             Strategy::AtLeast(k) => write!(f, "at_least {k}"),
             Strategy::Mean => f.write_str("mean"),
             Strategy::Median => f.write_str("median"),
-            Strategy::Judge(m) => write!(f, "judge {m}"),
+            Strategy::Judge(j) => write!(f, "judge {}", j.model),
         }
     }
 }

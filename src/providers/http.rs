@@ -19,9 +19,10 @@ use crate::model::{ModelSpec, ProviderKind};
 /// retried by the runtime instead of eating the whole attempt.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The most a reply's body may have: far beyond any model's reply (a
-/// 128k-token answer is about half a MiB of JSON), and small enough that a
-/// server streaming an endless body cannot take the process's memory.
+/// The most a reply's body may have unless a model's `max_reply_bytes` says
+/// otherwise: far beyond any model's reply (a 128k-token answer is about half
+/// a MiB of JSON), and small enough that a server streaming an endless body
+/// cannot take the process's memory.
 pub const MAX_REPLY_BYTES: usize = 16 << 20;
 
 /// How much of an unexpected body an error message quotes.
@@ -356,6 +357,8 @@ pub(crate) struct Endpoint {
     /// Auth and fixed headers; auth values are marked sensitive.
     headers: HeaderMap,
     timeout: Option<Duration>,
+    /// The model's `max_reply_bytes`, or [`MAX_REPLY_BYTES`].
+    max_reply: usize,
 }
 
 impl fmt::Debug for Endpoint {
@@ -475,6 +478,10 @@ impl Endpoint {
             key,
             headers,
             timeout: spec.options.timeout,
+            max_reply: spec
+                .options
+                .max_reply_bytes
+                .map_or(MAX_REPLY_BYTES, |n| n as usize),
         })
     }
 
@@ -568,7 +575,7 @@ impl Endpoint {
         let mut body = Vec::new();
         let mut whole = true;
         while let Some(chunk) = response.chunk().await.map_err(|e| self.body_error(&e))? {
-            if body.len() + chunk.len() > MAX_REPLY_BYTES {
+            if body.len() + chunk.len() > self.max_reply {
                 whole = false;
                 break;
             }
@@ -577,7 +584,7 @@ impl Endpoint {
         if status.is_success() && !whole {
             Err(ProviderError::TooLarge {
                 target: self.target(),
-                limit: MAX_REPLY_BYTES,
+                limit: self.max_reply,
             })
         } else if status.is_success() {
             Ok(body)

@@ -17,7 +17,7 @@ use super::error::{RunError, SampleIx, Site, written_binding};
 use super::events::RunEvent;
 use super::reply::{invented, parse_reply_to};
 use super::vote::{Outcome, Tally, VoteError, judge_prompt_for, parse_judge_choice};
-use crate::graph::{AskCall, Sampling, Strategy};
+use crate::graph::{AskCall, Judge, Sampling, Strategy};
 use crate::providers::{ReplyFormat, reply_format};
 use crate::syntax::Span;
 use crate::types::Type;
@@ -318,7 +318,7 @@ fn save(env: &Env<'_>, models: &[&str], done: &[bool], abstained: usize) {
 
 async fn judge_between(
     env: &Env<'_>,
-    judge: &str,
+    judge: &Judge,
     task: Option<&str>,
     candidates: Vec<Value>,
     span: Span,
@@ -344,8 +344,8 @@ async fn judge_between(
     let n = candidates.len();
     let plan = CallPlan {
         site,
-        model: judge,
-        prompt: judge_prompt_for(task, &candidates),
+        model: &judge.model,
+        prompt: judge_prompt_for(task, judge.criteria.as_deref(), &candidates),
         // A judge compares candidates; the conversation is not its business.
         history: Vec::new().into(),
         stream: None,
@@ -353,7 +353,7 @@ async fn judge_between(
             .ctx
             .graph
             .models
-            .get(judge)
+            .get(&judge.model)
             .and_then(|m| m.options.system.clone()),
         sample: 0,
         // A union of the candidate numbers, so an offline stand-in picks a valid one.

@@ -219,6 +219,9 @@ fn fmt_each(n: &u32) -> String {
     }
 }
 
+/// What to do about replies that did not parse: the prompt of an `ask` is
+/// the user's to fix, a judge's is flow's, so a judge gets other advice.
+
 fn fmt_help(h: &Option<String>) -> String {
     h.clone().unwrap_or_else(|| {
         "check the model's settings and the provider's status; transient faults are retried with `retry N`".into()
@@ -250,9 +253,11 @@ fn fmt_cut(truncated: &bool) -> &'static str {
     }
 }
 
-fn unparsable_help(truncated: &bool) -> &'static str {
+fn unparsable_help(site: &Site, truncated: &bool) -> &'static str {
     if *truncated {
         "raise the model's `max_tokens`, or ask for a shorter reply"
+    } else if site.judge {
+        super::vote::JUDGE_UNPARSABLE_HELP
     } else {
         "make the prompt say exactly what to answer (e.g. \"answer yes or no\"), or raise `retry`"
     }
@@ -322,7 +327,10 @@ pub enum RunError {
 
     /// Every reply to a call failed to parse as the type it was asked `as`.
     #[error("the reply from `{model}` for {site} is not {expected}, after {}: {reply}{}", fmt_attempts(.attempts), fmt_cut(.truncated))]
-    #[diagnostic(code(flow::run::unparsable), help("{}", unparsable_help(.truncated)))]
+    #[diagnostic(
+        code(flow::run::unparsable),
+        help("{}", unparsable_help(.site, .truncated))
+    )]
     Unparsable {
         /// Which call of which node.
         site: Box<Site>,

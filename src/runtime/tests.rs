@@ -1095,6 +1095,44 @@ async fn an_unclear_judge_is_retried_then_fails_quoting_it() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn item_22_a_judge_is_told_its_criteria_and_its_failure_points_at_them() {
+    let judge_of = |criteria: &str| {
+        Strategy::Judge(crate::graph::Judge {
+            model: "judge".into(),
+            criteria: Some(criteria.into()),
+        })
+    };
+    let graph = vote_graph(2, judge_of("prefer the Greek letter"), Type::Text, None);
+    let p = TestProvider::new(|req| ok(["alpha", "one"][req.sample as usize % 2], 10));
+    let judge = TestProvider::new(|req| {
+        let told = req
+            .prompt
+            .contains("Judge them by this:\nprefer the Greek letter");
+        ok(if told { "1" } else { "2" }, 5)
+    });
+    let r = run_with(
+        graph,
+        &[("m", p.clone()), ("judge", judge)],
+        quick_options(),
+    )
+    .await;
+    assert_eq!(out(&r, "o"), t("alpha"));
+
+    // A judge that does not answer with a number: the help is about what
+    // the user controls (criteria, the judge model), not a prompt flow wrote.
+    let graph = vote_graph(2, judge_of("prefer the Greek letter"), Type::Text, None);
+    let judge = TestProvider::reply("both are fine", 5);
+    let r = run_with(graph, &[("m", p), ("judge", judge)], quick_options()).await;
+    let help = r
+        .outputs
+        .err()
+        .and_then(|e| miette::Diagnostic::help(&e).map(|h| h.to_string()))
+        .unwrap_or_default();
+    assert!(help.contains("criteria \"...\""), "{help}");
+    assert!(!help.contains("make the prompt say"), "{help}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn ensemble_pools_voters_in_voter_sample_order() {
     let mut g = G::new();
     model(&mut g, "a");

@@ -327,6 +327,18 @@ pub struct Vote {
 pub struct StrategyExpr {
     pub name: Ident,
     pub arg: Option<StrategyArg>,
+    /// `criteria "..."`: what a judge is to prefer (boxed: rare, and
+    /// every modifier list would carry its size).
+    pub criteria: Option<Box<Criteria>>,
+    pub span: Span,
+}
+
+/// `criteria "..."` after a strategy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Criteria {
+    /// The string, decoded.
+    pub text: String,
+    /// Where the string is written.
     pub span: Span,
 }
 

@@ -179,6 +179,7 @@ fn to_symbol(rule: Rule) -> Option<(Group, &'static str)> {
         Rule::model_args => (Category, "a model argument"),
         Rule::map_entry => (Category, "an entry `\"key\": value`"),
         Rule::strategy | Rule::strategy_arg => (Category, "a voting strategy"),
+        Rule::criteria | Rule::kw_criteria => (Token, "`criteria`"),
         Rule::modifiers
         | Rule::mod_as
         | Rule::mod_repeat
@@ -386,13 +387,27 @@ fn classify(src: &str, pos: usize, positives: &[Rule]) -> SyntaxError {
         found,
         span,
         opened: opened.map(|o| (o.kind.describe(), o.span)),
-        hint: foreign_hint(src.get(span.start..).unwrap_or("")),
+        hint: foreign_hint(src.get(span.start..).unwrap_or(""), after_word(src, pos)),
     }
 }
 
-/// Advice for tokens people bring from other languages.
-fn foreign_hint(rest: &str) -> Option<&'static str> {
+/// Whether `pos` directly follows a letter, digit or `_` (no space between).
+fn after_word(src: &str, pos: usize) -> bool {
+    pos > 0
+        && src
+            .as_bytes()
+            .get(pos - 1)
+            .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')
+}
+
+/// Advice for tokens people bring from other languages; `after_word` when
+/// the token is glued to a name before it.
+fn foreign_hint(rest: &str, after_word: bool) -> Option<&'static str> {
     let first = rest.chars().next()?;
+    // `output café`: the name stopped at its first non-ASCII letter.
+    if after_word && first.is_alphabetic() && !first.is_ascii() {
+        return Some("names are ASCII: letters `a`-`z` and `A`-`Z`, digits and `_`");
+    }
     let negative = first == '-' && rest[1..].starts_with(|c: char| c.is_ascii_digit());
     Some(match first {
         // `retry -1`, `repeat -2`: not arithmetic, a count below zero.

@@ -78,8 +78,13 @@ pub enum SyntaxError {
     #[error("unclosed `{{` in a string")]
     UnclosedInterpolation { span: Span },
 
-    #[error("a model option cannot interpolate `{text}`")]
-    InterpolationInModel { text: String, span: Span },
+    #[error("{} cannot interpolate `{text}`", if *criteria { "a judge's criteria" } else { "a model option" })]
+    InterpolationInModel {
+        text: String,
+        span: Span,
+        /// In `judge MODEL criteria "..."`, not a model option.
+        criteria: bool,
+    },
 
     #[error("`{modifier}` is given twice")]
     DuplicateModifier {
@@ -202,6 +207,133 @@ impl SyntaxError {
         }
     }
 
+    /// The same error for text that starts `by` bytes into the source: a
+    /// statement parsed on its own while recovering reports offsets into
+    /// itself. Every span is named, so a new variant cannot forget one.
+    pub(super) fn shifted(self, by: usize) -> SyntaxError {
+        let s = |span: Span| Span::new(span.start + by, span.end + by);
+        match self {
+            SyntaxError::Unexpected {
+                expected,
+                found,
+                span,
+                opened,
+                hint,
+            } => SyntaxError::Unexpected {
+                expected,
+                found,
+                span: s(span),
+                opened: opened.map(|(what, at)| (what, s(at))),
+                hint,
+            },
+            SyntaxError::Unclosed {
+                closer,
+                what,
+                open,
+                at,
+                found,
+            } => SyntaxError::Unclosed {
+                closer,
+                what,
+                open: s(open),
+                at: s(at),
+                found,
+            },
+            SyntaxError::ExpectedExpression { found, span } => SyntaxError::ExpectedExpression {
+                found,
+                span: s(span),
+            },
+            SyntaxError::ExpectedAssign {
+                name,
+                name_span,
+                span,
+                found,
+            } => SyntaxError::ExpectedAssign {
+                name,
+                name_span: s(name_span),
+                span: s(span),
+                found,
+            },
+            SyntaxError::ExpectedType {
+                found,
+                span,
+                bare_list,
+            } => SyntaxError::ExpectedType {
+                found,
+                span: s(span),
+                bare_list,
+            },
+            SyntaxError::VoteNeedsBy { vote, span, found } => SyntaxError::VoteNeedsBy {
+                vote: s(vote),
+                span: s(span),
+                found,
+            },
+            SyntaxError::KeywordAsName { keyword, span } => SyntaxError::KeywordAsName {
+                keyword,
+                span: s(span),
+            },
+            SyntaxError::UnterminatedString { open, triple } => SyntaxError::UnterminatedString {
+                open: s(open),
+                triple,
+            },
+            SyntaxError::InvalidEscape { escape, span } => SyntaxError::InvalidEscape {
+                escape,
+                span: s(span),
+            },
+            SyntaxError::BadInterpolation { text, span } => SyntaxError::BadInterpolation {
+                text,
+                span: s(span),
+            },
+            SyntaxError::UnclosedInterpolation { span } => {
+                SyntaxError::UnclosedInterpolation { span: s(span) }
+            }
+            SyntaxError::InterpolationInModel {
+                text,
+                span,
+                criteria,
+            } => SyntaxError::InterpolationInModel {
+                text,
+                span: s(span),
+                criteria,
+            },
+            SyntaxError::DuplicateModifier {
+                modifier,
+                first,
+                second,
+            } => SyntaxError::DuplicateModifier {
+                modifier,
+                first: s(first),
+                second: s(second),
+            },
+            SyntaxError::ComparisonInBlock {
+                block,
+                span,
+                suggestion,
+            } => SyntaxError::ComparisonInBlock {
+                block,
+                span: s(span),
+                suggestion,
+            },
+            SyntaxError::TooDeep { span, limit, chain } => SyntaxError::TooDeep {
+                span: s(span),
+                limit,
+                chain,
+            },
+            SyntaxError::NumberTooLarge { text, span } => SyntaxError::NumberTooLarge {
+                text,
+                span: s(span),
+            },
+            SyntaxError::MisplacedDuration { text, span } => SyntaxError::MisplacedDuration {
+                text,
+                span: s(span),
+            },
+            SyntaxError::Internal { error, span } => SyntaxError::Internal {
+                error,
+                span: s(span),
+            },
+        }
+    }
+
     pub(super) fn help_text(&self) -> Option<String> {
         Some(match self {
             SyntaxError::Unexpected {
@@ -264,6 +396,9 @@ impl SyntaxError {
                 .to_string(),
             SyntaxError::UnclosedInterpolation { .. } => "close it with `}`, or write `\\{` for a \
                 literal brace"
+                .to_string(),
+            SyntaxError::InterpolationInModel { criteria: true, .. } => "a judge's criteria are \
+                a constant, the same for every vote; write `\\{` for a literal brace"
                 .to_string(),
             SyntaxError::InterpolationInModel { .. } => "model options are constants; write `\\{` \
                 for a literal brace"

@@ -9,6 +9,7 @@ pub mod ast;
 mod diagnose;
 mod error;
 mod parser;
+mod recover;
 mod scan;
 mod span;
 mod strings;
@@ -18,14 +19,32 @@ mod tests;
 #[cfg(test)]
 pub(crate) use error::KINDS as ERROR_KINDS;
 pub(crate) use error::SyntaxError;
+#[doc(hidden)]
+pub use recover::{Gaps, Parsed};
 pub use span::Span;
 
 // Hidden: benches/frontend.rs times it; library users call `engine::Program::compile`.
 /// Parses a whole `.flow` file. On failure returns every syntax error found:
-/// pest stops at the first grammar error, but problems found while building
-/// the tree (escapes, interpolations, repeated modifiers, comparisons inside
-/// blocks, number overflow) are all reported together.
+/// each statement the grammar rejects gives one (parsing goes on at the next
+/// statement), and problems found while building the tree (escapes,
+/// interpolations, repeated modifiers, comparisons inside blocks, number
+/// overflow) are all reported together.
 #[doc(hidden)]
 pub fn parse(source: &str) -> Result<ast::Program, Vec<SyntaxError>> {
-    parser::parse(source)
+    match recover::parse(source) {
+        Parsed {
+            program: Some(program),
+            errors,
+            ..
+        } if errors.is_empty() => Ok(program),
+        parsed => Err(parsed.errors),
+    }
+}
+
+/// Parses as much of a `.flow` file as parses: every syntax error, the
+/// statements without one, and what the others mention, so that checking
+/// the rest can leave out what only the missing statements explain.
+#[doc(hidden)]
+pub fn parse_partial(source: &str) -> Parsed {
+    recover::parse(source)
 }

@@ -27,10 +27,24 @@ pub const KEYWORDS: &[&str] = &[
 
 type R<T> = Result<T, SyntaxError>;
 
-pub fn parse(source: &str) -> Result<Program, Vec<SyntaxError>> {
-    scan::prescan(source).map_err(|e| vec![e])?;
-    let mut pairs = FlowParser::parse(Rule::program, source)
-        .map_err(|e| vec![diagnose::from_pest(source, e)])?;
+/// What one pass of the parser over a whole text gives.
+pub enum Whole {
+    /// The grammar (or the pre-scan) rejected it.
+    Rejected(Rejection),
+    /// The tree, and the mistakes found while building it (bad escapes, a
+    /// modifier given twice, ...), each inside the statement it concerns.
+    Built(Program, Vec<SyntaxError>),
+    /// Building met a shape the grammar rules out: a bug in flow.
+    Broken(Vec<SyntaxError>),
+}
+
+/// Parses and builds `source` in one go: the fast path, and all there is
+/// for a file without syntax errors.
+pub fn parse_whole(source: &str) -> Whole {
+    let mut pairs = match grammar(source) {
+        Ok(pairs) => pairs,
+        Err(rejected) => return Whole::Rejected(rejected.rejection()),
+    };
     let mut builder = Builder {
         src: source,
         errors: Vec::new(),
@@ -41,12 +55,69 @@ pub fn parse(source: &str) -> Result<Program, Vec<SyntaxError>> {
         None => Err(bug("no program pair", Span::point(0))),
     };
     match program {
-        Ok(p) if builder.errors.is_empty() => Ok(p),
-        Ok(_) => Err(builder.errors),
+        Ok(p) => Whole::Built(p, builder.errors),
         Err(e) => {
             builder.errors.push(e);
-            Err(builder.errors)
+            Whole::Broken(builder.errors)
         }
+    }
+}
+
+/// Why the grammar rejected a text: the pre-scan's error, or pest's.
+enum Rejected {
+    Scan(SyntaxError),
+    Pest(Box<pest::error::Error<Rule>>),
+}
+
+/// Where a text was rejected, and by what.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rejection {
+    /// An offset inside the statement at fault, or at the start of the one
+    /// after it when it ran off its end.
+    pub at: usize,
+    /// The pre-scan rejected it (an unterminated string, too deep a
+    /// nesting), which, unlike pest, says nothing of the statements before.
+    pub by_scan: bool,
+}
+
+impl Rejected {
+    fn rejection(&self) -> Rejection {
+        match self {
+            Rejected::Scan(e) => Rejection {
+                at: e.span().start,
+                by_scan: true,
+            },
+            Rejected::Pest(e) => Rejection {
+                at: match e.location {
+                    pest::error::InputLocation::Pos(p) => p,
+                    pest::error::InputLocation::Span((s, _)) => s,
+                },
+                by_scan: false,
+            },
+        }
+    }
+}
+
+fn grammar(text: &str) -> Result<Pairs<'_, Rule>, Rejected> {
+    scan::prescan(text).map_err(Rejected::Scan)?;
+    FlowParser::parse(Rule::program, text).map_err(|e| Rejected::Pest(Box::new(e)))
+}
+
+/// Where the grammar rejects `text`, if it does, without building a tree.
+pub fn rejects(text: &str) -> Option<Rejection> {
+    grammar(text).err().map(|r| r.rejection())
+}
+
+/// Whether the grammar accepts `text`, one statement or a run of them cut
+/// from the start of `rest` (the source from that statement on), without
+/// building a tree. Offsets in the error count from the start of `text`;
+/// the error is worded with `rest`, so running off the end of `text` names
+/// the token that follows it, as a parse of the whole file would.
+pub fn accepts(text: &str, rest: &str) -> Result<(), SyntaxError> {
+    match grammar(text) {
+        Ok(_) => Ok(()),
+        Err(Rejected::Scan(e)) => Err(e),
+        Err(Rejected::Pest(e)) => Err(diagnose::from_pest(rest, *e)),
     }
 }
 
@@ -234,6 +305,16 @@ impl Builder<'_> {
 
     /// A string where interpolation is not allowed (model options, type choices).
     fn constant_string(&mut self, p: Pair<'_, Rule>) -> String {
+        self.constant(p, false)
+    }
+
+    /// A judge's criteria: a constant, since the judge is asked once the
+    /// votes are in and nothing else is.
+    fn criteria_string(&mut self, p: Pair<'_, Rule>) -> String {
+        self.constant(p, true)
+    }
+
+    fn constant(&mut self, p: Pair<'_, Rule>, criteria: bool) -> String {
         let t = self.template(&p);
         let mut s = String::new();
         for part in t.parts {
@@ -244,6 +325,7 @@ impl Builder<'_> {
                     self.errors.push(SyntaxError::InterpolationInModel {
                         text: text.to_string(),
                         span: i.span,
+                        criteria,
                     });
                 }
             }
@@ -756,7 +838,25 @@ impl Builder<'_> {
             }
             None => None,
         };
-        Ok(StrategyExpr { name, arg, span })
+        let criteria = match k.accept(Rule::criteria) {
+            Some(c) => {
+                let mut c = Kids::of(c);
+                c.presume(Rule::kw_criteria)?;
+                let text = c.presume(Rule::string)?;
+                let span = span_of(&text);
+                Some(Box::new(Criteria {
+                    text: self.criteria_string(text),
+                    span,
+                }))
+            }
+            None => None,
+        };
+        Ok(StrategyExpr {
+            name,
+            arg,
+            criteria,
+            span,
+        })
     }
 }
 

@@ -100,11 +100,98 @@ struct Scanner<'a> {
     prev: Prev,
     /// Frame depth at which a `for` is waiting for its `<`.
     pending_for: Vec<usize>,
+    /// Set when splitting a broken file into statements: where each one
+    /// starts. The scan is then lenient: no depth bound, and an unterminated
+    /// string ends where the parser would give up on it.
+    starts: Option<Vec<usize>>,
+    /// The last token may end a statement: a value, a name, a closer. A line
+    /// after it that starts with a name starts a statement.
+    value_end: bool,
+    /// The last word was `by`: the strategy after it may take a model name,
+    /// even on the next line.
+    after_by: bool,
 }
 
 /// Checks strings are terminated and nesting is bounded.
 pub fn prescan(src: &str) -> Result<(), SyntaxError> {
     Scanner::new(src).run(src.len()).map(|_| ())
+}
+
+/// Where each top-level statement may start, for recovering from a syntax
+/// error: the first is 0, and each other is the first token of a line that
+/// starts with `model`, `input` or `output` (which cannot appear inside an
+/// expression), with `NAME =` or `section` where that cannot be a section
+/// member (nothing open, or only a bracket that takes no members), or with
+/// any other name when nothing is open and the line before ended a value
+/// (nothing can continue a value with a name, but a strategy after `by`).
+/// Strings and comments are skipped. A statement's leading white space
+/// belongs to the one before it, so a parse of one statement that runs off
+/// its end reports the next statement's first token, as a parse of the whole
+/// file would. One linear pass.
+pub fn statement_starts(src: &str) -> Vec<usize> {
+    let mut scanner = Scanner::new(src);
+    scanner.starts = Some(vec![0]);
+    // The lenient scan has no errors to give.
+    let _ = scanner.scan(src.len());
+    scanner.starts.unwrap_or_default()
+}
+
+/// What a line begins with, as far as finding statements goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LineStart {
+    /// `model`, `input`, `output`: a statement wherever it is.
+    Keyword,
+    /// `NAME =`, `section <`, or `WORD NAME =` (`let x =`, from other
+    /// languages): a statement unless it may be a section member.
+    Named,
+    /// Any other name (`answer ask m "..."`, a forgotten `=`): a statement
+    /// when nothing is open and the line before ended with a value.
+    Word,
+}
+
+fn line_start(src: &str, at: usize) -> Option<LineStart> {
+    let bytes = src.as_bytes();
+    // Non-ASCII letters count, so `café = 1` is a statement of its own that
+    // the parser reports, not the tail of the one before it.
+    let word_end = |from: usize| {
+        let mut j = from;
+        while bytes
+            .get(j)
+            .is_some_and(|&c| is_ident_char(c) || !c.is_ascii())
+        {
+            j += 1;
+        }
+        j
+    };
+    let skip_blank = |mut j: usize| {
+        while matches!(bytes.get(j), Some(b' ' | b'\t')) {
+            j += 1;
+        }
+        j
+    };
+    let assigns = |j: usize| bytes.get(j) == Some(&b'=') && bytes.get(j + 1) != Some(&b'=');
+    let first = *bytes.get(at)?;
+    if !is_ident_start(first) && first.is_ascii() {
+        return None;
+    }
+    let end = word_end(at);
+    let word = src.get(at..end).unwrap_or("");
+    if matches!(word, "model" | "input" | "output") {
+        return Some(LineStart::Keyword);
+    }
+    let after = skip_blank(end);
+    if assigns(after) || (word == "section" && bytes.get(after) == Some(&b'<')) {
+        return Some(LineStart::Named);
+    }
+    let second_end = word_end(after);
+    let second_is_word = bytes
+        .get(after)
+        .is_some_and(|&c| is_ident_start(c) || !c.is_ascii());
+    let keyword = super::parser::KEYWORDS.contains(&word) || word == "section";
+    if second_is_word && !keyword && assigns(skip_blank(second_end)) {
+        return Some(LineStart::Named);
+    }
+    (!keyword).then_some(LineStart::Word)
 }
 
 /// The innermost bracket or block still open at `offset`.
@@ -235,6 +322,68 @@ impl<'a> Scanner<'a> {
             top: (0, 0),
             prev: Prev::Other,
             pending_for: Vec::new(),
+            starts: None,
+            value_end: false,
+            after_by: false,
+        }
+    }
+
+    /// At the start of a line (offset `at`) while splitting into statements:
+    /// records a statement start there, and forgets whatever the statement
+    /// before it left open.
+    fn line(&mut self, at: usize) {
+        let Some(starts) = &self.starts else {
+            return;
+        };
+        let mut first = at;
+        while matches!(self.bytes.get(first), Some(b' ' | b'\t')) {
+            first += 1;
+        }
+        // An indented line is a statement only where nothing is open.
+        if first > at && !self.frames.is_empty() {
+            return;
+        }
+        let starts_here = match line_start(self.src, first) {
+            Some(LineStart::Keyword) => true,
+            Some(LineStart::Named) => {
+                !matches!(self.top_kind(), Some(OpenKind::Section | OpenKind::For))
+            }
+            Some(LineStart::Word) => self.frames.is_empty() && self.value_end,
+            None => false,
+        };
+        if !starts_here || starts.last() == Some(&first) {
+            return;
+        }
+        if let Some(starts) = &mut self.starts {
+            starts.push(first);
+        }
+        self.frames.clear();
+        self.keywords = 0;
+        self.chain = 0;
+        self.nesting = 0;
+        self.top = (0, 0);
+        self.prev = Prev::Other;
+        self.pending_for.clear();
+    }
+
+    /// Where a string starting at `start` ends; when splitting, an
+    /// unterminated one ends where the parser stops reading it: a plain one
+    /// at its line's end, a triple-quoted one at the end of the file.
+    fn string_end(&self, start: usize) -> Result<usize, SyntaxError> {
+        match string_end(self.src, start) {
+            Ok(end) => Ok(end),
+            Err(_) if self.starts.is_some() => {
+                let triple = self.bytes.get(start..start + 3) == Some(b"\"\"\"");
+                Ok(if triple {
+                    self.bytes.len()
+                } else {
+                    self.bytes[start..]
+                        .iter()
+                        .position(|&b| b == b'\n')
+                        .map_or(self.bytes.len(), |n| start + n)
+                })
+            }
+            Err(e) => Err(e),
         }
     }
 
@@ -243,7 +392,7 @@ impl<'a> Scanner<'a> {
     }
 
     fn too_deep(&self, span: Span) -> Result<(), SyntaxError> {
-        if self.depth() > MAX_DEPTH || self.chain > MAX_CHAIN {
+        if self.starts.is_none() && (self.depth() > MAX_DEPTH || self.chain > MAX_CHAIN) {
             Err(SyntaxError::TooDeep {
                 span,
                 limit: MAX_DEPTH,
@@ -317,12 +466,22 @@ impl<'a> Scanner<'a> {
 
     /// Scans up to `stop` and returns the frames still open there.
     fn run(mut self, stop: usize) -> Result<Vec<Frame>, SyntaxError> {
+        self.scan(stop)?;
+        Ok(self.frames)
+    }
+
+    fn scan(&mut self, stop: usize) -> Result<(), SyntaxError> {
         let bytes = self.bytes;
         let mut i = 0;
         while i < stop {
             let b = bytes[i];
             match b {
-                b' ' | b'\t' | b'\r' | b'\n' => {
+                b'\n' => {
+                    i += 1;
+                    self.line(i);
+                    continue;
+                }
+                b' ' | b'\t' | b'\r' => {
                     i += 1;
                     continue;
                 }
@@ -333,8 +492,10 @@ impl<'a> Scanner<'a> {
                     continue;
                 }
                 b'"' => {
-                    i = string_end(self.src, i)?;
+                    i = self.string_end(i)?;
                     self.prev = Prev::Other;
+                    self.value_end = true;
+                    self.after_by = false;
                     continue;
                 }
                 _ => {}
@@ -346,7 +507,14 @@ impl<'a> Scanner<'a> {
                     i += 1;
                 }
                 let span = Span::new(start, i);
-                match self.src.get(start..i).unwrap_or("") {
+                let word = self.src.get(start..i).unwrap_or("");
+                if self.starts.is_some() {
+                    let keyword = super::parser::KEYWORDS.contains(&word);
+                    self.value_end =
+                        (!keyword || matches!(word, "true" | "false")) && !self.after_by;
+                    self.after_by = word == "by";
+                }
+                match word {
                     "if" | "not" => self.add_keyword(span)?,
                     "and" | "or" => self.add_chain(span)?,
                     "section" => prev = Prev::Section,
@@ -369,11 +537,14 @@ impl<'a> Scanner<'a> {
                     i += 1;
                 }
                 self.prev = Prev::Other;
+                self.value_end = true;
+                self.after_by = false;
                 continue;
             }
             let span = Span::new(i, i + 1);
             let next = bytes.get(i + 1).copied();
             let mut width = 1;
+            let frames_before = self.frames.len();
             match b {
                 b'(' => self.push(OpenKind::Paren, span)?,
                 b'[' => self.push(OpenKind::Bracket, span)?,
@@ -442,8 +613,12 @@ impl<'a> Scanner<'a> {
                     .map_or(1, char::len_utf8);
             }
             self.prev = prev;
+            // A closer that closed something ends a value.
+            self.value_end =
+                matches!(b, b')' | b']' | b'}' | b'>') && self.frames.len() < frames_before;
+            self.after_by = false;
             i += width;
         }
-        Ok(self.frames)
+        Ok(())
     }
 }

@@ -174,6 +174,9 @@ fn modifiers(m: &Modifiers) -> String {
             Some(StrategyArg::Model(m)) => write!(s, " {}", m.name).ok(),
             None => None,
         };
+        if let Some(c) = &v.strategy.criteria {
+            write!(s, " criteria {:?}", c.text).ok();
+        }
     }
     if let Some((d, _)) = &m.timeout {
         write!(s, " timeout {}ms", d.millis).ok();
@@ -1125,11 +1128,113 @@ fn item_21_help_for_let_non_ascii_names_and_negative_counts() {
         e.help_text().unwrap(),
         "flow has no `let`: a binding is written `x = EXPRESSION`"
     );
-    let e = error("café = 1\noutput café\n", "expected_assign");
+    // `output café` is a second error of its own, now that parsing goes on.
+    let e = errors("café = 1\noutput café\n").remove(0);
+    assert_eq!(e.kind(), "expected_assign");
     assert!(e.help_text().unwrap().starts_with("names are ASCII"));
     let e = error(
         "model m = mock()\noutput x = ask m \"hi\" retry -1\n",
         "unexpected",
     );
     assert!(e.help_text().unwrap().contains("no negative numbers"));
+}
+
+// ------------------------------------------- issue 11 item 24: recovery
+
+/// The first line each error points at, with its kind.
+fn kinds_and_lines(src: &str, errs: &[SyntaxError]) -> Vec<(&'static str, usize)> {
+    errs.iter()
+        .map(|e| {
+            let first = miette::Diagnostic::labels(e)
+                .and_then(|labels| labels.map(|l| l.offset()).min())
+                .unwrap_or(e.span().start);
+            (e.kind(), src[..first].matches('\n').count() + 1)
+        })
+        .collect()
+}
+
+#[test]
+fn item_24_every_broken_statement_gives_its_own_error() {
+    let src = "model m = mock()\n\
+               a = ask m \"one\" +\n\
+               b = ask m \"two\" vote 3 by\n\
+               c = (a\n\
+               d = ask m \"four\" as list\n\
+               e = \"never closed\n\
+               output o = ask m \"{a} {b} {c} {d} {e}\"\n";
+    let errs = errors(src);
+    assert_eq!(
+        kinds_and_lines(src, &errs),
+        [
+            ("unexpected", 2),
+            ("vote_needs_by", 3),
+            ("unclosed", 4),
+            ("expected_type", 5),
+            ("unterminated_string", 6),
+        ],
+        "{}",
+        render(src, &errs)
+    );
+}
+
+#[test]
+fn item_24_a_statement_is_only_cut_where_one_can_start() {
+    // Members of a section at column 0, a prompt whose lines look like
+    // statements, a call over several lines: none is cut apart, so each
+    // file has exactly its one mistake.
+    let cases = [
+        "s = section <\na = 1\nb = 2 +\n>\noutput o = s\n",
+        "p = \"\"\"\nx = 1 +\noutput y\n\"\"\"\nq = +\noutput o = p\n",
+        "model m = mock(\nseed: 1,\n)\nx = ask m \"hi\" vote by\noutput o = x\n",
+        "x = [1,\n2,\n3\noutput o = x\n",
+        "x = ask m \"hi\" vote 3 by judge\nbest\ny = +\noutput o = x\n",
+    ];
+    for src in cases {
+        let errs = errors(src);
+        assert_eq!(errs.len(), 1, "{src:?}:\n{}", render(src, &errs));
+    }
+}
+
+#[test]
+fn item_24_statements_without_errors_are_kept() {
+    let src = "model m = mock()\nx = +\ny = 1\nz = ((\noutput o = y\n";
+    let parsed = super::parse_partial(src);
+    assert_eq!(parsed.errors.len(), 2, "{}", render(src, &parsed.errors));
+    let program = parsed.program.expect("the statements that parsed");
+    let spans: Vec<&str> = program
+        .items
+        .iter()
+        .map(|i| &src[i.span().start..i.span().end])
+        .collect();
+    assert_eq!(spans, ["model m = mock()", "y = 1", "output o = y"]);
+    assert!(parsed.gaps.may_declare("x") && parsed.gaps.may_declare("z"));
+    assert!(!parsed.gaps.may_declare("y") && !parsed.gaps.may_output());
+}
+
+// ------------------------------------------- issue 11 item 22: criteria
+
+#[test]
+fn item_22_a_judge_takes_criteria() {
+    let p = ok("x = ask m \"q\" vote 3 by judge j criteria \"prefer short answers\"\noutput x\n");
+    assert!(
+        tree(&p).contains("vote 3 by judge j criteria \"prefer short answers\""),
+        "{}",
+        tree(&p)
+    );
+    // `criteria` is no keyword: a binding named so follows a judge, and a
+    // judge may be named so.
+    let p = ok("x = ask m \"q\" vote 3 by judge j\ncriteria = 1\noutput x\n");
+    assert_eq!(p.items.len(), 3);
+    let p = ok("x = ask m \"q\" vote 3 by judge criteria criteria \"c\"\noutput x\n");
+    assert!(
+        tree(&p).contains("by judge criteria criteria \"c\""),
+        "{}",
+        tree(&p)
+    );
+    // The criteria are a constant.
+    let e = error(
+        "x = ask m \"q\" vote 3 by judge j criteria \"like {x}\"\noutput x\n",
+        "interpolation_in_model",
+    );
+    assert_eq!(e.to_string(), "a judge's criteria cannot interpolate `{x}`");
 }

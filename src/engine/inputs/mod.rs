@@ -226,16 +226,37 @@ pub fn parse_assignment_with(
         path: path.to_string(),
         reason: crate::text::io_reason(&e),
     };
+    // Read with a bound, so a wrong path (a device, a huge log) fails at
+    // once instead of filling memory.
+    let read = |path: &str, bytes: std::io::Result<Option<Vec<u8>>>| {
+        let too_large = || InputError::File {
+            name: name.to_string(),
+            path: path.to_string(),
+            reason: format!(
+                "it is larger than {}, the most flow reads as one value",
+                crate::text::MAX_FILE_SIZE
+            ),
+        };
+        let bytes = bytes
+            .map_err(|e| file_error(path, e))?
+            .ok_or_else(too_large)?;
+        let mut text = String::from_utf8(bytes).map_err(|_| {
+            file_error(
+                path,
+                std::io::Error::new(std::io::ErrorKind::InvalidData, "it is not UTF-8 text"),
+            )
+        })?;
+        // Editors on Windows may save a byte-order mark first; it is no part
+        // of the value (`"\u{feff}42"` would not be an int).
+        if text.starts_with('\u{feff}') {
+            text.drain(..'\u{feff}'.len_utf8());
+        }
+        Ok::<_, InputError>(text)
+    };
     let text = match value.strip_prefix('@') {
         Some(escaped) if escaped.starts_with('@') => escaped.to_string(),
-        Some("-") => {
-            let mut text = String::new();
-            stdin
-                .read_to_string(&mut text)
-                .map_err(|e| file_error("standard input", e))?;
-            text
-        }
-        Some(path) => std::fs::read_to_string(Path::new(path)).map_err(|e| file_error(path, e))?,
+        Some("-") => read("standard input", crate::text::read_bounded(stdin))?,
+        Some(path) => read(path, crate::text::read_file_bounded(Path::new(path)))?,
         None => value.to_string(),
     };
     Ok((name.to_string(), InputValue::Text(text)))

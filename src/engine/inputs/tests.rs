@@ -222,3 +222,46 @@ fn a_bad_conversation_is_an_input_error_naming_the_message() {
         "{e}"
     );
 }
+
+#[test]
+fn item_06_input_files_and_standard_input_are_read_with_a_bound() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    // A sparse file past the bound is refused from its size, unread.
+    let big = dir.path().join("big.txt");
+    let file = std::fs::File::create(&big).expect("a file");
+    file.set_len(crate::text::MAX_FILE_BYTES + 1)
+        .expect("a size");
+    let err = parse_assignment(&format!("doc=@{}", big.display())).expect_err("too large");
+    assert_eq!(err.code_str(), "flow::input::file");
+    assert!(err.to_string().contains("larger than 64 MiB"), "{err}");
+    // An endless device costs the bound, then fails the same way.
+    let err = parse_assignment("doc=@/dev/zero").expect_err("too large");
+    assert!(err.to_string().contains("larger than 64 MiB"), "{err}");
+    let mut endless = std::io::repeat(b'x');
+    let err = parse_assignment_with("doc=@-", &mut endless).expect_err("too large");
+    assert!(err.to_string().contains("larger than 64 MiB"), "{err}");
+}
+
+#[test]
+fn item_15_a_byte_order_mark_starting_an_at_path_value_is_dropped() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("n.txt");
+    std::fs::write(&path, "\u{feff}42").expect("written");
+    let given = parse_assignment(&format!("n=@{}", path.display())).expect("read");
+    assert_eq!(given, ("n".into(), InputValue::Text("42".into())));
+    let mut stdin: &[u8] = "\u{feff}hello".as_bytes();
+    assert_eq!(
+        parse_assignment_with("doc=@-", &mut stdin),
+        Ok(("doc".into(), InputValue::Text("hello".into())))
+    );
+    // Only a leading mark, and only from a file: a value typed out keeps it.
+    let mut none: &[u8] = b"";
+    assert_eq!(
+        parse_assignment_with("doc=a\u{feff}", &mut none),
+        Ok(("doc".into(), InputValue::Text("a\u{feff}".into())))
+    );
+    // And the value then parses as its type.
+    let p = crate::engine::Program::compile("t.flow", "input n: int\noutput o = n\n").expect("ok");
+    let inputs = bind(p.graph(), [given]).expect("an int");
+    assert_eq!(inputs.values().get("n"), Some(&Value::Int(42)));
+}

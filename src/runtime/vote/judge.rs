@@ -5,15 +5,27 @@
 
 use crate::value::Value;
 
+/// The help of an unparsable judge reply: flow wrote the judge's prompt, so
+/// the user's levers are the criteria, the judge model and `retry`.
+pub const JUDGE_UNPARSABLE_HELP: &str = "the judge was asked for the number of the best candidate; \
+    say what \"best\" means with `vote N by judge MODEL criteria \"...\"`, use a judge model that \
+    follows instructions (with `temperature: 0`), or raise its `retry`";
+
 /// The prompt that asks a judge model to pick the best of `candidates`.
 #[cfg_attr(not(test), allow(dead_code))] // only tests ask without a task
 pub fn judge_prompt(candidates: &[Value]) -> String {
-    judge_prompt_for(None, candidates)
+    judge_prompt_for(None, None, candidates)
 }
 
 /// [`judge_prompt`], also telling the judge what the candidates were asked,
-/// which lets it judge relevance and not just style.
-pub fn judge_prompt_for(task: Option<&str>, candidates: &[Value]) -> String {
+/// which lets it judge relevance and not just style, and the program's own
+/// criteria (`judge MODEL criteria "..."`): what "best" means is the
+/// program's to say, and it is the one part of this prompt the user writes.
+pub fn judge_prompt_for(
+    task: Option<&str>,
+    criteria: Option<&str>,
+    candidates: &[Value],
+) -> String {
     let n = candidates.len();
     let mut prompt = String::new();
     match task {
@@ -26,6 +38,9 @@ pub fn judge_prompt_for(task: Option<&str>, candidates: &[Value]) -> String {
         None => {
             prompt.push_str("Several answers were given to the same task. Pick the best one.\n")
         }
+    }
+    if let Some(criteria) = criteria.map(str::trim).filter(|c| !c.is_empty()) {
+        prompt.push_str(&format!("\nJudge them by this:\n{criteria}\n"));
     }
     for (i, c) in candidates.iter().enumerate() {
         prompt.push_str(&format!("\nCandidate {}:\n{}\n", i + 1, c.to_text().trim()));
@@ -59,8 +74,23 @@ mod tests {
         assert!(p.contains("Candidate 2:\nsecond answer"));
         assert!(p.contains("number of the best candidate only"));
         assert!(p.contains("from 1 to 2"));
-        let p = judge_prompt_for(Some("Name a colour."), &[t("red")]);
+        let p = judge_prompt_for(Some("Name a colour."), None, &[t("red")]);
         assert!(p.contains("The task:\nName a colour."));
+        assert!(!p.contains("Judge them by"));
+    }
+
+    #[test]
+    fn item_22_the_judge_is_told_the_programs_criteria() {
+        let p = judge_prompt_for(
+            Some("Name a colour."),
+            Some("  prefer the rarest colour  "),
+            &[t("red"), t("vermilion")],
+        );
+        let criteria = p.find("Judge them by this:\nprefer the rarest colour\n");
+        let task = p.find("The task:");
+        let first = p.find("Candidate 1:");
+        assert!(task < criteria && criteria < first, "{p}");
+        assert!(p.ends_with("nothing else."), "{p}");
     }
 
     #[test]

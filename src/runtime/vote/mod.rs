@@ -34,7 +34,7 @@ mod judge;
 mod key;
 mod strategies;
 
-pub use judge::{judge_prompt_for, parse_judge_choice};
+pub use judge::{JUDGE_UNPARSABLE_HELP, judge_prompt_for, parse_judge_choice};
 pub use key::normalize_text;
 
 use key::vote_key;
