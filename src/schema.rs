@@ -165,7 +165,7 @@ mod tests {
     fn has_json(ty: &Type) -> bool {
         match ty {
             Type::Json | Type::Unknown => true,
-            Type::List(item) => has_json(item),
+            Type::List(item) | Type::Optional(item) => has_json(item),
             Type::Record(fields) => fields.values().any(has_json),
             _ => false,
         }

@@ -276,7 +276,7 @@ pub enum CheckError {
     #[diagnostic(
         code(flow::check::unknown_type),
         help(
-            "the types are `text`, `bool`, `int`, `number`, `json`, `list<T>`, unions of strings like `\"yes\" | \"no\"`, records like `{{reason: text}}` and the names given with `type NAME = ...`{suggestion}"
+            "the types are `text`, `bool`, `int`, `number`, `json`, `list<T>`, `chat`, unions of strings like `\"yes\" | \"no\"`, records like `{{reason: text}}` and the names given with `type NAME = ...`{suggestion}"
         )
     )]
     UnknownType {

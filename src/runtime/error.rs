@@ -219,9 +219,6 @@ fn fmt_each(n: &u32) -> String {
     }
 }
 
-/// What to do about replies that did not parse: the prompt of an `ask` is
-/// the user's to fix, a judge's is flow's, so a judge gets other advice.
-
 fn fmt_help(h: &Option<String>) -> String {
     h.clone().unwrap_or_else(|| {
         "check the model's settings and the provider's status; transient faults are retried with `retry N`".into()
@@ -253,6 +250,9 @@ fn fmt_cut(truncated: &bool) -> &'static str {
     }
 }
 
+/// What to do about replies that did not parse: a cut-off reply needs more
+/// tokens; the prompt of an `ask` is the user's to fix, a judge's is flow's,
+/// so a judge gets other advice.
 fn unparsable_help(site: &Site, truncated: &bool) -> &'static str {
     if *truncated {
         "raise the model's `max_tokens`, or ask for a shorter reply"
