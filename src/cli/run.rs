@@ -314,6 +314,14 @@ fn print_report(
             Ok(())
         }
         Err(error) => {
+            // End the line a stream left open, before the error says why
+            // the rest did not come.
+            if let Some((_, shown)) = streamed
+                && shown.any
+                && !shown.newline
+            {
+                sink.write("\n", term)?;
+            }
             term.diagnostic(error, Some(src));
             if json {
                 let doc = crate::engine::json::report_json(report, src);

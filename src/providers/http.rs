@@ -322,6 +322,17 @@ pub(crate) struct Streamed {
 }
 
 impl Streamed {
+    /// Whether the server sent events. Some servers (LiteLLM's mock models
+    /// on `/v1/messages`, for one) ignore `stream: true` and answer with the
+    /// whole reply as JSON; that is read as an ordinary reply.
+    pub(crate) fn is_event_stream(&self) -> bool {
+        self.response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|v| !v.trim_start().starts_with("application/json"))
+    }
+
     /// For a non-2xx reply, which `read` always turns into an error.
     fn never() -> Result<Streamed, ProviderError> {
         Err(ProviderError::Internal(InternalError::new(
@@ -512,6 +523,11 @@ impl Endpoint {
         self.read(response, claim)
             .await
             .map(|_| Streamed::never())?
+    }
+
+    /// The whole body of a 2xx reply that came without events.
+    pub(crate) async fn whole(&self, streamed: Streamed) -> Result<Vec<u8>, ProviderError> {
+        self.read(streamed.response, streamed._claim).await
     }
 
     /// The body of a streamed reply broke off, or came in a shape the API

@@ -117,6 +117,17 @@ impl OpenAiProvider {
 
     async fn call_once(&self, request: Request) -> Result<Reply, ProviderError> {
         let raw = self.endpoint.post(&self.body(&request)).await?;
+        self.decode_reply(&raw, &request)
+    }
+
+    /// A whole (not streamed) reply's body as a `Reply`; also what a
+    /// streamed call falls back to when the server ignored `stream: true`.
+    pub(super) fn decode_reply(
+        &self,
+        raw: &[u8],
+        request: &Request,
+    ) -> Result<Reply, ProviderError> {
+        let raw = raw.to_vec();
         let reply: ChatResponse = self.endpoint.decode(&raw)?;
         let Some(first) = reply.choices.into_iter().next() else {
             return Err(self.endpoint.malformed(Malformation::NoChoices, &raw));

@@ -48,10 +48,9 @@ fn streamed_body(
 /// that ended the stream.
 async fn events(
     endpoint: &Endpoint,
-    body: &serde_json::Value,
+    streamed: crate::providers::http::Streamed,
     mut each: impl FnMut(&str, &str) -> Result<Step, ProviderError>,
 ) -> Result<(), ProviderError> {
-    let streamed = endpoint.post_streamed(body).await?;
     let mut events = streamed.response.bytes_stream().eventsource();
     let mut bytes = 0usize;
     while let Some(event) = events.next().await {
@@ -81,6 +80,20 @@ async fn events(
     Err(endpoint.broke_off("the stream ended before the reply was complete"))
 }
 
+/// A whole reply where a stream was asked for: one chunk, as a cached reply
+/// streams.
+fn whole(
+    reply: Result<Reply, ProviderError>,
+    sink: &dyn StreamSink,
+) -> Result<Reply, ProviderError> {
+    let reply = reply?;
+    if let Some(u) = reply.usage {
+        sink.usage(u);
+    }
+    sink.text(&reply.text);
+    Ok(reply)
+}
+
 enum Step {
     More,
     Done,
@@ -104,13 +117,18 @@ pub(super) async fn openai(
         json!({"stream": true, "stream_options": {"include_usage": true}}),
     )?;
     let endpoint = &p.endpoint;
+    let streamed = endpoint.post_streamed(&body).await?;
+    if !streamed.is_event_stream() {
+        let raw = endpoint.whole(streamed).await?;
+        return whole(p.decode_reply(&raw, &request), sink);
+    }
     let mut text: Option<String> = None;
     let mut refusal: Option<String> = None;
     let mut usage = Usage::default();
     let mut got_usage = false;
     let mut truncated = false;
     let mut finished = false;
-    let outcome = events(endpoint, &body, |_, data| {
+    let outcome = events(endpoint, streamed, |_, data| {
         let data = data.trim();
         if data == "[DONE]" {
             return Ok(Step::Done);
@@ -174,12 +192,17 @@ pub(super) async fn anthropic(
 ) -> Result<Reply, ProviderError> {
     let body = streamed_body(p.body(&request), json!({"stream": true}))?;
     let endpoint = &p.endpoint;
+    let streamed = endpoint.post_streamed(&body).await?;
+    if !streamed.is_event_stream() {
+        let raw = endpoint.whole(streamed).await?;
+        return whole(p.decode_reply(&raw, &request), sink);
+    }
     let mut text = String::new();
     let mut any_text = false;
     let mut usage = Usage::default();
     let mut got_usage = false;
     let mut truncated = false;
-    events(endpoint, &body, |_, data| {
+    events(endpoint, streamed, |_, data| {
         let event: MessageEvent = parse(endpoint, data)?;
         match event.kind.as_str() {
             "message_start" => {

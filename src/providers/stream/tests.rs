@@ -203,3 +203,21 @@ async fn dropping_a_stream_closes_its_connection() {
     }
     assert_eq!(server.disconnects(), 1);
 }
+
+/// LiteLLM's mock models answer `/v1/messages` with the whole reply as JSON
+/// although `stream: true` was asked for: that is one chunk, not a stream
+/// that "ended before the reply was complete".
+#[tokio::test]
+async fn a_whole_json_reply_to_a_stream_request_is_one_chunk() {
+    let server = Server::start(fake_llm::anthropic::text("whole reply"));
+    let sink = Collect::default();
+    let reply = stream(&anthropic(&server), &sink).await.unwrap();
+    assert_eq!(reply.text, "whole reply");
+    assert_eq!(sink.chunks(), ["whole reply"]);
+    assert!(reply.usage.is_some());
+    let server = Server::start(fake_llm::openai::text("whole too"));
+    let sink = Collect::default();
+    let reply = stream(&openai(&server), &sink).await.unwrap();
+    assert_eq!(reply.text, "whole too");
+    assert_eq!(sink.chunks(), ["whole too"]);
+}
