@@ -924,13 +924,35 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// Whatever the text, parsing returns a value or an error.
+        /// Whatever the text and the prompt it may echo, parsing returns a
+        /// value or an error.
         #[test]
         fn never_panics(
-            text in r#"(?s)[-+.,0-9eE \n*•)\[\]{}"`a-zé]{0,40}|\PC{0,40}"#,
+            text in r#"(?s)[-+.,0-9eE \n*•)\[\]{}"`a-zéİẞ:]{0,40}|\PC{0,40}"#,
+            prompt in r#"(?s)[-+.,0-9 \n*:a-zéİẞ]{0,30}|\PC{0,30}"#,
             ty in crate::types::any_value_type(),
         ) {
             let _ = parse_reply(&text, &ty);
+            let _ = parse_reply_to(&text, &ty, Some(&prompt));
+            let echoed = format!("{prompt}\n{text}");
+            let _ = parse_reply_to(&echoed, &ty, Some(&prompt));
+        }
+
+        /// The same, from the pieces the extraction rules look for, so the
+        /// answer-line, boxed, bold, fence and JSON paths are all reached.
+        #[test]
+        fn never_panics_on_answer_shaped_text(
+            tokens in proptest::collection::vec(proptest::sample::select(&[
+                "Answer:", "the answer is", "Final answer:", "\\boxed{", "}", "**", "=",
+                "1,234", "-3.5", "8/10", "İ", "ẞ", "é", "\n", " ", "```json", "```", "{",
+                "[", "]", ",", "\"a\"", ":", "yes", "No.", "- ", "1.", "I can't",
+            ][..]), 0..30),
+            ty in crate::types::any_value_type(),
+        ) {
+            let text = tokens.concat();
+            let prompt = tokens.iter().rev().copied().collect::<String>();
+            let _ = parse_reply_to(&text, &ty, Some(&prompt));
+            let _ = parse_reply_to(&text, &ty, Some(&text));
         }
     }
 }
