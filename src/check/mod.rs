@@ -57,14 +57,7 @@ pub struct Checked {
 /// Checks a parsed program and lowers it to a graph, collecting every error
 /// and warning rather than stopping at the first.
 pub fn check(program: &Program) -> Checked {
-    let (graph, errors) = check_errors(program);
-    Checked {
-        graph,
-        diagnostics: errors
-            .into_iter()
-            .map(|e| Box::new(e) as BoxDiagnostic)
-            .collect(),
-    }
+    check_partial(program, &Gaps::default())
 }
 
 /// [`check`] for the statements that parsed when others did not: leaves out

@@ -80,20 +80,11 @@ impl AnthropicProvider {
                 });
             }
         }
-        messages.push(Message {
-            role: "user",
-            content: &request.prompt,
-        });
-        if let Some(reask) = &request.reask {
-            messages.push(Message {
-                role: "assistant",
-                content: &reask.reply,
-            });
-            messages.push(Message {
-                role: "user",
-                content: &reask.message,
-            });
-        }
+        messages.extend(
+            request
+                .turns()
+                .map(|(role, content)| Message { role, content }),
+        );
         // Anthropic has no JSON mode: a schema goes as the input of one tool
         // the model must call, and that call's input is the reply.
         let (tools, tool_choice) = match &request.wire {
@@ -135,12 +126,8 @@ impl AnthropicProvider {
         let reply: MessagesResponse = self.endpoint.decode(&raw)?;
         let truncated = reply.stop_reason.as_deref() == Some("max_tokens");
         let usage = reply.usage.and_then(|u| {
-            // Cached prompt tokens are prompt tokens too (and billed): a
-            // second identical prompt is not 5 tokens long.
-            let cached =
-                u.cache_read_input_tokens.unwrap_or(0) + u.cache_creation_input_tokens.unwrap_or(0);
             Some(Usage {
-                input_tokens: u.input_tokens? + cached,
+                input_tokens: u.input()?,
                 output_tokens: u.output_tokens?,
             })
         });
@@ -247,16 +234,31 @@ struct ContentBlock {
     input: Option<serde_json::Value>,
 }
 
+/// Token counts as the Messages API gives them, whole or streamed
+/// (`message_start`, `message_delta`).
 #[derive(Deserialize, Default)]
-struct MessagesUsage {
+pub(super) struct MessagesUsage {
     #[serde(default)]
     input_tokens: Option<u64>,
     #[serde(default)]
-    output_tokens: Option<u64>,
+    pub(super) output_tokens: Option<u64>,
     #[serde(default)]
     cache_read_input_tokens: Option<u64>,
     #[serde(default)]
     cache_creation_input_tokens: Option<u64>,
+}
+
+impl MessagesUsage {
+    /// The prompt's tokens, `None` when not given. Cached prompt tokens are
+    /// prompt tokens too (and billed): `input_tokens` counts only the
+    /// uncached part, and a second identical prompt is not 5 tokens long.
+    pub(super) fn input(&self) -> Option<u64> {
+        Some(
+            self.input_tokens?
+                + self.cache_read_input_tokens.unwrap_or(0)
+                + self.cache_creation_input_tokens.unwrap_or(0),
+        )
+    }
 }
 
 #[cfg(test)]

@@ -40,6 +40,21 @@ pub struct Request {
     pub reask: Option<Reask>,
 }
 
+impl Request {
+    /// The turns that follow the conversation, as `(role, text)`: the
+    /// prompt, then on a re-ask the reply that did not parse and what was
+    /// wrong with it. Both chat APIs take them as messages in this order.
+    pub(crate) fn turns(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        let reask = self.reask.iter().flat_map(|r| {
+            [
+                ("assistant", r.reply.as_str()),
+                ("user", r.message.as_str()),
+            ]
+        });
+        std::iter::once(("user", self.prompt.as_str())).chain(reask)
+    }
+}
+
 /// A second chance for a model whose reply did not parse: at temperature 0
 /// the same request would only get the same reply.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -77,20 +77,11 @@ impl OpenAiProvider {
             role: m.role.as_str(),
             content: &m.content,
         }));
-        messages.push(Message {
-            role: "user",
-            content: &request.prompt,
-        });
-        if let Some(reask) = &request.reask {
-            messages.push(Message {
-                role: "assistant",
-                content: &reask.reply,
-            });
-            messages.push(Message {
-                role: "user",
-                content: &reask.message,
-            });
-        }
+        messages.extend(
+            request
+                .turns()
+                .map(|(role, content)| Message { role, content }),
+        );
         let (max_tokens, max_completion_tokens) = if self.completion_tokens_field {
             (None, self.options.max_tokens)
         } else {

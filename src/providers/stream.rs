@@ -22,7 +22,7 @@ use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::anthropic::AnthropicProvider;
+use super::anthropic::{AnthropicProvider, MessagesUsage};
 use super::http::{Endpoint, MAX_REPLY_BYTES};
 use super::openai::OpenAiProvider;
 use super::{Malformation, ProviderError, Reply, Request, ServerText, StreamSink, Usage};
@@ -208,10 +208,7 @@ pub(super) async fn anthropic(
             "message_start" => {
                 if let Some(u) = event.message.and_then(|m| m.usage) {
                     got_usage = true;
-                    // Cached prompt tokens are prompt tokens too (and billed).
-                    usage.input_tokens = u.input_tokens.unwrap_or(0)
-                        + u.cache_read_input_tokens.unwrap_or(0)
-                        + u.cache_creation_input_tokens.unwrap_or(0);
+                    usage.input_tokens = u.input().unwrap_or(0);
                     usage.output_tokens = u.output_tokens.unwrap_or(0);
                     sink.usage(usage);
                 }
@@ -232,7 +229,7 @@ pub(super) async fn anthropic(
                 if let Some(u) = event.usage {
                     got_usage = true;
                     usage.output_tokens = u.output_tokens.unwrap_or(usage.output_tokens);
-                    if let Some(i) = u.input_tokens {
+                    if let Some(i) = u.input() {
                         usage.input_tokens = i;
                     }
                     sink.usage(usage);
@@ -316,7 +313,7 @@ struct MessageEvent {
     #[serde(default)]
     delta: Option<MessageDelta>,
     #[serde(default)]
-    usage: Option<MessageUsage>,
+    usage: Option<MessagesUsage>,
     #[serde(default)]
     error: Option<ChunkError>,
 }
@@ -324,7 +321,7 @@ struct MessageEvent {
 #[derive(Deserialize)]
 struct StartMessage {
     #[serde(default)]
-    usage: Option<MessageUsage>,
+    usage: Option<MessagesUsage>,
 }
 
 #[derive(Deserialize)]
@@ -335,18 +332,6 @@ struct MessageDelta {
     text: Option<String>,
     #[serde(default)]
     stop_reason: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct MessageUsage {
-    #[serde(default)]
-    input_tokens: Option<u64>,
-    #[serde(default)]
-    output_tokens: Option<u64>,
-    #[serde(default)]
-    cache_read_input_tokens: Option<u64>,
-    #[serde(default)]
-    cache_creation_input_tokens: Option<u64>,
 }
 
 #[cfg(test)]

@@ -67,8 +67,7 @@ fn parse_lenient(s: &str) -> Option<Json> {
 fn pythonic(s: &str) -> String {
     let swapped = s.replace('\'', "\"");
     let mut out = String::with_capacity(swapped.len());
-    let mut in_string = false;
-    let mut escaped = false;
+    let mut strings = Strings::default();
     let mut word = String::new();
     let flush = |word: &mut String, out: &mut String| {
         out.push_str(match word.as_str() {
@@ -80,14 +79,8 @@ fn pythonic(s: &str) -> String {
         word.clear();
     };
     for c in swapped.chars() {
-        if in_string {
+        if strings.take(c) {
             out.push(c);
-            match c {
-                _ if escaped => escaped = false,
-                '\\' => escaped = true,
-                '"' => in_string = false,
-                _ => {}
-            }
             continue;
         }
         if c.is_alphanumeric() || c == '_' {
@@ -95,13 +88,37 @@ fn pythonic(s: &str) -> String {
             continue;
         }
         flush(&mut word, &mut out);
-        if c == '"' {
-            in_string = true;
-        }
         out.push(c);
     }
     flush(&mut word, &mut out);
     out
+}
+
+/// Where a scan of JSON-like text stands with respect to strings, so the
+/// scans below skip what is quoted the same way.
+#[derive(Default)]
+struct Strings {
+    inside: bool,
+    escaped: bool,
+}
+
+impl Strings {
+    /// Feeds the next character: true when it lies inside a string or
+    /// closes one. An opening quote enters a string and gives false, so the
+    /// caller sees it as the start of one.
+    fn take(&mut self, c: char) -> bool {
+        if !self.inside {
+            self.inside = c == '"';
+            return false;
+        }
+        match c {
+            _ if self.escaped => self.escaped = false,
+            '\\' => self.escaped = true,
+            '"' => self.inside = false,
+            _ => {}
+        }
+        true
+    }
 }
 
 /// The body of the first fence, preferring a ```json one; the language tag
@@ -126,20 +143,12 @@ pub(super) fn fenced(text: &str) -> Option<&str> {
 /// closer, skipping brackets inside strings.
 fn balanced_end(s: &str) -> Option<usize> {
     let mut stack: Vec<char> = Vec::new();
-    let mut in_string = false;
-    let mut escaped = false;
+    let mut strings = Strings::default();
     for (i, c) in s.char_indices() {
-        if in_string {
-            match c {
-                _ if escaped => escaped = false,
-                '\\' => escaped = true,
-                '"' => in_string = false,
-                _ => {}
-            }
+        if strings.take(c) {
             continue;
         }
         match c {
-            '"' => in_string = true,
             '{' => stack.push('}'),
             '[' => stack.push(']'),
             '}' | ']' => {
@@ -161,24 +170,13 @@ fn balanced_end(s: &str) -> Option<usize> {
 fn repair(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars().peekable();
-    let mut in_string = false;
-    let mut escaped = false;
+    let mut strings = Strings::default();
     while let Some(c) = chars.next() {
-        if in_string {
+        if strings.take(c) {
             out.push(c);
-            match c {
-                _ if escaped => escaped = false,
-                '\\' => escaped = true,
-                '"' => in_string = false,
-                _ => {}
-            }
             continue;
         }
         match c {
-            '"' => {
-                in_string = true;
-                out.push(c);
-            }
             '/' if chars.peek() == Some(&'/') => {
                 for n in chars.by_ref() {
                     if n == '\n' {
