@@ -171,36 +171,10 @@ pub(crate) fn chunks(text: &str) -> impl Iterator<Item = &str> {
     })
 }
 
-/// How much of a latency is spent yielding rather than on a timer: tokio's
-/// timer fires on the first millisecond tick after its deadline, and the
-/// scheduler adds its own delay, so a plain `sleep(10ms)` took about 11.3
-/// (measured: 1.3 ms late, rarely more than 1.5).
-const SPIN: std::time::Duration = std::time::Duration::from_millis(2);
-
-/// Returns `latency` after `start`, to within a few microseconds: a timer
-/// for all but the last [`SPIN`], then yielding to other tasks until the
-/// instant. On a paused clock (tests) timers are exact and time only moves
-/// when every task waits, so there the wait is all timer: a paused clock
-/// shows as a timer that took far less real time than it slept.
+/// Returns `latency` after `start`, to within tens of microseconds (see
+/// [`super::exact_timer`]); on a paused clock, exactly.
 async fn wait_exactly(start: tokio::time::Instant, latency: std::time::Duration) {
-    let deadline = start + latency;
-    let real = std::time::Instant::now();
-    let coarse = latency.saturating_sub(SPIN);
-    if !coarse.is_zero() {
-        tokio::time::sleep_until(start + coarse).await;
-        if real.elapsed() < coarse / 2 {
-            tokio::time::sleep_until(deadline).await;
-            return;
-        }
-    }
-    while tokio::time::Instant::now() < deadline {
-        if real.elapsed() > latency + SPIN {
-            // The clock does not move while we yield: it is paused.
-            tokio::time::sleep_until(deadline).await;
-            return;
-        }
-        tokio::task::yield_now().await;
-    }
+    super::exact_timer::sleep_until(start + latency).await;
 }
 
 /// What the mock answers to: the prompt, after the conversation if there

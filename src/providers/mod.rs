@@ -154,6 +154,7 @@ pub trait Provider: Send + Sync {
 }
 pub(crate) mod anthropic;
 mod error;
+mod exact_timer;
 pub mod format;
 #[cfg(test)]
 mod history_tests;
