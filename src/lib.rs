@@ -30,6 +30,7 @@ pub mod model;
 pub mod providers;
 pub mod runtime;
 pub mod schema;
+#[cfg(feature = "serve")]
 pub mod serve;
 pub mod syntax;
 pub(crate) mod text;

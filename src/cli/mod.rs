@@ -4,10 +4,12 @@ mod args;
 mod batch;
 mod cache_cmd;
 mod check;
+mod features;
 mod graph;
 mod progress;
 mod report;
 mod run;
+#[cfg(feature = "serve")]
 mod serve;
 mod setup;
 mod source;
@@ -91,7 +93,10 @@ fn main_on_big_stack() -> ExitCode {
         // A batch and a single run share their set-up (`setup`), not each other.
         Command::Run(args) if args.batch.rows.is_some() => batch::run(&args, &mut term),
         Command::Run(args) => run::run(args, &mut term),
+        #[cfg(feature = "serve")]
         Command::Serve(args) => serve::run(args, &mut term),
+        #[cfg(not(feature = "serve"))]
+        Command::Serve(_) => Err(features::missing("serve", "flow serve")),
         Command::Cache { action } => cache_cmd::run(action, &mut term),
         Command::Completions { shell } => {
             completions(shell, &mut term);

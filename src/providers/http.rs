@@ -247,7 +247,7 @@ impl Drop for Claim {
 }
 
 fn configure(builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
-    builder
+    let builder = builder
         .use_rustls_tls()
         .user_agent(concat!("flow/", env!("CARGO_PKG_VERSION")))
         // A burst of calls opens many connections; keep them all for the next burst.
@@ -255,8 +255,10 @@ fn configure(builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
         .pool_idle_timeout(Duration::from_secs(90))
         .tcp_nodelay(true)
         .tcp_keepalive(Duration::from_secs(60))
-        .connect_timeout(CONNECT_TIMEOUT)
-        .http2_adaptive_window(true)
+        .connect_timeout(CONNECT_TIMEOUT);
+    #[cfg(feature = "http2")]
+    let builder = builder.http2_adaptive_window(true);
+    builder
         // A redirect to another host would carry `x-api-key` along with it
         // (reqwest only strips `Authorization`), and a POST turned into a GET
         // is never what the user meant: surface redirects as errors instead.

@@ -520,6 +520,7 @@ mod tests {
     /// Over HTTP/2 one connection carries at most the server's
     /// `MAX_CONCURRENT_STREAMS` (200 for this server); 500 calls must still
     /// all be open at once, spread over several connections.
+    #[cfg(feature = "http2")]
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn five_hundred_http2_calls_are_not_capped_by_the_stream_limit() {
         let client = HttpClient::with_builder(crate::providers::http::MAX_SHARDS, || {
