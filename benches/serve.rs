@@ -7,8 +7,13 @@
 //!
 //! 1. Overhead: one client, one request at a time, to a program of one
 //!    zero-latency mock call; the median request's time against the median
-//!    of the same run through `Engine::run` directly. The difference is what
-//!    HTTP, JSON and the server add (client side included). Goal: < 100 µs.
+//!    of the same run through `Engine::run` directly, and against the floor
+//!    of any HTTP server here: a bare axum handler on the same kind of
+//!    listener that reads the same request body and answers a completion of
+//!    the same shape, asked by the same client. Server minus floor minus
+//!    engine is what flow's server itself adds (routing, parsing the
+//!    messages, binding inputs, the run's set-up, writing its JSON); the
+//!    floor is what HTTP costs both sides of loopback. Goal: < 100 µs.
 //! 2. Throughput: 500 clients, each sending its next request as soon as the
 //!    last is answered, for a few seconds; requests per second.
 //! 3. Time to first token of a guarded, streamed chat request
@@ -137,13 +142,67 @@ async fn overhead(iterations: usize) {
         served.push(t.elapsed());
     }
     stop.cancel();
-    let (d, s) = (median(direct), median(served));
+    let (floor_url, floor_stop) = start_floor().await;
+    let mut floor = Vec::with_capacity(iterations);
+    for i in 0..iterations {
+        let body = json!({"messages": [{"role": "user", "content": format!("q{i}")}]});
+        let t = Instant::now();
+        let r = client
+            .post(format!("{floor_url}/v1/chat/completions"))
+            .json(&body)
+            .send()
+            .await
+            .expect("answered");
+        let _ = r.bytes().await;
+        floor.push(t.elapsed());
+    }
+    floor_stop.cancel();
+    let (d, s, f) = (median(direct), median(served), median(floor));
     println!(
-        "overhead ({iterations} sequential requests): engine {} · server {} · added {} (goal < 100 µs)",
+        "overhead ({iterations} sequential requests): engine {} · server {} · bare HTTP floor {} · \
+         added over the engine {} · flow's server itself {} (goal < 100 µs)",
         us(d),
         us(s),
-        us(s.saturating_sub(d))
+        us(f),
+        us(s.saturating_sub(d)),
+        us(s.saturating_sub(d).saturating_sub(f))
     );
+}
+
+/// The floor: a bare axum server that reads the body and answers a fixed
+/// completion of the shape flow's server writes, so that the client's work
+/// and hyper's on both sides are measured without flow.
+async fn start_floor() -> (String, CancellationToken) {
+    async fn answer(body: axum::body::Bytes) -> axum::response::Response {
+        let _ = body.len();
+        let reply = json!({
+            "id": "chatcmpl-0", "object": "chat.completion", "created": 0, "model": "bench",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"},
+                         "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
+        });
+        axum::response::IntoResponse::into_response((
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            reply.to_string(),
+        ))
+    }
+    let app = axum::Router::new().route("/v1/chat/completions", axum::routing::post(answer));
+    let listener = match tokio::net::TcpListener::bind(("127.0.0.1", 0)).await {
+        Ok(l) => l,
+        Err(e) => panic!("{e}"),
+    };
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let stop = CancellationToken::new();
+    let done = stop.clone();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(done.cancelled_owned())
+            .await;
+    });
+    (format!("http://{addr}"), stop)
 }
 
 async fn throughput(clients: usize, seconds: f64) {
