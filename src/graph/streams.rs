@@ -26,6 +26,11 @@ pub struct StreamSource {
     /// Conditions, outermost `if` first, and the value each must have for
     /// the output to be this call's reply. Empty: always.
     pub conditions: Vec<(Expr, bool)>,
+    /// The bindings passed through between the output and the call
+    /// (`answer = if ... else reply`, then `output answer`), output side
+    /// first: they read the call too, so a refusal can cancel it only when
+    /// nothing else reads them.
+    pub via: Vec<NodeId>,
 }
 
 /// Every output that can stream, in output order.
@@ -38,7 +43,8 @@ pub fn streamable(graph: &FlowGraph) -> Vec<StreamableOutput> {
                 return None;
             };
             let mut sources = Vec::new();
-            collect(graph, e, &mut Vec::new(), &mut sources, 0);
+            let mut path = Path::default();
+            collect(graph, e, &mut path, &mut sources, 0);
             (!sources.is_empty()).then(|| StreamableOutput {
                 name: name.clone(),
                 node,
@@ -52,10 +58,18 @@ pub fn streamable(graph: &FlowGraph) -> Vec<StreamableOutput> {
 /// only bounds the work on a very long chain.
 const MAX_DEPTH: usize = 64;
 
+/// Where the walk from an output is: the conditions it passed and the
+/// bindings it went through.
+#[derive(Default)]
+struct Path {
+    conditions: Vec<(Expr, bool)>,
+    via: Vec<NodeId>,
+}
+
 fn collect(
     graph: &FlowGraph,
     e: &Expr,
-    conditions: &mut Vec<(Expr, bool)>,
+    path: &mut Path,
     out: &mut Vec<StreamSource>,
     depth: usize,
 ) {
@@ -73,20 +87,23 @@ fn collect(
                     sampling: Sampling::One,
                 } if call.parse_as == Type::Text => out.push(StreamSource {
                     node: *id,
-                    conditions: conditions.clone(),
+                    conditions: path.conditions.clone(),
+                    via: path.via.clone(),
                 }),
                 // `output answer` of a binding `answer = if ...`.
                 NodeKind::Pure(inner) | NodeKind::Output(inner) => {
-                    collect(graph, inner, conditions, out, depth + 1)
+                    path.via.push(*id);
+                    collect(graph, inner, path, out, depth + 1);
+                    path.via.pop();
                 }
                 _ => {}
             }
         }
         ExprKind::If { cond, then, else_ } => {
             for (branch, when) in [(then, true), (else_, false)] {
-                conditions.push((Expr::clone(cond), when));
-                collect(graph, branch, conditions, out, depth + 1);
-                conditions.pop();
+                path.conditions.push((Expr::clone(cond), when));
+                collect(graph, branch, path, out, depth + 1);
+                path.conditions.pop();
             }
         }
         _ => {}
@@ -140,5 +157,13 @@ output built = "{reply}!"
         assert_eq!(graph.node(source.node).name, "reply");
         assert_eq!(source.conditions.len(), 1);
         assert!(!source.conditions[0].1, "reply is the else branch");
+        assert!(source.via.is_empty(), "read by the output directly");
+        let answer = streamable(&graph).into_iter().nth(3).unwrap();
+        let via: Vec<_> = answer.sources[0]
+            .via
+            .iter()
+            .map(|&v| graph.node(v).name.clone())
+            .collect();
+        assert_eq!(via, ["answer"], "through the binding `answer`");
     }
 }

@@ -141,6 +141,8 @@ struct Watch {
     /// The output node.
     output: NodeId,
     conditions: Vec<(Expr, bool)>,
+    /// The bindings between the output and the call.
+    via: Vec<NodeId>,
     decided: bool,
 }
 
@@ -159,6 +161,7 @@ fn watch_streams(graph: &FlowGraph, options: &RunOptions) -> (Vec<Watch>, HashMa
                 source: source.node,
                 output: output.node,
                 conditions: source.conditions,
+                via: source.via,
                 decided: open,
             });
         }
@@ -290,21 +293,63 @@ impl Scheduler {
     }
 
     /// A streamed call whose every reader is an output that shut its gate
-    /// to it has no use any more: stopped if running, never started if not.
+    /// to it, or a binding on the way to such outputs that nothing else
+    /// reads, has no use any more: stopped if running, never started if not.
     fn cancel_if_unread(&mut self, source: NodeId) {
-        let unread = self.dependents.get(source.index()).is_some_and(|ds| {
-            ds.iter().all(|d| {
-                self.watches
-                    .iter()
-                    .any(|w| w.source == source && w.output == *d && w.gate.is_shut())
-            })
-        });
+        let mut memo = HashMap::new();
+        let unread = self
+            .dependents
+            .get(source.index())
+            .is_some_and(|ds| ds.iter().all(|&d| self.unneeded(source, d, &mut memo)));
         if !unread || !self.doomed.insert(source) {
             return;
         }
         if let Some(token) = self.cancellable.get(&source) {
             token.cancel();
         }
+    }
+
+    /// Whether `reader` can do without the streamed call `source`: an
+    /// output whose every gate for it is shut never reads it; a binding
+    /// passed through on the way (`answer = if unsafe then ... else reply`)
+    /// may still be evaluated, but its value goes only to such outputs or
+    /// bindings, which, having shut the gate, read it only where it did not
+    /// read the call. Anything else might read the call's reply.
+    fn unneeded(&self, source: NodeId, reader: NodeId, memo: &mut HashMap<NodeId, bool>) -> bool {
+        if let Some(&known) = memo.get(&reader) {
+            return known;
+        }
+        // The graph is acyclic; this only stops a second visit mid-walk.
+        memo.insert(reader, false);
+        let mut gates = self
+            .watches
+            .iter()
+            .filter(|w| w.source == source && w.output == reader)
+            .peekable();
+        let unneeded = if gates.peek().is_some() {
+            gates.all(|w| w.gate.is_shut())
+        } else if self
+            .watches
+            .iter()
+            .any(|w| w.source == source && w.via.contains(&reader))
+        {
+            self.dependents
+                .get(reader.index())
+                .is_some_and(|ds| ds.iter().all(|&d| self.unneeded(source, d, memo)))
+        } else {
+            false
+        };
+        memo.insert(reader, unneeded);
+        unneeded
+    }
+
+    /// A binding passed through on the way to a refused output may read
+    /// the call its gate cancelled; it then has no value, as a branch not
+    /// taken (see [`Scheduler::unneeded`]: nothing that needs it reads it).
+    fn read_a_cancelled_call(&self, id: NodeId) -> bool {
+        self.deps
+            .get(id.index())
+            .is_some_and(|ds| ds.iter().any(|d| self.doomed.contains(d)))
     }
 
     async fn run(&mut self, options: &RunOptions) -> Result<(), RunError> {
@@ -453,6 +498,10 @@ impl Scheduler {
         }
         let Done { value, latency } = match outcome {
             Ok(Ok(done)) => done,
+            Ok(Err(RunError::Internal(_))) if self.read_a_cancelled_call(id) => {
+                self.skip(id, ready, count);
+                return Ok(());
+            }
             Ok(Err(e)) => return Err(e),
             Err(_) => {
                 return Err(RunError::internal(format!(

@@ -139,6 +139,67 @@ async fn a_refused_request_shows_no_chunk_and_cancels_the_answer() {
     assert_eq!(report.stats.wall_ms, 300, "nothing waited for the answer");
 }
 
+/// The answer read through a binding, as a program that names its
+/// decision would write it: a refusal still cancels the answer's call.
+#[tokio::test(start_paused = true)]
+async fn a_refusal_cancels_an_answer_read_through_a_binding() {
+    let src = guarded("yes").replace(
+        "output answer = if unsafe then \"Sorry, I can't help with that.\" else reply",
+        "decided = if unsafe then \"Sorry, I can't help with that.\" else reply\noutput answer = decided",
+    );
+    assert!(src.contains("output answer = decided"));
+    let (events, report) = run(&src, true).await;
+    assert_eq!(chunks(&events), []);
+    let answer = report.outputs.expect("the run succeeds");
+    assert_eq!(answer["answer"].to_text(), "Sorry, I can't help with that.");
+    let call = report
+        .trace
+        .iter()
+        .find(|t| t.model == "assistant")
+        .expect("the answer was called");
+    assert_eq!(call.outcome, AttemptOutcome::Cancelled);
+    assert_eq!(report.stats.wall_ms, 300, "nothing waited for the answer");
+}
+
+/// A gate shut by an outer condition, while the binding's own would take
+/// the answer: the binding, evaluated anyway, has no value (a branch not
+/// taken), and the output never reads it.
+#[tokio::test(start_paused = true)]
+async fn an_outer_refusal_leaves_the_binding_between_without_a_value() {
+    let src = guarded("no").replace(
+        "output answer = if unsafe then \"Sorry, I can't help with that.\" else reply",
+        "decided = if unsafe then \"Sorry, I can't help with that.\" else reply\n\
+         output answer = if len(query) < 5 then \"Too short.\" else decided",
+    );
+    let (events, report) = run(&src, true).await;
+    assert_eq!(chunks(&events), []);
+    let outputs = report.outputs.expect("the run succeeds");
+    assert_eq!(outputs["answer"].to_text(), "Too short.");
+    assert!(
+        report.trace.iter().all(|t| t.model != "assistant"),
+        "the answer's call was never started"
+    );
+}
+
+/// When the binding between them is read by something else too, the
+/// answer's reply may still be needed: the call runs to its end.
+#[tokio::test(start_paused = true)]
+async fn a_refusal_keeps_an_answer_something_else_reads() {
+    let src = guarded("yes").replace(
+        "output answer = if unsafe then \"Sorry, I can't help with that.\" else reply",
+        "output answer = if unsafe then \"Sorry, I can't help with that.\" else reply\noutput length = len(reply)",
+    );
+    let (events, report) = run(&src, true).await;
+    assert_eq!(chunks(&events), []);
+    let outputs = report.outputs.expect("the run succeeds");
+    assert_eq!(
+        outputs["answer"].to_text(),
+        "Sorry, I can't help with that."
+    );
+    assert_eq!(outputs["length"].to_text(), "27");
+    assert_eq!(report.stats.wall_ms, 510, "the reply was needed whole");
+}
+
 #[tokio::test(start_paused = true)]
 async fn without_streaming_the_run_is_as_before() {
     let (events, report) = run(&guarded("yes"), false).await;
