@@ -64,6 +64,7 @@ pub fn to_json(g: &FlowGraph) -> Value {
                 "id": i,
                 "name": s.name,
                 "parent": s.parent,
+                "function": s.function,
                 "span": span_json(s.span),
             })
         })
