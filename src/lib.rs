@@ -25,6 +25,7 @@ pub mod cli;
 pub mod diagnostic;
 pub mod engine;
 pub mod graph;
+pub mod import;
 pub mod internal;
 pub mod model;
 pub mod providers;

@@ -457,7 +457,7 @@ impl Lowerer<'_, '_> {
                     name,
                     self.scope.functions.keys().map(String::as_str),
                 ) {
-                    self.errors.push(e);
+                    self.errors.extend(e);
                     return unknown(span);
                 }
                 match Builtin::from_name(&name.name) {

@@ -63,16 +63,18 @@ pub fn lookup(scope: &Scope<'_>, vars: &[String], name: &Ident, fields: &[Ident]
     }
 }
 
-/// The error for `ns.name` when `ns` is no namespace, or has no `name`;
-/// `None` for a name without a namespace. `candidates` are the full names
-/// of the kind looked for.
+/// The error for `ns.name` when `ns` is no namespace, or has no `name`:
+/// `None` for a name without a namespace, `Some(None)` when the namespace's
+/// file could not be imported (which is reported already). `candidates`
+/// are the full names of the kind looked for.
 pub fn missing_qualified<'c>(
     scope: &Scope<'_>,
     name: &Ident,
     candidates: impl IntoIterator<Item = &'c str>,
-) -> Option<CheckError> {
+) -> Option<Option<CheckError>> {
     let (namespace, short) = name.name.rsplit_once('.')?;
-    match scope.imports.get(namespace) {
+    Some(match scope.imports.get(namespace) {
+        Some(import) if !import.loaded => None,
         Some(import) => {
             let prefix = format!("{namespace}.");
             let own: Vec<&str> = candidates
@@ -96,7 +98,7 @@ pub fn missing_qualified<'c>(
                 scope.imports.keys().map(String::as_str),
             )),
         }),
-    }
+    })
 }
 
 /// `base.f.g` as (base, [f, g]) when the innermost expression is a name.
@@ -385,7 +387,7 @@ impl Resolver<'_, '_> {
             model,
             self.scope.models.keys().map(String::as_str),
         ) {
-            self.errors.push(e);
+            self.errors.extend(e);
         } else if let Some(&id) = self.scope.globals.get(&model.name) {
             self.misused.insert(id);
             let suggestion = self.suggest(

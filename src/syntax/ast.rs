@@ -161,6 +161,9 @@ pub struct ImportDecl {
     pub path_span: Span,
     /// The namespace the file's names are reached through.
     pub alias: Ident,
+    /// Set once the file has been read and parsed: names missing from a
+    /// file that could not be are not reported again, one by one.
+    pub loaded: bool,
     pub span: Span,
 }
 

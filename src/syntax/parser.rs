@@ -527,6 +527,7 @@ impl Builder<'_> {
             path,
             path_span,
             alias,
+            loaded: false,
             span,
         })
     }
