@@ -1156,7 +1156,20 @@ fn has_calls(e: &ast::Expr) -> bool {
 /// of unknown length counts one element.
 pub fn calls(e: &Expr) -> u64 {
     match &e.kind {
-        ExprKind::Ask(_, sampling) => sampling.samples(),
+        // A function's parameter inside a `for` body is its argument's
+        // expression, which may itself call a model.
+        ExprKind::Ask(call, sampling) => {
+            let templates = std::iter::once(&call.prompt).chain(call.system.as_ref());
+            let inner = templates
+                .flat_map(|t| t.parts.iter())
+                .map(|p| match p {
+                    TemplatePart::Expr(e) => calls(e),
+                    TemplatePart::Lit(_) => 0,
+                })
+                .chain(call.history.iter().map(calls))
+                .fold(0, u64::saturating_add);
+            sampling.samples().saturating_add(inner)
+        }
         ExprKind::Map { list, body, .. } => {
             let items = match &list.kind {
                 ExprKind::List(items) => items.len() as u64,

@@ -190,7 +190,6 @@ pub fn resolve(scope: &Scope<'_>, errors: &mut Vec<CheckError>) -> Resolved {
             }
         }
     }
-    loose_uses.extend(r.misused.iter().copied());
     // A function's body sees its parameters, its locals, and the models,
     // types and functions of its file: nothing of the program's bindings.
     let mut calls = indexmap::IndexMap::new();
@@ -199,7 +198,7 @@ pub fn resolve(scope: &Scope<'_>, errors: &mut Vec<CheckError>) -> Resolved {
         r.calls.clear();
         r.vars = f.params.iter().map(|p| p.name.name.clone()).collect();
         match &f.body {
-            FnBody::Expr(body) => r.value(body),
+            FnBody::Expr(body) => r.body(body),
             FnBody::Block { members, .. } => {
                 r.vars.extend(
                     members
@@ -208,7 +207,7 @@ pub fn resolve(scope: &Scope<'_>, errors: &mut Vec<CheckError>) -> Resolved {
                         .map(|n| n.name.clone()),
                 );
                 for m in members {
-                    r.value(&m.value);
+                    r.body(&m.value);
                 }
             }
         }
@@ -216,6 +215,7 @@ pub fn resolve(scope: &Scope<'_>, errors: &mut Vec<CheckError>) -> Resolved {
     }
     r.vars.clear();
     r.function = None;
+    loose_uses.extend(r.misused.iter().copied());
     Resolved {
         refs: all,
         used_models: r.used_models,
@@ -286,6 +286,19 @@ impl Resolver<'_, '_> {
             self.suggested.insert(f.clone());
         }
         Suggestion(found)
+    }
+
+    /// A function's value or a local's: any section is allowed here, as
+    /// in a binding (a record's members are not names in the body).
+    fn body(&mut self, expr: &Expr) {
+        match &expr.kind {
+            ExprKind::Section(section) if section.modifiers.vote.is_none() => {
+                for member in &section.members {
+                    self.body(&member.value);
+                }
+            }
+            _ => self.value(expr),
+        }
     }
 
     /// The value of a binding or member: a voting section is allowed here.
