@@ -55,6 +55,7 @@ pub fn compile(name: &str, text: &str, loader: &dyn SourceLoader) -> (Compiled, 
         next_offset: text.len() + 1,
         imports: 0,
         cycles: Vec::new(),
+        namespaces: std::collections::HashSet::new(),
         diagnostics,
     };
     let mut graph = None;
@@ -116,6 +117,8 @@ struct Gatherer<'l> {
     imports: usize,
     /// The files of each circle reported, sorted: one report per circle.
     cycles: Vec<Vec<PathBuf>>,
+    /// Namespaces gathered so far (`moderation.`).
+    namespaces: std::collections::HashSet<String>,
     diagnostics: Diagnostics,
 }
 
@@ -177,6 +180,11 @@ impl Gatherer<'_> {
             return false;
         };
         let namespace = format!("{prefix}{}.", decl.alias.name);
+        // A namespace imported twice is the checker's to report; the
+        // second file's names would only collide with the first's.
+        if !self.namespaces.insert(namespace.clone()) {
+            return true;
+        }
         let renamer = rename::Renamer::new(&namespace, &program.items);
         stack.push(path.clone());
         for mut item in program.items {

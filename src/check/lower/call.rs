@@ -86,7 +86,7 @@ impl<'a> Lowerer<'_, 'a> {
             }
         }
         // Recursion is reported once, by `calls`; the call is left unknown.
-        if !ok || self.too_large || self.expanding.iter().any(|n| *n == fname) {
+        if !ok || self.too_large || self.expanding.contains(&fname) {
             return typed_unknown(span, self.result_type_hint(&fname));
         }
         self.expansions += 1;
