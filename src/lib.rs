@@ -25,6 +25,7 @@ pub mod cli;
 pub mod diagnostic;
 pub mod engine;
 pub mod graph;
+pub mod import;
 pub mod internal;
 pub mod model;
 pub mod providers;
@@ -56,29 +57,9 @@ pub struct Compiled {
     pub diagnostics: Diagnostics,
 }
 
-/// Parses and checks `source`, giving the graph when it has no errors.
+/// Parses and checks `source`, giving the graph when it has no errors; its
+/// imports are read from the file system, relative to the current folder.
 #[doc(hidden)]
 pub fn compile(source: &str) -> Compiled {
-    let mut diagnostics = Diagnostics::default();
-    let parsed = syntax::parse_partial(source);
-    for e in parsed.errors {
-        diagnostics.push(e);
-    }
-    // The statements that parsed are checked too, so one run shows every
-    // mistake; the checker is told what the others mention.
-    let mut graph = None;
-    if let Some(program) = parsed.program {
-        let checked = check::check_partial(&program, &parsed.gaps);
-        for d in checked.diagnostics {
-            diagnostics.push_boxed(d);
-        }
-        graph = checked.graph;
-    }
-    diagnostics.sort();
-    let graph = if diagnostics.has_errors() {
-        None
-    } else {
-        graph
-    };
-    Compiled { graph, diagnostics }
+    import::compile("", source, &import::FsLoader).0
 }

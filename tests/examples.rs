@@ -12,9 +12,11 @@ per_file_tests! {
         document_analysis,
         fact_check,
         guardrails,
+        inbox,
         local_ollama,
         map_reduce,
         mock_triage,
+        moderation,
         moderation_panel,
         self_consistency,
     ]

@@ -10,6 +10,7 @@ mod dot_check;
 mod engine;
 mod examples;
 mod fixtures;
+mod functions;
 mod http;
 mod library;
 mod robustness;

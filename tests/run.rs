@@ -53,6 +53,11 @@ fn every_example_runs_offline() {
         let with_json = flow(&["run", &path, "--offline", "--json"]);
         assert_eq!(code(&with_json), 0, "{path}:\n{}", stderr(&with_json));
         let doc = json(&with_json);
+        // A library (functions and models, no outputs) runs in the
+        // programs that import it.
+        if doc["outputs"].as_object().is_some_and(|o| o.is_empty()) {
+            continue;
+        }
         assert!(u64_at(&doc, "/stats/calls") > 0, "{path} made no calls");
         for (name, value) in doc["outputs"].as_object().into_iter().flatten() {
             assert!(!value.is_null(), "{path}: output `{name}` is null");

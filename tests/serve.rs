@@ -56,8 +56,24 @@ impl Drop for Running {
     }
 }
 
+/// Compiles as if `src` were in `examples/`, whose `moderation.flow` it
+/// may import: with its panel's model swapped for a mock that says `yes`
+/// to anything about a bomb.
 fn compile(src: &str) -> Program {
-    match Program::compile("served.flow", src) {
+    let moderation =
+        std::fs::read_to_string(root().join("examples/moderation.flow")).expect("example");
+    let moderation: String = moderation
+        .lines()
+        .map(|line| {
+            if line.starts_with("model moderator") {
+                "model moderator = mock(rules: {\"bomb\": \"yes\", \"*\": \"no\"})\n".to_string()
+            } else {
+                format!("{line}\n")
+            }
+        })
+        .collect();
+    let loader = flow::engine::MemoryLoader::new().with("examples/moderation.flow", moderation);
+    match Program::compile_with("examples/served.flow", src, &loader) {
         Ok(p) => p,
         Err(f) => panic!("does not compile: {:?}", f.diagnostics),
     }
@@ -86,9 +102,8 @@ async fn start(src: &str, options: ServeOptions) -> Running {
     }
 }
 
-/// examples/guardrails.flow as written, with its two models swapped for
-/// mocks: the assistant echoes its prompt, the moderators say `yes` to
-/// anything about a bomb.
+/// examples/guardrails.flow as written, with its assistant swapped for a
+/// mock that echoes its prompt (`compile` swaps the moderators).
 fn guardrails(assistant_latency: &str) -> String {
     let text = std::fs::read_to_string(root().join("examples/guardrails.flow")).expect("example");
     let mut out = String::new();

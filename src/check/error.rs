@@ -64,6 +64,7 @@ pub enum NameKind {
     Output,
     Member,
     Type,
+    Function,
     // No check reports an unused or duplicate option by this kind yet; it was
     // only kept alive by being public.
     #[allow(dead_code)]
@@ -79,6 +80,7 @@ impl fmt::Display for NameKind {
             NameKind::Output => "output",
             NameKind::Member => "section member",
             NameKind::Type => "type",
+            NameKind::Function => "function",
             NameKind::Option => "option",
         })
     }
@@ -523,6 +525,167 @@ pub enum CheckError {
         reason: EnsembleReason,
         #[label("not a single `ask`")]
         span: Span,
+    },
+
+    // ----- functions and imports -----------------------------------------
+    #[error("function `{name}` is declared twice")]
+    #[diagnostic(
+        code(flow::check::duplicate_function),
+        help("rename one of the functions")
+    )]
+    DuplicateFunction {
+        name: String,
+        #[label("first declared here")]
+        first: Span,
+        #[label(primary, "declared again here")]
+        second: Span,
+    },
+
+    #[error("`{name}` is a builtin function")]
+    #[diagnostic(
+        code(flow::check::builtin_function),
+        help("a function may not take a builtin's name; rename it")
+    )]
+    BuiltinFunction {
+        name: String,
+        #[label("the builtin `{name}` has this name")]
+        span: Span,
+    },
+
+    #[error("namespace `{name}` is imported twice")]
+    #[diagnostic(
+        code(flow::check::duplicate_import),
+        help("give each import its own name after `as`")
+    )]
+    DuplicateImport {
+        name: String,
+        #[label("first imported here")]
+        first: Span,
+        #[label(primary, "imported again here")]
+        second: Span,
+    },
+
+    #[error("{path} call each other: a function may not call itself")]
+    #[diagnostic(
+        code(flow::check::recursion),
+        help(
+            "every call is expanded into the graph before the program runs, so a chain of calls must end; write the repeated step out, or use `for` over a list"
+        )
+    )]
+    Recursion {
+        path: Path,
+        #[label(collection)]
+        labels: Vec<LabeledSpan>,
+    },
+
+    #[error("`{function}` takes {expected}, but {found} given")]
+    #[diagnostic(code(flow::check::arity), help("call it as `{signature}`"))]
+    FnArity {
+        function: String,
+        expected: Count_,
+        found: ArgCount,
+        signature: String,
+        #[label(primary, "wrong number of arguments")]
+        span: Span,
+        #[label("declared here")]
+        declared: Span,
+    },
+
+    #[error("argument `{param}` of `{function}` must be `{expected}`, found `{found}`")]
+    #[diagnostic(
+        code(flow::check::argument_type),
+        help("pass a `{expected}` value, or change the parameter's type")
+    )]
+    ArgumentType {
+        function: String,
+        param: String,
+        expected: Type,
+        found: Type,
+        #[label(primary, "this is `{found}`")]
+        span: Span,
+        #[label("`{param}` is declared `{expected}` here")]
+        declared: Span,
+    },
+
+    #[error(
+        "function `{function}` cannot use {kind} `{name}`: a function sees only its parameters"
+    )]
+    #[diagnostic(
+        code(flow::check::outside_function),
+        help("add a parameter (`{name}: TYPE`) and pass `{name}` at each call")
+    )]
+    OutsideFunction {
+        function: String,
+        name: String,
+        kind: NameKind,
+        #[label(primary, "not a parameter of `{function}`")]
+        span: Span,
+        #[label("`{name}` is declared here")]
+        declared: Span,
+    },
+
+    #[error("the block of function `{function}` has {found} values; it needs exactly one")]
+    #[diagnostic(
+        code(flow::check::block_value),
+        help(
+            "in `fn NAME(...) = < a = EXPR ... RESULT >` the named members are local bindings and the one unnamed member is the function's value"
+        )
+    )]
+    BlockValue {
+        function: String,
+        found: usize,
+        #[label("this block")]
+        span: Span,
+    },
+
+    #[error("`{namespace}` has no function, model or type `{name}`")]
+    #[diagnostic(
+        code(flow::check::unknown_import_name),
+        help("`{namespace}` is `{file}`; check the name there{suggestion}")
+    )]
+    UnknownImportName {
+        namespace: String,
+        name: String,
+        file: String,
+        #[label("not in `{namespace}`")]
+        span: Span,
+        suggestion: Suggestion,
+    },
+
+    #[error("there is no namespace `{namespace}`")]
+    #[diagnostic(
+        code(flow::check::unknown_namespace),
+        help("a namespace is named by `import \"./FILE.flow\" as NAME`{suggestion}")
+    )]
+    UnknownNamespace {
+        namespace: String,
+        #[label("no import is called `{namespace}`")]
+        span: Span,
+        suggestion: Suggestion,
+    },
+
+    #[error("expanding the calls of this program makes more than {limit} {what}")]
+    #[diagnostic(
+        code(flow::check::expansion_too_large),
+        help(
+            "each call is a copy of its function's body, so calls nested in calls multiply; call a function once and reuse its value, or use `for` over a list"
+        )
+    )]
+    ExpansionTooLarge {
+        limit: usize,
+        what: &'static str,
+        #[label("expansion stopped at this call")]
+        span: Span,
+    },
+
+    /// A mistake inside a function's body, found while expanding the call
+    /// `called_from` names (innermost call first).
+    #[error("{inner}")]
+    #[diagnostic(forward(inner))]
+    InCall {
+        inner: Box<CheckError>,
+        #[related]
+        called_from: Vec<CalledFrom>,
     },
 
     #[error("a section must be the whole value of a binding")]
@@ -980,7 +1143,52 @@ impl fmt::Display for StrategyArgProblem {
     }
 }
 
+/// "in the call of `f` here": where the expansion that met an error in a
+/// function's body started.
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Diagnostic)]
+#[error("in the call of `{function}` here")]
+#[diagnostic(severity(Advice))]
+pub struct CalledFrom {
+    pub function: String,
+    #[label("`{function}` is called here")]
+    pub span: Span,
+}
+
+/// "1 argument", "2 arguments".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Count_(pub usize);
+
+impl fmt::Display for Count_ {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            1 => f.write_str("1 argument"),
+            n => write!(f, "{n} arguments"),
+        }
+    }
+}
+
 impl CheckError {
+    /// A chain of calls that comes back to where it started (first name
+    /// repeated at the end), with a label on each call that closes a link.
+    pub fn recursion(names: Vec<String>, links: Vec<(String, String, Span)>) -> CheckError {
+        let labels = links
+            .into_iter()
+            .take(CYCLE_LABELS)
+            .map(|(from, to, span)| {
+                let text = if from == to {
+                    format!("`{from}` calls itself here")
+                } else {
+                    format!("`{from}` calls `{to}` here")
+                };
+                LabeledSpan::new_with_span(Some(text), span)
+            })
+            .collect();
+        CheckError::Recursion {
+            path: Path(names),
+            labels,
+        }
+    }
+
     /// A cycle through `names` (first name repeated at the end), with one
     /// label per reference that closes a link.
     pub fn cycle(names: Vec<String>, links: Vec<(String, String, Span)>) -> CheckError {
@@ -1005,6 +1213,9 @@ impl CheckError {
     }
 
     pub fn is_warning(&self) -> bool {
+        if let CheckError::InCall { inner, .. } = self {
+            return inner.is_warning();
+        }
         matches!(
             self,
             CheckError::Unused { .. }

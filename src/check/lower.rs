@@ -9,7 +9,9 @@
 //! Node `i` is declaration `i` (source order); nodes synthesized for inline
 //! `ask`s, `for`s and `if` conditions come after, in the order they are met.
 
-use std::collections::HashSet;
+mod call;
+
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use indexmap::IndexMap;
@@ -55,6 +57,11 @@ struct Cx {
     asks: u32,
     maps: u32,
     conds: u32,
+    /// The call whose function body is being expanded.
+    call: Option<Box<call::CallFrame>>,
+    /// Calls of each function met so far in this declaration, to name
+    /// their nodes apart.
+    fn_calls: HashMap<String, u32>,
 }
 
 pub fn lower(
@@ -71,6 +78,14 @@ pub fn lower(
         errors,
         dag: DiGraph::default(),
         frames: Vec::new(),
+        param_types: HashMap::new(),
+        result_types: HashMap::new(),
+        expanding: Vec::new(),
+        reported: HashSet::new(),
+        called: HashSet::new(),
+        expansions: 0,
+        too_large: false,
+        call_clusters: Vec::new(),
     };
     for decl in &scope.decls {
         l.dag.add_node(Node {
@@ -85,6 +100,30 @@ pub fn lower(
     for &id in order {
         l.decl(id);
     }
+    // Functions no call expanded are still checked, in a graph of their own.
+    let main = std::mem::take(&mut l.dag);
+    let clusters = l.call_clusters.len();
+    for f in scope.functions.values() {
+        if !l.reported.contains(&f.name.name) {
+            let name = &f.name.name;
+            // An imported file's functions are there to be picked from.
+            if !l.called.contains(name)
+                && !scope.outputs.is_empty()
+                && !name.contains('.')
+                && !name.starts_with('_')
+            {
+                l.errors.push(CheckError::Unused {
+                    kind: super::error::NameKind::Function,
+                    name: name.clone(),
+                    span: f.name.span,
+                });
+            }
+            let mut cx = Cx::new(f.name.name.clone(), None, AskDefaults::default());
+            l.check_uncalled(f, &mut cx);
+        }
+    }
+    l.dag = main;
+    l.call_clusters.truncate(clusters);
     let inputs = scope
         .globals
         .values()
@@ -108,7 +147,9 @@ pub fn lower(
             name: s.name.clone(),
             span: s.ast.span,
             parent: s.parent,
+            function: None,
         })
+        .chain(l.call_clusters)
         .collect();
     FlowGraph {
         dag: l.dag,
@@ -136,6 +177,40 @@ struct Lowerer<'s, 'a> {
     dag: DiGraph<Node, Edge, u32>,
     /// Dependencies of the nodes being built, innermost last.
     frames: Vec<Vec<Dep>>,
+    /// Each function's parameter types, resolved once.
+    param_types: HashMap<String, Vec<Type>>,
+    /// Each expanded function's type, for calls that cannot be expanded.
+    result_types: HashMap<String, Type>,
+    /// The functions whose bodies are being expanded, outermost first.
+    expanding: Vec<String>,
+    /// Functions whose body's mistakes have been reported (at their first call).
+    reported: HashSet<String>,
+    /// Functions the program calls (whether or not the call could expand).
+    called: HashSet<String>,
+    /// Bodies expanded so far, against `call::MAX_EXPANSIONS`.
+    expansions: usize,
+    /// The expansion bound was hit and reported: no more calls expand.
+    too_large: bool,
+    /// One cluster per call, drawn after the sections.
+    call_clusters: Vec<SectionInfo>,
+}
+
+impl Cx {
+    fn new(owner_name: String, section: Option<usize>, defaults: AskDefaults) -> Cx {
+        Cx {
+            owner_name,
+            section,
+            guards: Vec::new(),
+            vars: Vec::new(),
+            in_map: 0,
+            defaults,
+            asks: 0,
+            maps: 0,
+            conds: 0,
+            call: None,
+            fn_calls: HashMap::new(),
+        }
+    }
 }
 
 impl Lowerer<'_, '_> {
@@ -144,17 +219,8 @@ impl Lowerer<'_, '_> {
             return;
         };
         let node = NodeId::new(id);
-        let mut cx = Cx {
-            owner_name: decl.name.clone(),
-            section: decl.section,
-            guards: Vec::new(),
-            vars: Vec::new(),
-            in_map: 0,
-            defaults: self.section_defaults(decl.section),
-            asks: 0,
-            maps: 0,
-            conds: 0,
-        };
+        let defaults = self.section_defaults(decl.section);
+        let mut cx = Cx::new(decl.name.clone(), decl.section, defaults);
         self.frames.push(Vec::new());
         let (kind, ty) = match &decl.kind {
             DeclKind::Input(input) => {
@@ -383,6 +449,17 @@ impl Lowerer<'_, '_> {
             },
             ast::ExprKind::Call(name, args) => {
                 let args: Vec<Expr> = args.iter().map(|a| self.expr(a, cx)).collect();
+                if let Some(f) = self.scope.functions.get(&name.name) {
+                    return self.call_function(f, name, args, span, cx);
+                }
+                if let Some(e) = super::resolve::missing_qualified(
+                    self.scope,
+                    name,
+                    self.scope.functions.keys().map(String::as_str),
+                ) {
+                    self.errors.extend(e);
+                    return unknown(span);
+                }
                 match Builtin::from_name(&name.name) {
                     Some(b) => {
                         let typed: Vec<Arg<'_>> = args
@@ -401,7 +478,13 @@ impl Lowerer<'_, '_> {
                             span: name.span,
                             suggestion: super::error::Suggestion(super::suggest::did_you_mean(
                                 &name.name,
-                                Builtin::ALL.iter().map(|(n, _)| *n),
+                                Builtin::ALL.iter().map(|(n, _)| *n).chain(
+                                    self.scope
+                                        .functions
+                                        .keys()
+                                        .map(String::as_str)
+                                        .filter(|f| !f.contains('.')),
+                                ),
                             )),
                         });
                         return unknown(span);
@@ -559,6 +642,16 @@ impl Lowerer<'_, '_> {
     /// `name.f.g`: a `for` variable or a declaration (through record members),
     /// then field accesses on the value.
     fn path(&mut self, name: &ast::Ident, fields: &[ast::Ident], span: Span, cx: &mut Cx) -> Expr {
+        if cx.call.is_some()
+            && !cx.vars.iter().any(|(n, _)| *n == name.name)
+            && let Some(mut e) = self.frame_name(name, cx)
+        {
+            for field in fields {
+                let span = e.span.to(field.span);
+                e = self.field(e, field, span);
+            }
+            return e;
+        }
         let var_names: Vec<String> = cx.vars.iter().map(|(n, _)| n.clone()).collect();
         let (mut e, used) = match lookup(self.scope, &var_names, name, fields) {
             Lookup::Var => {
@@ -1047,7 +1140,11 @@ fn has_calls(e: &ast::Expr) -> bool {
     match &e.kind {
         K::Ask(_) | K::For { .. } => true,
         K::Str(_) | K::Int(_) | K::Number(_) | K::Bool(_) | K::Name(_) | K::Section(_) => false,
-        K::List(items) | K::Call(_, items) => items.iter().any(has_calls),
+        K::List(items) => items.iter().any(has_calls),
+        // A function's body may call models.
+        K::Call(name, items) => {
+            Builtin::from_name(&name.name).is_none() || items.iter().any(has_calls)
+        }
         K::Field(inner, _) | K::Unary(_, inner) => has_calls(inner),
         K::Binary(_, a, b) => has_calls(a) || has_calls(b),
         K::If { cond, then, else_ } => has_calls(cond) || has_calls(then) || has_calls(else_),
@@ -1059,7 +1156,20 @@ fn has_calls(e: &ast::Expr) -> bool {
 /// of unknown length counts one element.
 pub fn calls(e: &Expr) -> u64 {
     match &e.kind {
-        ExprKind::Ask(_, sampling) => sampling.samples(),
+        // A function's parameter inside a `for` body is its argument's
+        // expression, which may itself call a model.
+        ExprKind::Ask(call, sampling) => {
+            let templates = std::iter::once(&call.prompt).chain(call.system.as_ref());
+            let inner = templates
+                .flat_map(|t| t.parts.iter())
+                .map(|p| match p {
+                    TemplatePart::Expr(e) => calls(e),
+                    TemplatePart::Lit(_) => 0,
+                })
+                .chain(call.history.iter().map(calls))
+                .fold(0, u64::saturating_add);
+            sampling.samples().saturating_add(inner)
+        }
         ExprKind::Map { list, body, .. } => {
             let items = match &list.kind {
                 ExprKind::List(items) => items.len() as u64,

@@ -20,6 +20,7 @@
 // `cargo doc --document-private-items`.
 #![allow(rustdoc::private_intra_doc_links)]
 
+mod calls;
 pub(crate) mod cost;
 mod cycles;
 pub(crate) mod error;
@@ -98,11 +99,20 @@ pub(crate) fn check_errors(program: &Program) -> (Option<FlowGraph>, Vec<CheckEr
     let typedefs = typedefs::TypeDefs::collect(program, &mut errors);
     let scope = names::Scope::collect(program, &mut errors);
     let resolved = resolve::resolve(&scope, &mut errors);
+    calls::recursion(&resolved.calls, &mut errors);
     let decl_graph = cycles::DeclGraph::new(&resolved.refs);
     let components = decl_graph.cycles(&scope, &mut errors);
     sections::check_shapes(program, &scope, &mut errors);
     sections::check_independence(&scope, &decl_graph, &components, &mut errors);
-    let models = models::build_models(&scope.models, &mut errors);
+    // An imported file's models that nothing uses are left out: they would
+    // only ask for keys.
+    let declared: indexmap::IndexMap<String, &crate::syntax::ast::ModelDecl> = scope
+        .models
+        .iter()
+        .filter(|(name, _)| !name.contains('.') || resolved.used_models.contains(*name))
+        .map(|(n, m)| (n.clone(), *m))
+        .collect();
+    let models = models::build_models(&declared, &mut errors);
     usage::unused(&scope, &resolved, &mut errors);
     usage::require_output(program, &scope, &mut errors);
     let order = decl_graph.dependency_order();

@@ -13,7 +13,8 @@ use indexmap::IndexMap;
 use super::error::{CheckError, NameKind};
 use crate::syntax::Span;
 use crate::syntax::ast::{
-    Expr, ExprKind, Ident, InputDecl, Item, ModelDecl, OutputDecl, Program, Section,
+    Expr, ExprKind, FnDecl, Ident, ImportDecl, InputDecl, Item, ModelDecl, OutputDecl, Program,
+    Section,
 };
 
 /// Index into [`Scope::decls`]; lowering gives declaration `i` node `i`.
@@ -71,6 +72,12 @@ pub struct Scope<'a> {
     /// The model namespace, first declaration of each name.
     pub models: IndexMap<String, &'a ModelDecl>,
     pub sections: Vec<SectionDecl<'a>>,
+    /// The function namespace (calls), first declaration of each name;
+    /// an imported file's are under its namespace (`moderation.screen`).
+    pub functions: IndexMap<String, &'a FnDecl>,
+    /// Namespaces of imported files (`moderation`, and `moderation.x` for
+    /// what that file imports), to word a name missing from one.
+    pub imports: IndexMap<String, &'a ImportDecl>,
 }
 
 impl<'a> Scope<'a> {
@@ -149,6 +156,33 @@ impl<'a> Scope<'a> {
                 }
                 // Types have a namespace of their own (`typedefs`).
                 Item::Type(_) => {}
+                Item::Function(f) => {
+                    if let Some(first) = scope.functions.get(&f.name.name) {
+                        errors.push(CheckError::DuplicateFunction {
+                            name: f.name.name.clone(),
+                            first: first.name.span,
+                            second: f.name.span,
+                        });
+                    } else if crate::graph::Builtin::from_name(&f.name.name).is_some() {
+                        errors.push(CheckError::BuiltinFunction {
+                            name: f.name.name.clone(),
+                            span: f.name.span,
+                        });
+                    } else {
+                        scope.functions.insert(f.name.name.clone(), f);
+                    }
+                }
+                Item::Import(i) => {
+                    if let Some(first) = scope.imports.get(&i.alias.name) {
+                        errors.push(CheckError::DuplicateImport {
+                            name: i.alias.name.clone(),
+                            first: first.alias.span,
+                            second: i.alias.span,
+                        });
+                    } else {
+                        scope.imports.insert(i.alias.name.clone(), i);
+                    }
+                }
                 Item::Output(out) => {
                     let id = scope.push(Decl {
                         name: out.name.name.clone(),

@@ -11,7 +11,7 @@ use super::error::{CheckError, Suggestion};
 use super::names::{DeclId, DeclKind, Scope};
 use super::suggest::did_you_mean;
 use crate::syntax::Span;
-use crate::syntax::ast::{Ask, Expr, ExprKind, Ident, StrategyArg, Template, TemplatePart};
+use crate::syntax::ast::{Ask, Expr, ExprKind, FnBody, Ident, StrategyArg, Template, TemplatePart};
 
 /// One use of a declaration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +33,8 @@ pub struct Resolved {
     /// Names offered as "did you mean": most likely the intended use of
     /// them is the misspelt one, so they are not reported as unused.
     pub suggested: HashSet<String>,
+    /// The functions each function's body calls, with where.
+    pub calls: indexmap::IndexMap<String, Vec<(String, Span)>>,
 }
 
 /// What a name with fields means at one place in the program.
@@ -59,6 +61,44 @@ pub fn lookup(scope: &Scope<'_>, vars: &[String], name: &Ident, fields: &[Ident]
         }
         None => Lookup::Missing,
     }
+}
+
+/// The error for `ns.name` when `ns` is no namespace, or has no `name`:
+/// `None` for a name without a namespace, `Some(None)` when the namespace's
+/// file could not be imported (which is reported already). `candidates`
+/// are the full names of the kind looked for.
+pub fn missing_qualified<'c>(
+    scope: &Scope<'_>,
+    name: &Ident,
+    candidates: impl IntoIterator<Item = &'c str>,
+) -> Option<Option<CheckError>> {
+    let (namespace, short) = name.name.rsplit_once('.')?;
+    Some(match scope.imports.get(namespace) {
+        Some(import) if !import.loaded => None,
+        Some(import) => {
+            let prefix = format!("{namespace}.");
+            let own: Vec<&str> = candidates
+                .into_iter()
+                .filter_map(|c| c.strip_prefix(prefix.as_str()))
+                .filter(|c| !c.contains('.'))
+                .collect();
+            Some(CheckError::UnknownImportName {
+                namespace: namespace.to_string(),
+                name: short.to_string(),
+                file: import.path.clone(),
+                span: name.span,
+                suggestion: Suggestion(did_you_mean(short, own)),
+            })
+        }
+        None => Some(CheckError::UnknownNamespace {
+            namespace: namespace.to_string(),
+            span: Span::new(name.span.start, name.span.start + namespace.len()),
+            suggestion: Suggestion(did_you_mean(
+                namespace,
+                scope.imports.keys().map(String::as_str),
+            )),
+        }),
+    })
 }
 
 /// `base.f.g` as (base, [f, g]) when the innermost expression is a name.
@@ -91,6 +131,8 @@ pub fn resolve(scope: &Scope<'_>, errors: &mut Vec<CheckError>) -> Resolved {
         suggestions: HashMap::new(),
         comparisons_left: COMPARISONS,
         misused: HashSet::new(),
+        function: None,
+        calls: Vec::new(),
     };
     let mut all = Vec::with_capacity(scope.decls.len());
     for decl in &scope.decls {
@@ -148,12 +190,38 @@ pub fn resolve(scope: &Scope<'_>, errors: &mut Vec<CheckError>) -> Resolved {
             }
         }
     }
+    // A function's body sees its parameters, its locals, and the models,
+    // types and functions of its file: nothing of the program's bindings.
+    let mut calls = indexmap::IndexMap::new();
+    for (name, f) in &scope.functions {
+        r.function = Some(name.clone());
+        r.calls.clear();
+        r.vars = f.params.iter().map(|p| p.name.name.clone()).collect();
+        match &f.body {
+            FnBody::Expr(body) => r.body(body),
+            FnBody::Block { members, .. } => {
+                r.vars.extend(
+                    members
+                        .iter()
+                        .filter_map(|m| m.name.as_ref())
+                        .map(|n| n.name.clone()),
+                );
+                for m in members {
+                    r.body(&m.value);
+                }
+            }
+        }
+        calls.insert(name.clone(), std::mem::take(&mut r.calls));
+    }
+    r.vars.clear();
+    r.function = None;
     loose_uses.extend(r.misused.iter().copied());
     Resolved {
         refs: all,
         used_models: r.used_models,
         loose_uses,
         suggested: r.suggested,
+        calls,
     }
 }
 
@@ -175,6 +243,10 @@ struct Resolver<'s, 'a> {
     /// Declarations named where a model belongs (`ask m2` with `m2` a
     /// binding): already an error, so not also unused.
     misused: HashSet<DeclId>,
+    /// The function whose body is being resolved.
+    function: Option<String>,
+    /// The functions called from it so far, with where.
+    calls: Vec<(String, Span)>,
 }
 
 /// Enough for a thousand unknown names in a program of a thousand names.
@@ -216,6 +288,19 @@ impl Resolver<'_, '_> {
         Suggestion(found)
     }
 
+    /// A function's value or a local's: any section is allowed here, as
+    /// in a binding (a record's members are not names in the body).
+    fn body(&mut self, expr: &Expr) {
+        match &expr.kind {
+            ExprKind::Section(section) if section.modifiers.vote.is_none() => {
+                for member in &section.members {
+                    self.body(&member.value);
+                }
+            }
+            _ => self.value(expr),
+        }
+    }
+
     /// The value of a binding or member: a voting section is allowed here.
     fn value(&mut self, expr: &Expr) {
         match &expr.kind {
@@ -248,7 +333,12 @@ impl Resolver<'_, '_> {
                 }
                 None => self.expr(inner),
             },
-            ExprKind::Call(_, args) => args.iter().for_each(|e| self.expr(e)),
+            ExprKind::Call(name, args) => {
+                if self.scope.functions.contains_key(&name.name) {
+                    self.calls.push((name.name.clone(), name.span));
+                }
+                args.iter().for_each(|e| self.expr(e));
+            }
             ExprKind::Unary(_, e) => self.expr(e),
             ExprKind::Binary(_, a, b) => {
                 self.expr(a);
@@ -305,6 +395,12 @@ impl Resolver<'_, '_> {
     fn model(&mut self, model: &Ident) {
         if self.scope.models.contains_key(&model.name) {
             self.used_models.insert(model.name.clone());
+        } else if let Some(e) = missing_qualified(
+            self.scope,
+            model,
+            self.scope.models.keys().map(String::as_str),
+        ) {
+            self.errors.extend(e);
         } else if let Some(&id) = self.scope.globals.get(&model.name) {
             self.misused.insert(id);
             let suggestion = self.suggest(
@@ -345,6 +441,17 @@ impl Resolver<'_, '_> {
     fn path(&mut self, name: &Ident, fields: &[Ident]) {
         match lookup(self.scope, &self.vars, name, fields) {
             Lookup::Var => {}
+            Lookup::Decl { id, .. } if self.function.is_some() => {
+                let decl = &self.scope.decls[id];
+                self.misused.insert(id);
+                self.errors.push(CheckError::OutsideFunction {
+                    function: self.function.clone().unwrap_or_default(),
+                    name: name.name.clone(),
+                    kind: decl.name_kind,
+                    span: name.span,
+                    declared: decl.ident.span,
+                });
+            }
             Lookup::Decl { id, used } => {
                 let end = if used == 0 {
                     name.span
@@ -366,10 +473,14 @@ impl Resolver<'_, '_> {
             Lookup::Missing => {
                 let scope = self.scope;
                 let vars = self.vars.clone();
-                let candidates = scope
-                    .globals
-                    .keys()
-                    .map(String::as_str)
+                let globals = if self.function.is_some() {
+                    None
+                } else {
+                    Some(scope.globals.keys().map(String::as_str))
+                };
+                let candidates = globals
+                    .into_iter()
+                    .flatten()
                     .chain(vars.iter().map(String::as_str));
                 let suggestion = self.suggest("value", &name.name, candidates);
                 self.errors.push(CheckError::UndefinedName {

@@ -1064,16 +1064,14 @@ fn ok_fixtures_check_without_diagnostics() {
     let files = fixtures("tests/fixtures/ok");
     assert!(files.len() >= 3);
     for (name, src) in files {
-        let (graph, errors) = run(&src);
+        let path = format!("tests/fixtures/ok/{name}.flow");
+        let (compiled, _) = crate::import::compile(&path, &src, &crate::import::FsLoader);
         assert!(
-            errors.is_empty(),
-            "{name}: {:#?}",
-            errors
-                .iter()
-                .map(|e| (code(e), e.to_string()))
-                .collect::<Vec<_>>()
+            compiled.diagnostics.is_empty(),
+            "{name}: {:?}",
+            compiled.diagnostics
         );
-        let g = graph.expect("a graph");
+        let g = compiled.graph.expect("a graph");
         assert_eq!(g.topo_order().len(), g.dag.node_count(), "{name} is a DAG");
     }
 }
@@ -1089,8 +1087,14 @@ fn err_fixtures_report_their_code() {
         // `check_type_mismatch__input_default` is one more case of a code.
         let code_part = name.split_once("__").map_or(name.as_str(), |(c, _)| c);
         let want = format!("flow::check::{}", code_part.trim_start_matches("check_"));
-        let (_, errors) = run(&src);
-        let codes: Vec<String> = errors.iter().map(code).collect();
+        // Through the import stage, for the fixtures that import.
+        let path = format!("tests/fixtures/err/{name}.flow");
+        let (compiled, _) = crate::import::compile(&path, &src, &crate::import::FsLoader);
+        let codes: Vec<String> = compiled
+            .diagnostics
+            .iter()
+            .map(|d| d.code().map(|c| c.to_string()).unwrap_or_default())
+            .collect();
         // Exactly one: a fixture shows one mistake, with no cascade.
         assert_eq!(codes, vec![want], "{name}");
         assert!(src.starts_with("# "), "{name} starts with a comment");
@@ -1443,4 +1447,169 @@ fn item_22_criteria_reach_the_judge_and_belong_to_judges_only() {
         e.to_string(),
         "`majority` takes no `criteria`: only a `judge` is told them"
     );
+}
+
+// ------------------------------------------------------------- functions
+
+const PANEL: &str = "model j = mock(reply: \"no\")\n\
+    fn flagged(t: text) = ask j \"unsafe? {t}\" as bool vote 3 by majority\n";
+
+#[test]
+fn each_call_expands_into_its_own_nodes_inside_a_call_cluster() {
+    let src = format!(
+        "{PANEL}input q: text\nsection <\n  a = flagged(q)\n  b = flagged(\"{{q}}!\")\n>\noutput o = a or b\n"
+    );
+    let g = clean(&src);
+    let (_, a) = node(&g, "a.flagged");
+    let (_, b) = node(&g, "b.flagged");
+    assert!(matches!(a.kind, NodeKind::Ask { .. }));
+    assert!(matches!(b.kind, NodeKind::Ask { .. }));
+    let (ca, cb) = (a.section.expect("a cluster"), b.section.expect("a cluster"));
+    assert_ne!(ca, cb, "one cluster per call");
+    for c in [ca, cb] {
+        assert_eq!(g.sections[c].function.as_deref(), Some("flagged"));
+        assert_eq!(g.sections[c].parent, Some(0), "inside the section");
+    }
+    assert_eq!(crate::graph::stats::summary(&g).calls.to_string(), "6");
+    // The call's value is the body's node; its input reaches it directly.
+    assert!(
+        edges_into(&g, "a.flagged")
+            .iter()
+            .any(|(from, _, _)| from == "q")
+    );
+}
+
+#[test]
+fn a_block_body_lowers_each_local_once_in_any_order() {
+    let src = format!(
+        "{MODELS}fn brief(c: text) = < s = ask m \"sum {{r}}\"\n r = ask m \"risks {{c}}\"\n \"{{s}}/{{r}}\" >\n\
+         input c: text\noutput o = brief(c)\n"
+    );
+    let g = clean(&src);
+    node(&g, "o.brief.r");
+    node(&g, "o.brief.s");
+    let edges = edges_into(&g, "o.brief.s");
+    assert!(
+        edges.iter().any(|(from, _, _)| from == "o.brief.r"),
+        "{edges:?}"
+    );
+    assert_eq!(crate::graph::stats::summary(&g).longest_chain, 2);
+}
+
+#[test]
+fn a_section_body_is_a_record_and_a_for_body_calls_per_item() {
+    let src = format!(
+        "{MODELS}fn facets(d: text) = section < who = ask m \"who {{d}}\", when = ask m \"when {{d}}\" >\n\
+         fn each(xs: list<text>) = for x in xs < ask m \"{{x}}\" >\n\
+         input d: text\nf = facets(d)\noutput o = \"{{f.who}} {{f.when}}\"\noutput l = each([d, d])\n"
+    );
+    let g = clean(&src);
+    assert!(matches!(node(&g, "f.facets").1.kind, NodeKind::Record(_)));
+    node(&g, "f.facets.who");
+    assert!(matches!(node(&g, "l.each").1.kind, NodeKind::Map { .. }));
+}
+
+#[test]
+fn a_call_in_a_branch_is_guarded_like_an_inline_ask() {
+    let src =
+        format!("{PANEL}input q: text\noutput o = if len(q) > 3 then flagged(q) else false\n");
+    let g = clean(&src);
+    assert_eq!(node(&g, "o.flagged").1.guards.len(), 1);
+}
+
+#[test]
+fn recursion_names_the_chain_of_calls() {
+    let src = "fn a(x: int) = b(x)\nfn b(y: int) = a(y)\ninput n: int\noutput o = a(n)\n";
+    let e = one(src, "recursion");
+    assert!(e.to_string().contains("`a` → `b` → `a`"), "{e}");
+    assert_eq!(
+        labels(src, &e),
+        vec![ch(src, "b(x)", 1), ch(src, "a(y)", 1)]
+    );
+}
+
+#[test]
+fn arity_and_argument_types_are_checked_at_the_call() {
+    let src =
+        format!("{PANEL}input n: int\noutput o = flagged(n)\noutput p = flagged(\"a\", \"b\")\n");
+    let e = one(&src, "argument_type");
+    assert_eq!(labels(&src, &e)[0], ch(&src, "n)", 1));
+    let e = one(&src, "arity");
+    assert!(
+        e.to_string().contains("takes 1 argument, but 2 were given"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_body_sees_only_its_parameters() {
+    let src = format!(
+        "{MODELS}input tone: text\nfn f(q: text) = ask m \"{{tone}} {{q}}\"\noutput o = f(tone)\n"
+    );
+    let e = one(&src, "outside_function");
+    assert_eq!(labels(&src, &e)[0], at(&src, "tone", 2));
+}
+
+#[test]
+fn a_mistake_in_a_body_is_reported_once_with_the_first_call() {
+    let src = format!(
+        "{MODELS}fn f(q: text) = ask m \"{{q}}\" as int vote 2 by at_least 1\ninput q: text\noutput a = f(q)\noutput b = f(q)\n"
+    );
+    let e = one(&src, "strategy_type");
+    let related: Vec<_> = e.related().into_iter().flatten().collect();
+    assert_eq!(related.len(), 1);
+    let call = related[0]
+        .labels()
+        .and_then(|mut l| l.next())
+        .expect("a label");
+    assert_eq!(call.offset(), at(&src, "f(q)", 1).start);
+}
+
+#[test]
+fn a_block_needs_one_value() {
+    let src = format!(
+        "{MODELS}fn f(q: text) = < a = ask m \"{{q}}\" >\ninput q: text\noutput o = f(q)\n"
+    );
+    one(&src, "block_value");
+}
+
+#[test]
+fn functions_are_unique_and_not_builtins_and_unused_ones_warn() {
+    one(
+        "fn f() = 1\nfn f() = 2\noutput o = f()\n",
+        "duplicate_function",
+    );
+    one(
+        "fn len(t: text) = 1\noutput o = len(\"a\")\n",
+        "builtin_function",
+    );
+    let e = one("fn f() = 1\noutput o = 2\n", "unused");
+    assert!(e.to_string().contains("function `f`"), "{e}");
+}
+
+#[test]
+fn nested_calls_that_multiply_are_bounded() {
+    let mut src = String::from("fn f0(t: text) = t\n");
+    for i in 1..=18 {
+        src.push_str(&format!(
+            "fn f{i}(t: text) = join([f{}(t), f{}(t)], \"\")\n",
+            i - 1,
+            i - 1
+        ));
+    }
+    src.push_str("input t: text\noutput o = f18(t)\n");
+    one(&src, "expansion_too_large");
+}
+
+#[test]
+fn a_file_of_functions_alone_is_a_library() {
+    let (graph, errors) = run(PANEL);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert!(graph.is_some());
+}
+
+#[test]
+fn a_namespace_that_is_not_imported_is_reported() {
+    let e = one("input q: text\noutput o = lib.f(q)\n", "unknown_namespace");
+    assert!(e.to_string().contains("`lib`"), "{e}");
 }

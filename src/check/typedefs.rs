@@ -120,7 +120,7 @@ impl TypeDefs {
     pub fn unused(&self, errors: &mut Vec<CheckError>) {
         let used = self.used.borrow();
         for (name, &span) in &self.spans {
-            if !name.starts_with('_') && !used.contains(name) {
+            if !name.starts_with('_') && !name.contains('.') && !used.contains(name) {
                 errors.push(CheckError::Unused {
                     kind: NameKind::Type,
                     name: name.clone(),

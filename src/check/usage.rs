@@ -45,7 +45,9 @@ pub fn unused(scope: &Scope<'_>, resolved: &Resolved, errors: &mut Vec<CheckErro
         });
     }
     for (name, decl) in &scope.models {
+        // An imported file's models (`ns.name`) are there to be picked from.
         if !name.starts_with('_')
+            && !name.contains('.')
             && !resolved.used_models.contains(name)
             && !resolved.suggested.contains(name)
         {
@@ -59,7 +61,9 @@ pub fn unused(scope: &Scope<'_>, resolved: &Resolved, errors: &mut Vec<CheckErro
 }
 
 pub fn require_output(program: &Program, scope: &Scope<'_>, errors: &mut Vec<CheckError>) {
-    if scope.outputs.is_empty() {
+    // A file of functions alone is a library, to be imported.
+    let library = scope.decls.is_empty() && !scope.functions.is_empty();
+    if scope.outputs.is_empty() && !library {
         let end = program.items.last().map_or(0, |i| i.span().end);
         errors.push(CheckError::NoOutput {
             span: Span::point(end),

@@ -79,14 +79,14 @@ pub fn render(diagnostic: &dyn Diagnostic, source: Option<&SourceFile>, style: S
 /// Renders many diagnostics of one source: the source's lines are indexed
 /// once, so each diagnostic costs the lines it shows, not the whole file.
 pub struct Renderer<'a> {
-    source: Option<IndexedSource<'a>>,
+    source: Option<Files<'a>>,
     handler: GraphicalReportHandler,
 }
 
 impl<'a> Renderer<'a> {
     pub fn new(source: Option<&'a SourceFile>, style: Style) -> Renderer<'a> {
         Renderer {
-            source: source.map(|s| IndexedSource::new(&s.name, &s.text)),
+            source: source.map(Files::new),
             handler: style.handler(),
         }
     }
@@ -105,10 +105,75 @@ impl<'a> Renderer<'a> {
     }
 }
 
+/// A program's files as one source: a span is read from the file its
+/// offset falls in (see `SourceFile::imported`), and the snippet is headed
+/// with that file's name.
+struct Files<'a> {
+    /// Each file with the offset its spans start at, the program's first.
+    files: Vec<(usize, IndexedSource<'a>)>,
+}
+
+impl<'a> Files<'a> {
+    fn new(s: &'a SourceFile) -> Files<'a> {
+        let mut files = vec![(0, IndexedSource::new(&s.name, &s.text))];
+        files.extend(
+            s.imported
+                .iter()
+                .map(|f| (f.offset, IndexedSource::new(&f.name, &f.text))),
+        );
+        Files { files }
+    }
+
+    /// The file holding `offset`, with its start.
+    fn at(&self, offset: usize) -> (usize, &IndexedSource<'a>) {
+        let i = self
+            .files
+            .partition_point(|(start, _)| *start <= offset)
+            .saturating_sub(1);
+        let (start, file) = &self.files[i];
+        (*start, file)
+    }
+}
+
+impl SourceCode for Files<'_> {
+    fn read_span<'b>(
+        &'b self,
+        span: &miette::SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'b> + 'b>, miette::MietteError> {
+        let (start, file) = self.at(span.offset());
+        if start == 0 {
+            return file.read_span(span, context_lines_before, context_lines_after);
+        }
+        let local = miette::SourceSpan::new((span.offset() - start).into(), span.len());
+        let c = file.read_span(&local, context_lines_before, context_lines_after)?;
+        let global = miette::SourceSpan::new((c.span().offset() + start).into(), c.span().len());
+        let contents = match c.name() {
+            Some(name) => miette::MietteSpanContents::new_named(
+                name.to_string(),
+                c.data(),
+                global,
+                c.line(),
+                c.column(),
+                c.line_count(),
+            ),
+            None => miette::MietteSpanContents::new(
+                c.data(),
+                global,
+                c.line(),
+                c.column(),
+                c.line_count(),
+            ),
+        };
+        Ok(Box::new(contents))
+    }
+}
+
 /// Lends a source to a diagnostic that carries only spans.
 struct WithSource<'a> {
     inner: &'a dyn Diagnostic,
-    source: Option<&'a IndexedSource<'a>>,
+    source: Option<&'a Files<'a>>,
 }
 
 impl fmt::Debug for WithSource<'_> {
@@ -151,21 +216,23 @@ impl Diagnostic for WithSource<'_> {
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         let source = self.source;
         let labels = self.inner.labels()?;
-        Some(Box::new(labels.map(move |l| match source {
+        Some(Box::new(labels.map(move |l| {
+            let Some(files) = source else {
+                return l;
+            };
+            let (start, s) = files.at(l.offset());
+            let local = l.offset() - start;
             // A label past the end of the text would make the renderer drop
             // the snippet; clamp so a bad span still shows where it points.
-            Some(s) if l.offset().saturating_add(l.len()) > s.len() => {
-                relabel(&l, l.offset().min(s.len()), 0)
+            if local.saturating_add(l.len()) > s.len() {
+                return relabel(&l, start + local.min(s.len()), 0);
             }
-            Some(s) => {
-                let (offset, len) = s.fit_label(l.offset(), l.len());
-                if (offset, len) == (l.offset(), l.len()) {
-                    l
-                } else {
-                    relabel(&l, offset, len)
-                }
+            let (offset, len) = s.fit_label(local, l.len());
+            if (offset, len) == (local, l.len()) {
+                l
+            } else {
+                relabel(&l, start + offset, len)
             }
-            None => l,
         })))
     }
     fn related<'b>(&'b self) -> Option<Box<dyn Iterator<Item = &'b dyn Diagnostic> + 'b>> {
@@ -208,10 +275,7 @@ mod tests {
     }
 
     fn file(text: &str) -> SourceFile {
-        SourceFile {
-            name: "t.flow".into(),
-            text: text.into(),
-        }
+        SourceFile::new("t.flow", text)
     }
 
     fn at(offset: usize, len: usize) -> Spans {
@@ -315,7 +379,7 @@ mod tests {
                 renderer.render(&at(offset + 5, line.len() - 5));
                 offset += line.len() + 1;
             }
-            renderer.source.as_ref().unwrap().scanned()
+            renderer.source.as_ref().unwrap().files[0].1.scanned()
         };
         let (small, large) = (scanned(1_000), scanned(4_000));
         assert!(

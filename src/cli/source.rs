@@ -78,7 +78,7 @@ pub fn read(path: &Path) -> Result<SourceFile, SourceError> {
         path: name.clone(),
         offset: e.utf8_error().valid_up_to(),
     })?;
-    Ok(SourceFile { name, text })
+    Ok(SourceFile::new(name, text))
 }
 
 /// Reads and compiles a program for a command that needs its graph,

@@ -23,17 +23,26 @@ pub fn to_json(d: &dyn Diagnostic, source: Option<&SourceFile>) -> Value {
     let mut labels = Vec::new();
     if let (Some(src), Some(ls)) = (source, d.labels()) {
         for l in ls {
-            let start = l.offset().min(src.text.len());
-            let end = (l.offset() + l.len()).min(src.text.len());
-            let (line, column) = position(&src.text, start);
-            let (end_line, end_column) = position(&src.text, end);
-            labels.push(json!({
+            // A label may point into an imported file: positions are in it.
+            let (name, text, base) = src.file_at(l.offset());
+            let local = l.offset() - base;
+            let start = local.min(text.len());
+            let end = (local + l.len()).min(text.len());
+            let (line, column) = position(text, start);
+            let (end_line, end_column) = position(text, end);
+            let mut label = json!({
                 "label": l.label(),
                 "line": line,
                 "column": column,
                 "end_line": end_line,
                 "end_column": end_column,
-            }));
+            });
+            if base > 0
+                && let Some(obj) = label.as_object_mut()
+            {
+                obj.insert("file".into(), name.into());
+            }
+            labels.push(label);
         }
     }
     let severity = match d.severity() {

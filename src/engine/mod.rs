@@ -35,10 +35,11 @@ pub use crate::runtime::limits::LimitsRegistry;
 use crate::runtime::limits::{self, SharedLimits};
 use crate::runtime::{CallBudget, RetryPolicy, RunEvent, RunOptions, RunReport};
 
+pub use crate::import::{FsLoader, MemoryLoader, SourceLoader};
 pub use error::EngineError;
 pub use inputs::{InputError, InputErrors, InputValue, Inputs};
 pub use overrides::{ModelOverride, OverrideError};
-pub use program::{CompileFailure, Program, SourceFile};
+pub use program::{CompileFailure, ImportedFile, Program, SourceFile};
 /// The token that cancels a run, re-exported so callers need no other crate.
 pub use tokio_util::sync::CancellationToken;
 

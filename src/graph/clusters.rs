@@ -187,6 +187,7 @@ mod tests {
             name: None,
             span: Span::default(),
             parent,
+            function: None,
         };
         // 0 and 1 are each other's parent; 2's parent does not exist.
         g.sections = vec![section(Some(1)), section(Some(0)), section(Some(7))];

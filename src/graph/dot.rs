@@ -46,11 +46,21 @@ fn write_dot(g: &FlowGraph, out: &mut String) -> fmt::Result {
         let indent = step.indent();
         match step {
             Step::Node { id, .. } => write_node(g, out, id, &indent)?,
-            Step::Open { section, label, .. } => writeln!(
-                out,
-                "{indent}subgraph cluster_{section} {{\n{indent}  label={}; labelloc=t; style=\"rounded,dashed\"; color=\"#999999\";",
-                quote(label)
-            )?,
+            // A call's box is solid, a section's dashed.
+            Step::Open { section, label, .. } => {
+                match g.sections.get(section).and_then(|s| s.function.as_deref()) {
+                    Some(function) => writeln!(
+                        out,
+                        "{indent}subgraph cluster_{section} {{\n{indent}  label={}; labelloc=t; style=\"rounded\"; color=\"#7a8fb8\";",
+                        quote(&format!("fn {function}"))
+                    )?,
+                    None => writeln!(
+                        out,
+                        "{indent}subgraph cluster_{section} {{\n{indent}  label={}; labelloc=t; style=\"rounded,dashed\"; color=\"#999999\";",
+                        quote(label)
+                    )?,
+                }
+            }
             Step::Close { .. } => writeln!(out, "{indent}}}")?,
         }
     }
@@ -262,16 +272,19 @@ mod tests {
                 name: None,
                 span: Span::default(),
                 parent: Some(1),
+                function: None,
             },
             SectionInfo {
                 name: None,
                 span: Span::default(),
                 parent: Some(0),
+                function: None,
             },
             SectionInfo {
                 name: None,
                 span: Span::default(),
                 parent: Some(7),
+                function: None,
             },
         ];
         check_dot(&to_dot(&g));

@@ -64,6 +64,7 @@ pub fn to_json(g: &FlowGraph) -> Value {
                 "id": i,
                 "name": s.name,
                 "parent": s.parent,
+                "function": s.function,
                 "span": span_json(s.span),
             })
         })
@@ -229,7 +230,7 @@ mod tests {
         assert_eq!(v["outputs"], json!([{"name": "answer", "node": 4}]));
         assert_eq!(
             v["sections"],
-            json!([{"id": 0, "name": null, "parent": null, "span": {"start": 30, "end": 35}}])
+            json!([{"id": 0, "name": null, "parent": null, "function": null, "span": {"start": 30, "end": 35}}])
         );
         assert_eq!(
             v["summary"],

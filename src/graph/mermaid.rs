@@ -36,7 +36,11 @@ fn write_mermaid(g: &FlowGraph, out: &mut String) -> fmt::Result {
         match step {
             Step::Node { id, .. } => write_node(g, out, id, &indent)?,
             Step::Open { section, label, .. } => {
-                writeln!(out, "{indent}subgraph s{section} [\"{}\"]", text(label))?;
+                let label = match g.sections.get(section).and_then(|s| s.function.as_deref()) {
+                    Some(function) => format!("fn {function}"),
+                    None => label.to_string(),
+                };
+                writeln!(out, "{indent}subgraph s{section} [\"{}\"]", text(&label))?;
             }
             Step::Close { .. } => writeln!(out, "{indent}end")?,
         }

@@ -54,8 +54,12 @@ pub struct SectionInfo {
     pub name: Option<String>,
     /// Where the section is written.
     pub span: Span,
-    /// Sections nest (a section member may contain a section).
+    /// Sections nest (a section member may contain a section), and calls
+    /// nest in sections and in other calls.
     pub parent: Option<usize>,
+    /// Set when the cluster is a call, not a section: the function's name
+    /// (`moderation.screen` for an imported one). `span` is then the call.
+    pub function: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -61,6 +61,7 @@ impl Builder {
             name: name.map(str::to_string),
             span,
             parent: self.section,
+            function: None,
         });
         let id = self.g.sections.len() - 1;
         self.section = Some(id);

@@ -29,6 +29,10 @@ pub enum Item {
     Output(OutputDecl),
     /// `type NAME = TYPE`: a name for a type, usable wherever one is written.
     Type(TypeDecl),
+    /// `fn NAME(PARAMS) = BODY`: expanded at every call.
+    Function(FnDecl),
+    /// `import "PATH" as NAME`.
+    Import(ImportDecl),
 }
 
 impl Item {
@@ -40,6 +44,8 @@ impl Item {
             Item::Section(s) => s.span,
             Item::Output(o) => o.span,
             Item::Type(t) => t.span,
+            Item::Function(f) => f.span,
+            Item::Import(i) => i.span,
         }
     }
 }
@@ -111,6 +117,53 @@ pub struct Binding {
 pub struct OutputDecl {
     pub name: Ident,
     pub value: Option<Expr>,
+    pub span: Span,
+}
+
+/// `fn NAME(PARAM: TYPE, ...) = BODY`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FnDecl {
+    pub name: Ident,
+    pub params: Vec<Param>,
+    pub body: FnBody,
+    pub span: Span,
+}
+
+/// `NAME: TYPE` in a function's parameter list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Param {
+    pub name: Ident,
+    pub ty: TypeExpr,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum FnBody {
+    /// `= EXPR`.
+    Expr(Expr),
+    /// `= < a = EXPR ... RESULT >`: named members are local bindings, the
+    /// unnamed one is the value (the checker reports none or several).
+    Block {
+        members: Vec<Member>,
+        /// The `<` that opens the block.
+        open: Span,
+        /// The `>` that closes it.
+        close: Span,
+    },
+}
+
+/// `import "./path.flow" as NAME`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportDecl {
+    /// The path as written (decoded), relative to the importing file.
+    pub path: String,
+    /// Where the path's string is written.
+    pub path_span: Span,
+    /// The namespace the file's names are reached through.
+    pub alias: Ident,
+    /// Set once the file has been read and parsed: names missing from a
+    /// file that could not be are not reported again, one by one.
+    pub loaded: bool,
     pub span: Span,
 }
 

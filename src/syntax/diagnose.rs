@@ -136,11 +136,17 @@ fn to_symbol(rule: Rule) -> Option<(Group, &'static str)> {
         | Rule::output_decl
         | Rule::binding
         | Rule::type_decl
+        | Rule::fn_decl
+        | Rule::import_decl
+        | Rule::kw_fn
+        | Rule::kw_import
         | Rule::kw_type
         | Rule::kw_model
         | Rule::kw_input
         | Rule::kw_output => (Statement, "a statement"),
-        Rule::ident => (Category, "a name"),
+        Rule::ident | Rule::qual_name | Rule::qual_call => (Category, "a name"),
+        Rule::param => (Category, "a parameter `name: type`"),
+        Rule::fn_block => (Token, "`<`"),
         Rule::field_name | Rule::field => (Category, "a field name"),
         Rule::literal | Rule::lit_list | Rule::lit_map => (Category, "a value"),
         Rule::string | Rule::union_type => (Category, "a string"),
@@ -316,7 +322,10 @@ fn classify(src: &str, pos: usize, positives: &[Rule]) -> SyntaxError {
     let opened = scan::open_at(src, pos).filter(|o| has(closer_rule(o.kind)));
     if let Some(open) = opened {
         let at_statement = found == "the end of the file"
-            || matches!(found_keyword.as_deref(), Some("model" | "input" | "output"))
+            || matches!(
+                found_keyword.as_deref(),
+                Some("model" | "input" | "output" | "fn" | "import")
+            )
             || (open.kind != OpenKind::Section
                 && found_keyword.is_none()
                 && found.starts_with('`')

@@ -22,7 +22,8 @@ pub(crate) use flow_grammar::{FlowParser, Rule};
 /// Words that cannot be names. Must match `keyword` in the grammar.
 pub const KEYWORDS: &[&str] = &[
     "model", "input", "output", "section", "ask", "system", "as", "vote", "by", "repeat", "for",
-    "in", "if", "then", "else", "and", "or", "not", "true", "false", "timeout", "retry",
+    "in", "if", "then", "else", "and", "or", "not", "true", "false", "timeout", "retry", "fn",
+    "import",
 ];
 
 type R<T> = Result<T, SyntaxError>;
@@ -207,6 +208,8 @@ impl Builder<'_> {
                 Rule::section => Item::Section(self.section(item)?),
                 Rule::binding => Item::Binding(self.binding(item)?),
                 Rule::type_decl => Item::Type(self.type_decl(item)?),
+                Rule::fn_decl => Item::Function(self.fn_decl(item)?),
+                Rule::import_decl => Item::Import(self.import_decl(item)?),
                 Rule::EOI => continue,
                 other => return Err(bug(format!("unexpected item {other:?}"), span_of(&item))),
             };
@@ -447,6 +450,96 @@ impl Builder<'_> {
         Ok(TypeDecl { name, ty, span })
     }
 
+    fn fn_decl(&mut self, p: Pair<'_, Rule>) -> R<FnDecl> {
+        let span = span_of(&p);
+        let mut k = Kids::of(p);
+        k.presume(Rule::kw_fn)?;
+        let name = self.ident(k.presume(Rule::ident)?);
+        k.presume(Rule::lparen)?;
+        let mut params = Vec::new();
+        while let Some(rule) = k.peek_rule() {
+            match rule {
+                Rule::comma => {
+                    k.next()?;
+                }
+                Rule::param => {
+                    let param = k.next()?;
+                    let span = span_of(&param);
+                    let mut pk = Kids::of(param);
+                    let name = self.ident(pk.presume(Rule::ident)?);
+                    pk.presume(Rule::colon)?;
+                    let ty = self.type_expr(pk.presume(Rule::type_expr)?)?;
+                    params.push(Param { name, ty, span });
+                }
+                _ => break,
+            }
+        }
+        k.presume(Rule::rparen)?;
+        k.presume(Rule::assign)?;
+        let body = k.next()?;
+        let body = match body.as_rule() {
+            Rule::fn_block => {
+                let mut b = Kids::of(body);
+                let open = span_of(&b.presume(Rule::open_angle)?);
+                let mut members = Vec::new();
+                self.blocks.push("function block");
+                let result = (|| {
+                    while let Some(rule) = b.peek_rule() {
+                        match rule {
+                            Rule::comma => {
+                                b.next()?;
+                            }
+                            Rule::member => members.push(self.member(b.next()?)?),
+                            _ => break,
+                        }
+                    }
+                    Ok(())
+                })();
+                self.blocks.pop();
+                result?;
+                let close = span_of(&b.presume(Rule::close_angle)?);
+                FnBody::Block {
+                    members,
+                    open,
+                    close,
+                }
+            }
+            _ => FnBody::Expr(self.expr(body)?),
+        };
+        Ok(FnDecl {
+            name,
+            params,
+            body,
+            span,
+        })
+    }
+
+    fn import_decl(&mut self, p: Pair<'_, Rule>) -> R<ImportDecl> {
+        let span = span_of(&p);
+        let mut k = Kids::of(p);
+        k.presume(Rule::kw_import)?;
+        let path = k.presume(Rule::string)?;
+        let path_span = span_of(&path);
+        let path = self.constant_string(path);
+        k.presume(Rule::kw_as)?;
+        let alias = self.ident(k.presume(Rule::ident)?);
+        Ok(ImportDecl {
+            path,
+            path_span,
+            alias,
+            loaded: false,
+            span,
+        })
+    }
+
+    /// A name that may be qualified by an import's namespace (`ns.name`).
+    fn name_ref(&self, k: &mut Kids<'_>) -> R<Ident> {
+        match k.accept(Rule::qual_name) {
+            Some(q) => Ok(self.ident(q)),
+            None => Ok(self.ident(k.presume(Rule::ident)?)),
+        }
+    }
+
     fn record_type(&mut self, p: Pair<'_, Rule>) -> R<TypeKind> {
         let mut fields = Vec::new();
         for f in p.into_inner() {
@@ -493,7 +586,7 @@ impl Builder<'_> {
                 TypeKind::Union(choices)
             }
             Rule::type_name => {
-                let ident = self.ident(Kids::of(inner).presume(Rule::ident)?);
+                let ident = self.name_ref(&mut Kids::of(inner))?;
                 match ident.name.as_str() {
                     "text" => TypeKind::Text,
                     "bool" => TypeKind::Bool,
@@ -650,7 +743,10 @@ impl Builder<'_> {
             Rule::list => ExprKind::List(self.expr_list(p)?),
             Rule::call => {
                 let mut k = Kids::of(p);
-                let name = self.ident(k.presume(Rule::ident)?);
+                let name = match k.accept(Rule::qual_call) {
+                    Some(q) => self.ident(q),
+                    None => self.ident(k.presume(Rule::ident)?),
+                };
                 match k.accept(Rule::lparen) {
                     Some(_) => ExprKind::Call(name, self.expr_list_of(k.inner)?),
                     None => ExprKind::Name(name),
@@ -706,7 +802,7 @@ impl Builder<'_> {
     fn ask(&mut self, p: Pair<'_, Rule>) -> R<Ask> {
         let mut k = Kids::of(p);
         let keyword = span_of(&k.presume(Rule::kw_ask)?);
-        let model = self.ident(k.presume(Rule::ident)?);
+        let model = self.name_ref(&mut k)?;
         let prompt = self.template(&k.presume(Rule::string)?);
         let system = match k.accept(Rule::system) {
             Some(s) => {

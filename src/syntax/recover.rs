@@ -97,7 +97,7 @@ impl Gaps {
                 next += 1;
             }
             let assigned = bytes.get(next) == Some(&b'=') && bytes.get(next + 1) != Some(&b'=');
-            let keyword = matches!(word, "model" | "input" | "output");
+            let keyword = matches!(word, "model" | "input" | "output" | "fn" | "import");
             if keyword_before || assigned || (first && !keyword) {
                 self.declared.insert(word.to_string());
             }

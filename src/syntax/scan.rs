@@ -176,7 +176,7 @@ fn line_start(src: &str, at: usize) -> Option<LineStart> {
     }
     let end = word_end(at);
     let word = src.get(at..end).unwrap_or("");
-    if matches!(word, "model" | "input" | "output") {
+    if matches!(word, "model" | "input" | "output" | "fn" | "import") {
         return Some(LineStart::Keyword);
     }
     let after = skip_blank(end);
@@ -521,7 +521,9 @@ impl<'a> Scanner<'a> {
                     "for" => self.pending_for.push(self.frames.len()),
                     "as" => prev = Prev::TypePosition,
                     "list" if self.prev == Prev::TypePosition => prev = Prev::ListInType,
-                    "model" | "input" | "output" if self.frames.is_empty() => self.reset_level(),
+                    "model" | "input" | "output" | "fn" | "import" if self.frames.is_empty() => {
+                        self.reset_level()
+                    }
                     _ => {}
                 }
                 self.prev = prev;

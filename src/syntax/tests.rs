@@ -36,6 +36,28 @@ fn item(i: &Item) -> String {
             None => format!("(output {})", o.name.name),
         },
         Item::Type(t) => format!("(type {} {})", t.name.name, ty(&t.ty)),
+        Item::Function(f) => {
+            let params: Vec<String> = f
+                .params
+                .iter()
+                .map(|p| format!("{}:{}", p.name.name, ty(&p.ty)))
+                .collect();
+            let body = match &f.body {
+                FnBody::Expr(e) => expr(e),
+                FnBody::Block { members, .. } => {
+                    let v: Vec<String> = members
+                        .iter()
+                        .map(|m| match &m.name {
+                            Some(n) => format!("(= {} {})", n.name, expr(&m.value)),
+                            None => expr(&m.value),
+                        })
+                        .collect();
+                    format!("<{}>", v.join(" "))
+                }
+            };
+            format!("(fn {} ({}) {body})", f.name.name, params.join(" "))
+        }
+        Item::Import(i) => format!("(import {:?} {})", i.path, i.alias.name),
     }
 }
 
@@ -298,6 +320,37 @@ test!(
     "(section (= a 1)) (type T {x:int})",
 );
 test!(empty_record_type, "input r: {}", "(input r {})");
+test!(
+    function_with_typed_parameters,
+    r#"fn screen(q: text, n: int,) = ask m "{q}" vote 3 by majority"#,
+    r#"(fn screen (q:text n:int) (ask m "{q}" vote 3 by majority))"#,
+);
+test!(function_without_parameters, "fn one() = 1", "(fn one () 1)");
+test!(
+    function_block_body,
+    r#"fn f(x: text) = < a = ask m "{x}", b = (len(a) > 2) if b then a else x >"#,
+    r#"(fn f (x:text) <(= a (ask m "{x}")) (= b (> (len a) 2)) (if b a x)>)"#,
+);
+test!(
+    import_statement,
+    r#"import "./moderation.flow" as moderation x = moderation.screen(q)"#,
+    r#"(import "./moderation.flow" moderation) (= x (moderation.screen q))"#,
+);
+test!(
+    qualified_model_and_type,
+    r#"x = ask lib.judge "p" as lib.Verdict vote 3 by judge lib.best"#,
+    r#"(= x (ask lib.judge "p" as ?lib.Verdict vote 3 by judge lib.best))"#,
+);
+test!(
+    a_field_is_not_a_qualified_call,
+    "x = r.a y = f(r.a)",
+    "(= x r.a) (= y (f r.a))",
+);
+test!(
+    a_function_starts_a_statement_after_an_expression,
+    "x = a\nfn f() = 1",
+    "(= x a) (fn f () 1)",
+);
 test!(output_bare, "output x", "(output x)");
 test!(output_value, "output y = x.a", "(output y x.a)");
 test!(
