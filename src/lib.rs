@@ -32,6 +32,7 @@ pub mod runtime;
 pub mod schema;
 pub mod serve;
 pub mod syntax;
+pub mod testing;
 pub(crate) mod text;
 pub mod types;
 pub mod value;
@@ -53,6 +54,8 @@ pub struct Compiled {
     pub graph: Option<graph::FlowGraph>,
     /// Errors, then warnings, each sorted by position.
     pub diagnostics: Diagnostics,
+    /// The checked `test` blocks (empty when there were errors).
+    pub tests: Vec<testing::TestCase>,
 }
 
 /// Parses and checks `source`, giving the graph when it has no errors.
@@ -66,12 +69,14 @@ pub fn compile(source: &str) -> Compiled {
     // The statements that parsed are checked too, so one run shows every
     // mistake; the checker is told what the others mention.
     let mut graph = None;
+    let mut tests = Vec::new();
     if let Some(program) = parsed.program {
         let checked = check::check_partial(&program, &parsed.gaps);
         for d in checked.diagnostics {
             diagnostics.push_boxed(d);
         }
         graph = checked.graph;
+        tests = checked.tests;
     }
     diagnostics.sort();
     let graph = if diagnostics.has_errors() {
@@ -79,5 +84,12 @@ pub fn compile(source: &str) -> Compiled {
     } else {
         graph
     };
-    Compiled { graph, diagnostics }
+    if graph.is_none() {
+        tests.clear();
+    }
+    Compiled {
+        graph,
+        diagnostics,
+        tests,
+    }
 }

@@ -148,7 +148,8 @@ impl<'a> Scope<'a> {
                     }
                 }
                 // Types have a namespace of their own (`typedefs`).
-                Item::Type(_) => {}
+                // A test declares nothing: it is checked against the graph.
+                Item::Type(_) | Item::Test(_) => {}
                 Item::Output(out) => {
                     let id = scope.push(Decl {
                         name: out.name.name.clone(),

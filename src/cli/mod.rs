@@ -12,6 +12,7 @@ mod serve;
 mod setup;
 mod source;
 mod terminal;
+mod test_cmd;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -73,6 +74,7 @@ fn main_on_big_stack() -> ExitCode {
     let mut term = Terminal::new(report::Style::detect());
     term.set_json(match &cli.command {
         Command::Run(args) => args.json,
+        Command::Test { json, .. } => *json,
         Command::Cache {
             action: args::CacheAction::Stats { json, .. },
         } => *json,
@@ -93,6 +95,22 @@ fn main_on_big_stack() -> ExitCode {
         Command::Run(args) => run::run(args, &mut term),
         Command::Serve(args) => serve::run(args, &mut term),
         Command::Cache { action } => cache_cmd::run(action, &mut term),
+        Command::Test {
+            files,
+            filter,
+            json,
+            repeat,
+            offline,
+        } => test_cmd::run(
+            test_cmd::Options {
+                files: &files,
+                filter: filter.as_deref(),
+                json,
+                repeat,
+                offline,
+            },
+            &mut term,
+        ),
         Command::Completions { shell } => {
             completions(shell, &mut term);
             Ok(())

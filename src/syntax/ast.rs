@@ -29,6 +29,8 @@ pub enum Item {
     Output(OutputDecl),
     /// `type NAME = TYPE`: a name for a type, usable wherever one is written.
     Type(TypeDecl),
+    /// `test "name" < ... >`: checked with the program, run by `flow test` only.
+    Test(TestDecl),
 }
 
 impl Item {
@@ -40,6 +42,7 @@ impl Item {
             Item::Section(s) => s.span,
             Item::Output(o) => o.span,
             Item::Type(t) => t.span,
+            Item::Test(t) => t.span,
         }
     }
 }
@@ -111,6 +114,52 @@ pub struct Binding {
 pub struct OutputDecl {
     pub name: Ident,
     pub value: Option<Expr>,
+    pub span: Span,
+}
+
+/// `test "NAME" < LINE ... >`: the program run with these inputs and models,
+/// and what its outputs must then be.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestDecl {
+    /// The test's name, decoded, and where its string is written.
+    pub name: (String, Span),
+    /// The lines in written order.
+    pub lines: Vec<TestLine>,
+    /// The `<` that opens the block.
+    pub open: Span,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TestLine {
+    /// `NAME = VALUE`: an input's value (a constant, as in a model declaration).
+    Input {
+        name: Ident,
+        value: Literal,
+        span: Span,
+    },
+    /// `model NAME = PROVIDER(...)`: a declared model replaced for this test.
+    Model(ModelDecl),
+    /// `expect ...`.
+    Expect(Expect),
+}
+
+impl TestLine {
+    pub fn span(&self) -> Span {
+        match self {
+            TestLine::Input { span, .. } => *span,
+            TestLine::Model(m) => m.span,
+            TestLine::Expect(e) => e.span,
+        }
+    }
+}
+
+/// `expect BOOL` or `expect HAYSTACK contains NEEDLE`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expect {
+    pub value: Expr,
+    /// The needle of `contains`.
+    pub contains: Option<Expr>,
     pub span: Span,
 }
 

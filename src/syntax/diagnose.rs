@@ -139,7 +139,13 @@ fn to_symbol(rule: Rule) -> Option<(Group, &'static str)> {
         | Rule::kw_type
         | Rule::kw_model
         | Rule::kw_input
-        | Rule::kw_output => (Statement, "a statement"),
+        | Rule::kw_output
+        | Rule::test_decl
+        | Rule::kw_test => (Statement, "a statement"),
+        Rule::expect_line | Rule::test_input | Rule::kw_expect => {
+            (Category, "a test line (`expect ...`, `NAME = value` or `model ...`)")
+        }
+        Rule::kw_contains => (Token, "`contains`"),
         Rule::ident => (Category, "a name"),
         Rule::field_name | Rule::field => (Category, "a field name"),
         Rule::literal | Rule::lit_list | Rule::lit_map => (Category, "a value"),

@@ -180,6 +180,9 @@ fn line_start(src: &str, at: usize) -> Option<LineStart> {
         return Some(LineStart::Keyword);
     }
     let after = skip_blank(end);
+    if word == "test" && bytes.get(after) == Some(&b'"') {
+        return Some(LineStart::Keyword);
+    }
     if assigns(after) || (word == "section" && bytes.get(after) == Some(&b'<')) {
         return Some(LineStart::Named);
     }

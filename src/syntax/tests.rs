@@ -36,6 +36,22 @@ fn item(i: &Item) -> String {
             None => format!("(output {})", o.name.name),
         },
         Item::Type(t) => format!("(type {} {})", t.name.name, ty(&t.ty)),
+        Item::Test(t) => {
+            let mut s = format!("(test {:?}", t.name.0);
+            for line in &t.lines {
+                match line {
+                    TestLine::Input { name, value, .. } => {
+                        write!(s, " (= {} {})", name.name, lit(value)).ok();
+                    }
+                    TestLine::Model(m) => write!(s, " (model {} {})", m.name.name, m.provider.name).ok().unwrap_or(()),
+                    TestLine::Expect(e) => match &e.contains {
+                        Some(n) => write!(s, " (expect {} contains {})", expr(&e.value), expr(n)).ok().unwrap_or(()),
+                        None => write!(s, " (expect {})", expr(&e.value)).ok().unwrap_or(()),
+                    },
+                }
+            }
+            s + ")"
+        }
     }
 }
 
