@@ -24,6 +24,7 @@ pub mod check;
 pub mod cli;
 pub mod diagnostic;
 pub mod engine;
+pub mod format;
 pub mod graph;
 pub mod internal;
 pub mod model;

@@ -59,6 +59,15 @@ pub enum Command {
         #[arg(long)]
         offline: bool,
     },
+    /// Rewrite programs in flow's one layout (`-` formats standard input to standard output)
+    Fmt {
+        /// Programs to format
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Change nothing: print a diff of each file that would change, and exit 1 if any would
+        #[arg(long)]
+        check: bool,
+    },
     /// Inspect or empty the call cache
     Cache {
         #[command(subcommand)]

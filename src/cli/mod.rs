@@ -4,6 +4,7 @@ mod args;
 mod batch;
 mod cache_cmd;
 mod check;
+mod fmt;
 mod graph;
 mod progress;
 mod report;
@@ -95,6 +96,7 @@ fn main_on_big_stack() -> ExitCode {
         Command::Run(args) => run::run(args, &mut term),
         Command::Serve(args) => serve::run(args, &mut term),
         Command::Cache { action } => cache_cmd::run(action, &mut term),
+        Command::Fmt { files, check } => fmt::run(&files, check, &mut term),
         Command::Test {
             files,
             filter,
