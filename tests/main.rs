@@ -9,6 +9,7 @@ mod docs;
 mod dot_check;
 mod engine;
 mod examples;
+mod format;
 mod fixtures;
 mod http;
 mod library;
