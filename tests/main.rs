@@ -21,4 +21,5 @@ mod serve;
 mod shapes;
 mod structured;
 mod support;
+mod testing;
 mod typed;

@@ -71,6 +71,8 @@ fn check_one(
     };
     let mut lines_given: IndexMap<String, Span> = IndexMap::new();
     let mut model_errors = Vec::new();
+    // A misnamed input is likely the missing one: one error, not two.
+    let mut misnamed = false;
     let mut other_errors = Vec::new();
     for line in &test.lines {
         match line {
@@ -82,6 +84,7 @@ fn check_one(
                 }
                 given.insert(&input.name, input.span);
                 let Some(&node) = graph.inputs.get(&input.name) else {
+                    misnamed = true;
                     other_errors.push(CheckError::TestUnknownInput {
                         test: name.clone(),
                         name: input.name.clone(),
@@ -145,7 +148,7 @@ fn check_one(
     for (input, &node) in &graph.inputs {
         let n = graph.node(node);
         let has_default = matches!(&n.kind, crate::graph::NodeKind::Input { default: Some(_) });
-        if !has_default && !given.contains_key(input.as_str()) {
+        if !has_default && !misnamed && !given.contains_key(input.as_str()) {
             errors.push(CheckError::TestMissingInput {
                 test: name.clone(),
                 name: input.clone(),

@@ -80,7 +80,7 @@ fn held_false(e: &Expr, facts: &Facts<'_>) -> Failure {
         && let (Ok(a), Ok(b)) = (eval(a, facts), eval(b, facts))
     {
         return Failure {
-            message: format!("expected {} {} {}, got {}", "it", op.symbol(), show(&b), show(&a)),
+            message: format!("expected a value {} {}, got {}", op.symbol(), show(&b), show(&a)),
             actual: Some(a.to_json()),
             expected: None,
         };
