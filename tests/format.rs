@@ -33,7 +33,12 @@ fn assert_formats_the_same(text: &str) -> Result<(), TestCaseError> {
     let once = once.unwrap_or_default();
     let twice = flow::format::format(&once).unwrap_or_default();
     prop_assert_eq!(&twice, &once, "not idempotent on {:?}", text);
-    prop_assert_eq!(verdict(&once), verdict(text), "check differs after formatting {:?}", text);
+    prop_assert_eq!(
+        verdict(&once),
+        verdict(text),
+        "check differs after formatting {:?}",
+        text
+    );
     Ok(())
 }
 
@@ -74,7 +79,10 @@ fn fmt_refuses_a_file_that_does_not_parse_and_leaves_it() {
     std::fs::write(&path, "x =   \noutput x\n").unwrap();
     let out = flow(&["fmt", path.to_str().unwrap()]);
     assert_eq!(code(&out), 2, "{}", stderr(&out));
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), "x =   \noutput x\n");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "x =   \noutput x\n"
+    );
 }
 
 #[test]

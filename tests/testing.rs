@@ -21,7 +21,10 @@ fn the_examples_tests_pass() {
         .and_then(|l| l.split(' ').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
-    assert!(passed >= 5, "expected the examples' tests to run:\n{summary}");
+    assert!(
+        passed >= 5,
+        "expected the examples' tests to run:\n{summary}"
+    );
 }
 
 #[test]
@@ -29,8 +32,14 @@ fn repeat_reports_a_pass_rate() {
     let out = flow(&["test", "tests/cmd/programs/tested.flow", "--repeat", "3"]);
     assert_eq!(code(&out), 1);
     let text = stdout(&out);
-    assert!(text.contains("the poem is a haiku (3/3 runs passed)"), "{text}");
-    assert!(text.contains("the poem mentions the topic (0/3 runs passed)"), "{text}");
+    assert!(
+        text.contains("the poem is a haiku (3/3 runs passed)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("the poem mentions the topic (0/3 runs passed)"),
+        "{text}"
+    );
 }
 
 #[test]

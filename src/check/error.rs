@@ -978,10 +978,7 @@ pub enum CheckError {
     },
 
     #[error("an expectation must be {expected}, but this is `{found}`")]
-    #[diagnostic(
-        code(flow::check::test_expect_type),
-        help("{help}")
-    )]
+    #[diagnostic(code(flow::check::test_expect_type), help("{help}"))]
     TestExpectType {
         expected: &'static str,
         found: Type,

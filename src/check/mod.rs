@@ -89,7 +89,10 @@ fn explained_by(e: &CheckError, gaps: &Gaps) -> bool {
     match e {
         CheckError::UndefinedName { name, .. }
         | CheckError::UndefinedModel { name, .. }
-        | CheckError::UndefinedOutput { name, .. } => gaps.may_declare(name),
+        | CheckError::UndefinedOutput { name, .. }
+        | CheckError::TestUnknownInput { name, .. }
+        | CheckError::TestUnknownModel { name, .. }
+        | CheckError::TestUnknownOutput { name, .. } => gaps.may_declare(name),
         CheckError::Unused { .. } => true,
         CheckError::NoOutput { .. } => gaps.may_output(),
         _ => false,
@@ -103,7 +106,11 @@ pub(crate) fn check_errors(program: &Program) -> (Option<FlowGraph>, Vec<CheckEr
     (graph, errors)
 }
 
-type All = (Option<FlowGraph>, Vec<crate::testing::TestCase>, Vec<CheckError>);
+type All = (
+    Option<FlowGraph>,
+    Vec<crate::testing::TestCase>,
+    Vec<CheckError>,
+);
 
 fn check_all(program: &Program) -> All {
     let mut errors = Vec::new();

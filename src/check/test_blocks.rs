@@ -11,7 +11,9 @@ use super::types;
 use crate::graph::{Builtin, FlowGraph};
 use crate::model::ModelSpec;
 use crate::syntax::Span;
-use crate::syntax::ast::{self, BinaryOp, ExprKind, Item, Literal, LiteralKind, TestDecl, TestLine};
+use crate::syntax::ast::{
+    self, BinaryOp, ExprKind, Item, Literal, LiteralKind, TestDecl, TestLine,
+};
 use crate::testing::{ExpectKind, Expectation, TestCase};
 use crate::types::Type;
 
@@ -89,7 +91,11 @@ fn check_one(
                         test: name.clone(),
                         name: input.name.clone(),
                         span: input.span,
-                        help: listed("the inputs are", graph.inputs.keys(), "the program has no inputs"),
+                        help: listed(
+                            "the inputs are",
+                            graph.inputs.keys(),
+                            "the program has no inputs",
+                        ),
                         suggestion: Suggestion(did_you_mean(
                             &input.name,
                             graph.inputs.keys().map(String::as_str),
@@ -121,7 +127,11 @@ fn check_one(
                         test: name.clone(),
                         name: decl.name.name.clone(),
                         span: decl.name.span,
-                        help: listed("the models are", declared_models.keys(), "the program declares no models"),
+                        help: listed(
+                            "the models are",
+                            declared_models.keys(),
+                            "the program declares no models",
+                        ),
                         suggestion: Suggestion(did_you_mean(
                             &decl.name.name,
                             declared_models.keys().map(String::as_str),

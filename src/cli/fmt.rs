@@ -60,7 +60,9 @@ pub fn run(files: &[PathBuf], check: bool, term: &mut Terminal) -> Result<(), Fa
     }
     if check && !changed.is_empty() {
         let what = super::check::plural(changed.len(), "file");
-        term.err(&format!("error: {what} not formatted; run `flow fmt` on them\n"));
+        term.err(&format!(
+            "error: {what} not formatted; run `flow fmt` on them\n"
+        ));
     }
     if refused {
         Err(Failure::quiet(exit::FAILURE))

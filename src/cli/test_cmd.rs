@@ -106,7 +106,10 @@ pub fn run(o: Options<'_>, term: &mut Terminal) -> Result<(), Failure> {
     let passed = results.iter().filter(|r| r.passed()).count();
     let failed = results.len() - passed;
     if o.json {
-        term.out(&format!("{:#}\n", document(&results, repeat, passed, failed)));
+        term.out(&format!(
+            "{:#}\n",
+            document(&results, repeat, passed, failed)
+        ));
         term.json_written();
     } else {
         for r in &results {
@@ -174,7 +177,10 @@ fn human(r: &Result_, repeat: u32) -> String {
             span,
         } => {
             let place = span.map(|s| format!("{}: ", at(s))).unwrap_or_default();
-            let code = code.as_deref().map(|c| format!(" [{c}]")).unwrap_or_default();
+            let code = code
+                .as_deref()
+                .map(|c| format!(" [{c}]"))
+                .unwrap_or_default();
             out.push_str(&format!("  {place}could not run: {message}{code}\n"));
         }
     }

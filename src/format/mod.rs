@@ -203,7 +203,11 @@ impl<'s> Shape<'s> {
                 self.line_starts.insert(body.span.start);
                 self.expr(body);
             }
-            ExprKind::Str(_) | ExprKind::Int(_) | ExprKind::Number(_) | ExprKind::Bool(_) | ExprKind::Name(_) => {}
+            ExprKind::Str(_)
+            | ExprKind::Int(_)
+            | ExprKind::Number(_)
+            | ExprKind::Bool(_)
+            | ExprKind::Name(_) => {}
         }
     }
 }

@@ -142,9 +142,10 @@ fn to_symbol(rule: Rule) -> Option<(Group, &'static str)> {
         | Rule::kw_output
         | Rule::test_decl
         | Rule::kw_test => (Statement, "a statement"),
-        Rule::expect_line | Rule::test_input | Rule::kw_expect => {
-            (Category, "a test line (`expect ...`, `NAME = value` or `model ...`)")
-        }
+        Rule::expect_line | Rule::test_input | Rule::kw_expect => (
+            Category,
+            "a test line (`expect ...`, `NAME = value` or `model ...`)",
+        ),
         Rule::kw_contains => (Token, "`contains`"),
         Rule::ident => (Category, "a name"),
         Rule::field_name | Rule::field => (Category, "a field name"),

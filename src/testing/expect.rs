@@ -32,11 +32,13 @@ pub struct Failure {
 }
 
 /// `Ok` when the expectation holds.
-pub fn judge(x: &Expectation, facts: &Facts<'_>) -> Result<(), Failure> {
-    let bad = |message: String| Failure {
-        message,
-        actual: None,
-        expected: None,
+pub fn judge(x: &Expectation, facts: &Facts<'_>) -> Result<(), Box<Failure>> {
+    let bad = |message: String| {
+        Box::new(Failure {
+            message,
+            actual: None,
+            expected: None,
+        })
     };
     match &x.kind {
         ExpectKind::Equal(a, b) => {
@@ -44,11 +46,11 @@ pub fn judge(x: &Expectation, facts: &Facts<'_>) -> Result<(), Failure> {
             if compare(CompareOp::Eq, &a, &b).unwrap_or(false) {
                 Ok(())
             } else {
-                Err(Failure {
+                Err(Box::new(Failure {
                     message: format!("expected {}, got {}", show(&b), show(&a)),
                     actual: Some(a.to_json()),
                     expected: Some(b.to_json()),
-                })
+                }))
             }
         }
         ExpectKind::Contains(hay, needle) => {
@@ -59,16 +61,20 @@ pub fn judge(x: &Expectation, facts: &Facts<'_>) -> Result<(), Failure> {
             if contains(&hay, &needle) {
                 Ok(())
             } else {
-                Err(Failure {
-                    message: format!("expected it to contain {}, got {}", show(&needle), show(&hay)),
+                Err(Box::new(Failure {
+                    message: format!(
+                        "expected it to contain {}, got {}",
+                        show(&needle),
+                        show(&hay)
+                    ),
                     actual: Some(hay.to_json()),
                     expected: Some(needle.to_json()),
-                })
+                }))
             }
         }
         ExpectKind::Holds(e) => match eval(e, facts).map_err(bad)? {
             Value::Bool(true) => Ok(()),
-            _ => Err(held_false(e, facts)),
+            _ => Err(Box::new(held_false(e, facts))),
         },
     }
 }
@@ -80,7 +86,12 @@ fn held_false(e: &Expr, facts: &Facts<'_>) -> Failure {
         && let (Ok(a), Ok(b)) = (eval(a, facts), eval(b, facts))
     {
         return Failure {
-            message: format!("expected a value {} {}, got {}", op.symbol(), show(&b), show(&a)),
+            message: format!(
+                "expected a value {} {}, got {}",
+                op.symbol(),
+                show(&b),
+                show(&a)
+            ),
             actual: Some(a.to_json()),
             expected: None,
         };
@@ -160,9 +171,11 @@ fn eval(e: &Expr, facts: &Facts<'_>) -> Result<Value, String> {
                         BinaryOp::Gt => CompareOp::Gt,
                         _ => CompareOp::Ge,
                     };
-                    Value::Bool(compare(op, &a, &b).map_err(|_| {
-                        format!("{} and {} cannot be ordered", show(&a), show(&b))
-                    })?)
+                    Value::Bool(
+                        compare(op, &a, &b).map_err(|_| {
+                            format!("{} and {} cannot be ordered", show(&a), show(&b))
+                        })?,
+                    )
                 }
             }
         }
@@ -201,7 +214,11 @@ fn field_of(v: &Value, name: &str) -> Option<Value> {
 }
 
 fn builtin(name: &str, args: &[Value]) -> Result<Value, String> {
-    let text = |i: usize| args.get(i).map(|v| normalize(v).to_text()).unwrap_or_default();
+    let text = |i: usize| {
+        args.get(i)
+            .map(|v| normalize(v).to_text())
+            .unwrap_or_default()
+    };
     let Some(b) = Builtin::from_name(name) else {
         return Err(format!("there is no builtin `{name}`"));
     };

@@ -98,7 +98,10 @@ pub async fn run_test(program: &Program, test: &TestCase, offline: bool) -> Outc
         Err(errors) => {
             return match errors.first() {
                 Some(e) => Outcome::error(e, Some(test.span)),
-                None => Outcome::error(&crate::InternalError::new("inputs refused without a reason"), None),
+                None => Outcome::error(
+                    &crate::InternalError::new("inputs refused without a reason"),
+                    None,
+                ),
             };
         }
     };
@@ -127,7 +130,7 @@ pub async fn run_test(program: &Program, test: &TestCase, offline: bool) -> Outc
             judge(x, &facts).err().map(|failure| Missed {
                 index,
                 span: x.span,
-                failure,
+                failure: *failure,
             })
         })
         .collect();

@@ -320,7 +320,11 @@ pub fn bind(
 
 /// One input's value from JSON by its declared type, as [`bind_json`]
 /// converts it: a test block's values are checked by the same rules.
-pub(crate) fn convert_json(name: &str, j: &serde_json::Value, ty: &Type) -> Result<Value, InputError> {
+pub(crate) fn convert_json(
+    name: &str,
+    j: &serde_json::Value,
+    ty: &Type,
+) -> Result<Value, InputError> {
     json::convert(name, j, ty)
 }
 
