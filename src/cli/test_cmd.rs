@@ -45,12 +45,15 @@ impl Result_ {
 
 pub fn run(o: Options<'_>, term: &mut Terminal) -> Result<(), Failure> {
     let mut broken = false;
+    // With `--json`, what kept a file's tests from running, in the document.
+    let mut errors = Vec::new();
     let mut programs = Vec::new();
     for path in o.files {
         let src = match source::read(path) {
             Ok(src) => src,
             Err(e) => {
                 term.diagnostic(&e, None);
+                errors.push(crate::engine::json::to_json(&e, None));
                 broken = true;
                 continue;
             }
@@ -59,6 +62,12 @@ pub fn run(o: Options<'_>, term: &mut Terminal) -> Result<(), Failure> {
             Ok(p) => programs.push(p),
             Err(f) => {
                 term.diagnostics(f.diagnostics.iter(), Some(&f.source));
+                errors.extend(
+                    f.diagnostics
+                        .iter()
+                        .filter(|d| crate::diagnostic::is_error(d.as_ref()))
+                        .map(|d| crate::engine::json::to_json(d.as_ref(), Some(&f.source))),
+                );
                 term.err(&format!(
                     "error: `{}` has errors; fix them to run its tests\n",
                     f.source.name
@@ -82,10 +91,12 @@ pub fn run(o: Options<'_>, term: &mut Terminal) -> Result<(), Failure> {
         // Every run of every test at once, each in a task with its own engine.
         let mut tasks = Vec::new();
         for (program, test) in &selected {
+            // The runs of one test share its models' limits; tests share nothing.
+            let limits = crate::engine::LimitsRegistry::new();
             for _ in 0..repeat {
-                let (program, test) = (program.clone(), test.clone());
+                let (program, test, limits) = (program.clone(), test.clone(), limits.clone());
                 tasks.push(tokio::spawn(async move {
-                    run_test(&program, &test, offline).await
+                    run_test(&program, &test, offline, Some(limits)).await
                 }));
             }
         }
@@ -106,10 +117,9 @@ pub fn run(o: Options<'_>, term: &mut Terminal) -> Result<(), Failure> {
     let passed = results.iter().filter(|r| r.passed()).count();
     let failed = results.len() - passed;
     if o.json {
-        term.out(&format!(
-            "{:#}\n",
-            document(&results, repeat, passed, failed)
-        ));
+        let mut doc = document(&results, repeat, passed, failed);
+        doc["errors"] = serde_json::Value::Array(errors);
+        term.out(&format!("{doc:#}\n"));
         term.json_written();
     } else {
         for r in &results {

@@ -13,6 +13,9 @@
 
 mod tokens;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::HashSet;
 
 use tokens::{Kind, Token};

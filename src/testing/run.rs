@@ -6,7 +6,7 @@ use miette::Diagnostic;
 
 use super::TestCase;
 use super::expect::{Facts, Failure, judge};
-use crate::engine::{Engine, EngineOptions, ModelOverride, Program, RunControl};
+use crate::engine::{Engine, EngineOptions, LimitsRegistry, ModelOverride, Program, RunControl};
 use crate::syntax::Span;
 
 /// How a test ran.
@@ -76,9 +76,17 @@ impl Outcome {
 
 /// Runs `test` of `program` once. `offline` swaps every model still real
 /// after the test's own replacements for a placeholder-inventing stand-in.
-pub async fn run_test(program: &Program, test: &TestCase, offline: bool) -> Outcome {
+/// Runs of one test given the same `limits` share its models' `concurrency`
+/// and `rpm`, as `--repeat` needs against a real provider.
+pub async fn run_test(
+    program: &Program,
+    test: &TestCase,
+    offline: bool,
+    limits: Option<LimitsRegistry>,
+) -> Outcome {
     let options = EngineOptions {
         offline,
+        limits,
         models: test
             .models
             .iter()
