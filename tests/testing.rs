@@ -97,3 +97,36 @@ fn fmt_rewrites_files_in_place() {
     let out = flow(&["fmt", "--check", path.to_str().unwrap()]);
     assert_eq!(code(&out), 0, "{}", stdout(&out));
 }
+
+#[tokio::test]
+async fn the_library_runs_a_test_through_an_engine() {
+    let src = std::fs::read_to_string("tests/cmd/programs/tested.flow").unwrap();
+    let program = flow::Program::compile("tested.flow", src).unwrap();
+    let names: Vec<&str> = program.tests().iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "the poem is a haiku",
+            "the greeting is friendly",
+            "the poem mentions the topic"
+        ]
+    );
+    let first = flow::testing::run_test(&program, &program.tests()[0], false, None).await;
+    assert!(first.passed(), "{first:?}");
+    assert_eq!(first.calls, 2);
+    let last = flow::testing::run_test(&program, &program.tests()[2], false, None).await;
+    let flow::testing::Verdict::Failed(missed) = &last.verdict else {
+        panic!("{last:?}");
+    };
+    assert_eq!(missed.len(), 2);
+    assert_eq!(
+        missed[0].failure.actual,
+        Some(serde_json::json!("Snow on the branches"))
+    );
+    assert_eq!(
+        missed[0].failure.expected,
+        Some(serde_json::json!("winter"))
+    );
+    // The program itself is untouched by a test's replacement.
+    assert!(program.tests()[2].is_offline(program.graph()));
+}
