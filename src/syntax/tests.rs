@@ -1282,3 +1282,10 @@ fn item_22_a_judge_takes_criteria() {
     );
     assert_eq!(e.to_string(), "a judge's criteria cannot interpolate `{x}`");
 }
+
+#[test]
+fn a_broken_test_block_is_one_error_even_with_a_model_line() {
+    let src = "model m = mock()\noutput a = ask m \"x\"\n\ntest \"t\" <\n  model m = mock(reply: \"y\")\n  expect a ==\n>\n";
+    let errs = errors(src);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+}
