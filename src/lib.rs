@@ -24,6 +24,7 @@ pub mod check;
 pub mod cli;
 pub mod diagnostic;
 pub mod engine;
+pub mod format;
 pub mod graph;
 pub mod import;
 pub mod internal;
@@ -34,6 +35,7 @@ pub mod schema;
 #[cfg(feature = "serve")]
 pub mod serve;
 pub mod syntax;
+pub mod testing;
 pub(crate) mod text;
 pub mod types;
 pub mod value;
@@ -55,6 +57,8 @@ pub struct Compiled {
     pub graph: Option<graph::FlowGraph>,
     /// Errors, then warnings, each sorted by position.
     pub diagnostics: Diagnostics,
+    /// The checked `test` blocks (empty when there were errors).
+    pub tests: Vec<testing::TestCase>,
 }
 
 /// Parses and checks `source`, giving the graph when it has no errors; its

@@ -6,7 +6,7 @@ use proptest::prelude::*;
 
 use crate::support::*;
 
-fn examples() -> Vec<String> {
+pub(crate) fn examples() -> Vec<String> {
     flow_files("examples")
         .iter()
         .filter_map(|p| std::fs::read_to_string(p).ok())
@@ -50,7 +50,7 @@ fn deep_nesting_is_a_diagnostic_not_a_crash() {
     }
 }
 
-const TOKENS: &[&str] = &[
+pub(crate) const TOKENS: &[&str] = &[
     "model",
     "input",
     "output",

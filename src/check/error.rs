@@ -1053,6 +1053,115 @@ pub enum CheckError {
         #[label("temperature 0 here")]
         temperature: Span,
     },
+
+    // ----- tests ---------------------------------------------------------
+    #[error("test {name:?} is declared twice")]
+    #[diagnostic(
+        code(flow::check::duplicate_test),
+        help("give each test its own name: `flow test --filter` and the results name tests by it")
+    )]
+    DuplicateTest {
+        name: String,
+        #[label("first declared here")]
+        first: Span,
+        #[label("declared again here")]
+        second: Span,
+    },
+
+    #[error("test {test:?} gives a value to `{name}`, which is not an input")]
+    #[diagnostic(code(flow::check::test_unknown_input), help("{help}{suggestion}"))]
+    TestUnknownInput {
+        test: String,
+        name: String,
+        #[label("no input named `{name}`")]
+        span: Span,
+        /// The inputs there are.
+        help: String,
+        suggestion: Suggestion,
+    },
+
+    #[error("test {test:?} gives input `{name}` a value not of its type: {reason}")]
+    #[diagnostic(code(flow::check::test_input_value), help("{help}"))]
+    TestInputValue {
+        test: String,
+        name: String,
+        reason: String,
+        help: String,
+        #[label("not a value of the input's type")]
+        span: Span,
+    },
+
+    #[error("test {test:?} gives no value to input `{name}` of type {ty}")]
+    #[diagnostic(
+        code(flow::check::test_missing_input),
+        help("add `{name} = VALUE` to the test, or give the input a default in the program")
+    )]
+    TestMissingInput {
+        test: String,
+        name: String,
+        ty: Type,
+        #[label("this test")]
+        span: Span,
+    },
+
+    #[error("test {test:?} replaces model `{name}`, which the program does not declare")]
+    #[diagnostic(code(flow::check::test_unknown_model), help("{help}{suggestion}"))]
+    TestUnknownModel {
+        test: String,
+        name: String,
+        #[label("no model named `{name}`")]
+        span: Span,
+        help: String,
+        suggestion: Suggestion,
+    },
+
+    #[error("test {test:?} gives `{name}` twice")]
+    #[diagnostic(
+        code(flow::check::test_duplicate_line),
+        help("a test gives each input one value and replaces each model once")
+    )]
+    TestDuplicateLine {
+        test: String,
+        name: String,
+        #[label("first given here")]
+        first: Span,
+        #[label("given again here")]
+        second: Span,
+    },
+
+    #[error("test {test:?} expects `{name}`, which is not an output")]
+    #[diagnostic(code(flow::check::test_unknown_output), help("{help}{suggestion}"))]
+    TestUnknownOutput {
+        test: String,
+        name: String,
+        #[label("no output named `{name}`")]
+        span: Span,
+        help: String,
+        suggestion: Suggestion,
+    },
+
+    #[error("an expectation must be {expected}, but this is `{found}`")]
+    #[diagnostic(code(flow::check::test_expect_type), help("{help}"))]
+    TestExpectType {
+        expected: &'static str,
+        found: Type,
+        help: &'static str,
+        #[label("this is `{found}`")]
+        span: Span,
+    },
+
+    #[error("an expectation cannot {what}")]
+    #[diagnostic(
+        code(flow::check::test_expect_form),
+        help(
+            "an expectation reads the outputs, `calls` and `saved` with operators, literals and builtins; put the work in the program and expect its output"
+        )
+    )]
+    TestExpectForm {
+        what: &'static str,
+        #[label("not allowed in `expect`")]
+        span: Span,
+    },
 }
 
 /// Why an `unknown_option` happened, for its help text.

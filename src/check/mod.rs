@@ -30,6 +30,7 @@ mod names;
 mod resolve;
 mod sections;
 mod suggest;
+mod test_blocks;
 mod typedefs;
 mod types;
 mod usage;
@@ -53,6 +54,8 @@ pub struct Checked {
     pub graph: Option<FlowGraph>,
     /// Errors and warnings, in the order they were found.
     pub diagnostics: Vec<BoxDiagnostic>,
+    /// The program's `test` blocks, checked (meaningful when `graph` is).
+    pub tests: Vec<crate::testing::TestCase>,
 }
 
 /// Checks a parsed program and lowers it to a graph, collecting every error
@@ -68,7 +71,7 @@ pub fn check(program: &Program) -> Checked {
 /// missing: "unused" is a claim about the whole program, and any of them may
 /// have been the use.
 pub fn check_partial(program: &Program, gaps: &Gaps) -> Checked {
-    let (graph, mut errors) = check_errors(program);
+    let (graph, tests, mut errors) = check_all(program);
     if !gaps.is_empty() {
         errors.retain(|e| !explained_by(e, gaps));
     }
@@ -78,6 +81,7 @@ pub fn check_partial(program: &Program, gaps: &Gaps) -> Checked {
             .into_iter()
             .map(|e| Box::new(e) as BoxDiagnostic)
             .collect(),
+        tests,
     }
 }
 
@@ -86,7 +90,10 @@ fn explained_by(e: &CheckError, gaps: &Gaps) -> bool {
     match e {
         CheckError::UndefinedName { name, .. }
         | CheckError::UndefinedModel { name, .. }
-        | CheckError::UndefinedOutput { name, .. } => gaps.may_declare(name),
+        | CheckError::UndefinedOutput { name, .. }
+        | CheckError::TestUnknownInput { name, .. }
+        | CheckError::TestUnknownModel { name, .. }
+        | CheckError::TestUnknownOutput { name, .. } => gaps.may_declare(name),
         CheckError::Unused { .. } => true,
         CheckError::NoOutput { .. } => gaps.may_output(),
         _ => false,
@@ -94,7 +101,19 @@ fn explained_by(e: &CheckError, gaps: &Gaps) -> bool {
 }
 
 /// [`check`] with the concrete error type, for tests and tools that match on it.
+#[cfg(test)]
 pub(crate) fn check_errors(program: &Program) -> (Option<FlowGraph>, Vec<CheckError>) {
+    let (graph, _, errors) = check_all(program);
+    (graph, errors)
+}
+
+type All = (
+    Option<FlowGraph>,
+    Vec<crate::testing::TestCase>,
+    Vec<CheckError>,
+);
+
+fn check_all(program: &Program) -> All {
     let mut errors = Vec::new();
     let typedefs = typedefs::TypeDefs::collect(program, &mut errors);
     let scope = names::Scope::collect(program, &mut errors);
@@ -120,6 +139,7 @@ pub(crate) fn check_errors(program: &Program) -> (Option<FlowGraph>, Vec<CheckEr
     if !scope.outputs.is_empty() {
         typedefs.unused(&mut errors);
     }
+    let tests = test_blocks::check(program, &graph, &scope.models, &mut errors);
     let ok = errors.iter().all(CheckError::is_warning);
-    (ok.then_some(graph), errors)
+    (ok.then_some(graph), tests, errors)
 }

@@ -49,14 +49,15 @@ pub fn build_models(
 ) -> IndexMap<String, ModelSpec> {
     let mut specs = IndexMap::new();
     for (name, decl) in decls {
-        if let Some(spec) = build(decl, errors) {
+        if let Some(spec) = build_one(decl, errors) {
             specs.insert(name.clone(), spec);
         }
     }
     specs
 }
 
-fn build(decl: &ModelDecl, errors: &mut Vec<CheckError>) -> Option<ModelSpec> {
+/// One declaration's spec (a test block's model is built like any other).
+pub(super) fn build_one(decl: &ModelDecl, errors: &mut Vec<CheckError>) -> Option<ModelSpec> {
     let Some(provider) = ProviderKind::from_name(&decl.provider.name) else {
         errors.push(CheckError::UnknownProvider {
             name: decl.provider.name.clone(),

@@ -155,7 +155,8 @@ impl<'a> Scope<'a> {
                     }
                 }
                 // Types have a namespace of their own (`typedefs`).
-                Item::Type(_) => {}
+                // A test declares nothing: it is checked against the graph.
+                Item::Type(_) | Item::Test(_) => {}
                 Item::Function(f) => {
                     if let Some(first) = scope.functions.get(&f.name.name) {
                         errors.push(CheckError::DuplicateFunction {

@@ -41,6 +41,33 @@ pub enum Command {
     Run(RunArgs),
     /// Serve the program over HTTP, as an OpenAI-compatible chat model
     Serve(ServeArgs),
+    /// Run the `test` blocks of each program, all at once
+    Test {
+        /// Programs whose tests to run
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Only the tests whose name contains this text
+        #[arg(long, value_name = "SUBSTRING")]
+        filter: Option<String>,
+        /// Print one JSON document of results
+        #[arg(long)]
+        json: bool,
+        /// Run each test N times and report its pass rate (for real models)
+        #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10000))]
+        repeat: u32,
+        /// Replace every model a test leaves real by one that invents placeholders
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Rewrite programs in flow's one layout (`-` formats standard input to standard output)
+    Fmt {
+        /// Programs to format
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Change nothing: print a diff of each file that would change, and exit 1 if any would
+        #[arg(long)]
+        check: bool,
+    },
     /// Inspect or empty the call cache
     Cache {
         #[command(subcommand)]

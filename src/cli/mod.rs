@@ -5,6 +5,7 @@ mod batch;
 mod cache_cmd;
 mod check;
 mod features;
+mod fmt;
 mod graph;
 mod progress;
 mod report;
@@ -14,6 +15,7 @@ mod serve;
 mod setup;
 mod source;
 mod terminal;
+mod test_cmd;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -75,6 +77,7 @@ fn main_on_big_stack() -> ExitCode {
     let mut term = Terminal::new(report::Style::detect());
     term.set_json(match &cli.command {
         Command::Run(args) => args.json,
+        Command::Test { json, .. } => *json,
         Command::Cache {
             action: args::CacheAction::Stats { json, .. },
         } => *json,
@@ -98,6 +101,23 @@ fn main_on_big_stack() -> ExitCode {
         #[cfg(not(feature = "serve"))]
         Command::Serve(_) => Err(features::missing("serve", "flow serve")),
         Command::Cache { action } => cache_cmd::run(action, &mut term),
+        Command::Fmt { files, check } => fmt::run(&files, check, &mut term),
+        Command::Test {
+            files,
+            filter,
+            json,
+            repeat,
+            offline,
+        } => test_cmd::run(
+            test_cmd::Options {
+                files: &files,
+                filter: filter.as_deref(),
+                json,
+                repeat,
+                offline,
+            },
+            &mut term,
+        ),
         Command::Completions { shell } => {
             completions(shell, &mut term);
             Ok(())

@@ -106,7 +106,7 @@ pub fn failure_doc(errors: Vec<Value>) -> Value {
 }
 
 /// 1-based line and character column of byte `offset` in `text`.
-fn position(text: &str, offset: usize) -> (usize, usize) {
+pub fn position(text: &str, offset: usize) -> (usize, usize) {
     let mut at = offset.min(text.len());
     while !text.is_char_boundary(at) {
         at -= 1;

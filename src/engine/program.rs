@@ -9,6 +9,7 @@ use crate::import::{FsLoader, SourceLoader};
 
 use crate::diagnostic::Diagnostics;
 use crate::graph::FlowGraph;
+use crate::testing::TestCase;
 
 /// A program's text and the name it is known by (its path, usually), with
 /// the files it imports.
@@ -55,6 +56,7 @@ pub struct Program {
     graph: Arc<FlowGraph>,
     source: Arc<SourceFile>,
     warnings: Arc<Diagnostics>,
+    tests: Arc<Vec<TestCase>>,
 }
 
 /// A program that did not compile: every error and warning, sorted by
@@ -121,6 +123,7 @@ impl Program {
                 graph: Arc::new(graph),
                 source,
                 warnings: Arc::new(compiled.diagnostics),
+                tests: Arc::new(compiled.tests),
             }),
             None => Err(CompileFailure {
                 source,
@@ -147,6 +150,11 @@ impl Program {
             .into_iter()
             .map(|s| s.name)
             .collect()
+    }
+
+    /// The program's `test` blocks, checked; `flow run` ignores them.
+    pub fn tests(&self) -> &[TestCase] {
+        &self.tests
     }
 
     /// Warnings found while compiling (a program with errors is not a `Program`).

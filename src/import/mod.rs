@@ -59,6 +59,7 @@ pub fn compile(name: &str, text: &str, loader: &dyn SourceLoader) -> (Compiled, 
         diagnostics,
     };
     let mut graph = None;
+    let mut tests = Vec::new();
     if let Some(mut program) = parsed.program {
         let main = normalize(Path::new(name));
         let imports: Vec<ImportDecl> = program
@@ -96,6 +97,7 @@ pub fn compile(name: &str, text: &str, loader: &dyn SourceLoader) -> (Compiled, 
             gatherer.diagnostics.push_boxed(d);
         }
         graph = checked.graph;
+        tests = checked.tests;
     }
     let mut diagnostics = gatherer.diagnostics;
     diagnostics.sort();
@@ -104,7 +106,17 @@ pub fn compile(name: &str, text: &str, loader: &dyn SourceLoader) -> (Compiled, 
     } else {
         graph
     };
-    (Compiled { graph, diagnostics }, gatherer.files)
+    if graph.is_none() {
+        tests.clear();
+    }
+    (
+        Compiled {
+            graph,
+            diagnostics,
+            tests,
+        },
+        gatherer.files,
+    )
 }
 
 struct Gatherer<'l> {

@@ -66,7 +66,13 @@ impl<'p> Renamer<'p> {
                 i.alias.name = format!("{}{}", self.prefix, i.alias.name);
                 Item::Import(i)
             }
-            Item::Input(_) | Item::Binding(_) | Item::Section(_) | Item::Output(_) => return None,
+            // An imported file's tests are its own: `flow test` runs them
+            // on that file.
+            Item::Input(_)
+            | Item::Binding(_)
+            | Item::Section(_)
+            | Item::Output(_)
+            | Item::Test(_) => return None,
         })
     }
 

@@ -226,7 +226,7 @@ pub(crate) fn kind_name(v: &Value) -> &'static str {
 }
 
 /// JSON scalars behave like the flow values they spell.
-fn normalize(v: &Value) -> Value {
+pub(crate) fn normalize(v: &Value) -> Value {
     match v {
         Value::Json(serde_json::Value::String(s)) => Value::Text(s.clone()),
         Value::Json(serde_json::Value::Bool(b)) => Value::Bool(*b),

@@ -41,7 +41,7 @@ mod call;
 mod ctx;
 mod env;
 pub(crate) mod error;
-mod eval;
+pub(crate) mod eval;
 pub(crate) mod events;
 pub(crate) mod gate;
 pub(crate) mod limits;

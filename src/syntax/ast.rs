@@ -33,6 +33,8 @@ pub enum Item {
     Function(FnDecl),
     /// `import "PATH" as NAME`.
     Import(ImportDecl),
+    /// `test "name" < ... >`: checked with the program, run by `flow test` only.
+    Test(TestDecl),
 }
 
 impl Item {
@@ -46,6 +48,7 @@ impl Item {
             Item::Type(t) => t.span,
             Item::Function(f) => f.span,
             Item::Import(i) => i.span,
+            Item::Test(t) => t.span,
         }
     }
 }
@@ -164,6 +167,52 @@ pub struct ImportDecl {
     /// Set once the file has been read and parsed: names missing from a
     /// file that could not be are not reported again, one by one.
     pub loaded: bool,
+    pub span: Span,
+}
+
+/// `test "NAME" < LINE ... >`: the program run with these inputs and models,
+/// and what its outputs must then be.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestDecl {
+    /// The test's name, decoded, and where its string is written.
+    pub name: (String, Span),
+    /// The lines in written order.
+    pub lines: Vec<TestLine>,
+    /// The `<` that opens the block.
+    pub open: Span,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TestLine {
+    /// `NAME = VALUE`: an input's value (a constant, as in a model declaration).
+    Input {
+        name: Ident,
+        value: Literal,
+        span: Span,
+    },
+    /// `model NAME = PROVIDER(...)`: a declared model replaced for this test.
+    Model(ModelDecl),
+    /// `expect ...`.
+    Expect(Expect),
+}
+
+impl TestLine {
+    pub fn span(&self) -> Span {
+        match self {
+            TestLine::Input { span, .. } => *span,
+            TestLine::Model(m) => m.span,
+            TestLine::Expect(e) => e.span,
+        }
+    }
+}
+
+/// `expect BOOL` or `expect HAYSTACK contains NEEDLE`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expect {
+    pub value: Expr,
+    /// The needle of `contains`.
+    pub contains: Option<Expr>,
     pub span: Span,
 }
 

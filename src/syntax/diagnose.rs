@@ -143,7 +143,14 @@ fn to_symbol(rule: Rule) -> Option<(Group, &'static str)> {
         | Rule::kw_type
         | Rule::kw_model
         | Rule::kw_input
-        | Rule::kw_output => (Statement, "a statement"),
+        | Rule::kw_output
+        | Rule::test_decl
+        | Rule::kw_test => (Statement, "a statement"),
+        Rule::expect_line | Rule::test_input | Rule::kw_expect => (
+            Category,
+            "a test line (`expect ...`, `NAME = value` or `model ...`)",
+        ),
+        Rule::kw_contains => (Token, "`contains`"),
         Rule::ident | Rule::qual_name | Rule::qual_call => (Category, "a name"),
         Rule::param => (Category, "a parameter `name: type`"),
         Rule::fn_block => (Token, "`<`"),

@@ -41,6 +41,11 @@ pub fn parse(source: &str) -> Result<ast::Program, Vec<SyntaxError>> {
     }
 }
 
+/// Whether `word` is a keyword (never a name), for the formatter's spacing.
+pub(crate) fn is_keyword(word: &str) -> bool {
+    parser::KEYWORDS.contains(&word)
+}
+
 /// Parses as much of a `.flow` file as parses: every syntax error, the
 /// statements without one, and what the others mention, so that checking
 /// the rest can leave out what only the missing statements explain.

@@ -28,6 +28,9 @@ pub const KEYWORDS: &[&str] = &[
 
 type R<T> = Result<T, SyntaxError>;
 
+/// The block name of a `test`, where comparisons are allowed.
+const TEST_BLOCK: &str = "test";
+
 /// What one pass of the parser over a whole text gives.
 pub enum Whole {
     /// The grammar (or the pre-scan) rejected it.
@@ -210,6 +213,7 @@ impl Builder<'_> {
                 Rule::type_decl => Item::Type(self.type_decl(item)?),
                 Rule::fn_decl => Item::Function(self.fn_decl(item)?),
                 Rule::import_decl => Item::Import(self.import_decl(item)?),
+                Rule::test_decl => Item::Test(self.test_decl(item)?),
                 Rule::EOI => continue,
                 other => return Err(bug(format!("unexpected item {other:?}"), span_of(&item))),
             };
@@ -256,6 +260,62 @@ impl Builder<'_> {
             provider,
             args,
             options,
+            span,
+        })
+    }
+
+    fn test_decl(&mut self, p: Pair<'_, Rule>) -> R<TestDecl> {
+        let span = span_of(&p);
+        let mut k = Kids::of(p);
+        k.presume(Rule::kw_test)?;
+        let name = k.presume(Rule::string)?;
+        let name = (self.constant_string(name.clone()), span_of(&name));
+        let open = span_of(&k.presume(Rule::open_angle)?);
+        let mut lines = Vec::new();
+        self.blocks.push(TEST_BLOCK);
+        let result = (|| {
+            while let Some(rule) = k.peek_rule() {
+                let line = match rule {
+                    Rule::model_decl => TestLine::Model(self.model_decl(k.next()?)?),
+                    Rule::expect_line => TestLine::Expect(self.expect_line(k.next()?)?),
+                    Rule::test_input => {
+                        let line = k.next()?;
+                        let span = span_of(&line);
+                        let mut l = Kids::of(line);
+                        let name = self.ident(l.presume(Rule::ident)?);
+                        l.presume(Rule::assign)?;
+                        let value = self.literal(l.presume(Rule::literal)?)?;
+                        TestLine::Input { name, value, span }
+                    }
+                    _ => break,
+                };
+                lines.push(line);
+            }
+            Ok(())
+        })();
+        self.blocks.pop();
+        result?;
+        k.presume(Rule::close_angle)?;
+        Ok(TestDecl {
+            name,
+            lines,
+            open,
+            span,
+        })
+    }
+
+    fn expect_line(&mut self, p: Pair<'_, Rule>) -> R<Expect> {
+        let span = span_of(&p);
+        let mut k = Kids::of(p);
+        k.presume(Rule::kw_expect)?;
+        let value = self.expr(k.next()?)?;
+        let contains = match k.accept(Rule::kw_contains) {
+            Some(_) => Some(self.expr(k.next()?)?),
+            None => None,
+        };
+        Ok(Expect {
+            value,
+            contains,
             span,
         })
     }
@@ -695,6 +755,10 @@ impl Builder<'_> {
     }
 
     fn misplaced(&mut self, lhs: &Expr, rhs: &Expr) {
+        // An expectation compares freely: its line ends before the `>`.
+        if self.blocks.last() == Some(&TEST_BLOCK) {
+            return;
+        }
         let whole = lhs.span.to(rhs.span);
         let suggestion = self
             .src

@@ -84,6 +84,8 @@ enum Prev {
     TypePosition,
     /// `list` right after a type position.
     ListInType,
+    /// `test` at the top level: its name, then its block, may follow.
+    Test,
 }
 
 struct Scanner<'a> {
@@ -180,6 +182,9 @@ fn line_start(src: &str, at: usize) -> Option<LineStart> {
         return Some(LineStart::Keyword);
     }
     let after = skip_blank(end);
+    if word == "test" && bytes.get(after) == Some(&b'"') {
+        return Some(LineStart::Keyword);
+    }
     if assigns(after) || (word == "section" && bytes.get(after) == Some(&b'<')) {
         return Some(LineStart::Named);
     }
@@ -493,7 +498,13 @@ impl<'a> Scanner<'a> {
                 }
                 b'"' => {
                     i = self.string_end(i)?;
-                    self.prev = Prev::Other;
+                    // A test's block opens like a section's: its lines are
+                    // no statements of their own.
+                    self.prev = if self.prev == Prev::Test {
+                        Prev::Section
+                    } else {
+                        Prev::Other
+                    };
                     self.value_end = true;
                     self.after_by = false;
                     continue;
@@ -518,6 +529,7 @@ impl<'a> Scanner<'a> {
                     "if" | "not" => self.add_keyword(span)?,
                     "and" | "or" => self.add_chain(span)?,
                     "section" => prev = Prev::Section,
+                    "test" if self.frames.is_empty() => prev = Prev::Test,
                     "for" => self.pending_for.push(self.frames.len()),
                     "as" => prev = Prev::TypePosition,
                     "list" if self.prev == Prev::TypePosition => prev = Prev::ListInType,

@@ -58,6 +58,29 @@ fn item(i: &Item) -> String {
             format!("(fn {} ({}) {body})", f.name.name, params.join(" "))
         }
         Item::Import(i) => format!("(import {:?} {})", i.path, i.alias.name),
+        Item::Test(t) => {
+            let mut s = format!("(test {:?}", t.name.0);
+            for line in &t.lines {
+                match line {
+                    TestLine::Input { name, value, .. } => {
+                        write!(s, " (= {} {})", name.name, lit(value)).ok();
+                    }
+                    TestLine::Model(m) => {
+                        write!(s, " (model {} {})", m.name.name, m.provider.name).ok();
+                    }
+                    TestLine::Expect(e) => {
+                        match &e.contains {
+                            Some(n) => {
+                                write!(s, " (expect {} contains {})", expr(&e.value), expr(n))
+                            }
+                            None => write!(s, " (expect {})", expr(&e.value)),
+                        }
+                        .ok();
+                    }
+                }
+            }
+            s + ")"
+        }
     }
 }
 
@@ -298,6 +321,27 @@ test!(
     r#"(model f mock rules:{"bomb":"yes" "*":"no"} latency:20ms replies:["a" "b"] echo:true t:120000ms u:30000ms v:-1)"#,
 );
 test!(model_no_args, "model f = mock()", "(model f mock)");
+test!(
+    test_block_lines,
+    "test \"t\" <\n  q = \"hi\"\n  model m = mock(reply: \"x\")\n  expect a == \"x\"\n  expect a contains \"x\"\n  expect calls <= 3 and saved > 0\n>",
+    r#"(test "t" (= q "hi") (model m mock) (expect (== a "x")) (expect a contains "x") (expect (and (<= calls 3) (> saved 0))))"#,
+);
+test!(
+    test_block_values_are_constants,
+    "test \"j\" < data = {\"k\": [1, 2]} flag = true >",
+    r#"(test "j" (= data {"k":[1 2]}) (= flag true))"#,
+);
+// `test`, `expect` and `contains` are words only in a test block.
+test!(
+    test_words_stay_names,
+    "test = 1 expect = test contains = expect",
+    "(= test 1) (= expect test) (= contains expect)",
+);
+test!(
+    empty_test_block,
+    "test \"nothing\" < >",
+    r#"(test "nothing")"#
+);
 test!(input_plain, "input q: text", "(input q text)");
 test!(
     input_types,
@@ -1290,4 +1334,11 @@ fn item_22_a_judge_takes_criteria() {
         "interpolation_in_model",
     );
     assert_eq!(e.to_string(), "a judge's criteria cannot interpolate `{x}`");
+}
+
+#[test]
+fn a_broken_test_block_is_one_error_even_with_a_model_line() {
+    let src = "model m = mock()\noutput a = ask m \"x\"\n\ntest \"t\" <\n  model m = mock(reply: \"y\")\n  expect a ==\n>\n";
+    let errs = errors(src);
+    assert_eq!(errs.len(), 1, "{errs:?}");
 }

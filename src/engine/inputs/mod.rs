@@ -13,6 +13,7 @@ use miette::Diagnostic;
 
 use crate::graph::{FlowGraph, NodeKind};
 use crate::syntax::Span;
+use crate::types::Type;
 use crate::value::Value;
 
 pub use text::{InputProblem, ItemProblem, ValueError, parse_input};
@@ -315,6 +316,16 @@ pub fn bind(
     } else {
         Err(InputErrors(errors))
     }
+}
+
+/// One input's value from JSON by its declared type, as [`bind_json`]
+/// converts it: a test block's values are checked by the same rules.
+pub(crate) fn convert_json(
+    name: &str,
+    j: &serde_json::Value,
+    ty: &Type,
+) -> Result<Value, InputError> {
+    json::convert(name, j, ty)
 }
 
 /// A JSON object of inputs in text (a batch row, a request body).
