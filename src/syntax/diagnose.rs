@@ -146,7 +146,7 @@ fn to_symbol(rule: Rule) -> Option<(Group, &'static str)> {
         | Rule::kw_output
         | Rule::test_decl
         | Rule::kw_test => (Statement, "a statement"),
-        Rule::expect_line | Rule::test_input | Rule::kw_expect => (
+        Rule::expect_line | Rule::test_input | Rule::test_model | Rule::kw_expect => (
             Category,
             "a test line (`expect ...`, `NAME = value` or `model ...`)",
         ),

@@ -233,7 +233,8 @@ impl Builder<'_> {
         let span = span_of(&p);
         let mut k = Kids::of(p);
         k.presume(Rule::kw_model)?;
-        let name = self.ident(k.presume(Rule::ident)?);
+        // A test's `model` line may name an imported model (`ns.model`).
+        let name = self.ident(k.next()?);
         k.presume(Rule::assign)?;
         let provider = self.ident(k.presume(Rule::ident)?);
         k.presume(Rule::lparen)?;
@@ -276,7 +277,7 @@ impl Builder<'_> {
         let result = (|| {
             while let Some(rule) = k.peek_rule() {
                 let line = match rule {
-                    Rule::model_decl => TestLine::Model(self.model_decl(k.next()?)?),
+                    Rule::test_model => TestLine::Model(self.model_decl(k.next()?)?),
                     Rule::expect_line => TestLine::Expect(self.expect_line(k.next()?)?),
                     Rule::test_input => {
                         let line = k.next()?;
