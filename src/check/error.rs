@@ -890,6 +890,65 @@ pub enum CheckError {
         #[label("temperature 0 here")]
         temperature: Span,
     },
+
+    #[error("{problem}")]
+    #[diagnostic(
+        code(flow::check::adaptive_vote),
+        help(
+            "an adaptive vote is written `ask ... vote up to N by majority until P`: at most `N` samples, stopping once the leader wins with confidence `P`"
+        )
+    )]
+    AdaptiveVote {
+        problem: AdaptiveProblem,
+        #[label("here")]
+        span: Span,
+    },
+
+    #[error("an adaptive vote's confidence must be above 0.5 and at most 1, not {value}")]
+    #[diagnostic(
+        code(flow::check::confidence_range),
+        help(
+            "write the probability the leader must win with, e.g. `until 0.95`; below 0.5 a vote would stop on a leader that is more likely wrong than right"
+        )
+    )]
+    ConfidenceRange {
+        value: f64,
+        #[label("not in (0.5, 1]")]
+        span: Span,
+    },
+}
+
+/// What is wrong with an adaptive vote's form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdaptiveProblem {
+    /// `until P` on a vote of a fixed count.
+    UntilWithoutCap,
+    /// `up to N` with no confidence to stop at.
+    CapWithoutUntil,
+    /// `until` on a strategy other than `majority`.
+    Strategy(String),
+    /// `until` on a `section < > vote`.
+    Ensemble,
+}
+
+impl fmt::Display for AdaptiveProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AdaptiveProblem::UntilWithoutCap => {
+                f.write_str("`until` needs a cap: write `vote up to N by ... until P`")
+            }
+            AdaptiveProblem::CapWithoutUntil => {
+                f.write_str("`vote up to N` needs `until P`, the confidence to stop at")
+            }
+            AdaptiveProblem::Strategy(s) => write!(
+                f,
+                "only a `majority` vote can stop once confident, not a `{s}` vote"
+            ),
+            AdaptiveProblem::Ensemble => f.write_str(
+                "a `section < > vote` cannot stop once confident yet; vote on one `ask`",
+            ),
+        }
+    }
 }
 
 /// Why an `unknown_option` happened, for its help text.

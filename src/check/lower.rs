@@ -906,8 +906,9 @@ impl Lowerer<'_, '_> {
                 if n.is_some_and(|n| n > 1) {
                     self.deterministic(&ask.model, ask.keyword.to(ask.model.span));
                 }
+                let until = votes::until(v, strategy.as_ref(), false, self.errors);
                 match (n, strategy) {
-                    (Some(n), Some(strategy)) => (Sampling::Vote { n, strategy }, ty),
+                    (Some(n), Some(strategy)) => (Sampling::Vote { n, strategy, until }, ty),
                     _ => (Sampling::One, ty),
                 }
             }
@@ -1009,6 +1010,7 @@ impl Lowerer<'_, '_> {
             },
             self.errors,
         );
+        votes::until(vote, strategy.as_ref(), true, self.errors);
         if per_voter.is_some_and(|n| n > 1) {
             let mut warned: Vec<String> = Vec::new();
             for (model, span) in voter_models {

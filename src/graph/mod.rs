@@ -159,12 +159,16 @@ pub enum Sampling {
     One,
     /// `repeat N`: a list of `N` independent samples.
     Repeat(u32),
-    /// `vote N by S`.
+    /// `vote N by S`, or `vote up to N by S until P`.
     Vote {
-        /// Samples to take.
+        /// Samples to take; with `until`, the most to take (the worst case
+        /// every count of calls reports).
         n: u32,
         /// How they are combined.
         strategy: Strategy,
+        /// `until P`: stop once the leader wins with confidence `P`
+        /// (`runtime::vote::adaptive`); `None` for a vote of exactly `n`.
+        until: Option<f64>,
     },
 }
 

@@ -235,6 +235,11 @@ impl RunCtx {
         });
     }
 
+    /// A vote was decided: its agreement, for the statistics.
+    pub fn record_vote(&self, vote: super::report::VoteStats) {
+        self.rec().stats.votes.push(vote);
+    }
+
     pub fn record_saved<'m>(&self, node: &str, models: impl IntoIterator<Item = &'m str>) {
         let mut calls = 0;
         {

@@ -317,8 +317,12 @@ pub struct Count {
 pub struct Vote {
     /// `None` when `N` is omitted (allowed on sections: one sample per member).
     pub count: Option<Count>,
+    /// `vote up to N ...`: `N` is a cap, not a count (where `up to` is).
+    pub up_to: Option<Span>,
     pub strategy: StrategyExpr,
-    /// From `vote` to the end of the strategy.
+    /// `until P`: the confidence an adaptive vote stops at, and where.
+    pub until: Option<(f64, Span)>,
+    /// From `vote` to the end of the strategy (or of `until P`).
     pub span: Span,
 }
 

@@ -22,7 +22,7 @@ pub(crate) use flow_grammar::{FlowParser, Rule};
 /// Words that cannot be names. Must match `keyword` in the grammar.
 pub const KEYWORDS: &[&str] = &[
     "model", "input", "output", "section", "ask", "system", "as", "vote", "by", "repeat", "for",
-    "in", "if", "then", "else", "and", "or", "not", "true", "false", "timeout", "retry",
+    "in", "if", "then", "else", "and", "or", "not", "true", "false", "timeout", "retry", "until",
 ];
 
 type R<T> = Result<T, SyntaxError>;
@@ -810,12 +810,38 @@ impl Builder<'_> {
                     m.timeout = Some((self.duration(&d), span_of(&d)));
                 }
                 _ => {
-                    let count = k.accept(Rule::count).map(|c| self.count(c));
+                    let mut up_to = None;
+                    let count = match k.accept(Rule::vote_cap) {
+                        Some(cap) => {
+                            let cap_span = span_of(&cap);
+                            let mut c = Kids::of(cap);
+                            c.presume(Rule::kw_up)?;
+                            let to = c.presume(Rule::kw_to)?;
+                            up_to = Some(cap_span.to(span_of(&to)));
+                            Some(self.count(c.presume(Rule::count)?))
+                        }
+                        None => k.accept(Rule::count).map(|c| self.count(c)),
+                    };
                     k.presume(Rule::kw_by)?;
                     let strategy = self.strategy(k.presume(Rule::strategy)?)?;
+                    let until = match k.accept(Rule::vote_until) {
+                        Some(u) => {
+                            let mut c = Kids::of(u);
+                            c.presume(Rule::kw_until)?;
+                            let p = c.next()?;
+                            let value = match p.as_rule() {
+                                Rule::count => self.count(p.clone()).value as f64,
+                                _ => self.number(&p),
+                            };
+                            Some((value, span_of(&p)))
+                        }
+                        None => None,
+                    };
                     m.vote = Some(Vote {
                         count,
+                        up_to,
                         strategy,
+                        until,
                         span,
                     });
                 }
