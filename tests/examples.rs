@@ -17,6 +17,7 @@ per_file_tests! {
         mock_triage,
         moderation_panel,
         self_consistency,
+        split_review,
     ]
 }
 

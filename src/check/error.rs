@@ -225,7 +225,7 @@ pub enum CheckError {
     #[diagnostic(
         code(flow::check::unknown_builtin),
         help(
-            "the builtins are `join`, `split`, `lines`, `len`, `trim`, `lower`, `upper` and `contains`{suggestion}"
+            "the builtins are `join`, `split`, `lines`, `len`, `trim`, `lower`, `upper`, `contains` and `agreement`{suggestion}"
         )
     )]
     UnknownBuiltin {
@@ -904,6 +904,19 @@ pub enum CheckError {
         span: Span,
     },
 
+    #[error("`agreement` reads a vote, but {problem}")]
+    #[diagnostic(
+        code(flow::check::agreement_arg),
+        help(
+            "pass the name of a binding made by `vote`, e.g. `agreement(unsafe)` where `unsafe = ask moderator \"...\" as bool vote 5 by majority`"
+        )
+    )]
+    AgreementArg {
+        problem: String,
+        #[label("not a vote")]
+        span: Span,
+    },
+
     #[error("an adaptive vote's confidence must be above 0.5 and at most 1, not {value}")]
     #[diagnostic(
         code(flow::check::confidence_range),
@@ -916,6 +929,23 @@ pub enum CheckError {
         #[label("not in (0.5, 1]")]
         span: Span,
     },
+}
+
+/// The type `agreement(vote)` gives: how decided the vote was.
+pub fn agreement_type() -> Type {
+    Type::Record(
+        [
+            ("share", Type::Number),
+            ("answered", Type::Int),
+            ("abstained", Type::Int),
+            ("winner", Type::Int),
+            ("samples", Type::Int),
+            ("cap", Type::Int),
+        ]
+        .into_iter()
+        .map(|(k, t)| (k.to_string(), t))
+        .collect(),
+    )
 }
 
 /// What is wrong with an adaptive vote's form.
@@ -942,7 +972,7 @@ impl fmt::Display for AdaptiveProblem {
             }
             AdaptiveProblem::Strategy(s) => write!(
                 f,
-                "only a `majority` vote can stop once confident, not a `{s}` vote"
+                "only a vote by `majority` can stop once confident, not one by `{s}`"
             ),
             AdaptiveProblem::Ensemble => f.write_str(
                 "a `section < > vote` cannot stop once confident yet; vote on one `ask`",

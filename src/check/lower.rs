@@ -382,6 +382,11 @@ impl Lowerer<'_, '_> {
                 }
             },
             ast::ExprKind::Call(name, args) => {
+                if Builtin::from_name(&name.name) == Some(Builtin::Agreement)
+                    && let [arg] = args.as_slice()
+                {
+                    self.agreement_arg(arg, cx);
+                }
                 let args: Vec<Expr> = args.iter().map(|a| self.expr(a, cx)).collect();
                 match Builtin::from_name(&name.name) {
                     Some(b) => {
@@ -558,6 +563,37 @@ impl Lowerer<'_, '_> {
 
     /// `name.f.g`: a `for` variable or a declaration (through record members),
     /// then field accesses on the value.
+    /// `agreement(x)` needs `x` to name a voted binding: its agreement is
+    /// what the runtime recorded when that vote was decided.
+    fn agreement_arg(&mut self, arg: &ast::Expr, cx: &Cx) {
+        let problem = match &arg.kind {
+            ast::ExprKind::Name(name) => {
+                let vars: Vec<String> = cx.vars.iter().map(|(n, _)| n.clone()).collect();
+                match lookup(self.scope, &vars, name, &[]) {
+                    Lookup::Decl { id, used: 0 } => match self.scope.decls.get(id).map(|d| &d.kind)
+                    {
+                        Some(DeclKind::Value(e)) => match &e.kind {
+                            ast::ExprKind::Ask(a) if a.modifiers.vote.is_some() => None,
+                            ast::ExprKind::Section(s) if s.modifiers.vote.is_some() => None,
+                            _ => Some(format!("`{}` is not bound by a vote", name.name)),
+                        },
+                        _ => Some(format!("`{}` is not bound by a vote", name.name)),
+                    },
+                    Lookup::Var => Some(format!("`{}` is a `for` variable", name.name)),
+                    // An unknown name is reported as one.
+                    _ => None,
+                }
+            }
+            _ => Some("its argument is an expression, not a name".to_string()),
+        };
+        if let Some(problem) = problem {
+            self.errors.push(CheckError::AgreementArg {
+                problem,
+                span: arg.span,
+            });
+        }
+    }
+
     fn path(&mut self, name: &ast::Ident, fields: &[ast::Ident], span: Span, cx: &mut Cx) -> Expr {
         let var_names: Vec<String> = cx.vars.iter().map(|(n, _)| n.clone()).collect();
         let (mut e, used) = match lookup(self.scope, &var_names, name, fields) {

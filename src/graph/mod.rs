@@ -364,11 +364,14 @@ pub enum Builtin {
     Upper,
     /// `contains(text, sub)`, also on lists.
     Contains,
+    /// `agreement(vote)`: how decided a vote was, a record (the argument is
+    /// always the `Node` of a voted binding; the checker makes sure).
+    Agreement,
 }
 
 impl Builtin {
     /// Every builtin with the name it is called by, for lookups and suggestions.
-    pub const ALL: [(&'static str, Builtin); 8] = [
+    pub const ALL: [(&'static str, Builtin); 9] = [
         ("join", Builtin::Join),
         ("split", Builtin::Split),
         ("lines", Builtin::Lines),
@@ -377,6 +380,7 @@ impl Builtin {
         ("lower", Builtin::Lower),
         ("upper", Builtin::Upper),
         ("contains", Builtin::Contains),
+        ("agreement", Builtin::Agreement),
     ];
 
     /// The name the builtin is called by in source.

@@ -240,6 +240,16 @@ impl RunCtx {
         self.rec().stats.votes.push(vote);
     }
 
+    /// The agreement the vote of `node` recorded, if it was decided.
+    pub fn vote_stats(&self, node: &str) -> Option<super::report::VoteStats> {
+        self.rec()
+            .stats
+            .votes
+            .iter()
+            .find(|v| v.node == node)
+            .cloned()
+    }
+
     pub fn record_saved<'m>(&self, node: &str, models: impl IntoIterator<Item = &'m str>) {
         let mut calls = 0;
         {
