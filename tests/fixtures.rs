@@ -21,11 +21,14 @@ per_file_tests! {
         offline_records,
     ]
     err => err_fixture [
+        check_adaptive_vote,
+        check_agreement_arg,
         check_arity,
         check_at_least_count,
         check_branch_mismatch,
         check_builtin_type_name,
         check_condition_type,
+        check_confidence_range,
         check_count,
         check_cycle,
         check_deterministic_vote,
