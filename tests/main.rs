@@ -13,6 +13,7 @@ mod fixtures;
 mod http;
 mod library;
 mod robustness;
+mod routes;
 mod run;
 mod serve;
 // The generated large programs the front-end bench times too.

@@ -904,6 +904,19 @@ pub enum CheckError {
         span: Span,
     },
 
+    #[error("{problem}")]
+    #[diagnostic(
+        code(flow::check::route_member),
+        help(
+            "write `model smart = fallback(primary, backup)` or `model spread = round_robin(a, b)` with models declared elsewhere, each with its own provider and options"
+        )
+    )]
+    RouteMember {
+        problem: String,
+        #[label("here")]
+        span: Span,
+    },
+
     #[error("`agreement` reads a vote, but {problem}")]
     #[diagnostic(
         code(flow::check::agreement_arg),

@@ -121,6 +121,8 @@ pub fn parse(raw: &str, graph: &FlowGraph) -> Result<ModelOverride, OverrideErro
     let same = provider == old.provider;
     let kept = &old.options;
     let mut options = ModelOptions {
+        // An override names one provider: a routed model becomes a plain one.
+        route: None,
         temperature: kept.temperature,
         max_tokens: kept.max_tokens,
         top_p: kept.top_p,

@@ -53,6 +53,8 @@ pub struct ModelDecl {
     pub args: Vec<Literal>,
     /// `name: value` options, in written order.
     pub options: Vec<ModelOption>,
+    /// Other models named as arguments: `fallback(primary, backup)`.
+    pub refs: Vec<Ident>,
     pub span: Span,
 }
 

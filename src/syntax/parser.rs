@@ -232,9 +232,11 @@ impl Builder<'_> {
         k.presume(Rule::lparen)?;
         let mut args = Vec::new();
         let mut options = Vec::new();
+        let mut refs = Vec::new();
         for arg in k.presume(Rule::model_args)?.into_inner() {
             match arg.as_rule() {
                 Rule::comma => {}
+                Rule::model_ref => refs.push(self.ident(Kids::of(arg).presume(Rule::ident)?)),
                 Rule::literal => args.push(self.literal(arg)?),
                 Rule::model_option => {
                     let span = span_of(&arg);
@@ -253,6 +255,7 @@ impl Builder<'_> {
             provider,
             args,
             options,
+            refs,
             span,
         })
     }
