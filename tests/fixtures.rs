@@ -53,6 +53,7 @@ per_file_tests! {
         check_optional_field,
         check_recursive_type,
         check_repeat_and_vote,
+        check_route_member,
         check_section_dependency,
         check_section_modifier,
         check_section_position,
