@@ -151,6 +151,9 @@ pub struct ModelOptions {
     pub concurrency: Option<u32>,
     /// Requests a minute at most, across the whole run.
     pub rpm: Option<u32>,
+    /// Tokens a minute at most (prompt and reply), across the whole run, a
+    /// batch, or a server's runs (`runtime::limits`).
+    pub tpm: Option<u32>,
     /// Per attempt.
     pub timeout: Option<Duration>,
     /// Attempts after the first.

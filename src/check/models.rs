@@ -10,7 +10,7 @@ use crate::model::{ModelOptions, ModelSpec, ProviderKind, Route, RouteKind, Stru
 use crate::syntax::ast::{Literal, LiteralKind, ModelDecl, ModelOption};
 
 /// Options every provider takes.
-const COMMON: [&str; 14] = [
+const COMMON: [&str; 15] = [
     "temperature",
     "max_tokens",
     "top_p",
@@ -19,6 +19,7 @@ const COMMON: [&str; 14] = [
     "api_key_env",
     "concurrency",
     "rpm",
+    "tpm",
     "timeout",
     "retry",
     "max_reply_bytes",
@@ -38,7 +39,7 @@ const MOCK_ONLY: [&str; 7] = [
     "fail_first",
 ];
 
-const COMMON_LIST: &str = "`temperature`, `max_tokens`, `top_p`, `system`, `base_url`, `api_key_env`, `concurrency`, `rpm`, `timeout`, `retry`, `max_reply_bytes`, `price_in`, `price_out` and `structured`";
+const COMMON_LIST: &str = "`temperature`, `max_tokens`, `top_p`, `system`, `base_url`, `api_key_env`, `concurrency`, `rpm`, `tpm`, `timeout`, `retry`, `max_reply_bytes`, `price_in`, `price_out` and `structured`";
 const MOCK_LIST: &str = "`reply`, `replies`, `rules`, `echo`, `latency`, `chunk_delay`, `fail_first` and the common options (`temperature`, `concurrency`, `timeout`, `retry`, ...)";
 
 /// Build the spec of every model declared first under its name. A model with
@@ -276,6 +277,9 @@ fn apply(
         "rpm" => int(v, 1)
             .map(|n| o.rpm = Some(n))
             .ok_or_else(|| bad("a whole number of at least 1", "60")),
+        "tpm" => int(v, 1)
+            .map(|n| o.tpm = Some(n))
+            .ok_or_else(|| bad("a whole number of at least 1", "90000")),
         "max_reply_bytes" => int(v, 1)
             .map(|n| o.max_reply_bytes = Some(n))
             .ok_or_else(|| bad("a whole number of bytes, at least 1", "67108864")),

@@ -129,6 +129,7 @@ pub fn parse(raw: &str, graph: &FlowGraph) -> Result<ModelOverride, OverrideErro
         system: kept.system.clone(),
         concurrency: kept.concurrency,
         rpm: kept.rpm,
+        tpm: kept.tpm,
         timeout: kept.timeout,
         retry: kept.retry,
         max_reply_bytes: kept.max_reply_bytes,

@@ -244,9 +244,20 @@ async fn call_model<T>(
     let mut last: Option<Failure> = None;
     // The latest reply that did not parse, and what to say about it.
     let mut reask: Option<Reask> = None;
+    // What a `tpm` books before each attempt: about four characters a token
+    // for everything sent, plus the most the reply may be.
+    let chars = prompt.len()
+        + system.as_deref().map_or(0, str::len)
+        + history.iter().map(|m| m.content.len()).sum::<usize>();
+    let estimate =
+        (chars as u64).div_ceil(4) + spec.and_then(|s| s.options.max_tokens).map_or(0, u64::from);
     loop {
         let _slot = match &limits {
             Some(l) => Some(l.acquire().await),
+            None => None,
+        };
+        let booked = match &limits {
+            Some(l) => l.reserve(estimate).await,
             None => None,
         };
         // Charged only once the call can go out: a sample still waiting for
@@ -305,6 +316,24 @@ async fn call_model<T>(
             None => Some(fut.await),
         };
         drop(_slot);
+        if let Some(l) = &limits {
+            // Settled with what the provider reported; an attempt with no
+            // reply used nothing, and a reply with no counts keeps its estimate.
+            let used = match &result {
+                Some(Ok(reply)) => reply
+                    .usage
+                    .map_or(estimate, |u| u.input_tokens + u.output_tokens),
+                _ => 0,
+            };
+            l.settle(booked, used);
+            // A 429 that names tokens: the provider's own minute is full.
+            if let Some(Err(e)) = &result
+                && e.status() == Some(429)
+                && e.to_string().to_lowercase().contains("token")
+            {
+                l.token_limited(e.retry_after().unwrap_or(Duration::from_secs(1)));
+            }
+        }
         let failure = match result {
             None => {
                 guard.finish(AttemptOutcome::Timeout, None, None);

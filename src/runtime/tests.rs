@@ -987,6 +987,32 @@ fn adaptive_graph(
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_run_never_books_more_than_its_tpm_in_a_minute() {
+    let mut g = G::new();
+    // "question" is 2 tokens by the estimate, plus 48 of `max_tokens`: two
+    // calls fill the 100 tokens of a minute.
+    g.model(
+        "m",
+        ModelOptions {
+            tpm: Some(100),
+            max_tokens: Some(48),
+            ..ModelOptions::default()
+        },
+    );
+    let v = g.ask("v", call("m", vec![P::L("question")]), Sampling::Repeat(5));
+    g.output("o", node(v));
+    let p = TestProvider::reply("ok", 10);
+    let start = Instant::now();
+    let r = run_with(g.build(), &[("m", p.clone())], quick_options()).await;
+    assert_eq!(r.stats.calls, 5);
+    let mut starts: Vec<u64> = r.trace.iter().map(|e| e.start_us / 1000).collect();
+    starts.sort();
+    // Two at once, two a minute later, the last a minute after that.
+    assert_eq!(starts, vec![0, 0, 60_000, 60_000, 120_000]);
+    assert_eq!(elapsed_ms(start), 120_010);
+}
+
+#[tokio::test(start_paused = true)]
 async fn an_adaptive_vote_stops_after_one_wave_on_an_easy_question() {
     let graph = adaptive_graph(40, 0.95, None);
     let p = TestProvider::reply("Yes", 10);
