@@ -59,7 +59,11 @@ pub fn until(
     let mut problem = |p: AdaptiveProblem, span: Span| {
         errors.push(CheckError::AdaptiveVote { problem: p, span });
     };
-    match (vote.up_to, vote.until) {
+    let (up_to, until) = vote
+        .adaptive
+        .as_deref()
+        .map_or((None, None), |a| (a.up_to, a.until));
+    match (up_to, until) {
         (None, None) => None,
         (Some(span), None) => {
             problem(AdaptiveProblem::CapWithoutUntil, span);
@@ -138,7 +142,7 @@ pub fn strategy(
                 // An adaptive vote's cap is no count of votes: it rarely
                 // reaches it, and a tie at the cap goes to sample order.
                 if let Some(total) = votes.total
-                    && vote.until.is_none()
+                    && vote.adaptive.as_ref().is_none_or(|a| a.until.is_none())
                     && total % 2 == 0
                 {
                     errors.push(CheckError::EvenMajority {

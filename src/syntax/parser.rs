@@ -842,9 +842,9 @@ impl Builder<'_> {
                     };
                     m.vote = Some(Vote {
                         count,
-                        up_to,
                         strategy,
-                        until,
+                        adaptive: (up_to.is_some() || until.is_some())
+                            .then(|| Box::new(Adaptive { up_to, until })),
                         span,
                     });
                 }
