@@ -108,11 +108,32 @@ pub struct ModelSpec {
     pub span: Span,
 }
 
+/// How a routed model picks among its members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteKind {
+    /// Each member in order, the next when one fails after its retries.
+    Fallback,
+    /// One member per call, in turn.
+    RoundRobin,
+}
+
+/// A model declared as a choice among other models.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    /// Fallback or round-robin.
+    pub kind: RouteKind,
+    /// The member models' names, as written.
+    pub members: Vec<String>,
+}
+
 /// A model's options as declared; `None` leaves a setting to the provider
 /// (or, for `timeout` and `retry`, to the run's
 /// [`RetryPolicy`](crate::runtime::RetryPolicy)).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ModelOptions {
+    /// `fallback(a, b)` or `round_robin(a, b)`: the model is no provider but
+    /// a choice among other declared models, made per call.
+    pub route: Option<Route>,
     /// Sampling temperature sent with each call.
     pub temperature: Option<f64>,
     /// The most tokens a reply may have.
@@ -130,6 +151,9 @@ pub struct ModelOptions {
     pub concurrency: Option<u32>,
     /// Requests a minute at most, across the whole run.
     pub rpm: Option<u32>,
+    /// Tokens a minute at most (prompt and reply), across the whole run, a
+    /// batch, or a server's runs (`runtime::limits`).
+    pub tpm: Option<u32>,
     /// Per attempt.
     pub timeout: Option<Duration>,
     /// Attempts after the first.

@@ -19,6 +19,7 @@ per_file_tests! {
         moderation,
         moderation_panel,
         self_consistency,
+        split_review,
     ]
 }
 

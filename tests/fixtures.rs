@@ -24,6 +24,8 @@ per_file_tests! {
     ]
     err => err_fixture [
         check_argument_type,
+        check_adaptive_vote,
+        check_agreement_arg,
         check_arity,
         check_arity__function,
         check_at_least_count,
@@ -32,6 +34,7 @@ per_file_tests! {
         check_builtin_function,
         check_builtin_type_name,
         check_condition_type,
+        check_confidence_range,
         check_count,
         check_cycle,
         check_deterministic_vote,
@@ -62,6 +65,7 @@ per_file_tests! {
         check_recursion,
         check_recursive_type,
         check_repeat_and_vote,
+        check_route_member,
         check_section_dependency,
         check_section_modifier,
         check_section_position,

@@ -15,6 +15,7 @@ mod format;
 mod http;
 mod library;
 mod robustness;
+mod routes;
 mod run;
 #[cfg(feature = "serve")]
 mod serve;

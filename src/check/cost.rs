@@ -78,8 +78,29 @@ pub fn worst_case_cost(g: &FlowGraph) -> Option<CostReport> {
     if calls.nested_unknown {
         missing.push(Missing::NestedList);
     }
+    // A call through a `fallback` model may be made by each member; one
+    // through a `round_robin` model by any one of them: either way, every
+    // member's price bounds it.
+    let mut by_model: IndexMap<String, Count> = IndexMap::new();
+    for (model, count) in calls.by_model {
+        let members = g
+            .models
+            .get(&model)
+            .and_then(|m| m.options.route.as_ref())
+            .map_or_else(|| vec![model.clone()], |r| r.members.clone());
+        for m in members {
+            let c = by_model.entry(m).or_default();
+            c.fixed += count.fixed;
+            for (k, list) in &count.per_list {
+                match c.per_list.iter_mut().find(|(_, l)| l == list) {
+                    Some((n, _)) => *n += k,
+                    None => c.per_list.push((*k, list.clone())),
+                }
+            }
+        }
+    }
     let mut bound = CostBound::default();
-    for (model, count) in &calls.by_model {
+    for (model, count) in &by_model {
         let Some(spec) = g.models.get(model) else {
             continue;
         };

@@ -227,7 +227,7 @@ pub enum CheckError {
     #[diagnostic(
         code(flow::check::unknown_builtin),
         help(
-            "the builtins are `join`, `split`, `lines`, `len`, `trim`, `lower`, `upper` and `contains`{suggestion}"
+            "the builtins are `join`, `split`, `lines`, `len`, `trim`, `lower`, `upper`, `contains` and `agreement`{suggestion}"
         )
     )]
     UnknownBuiltin {
@@ -1162,6 +1162,107 @@ pub enum CheckError {
         #[label("not allowed in `expect`")]
         span: Span,
     },
+    #[error("{problem}")]
+    #[diagnostic(
+        code(flow::check::adaptive_vote),
+        help(
+            "an adaptive vote is written `ask ... vote up to N by majority until P`: at most `N` samples, stopping once the leader wins with confidence `P`"
+        )
+    )]
+    AdaptiveVote {
+        problem: AdaptiveProblem,
+        #[label("here")]
+        span: Span,
+    },
+
+    #[error("{problem}")]
+    #[diagnostic(
+        code(flow::check::route_member),
+        help(
+            "write `model smart = fallback(primary, backup)` or `model spread = round_robin(a, b)` with models declared elsewhere, each with its own provider and options"
+        )
+    )]
+    RouteMember {
+        problem: String,
+        #[label("here")]
+        span: Span,
+    },
+
+    #[error("`agreement` reads a vote, but {problem}")]
+    #[diagnostic(
+        code(flow::check::agreement_arg),
+        help(
+            "pass the name of a binding made by `vote`, e.g. `agreement(unsafe)` where `unsafe = ask moderator \"...\" as bool vote 5 by majority`"
+        )
+    )]
+    AgreementArg {
+        problem: String,
+        #[label("not a vote")]
+        span: Span,
+    },
+
+    #[error("an adaptive vote's confidence must be above 0.5 and at most 1, not {value}")]
+    #[diagnostic(
+        code(flow::check::confidence_range),
+        help(
+            "write the probability the leader must win with, e.g. `until 0.95`; below 0.5 a vote would stop on a leader that is more likely wrong than right"
+        )
+    )]
+    ConfidenceRange {
+        value: f64,
+        #[label("not in (0.5, 1]")]
+        span: Span,
+    },
+}
+
+/// The type `agreement(vote)` gives: how decided the vote was.
+pub fn agreement_type() -> Type {
+    Type::Record(
+        [
+            ("share", Type::Number),
+            ("answered", Type::Int),
+            ("abstained", Type::Int),
+            ("winner", Type::Int),
+            ("samples", Type::Int),
+            ("cap", Type::Int),
+        ]
+        .into_iter()
+        .map(|(k, t)| (k.to_string(), t))
+        .collect(),
+    )
+}
+
+/// What is wrong with an adaptive vote's form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdaptiveProblem {
+    /// `until P` on a vote of a fixed count.
+    UntilWithoutCap,
+    /// `up to N` with no confidence to stop at.
+    CapWithoutUntil,
+    /// `until` on a strategy other than `majority`.
+    Strategy(String),
+    /// `until` on a `section < > vote`.
+    Ensemble,
+}
+
+impl fmt::Display for AdaptiveProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AdaptiveProblem::UntilWithoutCap => {
+                f.write_str("`until` needs a cap: write `vote up to N by ... until P`")
+            }
+            AdaptiveProblem::CapWithoutUntil => {
+                f.write_str("`vote up to N` needs `until P`, the confidence to stop at")
+            }
+            AdaptiveProblem::Strategy(s) => write!(
+                f,
+                "only a vote by `majority` can stop once confident, not one by `{s}`"
+            ),
+            AdaptiveProblem::Ensemble => f.write_str(
+                "a `section < > vote` cannot stop once confident yet; vote on one `ask`",
+            ),
+        }
+    }
 }
 
 /// Why an `unknown_option` happened, for its help text.

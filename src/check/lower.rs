@@ -448,6 +448,11 @@ impl Lowerer<'_, '_> {
                 }
             },
             ast::ExprKind::Call(name, args) => {
+                if Builtin::from_name(&name.name) == Some(Builtin::Agreement)
+                    && let [arg] = args.as_slice()
+                {
+                    self.agreement_arg(arg, cx);
+                }
                 let args: Vec<Expr> = args.iter().map(|a| self.expr(a, cx)).collect();
                 if let Some(f) = self.scope.functions.get(&name.name) {
                     return self.call_function(f, name, args, span, cx);
@@ -641,6 +646,37 @@ impl Lowerer<'_, '_> {
 
     /// `name.f.g`: a `for` variable or a declaration (through record members),
     /// then field accesses on the value.
+    /// `agreement(x)` needs `x` to name a voted binding: its agreement is
+    /// what the runtime recorded when that vote was decided.
+    fn agreement_arg(&mut self, arg: &ast::Expr, cx: &Cx) {
+        let problem = match &arg.kind {
+            ast::ExprKind::Name(name) => {
+                let vars: Vec<String> = cx.vars.iter().map(|(n, _)| n.clone()).collect();
+                match lookup(self.scope, &vars, name, &[]) {
+                    Lookup::Decl { id, used: 0 } => match self.scope.decls.get(id).map(|d| &d.kind)
+                    {
+                        Some(DeclKind::Value(e)) => match &e.kind {
+                            ast::ExprKind::Ask(a) if a.modifiers.vote.is_some() => None,
+                            ast::ExprKind::Section(s) if s.modifiers.vote.is_some() => None,
+                            _ => Some(format!("`{}` is not bound by a vote", name.name)),
+                        },
+                        _ => Some(format!("`{}` is not bound by a vote", name.name)),
+                    },
+                    Lookup::Var => Some(format!("`{}` is a `for` variable", name.name)),
+                    // An unknown name is reported as one.
+                    _ => None,
+                }
+            }
+            _ => Some("its argument is an expression, not a name".to_string()),
+        };
+        if let Some(problem) = problem {
+            self.errors.push(CheckError::AgreementArg {
+                problem,
+                span: arg.span,
+            });
+        }
+    }
+
     fn path(&mut self, name: &ast::Ident, fields: &[ast::Ident], span: Span, cx: &mut Cx) -> Expr {
         if cx.call.is_some()
             && !cx.vars.iter().any(|(n, _)| *n == name.name)
@@ -999,8 +1035,9 @@ impl Lowerer<'_, '_> {
                 if n.is_some_and(|n| n > 1) {
                     self.deterministic(&ask.model, ask.keyword.to(ask.model.span));
                 }
+                let until = votes::until(v, strategy.as_ref(), false, self.errors);
                 match (n, strategy) {
-                    (Some(n), Some(strategy)) => (Sampling::Vote { n, strategy }, ty),
+                    (Some(n), Some(strategy)) => (Sampling::Vote { n, strategy, until }, ty),
                     _ => (Sampling::One, ty),
                 }
             }
@@ -1102,6 +1139,7 @@ impl Lowerer<'_, '_> {
             },
             self.errors,
         );
+        votes::until(vote, strategy.as_ref(), true, self.errors);
         if per_voter.is_some_and(|n| n > 1) {
             let mut warned: Vec<String> = Vec::new();
             for (model, span) in voter_models {

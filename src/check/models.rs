@@ -6,11 +6,11 @@ use indexmap::IndexMap;
 
 use super::error::{CheckError, OptionHelp, Suggestion};
 use super::suggest::did_you_mean;
-use crate::model::{ModelOptions, ModelSpec, ProviderKind, Structured};
+use crate::model::{ModelOptions, ModelSpec, ProviderKind, Route, RouteKind, Structured};
 use crate::syntax::ast::{Literal, LiteralKind, ModelDecl, ModelOption};
 
 /// Options every provider takes.
-const COMMON: [&str; 14] = [
+const COMMON: [&str; 15] = [
     "temperature",
     "max_tokens",
     "top_p",
@@ -19,6 +19,7 @@ const COMMON: [&str; 14] = [
     "api_key_env",
     "concurrency",
     "rpm",
+    "tpm",
     "timeout",
     "retry",
     "max_reply_bytes",
@@ -38,7 +39,7 @@ const MOCK_ONLY: [&str; 7] = [
     "fail_first",
 ];
 
-const COMMON_LIST: &str = "`temperature`, `max_tokens`, `top_p`, `system`, `base_url`, `api_key_env`, `concurrency`, `rpm`, `timeout`, `retry`, `max_reply_bytes`, `price_in`, `price_out` and `structured`";
+const COMMON_LIST: &str = "`temperature`, `max_tokens`, `top_p`, `system`, `base_url`, `api_key_env`, `concurrency`, `rpm`, `tpm`, `timeout`, `retry`, `max_reply_bytes`, `price_in`, `price_out` and `structured`";
 const MOCK_LIST: &str = "`reply`, `replies`, `rules`, `echo`, `latency`, `chunk_delay`, `fail_first` and the common options (`temperature`, `concurrency`, `timeout`, `retry`, ...)";
 
 /// Build the spec of every model declared first under its name. A model with
@@ -53,11 +54,101 @@ pub fn build_models(
             specs.insert(name.clone(), spec);
         }
     }
+    check_routes(decls, &specs, errors);
     specs
+}
+
+/// `fallback(a, b, ...)` or `round_robin(a, b, ...)`: a model that is a
+/// choice among other models. Members are checked once every model is
+/// known (`check_routes`).
+fn route(decl: &ModelDecl, kind: RouteKind, errors: &mut Vec<CheckError>) -> ModelSpec {
+    for arg in &decl.args {
+        errors.push(CheckError::RouteMember {
+            problem: format!("`{}` takes model names, not values", decl.provider.name),
+            span: arg.span,
+        });
+    }
+    for opt in &decl.options {
+        errors.push(CheckError::RouteMember {
+            problem: format!(
+                "`{}` takes no options; set `{}` on its members",
+                decl.provider.name, opt.name.name
+            ),
+            span: opt.span,
+        });
+    }
+    if decl.refs.is_empty() {
+        errors.push(CheckError::RouteMember {
+            problem: format!("`{}` needs at least one model", decl.provider.name),
+            span: decl.span,
+        });
+    }
+    ModelSpec {
+        name: decl.name.name.clone(),
+        provider: ProviderKind::Mock,
+        model_id: None,
+        options: ModelOptions {
+            route: Some(Route {
+                kind,
+                members: decl.refs.iter().map(|r| r.name.clone()).collect(),
+            }),
+            ..ModelOptions::default()
+        },
+        span: decl.span,
+    }
+}
+
+/// Every member of a routed model is a declared model that is not routed
+/// itself (so a call's worst case is one hop), named once.
+pub fn check_routes(
+    decls: &IndexMap<String, &ModelDecl>,
+    specs: &IndexMap<String, ModelSpec>,
+    errors: &mut Vec<CheckError>,
+) {
+    for decl in decls.values() {
+        if decl.refs.is_empty() {
+            continue;
+        }
+        let routed = matches!(decl.provider.name.as_str(), "fallback" | "round_robin");
+        let mut seen: Vec<&str> = Vec::new();
+        for r in &decl.refs {
+            let problem = if !routed {
+                Some(format!(
+                    "`{}` takes values, not model names; only `fallback` and `round_robin` take models",
+                    decl.provider.name
+                ))
+            } else if seen.contains(&r.name.as_str()) {
+                Some(format!("`{}` is named twice", r.name))
+            } else {
+                match specs.get(&r.name) {
+                    None if !decls.contains_key(&r.name) => {
+                        Some(format!("there is no model `{}`", r.name))
+                    }
+                    Some(s) if s.options.route.is_some() => Some(format!(
+                        "`{}` is itself a `fallback` or `round_robin` model",
+                        r.name
+                    )),
+                    _ => None,
+                }
+            };
+            seen.push(&r.name);
+            if let Some(problem) = problem {
+                errors.push(CheckError::RouteMember {
+                    problem,
+                    span: r.span,
+                });
+            }
+        }
+    }
 }
 
 /// One declaration's spec (a test block's model is built like any other).
 pub(super) fn build_one(decl: &ModelDecl, errors: &mut Vec<CheckError>) -> Option<ModelSpec> {
+    match decl.provider.name.as_str() {
+        "fallback" => return Some(route(decl, RouteKind::Fallback, errors)),
+        "round_robin" => return Some(route(decl, RouteKind::RoundRobin, errors)),
+        _ => {}
+    }
     let Some(provider) = ProviderKind::from_name(&decl.provider.name) else {
         errors.push(CheckError::UnknownProvider {
             name: decl.provider.name.clone(),
@@ -187,6 +278,9 @@ fn apply(
         "rpm" => int(v, 1)
             .map(|n| o.rpm = Some(n))
             .ok_or_else(|| bad("a whole number of at least 1", "60")),
+        "tpm" => int(v, 1)
+            .map(|n| o.tpm = Some(n))
+            .ok_or_else(|| bad("a whole number of at least 1", "90000")),
         "max_reply_bytes" => int(v, 1)
             .map(|n| o.max_reply_bytes = Some(n))
             .ok_or_else(|| bad("a whole number of bytes, at least 1", "67108864")),

@@ -803,7 +803,8 @@ output answer = if unsafe then "Sorry, I can't help with that." else reply
                 *sampling,
                 Sampling::Vote {
                     n: 5,
-                    strategy: Strategy::Majority
+                    strategy: Strategy::Majority,
+                    until: None,
                 }
             );
         }

@@ -74,6 +74,7 @@ pub fn builtin(
         Builtin::Lower => (1, "1 argument", "lower(text)"),
         Builtin::Upper => (1, "1 argument", "upper(text)"),
         Builtin::Contains => (2, "2 arguments", "contains(text or list, value)"),
+        Builtin::Agreement => (1, "1 argument", "agreement(vote)"),
     };
     let result = match b {
         Builtin::Join => Type::Text,
@@ -81,6 +82,7 @@ pub fn builtin(
         Builtin::Len => Type::Int,
         Builtin::Trim | Builtin::Lower | Builtin::Upper => Type::Text,
         Builtin::Contains => Type::Bool,
+        Builtin::Agreement => super::error::agreement_type(),
     };
     if args.len() != arity {
         errors.push(CheckError::Arity {
@@ -139,6 +141,9 @@ pub fn builtin(
                 want(1, textual(ty(1)), "text");
             }
         },
+        // Whether the argument is a vote is a question of names, answered
+        // where names are resolved (`lower`).
+        Builtin::Agreement => {}
     }
     result
 }

@@ -44,10 +44,17 @@ pub fn unused(scope: &Scope<'_>, resolved: &Resolved, errors: &mut Vec<CheckErro
             span: decl.ident.span,
         });
     }
+    // A member of a `fallback` or `round_robin` model is used through it.
+    let members: Vec<&str> = scope
+        .models
+        .values()
+        .flat_map(|d| d.refs.iter().map(|r| r.name.as_str()))
+        .collect();
     for (name, decl) in &scope.models {
         // An imported file's models (`ns.name`) are there to be picked from.
         if !name.starts_with('_')
             && !name.contains('.')
+            && !members.contains(&name.as_str())
             && !resolved.used_models.contains(name)
             && !resolved.suggested.contains(name)
         {

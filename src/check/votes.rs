@@ -1,7 +1,9 @@
 //! Counts and voting strategies: what a vote aggregates to, and the vote
 //! mistakes that can be caught before any call is made.
 
-use super::error::{CheckError, CountKind, MAX_SAMPLES, StrategyArgProblem, Suggestion};
+use super::error::{
+    AdaptiveProblem, CheckError, CountKind, MAX_SAMPLES, StrategyArgProblem, Suggestion,
+};
 use super::suggest::did_you_mean;
 use crate::graph::{Judge, Strategy};
 use crate::syntax::Span;
@@ -41,6 +43,57 @@ pub fn in_range(
             span,
         });
         None
+    }
+}
+
+/// The confidence of an adaptive vote (`vote up to N by majority until P`),
+/// `None` for a vote of a fixed count or when the form is wrong (reported).
+/// `strategy` is the resolved one, if it resolved; `ensemble` says the vote
+/// is a section's.
+pub fn until(
+    vote: &Vote,
+    strategy: Option<&Strategy>,
+    ensemble: bool,
+    errors: &mut Vec<CheckError>,
+) -> Option<f64> {
+    let mut problem = |p: AdaptiveProblem, span: Span| {
+        errors.push(CheckError::AdaptiveVote { problem: p, span });
+    };
+    let (up_to, until) = vote
+        .adaptive
+        .as_deref()
+        .map_or((None, None), |a| (a.up_to, a.until));
+    match (up_to, until) {
+        (None, None) => None,
+        (Some(span), None) => {
+            problem(AdaptiveProblem::CapWithoutUntil, span);
+            None
+        }
+        (None, Some((_, span))) => {
+            problem(AdaptiveProblem::UntilWithoutCap, span);
+            None
+        }
+        (Some(_), Some((p, span))) => {
+            if ensemble {
+                problem(AdaptiveProblem::Ensemble, vote.span);
+                return None;
+            }
+            match strategy {
+                Some(Strategy::Majority) | None => {}
+                Some(other) => {
+                    problem(
+                        AdaptiveProblem::Strategy(other.to_string()),
+                        vote.strategy.span,
+                    );
+                    return None;
+                }
+            }
+            if !(p > 0.5 && p <= 1.0) {
+                errors.push(CheckError::ConfidenceRange { value: p, span });
+                return None;
+            }
+            Some(p)
+        }
     }
 }
 
@@ -86,7 +139,10 @@ pub fn strategy(
         "majority" | "unanimous" => {
             unexpected(errors);
             if name == "majority" {
+                // An adaptive vote's cap is no count of votes: it rarely
+                // reaches it, and a tie at the cap goes to sample order.
                 if let Some(total) = votes.total
+                    && vote.adaptive.as_ref().is_none_or(|a| a.until.is_none())
                     && total % 2 == 0
                 {
                     errors.push(CheckError::EvenMajority {

@@ -121,12 +121,15 @@ pub fn parse(raw: &str, graph: &FlowGraph) -> Result<ModelOverride, OverrideErro
     let same = provider == old.provider;
     let kept = &old.options;
     let mut options = ModelOptions {
+        // An override names one provider: a routed model becomes a plain one.
+        route: None,
         temperature: kept.temperature,
         max_tokens: kept.max_tokens,
         top_p: kept.top_p,
         system: kept.system.clone(),
         concurrency: kept.concurrency,
         rpm: kept.rpm,
+        tpm: kept.tpm,
         timeout: kept.timeout,
         retry: kept.retry,
         max_reply_bytes: kept.max_reply_bytes,

@@ -40,7 +40,16 @@ pub fn sampling_suffix(sampling: &Sampling) -> String {
     match sampling {
         Sampling::One => String::new(),
         Sampling::Repeat(n) => format!(" ×{n}"),
-        Sampling::Vote { n, strategy } => format!(" ×{n} by {strategy}"),
+        Sampling::Vote {
+            n,
+            strategy,
+            until: None,
+        } => format!(" ×{n} by {strategy}"),
+        Sampling::Vote {
+            n,
+            strategy,
+            until: Some(p),
+        } => format!(" ×≤{n} by {strategy} until {p}"),
     }
 }
 

@@ -176,9 +176,21 @@ fn sampling_json(sampling: &Sampling) -> Value {
     match sampling {
         Sampling::One => json!({ "kind": "one", "samples": 1 }),
         Sampling::Repeat(n) => json!({ "kind": "repeat", "samples": n }),
-        Sampling::Vote { n, strategy } => {
+        Sampling::Vote {
+            n,
+            strategy,
+            until: None,
+        } => {
             json!({ "kind": "vote", "samples": n, "strategy": strategy.to_string() })
         }
+        Sampling::Vote {
+            n,
+            strategy,
+            until: Some(p),
+        } => json!({
+            "kind": "vote", "samples": n, "strategy": strategy.to_string(),
+            "adaptive": true, "until": p,
+        }),
     }
 }
 

@@ -163,12 +163,16 @@ pub enum Sampling {
     One,
     /// `repeat N`: a list of `N` independent samples.
     Repeat(u32),
-    /// `vote N by S`.
+    /// `vote N by S`, or `vote up to N by S until P`.
     Vote {
-        /// Samples to take.
+        /// Samples to take; with `until`, the most to take (the worst case
+        /// every count of calls reports).
         n: u32,
         /// How they are combined.
         strategy: Strategy,
+        /// `until P`: stop once the leader wins with confidence `P`
+        /// (`runtime::vote::adaptive`); `None` for a vote of exactly `n`.
+        until: Option<f64>,
     },
 }
 
@@ -364,11 +368,14 @@ pub enum Builtin {
     Upper,
     /// `contains(text, sub)`, also on lists.
     Contains,
+    /// `agreement(vote)`: how decided a vote was, a record (the argument is
+    /// always the `Node` of a voted binding; the checker makes sure).
+    Agreement,
 }
 
 impl Builtin {
     /// Every builtin with the name it is called by, for lookups and suggestions.
-    pub const ALL: [(&'static str, Builtin); 8] = [
+    pub const ALL: [(&'static str, Builtin); 9] = [
         ("join", Builtin::Join),
         ("split", Builtin::Split),
         ("lines", Builtin::Lines),
@@ -377,6 +384,7 @@ impl Builtin {
         ("lower", Builtin::Lower),
         ("upper", Builtin::Upper),
         ("contains", Builtin::Contains),
+        ("agreement", Builtin::Agreement),
     ];
 
     /// The name the builtin is called by in source.

@@ -141,14 +141,25 @@ pub fn total_calls(g: &FlowGraph) -> CallCount {
 /// Worst-case calls one node makes in one run.
 pub fn node_calls(g: &FlowGraph, node: &Node) -> CallCount {
     match &node.kind {
-        NodeKind::Ask { sampling, .. } => CallCount::fixed(sampling_calls(sampling)),
+        NodeKind::Ask { sampling, call } => CallCount::fixed(
+            sampling
+                .samples()
+                .saturating_mul(route_calls(g, &call.model))
+                .saturating_add(judge_calls_of(g, sampling)),
+        ),
         NodeKind::Ensemble {
             voters,
             per_voter,
             strategy,
         } => {
-            let votes = (voters.len() as u64).saturating_mul(u64::from(*per_voter));
-            CallCount::fixed(votes.saturating_add(judge_calls(strategy)))
+            let votes = voters.iter().fold(0u64, |n, v| {
+                n.saturating_add(u64::from(*per_voter).saturating_mul(route_calls(g, &v.model)))
+            });
+            let judge = match strategy {
+                Strategy::Judge(j) => route_calls(g, &j.model),
+                _ => 0,
+            };
+            CallCount::fixed(votes.saturating_add(judge))
         }
         NodeKind::Map {
             list,
@@ -173,6 +184,26 @@ fn sampling_calls(sampling: &Sampling) -> u64 {
     match sampling {
         Sampling::Vote { strategy, .. } => sampling.samples().saturating_add(judge_calls(strategy)),
         _ => sampling.samples(),
+    }
+}
+
+/// Calls one call of `model` can make at worst: one per member of a
+/// `fallback` model (each may be tried), one for any other (a `round_robin`
+/// call goes to one member).
+pub fn route_calls(g: &FlowGraph, model: &str) -> u64 {
+    match g.models.get(model).and_then(|m| m.options.route.as_ref()) {
+        Some(r) if r.kind == crate::model::RouteKind::Fallback => r.members.len() as u64,
+        _ => 1,
+    }
+}
+
+fn judge_calls_of(g: &FlowGraph, sampling: &Sampling) -> u64 {
+    match sampling {
+        Sampling::Vote {
+            strategy: Strategy::Judge(j),
+            ..
+        } => route_calls(g, &j.model),
+        _ => 0,
     }
 }
 

@@ -237,7 +237,11 @@ pub fn hole(e: Expr) -> TemplatePart {
 }
 
 pub fn vote(n: u32, strategy: Strategy) -> Sampling {
-    Sampling::Vote { n, strategy }
+    Sampling::Vote {
+        n,
+        strategy,
+        until: None,
+    }
 }
 
 /// The language guide's first program, with the refusal branch asking again:

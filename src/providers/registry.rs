@@ -19,6 +19,10 @@ pub fn build_all<'a>(
     let mut client: Option<HttpClient> = None;
     let mut out: HashMap<String, Arc<dyn Provider>> = HashMap::new();
     for spec in specs {
+        // A `fallback` or `round_robin` model calls its members' providers.
+        if spec.options.route.is_some() {
+            continue;
+        }
         let provider: Arc<dyn Provider> = match spec.provider {
             ProviderKind::Mock => Arc::new(MockProvider::new(spec.options.mock.clone())),
             ProviderKind::OpenAi | ProviderKind::Anthropic => {

@@ -16,6 +16,8 @@ use super::env::Env;
 use super::error::{RunError, SampleIx, Site, written_binding};
 use super::events::RunEvent;
 use super::reply::{invented, parse_reply_to};
+use super::report::VoteStats;
+use super::vote::adaptive::{Adaptive, Agreement};
 use super::vote::{Outcome, Tally, VoteError, judge_prompt_for, parse_judge_choice};
 use crate::graph::{AskCall, Judge, Sampling, Strategy};
 use crate::providers::{ReplyFormat, reply_format};
@@ -152,7 +154,16 @@ pub(crate) async fn ask(
                 latency,
             })
         }
-        Sampling::Vote { n, strategy } => {
+        Sampling::Vote {
+            n,
+            until: Some(until),
+            ..
+        } => Box::pin(adaptive_vote(env, r, *n, *until, span)).await,
+        Sampling::Vote {
+            n,
+            strategy,
+            until: None,
+        } => {
             let samples = (0..*n)
                 .map(|i| {
                     let ix = SampleIx {
@@ -274,6 +285,7 @@ async fn vote<'a>(
                 drop(pending);
                 save(env, &models, &done, abstained);
                 let value = result.map_err(|e| vote_error(env, e, span))?;
+                record_vote(env, tally.agreement(&value), total, None);
                 return Ok(Called { value, latency });
             }
             Outcome::NeedsJudge(candidates) => {
@@ -286,6 +298,7 @@ async fn vote<'a>(
                     )));
                 };
                 let judged = judge_between(env, judge, task, candidates, span).await?;
+                record_vote(env, tally.agreement(&judged.value), total, None);
                 return Ok(Called {
                     value: judged.value,
                     latency: latency + judged.latency,
@@ -297,6 +310,130 @@ async fn vote<'a>(
         "the `{strategy}` vote for `{}` had every sample and stayed undecided",
         env.binding
     )))
+}
+
+/// `vote up to N by majority until P`: samples launched in waves in sample
+/// order (`Adaptive::wave`), each wave within the model's `concurrency`,
+/// fed to the stopping rule in sample order whatever order they arrive in.
+async fn adaptive_vote(
+    env: &Env<'_>,
+    r: &Rendered<'_>,
+    cap: u32,
+    until: f64,
+    span: Span,
+) -> Result<Called<Value>, RunError> {
+    let model = r.call.model.as_str();
+    let concurrency = env
+        .ctx
+        .graph
+        .models
+        .get(model)
+        .and_then(|m| m.options.concurrency)
+        .map(|c| usize::try_from(c).unwrap_or(usize::MAX));
+    let total = usize::try_from(cap).unwrap_or(usize::MAX);
+    let mut adaptive = Adaptive::new(total, until);
+    // Samples launched, and those whose reply (or failure) came back.
+    let mut launched = 0;
+    let mut completed = 0;
+    let mut latency = Duration::ZERO;
+    loop {
+        let wave = adaptive.wave(launched, concurrency);
+        if wave == 0 {
+            return Err(RunError::internal(format!(
+                "the adaptive vote for `{}` took {launched} samples and stayed undecided",
+                env.binding
+            )));
+        }
+        let start = launched;
+        launched += wave;
+        let mut pending: FuturesUnordered<_> = (start..launched)
+            .map(|i| {
+                let index = u32::try_from(i).unwrap_or(u32::MAX);
+                let ix = SampleIx {
+                    index,
+                    of: cap,
+                    voter: None,
+                };
+                sample(env, r, index, Some(ix), Becomes::Value).map(move |res| (i, ix, res))
+            })
+            .collect();
+        // Replies past the first one missing wait here, so the rule sees
+        // samples in sample order.
+        let mut arrived: Vec<Option<Result<Value, String>>> = vec![None; wave];
+        let mut next = start;
+        let mut wave_latency = Duration::ZERO;
+        let mut decided = None;
+        while let Some((i, ix, result)) = pending.next().await {
+            completed += 1;
+            let entry = match result {
+                Ok(called) => {
+                    wave_latency = wave_latency.max(called.latency);
+                    Ok(called.value)
+                }
+                Err(CallFailure::Exhausted(e)) => {
+                    let mut site = site(env);
+                    site.sample = Some(ix);
+                    env.ctx.record_abstained(&site, model);
+                    Err(e.to_string())
+                }
+                Err(CallFailure::Fatal(e)) => return Err(e),
+            };
+            if let Some(slot) = arrived.get_mut(i - start) {
+                *slot = Some(entry);
+            }
+            while let Some(entry) = arrived.get_mut(next - start).and_then(Option::take) {
+                next += 1;
+                let outcome = match entry {
+                    Ok(value) => adaptive.record(value),
+                    Err(cause) => adaptive.abstain(cause),
+                };
+                if let Outcome::Decided(result) = outcome {
+                    decided = Some(result);
+                    break;
+                }
+            }
+            if decided.is_some() {
+                break;
+            }
+        }
+        latency += wave_latency;
+        if let Some(result) = decided {
+            // Dropping the rest of the wave cancels it.
+            drop(pending);
+            env.ctx.record_saved(
+                env.binding,
+                std::iter::repeat_n(model, total.saturating_sub(completed)),
+            );
+            let agreement = adaptive.agreement();
+            env.ctx.emit(|| RunEvent::VoteDecided {
+                node: env.binding.to_string(),
+                answered: agreement.answered,
+                abstained: agreement.abstained,
+                samples: total,
+            });
+            let value = result.map_err(|e| vote_error(env, e, span))?;
+            record_vote(env, agreement, launched, Some(until));
+            return Ok(Called { value, latency });
+        }
+    }
+}
+
+/// Records a decided vote's agreement in the run's statistics.
+fn record_vote(env: &Env<'_>, a: Agreement, launched: usize, until: Option<f64>) {
+    let mut node = written_binding(env.binding).to_string();
+    for i in &env.items {
+        node.push_str(&format!("[{i}]"));
+    }
+    env.ctx.record_vote(VoteStats {
+        node,
+        answered: a.answered,
+        abstained: a.abstained,
+        winner: a.winner,
+        share: a.share(),
+        launched,
+        cap: a.cap,
+        until,
+    });
 }
 
 /// The vote is decided: counts the samples it no longer needs, and says so.

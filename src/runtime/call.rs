@@ -18,7 +18,7 @@ use super::trace::AttemptOutcome;
 use crate::cache::key::CallSpec;
 use crate::cache::{CachedReply, CallKey};
 use crate::chat::Chat;
-use crate::model::ProviderKind;
+use crate::model::{ProviderKind, RouteKind};
 use crate::providers::{ProviderError, Reask, ReplyFormat, Request, StreamSink, Usage};
 use crate::syntax::Span;
 use crate::types::Type;
@@ -94,10 +94,77 @@ fn reask_message(expected: &str, truncated: bool, format: &ReplyFormat) -> Strin
     }
 }
 
+/// One call of `plan.model`: directly, or through the members of a
+/// `fallback` or `round_robin` model. Each member's call is an ordinary call
+/// of that model (its own retries, limits, cache key and trace lines), so
+/// the trace and the cache name the model that answered.
 pub(crate) async fn call<T>(
     ctx: &RunCtx,
     plan: CallPlan<'_>,
     parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<Called<T>, CallFailure> {
+    let graph = ctx.graph.clone();
+    let Some(route) = graph
+        .models
+        .get(plan.model)
+        .and_then(|s| s.options.route.as_ref())
+    else {
+        return call_model(ctx, plan, &parse).await;
+    };
+    let members: Vec<&str> = match route.kind {
+        RouteKind::Fallback => route.members.iter().map(String::as_str).collect(),
+        RouteKind::RoundRobin => {
+            let n = route.members.len().max(1);
+            let turn = ctx.next_turn(plan.model) % n;
+            route
+                .members
+                .get(turn)
+                .map(String::as_str)
+                .into_iter()
+                .collect()
+        }
+    };
+    let mut last = None;
+    for member in members {
+        let spec = graph.models.get(member);
+        let format = spec.map_or_else(ReplyFormat::default, |spec| {
+            crate::providers::reply_format(spec, &plan.expect)
+        });
+        // The routed model has no `system` of its own; a member's applies
+        // when the call gives none.
+        let system = plan
+            .system
+            .clone()
+            .or_else(|| spec.and_then(|s| s.options.system.clone()));
+        let attempt = CallPlan {
+            site: plan.site.clone(),
+            model: member,
+            prompt: plan.prompt.clone(),
+            system,
+            history: plan.history.clone(),
+            stream: plan.stream.clone(),
+            sample: plan.sample,
+            expect: plan.expect.clone(),
+            timeout: plan.timeout,
+            retry: plan.retry,
+            span: plan.span,
+            format,
+        };
+        match call_model(ctx, attempt, &parse).await {
+            // Another model may answer what this one could not.
+            Err(CallFailure::Exhausted(e)) => last = Some(e),
+            done => return done,
+        }
+    }
+    Err(CallFailure::Exhausted(last.unwrap_or_else(|| {
+        RunError::internal(format!("the model `{}` has no members", plan.model))
+    })))
+}
+
+async fn call_model<T>(
+    ctx: &RunCtx,
+    plan: CallPlan<'_>,
+    parse: &impl Fn(&str) -> Result<T, String>,
 ) -> Result<Called<T>, CallFailure> {
     let CallPlan {
         site,
@@ -177,9 +244,20 @@ pub(crate) async fn call<T>(
     let mut last: Option<Failure> = None;
     // The latest reply that did not parse, and what to say about it.
     let mut reask: Option<Reask> = None;
+    // What a `tpm` books before each attempt: about four characters a token
+    // for everything sent, plus the most the reply may be.
+    let chars = prompt.len()
+        + system.as_deref().map_or(0, str::len)
+        + history.iter().map(|m| m.content.len()).sum::<usize>();
+    let estimate =
+        (chars as u64).div_ceil(4) + spec.and_then(|s| s.options.max_tokens).map_or(0, u64::from);
     loop {
         let _slot = match &limits {
             Some(l) => Some(l.acquire().await),
+            None => None,
+        };
+        let booked = match &limits {
+            Some(l) => l.reserve(estimate).await,
             None => None,
         };
         // Charged only once the call can go out: a sample still waiting for
@@ -238,6 +316,24 @@ pub(crate) async fn call<T>(
             None => Some(fut.await),
         };
         drop(_slot);
+        if let Some(l) = &limits {
+            // Settled with what the provider reported; an attempt with no
+            // reply used nothing, and a reply with no counts keeps its estimate.
+            let used = match &result {
+                Some(Ok(reply)) => reply
+                    .usage
+                    .map_or(estimate, |u| u.input_tokens + u.output_tokens),
+                _ => 0,
+            };
+            l.settle(booked, used);
+            // A 429 that names tokens: the provider's own minute is full.
+            if let Some(Err(e)) = &result
+                && e.status() == Some(429)
+                && e.to_string().to_lowercase().contains("token")
+            {
+                l.token_limited(e.retry_after().unwrap_or(Duration::from_secs(1)));
+            }
+        }
         let failure = match result {
             None => {
                 guard.finish(AttemptOutcome::Timeout, None, None);

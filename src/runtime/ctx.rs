@@ -40,6 +40,9 @@ pub(crate) struct RunCtx {
     /// The gates each streamed call feeds, by the call's node; empty
     /// unless the run streams.
     pub streams: HashMap<crate::graph::NodeId, Gates>,
+    /// Calls made so far through each `round_robin` model: the next goes to
+    /// member `turns % members`.
+    turns: Mutex<HashMap<String, usize>>,
 }
 
 #[derive(Default)]
@@ -82,7 +85,17 @@ impl RunCtx {
                 gates: Vec::new(),
             }),
             streams: HashMap::new(),
+            turns: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The turn of the next call through the `round_robin` model `model`.
+    pub fn next_turn(&self, model: &str) -> usize {
+        let mut turns = self.turns.lock().unwrap_or_else(|e| e.into_inner());
+        let turn = turns.entry(model.to_string()).or_insert(0);
+        let now = *turn;
+        *turn = turn.wrapping_add(1);
+        now
     }
 
     /// Sends the event `make` builds, building it only if someone listens:
@@ -233,6 +246,21 @@ impl RunCtx {
             source: source.to_string(),
             open,
         });
+    }
+
+    /// A vote was decided: its agreement, for the statistics.
+    pub fn record_vote(&self, vote: super::report::VoteStats) {
+        self.rec().stats.votes.push(vote);
+    }
+
+    /// The agreement the vote of `node` recorded, if it was decided.
+    pub fn vote_stats(&self, node: &str) -> Option<super::report::VoteStats> {
+        self.rec()
+            .stats
+            .votes
+            .iter()
+            .find(|v| v.node == node)
+            .cloned()
     }
 
     pub fn record_saved<'m>(&self, node: &str, models: impl IntoIterator<Item = &'m str>) {

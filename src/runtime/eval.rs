@@ -46,6 +46,43 @@ fn eval_plain(env: &Env<'_>, expr: &Expr) -> Option<Result<Value, RunError>> {
     }
 }
 
+/// `agreement(vote)`: what the vote recorded when it was decided. The vote
+/// is a dependency, so it was decided before this node started.
+fn agreement(env: &Env<'_>, args: &[Expr]) -> Result<Value, RunError> {
+    let Some(ExprKind::Node(id)) = args.first().map(|a| &a.kind) else {
+        return Err(RunError::internal(
+            "`agreement` was given no vote; the checker should have caught it",
+        ));
+    };
+    let name = env
+        .ctx
+        .graph
+        .dag
+        .node_weight(*id)
+        .map(|n| super::error::written_binding(&n.name).to_string())
+        .unwrap_or_default();
+    let Some(v) = env.ctx.vote_stats(&name) else {
+        return Err(RunError::internal(format!(
+            "`{}` read the agreement of `{name}`, which recorded none",
+            env.binding
+        )));
+    };
+    let int = |n: usize| Value::Int(i64::try_from(n).unwrap_or(i64::MAX));
+    Ok(Value::Record(
+        [
+            ("share", Value::Number(v.share)),
+            ("answered", int(v.answered)),
+            ("abstained", int(v.abstained)),
+            ("winner", int(v.winner)),
+            ("samples", int(v.launched)),
+            ("cap", int(v.cap)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect(),
+    ))
+}
+
 pub(crate) fn eval<'e>(env: &'e Env<'_>, expr: &'e Expr) -> BoxFuture<'e, Result<Value, RunError>> {
     async move {
         match &expr.kind {
@@ -76,6 +113,7 @@ pub(crate) fn eval<'e>(env: &'e Env<'_>, expr: &'e Expr) -> BoxFuture<'e, Result
                 let v = eval(env, base).await?;
                 field_of(env, v, field, expr.span)
             }
+            ExprKind::Call(Builtin::Agreement, args) => agreement(env, args),
             ExprKind::Call(builtin, args) => {
                 let args = try_join_all(args.iter().map(|e| eval(env, e))).await?;
                 call_builtin(env, *builtin, args, expr.span)
@@ -370,6 +408,10 @@ fn call_builtin(
     };
     let text = |v: &Value| normalize(v).to_text();
     match builtin {
+        // Read from the vote's record, not from argument values (`eval`).
+        Builtin::Agreement => Err(RunError::internal(
+            "`agreement` reached the value builtins; it reads a vote's record",
+        )),
         Builtin::Join => {
             let (Some(list), Some(sep)) = (a, b) else {
                 return Err(arity(2));

@@ -1,5 +1,5 @@
-//! Per-model limits shared by the whole run: `concurrency` (calls in flight)
-//! and `rpm` (requests a minute).
+//! Per-model limits shared by the whole run: `concurrency` (calls in flight),
+//! `rpm` (requests a minute) and `tpm` (tokens a minute).
 //!
 //! Both wait rather than reject, so a program never fails because it is more
 //! parallel than the provider allows; it just runs as fast as allowed. Time is
@@ -66,6 +66,7 @@ impl LimitsRegistry {
 pub struct ModelLimits {
     concurrency: Option<Arc<Semaphore>>,
     rate: Option<Pacer>,
+    tokens: Option<TokenBudget>,
 }
 
 /// Holding it keeps one call slot of the model taken; drop it when the
@@ -83,6 +84,36 @@ impl ModelLimits {
                 .filter(|&n| n > 0)
                 .map(|n| Arc::new(Semaphore::new(n as usize))),
             rate: options.rpm.filter(|&n| n > 0).map(Pacer::per_minute),
+            tokens: options.tpm.filter(|&n| n > 0).map(|n| TokenBudget {
+                tpm: u64::from(n),
+                ledger: std::sync::Mutex::new(Ledger::default()),
+            }),
+        }
+    }
+
+    /// Waits until `estimate` more tokens fit in the model's last minute,
+    /// and books them; `None` without a `tpm`. A request larger than the
+    /// whole budget goes out alone, once the minute is empty.
+    pub async fn reserve(&self, estimate: u64) -> Option<Reservation> {
+        let budget = self.tokens.as_ref()?;
+        Some(budget.reserve(estimate).await)
+    }
+
+    /// Replaces a reservation's estimate with the tokens the call used
+    /// (0 for an attempt that failed before a reply).
+    pub fn settle(&self, reservation: Option<Reservation>, used: u64) {
+        if let (Some(budget), Some(r)) = (&self.tokens, reservation) {
+            budget.settle(r, used);
+        }
+    }
+
+    /// The provider said the token limit was hit: no new reservation until
+    /// `wait` has passed, on top of what the ledger says.
+    pub fn token_limited(&self, wait: Duration) {
+        if let Some(budget) = &self.tokens {
+            let mut ledger = budget.lock();
+            let until = Instant::now() + wait;
+            ledger.blocked_until = Some(ledger.blocked_until.map_or(until, |b| b.max(until)));
         }
     }
 
@@ -100,6 +131,81 @@ impl ModelLimits {
             rate.wait().await;
         }
         Slot { _permit: permit }
+    }
+}
+
+/// A booking of tokens in a model's minute, to settle after the call.
+#[derive(Debug)]
+pub struct Reservation {
+    id: u64,
+}
+
+/// A sliding minute of booked tokens: a call goes out only when its
+/// estimate fits beside what was booked in the 60 s before.
+#[derive(Debug)]
+struct TokenBudget {
+    tpm: u64,
+    ledger: std::sync::Mutex<Ledger>,
+}
+
+#[derive(Debug, Default)]
+struct Ledger {
+    /// (id, when booked, tokens), oldest first.
+    entries: std::collections::VecDeque<(u64, Instant, u64)>,
+    next_id: u64,
+    /// Set by a token-limit 429: nothing goes out before this.
+    blocked_until: Option<Instant>,
+}
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+impl TokenBudget {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Ledger> {
+        self.ledger.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn reserve(&self, n: u64) -> Reservation {
+        loop {
+            let at = {
+                let mut l = self.lock();
+                let now = Instant::now();
+                while l.entries.front().is_some_and(|e| e.1 + MINUTE <= now) {
+                    l.entries.pop_front();
+                }
+                match l.blocked_until {
+                    Some(b) if b > now => b,
+                    _ => {
+                        let used: u64 = l.entries.iter().map(|e| e.2).sum();
+                        if used.saturating_add(n) <= self.tpm || l.entries.is_empty() {
+                            let id = l.next_id;
+                            l.next_id += 1;
+                            l.entries.push_back((id, now, n));
+                            return Reservation { id };
+                        }
+                        // The moment enough of the oldest bookings leave
+                        // the minute for this one to fit.
+                        let mut left = used;
+                        let mut at = now;
+                        for e in &l.entries {
+                            if left.saturating_add(n) <= self.tpm {
+                                break;
+                            }
+                            left -= e.2;
+                            at = e.1 + MINUTE;
+                        }
+                        at
+                    }
+                }
+            };
+            tokio::time::sleep_until(at).await;
+        }
+    }
+
+    fn settle(&self, r: Reservation, used: u64) {
+        let mut l = self.lock();
+        if let Some(e) = l.entries.iter_mut().find(|e| e.0 == r.id) {
+            e.2 = used;
+        }
     }
 }
 
@@ -160,6 +266,65 @@ mod tests {
         }
         times.sort();
         assert_eq!(times, vec![0, 500, 1000, 1500, 2000]);
+    }
+
+    /// Calls booking 300 tokens each (settling at what they used) against
+    /// `tpm: 1000`: no 60 s window ever holds more than 1000 tokens.
+    #[tokio::test(start_paused = true)]
+    async fn tpm_never_exceeds_the_budget_in_any_minute() {
+        let limits = Arc::new(ModelLimits::new(&ModelOptions {
+            tpm: Some(1000),
+            ..ModelOptions::default()
+        }));
+        let start = Instant::now();
+        let mut handles = Vec::new();
+        for i in 0..12u64 {
+            let l = limits.clone();
+            handles.push(tokio::spawn(async move {
+                let r = l.reserve(300).await;
+                let at = Instant::now() - start;
+                tokio::time::sleep(Duration::from_millis(200 + 37 * i)).await;
+                // Some calls use fewer tokens than booked.
+                let used = if i % 3 == 0 { 150 } else { 300 };
+                l.settle(r, used);
+                (at, used)
+            }));
+        }
+        let mut sent = Vec::new();
+        for h in handles {
+            if let Ok(s) = h.await {
+                sent.push(s);
+            }
+        }
+        assert_eq!(sent.len(), 12);
+        for &(from, _) in &sent {
+            let in_window: u64 = sent
+                .iter()
+                .filter(|(t, _)| *t >= from && *t < from + MINUTE)
+                .map(|(_, used)| used)
+                .sum();
+            assert!(
+                in_window <= 1000,
+                "{in_window} tokens in the minute from {from:?}"
+            );
+        }
+        // Three fit in the first minute; settled savings let a fourth in early.
+        let first_minute = sent.iter().filter(|(t, _)| *t < MINUTE).count();
+        assert!(first_minute >= 3, "{first_minute}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_token_limit_429_pauses_new_reservations() {
+        let limits = ModelLimits::new(&ModelOptions {
+            tpm: Some(1000),
+            ..ModelOptions::default()
+        });
+        let start = Instant::now();
+        let r = limits.reserve(10).await;
+        limits.settle(r, 10);
+        limits.token_limited(Duration::from_secs(5));
+        limits.reserve(10).await;
+        assert_eq!((Instant::now() - start).as_secs(), 5);
     }
 
     #[tokio::test(start_paused = true)]

@@ -51,7 +51,10 @@ pub(crate) mod reply;
 pub(crate) mod report;
 pub(crate) mod scheduler;
 pub(crate) mod trace;
-pub(crate) mod vote;
+// Public, hidden, for `benches/vote_quality.rs`: the bench must measure the
+// stopping rules the runtime uses, not a copy.
+#[doc(hidden)]
+pub mod vote;
 
 #[cfg(test)]
 mod stream_tests;
@@ -63,7 +66,7 @@ mod tests;
 pub use error::{Quoted, RunError, SampleIx, Site, TypeProblem, TypeProblemBox};
 pub use events::RunEvent;
 pub use options::{CallBudget, RetryPolicy, RunOptions};
-pub use report::{ModelStats, Prices, RunReport, RunStats, prices};
+pub use report::{ModelStats, Prices, RunReport, RunStats, VoteStats, prices};
 // Hidden: the benches time the scheduler without an engine's set-up; library
 // users run programs with `engine::Engine::run`.
 #[doc(hidden)]

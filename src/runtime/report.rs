@@ -93,6 +93,35 @@ pub struct RunStats {
     pub cost_usd: Option<f64>,
     /// The same counts for each model called, by flow model name.
     pub models: IndexMap<String, ModelStats>,
+    /// How each vote was decided, in the order they were (absent from the
+    /// JSON when the run had no vote).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub votes: Vec<VoteStats>,
+}
+
+/// One vote's agreement and cost: what `agreement(x)` reads, and what an
+/// adaptive vote saved.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct VoteStats {
+    /// The voted binding (with `[i]` per enclosing `for` element).
+    pub node: String,
+    /// Samples that answered before the vote was decided.
+    pub answered: usize,
+    /// Samples that abstained before it was decided.
+    pub abstained: usize,
+    /// Answers equal to the vote's value.
+    pub winner: usize,
+    /// `winner / answered`: 1.0 when every answer agreed.
+    pub share: f64,
+    /// Samples launched (an adaptive vote's waves, or every sample of a
+    /// fixed vote); each one was a call or a cache hit.
+    pub launched: usize,
+    /// The most samples the vote could take: `N` of `vote N` or of
+    /// `vote up to N`.
+    pub cap: usize,
+    /// `until P` of an adaptive vote.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until: Option<f64>,
 }
 
 /// [`RunStats`] for one model.
@@ -172,6 +201,8 @@ impl RunStats {
         for (name, m) in &other.models {
             self.models.entry(name.clone()).or_default().add(m);
         }
+        // A batch's votes stay with their rows: summed over 10,000 rows
+        // they would be a list nobody reads.
     }
 
     /// Fills each model's cost from its tokens, and the total when every

@@ -946,9 +946,142 @@ fn vote_graph(
     g.model("judge", ModelOptions::default());
     let mut c = call("m", vec![P::L("question")]);
     c.parse_as = ty;
-    let v = g.ask("v", c, Sampling::Vote { n, strategy });
+    let v = g.ask(
+        "v",
+        c,
+        Sampling::Vote {
+            n,
+            strategy,
+            until: None,
+        },
+    );
     g.output("o", node(v));
     g.build()
+}
+
+fn adaptive_graph(
+    cap: u32,
+    until: f64,
+    concurrency: Option<u32>,
+) -> std::sync::Arc<crate::graph::FlowGraph> {
+    let mut g = G::new();
+    g.model(
+        "m",
+        ModelOptions {
+            concurrency,
+            ..ModelOptions::default()
+        },
+    );
+    let c = call("m", vec![P::L("question")]);
+    let v = g.ask(
+        "v",
+        c,
+        Sampling::Vote {
+            n: cap,
+            strategy: Strategy::Majority,
+            until: Some(until),
+        },
+    );
+    g.output("o", node(v));
+    g.build()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_never_books_more_than_its_tpm_in_a_minute() {
+    let mut g = G::new();
+    // "question" is 2 tokens by the estimate, plus 48 of `max_tokens`: two
+    // calls fill the 100 tokens of a minute.
+    g.model(
+        "m",
+        ModelOptions {
+            tpm: Some(100),
+            max_tokens: Some(48),
+            ..ModelOptions::default()
+        },
+    );
+    let v = g.ask("v", call("m", vec![P::L("question")]), Sampling::Repeat(5));
+    g.output("o", node(v));
+    let p = TestProvider::reply("ok", 10);
+    let start = Instant::now();
+    let r = run_with(g.build(), &[("m", p.clone())], quick_options()).await;
+    assert_eq!(r.stats.calls, 5);
+    let mut starts: Vec<u64> = r.trace.iter().map(|e| e.start_us / 1000).collect();
+    starts.sort();
+    // Two at once, two a minute later, the last a minute after that.
+    assert_eq!(starts, vec![0, 0, 60_000, 60_000, 120_000]);
+    assert_eq!(elapsed_ms(start), 120_010);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_adaptive_vote_stops_after_one_wave_on_an_easy_question() {
+    let graph = adaptive_graph(40, 0.95, None);
+    let p = TestProvider::reply("Yes", 10);
+    let start = Instant::now();
+    let r = run_with(graph, &[("m", p.clone())], quick_options()).await;
+    assert_eq!(out(&r, "o"), t("Yes"));
+    // Four agreeing samples give 1 - 2^-5 > 0.95: one wave of four.
+    assert_eq!(p.started(), 4);
+    assert_eq!(r.stats.calls, 4);
+    assert_eq!(r.stats.saved, 36);
+    assert_eq!(elapsed_ms(start), 10);
+    let v = &r.stats.votes[0];
+    assert_eq!((v.answered, v.winner, v.launched, v.cap), (4, 4, 4, 40));
+    assert_eq!(v.until, Some(0.95));
+}
+
+#[tokio::test(start_paused = true)]
+async fn adaptive_waves_stay_within_the_models_concurrency() {
+    let graph = adaptive_graph(9, 0.99, Some(2));
+    // Samples alternate until the 5th, then agree.
+    let p = TestProvider::new(|req| {
+        ok(
+            if req.sample % 2 == 1 && req.sample < 5 {
+                "b"
+            } else {
+                "a"
+            },
+            10,
+        )
+    });
+    let r = run_with(graph, &[("m", p.clone())], quick_options()).await;
+    assert_eq!(out(&r, "o"), t("a"));
+    assert!(p.peak() <= 2, "peak {}", p.peak());
+    assert!(r.stats.votes[0].launched <= 9);
+}
+
+#[tokio::test(start_paused = true)]
+async fn adaptive_results_do_not_depend_on_latencies() {
+    // The same answers per sample index under many random latencies: the
+    // value and the samples the rule used are always the same.
+    let answers = [
+        "a", "b", "a", "c", "a", "a", "b", "a", "a", "a", "b", "a", "a",
+    ];
+    let mut seen = None;
+    for seed in 0..12u64 {
+        let graph = adaptive_graph(13, 0.9, None);
+        // splitmix64: latencies from 1 to 200 ms.
+        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let latencies: Vec<u64> = (0..13)
+            .map(|_| {
+                state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                let mut z = state;
+                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                1 + (z ^ (z >> 31)) % 200
+            })
+            .collect();
+        let p = TestProvider::new(move |req| {
+            let i = req.sample as usize;
+            ok(answers[i], latencies[i])
+        });
+        let r = run_with(graph, &[("m", p)], quick_options()).await;
+        let v = &r.stats.votes[0];
+        let got = (out(&r, "o"), v.answered, v.winner, v.launched);
+        match &seen {
+            None => seen = Some(got),
+            Some(first) => assert_eq!(&got, first, "seed {seed}"),
+        }
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -1463,6 +1596,7 @@ async fn the_mock_provider_retries_fail_first_and_votes_by_sample() {
         Sampling::Vote {
             n: 3,
             strategy: Strategy::Majority,
+            until: None,
         },
     );
     g.output("o", node(v));

@@ -62,6 +62,8 @@ pub struct ModelDecl {
     pub args: Vec<Literal>,
     /// `name: value` options, in written order.
     pub options: Vec<ModelOption>,
+    /// Other models named as arguments: `fallback(primary, backup)`.
+    pub refs: Vec<Ident>,
     pub span: Span,
 }
 
@@ -420,8 +422,20 @@ pub struct Vote {
     /// `None` when `N` is omitted (allowed on sections: one sample per member).
     pub count: Option<Count>,
     pub strategy: StrategyExpr,
-    /// From `vote` to the end of the strategy.
+    /// `up to` and `until P`, when either is written (boxed: rare, and
+    /// every section and `ask` carries a `Vote`'s room).
+    pub adaptive: Option<Box<Adaptive>>,
+    /// From `vote` to the end of the strategy (or of `until P`).
     pub span: Span,
+}
+
+/// The adaptive parts of `vote up to N by S until P`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Adaptive {
+    /// `up to`: `N` is a cap, not a count.
+    pub up_to: Option<Span>,
+    /// `until P`: the confidence the vote stops at, and where.
+    pub until: Option<(f64, Span)>,
 }
 
 /// A strategy as written; the checker resolves the name (`majority`, ...).

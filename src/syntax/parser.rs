@@ -23,7 +23,7 @@ pub(crate) use flow_grammar::{FlowParser, Rule};
 pub const KEYWORDS: &[&str] = &[
     "model", "input", "output", "section", "ask", "system", "as", "vote", "by", "repeat", "for",
     "in", "if", "then", "else", "and", "or", "not", "true", "false", "timeout", "retry", "fn",
-    "import",
+    "import", "until",
 ];
 
 type R<T> = Result<T, SyntaxError>;
@@ -240,9 +240,11 @@ impl Builder<'_> {
         k.presume(Rule::lparen)?;
         let mut args = Vec::new();
         let mut options = Vec::new();
+        let mut refs = Vec::new();
         for arg in k.presume(Rule::model_args)?.into_inner() {
             match arg.as_rule() {
                 Rule::comma => {}
+                Rule::model_ref => refs.push(self.ident(Kids::of(arg).next()?)),
                 Rule::literal => args.push(self.literal(arg)?),
                 Rule::model_option => {
                     let span = span_of(&arg);
@@ -261,6 +263,7 @@ impl Builder<'_> {
             provider,
             args,
             options,
+            refs,
             span,
         })
     }
@@ -971,12 +974,38 @@ impl Builder<'_> {
                     m.timeout = Some((self.duration(&d), span_of(&d)));
                 }
                 _ => {
-                    let count = k.accept(Rule::count).map(|c| self.count(c));
+                    let mut up_to = None;
+                    let count = match k.accept(Rule::vote_cap) {
+                        Some(cap) => {
+                            let cap_span = span_of(&cap);
+                            let mut c = Kids::of(cap);
+                            c.presume(Rule::kw_up)?;
+                            let to = c.presume(Rule::kw_to)?;
+                            up_to = Some(cap_span.to(span_of(&to)));
+                            Some(self.count(c.presume(Rule::count)?))
+                        }
+                        None => k.accept(Rule::count).map(|c| self.count(c)),
+                    };
                     k.presume(Rule::kw_by)?;
                     let strategy = self.strategy(k.presume(Rule::strategy)?)?;
+                    let until = match k.accept(Rule::vote_until) {
+                        Some(u) => {
+                            let mut c = Kids::of(u);
+                            c.presume(Rule::kw_until)?;
+                            let p = c.next()?;
+                            let value = match p.as_rule() {
+                                Rule::count => self.count(p.clone()).value as f64,
+                                _ => self.number(&p),
+                            };
+                            Some((value, span_of(&p)))
+                        }
+                        None => None,
+                    };
                     m.vote = Some(Vote {
                         count,
                         strategy,
+                        adaptive: (up_to.is_some() || until.is_some())
+                            .then(|| Box::new(Adaptive { up_to, until })),
                         span,
                     });
                 }

@@ -223,6 +223,12 @@ fn builtin(name: &str, args: &[Value]) -> Result<Value, String> {
         return Err(format!("there is no builtin `{name}`"));
     };
     Ok(match b {
+        Builtin::Agreement => {
+            return Err(
+                "`agreement` reads a vote inside the program; make it an output and expect that"
+                    .into(),
+            );
+        }
         Builtin::Len => {
             let n = match args.first().map(normalize) {
                 Some(Value::List(items)) => items.len(),

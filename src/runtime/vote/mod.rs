@@ -30,6 +30,7 @@
 //! in `key`, and what a `judge` is asked (and how its answer is read) in
 //! `judge`.
 
+pub mod adaptive;
 mod judge;
 mod key;
 mod strategies;
@@ -178,6 +179,23 @@ impl Tally {
         match &self.decided {
             Some(done) => done.clone(),
             None => self.evaluate(),
+        }
+    }
+
+    /// Samples that answered, abstained, and answered `value` (the vote's
+    /// result): the vote's agreement so far.
+    pub fn agreement(&self, value: &Value) -> adaptive::Agreement {
+        let key = vote_key(value);
+        adaptive::Agreement {
+            answered: self.answered(),
+            abstained: self.abstained,
+            winner: self
+                .slots
+                .iter()
+                .flatten()
+                .filter(|(_, k)| *k == key)
+                .count(),
+            cap: self.total,
         }
     }
 

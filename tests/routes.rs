@@ -1,0 +1,99 @@
+//! `fallback` and `round_robin` models against real HTTP servers in this
+//! process: which server is asked, counted at the servers.
+
+use fake_llm::{Server, openai};
+
+use crate::http::run;
+use crate::support::*;
+
+/// Models `a` and `b` on the two servers (`a` with one retry), then `body`.
+fn two_models(a: &Server, b: &Server, body: &str) -> TempProgram {
+    TempProgram::new(&format!(
+        "model a = openai(\"model-a\", base_url: \"{}\", api_key_env: \"FLOW_TEST_KEY\", retry: 1)\n\
+         model b = openai(\"model-b\", base_url: \"{}\", api_key_env: \"FLOW_TEST_KEY\")\n{body}\n",
+        a.base_url(),
+        b.base_url()
+    ))
+}
+
+#[test]
+fn a_fallback_asks_the_second_model_when_the_first_keeps_failing() {
+    let a = Server::start(openai::error(503, "overloaded", "Try later"));
+    let b = Server::start(openai::text("from b"));
+    let p = two_models(
+        &a,
+        &b,
+        "model smart = fallback(a, b)\noutput x = ask smart \"Hi\"",
+    );
+    let ran = run(&p, &[]);
+    assert_eq!(ran.code(), 0, "{}", ran.err());
+    assert_eq!(ran.doc()["outputs"]["x"], "from b");
+    // The first model's attempt and its retry, then the second model once.
+    assert_eq!(a.seen().len(), 2);
+    assert_eq!(b.seen().len(), 1);
+    let models = &ran.doc()["stats"]["models"];
+    assert_eq!(models["a"]["failed"], 2);
+    assert_eq!(models["b"]["calls"], 1);
+    // The trace names the model that answered.
+    let names: Vec<String> = ran
+        .trace
+        .as_ref()
+        .and_then(|t| t["traceEvents"].as_array())
+        .into_iter()
+        .flatten()
+        .filter(|e| e["ph"] == "X")
+        .map(|e| e["name"].as_str().unwrap_or("").to_string() + &e["args"].to_string())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .any(|n| n.contains("\"b\"") || n.contains(" b")),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn a_fallback_never_asks_the_second_model_when_the_first_answers() {
+    let a = Server::start(openai::text("from a"));
+    let b = Server::start(openai::text("from b"));
+    let p = two_models(
+        &a,
+        &b,
+        "model smart = fallback(a, b)\noutput x = ask smart \"Hi\" repeat 3",
+    );
+    let ran = run(&p, &[]);
+    assert_eq!(ran.code(), 0, "{}", ran.err());
+    assert_eq!(a.seen().len(), 3);
+    assert_eq!(b.seen().len(), 0);
+}
+
+#[test]
+fn round_robin_spreads_calls_evenly() {
+    let a = Server::start(openai::text("from a"));
+    let b = Server::start(openai::text("from b"));
+    let p = two_models(
+        &a,
+        &b,
+        "model spread = round_robin(a, b)\noutput x = ask spread \"Hi\" repeat 6",
+    );
+    let ran = run(&p, &[]);
+    assert_eq!(ran.code(), 0, "{}", ran.err());
+    assert_eq!(a.seen().len(), 3);
+    assert_eq!(b.seen().len(), 3);
+}
+
+#[test]
+fn check_counts_every_member_of_a_fallback_as_a_worst_case_call() {
+    let p = TempProgram::new(
+        "model a = mock(reply: \"a\")\nmodel b = mock(reply: \"b\")\n\
+         model smart = fallback(a, b)\nmodel spread = round_robin(a, b)\n\
+         output x = ask smart \"Hi\" repeat 3\noutput y = ask spread \"Hi\" repeat 4\n",
+    );
+    let out = flow(&["check", "--deny-warnings", &p.path]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("worst case 10 LLM calls"),
+        "{}",
+        stdout(&out)
+    );
+}
