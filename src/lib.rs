@@ -26,6 +26,9 @@ pub mod diagnostic;
 pub mod engine;
 pub mod graph;
 pub mod internal;
+// `flow lsp`, behind the default cargo feature `lsp`.
+#[cfg(feature = "lsp")]
+pub mod lsp;
 pub mod model;
 pub mod providers;
 pub mod runtime;

@@ -92,8 +92,34 @@ fn explained_by(e: &CheckError, gaps: &Gaps) -> bool {
     }
 }
 
+/// [`check_partial`] that keeps the graph even when there are errors: an
+/// editor shows the types and costs of the parts that are fine while the
+/// user is still fixing the others (`Type::Unknown` stands for the rest).
+#[cfg_attr(not(feature = "lsp"), allow(dead_code))]
+pub(crate) fn check_keeping_graph(
+    program: &Program,
+    gaps: &Gaps,
+) -> (FlowGraph, Vec<BoxDiagnostic>) {
+    let (graph, mut errors) = check_all(program);
+    if !gaps.is_empty() {
+        errors.retain(|e| !explained_by(e, gaps));
+    }
+    let diagnostics = errors
+        .into_iter()
+        .map(|e| Box::new(e) as BoxDiagnostic)
+        .collect();
+    (graph, diagnostics)
+}
+
 /// [`check`] with the concrete error type, for tests and tools that match on it.
 pub(crate) fn check_errors(program: &Program) -> (Option<FlowGraph>, Vec<CheckError>) {
+    let (graph, errors) = check_all(program);
+    let ok = errors.iter().all(CheckError::is_warning);
+    (ok.then_some(graph), errors)
+}
+
+/// Every pass, and the graph lowered whatever they found.
+fn check_all(program: &Program) -> (FlowGraph, Vec<CheckError>) {
     let mut errors = Vec::new();
     let typedefs = typedefs::TypeDefs::collect(program, &mut errors);
     let scope = names::Scope::collect(program, &mut errors);
@@ -110,6 +136,5 @@ pub(crate) fn check_errors(program: &Program) -> (Option<FlowGraph>, Vec<CheckEr
     if !scope.outputs.is_empty() {
         typedefs.unused(&mut errors);
     }
-    let ok = errors.iter().all(CheckError::is_warning);
-    (ok.then_some(graph), errors)
+    (graph, errors)
 }

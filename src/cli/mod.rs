@@ -5,6 +5,7 @@ mod batch;
 mod cache_cmd;
 mod check;
 mod graph;
+mod lsp;
 mod progress;
 mod report;
 mod run;
@@ -93,6 +94,7 @@ fn main_on_big_stack() -> ExitCode {
         Command::Run(args) => run::run(args, &mut term),
         Command::Serve(args) => serve::run(args, &mut term),
         Command::Cache { action } => cache_cmd::run(action, &mut term),
+        Command::Lsp { .. } => lsp::run(),
         Command::Completions { shell } => {
             completions(shell, &mut term);
             Ok(())
