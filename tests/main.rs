@@ -12,6 +12,8 @@ mod examples;
 mod fixtures;
 mod http;
 mod library;
+#[cfg(feature = "lsp")]
+mod lsp;
 mod robustness;
 mod run;
 mod serve;
