@@ -27,6 +27,8 @@ pub struct Analysis {
     pub graph: Option<FlowGraph>,
     pub index: Index,
     pub diagnostics: Vec<Diagnostic>,
+    /// The graph node of each symbol that has one, by symbol id.
+    nodes: Vec<Option<crate::graph::NodeId>>,
 }
 
 impl Analysis {
@@ -57,6 +59,7 @@ impl Analysis {
         for d in bag.iter() {
             convert(d.as_ref(), uri, &text, &lines, errors_url, &mut diagnostics);
         }
+        let nodes = symbol_nodes(graph.as_ref(), &index);
         Analysis {
             text,
             lines,
@@ -64,7 +67,14 @@ impl Analysis {
             graph,
             index,
             diagnostics,
+            nodes,
         }
+    }
+
+    /// The graph node a symbol was lowered to (a declaration's own node).
+    pub fn node(&self, symbol: usize) -> Option<&crate::graph::Node> {
+        let id = (*self.nodes.get(symbol)?)?;
+        self.graph.as_ref()?.dag.node_weight(id)
     }
 
     pub fn range(&self, span: Span) -> lsp_types::Range {
@@ -79,6 +89,25 @@ impl Analysis {
     pub fn slice(&self, span: Span) -> &str {
         self.text.get(span.start..span.end).unwrap_or("")
     }
+}
+
+/// Each symbol's node: the node of the same name written at the same span
+/// (lowering names a declaration's node after it), found by one map.
+fn symbol_nodes(graph: Option<&FlowGraph>, index: &Index) -> Vec<Option<crate::graph::NodeId>> {
+    let Some(g) = graph else {
+        return vec![None; index.symbols.len()];
+    };
+    let mut by_span: std::collections::HashMap<(Span, &str), crate::graph::NodeId> =
+        std::collections::HashMap::with_capacity(g.dag.node_count());
+    for id in g.dag.node_indices() {
+        let n = &g.dag[id];
+        by_span.entry((n.span, n.name.as_str())).or_insert(id);
+    }
+    index
+        .symbols
+        .iter()
+        .map(|s| by_span.get(&(s.span, s.full_name.as_str())).copied())
+        .collect()
 }
 
 /// The anchor GitHub and most Markdown renderers give the heading `### CODE`:

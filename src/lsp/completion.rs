@@ -155,14 +155,7 @@ fn fixed(list: &[(&str, &str)], kind: CompletionItemKind) -> Vec<CompletionItem>
 /// The items to offer at byte `offset`.
 pub fn complete(a: &Analysis, offset: usize) -> Vec<CompletionItem> {
     let ix = &a.index;
-    let type_of = |full: &str, span| {
-        a.graph.as_ref().and_then(|g| {
-            g.dag
-                .node_weights()
-                .find(|n| n.name == full && n.span == span)
-                .map(|n| n.ty.to_string())
-        })
-    };
+    let type_of = |symbol: usize| a.node(symbol).map(|n| n.ty.to_string());
     let values = || {
         let mut out: Vec<CompletionItem> = Vec::new();
         for &v in ix.variables_at(offset).iter().rev() {
@@ -175,8 +168,10 @@ pub fn complete(a: &Analysis, offset: usize) -> Vec<CompletionItem> {
         }
         let mut globals: Vec<_> = ix.values.iter().collect();
         globals.sort_by_key(|(_, id)| **id);
+        // Loop variables shadow globals of their name (a handful: a scan).
+        let shadowed = out.len();
         for (name, &id) in globals {
-            if out.iter().any(|i| i.label == *name) {
+            if out[..shadowed].iter().any(|i| i.label == *name) {
                 continue;
             }
             let s = &ix.symbols[id];
@@ -185,7 +180,7 @@ pub fn complete(a: &Analysis, offset: usize) -> Vec<CompletionItem> {
                 SymbolKind::Member => CompletionItemKind::FIELD,
                 _ => CompletionItemKind::VARIABLE,
             };
-            let ty = type_of(&s.full_name, s.span).unwrap_or_default();
+            let ty = type_of(id).unwrap_or_default();
             out.push(item(name, kind, format!("{} {ty}", s.kind.describe())));
         }
         out
@@ -255,8 +250,7 @@ pub fn complete(a: &Analysis, offset: usize) -> Vec<CompletionItem> {
                 return members
                     .iter()
                     .map(|(n, m)| {
-                        let s = &ix.symbols[*m];
-                        let ty = type_of(&s.full_name, s.span).unwrap_or_default();
+                        let ty = type_of(*m).unwrap_or_default();
                         item(n, CompletionItemKind::FIELD, ty)
                     })
                     .collect();
@@ -296,12 +290,7 @@ pub fn complete(a: &Analysis, offset: usize) -> Vec<CompletionItem> {
 }
 
 fn type_of_symbol(a: &Analysis, id: usize) -> Option<crate::types::Type> {
-    let s = &a.index.symbols[id];
-    let g = a.graph.as_ref()?;
-    g.dag
-        .node_weights()
-        .find(|n| n.name == s.full_name && n.span == s.span)
-        .map(|n| n.ty.clone())
+    a.node(id).map(|n| n.ty.clone())
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use crate::syntax::ast::{Item, LiteralKind, ModelDecl};
 pub fn hover(a: &Analysis, offset: usize) -> Option<(String, Span)> {
     if let Some(o) = a.index.at(offset) {
         let sym = &a.index.symbols[o.symbol];
-        return Some((symbol(a, sym), o.span));
+        return Some((symbol(a, o.symbol, sym), o.span));
     }
     word(a, offset)
 }
@@ -40,7 +40,7 @@ pub fn calls_of(g: &FlowGraph, span: Span) -> CallCount {
     count
 }
 
-fn symbol(a: &Analysis, sym: &Symbol) -> String {
+fn symbol(a: &Analysis, id: usize, sym: &Symbol) -> String {
     let mut md = String::new();
     let kind = sym.kind.describe();
     match sym.kind {
@@ -63,10 +63,7 @@ fn symbol(a: &Analysis, sym: &Symbol) -> String {
         let _ = write!(md, "{kind} `{}`", sym.full_name);
         return md;
     };
-    let node = g
-        .dag
-        .node_weights()
-        .find(|n| n.name == sym.full_name && n.span == sym.span);
+    let node = a.node(id);
     let ty = node
         .map(|n| n.ty.to_string())
         .unwrap_or_else(|| "unknown".into());

@@ -115,12 +115,7 @@ pub fn document_symbols(a: &Analysis) -> Vec<DocumentSymbol> {
             SymbolKind::Type => LspKind::STRUCT,
             SymbolKind::Variable => LspKind::VARIABLE,
         };
-        let detail = a.graph.as_ref().and_then(|g| {
-            g.dag
-                .node_weights()
-                .find(|n| n.name == s.full_name && n.span == s.span)
-                .map(|n| n.ty.to_string())
-        });
+        let detail = a.node(i).map(|n| n.ty.to_string());
         #[allow(deprecated)]
         DocumentSymbol {
             name: s.short_name().to_string(),
