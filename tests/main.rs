@@ -10,6 +10,7 @@ mod dot_check;
 mod engine;
 mod examples;
 mod fixtures;
+mod grammar;
 mod http;
 mod library;
 #[cfg(feature = "lsp")]
