@@ -17,7 +17,11 @@ fn grammar_scopes_match_their_snapshots() {
     if !dir.join("node_modules/vscode-tmgrammar-test").exists() {
         return skip("editors/vscode/node_modules is missing (run `npm ci` there)");
     }
-    let out = match Command::new("node").arg("test/snap.js").current_dir(&dir).output() {
+    let out = match Command::new("node")
+        .arg("test/snap.js")
+        .current_dir(&dir)
+        .output()
+    {
         Ok(out) => out,
         Err(e) => return skip(&format!("`node` cannot be run: {e}")),
     };

@@ -25,7 +25,7 @@ pub fn hover(a: &Analysis, offset: usize) -> Option<(String, Span)> {
 
 /// The nodes lowered from a declaration: its own and those of the calls
 /// and members inside it.
-pub fn nodes_of<'g>(g: &'g FlowGraph, span: Span) -> impl Iterator<Item = &'g Node> {
+pub fn nodes_of(g: &FlowGraph, span: Span) -> impl Iterator<Item = &Node> {
     g.dag
         .node_weights()
         .filter(move |n| span.start <= n.span.start && n.span.end <= span.end)
