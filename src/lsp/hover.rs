@@ -192,3 +192,39 @@ fn word(a: &Analysis, offset: usize) -> Option<(String, Span)> {
             )
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hover_at(text: &str, needle: &str, n: usize) -> String {
+        let a = Analysis::new(
+            &"file:///t.flow".parse().unwrap(),
+            text.into(),
+            "https://e.com/e.md",
+        );
+        let at = text.match_indices(needle).nth(n).unwrap().0;
+        hover(&a, at).map(|(md, _)| md).unwrap_or_default()
+    }
+
+    #[test]
+    fn hover_shows_calls_models_and_no_secret() {
+        let text = "model m = openai(\"gpt-4o-mini\", base_url: \"https://user:sk-secret@h.example/v1?key=sk-2\", api_key_env: \"K\")\nr = section <\n  a = ask m \"x\" vote 3 by judge m\n  b = for x in [1, 2] < ask m \"{x}\" >\n>\nbad = ask nope \"y\"\noutput r\n";
+        let md = hover_at(text, "r =", 0);
+        assert!(md.contains("worst case **6 LLM calls**"), "{md}");
+        assert!(
+            md.contains("calls `m`") && md.contains("judged by `m`"),
+            "{md}"
+        );
+        let md = hover_at(text, "m =", 0);
+        assert!(md.contains("`$K`"), "{md}");
+        assert!(!md.contains("sk-"), "{md}");
+        assert!(md.contains("https://h.example/v1"), "{md}");
+        // With an error elsewhere, the rest still has types.
+        let md = hover_at(text, "a =", 0);
+        assert!(md.contains("r.a: text"), "{md}");
+        // Fixed words.
+        assert!(hover_at(text, "judge", 0).contains("strategy"));
+        assert!(hover_at(text, "api_key_env", 0).contains("never the key"));
+    }
+}

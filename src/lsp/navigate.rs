@@ -132,3 +132,53 @@ pub fn document_symbols(a: &Analysis) -> Vec<DocumentSymbol> {
     }
     roots.into_iter().map(|i| build(a, i, &children)).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn analysis(text: &str) -> Analysis {
+        Analysis::new(
+            &"file:///t.flow".parse().unwrap(),
+            text.into(),
+            "https://e.com/e.md",
+        )
+    }
+
+    #[test]
+    fn rename_checks_the_new_name() {
+        let text = "model m = mock()\ninput q: text\nr = section <\n  a = ask m \"{q}\"\n  b = \"x\"\n>\nl = for x in [1] < \"{x} {q}\" >\noutput o = r.a\n";
+        let a = analysis(text);
+        let at = |needle: &str| text.find(needle).unwrap();
+        // Every use of a member, through its record.
+        assert_eq!(rename(&a, at("a ="), "first").unwrap().len(), 2);
+        assert!(rename(&a, at("a ="), "b").unwrap_err().contains("already"));
+        assert!(rename(&a, at("q:"), "r").unwrap_err().contains("already"));
+        assert!(
+            rename(&a, at("q:"), "for")
+                .unwrap_err()
+                .contains("not a name")
+        );
+        // A model and a value may share a name.
+        assert_eq!(rename(&a, at("m ="), "q").unwrap().len(), 2);
+        // A loop variable may not capture a name its body uses.
+        assert!(
+            rename(&a, at("x in"), "q")
+                .unwrap_err()
+                .contains("inside this `for`")
+        );
+        assert_eq!(rename(&a, at("x in"), "y").unwrap().len(), 2);
+        assert!(rename(&a, at("mock"), "z").is_err());
+    }
+
+    #[test]
+    fn symbols_nest_members_under_their_record() {
+        let a = analysis("model m = mock()\nr = section <\n  a = ask m \"x\"\n>\noutput r\n");
+        let syms = document_symbols(&a);
+        let names: Vec<&str> = syms.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["m", "r"]);
+        let children = syms[1].children.as_ref().unwrap();
+        assert_eq!(children[0].name, "a");
+        assert_eq!(children[0].detail.as_deref(), Some("text"));
+    }
+}
