@@ -29,6 +29,8 @@ mod index;
 mod line_index;
 mod navigate;
 mod server;
+#[cfg(test)]
+mod tests;
 mod tokens;
 mod vocabulary;
 
