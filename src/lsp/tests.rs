@@ -32,7 +32,10 @@ fn every_feature_answers_everywhere_without_panicking() {
         let a = Analysis::new(&uri, text.clone(), "https://e.com/errors.md");
         let end = a.lines.position(&text, text.len());
         for d in &a.diagnostics {
-            assert!(d.range.end <= end && d.range.start <= d.range.end, "{name}: {d:?}");
+            assert!(
+                d.range.end <= end && d.range.start <= d.range.end,
+                "{name}: {d:?}"
+            );
         }
         let _ = tokens::semantic_tokens(&a);
         let _ = navigate::document_symbols(&a);
