@@ -28,6 +28,9 @@ pub mod format;
 pub mod graph;
 pub mod import;
 pub mod internal;
+// `flow lsp`, behind the default cargo feature `lsp`.
+#[cfg(feature = "lsp")]
+pub mod lsp;
 pub mod model;
 pub mod providers;
 pub mod runtime;

@@ -12,8 +12,11 @@ mod examples;
 mod fixtures;
 mod functions;
 mod format;
+mod grammar;
 mod http;
 mod library;
+#[cfg(feature = "lsp")]
+mod lsp;
 mod robustness;
 mod routes;
 mod run;

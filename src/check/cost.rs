@@ -41,6 +41,15 @@ pub enum Missing {
 
 /// `None` when no model declares a price: then cost is not a concern.
 pub fn worst_case_cost(g: &FlowGraph) -> Option<CostReport> {
+    worst_case_cost_of(g, g.dag.node_weights())
+}
+
+/// [`worst_case_cost`] of some of the graph's nodes (an editor's hover
+/// prices one binding); `None` when no model declares a price.
+pub fn worst_case_cost_of<'a>(
+    g: &'a FlowGraph,
+    nodes: impl Iterator<Item = &'a crate::graph::Node>,
+) -> Option<CostReport> {
     let priced = g
         .models
         .values()
@@ -49,7 +58,7 @@ pub fn worst_case_cost(g: &FlowGraph) -> Option<CostReport> {
         return None;
     }
     let mut calls = Calls::default();
-    for node in g.dag.node_weights() {
+    for node in nodes {
         match &node.kind {
             NodeKind::Ask { call, sampling } => calls.ask(call, sampling, 1.0, None),
             NodeKind::Ensemble {

@@ -75,8 +75,9 @@ pub fn check_partial(program: &Program, gaps: &Gaps) -> Checked {
     if !gaps.is_empty() {
         errors.retain(|e| !explained_by(e, gaps));
     }
+    let ok = errors.iter().all(CheckError::is_warning);
     Checked {
-        graph,
+        graph: ok.then_some(graph),
         diagnostics: errors
             .into_iter()
             .map(|e| Box::new(e) as BoxDiagnostic)
@@ -100,20 +101,37 @@ fn explained_by(e: &CheckError, gaps: &Gaps) -> bool {
     }
 }
 
+/// [`check_partial`] that keeps the graph even when there are errors: an
+/// editor shows the types and costs of the parts that are fine while the
+/// user is still fixing the others (`Type::Unknown` stands for the rest).
+#[cfg_attr(not(feature = "lsp"), allow(dead_code))]
+pub(crate) fn check_keeping_graph(
+    program: &Program,
+    gaps: &Gaps,
+) -> (FlowGraph, Vec<BoxDiagnostic>) {
+    let (graph, _, mut errors) = check_all(program);
+    if !gaps.is_empty() {
+        errors.retain(|e| !explained_by(e, gaps));
+    }
+    let diagnostics = errors
+        .into_iter()
+        .map(|e| Box::new(e) as BoxDiagnostic)
+        .collect();
+    (graph, diagnostics)
+}
+
 /// [`check`] with the concrete error type, for tests and tools that match on it.
 #[cfg(test)]
 pub(crate) fn check_errors(program: &Program) -> (Option<FlowGraph>, Vec<CheckError>) {
     let (graph, _, errors) = check_all(program);
-    (graph, errors)
+    let ok = errors.iter().all(CheckError::is_warning);
+    (ok.then_some(graph), errors)
 }
 
-type All = (
-    Option<FlowGraph>,
-    Vec<crate::testing::TestCase>,
-    Vec<CheckError>,
-);
-
-fn check_all(program: &Program) -> All {
+/// Every pass, the graph lowered whatever they found, and the checked tests.
+fn check_all(
+    program: &Program,
+) -> (FlowGraph, Vec<crate::testing::TestCase>, Vec<CheckError>) {
     let mut errors = Vec::new();
     let typedefs = typedefs::TypeDefs::collect(program, &mut errors);
     let scope = names::Scope::collect(program, &mut errors);
@@ -140,6 +158,5 @@ fn check_all(program: &Program) -> All {
         typedefs.unused(&mut errors);
     }
     let tests = test_blocks::check(program, &graph, &scope.models, &mut errors);
-    let ok = errors.iter().all(CheckError::is_warning);
-    (ok.then_some(graph), tests, errors)
+    (graph, tests, errors)
 }

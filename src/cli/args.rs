@@ -73,6 +73,14 @@ pub enum Command {
         #[command(subcommand)]
         action: CacheAction,
     },
+    /// Serve editors: the Language Server Protocol over standard input and output
+    ///
+    /// Started by an editor, not by hand; see docs/editors.md.
+    Lsp {
+        /// Accepted for clients that pass it; standard input and output is the only transport
+        #[arg(long)]
+        stdio: bool,
+    },
     /// Print a shell completion script
     ///
     /// For example: `flow completions bash > ~/.local/share/bash-completion/completions/flow`

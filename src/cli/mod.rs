@@ -7,6 +7,7 @@ mod check;
 mod features;
 mod fmt;
 mod graph;
+mod lsp;
 mod progress;
 mod report;
 mod run;
@@ -118,6 +119,7 @@ fn main_on_big_stack() -> ExitCode {
             },
             &mut term,
         ),
+        Command::Lsp { .. } => lsp::run(),
         Command::Completions { shell } => {
             completions(shell, &mut term);
             Ok(())

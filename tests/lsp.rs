@@ -1,0 +1,411 @@
+//! `flow lsp` driven as an editor drives it: the real binary, JSON-RPC
+//! with Content-Length framing over its standard input and output.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const URI: &str = "file:///work/demo.flow";
+
+/// A client speaking to one `flow lsp` process.
+pub struct Client {
+    child: Child,
+    stdin: ChildStdin,
+    messages: Receiver<Value>,
+    next_id: i64,
+    /// Notifications read while waiting for something else.
+    pending: Vec<Value>,
+}
+
+impl Client {
+    pub fn start() -> Client {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_flow"))
+            .arg("lsp")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("flow lsp starts");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, messages) = channel();
+        std::thread::spawn(move || {
+            let mut r = BufReader::new(stdout);
+            loop {
+                let mut len = None;
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let line = line.trim_end();
+                    if line.is_empty() {
+                        break;
+                    }
+                    if let Some(v) = line.strip_prefix("Content-Length: ") {
+                        len = v.parse::<usize>().ok();
+                    }
+                }
+                let mut body = vec![0; len.expect("a Content-Length header")];
+                if r.read_exact(&mut body).is_err() {
+                    return;
+                }
+                let v: Value = serde_json::from_slice(&body).expect("JSON");
+                if tx.send(v).is_err() {
+                    return;
+                }
+            }
+        });
+        Client {
+            child,
+            stdin,
+            messages,
+            next_id: 1,
+            pending: Vec::new(),
+        }
+    }
+
+    fn write(&mut self, v: Value) {
+        let body = serde_json::to_string(&v).unwrap();
+        write!(self.stdin, "Content-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    pub fn notify(&mut self, method: &str, params: Value) {
+        self.write(json!({"jsonrpc": "2.0", "method": method, "params": params}));
+    }
+
+    /// Sends a request and waits for its response (result or error).
+    pub fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.write(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        loop {
+            let msg = self.recv();
+            if msg.get("id") == Some(&json!(id)) && msg.get("method").is_none() {
+                return msg;
+            }
+            self.pending.push(msg);
+        }
+    }
+
+    pub fn result(&mut self, method: &str, params: Value) -> Value {
+        let r = self.request(method, params);
+        assert!(r.get("error").is_none(), "{method}: {r}");
+        r["result"].clone()
+    }
+
+    fn recv(&mut self) -> Value {
+        match self.messages.recv_timeout(Duration::from_secs(30)) {
+            Ok(v) => v,
+            Err(RecvTimeoutError::Timeout) => panic!("no message from flow lsp in 30 s"),
+            Err(RecvTimeoutError::Disconnected) => panic!("flow lsp closed its output"),
+        }
+    }
+
+    /// The next diagnostics published for `URI`.
+    pub fn diagnostics(&mut self) -> Vec<Value> {
+        if let Some(i) = self
+            .pending
+            .iter()
+            .position(|m| m["method"] == "textDocument/publishDiagnostics")
+        {
+            let m = self.pending.remove(i);
+            return m["params"]["diagnostics"].as_array().cloned().unwrap();
+        }
+        loop {
+            let m = self.recv();
+            if m["method"] == "textDocument/publishDiagnostics" {
+                assert_eq!(m["params"]["uri"], URI);
+                return m["params"]["diagnostics"].as_array().cloned().unwrap();
+            }
+        }
+    }
+
+    pub fn initialize(&mut self, debounce_ms: u64) -> Value {
+        let caps = self.result(
+            "initialize",
+            json!({
+                "processId": null,
+                "rootUri": null,
+                "capabilities": {},
+                "initializationOptions": {
+                    "debounceMs": debounce_ms,
+                    "errorsUrl": "https://example.com/docs/errors.md"
+                }
+            }),
+        );
+        self.notify("initialized", json!({}));
+        caps
+    }
+
+    pub fn open(&mut self, text: &str) {
+        self.notify(
+            "textDocument/didOpen",
+            json!({"textDocument": {"uri": URI, "languageId": "flow", "version": 1, "text": text}}),
+        );
+    }
+
+    pub fn change(&mut self, version: i32, text: &str) {
+        self.notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": URI, "version": version}, "contentChanges": [{"text": text}]}),
+        );
+    }
+
+    /// Shuts the server down and waits for it to exit; its exit code.
+    pub fn shutdown(mut self) -> Option<i32> {
+        let r = self.request("shutdown", Value::Null);
+        assert!(r.get("error").is_none(), "{r}");
+        self.notify("exit", Value::Null);
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "flow lsp did not exit"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The position of the `n`th (from 0) occurrence of `needle` in `text`, in
+/// UTF-16 units as the protocol counts, plus `shift` characters.
+fn pos(text: &str, needle: &str, n: usize, shift: usize) -> Value {
+    let (at, _) = text.match_indices(needle).nth(n).expect("needle in text");
+    let before = &text[..at];
+    let line = before.matches('\n').count();
+    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let column: usize = text[line_start..at].encode_utf16().count() + shift;
+    json!({"line": line, "character": column})
+}
+
+fn at(text: &str, needle: &str, n: usize) -> Value {
+    json!({"textDocument": {"uri": URI}, "position": pos(text, needle, n, 0)})
+}
+
+fn labels(items: &Value) -> Vec<String> {
+    let items = items.get("items").unwrap_or(items);
+    items
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["label"].as_str().unwrap().to_string())
+        .collect()
+}
+
+const BROKEN: &str = "\
+model fast = openai(\"gpt-4o-mini\", temperature: 0.2, max_tokens: 100, price_out: 0.6, api_key_env: \"MY_KEY\")
+input question: text = \"Why?\"
+answer = ask fast \"{questoin}\" vote 5 by majority
+output answer
+";
+
+const FIXED: &str = "\
+model fast = openai(\"gpt-4o-mini\", temperature: 0.2, max_tokens: 100, price_out: 0.6, api_key_env: \"MY_KEY\")
+input question: text = \"Why?\"
+answer = ask fast \"{question}\" vote 5 by majority
+output answer
+";
+
+#[test]
+fn diagnostics_appear_and_clear_hover_and_navigation_work() {
+    let mut c = Client::start();
+    let caps = c.initialize(0);
+    assert_eq!(caps["capabilities"]["positionEncoding"], "utf-16");
+    assert_eq!(caps["serverInfo"]["name"], "flow");
+
+    c.open(BROKEN);
+    let diags = c.diagnostics();
+    assert_eq!(diags.len(), 1, "{diags:?}");
+    let d = &diags[0];
+    assert_eq!(d["code"], "flow::check::undefined_name");
+    assert_eq!(
+        d["codeDescription"]["href"],
+        "https://example.com/docs/errors.md#flowcheckundefined_name"
+    );
+    assert_eq!(d["severity"], 1);
+    assert_eq!(d["range"]["start"], pos(BROKEN, "questoin", 0, 0));
+    assert!(d["message"].as_str().unwrap().contains("question"), "{d}");
+
+    c.change(2, FIXED);
+    assert!(c.diagnostics().is_empty());
+
+    // Hover: the type, the worst case, the cost bound, the model and its
+    // options, never a key (only its variable's name).
+    let h = c.result("textDocument/hover", at(FIXED, "answer", 0));
+    let md = h["contents"]["value"].as_str().unwrap();
+    assert!(md.contains("answer: text"), "{md}");
+    assert!(md.contains("worst case **5 LLM calls**"), "{md}");
+    assert!(md.contains("$0.0003"), "{md}");
+    assert!(md.contains("calls `fast` (openai gpt-4o-mini)"), "{md}");
+    assert!(md.contains("temperature: 0.2"), "{md}");
+    let h = c.result("textDocument/hover", at(FIXED, "fast", 1));
+    let md = h["contents"]["value"].as_str().unwrap();
+    assert!(md.contains("`$MY_KEY`"), "{md}");
+
+    // Definition of the use of `question` inside the prompt.
+    let def = c.result("textDocument/definition", at(FIXED, "question", 1));
+    assert_eq!(def["range"]["start"], pos(FIXED, "question", 0, 0));
+
+    // References: the declaration and both uses of `answer`.
+    let mut p = at(FIXED, "answer", 1);
+    p["context"] = json!({"includeDeclaration": true});
+    let refs = c.result("textDocument/references", p);
+    assert_eq!(refs.as_array().unwrap().len(), 2, "{refs}");
+
+    // Rename: a valid name edits every occurrence; a keyword is refused.
+    let mut p = at(FIXED, "question", 0);
+    p["newName"] = json!("query");
+    let edit = c.result("textDocument/rename", p.clone());
+    assert_eq!(edit["changes"][URI].as_array().unwrap().len(), 2, "{edit}");
+    p["newName"] = json!("ask");
+    let refused = c.request("textDocument/rename", p);
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a name")
+    );
+
+    assert_eq!(c.shutdown(), Some(0));
+}
+
+#[test]
+fn completion_depends_on_where_the_cursor_is() {
+    let mut c = Client::start();
+    c.initialize(0);
+    let text = "model fast = openai(\"gpt-4o-mini\", )\nmodel slow = mock()\ninput topic: text\nr = section <\n  a = ask fast \"x\"\n>\nx = ask  \"about {topic}\" vote 3 by \ny = \nz = r.\n";
+    c.open(text);
+    c.diagnostics();
+    let complete = |c: &mut Client, needle: &str, n: usize, shift: usize| {
+        let p = json!({"textDocument": {"uri": URI}, "position": pos(text, needle, n, shift)});
+        labels(&c.result("textDocument/completion", p))
+    };
+    // After `ask `: the models.
+    assert_eq!(complete(&mut c, "ask  ", 0, 4), ["fast", "slow"]);
+    // After `by `: the strategies.
+    let s = complete(&mut c, "by ", 0, 3);
+    assert!(
+        s.contains(&"majority".to_string()) && s.contains(&"judge".to_string()),
+        "{s:?}"
+    );
+    // Inside the provider's parentheses: the options, not the mock's.
+    let o = complete(&mut c, ", )", 0, 2);
+    assert!(o.contains(&"temperature".to_string()), "{o:?}");
+    assert!(!o.contains(&"reply".to_string()), "{o:?}");
+    // In an interpolation: the names in scope.
+    let v = complete(&mut c, "{topic}", 0, 1);
+    assert!(
+        v.contains(&"topic".to_string()) && v.contains(&"r".to_string()),
+        "{v:?}"
+    );
+    // After `r.`: the record's members; in an expression, names and builtins.
+    assert_eq!(complete(&mut c, "z = r.", 0, 6), ["a"]);
+    let e = complete(&mut c, "y = ", 0, 4);
+    // (`x` does not parse, so it is not offered.)
+    assert!(
+        e.contains(&"len".to_string()) && e.contains(&"topic".to_string()),
+        "{e:?}"
+    );
+    assert!(!e.contains(&"x".to_string()), "{e:?}");
+    assert_eq!(c.shutdown(), Some(0));
+}
+
+#[test]
+fn non_ascii_text_does_not_shift_positions() {
+    let mut c = Client::start();
+    c.initialize(0);
+    let text = "model m = mock(reply: \"é🙂\")\ngreeting = \"héllo 🙂 wörld\" # ✓ ünïcode\nshout = ask m \"🙂🙂 {greeting} {greting}\"\noutput shout\n";
+    c.open(text);
+    let diags = c.diagnostics();
+    // `greting` is undefined: its range, after emoji, is in UTF-16 units.
+    assert_eq!(diags.len(), 1, "{diags:?}");
+    assert_eq!(diags[0]["range"]["start"], pos(text, "greting", 0, 0));
+    let end = pos(text, "greting", 0, 7);
+    assert_eq!(diags[0]["range"]["end"], end);
+    let def = c.result("textDocument/definition", at(text, "greeting", 1));
+    assert_eq!(def["range"]["start"], pos(text, "greeting", 0, 0));
+    let h = c.result("textDocument/hover", at(text, "greeting", 1));
+    assert_eq!(h["range"]["start"], pos(text, "greeting", 1, 0));
+    assert_eq!(c.shutdown(), Some(0));
+}
+
+#[test]
+fn a_file_that_does_not_parse_still_answers() {
+    let mut c = Client::start();
+    c.initialize(0);
+    let text = "model m = mock()\nq = ask m \"one\"\nbroken = ask m \"two\" vote 3 majority\nlater = \"{q} {broken}\"\noutput later\n";
+    c.open(text);
+    let diags = c.diagnostics();
+    assert!(!diags.is_empty());
+    assert!(
+        diags[0]["code"]
+            .as_str()
+            .unwrap()
+            .starts_with("flow::syntax::"),
+        "{diags:?}"
+    );
+    // The statements that parsed: hover and definition still work.
+    let h = c.result("textDocument/hover", at(text, "q", 1));
+    assert!(
+        h["contents"]["value"].as_str().unwrap().contains("q: text"),
+        "{h}"
+    );
+    let def = c.result("textDocument/definition", at(text, "q", 1));
+    assert_eq!(def["range"]["start"], pos(text, "q =", 0, 0));
+    // Document symbols, semantic tokens and inlay hints answer too.
+    let syms = c.result(
+        "textDocument/documentSymbol",
+        json!({"textDocument": {"uri": URI}}),
+    );
+    assert!(syms.as_array().unwrap().len() >= 3, "{syms}");
+    let toks = c.result(
+        "textDocument/semanticTokens/full",
+        json!({"textDocument": {"uri": URI}}),
+    );
+    assert!(!toks["data"].as_array().unwrap().is_empty());
+    let hints = c.result(
+        "textDocument/inlayHint",
+        json!({"textDocument": {"uri": URI}, "range": {"start": {"line": 0, "character": 0}, "end": {"line": 99, "character": 0}}}),
+    );
+    assert!(hints.to_string().contains("1 call"), "{hints}");
+    // An incremental change that fixes it clears the diagnostics.
+    let fix = pos(text, " majority", 0, 1);
+    c.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": URI, "version": 2}, "contentChanges": [{"range": {"start": fix, "end": fix}, "text": "by "}]}),
+    );
+    assert!(c.diagnostics().is_empty());
+    assert_eq!(c.shutdown(), Some(0));
+}
+
+#[test]
+fn changes_are_debounced_into_one_compile() {
+    let mut c = Client::start();
+    c.initialize(200);
+    c.open("x = 1\n");
+    c.diagnostics();
+    for v in 2..6 {
+        c.change(v, &format!("x = {v}\noutput y\n"));
+    }
+    let diags = c.diagnostics();
+    assert_eq!(diags.len(), 1, "{diags:?}");
+    // The next publication is for a later edit, not for one of the burst.
+    c.change(6, "x = 1\noutput x\n");
+    assert!(c.diagnostics().is_empty());
+    assert_eq!(c.shutdown(), Some(0));
+}
