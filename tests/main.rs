@@ -14,6 +14,7 @@ mod http;
 mod library;
 mod robustness;
 mod run;
+mod scale;
 mod serve;
 // The generated large programs the front-end bench times too.
 #[path = "../benches/support/shapes.rs"]
