@@ -19,6 +19,9 @@ mod serve;
 // The generated large programs the front-end bench times too.
 #[path = "../benches/support/shapes.rs"]
 mod shapes;
+// The throwaway PostgreSQL cluster the cache unit tests use too.
+#[path = "../src/cache/pg_cluster.rs"]
+mod pg_cluster;
 mod structured;
 mod support;
 mod typed;

@@ -120,3 +120,79 @@ fn shards_concatenated_in_index_order_are_one_run() {
     assert_eq!(stdout(&out), "");
     assert!(stderr(&out).contains("0 rows: 0 ok, 0 failed"), "{}", stderr(&out));
 }
+
+/// Four shards started at once against one PostgreSQL cache write what one
+/// process writes, and a second run of all four makes no call.
+#[test]
+#[cfg(feature = "postgres")]
+fn four_shards_on_one_postgres_cache_are_one_run_and_a_rerun_is_fully_cached() {
+    let Some(url) = crate::pg_cluster::database("four_shards") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let program = write(
+        dir.path(),
+        "p.flow",
+        r#"
+model m = mock(echo: true, latency: 5ms, concurrency: 8)
+input q: text
+a = ask m "A {q}"
+output b = ask m "B {a}"
+"#,
+    );
+    let input = write(dir.path(), "rows.jsonl", &tricky_rows(60));
+    let whole = flow(&["run", s(&program), "--inputs", s(&input), "--no-cache"]);
+    let shards = |round: &str| -> Vec<(String, String)> {
+        let children: Vec<_> = (0..4)
+            .map(|i| {
+                let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("flow"));
+                cmd.current_dir(root())
+                    .args(["run", s(&program), "--inputs", s(&input)])
+                    .args(["--shard", &format!("{i}/4")])
+                    .env("FLOW_CACHE", &url)
+                    .env("XDG_CACHE_HOME", cache_home())
+                    .env("NO_COLOR", "1")
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped());
+                cmd.spawn().unwrap()
+            })
+            .collect();
+        children
+            .into_iter()
+            .map(|c| {
+                let out = c.wait_with_output().unwrap();
+                assert_eq!(code(&out), 2, "{round}: {}", stderr(&out));
+                (stdout(&out), stderr(&out))
+            })
+            .collect()
+    };
+    let first = shards("first");
+    let joined: String = first.iter().map(|(o, _)| o.as_str()).collect();
+    assert_eq!(joined, stdout(&whole));
+    for (_, err) in &first {
+        assert!(!err.contains("secret-pw"), "the password is never shown:\n{err}");
+    }
+    let second = shards("second");
+    let joined: String = second.iter().map(|(o, _)| o.as_str()).collect();
+    assert_eq!(joined, stdout(&whole));
+    for (_, err) in &second {
+        assert!(err.contains("\n0 calls made, "), "fully cached:\n{err}");
+    }
+    let stats = flow(&["cache", "stats", "--cache", &url]);
+    assert_eq!(code(&stats), 0, "{}", stderr(&stats));
+    let calls = 2 * stdout(&whole).matches("\"outputs\"").count();
+    assert!(
+        stdout(&stats).contains(&format!(": {calls} entries")),
+        "{}",
+        stdout(&stats)
+    );
+    assert!(stdout(&stats).contains("postgres://flow:***@127.0.0.1"));
+    assert!(!stdout(&stats).contains("secret-pw"));
+    let cleared = flow(&["cache", "clear", s(&program), "--cache", &url]);
+    assert_eq!(
+        stdout(&cleared).split(" made by").next(),
+        Some(format!("cleared {calls} entries").as_str()),
+        "{}",
+        stderr(&cleared)
+    );
+}

@@ -111,6 +111,21 @@ pub enum CacheError {
         path: String,
     },
 
+    /// A PostgreSQL cache could not be reached or set up.
+    #[error("cannot use the cache database `{path}`: {reason}")]
+    #[diagnostic(
+        code(flow::cache::database),
+        help(
+            "check that the server is running and the URL's host, port, user, password and database name; flow creates its tables on first use"
+        )
+    )]
+    Database {
+        /// The URL, without its password.
+        path: String,
+        /// The server's or the connection's message.
+        reason: String,
+    },
+
     /// A lookup failed during the run; the call was made instead.
     #[error("the cache `{path}` could not be read during the run: {reason}")]
     #[diagnostic(

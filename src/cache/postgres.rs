@@ -93,9 +93,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// A server's message, without anything from the URL.
 fn why(e: &tokio_postgres::Error, secret: Option<&str>) -> String {
-    let text = match e.as_db_error() {
-        Some(db) => db.message().to_string(),
-        None => e.to_string(),
+    let text = match (e.as_db_error(), std::error::Error::source(e)) {
+        (Some(db), _) => db.message().to_string(),
+        (None, Some(cause)) => format!("{e}: {cause}"),
+        (None, None) => e.to_string(),
     };
     let text = match secret.filter(|s| !s.is_empty()) {
         Some(s) => text.replace(s, "***"),
@@ -149,7 +150,7 @@ async fn connect(
 impl PgCache {
     pub(crate) fn open(url: &str) -> Result<PgCache, CacheError> {
         let label = redact(url);
-        let open_err = |reason: String| CacheError::Open {
+        let open_err = |reason: String| CacheError::Database {
             path: label.clone(),
             reason,
         };
@@ -222,7 +223,7 @@ impl PgCache {
     }
 
     fn failed(&self, reason: String) -> CacheError {
-        CacheError::Open {
+        CacheError::Database {
             path: self.label.clone(),
             reason,
         }

@@ -135,8 +135,8 @@ pub struct ServeArgs {
 /// Where completed calls are kept, so a re-run does not pay for them again.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct CacheArgs {
-    /// The call cache (default: `flow/cache.db` in the user's cache directory, e.g. `~/.cache`)
-    #[arg(long = "cache", value_name = "PATH", conflicts_with = "no_cache")]
+    /// The call cache: a file, or a `postgres://` URL shared by many processes (default: `$FLOW_CACHE`, else `flow/cache.db` in the user's cache directory, e.g. `~/.cache`)
+    #[arg(long = "cache", value_name = "PATH|URL", conflicts_with = "no_cache")]
     pub path: Option<PathBuf>,
     /// Make every call, and save none
     #[arg(long)]
@@ -231,8 +231,8 @@ pub enum CacheAction {
 
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct CachePath {
-    /// The cache file, instead of the default one
-    #[arg(long = "cache", value_name = "PATH")]
+    /// The cache file or `postgres://` URL, instead of `$FLOW_CACHE` or the default file
+    #[arg(long = "cache", value_name = "PATH|URL")]
     pub path: Option<PathBuf>,
 }
 
