@@ -20,6 +20,7 @@ mod serve;
 #[path = "../benches/support/shapes.rs"]
 mod shapes;
 // The throwaway PostgreSQL cluster the cache unit tests use too.
+#[cfg(feature = "postgres")]
 #[path = "../src/cache/pg_cluster.rs"]
 mod pg_cluster;
 mod structured;

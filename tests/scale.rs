@@ -59,7 +59,15 @@ fn rows_on_standard_input_give_what_the_file_gives() {
     let input = write(dir.path(), "rows.jsonl", &text);
     let file = flow(&["run", s(&program), "--inputs", s(&input), "--no-cache"]);
     let piped = flow_stdin(
-        &["run", s(&program), "--inputs", "-", "--no-cache", "--window", "3"],
+        &[
+            "run",
+            s(&program),
+            "--inputs",
+            "-",
+            "--no-cache",
+            "--window",
+            "3",
+        ],
         &text,
     );
     assert_eq!(code(&file), 2, "one row is bad: {}", stderr(&file));
@@ -92,7 +100,12 @@ fn shards_concatenated_in_index_order_are_one_run() {
             "--shard",
             &shard,
         ]);
-        assert_eq!(code(&out), 2, "every quarter has a bad row: {}", stderr(&out));
+        assert_eq!(
+            code(&out),
+            2,
+            "every quarter has a bad row: {}",
+            stderr(&out)
+        );
         let err = stderr(&out);
         let n: usize = err
             .split(" rows:")
@@ -118,7 +131,11 @@ fn shards_concatenated_in_index_order_are_one_run() {
     ]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(stdout(&out), "");
-    assert!(stderr(&out).contains("0 rows: 0 ok, 0 failed"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("0 rows: 0 ok, 0 failed"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// Four shards started at once against one PostgreSQL cache write what one
@@ -170,7 +187,10 @@ output b = ask m "B {a}"
     let joined: String = first.iter().map(|(o, _)| o.as_str()).collect();
     assert_eq!(joined, stdout(&whole));
     for (_, err) in &first {
-        assert!(!err.contains("secret-pw"), "the password is never shown:\n{err}");
+        assert!(
+            !err.contains("secret-pw"),
+            "the password is never shown:\n{err}"
+        );
     }
     let second = shards("second");
     let joined: String = second.iter().map(|(o, _)| o.as_str()).collect();

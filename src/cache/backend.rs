@@ -3,9 +3,9 @@
 //! answer alike — content-addressed entries, the first writer of a key wins,
 //! writes committed in groups off the run's path, entries per program.
 
+use super::CacheError;
 use super::key::CallKey;
 use super::store::{CacheClose, CacheStats, CachedReply};
-use super::CacheError;
 
 pub(crate) trait CacheBackend: Send + Sync + std::fmt::Debug {
     /// The stored reply for `key`; a failed lookup is recorded for

@@ -99,7 +99,9 @@ pub enum CacheError {
     },
 
     /// A `postgres://` cache, and this build has no PostgreSQL client.
-    #[error("this flow was built without the `postgres` feature, so it cannot use the cache `{path}`")]
+    #[error(
+        "this flow was built without the `postgres` feature, so it cannot use the cache `{path}`"
+    )]
     #[diagnostic(
         code(flow::cache::no_postgres),
         help(

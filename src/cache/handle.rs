@@ -4,10 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::CacheError;
 use super::backend::CacheBackend;
 use super::key::CallKey;
 use super::store::{BUSY, CacheClose, CacheStats, CachedReply, SqliteCache};
-use super::CacheError;
 
 /// The call cache, shared by every run that holds it. Close it to learn
 /// what could not be saved.
@@ -145,7 +145,10 @@ mod tests {
         for (url, want) in [
             ("postgres://u:pw@h:5432/db", "postgres://u:***@h:5432/db"),
             ("postgresql://u@h/db", "postgresql://u@h/db"),
-            ("postgres://h/db?user=u&password=pw&x=1", "postgres://h/db?user=u&password=***&x=1"),
+            (
+                "postgres://h/db?user=u&password=pw&x=1",
+                "postgres://h/db?user=u&password=***&x=1",
+            ),
             ("postgres://u:p@ss:w@h", "postgres://u:***@h"),
         ] {
             assert_eq!(redact(url), want);

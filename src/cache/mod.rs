@@ -17,7 +17,7 @@ pub(crate) mod backend;
 pub(crate) mod error;
 mod handle;
 pub(crate) mod key;
-#[cfg(test)]
+#[cfg(all(test, feature = "postgres"))]
 pub(crate) mod pg_cluster;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;

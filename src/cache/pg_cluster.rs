@@ -156,7 +156,14 @@ pub fn database(test: &str) -> Option<String> {
             .to_lowercase()
     );
     let made = as_owner(is_root(), &bin.join("createdb"))
-        .args(["-h", "127.0.0.1", "-p", &cluster.port.to_string(), "-U", "flow"])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &cluster.port.to_string(),
+            "-U",
+            "flow",
+        ])
         .arg(&name)
         .output();
     match made {

@@ -115,10 +115,7 @@ struct Conn {
     writer: Client,
 }
 
-async fn connect(
-    config: &tokio_postgres::Config,
-    secret: Option<&str>,
-) -> Result<Conn, String> {
+async fn connect(config: &tokio_postgres::Config, secret: Option<&str>) -> Result<Conn, String> {
     let one = || async {
         let (client, conn) = config.connect(NoTls).await.map_err(|e| why(&e, secret))?;
         tokio::spawn(async move {

@@ -874,8 +874,7 @@ mod tests {
         )
         .expect("an old entry");
         drop(conn);
-        let cache = SqliteCache::open(&path)
-            .expect("migrates");
+        let cache = SqliteCache::open(&path).expect("migrates");
         cache.set_program("/p/a.flow".into());
         assert_eq!(
             cache.get(&CallKey([9; 32])).map(|r| r.text),

@@ -52,7 +52,9 @@ enum BatchError {
     #[error("`--shard` needs a rows file it can read twice, not standard input")]
     #[diagnostic(
         code(flow::batch::shard_stdin),
-        help("save the rows to a file and pass its path to `--inputs`; each shard counts the file's lines to find its slice")
+        help(
+            "save the rows to a file and pass its path to `--inputs`; each shard counts the file's lines to find its slice"
+        )
     )]
     ShardStdin,
 }
@@ -545,7 +547,7 @@ fn progress_bar() -> Option<ProgressBar> {
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {pos} rows  {msg}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     Some(bar)
 }
@@ -613,4 +615,97 @@ fn summary_text(s: &Summary) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+    use crate::engine::{EngineOptions, Program};
+
+    /// Results land here; the test reads them when the batch is done.
+    #[derive(Clone, Default)]
+    struct Sink(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_slow_first_row_holds_back_at_most_the_window() {
+        let program = Program::compile(
+            "window.flow",
+            r#"
+model slow = mock(echo: true, latency: 400ms)
+model fast = mock(echo: true)
+input q: text
+output r = if q == "slow" then ask slow "S {q}" else ask fast "F {q}"
+"#,
+        )
+        .unwrap_or_else(|_| panic!("compiles"));
+        let engine =
+            Engine::new(&program, EngineOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+        let batch = Batch {
+            engine,
+            fail_fast: false,
+            jobs: 4,
+            window: 4,
+            countable: false,
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let sent = Arc::new(AtomicUsize::new(0));
+        let feeder = {
+            let sent = sent.clone();
+            tokio::spawn(async move {
+                for i in 1..=100usize {
+                    let q = if i == 1 {
+                        "slow".to_string()
+                    } else {
+                        format!("r{i}")
+                    };
+                    let raw = lines::RawLine {
+                        line: i,
+                        text: Ok(format!("{{\"q\": \"{q}\"}}")),
+                    };
+                    if tx.send(Ok(raw)).await.is_err() {
+                        return;
+                    }
+                    sent.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        };
+        let sink = Sink::default();
+        let run = {
+            let mut out = sink.clone();
+            tokio::spawn(async move { batch.execute(rx, &mut out).await })
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // The window (4) and the channel (1) at most, while row 1 runs.
+        let early = sent.load(Ordering::SeqCst);
+        assert!(early <= 6, "{early} lines taken while the window was full");
+        let outcome = run.await.unwrap_or_else(|e| panic!("{e}"));
+        let _ = feeder.await;
+        assert_eq!((outcome.rows, outcome.ok), (100, 100));
+        let text = String::from_utf8(sink.0.lock().map(|v| v.clone()).unwrap_or_default())
+            .unwrap_or_default();
+        let lines: Vec<usize> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|v| v["line"].as_u64())
+            .map(|n| n as usize)
+            .collect();
+        assert_eq!(lines, (1..=100).collect::<Vec<_>>());
+    }
 }

@@ -328,5 +328,9 @@ fn a_shards_limits_are_its_part_of_the_declared_ones_never_zero() {
     let m = &engine.graph().models["m"].options;
     assert_eq!((m.concurrency, m.rpm), (Some(2), Some(1)));
     let free = &engine.graph().models["free"].options;
-    assert_eq!((free.concurrency, free.rpm), (None, None), "no limit stays none");
+    assert_eq!(
+        (free.concurrency, free.rpm),
+        (None, None),
+        "no limit stays none"
+    );
 }

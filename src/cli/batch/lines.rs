@@ -201,7 +201,12 @@ mod tests {
 
     fn lines_of(text: &[u8], range: (usize, usize)) -> Vec<(usize, Result<String, usize>)> {
         let (tx, mut rx) = mpsc::channel(1024);
-        read(Box::new(std::io::Cursor::new(text.to_vec())), "t", range, &tx);
+        read(
+            Box::new(std::io::Cursor::new(text.to_vec())),
+            "t",
+            range,
+            &tx,
+        );
         drop(tx);
         let mut got = Vec::new();
         while let Ok(Ok(l)) = rx.try_recv() {
