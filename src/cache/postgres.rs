@@ -30,7 +30,8 @@ const GROUP: Duration = Duration::from_millis(20);
 const CONNECT: Duration = Duration::from_secs(10);
 
 /// Created under an advisory lock, since `CREATE TABLE IF NOT EXISTS` from
-/// four shards starting at once can still collide in PostgreSQL's catalog.
+/// four shards starting at once can still collide in PostgreSQL's catalog
+/// (`pg_type_typname_nsp_index`).
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS flow_calls (
     key           BYTEA PRIMARY KEY,
@@ -125,8 +126,12 @@ async fn connect(config: &tokio_postgres::Config, secret: Option<&str>) -> Resul
     };
     let writer = one().await?;
     writer
+        // One simple query is one transaction, and a transaction-scoped
+        // lock is released at its commit, once the tables are visible: a
+        // session lock released inside it would let the next shard in
+        // before they are.
         .batch_execute(&format!(
-            "SELECT pg_advisory_lock({SCHEMA_LOCK}); {SCHEMA} SELECT pg_advisory_unlock({SCHEMA_LOCK});"
+            "SELECT pg_advisory_xact_lock({SCHEMA_LOCK}); {SCHEMA}"
         ))
         .await
         .map_err(|e| why(&e, secret))?;

@@ -10,7 +10,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use tokio::sync::mpsc;
 
@@ -117,6 +117,7 @@ pub(super) fn spawn(opened: Opened, capacity: usize) -> Lines {
         range,
         ..
     } = opened;
+    let shown = label.clone();
     let spawned = std::thread::Builder::new()
         .name("flow-rows".into())
         .spawn(move || read(reader, &label, range, &tx));
@@ -124,7 +125,7 @@ pub(super) fn spawn(opened: Opened, capacity: usize) -> Lines {
         // No thread, no rows: say so as a read error rather than run none.
         let (tx, rx) = mpsc::channel(1);
         let _ = tx.try_send(Err(BatchError::Rows {
-            path: PathBuf::from("-").display().to_string(),
+            path: shown,
             reason: crate::text::io_reason(&e),
         }));
         return rx;
