@@ -20,13 +20,22 @@ use crate::support::*;
 
 #[test]
 fn cases() {
-    trycmd::TestCases::new()
+    let cases = trycmd::TestCases::new();
+    cases
         .default_bin_path(env!("CARGO_BIN_EXE_flow"))
         .env("XDG_CACHE_HOME", cache_home().display().to_string())
         .env("NO_COLOR", "1")
         .env("COLUMNS", "80")
+        // An empty `FLOW_CACHE` is none: the developer's own never leaks in.
+        .env("FLOW_CACHE", "")
         .timeout(Duration::from_secs(120))
         .case(root().join("tests/cmd/*.toml"));
+    // What a `postgres://` cache does depends on the build's features.
+    if cfg!(feature = "postgres") {
+        cases.case(root().join("tests/cmd/postgres/*.toml"));
+    } else {
+        cases.case(root().join("tests/cmd/no_postgres/*.toml"));
+    }
 }
 
 const GOOD: &str = "tests/cmd/programs/good.flow";

@@ -20,11 +20,16 @@ mod lsp;
 mod robustness;
 mod routes;
 mod run;
+mod scale;
 #[cfg(feature = "serve")]
 mod serve;
 // The generated large programs the front-end bench times too.
 #[path = "../benches/support/shapes.rs"]
 mod shapes;
+// The throwaway PostgreSQL cluster the cache unit tests use too.
+#[cfg(feature = "postgres")]
+#[path = "../src/cache/pg_cluster.rs"]
+mod pg_cluster;
 mod structured;
 mod support;
 mod testing;

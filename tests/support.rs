@@ -24,7 +24,8 @@ pub fn flow_env(args: &[&str], env: &[(&str, &str)]) -> Output {
         .env("NO_COLOR", "1")
         .env("COLUMNS", "80")
         .env_remove("OPENAI_API_KEY")
-        .env_remove("ANTHROPIC_API_KEY");
+        .env_remove("ANTHROPIC_API_KEY")
+        .env_remove("FLOW_CACHE");
     // Requests to the in-process test server must not detour through a proxy.
     for var in PROXY_VARS {
         cmd.env_remove(var);

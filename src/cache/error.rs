@@ -98,6 +98,36 @@ pub enum CacheError {
         reason: String,
     },
 
+    /// A `postgres://` cache, and this build has no PostgreSQL client.
+    #[error(
+        "this flow was built without the `postgres` feature, so it cannot use the cache `{path}`"
+    )]
+    #[diagnostic(
+        code(flow::cache::no_postgres),
+        help(
+            "rebuild with `cargo install --path . --features postgres`, or give `--cache` a file path"
+        )
+    )]
+    NoPostgres {
+        /// The URL, without its password.
+        path: String,
+    },
+
+    /// A PostgreSQL cache could not be reached or set up.
+    #[error("cannot use the cache database `{path}`: {reason}")]
+    #[diagnostic(
+        code(flow::cache::database),
+        help(
+            "check that the server is running and the URL's host, port, user, password and database name; flow creates its tables on first use"
+        )
+    )]
+    Database {
+        /// The URL, without its password.
+        path: String,
+        /// The server's or the connection's message.
+        reason: String,
+    },
+
     /// A lookup failed during the run; the call was made instead.
     #[error("the cache `{path}` could not be read during the run: {reason}")]
     #[diagnostic(

@@ -1,4 +1,5 @@
-//! The call cache: every completed LLM call, content-addressed, in SQLite.
+//! The call cache: every completed LLM call, content-addressed, in SQLite
+//! (one machine) or PostgreSQL (`--cache postgres://...`, many machines).
 //!
 //! Calls cost money and time, so a run that dies at 90% must not pay for the
 //! first 90% again, and editing one prompt must only re-run what depends on
@@ -12,16 +13,23 @@
 //! completed in the last 20 ms. WAL mode and a busy timeout let several `flow`
 //! processes share one cache file.
 
+pub(crate) mod backend;
 pub(crate) mod error;
+mod handle;
 pub(crate) mod key;
+#[cfg(all(test, feature = "postgres"))]
+pub(crate) mod pg_cluster;
+#[cfg(feature = "postgres")]
+pub(crate) mod postgres;
 pub(crate) mod store;
 #[cfg(test)]
 mod tests;
 
 pub use error::CacheError;
+pub use handle::{CallCache, label, postgres_url};
 pub(crate) use key::CallKey;
 pub(crate) use store::CachedReply;
-pub use store::{CacheClose, CacheStats, CallCache, ModelEntries, ProgramEntries};
+pub use store::{CacheClose, CacheStats, ModelEntries, ProgramEntries};
 
 /// The cache's folder inside the user's cache directory (`$XDG_CACHE_HOME`
 /// or `~/.cache` on Linux, `~/Library/Caches` on macOS, `%LOCALAPPDATA%` on

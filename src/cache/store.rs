@@ -29,7 +29,7 @@ const FORMAT: i64 = 2;
 /// read through, so opening a large cache stays fast.
 const FULL_CHECK_BYTES: u64 = 32 << 20;
 /// How long to wait for another process's write to finish.
-const BUSY: Duration = Duration::from_secs(10);
+pub(crate) const BUSY: Duration = Duration::from_secs(10);
 /// How long the writer gathers completed calls before committing them: the
 /// most a SIGKILL can lose.
 const GROUP: Duration = Duration::from_millis(20);
@@ -195,7 +195,7 @@ struct Log {
 /// The call cache in one file, shared by every run that holds it: lookups
 /// read SQLite directly, completed calls go to a writer thread. Close it to
 /// learn what could not be saved.
-pub struct CallCache {
+pub struct SqliteCache {
     path: PathBuf,
     /// The path as shown in messages.
     label: String,
@@ -208,9 +208,9 @@ pub struct CallCache {
     program: Arc<Mutex<Option<String>>>,
 }
 
-impl std::fmt::Debug for CallCache {
+impl std::fmt::Debug for SqliteCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CallCache")
+        f.debug_struct("SqliteCache")
             .field("path", &self.label)
             .finish_non_exhaustive()
     }
@@ -222,14 +222,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-impl CallCache {
+impl SqliteCache {
     /// Opens (creating if needed) the cache at `path`, and its folder.
-    pub fn open(path: &Path) -> Result<CallCache, CacheError> {
-        CallCache::open_with_timeout(path, BUSY)
+    #[cfg(test)]
+    pub fn open(path: &Path) -> Result<SqliteCache, CacheError> {
+        SqliteCache::open_with_timeout(path, BUSY)
     }
 
-    /// [`CallCache::open`] waiting at most `busy` for another process's lock.
-    pub fn open_with_timeout(path: &Path, busy: Duration) -> Result<CallCache, CacheError> {
+    /// [`SqliteCache::open`] waiting at most `busy` for another process's lock.
+    pub fn open_with_timeout(path: &Path, busy: Duration) -> Result<SqliteCache, CacheError> {
         let label = path.display().to_string();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
             && let Err(e) = std::fs::create_dir_all(dir)
@@ -256,7 +257,7 @@ impl CallCache {
                     reason: format!("cannot start the writer thread: {e}"),
                 })?
         };
-        Ok(CallCache {
+        Ok(SqliteCache {
             path: path.to_path_buf(),
             label,
             busy,
@@ -270,14 +271,8 @@ impl CallCache {
 
     /// Records `program` (its absolute path) as the maker of every entry
     /// this handle saves from now on.
-    pub fn for_program(self, program: impl Into<String>) -> CallCache {
-        *lock(&self.program) = Some(program.into());
-        self
-    }
-
-    /// The file it was opened at.
-    pub fn path(&self) -> &Path {
-        &self.path
+    pub fn set_program(&self, program: String) {
+        *lock(&self.program) = Some(program);
     }
 
     /// The stored reply for `key`. A failed lookup is recorded (reported on
@@ -524,7 +519,7 @@ fn compact(conn: &Connection) {
     }
 }
 
-impl Drop for CallCache {
+impl Drop for SqliteCache {
     fn drop(&mut self) {
         // Never lose queued calls because a caller forgot `close`.
         self.stop_writer();
@@ -823,7 +818,7 @@ mod tests {
         let path = dir.path().join("sub").join("cache.db");
         let key = CallKey([7; 32]);
         {
-            let cache = CallCache::open(&path).expect("open");
+            let cache = SqliteCache::open(&path).expect("open");
             assert_eq!(cache.get(&key), None);
             cache.put(key, reply("yes"));
             cache.flush();
@@ -832,7 +827,7 @@ mod tests {
             assert_eq!(closed.written, 1);
             assert!(closed.problems.is_empty());
         }
-        let cache = CallCache::open(&path).expect("reopen");
+        let cache = SqliteCache::open(&path).expect("reopen");
         assert_eq!(cache.get(&key).map(|r| r.text), Some("yes".into()));
         let stats = cache.stats().expect("stats");
         assert_eq!(stats.entries, 1);
@@ -846,7 +841,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("cache.db");
         std::fs::write(&path, vec![0x5a; 8192]).expect("write");
-        match CallCache::open(&path) {
+        match SqliteCache::open(&path) {
             Err(CacheError::Corrupt { .. }) => {}
             other => panic!("expected a corrupt-cache error, got {other:?}"),
         }
@@ -861,7 +856,7 @@ mod tests {
             .expect("create");
         drop(conn);
         assert!(matches!(
-            CallCache::open(&path),
+            SqliteCache::open(&path),
             Err(CacheError::Corrupt { .. })
         ));
     }
@@ -879,9 +874,8 @@ mod tests {
         )
         .expect("an old entry");
         drop(conn);
-        let cache = CallCache::open(&path)
-            .expect("migrates")
-            .for_program("/p/a.flow");
+        let cache = SqliteCache::open(&path).expect("migrates");
+        cache.set_program("/p/a.flow".into());
         assert_eq!(
             cache.get(&CallKey([9; 32])).map(|r| r.text),
             Some("old".into())
@@ -904,13 +898,13 @@ mod tests {
     fn a_newer_format_is_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("cache.db");
-        drop(CallCache::open(&path).expect("open"));
+        drop(SqliteCache::open(&path).expect("open"));
         let conn = Connection::open(&path).expect("open");
         conn.execute_batch("PRAGMA user_version = 99")
             .expect("bump");
         drop(conn);
         assert!(matches!(
-            CallCache::open(&path),
+            SqliteCache::open(&path),
             Err(CacheError::Version { found: 99, .. })
         ));
     }
@@ -919,7 +913,7 @@ mod tests {
     fn a_lock_held_too_long_is_a_locked_error_and_writes_are_counted_as_lost() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("cache.db");
-        let cache = CallCache::open_with_timeout(&path, Duration::from_millis(50)).expect("open");
+        let cache = SqliteCache::open_with_timeout(&path, Duration::from_millis(50)).expect("open");
         let other = Connection::open(&path).expect("open");
         other
             .execute_batch("BEGIN EXCLUSIVE")
@@ -941,8 +935,8 @@ mod tests {
     fn two_handles_on_one_file_see_each_others_writes() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("cache.db");
-        let a = CallCache::open(&path).expect("open a");
-        let b = CallCache::open(&path).expect("open b");
+        let a = SqliteCache::open(&path).expect("open a");
+        let b = SqliteCache::open(&path).expect("open b");
         for i in 0..50u8 {
             a.put(CallKey([i; 32]), reply("from a"));
             b.put(CallKey([i.wrapping_add(100); 32]), reply("from b"));

@@ -42,6 +42,33 @@ fn open() -> (tempfile::TempDir, Arc<CallCache>) {
     (dir, Arc::new(cache))
 }
 
+/// Each test below runs against both stores: SQLite (on a paused clock) and
+/// PostgreSQL (a database of its own in the test cluster; skipped when the
+/// machine has no PostgreSQL, unless `FLOW_REQUIRE_POSTGRES=1`).
+macro_rules! both_stores {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            use super::*;
+
+            #[tokio::test(start_paused = true)]
+            async fn sqlite() {
+                let (_dir, cache) = open();
+                super::$name(cache).await;
+            }
+
+            #[cfg(feature = "postgres")]
+            #[tokio::test]
+            async fn postgres() {
+                let Some(url) = super::super::pg_cluster::database(stringify!($name)) else {
+                    return;
+                };
+                let cache = CallCache::open(std::path::Path::new(&url)).expect("open");
+                super::$name(Arc::new(cache)).await;
+            }
+        }
+    )*};
+}
+
 const PIPELINE: &str = r#"
 model m = mock(echo: true, latency: 10ms)
 input q: text
@@ -53,9 +80,7 @@ c = ask m "C: {a}"
 output out = "{b} | {c}"
 "#;
 
-#[tokio::test(start_paused = true)]
-async fn a_second_run_is_answered_from_the_cache() {
-    let (_dir, cache) = open();
+async fn a_second_run_is_answered_from_the_cache(cache: Arc<CallCache>) {
     let first = run(PIPELINE, &cache, &[("q", "hi")]).await;
     assert_eq!(
         (
@@ -81,9 +106,7 @@ async fn a_second_run_is_answered_from_the_cache() {
     assert_eq!(other.stats.cache_misses, 3);
 }
 
-#[tokio::test(start_paused = true)]
-async fn item_05_a_cached_rerun_sends_no_sample_its_vote_does_not_need() {
-    let (_dir, cache) = open();
+async fn item_05_a_cached_rerun_sends_no_sample_its_vote_does_not_need(cache: Arc<CallCache>) {
     let src = r#"
 model m = mock(reply: "yes", latency: 10ms)
 output ok = ask m "Is it?" as bool vote 3 by majority
@@ -130,9 +153,7 @@ output ok = ask m "Is it?" as bool vote 3 by majority
     assert!(again.trace.is_empty(), "{:?}", again.trace);
 }
 
-#[tokio::test(start_paused = true)]
-async fn editing_one_prompt_reruns_only_it_and_its_dependents() {
-    let (_dir, cache) = open();
+async fn editing_one_prompt_reruns_only_it_and_its_dependents(cache: Arc<CallCache>) {
     run(PIPELINE, &cache, &[("q", "hi")]).await;
     let edited = PIPELINE.replace("A: {q}", "A, edited: {q}");
     let again = run(&edited, &cache, &[("q", "hi")]).await;
@@ -143,9 +164,7 @@ async fn editing_one_prompt_reruns_only_it_and_its_dependents() {
     assert_eq!(made, vec!["a", "c"]);
 }
 
-#[tokio::test(start_paused = true)]
-async fn an_unparsable_reply_is_never_cached() {
-    let (_dir, cache) = open();
+async fn an_unparsable_reply_is_never_cached(cache: Arc<CallCache>) {
     let src = r#"
 model m = mock(reply: "no number here", retry: 1)
 output n = ask m "how many?" as int
@@ -158,9 +177,7 @@ output n = ask m "how many?" as int
     assert_eq!(cache.stats().map(|s| s.entries), Ok(0));
 }
 
-#[tokio::test(start_paused = true)]
-async fn samples_are_cached_apart() {
-    let (_dir, cache) = open();
+async fn samples_are_cached_apart(cache: Arc<CallCache>) {
     let src = r#"
 model m = mock(replies: ["one", "two", "three"])
 output xs = ask m "count" repeat 3
@@ -183,9 +200,7 @@ output xs = ask m "count" repeat 3
     );
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_hit_is_not_charged_against_max_calls() {
-    let (_dir, cache) = open();
+async fn a_hit_is_not_charged_against_max_calls(cache: Arc<CallCache>) {
     run(PIPELINE, &cache, &[("q", "hi")]).await;
     let Some(graph) = crate::compile(PIPELINE).graph else {
         panic!("compiles");
@@ -207,3 +222,12 @@ async fn a_hit_is_not_charged_against_max_calls() {
     .await;
     assert!(report.outputs.is_ok(), "{:?}", report.outputs.err());
 }
+
+both_stores!(
+    a_second_run_is_answered_from_the_cache,
+    item_05_a_cached_rerun_sends_no_sample_its_vote_does_not_need,
+    editing_one_prompt_reruns_only_it_and_its_dependents,
+    an_unparsable_reply_is_never_cached,
+    samples_are_cached_apart,
+    a_hit_is_not_charged_against_max_calls,
+);

@@ -170,8 +170,8 @@ pub struct ServeArgs {
 /// Where completed calls are kept, so a re-run does not pay for them again.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct CacheArgs {
-    /// The call cache (default: `flow/cache.db` in the user's cache directory, e.g. `~/.cache`)
-    #[arg(long = "cache", value_name = "PATH", conflicts_with = "no_cache")]
+    /// The call cache: a file, or a `postgres://` URL shared by many processes (default: `$FLOW_CACHE`, else `flow/cache.db` in the user's cache directory, e.g. `~/.cache`)
+    #[arg(long = "cache", value_name = "PATH|URL", conflicts_with = "no_cache")]
     pub path: Option<PathBuf>,
     /// Make every call, and save none
     #[arg(long)]
@@ -193,6 +193,45 @@ pub struct BatchArgs {
     /// Rows in flight at once (default: enough to keep every model's `concurrency` busy)
     #[arg(long, value_name = "N", requires = "rows", value_parser = clap::value_parser!(u32).range(1..))]
     pub jobs: Option<u32>,
+    /// Rows held at once, running or finished and waiting for an earlier row to be written (default: 4 × `--jobs`, at least 256)
+    #[arg(long, value_name = "N", requires = "rows", value_parser = clap::value_parser!(u32).range(1..))]
+    pub window: Option<u32>,
+    /// Run only the I-th (from 0) of N equal, contiguous slices of the rows file's lines
+    #[arg(long, value_name = "I/N", requires = "rows", value_parser = parse_shard)]
+    pub shard: Option<Shard>,
+    /// With `--shard`, give each shard the models' whole `concurrency` and `rpm` instead of 1/N of them
+    #[arg(long, requires = "shard")]
+    pub full_limits: bool,
+}
+
+/// One slice of a batch: `index` counts from 0, as a Kubernetes Indexed
+/// Job's `JOB_COMPLETION_INDEX` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u64,
+    pub count: u64,
+}
+
+fn parse_shard(raw: &str) -> Result<Shard, String> {
+    let Some((i, n)) = raw.split_once('/') else {
+        return Err("expected I/N, for example `0/4` for the first of four shards".into());
+    };
+    let number = |s: &str, what: &str| {
+        s.trim()
+            .parse::<u64>()
+            .map_err(|_| format!("{what} `{}` is not a whole number", s.trim()))
+    };
+    let (index, count) = (number(i, "the shard")?, number(n, "the shard count")?);
+    if count == 0 {
+        return Err("the shard count must be at least 1".into());
+    }
+    if index >= count {
+        return Err(format!(
+            "shards are numbered from 0: the last of {count} is `{}/{count}`",
+            count - 1
+        ));
+    }
+    Ok(Shard { index, count })
 }
 
 #[derive(Debug, Subcommand)]
@@ -227,8 +266,8 @@ pub enum CacheAction {
 
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct CachePath {
-    /// The cache file, instead of the default one
-    #[arg(long = "cache", value_name = "PATH")]
+    /// The cache file or `postgres://` URL, instead of `$FLOW_CACHE` or the default file
+    #[arg(long = "cache", value_name = "PATH|URL")]
     pub path: Option<PathBuf>,
 }
 

@@ -7,11 +7,11 @@
 //! batch (unless `--fail-fast`). A batch stopped by Ctrl-C, a crash or a kill
 //! loses no completed call: re-running it answers them from the cache.
 
+mod lines;
 mod rows;
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::path::Path;
+use std::io::Write;
 
 use indexmap::IndexMap;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -28,7 +28,7 @@ use crate::graph::FlowGraph;
 use crate::internal::InternalError;
 use crate::runtime::{ModelStats, Prices, RunError, RunStats, prices};
 use crate::value::{Value, outputs_json};
-use rows::{Row, RowError};
+use rows::RowError;
 
 /// Failed rows whose diagnostics are printed in full; the rest are counted.
 const SHOWN_FAILURES: usize = 3;
@@ -48,6 +48,15 @@ enum BatchError {
         help("check that the folder exists and is writable")
     )]
     Output { path: String, reason: String },
+
+    #[error("`--shard` needs a rows file it can read twice, not standard input")]
+    #[diagnostic(
+        code(flow::batch::shard_stdin),
+        help(
+            "save the rows to a file and pass its path to `--inputs`; each shard counts the file's lines to find its slice"
+        )
+    )]
+    ShardStdin,
 }
 
 pub(super) fn run(args: &RunArgs, term: &mut Terminal) -> Result<(), Failure> {
@@ -57,10 +66,12 @@ pub(super) fn run(args: &RunArgs, term: &mut Terminal) -> Result<(), Failure> {
     };
     let program = source::load(&args.file, "run it", term)?;
     let src = program.source().clone();
-    let text = read_rows(rows_path).map_err(|e| Failure::run(e, None))?;
-    let engine = setup::engine(&program, args, term)?;
-    let rows = rows::parse(&text, &engine);
-    drop(text);
+    let opened = lines::open(rows_path, args.batch.shard).map_err(|e| Failure::run(e, None))?;
+    let share = match args.batch.shard {
+        Some(shard) if !args.batch.full_limits => u32::try_from(shard.count).unwrap_or(u32::MAX),
+        _ => 1,
+    };
+    let engine = setup::engine_shared(&program, args, share, term)?;
     let mut out: Box<dyn Write + Send> = match &args.batch.output {
         Some(path) => match std::fs::File::create(path) {
             Ok(f) => Box::new(std::io::BufWriter::new(f)),
@@ -77,26 +88,40 @@ pub(super) fn run(args: &RunArgs, term: &mut Terminal) -> Result<(), Failure> {
         None => Box::new(std::io::BufWriter::new(std::io::stdout())),
     };
     let tokio = setup::tokio_runtime()?;
-    let window = args
+    let jobs = args
         .batch
         .jobs
         .map(|j| j as usize)
-        .unwrap_or_else(|| default_window(engine.graph()));
+        .unwrap_or_else(|| default_jobs(engine.graph()));
+    let window = args
+        .batch
+        .window
+        .map(|w| w as usize)
+        .unwrap_or_else(|| jobs.saturating_mul(4).max(256));
+    let countable = opened.countable;
+    // The channel holds a few lines ahead, so a row can start the moment
+    // there is room; the window, not the channel, bounds what is held.
+    let lines = lines::spawn(opened, jobs.min(window).clamp(16, 1024));
     let batch = Batch {
         engine: engine.clone(),
         fail_fast: args.batch.fail_fast,
+        jobs: jobs.min(window),
         window,
+        countable,
     };
     // From here the batch writes its own lines and summary; a failed row is
     // one of them, not a reason for another JSON document.
     term.json_written();
-    let outcome = tokio.block_on(batch.execute(rows, &mut *out));
+    let outcome = tokio.block_on(batch.execute(lines, &mut *out));
     let lost = cache_cmd::show_close(engine.close(), term);
 
     for failure in outcome.shown.iter() {
         show_failure(failure, &src, term);
     }
     if let Some(e) = &outcome.internal {
+        term.diagnostic(e, None);
+    }
+    if let Some(e) = &outcome.read_error {
         term.diagnostic(e, None);
     }
     if let Some(e) = &outcome.write_error {
@@ -141,6 +166,7 @@ pub(super) fn run(args: &RunArgs, term: &mut Terminal) -> Result<(), Failure> {
         || lost
         || outcome.write_error.is_some()
         || outcome.internal.is_some()
+        || outcome.read_error.is_some()
     {
         Err(Failure::quiet(exit::FAILURE))
     } else {
@@ -158,26 +184,10 @@ fn show_failure(failure: &Failure_, src: &SourceFile, term: &mut Terminal) {
     }
 }
 
-/// The rows file as bytes: a line that is not UTF-8 is that row's error,
-/// not the whole batch's.
-fn read_rows(path: &Path) -> Result<Vec<u8>, BatchError> {
-    let err = |e: std::io::Error| BatchError::Rows {
-        path: path.display().to_string(),
-        reason: crate::text::io_reason(&e),
-    };
-    if path == Path::new("-") {
-        let mut bytes = Vec::new();
-        std::io::stdin().read_to_end(&mut bytes).map_err(err)?;
-        Ok(bytes)
-    } else {
-        std::fs::read(path).map_err(err)
-    }
-}
-
 /// Rows in flight: enough that every model's `concurrency` can be kept
 /// busy even when a row makes its calls one after another; a modest number
 /// when some model sets no limit, since then nothing else would bound it.
-fn default_window(graph: &FlowGraph) -> usize {
+fn default_jobs(graph: &FlowGraph) -> usize {
     let mut total: u64 = 0;
     for spec in graph.models.values() {
         match spec.options.concurrency {
@@ -192,7 +202,13 @@ fn default_window(graph: &FlowGraph) -> usize {
 struct Batch {
     engine: Engine,
     fail_fast: bool,
+    /// Rows running at once at most.
+    jobs: usize,
+    /// Rows held at once at most: running, or done and waiting for an
+    /// earlier row so that results stay in input order.
     window: usize,
+    /// After a stop, the rest of the file is read only to count its rows.
+    countable: bool,
 }
 
 /// Why one row did not give outputs.
@@ -223,6 +239,8 @@ struct Outcome {
     /// The reader of standard output went away (`| head`): stop quietly.
     reader_gone: bool,
     internal: Option<InternalError>,
+    /// The rows file failed part-way; the rows before it ran.
+    read_error: Option<BatchError>,
     stats: RunStats,
     prices: Prices,
     wall_ms: u64,
@@ -288,68 +306,27 @@ impl Outcome {
 }
 
 impl Batch {
-    async fn execute(self, rows: Vec<Row>, out: &mut (dyn Write + Send)) -> Outcome {
+    async fn execute(self, mut lines: lines::Lines, out: &mut (dyn Write + Send)) -> Outcome {
         let start = Instant::now();
         let cancel = CancellationToken::new();
         let stopped = setup::Stopped::default();
         let ctrl_c = setup::cancel_on_signal(cancel.clone(), stopped.clone());
         let mut outcome = Outcome {
-            rows: rows.len(),
             prices: prices(&self.engine.graph().models),
             ..Outcome::default()
         };
-        let bar = progress_bar(rows.len());
+        let bar = progress_bar();
 
-        let mut queue = rows.into_iter().enumerate();
         let mut tasks: JoinSet<(usize, Done)> = JoinSet::new();
         let mut done: BTreeMap<usize, Done> = BTreeMap::new();
+        let mut next_index = 0usize;
         let mut next_to_write = 0usize;
         let mut finished = 0usize;
+        let mut lines_done = false;
         // With `--fail-fast`, an invalid row stops the queue there: the rows
         // before it still run and are written, then it is, as a failure.
         let mut queue_stopped = false;
         loop {
-            while !cancel.is_cancelled() && !queue_stopped && tasks.len() < self.window {
-                let Some((index, row)) = queue.next() else {
-                    break;
-                };
-                match row.inputs {
-                    Err(e) => {
-                        done.insert(
-                            index,
-                            Done {
-                                line: row.line,
-                                result: Err(Failure_::Input(e)),
-                                stats: None,
-                            },
-                        );
-                        queue_stopped = self.fail_fast;
-                    }
-                    Ok(inputs) => {
-                        let control = RunControl {
-                            cancel: cancel.child_token(),
-                            events: None,
-                            stream: false,
-                        };
-                        let engine = self.engine.clone();
-                        let line = row.line;
-                        tasks.spawn(async move {
-                            let report = engine.run(inputs, control).await;
-                            let result = report
-                                .outputs
-                                .map_err(|error| Failure_::Run { line, error });
-                            (
-                                index,
-                                Done {
-                                    line,
-                                    result,
-                                    stats: Some(report.stats),
-                                },
-                            )
-                        });
-                    }
-                }
-            }
             // Everything done before the next unwritten row goes out now.
             while !(self.fail_fast && outcome.failed > 0)
                 && let Some(d) = done.remove(&next_to_write)
@@ -359,42 +336,60 @@ impl Batch {
                 self.account(&mut outcome, d, out, &cancel);
                 bar_update(&bar, finished, &outcome);
             }
-            if tasks.is_empty() && (cancel.is_cancelled() || queue_stopped || queue.len() == 0) {
+            let stopping = cancel.is_cancelled() || queue_stopped;
+            if tasks.is_empty() && (stopping || lines_done) {
                 break;
             }
-            if tasks.is_empty() {
-                continue;
-            }
-            match tasks.join_next().await {
-                Some(Ok((index, d))) => {
-                    // Counted when done, written or not: a cancelled row's
-                    // calls were made (and paid for) all the same.
-                    if let Some(stats) = &d.stats {
-                        outcome.stats.add(stats);
-                    }
-                    let cancelled = matches!(
-                        &d.result,
-                        Err(Failure_::Run {
-                            error: RunError::Cancelled,
-                            ..
-                        })
-                    );
-                    // A row stopped by Ctrl-C or `--fail-fast` did not fail:
-                    // it is left out, and a re-run does it.
-                    if !cancelled {
-                        done.insert(index, d);
-                    }
+            // Backpressure: a full window starts nothing, so the reader
+            // blocks on its channel and memory stays bounded.
+            let room = !stopping
+                && !lines_done
+                && tasks.len() < self.jobs
+                && tasks.len() + done.len() < self.window;
+            tokio::select! {
+                biased;
+                joined = tasks.join_next(), if !tasks.is_empty() => {
+                    self.joined(joined, &mut outcome, &mut done, &cancel);
                 }
-                Some(Err(e)) => {
-                    // A row task that panicked is a bug in flow; stop cleanly.
-                    outcome.internal.get_or_insert_with(|| {
-                        InternalError::new(format!("a row's task stopped: {e}"))
-                    });
-                    cancel.cancel();
-                }
-                None => {}
+                line = lines.recv(), if room => match line {
+                    None => lines_done = true,
+                    Some(Err(e)) => {
+                        outcome.read_error = Some(e);
+                        lines_done = true;
+                    }
+                    Some(Ok(raw)) => {
+                        let index = next_index;
+                        next_index += 1;
+                        outcome.rows += 1;
+                        let row = rows::from_raw(&self.engine, raw);
+                        match row.inputs {
+                            Err(e) => {
+                                done.insert(
+                                    index,
+                                    Done {
+                                        line: row.line,
+                                        result: Err(Failure_::Input(e)),
+                                        stats: None,
+                                    },
+                                );
+                                queue_stopped = self.fail_fast;
+                            }
+                            Ok(inputs) => self.start(&mut tasks, index, row.line, inputs, &cancel),
+                        }
+                    }
+                },
+                () = cancel.cancelled(), if room => {}
             }
         }
+        // Rows never started are counted as not run, as when the whole
+        // file was read first; standard input is left alone, since it
+        // might never end.
+        if !lines_done && self.countable && outcome.read_error.is_none() {
+            while let Some(Ok(_)) = lines.recv().await {
+                outcome.rows += 1;
+            }
+        }
+        drop(lines);
         ctrl_c.abort();
         if let Some(bar) = &bar {
             bar.finish_and_clear();
@@ -410,6 +405,74 @@ impl Batch {
         outcome.interrupted = outcome.stopped.is_some();
         outcome.wall_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
         outcome
+    }
+
+    fn start(
+        &self,
+        tasks: &mut JoinSet<(usize, Done)>,
+        index: usize,
+        line: usize,
+        inputs: crate::engine::Inputs,
+        cancel: &CancellationToken,
+    ) {
+        let control = RunControl {
+            cancel: cancel.child_token(),
+            events: None,
+            stream: false,
+        };
+        let engine = self.engine.clone();
+        tasks.spawn(async move {
+            let report = engine.run(inputs, control).await;
+            let result = report
+                .outputs
+                .map_err(|error| Failure_::Run { line, error });
+            (
+                index,
+                Done {
+                    line,
+                    result,
+                    stats: Some(report.stats),
+                },
+            )
+        });
+    }
+
+    fn joined(
+        &self,
+        joined: Option<Result<(usize, Done), tokio::task::JoinError>>,
+        outcome: &mut Outcome,
+        done: &mut BTreeMap<usize, Done>,
+        cancel: &CancellationToken,
+    ) {
+        match joined {
+            Some(Ok((index, d))) => {
+                // Counted when done, written or not: a cancelled row's
+                // calls were made (and paid for) all the same.
+                if let Some(stats) = &d.stats {
+                    outcome.stats.add(stats);
+                }
+                let cancelled = matches!(
+                    &d.result,
+                    Err(Failure_::Run {
+                        error: RunError::Cancelled,
+                        ..
+                    })
+                );
+                // A row stopped by Ctrl-C or `--fail-fast` did not fail:
+                // it is left out, and a re-run does it.
+                if !cancelled {
+                    done.insert(index, d);
+                }
+            }
+            Some(Err(e)) => {
+                // A row task that panicked is a bug in flow; stop cleanly.
+                outcome.internal.get_or_insert_with(|| {
+                    InternalError::new(format!("a row's task stopped: {e}"))
+                });
+                cancel.cancel();
+            }
+            None => {}
+        }
     }
 
     /// Writes one finished row in order and counts it.
@@ -474,17 +537,17 @@ impl Batch {
     }
 }
 
-fn progress_bar(rows: usize) -> Option<ProgressBar> {
+/// Rows are read as they run, so their number is not known up front: the
+/// bar counts rows done and their calls, tokens and cost.
+fn progress_bar() -> Option<ProgressBar> {
     use std::io::IsTerminal;
     if !std::io::stderr().is_terminal() {
         return None;
     }
-    let bar = ProgressBar::with_draw_target(Some(rows as u64), ProgressDrawTarget::stderr());
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
     bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} rows  {msg}  ETA {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {pos} rows  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     Some(bar)
 }
@@ -552,4 +615,97 @@ fn summary_text(s: &Summary) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+    use crate::engine::{EngineOptions, Program};
+
+    /// Results land here; the test reads them when the batch is done.
+    #[derive(Clone, Default)]
+    struct Sink(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_slow_first_row_holds_back_at_most_the_window() {
+        let program = Program::compile(
+            "window.flow",
+            r#"
+model slow = mock(echo: true, latency: 400ms)
+model fast = mock(echo: true)
+input q: text
+output r = if q == "slow" then ask slow "S {q}" else ask fast "F {q}"
+"#,
+        )
+        .unwrap_or_else(|_| panic!("compiles"));
+        let engine =
+            Engine::new(&program, EngineOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+        let batch = Batch {
+            engine,
+            fail_fast: false,
+            jobs: 4,
+            window: 4,
+            countable: false,
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let sent = Arc::new(AtomicUsize::new(0));
+        let feeder = {
+            let sent = sent.clone();
+            tokio::spawn(async move {
+                for i in 1..=100usize {
+                    let q = if i == 1 {
+                        "slow".to_string()
+                    } else {
+                        format!("r{i}")
+                    };
+                    let raw = lines::RawLine {
+                        line: i,
+                        text: Ok(format!("{{\"q\": \"{q}\"}}")),
+                    };
+                    if tx.send(Ok(raw)).await.is_err() {
+                        return;
+                    }
+                    sent.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        };
+        let sink = Sink::default();
+        let run = {
+            let mut out = sink.clone();
+            tokio::spawn(async move { batch.execute(rx, &mut out).await })
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // The window (4) and the channel (1) at most, while row 1 runs.
+        let early = sent.load(Ordering::SeqCst);
+        assert!(early <= 6, "{early} lines taken while the window was full");
+        let outcome = run.await.unwrap_or_else(|e| panic!("{e}"));
+        let _ = feeder.await;
+        assert_eq!((outcome.rows, outcome.ok), (100, 100));
+        let text = String::from_utf8(sink.0.lock().map(|v| v.clone()).unwrap_or_default())
+            .unwrap_or_default();
+        let lines: Vec<usize> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|v| v["line"].as_u64())
+            .map(|n| n as usize)
+            .collect();
+        assert_eq!(lines, (1..=100).collect::<Vec<_>>());
+    }
 }

@@ -42,12 +42,25 @@ struct Unavailable {
     cause: CacheError,
 }
 
-/// `--cache PATH`, else the default cache in the user's cache directory.
+/// The environment variable naming the cache when `--cache` does not: a
+/// file path or a `postgres://` URL, so every shard of a job can be pointed
+/// at one database without repeating the URL (and its password) in
+/// each command line.
+pub const CACHE_ENV: &str = "FLOW_CACHE";
+
+/// The cache the user named: `--cache`, else `FLOW_CACHE`.
+fn named(explicit: Option<&Path>) -> Option<PathBuf> {
+    explicit.map(Path::to_path_buf).or_else(|| {
+        std::env::var_os(CACHE_ENV)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    })
+}
+
+/// `--cache PATH`, else `FLOW_CACHE`, else the default cache in the user's
+/// cache directory.
 pub(super) fn resolve(explicit: Option<&Path>) -> Option<PathBuf> {
-    match explicit {
-        Some(p) => Some(p.to_path_buf()),
-        None => crate::cache::default_path(),
-    }
+    named(explicit).or_else(crate::cache::default_path)
 }
 
 /// What a program is called in the cache: its absolute path, so the same
@@ -71,7 +84,8 @@ pub(super) fn choice_for_run(
     offline: bool,
     term: &mut Terminal,
 ) -> Result<CacheChoice, Failure> {
-    if args.no_cache || (offline && args.path.is_none()) {
+    let explicit = named(args.path.as_deref()).is_some();
+    if args.no_cache || (offline && !explicit) {
         return Ok(CacheChoice::None);
     }
     let Some(path) = resolve(args.path.as_deref()) else {
@@ -94,7 +108,7 @@ pub(super) fn choice_for_run(
             };
             Ok(CacheChoice::Open(Arc::new(cache)))
         }
-        Err(e) if args.path.is_some() => Err(Failure::run(e, None)),
+        Err(e) if explicit => Err(Failure::run(e, None)),
         Err(cause) => {
             term.diagnostic(&Unavailable { cause }, None);
             Ok(CacheChoice::None)
@@ -136,12 +150,13 @@ pub fn run(action: CacheAction, term: &mut Terminal) -> Result<(), Failure> {
         None => None,
     };
     let path = resolve(explicit).ok_or_else(|| Failure::run(CacheCmdError::NoCacheDir, None))?;
-    if !path.exists() {
+    let shown = crate::cache::label(&path);
+    if crate::cache::postgres_url(&path).is_none() && !path.exists() {
         // Opening would create it; reading an absent cache is just empty.
         return match action {
             CacheAction::Stats { json: true, .. } => {
                 let doc = serde_json::json!({
-                    "path": path.display().to_string(),
+                    "path": shown,
                     "entries": 0,
                     "bytes": 0,
                     "models": [],
@@ -152,10 +167,7 @@ pub fn run(action: CacheAction, term: &mut Terminal) -> Result<(), Failure> {
                 Ok(())
             }
             _ => {
-                term.out(&format!(
-                    "no cache at `{}`: nothing to do\n",
-                    path.display()
-                ));
+                term.out(&format!("no cache at `{shown}`: nothing to do\n"));
                 Ok(())
             }
         };
@@ -178,18 +190,13 @@ pub fn run(action: CacheAction, term: &mut Terminal) -> Result<(), Failure> {
         CacheAction::Clear { .. } => match (&program, file) {
             (Some(p), Some(f)) => cache.clear_program(p).map(|n| {
                 term.out(&format!(
-                    "cleared {} made by `{}` from `{}`\n",
+                    "cleared {} made by `{}` from `{shown}`\n",
                     entries(n),
                     f.display(),
-                    path.display()
                 ));
             }),
             _ => cache.clear().map(|n| {
-                term.out(&format!(
-                    "cleared {} from `{}`\n",
-                    entries(n),
-                    path.display()
-                ));
+                term.out(&format!("cleared {} from `{shown}`\n", entries(n)));
             }),
         },
     };

@@ -20,7 +20,7 @@ pub struct FeatureMissing {
 
 /// Fails as a usage error: the command exists, this build cannot run it.
 #[cfg_attr(
-    feature = "serve",
+    all(feature = "serve", feature = "lsp"),
     allow(dead_code, reason = "every feature is built in")
 )]
 pub fn missing(feature: &'static str, command: &'static str) -> Failure {

@@ -12,16 +12,5 @@ pub fn run() -> Result<(), Failure> {
 /// Built without the feature: say how to get it.
 #[cfg(not(feature = "lsp"))]
 pub fn run() -> Result<(), Failure> {
-    Err(Failure::run(FeatureMissing { feature: "lsp" }, None))
-}
-
-#[cfg(not(feature = "lsp"))]
-#[derive(Debug, thiserror::Error, miette::Diagnostic)]
-#[error("this flow was built without the `{feature}` feature")]
-#[diagnostic(
-    code(flow::cli::feature_missing),
-    help("rebuild with `cargo install --path . --features {feature}`")
-)]
-struct FeatureMissing {
-    feature: &'static str,
+    Err(super::features::missing("lsp", "flow lsp"))
 }

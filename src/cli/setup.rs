@@ -17,6 +17,17 @@ use crate::internal::InternalError;
 /// Every bad `--model` is shown, not only the first; a model given twice is
 /// an error, as an input given twice is.
 pub fn engine(program: &Program, args: &RunArgs, term: &mut Terminal) -> Result<Engine, Failure> {
+    engine_shared(program, args, 1, term)
+}
+
+/// An engine that is one of `share` processes on the same accounts
+/// (`--shard`), so it takes that part of each model's limits.
+pub fn engine_shared(
+    program: &Program,
+    args: &RunArgs,
+    share: u32,
+    term: &mut Terminal,
+) -> Result<Engine, Failure> {
     let src = program.source().clone();
     let mut models: Vec<overrides::ModelOverride> = Vec::new();
     let mut errors = Vec::new();
@@ -42,6 +53,7 @@ pub fn engine(program: &Program, args: &RunArgs, term: &mut Terminal) -> Result<
         models,
         cache,
         max_calls: args.max_calls,
+        limit_share: share,
         ..EngineOptions::default()
     };
     Engine::new(program, options).map_err(|e| Failure::run(e, Some(&src)))

@@ -75,6 +75,11 @@ pub struct EngineOptions {
     /// Share per-model `concurrency` and `rpm` with other engines built with
     /// the same registry (by model name); `None` gives this engine its own.
     pub limits: Option<LimitsRegistry>,
+    /// This engine's share of every model's account: `concurrency` and
+    /// `rpm` are divided by it (at least 1 each), as `--shard I/N` does so
+    /// that N processes together keep to the declared limits. 0 and 1 are
+    /// the whole.
+    pub limit_share: u32,
     /// Retries, back-off and timeouts for calls that set none of their own.
     pub retry: RetryPolicy,
     /// Providers of the caller's own, by model name: a model given one here
@@ -169,6 +174,11 @@ impl Engine {
                         *spec = spec.offline_stand_in();
                     }
                 }
+            }
+        }
+        if options.limit_share > 1 {
+            for spec in Arc::make_mut(&mut graph).models.values_mut() {
+                share_limits(&mut spec.options, options.limit_share);
             }
         }
         let worst = stats::total_calls(&graph);
@@ -369,3 +379,11 @@ fn build_providers(
 
 #[cfg(test)]
 mod tests;
+
+/// One of `n` processes' part of a model's limits. Rounded down but never
+/// to 0, which would mean no limit at all; `tpm` divides the same way.
+fn share_limits(options: &mut crate::model::ModelOptions, n: u32) {
+    let part = |limit: Option<u32>| limit.filter(|&l| l > 0).map(|l| (l / n).max(1));
+    options.concurrency = part(options.concurrency);
+    options.rpm = part(options.rpm);
+}

@@ -309,3 +309,28 @@ output n = ask m "{q}" as int
         "{err:?}"
     );
 }
+
+#[test]
+fn a_shards_limits_are_its_part_of_the_declared_ones_never_zero() {
+    let program = Program::compile(
+        "share.flow",
+        "model m = mock(concurrency: 10, rpm: 3)\nmodel free = mock()\noutput o = ask m \"x\"\noutput p = ask free \"y\"\n",
+    )
+    .unwrap_or_else(|_| panic!("compiles"));
+    let engine = Engine::new(
+        &program,
+        EngineOptions {
+            limit_share: 4,
+            ..EngineOptions::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let m = &engine.graph().models["m"].options;
+    assert_eq!((m.concurrency, m.rpm), (Some(2), Some(1)));
+    let free = &engine.graph().models["free"].options;
+    assert_eq!(
+        (free.concurrency, free.rpm),
+        (None, None),
+        "no limit stays none"
+    );
+}

@@ -61,9 +61,27 @@ pub(crate) fn parse_line(engine: &Engine, line: usize, text: &str) -> Row {
     }
 }
 
+/// One line from the reader, parsed; a line that is not UTF-8 is that
+/// row's error, with its line number, and the others run.
+pub(crate) fn from_raw(engine: &Engine, raw: super::lines::RawLine) -> Row {
+    match raw.text {
+        Ok(text) => parse_line(engine, raw.line, &text),
+        Err(column) => Row {
+            line: raw.line,
+            inputs: Err(RowError {
+                line: raw.line,
+                errors: InputErrors(vec![InputError::NotUtf8 { column }]),
+            }),
+        },
+    }
+}
+
 /// Every non-blank line of `bytes`, parsed against the program's inputs.
 /// The file is split into lines before it is decoded, so a line that is not
 /// UTF-8 is that row's error, with its line number, and the others run.
+/// The batch reads through `lines` instead; this whole-text form is kept for
+/// the tests of binding.
+#[cfg(test)]
 pub(crate) fn parse(bytes: &[u8], engine: &Engine) -> Vec<Row> {
     let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
     let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
