@@ -129,9 +129,7 @@ pub(crate) fn check_errors(program: &Program) -> (Option<FlowGraph>, Vec<CheckEr
 }
 
 /// Every pass, the graph lowered whatever they found, and the checked tests.
-fn check_all(
-    program: &Program,
-) -> (FlowGraph, Vec<crate::testing::TestCase>, Vec<CheckError>) {
+fn check_all(program: &Program) -> (FlowGraph, Vec<crate::testing::TestCase>, Vec<CheckError>) {
     let mut errors = Vec::new();
     let typedefs = typedefs::TypeDefs::collect(program, &mut errors);
     let scope = names::Scope::collect(program, &mut errors);

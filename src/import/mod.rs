@@ -42,6 +42,58 @@ pub struct ImportedFile {
 /// and checks the whole: the graph when there is no error, every
 /// diagnostic, and the imported files the diagnostics may point into.
 pub fn compile(name: &str, text: &str, loader: &dyn SourceLoader) -> (Compiled, Vec<ImportedFile>) {
+    let Gathered {
+        program,
+        gaps,
+        mut diagnostics,
+        files,
+    } = gather(name, text, loader);
+    let mut graph = None;
+    let mut tests = Vec::new();
+    if let Some(program) = program {
+        let checked = crate::check::check_partial(&program, &gaps);
+        for d in dedup_imported(checked.diagnostics, text.len()) {
+            diagnostics.push_boxed(d);
+        }
+        graph = checked.graph;
+        tests = checked.tests;
+    }
+    diagnostics.sort();
+    let graph = if diagnostics.has_errors() {
+        None
+    } else {
+        graph
+    };
+    if graph.is_none() {
+        tests.clear();
+    }
+    (
+        Compiled {
+            graph,
+            diagnostics,
+            tests,
+        },
+        files,
+    )
+}
+
+/// A program with its imports gathered, ready to be checked as one.
+pub(crate) struct Gathered {
+    /// The statements that parsed, the imported declarations appended
+    /// (renamed under their namespaces); `None` when nothing parsed.
+    pub program: Option<Program>,
+    /// What the statements that did not parse leave out.
+    pub gaps: crate::syntax::Gaps,
+    /// Syntax errors (of every file) and import errors.
+    pub diagnostics: Diagnostics,
+    /// The files read, with where their spans start.
+    pub files: Vec<ImportedFile>,
+}
+
+/// Parses `text` and reads, parses and renames everything it imports: the
+/// first half of [`compile`], which an editor also needs, to check with the
+/// graph kept whatever the errors.
+pub(crate) fn gather(name: &str, text: &str, loader: &dyn SourceLoader) -> Gathered {
     let mut diagnostics = Diagnostics::default();
     let parsed = crate::syntax::parse_partial(text);
     for e in parsed.errors {
@@ -58,9 +110,8 @@ pub fn compile(name: &str, text: &str, loader: &dyn SourceLoader) -> (Compiled, 
         namespaces: std::collections::HashSet::new(),
         diagnostics,
     };
-    let mut graph = None;
-    let mut tests = Vec::new();
-    if let Some(mut program) = parsed.program {
+    let mut program = parsed.program;
+    if let Some(program) = &mut program {
         let main = normalize(Path::new(name));
         let imports: Vec<ImportDecl> = program
             .items
@@ -83,40 +134,31 @@ pub fn compile(name: &str, text: &str, loader: &dyn SourceLoader) -> (Compiled, 
             }
         }
         program.items.extend(gathered);
-        let checked = crate::check::check_partial(&program, &parsed.gaps);
-        // A file imported twice is checked twice: one report per mistake.
-        let mut seen = std::collections::HashSet::new();
-        for d in checked.diagnostics {
+    }
+    Gathered {
+        program,
+        gaps: parsed.gaps,
+        diagnostics: gatherer.diagnostics,
+        files: gatherer.files,
+    }
+}
+
+/// A file imported twice is checked twice: one report per mistake in it.
+pub(crate) fn dedup_imported(
+    diagnostics: Vec<crate::diagnostic::BoxDiagnostic>,
+    main_len: usize,
+) -> Vec<crate::diagnostic::BoxDiagnostic> {
+    let mut seen = std::collections::HashSet::new();
+    diagnostics
+        .into_iter()
+        .filter(|d| {
             let first = d.labels().and_then(|mut l| l.next());
             let at = first.map(|l| (l.offset(), l.len()));
-            let in_import = at.is_some_and(|(o, _)| o > text.len());
+            let in_import = at.is_some_and(|(o, _)| o > main_len);
             let key = (d.code().map(|c| c.to_string()), at);
-            if in_import && !seen.insert(key) {
-                continue;
-            }
-            gatherer.diagnostics.push_boxed(d);
-        }
-        graph = checked.graph;
-        tests = checked.tests;
-    }
-    let mut diagnostics = gatherer.diagnostics;
-    diagnostics.sort();
-    let graph = if diagnostics.has_errors() {
-        None
-    } else {
-        graph
-    };
-    if graph.is_none() {
-        tests.clear();
-    }
-    (
-        Compiled {
-            graph,
-            diagnostics,
-            tests,
-        },
-        gatherer.files,
-    )
+            !in_import || seen.insert(key)
+        })
+        .collect()
 }
 
 struct Gatherer<'l> {

@@ -13,7 +13,6 @@ use miette::Severity;
 
 use super::index::Index;
 use super::line_index::LineIndex;
-use crate::diagnostic::BoxDiagnostic;
 use crate::graph::FlowGraph;
 use crate::syntax::Span;
 use crate::syntax::ast::Program;
@@ -36,34 +35,50 @@ impl Analysis {
     /// docs/errors.md is, which every code links into.
     pub fn new(uri: &Uri, text: String, errors_url: &str) -> Analysis {
         let lines = LineIndex::new(&text);
-        let parsed = crate::syntax::parse_partial(&text);
-        let mut all: Vec<BoxDiagnostic> = parsed
-            .errors
-            .into_iter()
-            .map(|e| Box::new(e) as BoxDiagnostic)
-            .collect();
+        // Imports are read from disk beside the document, as `flow check`
+        // reads them; a document that is not a file imports from the
+        // current folder.
+        let name = file_path(uri).unwrap_or_default();
+        let gathered = crate::import::gather(&name, &text, &crate::import::FsLoader);
+        let mut bag = gathered.diagnostics;
         let mut graph = None;
         let mut index = Index::default();
-        if let Some(program) = &parsed.program {
-            let (g, diagnostics) = crate::check::check_keeping_graph(program, &parsed.gaps);
-            all.extend(diagnostics);
+        let mut own = None;
+        if let Some(program) = &gathered.program {
+            let (g, diagnostics) = crate::check::check_keeping_graph(program, &gathered.gaps);
+            for d in crate::import::dedup_imported(diagnostics, text.len()) {
+                bag.push_boxed(d);
+            }
             graph = Some(g);
-            index = Index::build(program);
-        }
-        let mut bag = crate::Diagnostics::default();
-        for d in all {
-            bag.push_boxed(d);
+            // The document's own statements: the imported ones are written
+            // in other files, past the end of this text.
+            let mine = Program {
+                items: program
+                    .items
+                    .iter()
+                    .filter(|i| i.span().start <= text.len())
+                    .cloned()
+                    .collect(),
+            };
+            index = Index::build(&mine);
+            own = Some(mine);
         }
         bag.sort();
         let mut diagnostics = Vec::with_capacity(bag.len());
         for d in bag.iter() {
+            // A mistake inside an imported file shows when that file is open.
+            let at = d.labels().and_then(|mut l| l.next()).map(|l| l.offset());
+            if at.is_some_and(|o| o > text.len()) {
+                continue;
+            }
             convert(d.as_ref(), uri, &text, &lines, errors_url, &mut diagnostics);
         }
+        let parsed_program = own;
         let nodes = symbol_nodes(graph.as_ref(), &index);
         Analysis {
             text,
             lines,
-            program: parsed.program,
+            program: parsed_program,
             graph,
             index,
             diagnostics,
@@ -108,6 +123,34 @@ fn symbol_nodes(graph: Option<&FlowGraph>, index: &Index) -> Vec<Option<crate::g
         .iter()
         .map(|s| by_span.get(&(s.span, s.full_name.as_str())).copied())
         .collect()
+}
+
+/// The file a `file://` URI names, percent-escapes decoded.
+fn file_path(uri: &Uri) -> Option<String> {
+    if !uri
+        .scheme()
+        .is_some_and(|s| s.as_str().eq_ignore_ascii_case("file"))
+    {
+        return None;
+    }
+    let raw = uri.path().as_str().as_bytes();
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (raw[i], raw.get(i + 1).copied(), raw.get(i + 2).copied()) {
+            (b'%', Some(h), Some(l)) if hex(h).is_some() && hex(l).is_some() => {
+                let v = hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0);
+                out.push(u8::try_from(v).unwrap_or(b'?'));
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// The anchor GitHub and most Markdown renderers give the heading `### CODE`:
@@ -220,5 +263,30 @@ mod tests {
             );
         }
         assert!(a.graph.is_some());
+    }
+
+    /// A document that imports a file beside it is checked with it, as
+    /// `flow check` would: no "unknown namespace", and the imported
+    /// function's calls are counted; a mistake inside the imported file is
+    /// not shown on this document.
+    #[test]
+    fn imports_are_read_beside_the_document() {
+        let dir = std::env::temp_dir().join(format!("flow-lsp-import {}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("lib.flow"),
+            "model judge = mock(reply: \"no\")\nfn flagged(t: text) = ask judge \"bad? {t}\" as bool vote 3 by majority\nx = nope\n",
+        )
+        .unwrap();
+        let main = dir.join("main.flow");
+        let text = "import \"./lib.flow\" as lib\ninput q: text\noutput bad = lib.flagged(q)\n";
+        std::fs::write(&main, text).unwrap();
+        let path = main.display().to_string().replace(' ', "%20");
+        let uri: Uri = format!("file://{path}").parse().unwrap();
+        let a = Analysis::new(&uri, text.to_string(), "https://example.com/errors.md");
+        assert_eq!(a.diagnostics, [], "{:?}", a.diagnostics);
+        let g = a.graph.as_ref().expect("a graph");
+        assert_eq!(crate::graph::stats::summary(g).calls.fixed, 3);
+        std::fs::remove_dir_all(&dir).ok();
     }
 }
