@@ -3,7 +3,7 @@
 //!
 //! Gathering runs before checking: each imported file is read through a
 //! [`SourceLoader`], parsed, and its declarations renamed under their
-//! namespace ([`rename`]) and added to the importing program, which is then
+//! namespace (`rename`) and added to the importing program, which is then
 //! checked as one. Each file's spans are offsets into one space shared by
 //! all of a program's files (the program's own text first, each imported
 //! file after it, see [`ImportedFile::offset`]), so every stage after this

@@ -1,6 +1,6 @@
 //! `flow lsp`: the Language Server, a client of the library like the CLI.
 //!
-//! Every request is answered from one [`analysis::Analysis`] per version of
+//! Every request is answered from one `analysis::Analysis` per version of
 //! a document: the recovering parser, the checker (keeping the graph even
 //! with errors, so types and costs show for what is fine), a symbol index
 //! and a line index converting byte offsets to the protocol's UTF-16

@@ -17,7 +17,7 @@ pub fn judge_prompt(candidates: &[Value]) -> String {
     judge_prompt_for(None, None, candidates)
 }
 
-/// [`judge_prompt`], also telling the judge what the candidates were asked,
+/// `judge_prompt`, also telling the judge what the candidates were asked,
 /// which lets it judge relevance and not just style, and the program's own
 /// criteria (`judge MODEL criteria "..."`): what "best" means is the
 /// program's to say, and it is the one part of this prompt the user writes.
