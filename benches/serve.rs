@@ -128,34 +128,10 @@ async fn overhead(iterations: usize) {
         .no_proxy()
         .build()
         .expect("client");
-    let mut served = Vec::with_capacity(iterations);
-    for i in 0..iterations {
-        let body = json!({"messages": [{"role": "user", "content": format!("q{i}")}]});
-        let t = Instant::now();
-        let r = client
-            .post(format!("{url}/v1/chat/completions"))
-            .json(&body)
-            .send()
-            .await
-            .expect("answered");
-        let _ = r.bytes().await;
-        served.push(t.elapsed());
-    }
+    let served = sequential(&client, &url, iterations).await;
     stop.cancel();
     let (floor_url, floor_stop) = start_floor().await;
-    let mut floor = Vec::with_capacity(iterations);
-    for i in 0..iterations {
-        let body = json!({"messages": [{"role": "user", "content": format!("q{i}")}]});
-        let t = Instant::now();
-        let r = client
-            .post(format!("{floor_url}/v1/chat/completions"))
-            .json(&body)
-            .send()
-            .await
-            .expect("answered");
-        let _ = r.bytes().await;
-        floor.push(t.elapsed());
-    }
+    let floor = sequential(&client, &floor_url, iterations).await;
     floor_stop.cancel();
     let (d, s, f) = (median(direct), median(served), median(floor));
     println!(
@@ -167,6 +143,24 @@ async fn overhead(iterations: usize) {
         us(s.saturating_sub(d)),
         us(s.saturating_sub(d).saturating_sub(f))
     );
+}
+
+/// The time of each of `iterations` chat requests to `url`, one at a time.
+async fn sequential(client: &reqwest::Client, url: &str, iterations: usize) -> Vec<Duration> {
+    let mut times = Vec::with_capacity(iterations);
+    for i in 0..iterations {
+        let body = json!({"messages": [{"role": "user", "content": format!("q{i}")}]});
+        let t = Instant::now();
+        let r = client
+            .post(format!("{url}/v1/chat/completions"))
+            .json(&body)
+            .send()
+            .await
+            .expect("answered");
+        let _ = r.bytes().await;
+        times.push(t.elapsed());
+    }
+    times
 }
 
 /// The floor: a bare axum server that reads the body and answers a fixed

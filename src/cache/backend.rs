@@ -7,6 +7,40 @@ use super::CacheError;
 use super::key::CallKey;
 use super::store::{CacheClose, CacheStats, CachedReply};
 
+/// What a store's writer and readers ran into, for [`CacheBackend::close`].
+#[derive(Default)]
+pub(crate) struct Log {
+    pub written: u64,
+    pub lost: u64,
+    pub write_error: Option<String>,
+    pub read_error: Option<String>,
+}
+
+impl Log {
+    /// The store's closing report: what was written and what went wrong,
+    /// `label` being the store as messages name it.
+    pub fn report(&self, label: &str) -> CacheClose {
+        let mut problems = Vec::new();
+        if self.lost > 0 {
+            problems.push(CacheError::Write {
+                path: label.to_string(),
+                lost: self.lost,
+                reason: self.write_error.clone().unwrap_or_else(|| "unknown".into()),
+            });
+        }
+        if let Some(why) = &self.read_error {
+            problems.push(CacheError::Read {
+                path: label.to_string(),
+                reason: why.clone(),
+            });
+        }
+        CacheClose {
+            written: self.written,
+            problems,
+        }
+    }
+}
+
 pub(crate) trait CacheBackend: Send + Sync + std::fmt::Debug {
     /// The stored reply for `key`; a failed lookup is recorded for
     /// [`CacheBackend::close`] and answers `None`, so the call is made again.

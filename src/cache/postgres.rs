@@ -18,7 +18,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio_postgres::{Client, NoTls, Statement};
 
 use super::CacheError;
-use super::backend::CacheBackend;
+use super::backend::{CacheBackend, Log};
 use super::handle::redact;
 use super::key::CallKey;
 use super::store::{CacheClose, CacheStats, CachedReply, ModelEntries, ProgramEntries};
@@ -62,14 +62,6 @@ enum Msg {
     Stats(Reply<CacheStats>),
     Clear(Option<String>, Reply<u64>),
     Close,
-}
-
-#[derive(Default)]
-struct Log {
-    written: u64,
-    lost: u64,
-    write_error: Option<String>,
-    read_error: Option<String>,
 }
 
 pub(crate) struct PgCache {
@@ -278,25 +270,7 @@ impl CacheBackend for PgCache {
         if let Some(t) = lock(&self.thread).take() {
             let _ = t.join();
         }
-        let log = lock(&self.log);
-        let mut problems = Vec::new();
-        if log.lost > 0 {
-            problems.push(CacheError::Write {
-                path: self.label.clone(),
-                lost: log.lost,
-                reason: log.write_error.clone().unwrap_or_else(|| "unknown".into()),
-            });
-        }
-        if let Some(why) = &log.read_error {
-            problems.push(CacheError::Read {
-                path: self.label.clone(),
-                reason: why.clone(),
-            });
-        }
-        CacheClose {
-            written: log.written,
-            problems,
-        }
+        lock(&self.log).report(&self.label)
     }
 
     fn stats(&self) -> Result<CacheStats, CacheError> {

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
+use super::backend::Log;
 use super::error::{CacheError, reason};
 use super::key::CallKey;
 use crate::providers::Usage;
@@ -183,14 +184,6 @@ struct Queue {
 }
 
 type Shared = Arc<(Mutex<Queue>, Condvar)>;
-
-#[derive(Default)]
-struct Log {
-    written: u64,
-    lost: u64,
-    write_error: Option<String>,
-    read_error: Option<String>,
-}
 
 /// The call cache in one file, shared by every run that holds it: lookups
 /// read SQLite directly, completed calls go to a writer thread. Close it to
@@ -372,25 +365,7 @@ impl SqliteCache {
         // Release the readers' snapshots so other processes can checkpoint.
         lock(&self.readers).iter_mut().for_each(Reader::end);
         self.stop_writer();
-        let log = lock(&self.log);
-        let mut problems = Vec::new();
-        if log.lost > 0 {
-            problems.push(CacheError::Write {
-                path: self.label.clone(),
-                lost: log.lost,
-                reason: log.write_error.clone().unwrap_or_else(|| "unknown".into()),
-            });
-        }
-        if let Some(why) = &log.read_error {
-            problems.push(CacheError::Read {
-                path: self.label.clone(),
-                reason: why.clone(),
-            });
-        }
-        CacheClose {
-            written: log.written,
-            problems,
-        }
+        lock(&self.log).report(&self.label)
     }
 
     /// Lets the writer commit what is queued, then waits for it to end.
