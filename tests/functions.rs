@@ -141,3 +141,21 @@ proptest! {
         prop_assert_eq!(second.stats.cache_hits, first.stats.cache_misses);
     }
 }
+
+/// An argument that reads the caller's `for x` means the caller's `x`, even
+/// when the function's body has a `for x` of its own: each expansion's loop
+/// variables are its own.
+#[test]
+fn an_argument_never_sees_a_loop_variable_of_the_body() {
+    let src = r#"
+input items: list<text> = ["a", "b"]
+fn tag(label: text) = for x in ["1", "2"] < "{label}-{x}" >
+output out = for x in items < tag(x) >
+"#;
+    let report = run(&compile(src), CacheChoice::None);
+    let out = report.outputs.expect("the run succeeds");
+    assert_eq!(
+        out["out"].to_json(),
+        serde_json::json!([["a-1", "a-2"], ["b-1", "b-2"]])
+    );
+}

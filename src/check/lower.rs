@@ -51,6 +51,10 @@ struct Cx {
     guards: Vec<Guard>,
     /// `for` variables in scope, innermost last.
     vars: Vec<(String, Type)>,
+    /// The name each of `vars` has in the graph: its own, or inside a
+    /// function's body one made unique to the expansion, so an argument
+    /// that reads the caller's `x` never sees a `for x` of the body.
+    var_names: Vec<String>,
     /// Inside a `for` body: calls stay inline.
     in_map: usize,
     defaults: AskDefaults,
@@ -202,6 +206,7 @@ impl Cx {
             section,
             guards: Vec::new(),
             vars: Vec::new(),
+            var_names: Vec::new(),
             in_map: 0,
             defaults,
             asks: 0,
@@ -286,11 +291,11 @@ impl Lowerer<'_, '_> {
             ast::ExprKind::For {
                 var, list, body, ..
             } => {
-                let (list, body, ty) = self.for_parts(var, list, body, cx);
+                let (list, body, ty, var) = self.for_parts(var, list, body, cx);
                 let calls_per_item = calls(&body);
                 (
                     NodeKind::Map {
-                        var: var.name.clone(),
+                        var,
                         list,
                         body,
                         calls_per_item,
@@ -528,10 +533,10 @@ impl Lowerer<'_, '_> {
                 var, list, body, ..
             } => {
                 if cx.in_map > 0 {
-                    let (list, body, ty) = self.for_parts(var, list, body, cx);
+                    let (list, body, ty, var) = self.for_parts(var, list, body, cx);
                     (
                         ExprKind::Map {
-                            var: var.name.clone(),
+                            var,
                             list: Box::new(list),
                             body: Box::new(body),
                         },
@@ -539,13 +544,13 @@ impl Lowerer<'_, '_> {
                     )
                 } else {
                     self.frames.push(Vec::new());
-                    let (list, body, ty) = self.for_parts(var, list, body, cx);
+                    let (list, body, ty, var) = self.for_parts(var, list, body, cx);
                     let deps = self.frames.pop().unwrap_or_default();
                     cx.maps += 1;
                     let name = format!("{}.map{}", cx.owner_name, cx.maps);
                     let calls_per_item = calls(&body);
                     let kind = NodeKind::Map {
-                        var: var.name.clone(),
+                        var,
                         list,
                         body,
                         calls_per_item,
@@ -691,16 +696,18 @@ impl Lowerer<'_, '_> {
         let var_names: Vec<String> = cx.vars.iter().map(|(n, _)| n.clone()).collect();
         let (mut e, used) = match lookup(self.scope, &var_names, name, fields) {
             Lookup::Var => {
-                let ty = cx
-                    .vars
-                    .iter()
-                    .rev()
-                    .find(|(n, _)| *n == name.name)
+                let at = cx.vars.iter().rposition(|(n, _)| *n == name.name);
+                let ty = at
+                    .and_then(|i| cx.vars.get(i))
                     .map(|(_, t)| t.clone())
                     .unwrap_or(Type::Unknown);
+                let graph_name = at
+                    .and_then(|i| cx.var_names.get(i))
+                    .cloned()
+                    .unwrap_or_else(|| name.name.clone());
                 (
                     Expr {
-                        kind: ExprKind::Var(name.name.clone()),
+                        kind: ExprKind::Var(graph_name),
                         ty,
                         span: name.span,
                     },
@@ -927,7 +934,7 @@ impl Lowerer<'_, '_> {
         list: &ast::Expr,
         body: &ast::Expr,
         cx: &mut Cx,
-    ) -> (Expr, Expr, Type) {
+    ) -> (Expr, Expr, Type, String) {
         let list = self.expr(list, cx);
         let elem = match &list.ty {
             Type::List(t) => (**t).clone(),
@@ -942,12 +949,19 @@ impl Lowerer<'_, '_> {
             }
         };
         cx.in_map += 1;
+        let graph_name = if cx.call.is_some() {
+            format!("{}@{}", var.name, cx.owner_name)
+        } else {
+            var.name.clone()
+        };
         cx.vars.push((var.name.clone(), elem));
+        cx.var_names.push(graph_name.clone());
         let body = self.expr(body, cx);
         cx.vars.pop();
+        cx.var_names.pop();
         cx.in_map -= 1;
         let ty = Type::list(body.ty.clone());
-        (list, body, ty)
+        (list, body, ty, graph_name)
     }
 
     // ----- calls ---------------------------------------------------------

@@ -77,6 +77,7 @@ pub fn node_detail(g: &FlowGraph, node: &Node) -> String {
         }
         NodeKind::Pure(e) => truncate(&expr_text(g, e), LABEL_WIDTH),
         NodeKind::Map { var, list, .. } => {
+            let var = written_var(var);
             truncate(&format!("for {var} in {}", expr_text(g, list)), LABEL_WIDTH)
         }
         NodeKind::Record(members) => {
@@ -127,9 +128,10 @@ pub fn node_text(g: &FlowGraph, node: &Node) -> String {
         NodeKind::Map {
             var, list, body, ..
         } => format!(
-            "{}: {} = for {var} in {} < {} >",
+            "{}: {} = for {} in {} < {} >",
             node.name,
             node.ty,
+            written_var(var),
             expr_text(g, list),
             expr_text(g, body)
         ),
@@ -263,7 +265,7 @@ pub fn expr_text(g: &FlowGraph, e: &Expr) -> String {
     match &e.kind {
         ExprKind::Lit(v) => value_text(v),
         ExprKind::Node(id) => node_name(g, *id).to_string(),
-        ExprKind::Var(v) => v.clone(),
+        ExprKind::Var(v) => written_var(v).to_string(),
         ExprKind::Template(t) => template_text(g, t),
         ExprKind::List(items) => {
             let items: Vec<String> = items.iter().map(|i| expr_text(g, i)).collect();
@@ -302,7 +304,8 @@ pub fn expr_text(g: &FlowGraph, e: &Expr) -> String {
             sampling_suffix(sampling)
         ),
         ExprKind::Map { var, list, body } => format!(
-            "for {var} in {} < {} >",
+            "for {} in {} < {} >",
+            written_var(var),
             expr_text(g, list),
             expr_text(g, body)
         ),
@@ -451,6 +454,13 @@ pub fn model_detail(spec: &crate::model::ModelSpec) -> String {
         s.push_str(&redact_url(url));
     }
     s
+}
+
+/// A loop variable as the program wrote it: inside a function's body the
+/// graph names it after its expansion too (`x@call.f`, see `check::lower`),
+/// which a reader does not need to see.
+fn written_var(var: &str) -> &str {
+    var.split_once('@').map_or(var, |(v, _)| v)
 }
 
 #[cfg(test)]

@@ -136,6 +136,7 @@ impl<'a> Lowerer<'_, 'a> {
             guards: cx.guards.clone(),
         };
         let saved_vars = std::mem::take(&mut cx.vars);
+        let saved_var_names = std::mem::take(&mut cx.var_names);
         let saved_call = cx.call.replace(Box::new(frame));
         let saved_owner = std::mem::replace(&mut cx.owner_name, owner);
         let saved_section = cx.section.replace(cluster);
@@ -147,6 +148,7 @@ impl<'a> Lowerer<'_, 'a> {
         let result = self.fn_body(f, cx);
         self.expanding.pop();
         cx.vars = saved_vars;
+        cx.var_names = saved_var_names;
         cx.call = saved_call;
         cx.owner_name = saved_owner;
         cx.section = saved_section;
