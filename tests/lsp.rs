@@ -409,3 +409,24 @@ fn changes_are_debounced_into_one_compile() {
     assert!(c.diagnostics().is_empty());
     assert_eq!(c.shutdown(), Some(0));
 }
+
+#[test]
+fn formatting_gives_flow_fmts_layout() {
+    let mut c = Client::start();
+    let caps = c.initialize(0);
+    assert_eq!(caps["capabilities"]["documentFormattingProvider"], true);
+    let messy = "model m = mock(reply: \"ok\")\noutput   answer=ask m \"hi\"\n";
+    c.open(messy);
+    let _ = c.diagnostics();
+    let edits = c.result(
+        "textDocument/formatting",
+        json!({"textDocument": {"uri": URI}, "options": {"tabSize": 2, "insertSpaces": true}}),
+    );
+    let edits = edits.as_array().expect("edits");
+    assert_eq!(edits.len(), 1, "{edits:?}");
+    assert_eq!(
+        edits[0]["newText"],
+        "model m = mock(reply: \"ok\")\noutput answer = ask m \"hi\"\n"
+    );
+    assert_eq!(c.shutdown(), Some(0));
+}

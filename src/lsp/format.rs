@@ -1,18 +1,31 @@
-//! The hook for `textDocument/formatting`.
-//!
-//! `flow fmt` is being written apart from the server; once the library has
-//! a formatter, `format` calls it and `available` says so, and the server
-//! advertises formatting. Until then it advertises nothing and answers a
-//! formatting request with no edits.
+//! `textDocument/formatting`: `flow fmt`'s layout, one edit for the whole
+//! document. A document that does not parse is left as it is (the
+//! formatter never rewrites what it cannot read), as `flow fmt` leaves
+//! such a file.
 
-/// Whether there is a formatter to offer.
+/// Whether there is a formatter to offer: always, since `flow fmt` is part
+/// of the library.
 pub fn available() -> bool {
-    false
+    true
 }
 
 /// The formatted text, or `None` when it cannot be formatted (it does not
-/// parse, or there is no formatter).
+/// parse).
 pub fn format(text: &str) -> Option<String> {
-    let _ = text;
-    None
+    crate::format::format(text).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_as_flow_fmt_does_and_leaves_broken_text_alone() {
+        let messy = "model m = mock(reply: \"ok\")\noutput   answer=ask m \"hi\"\n";
+        assert_eq!(
+            format(messy).as_deref(),
+            Some("model m = mock(reply: \"ok\")\noutput answer = ask m \"hi\"\n")
+        );
+        assert_eq!(format("output = = ="), None);
+    }
 }
