@@ -292,7 +292,7 @@ impl Lowerer<'_, '_> {
                 var, list, body, ..
             } => {
                 let (list, body, ty, var) = self.for_parts(var, list, body, cx);
-                let calls_per_item = calls(&body);
+                let calls_per_item = calls(&body, self.models);
                 (
                     NodeKind::Map {
                         var,
@@ -548,7 +548,7 @@ impl Lowerer<'_, '_> {
                     let deps = self.frames.pop().unwrap_or_default();
                     cx.maps += 1;
                     let name = format!("{}.map{}", cx.owner_name, cx.maps);
-                    let calls_per_item = calls(&body);
+                    let calls_per_item = calls(&body, self.models);
                     let kind = NodeKind::Map {
                         var,
                         list,
@@ -1206,7 +1206,7 @@ fn has_calls(e: &ast::Expr) -> bool {
 /// LLM calls in one evaluation of a `for` body, worst case: votes count every
 /// sample, an `if` counts its costlier branch, and a nested `for` over a list
 /// of unknown length counts one element.
-pub fn calls(e: &Expr) -> u64 {
+pub fn calls(e: &Expr, models: &IndexMap<String, ModelSpec>) -> u64 {
     match &e.kind {
         // A function's parameter inside a `for` body is its argument's
         // expression, which may itself call a model.
@@ -1215,39 +1215,62 @@ pub fn calls(e: &Expr) -> u64 {
             let inner = templates
                 .flat_map(|t| t.parts.iter())
                 .map(|p| match p {
-                    TemplatePart::Expr(e) => calls(e),
+                    TemplatePart::Expr(e) => calls(e, models),
                     TemplatePart::Lit(_) => 0,
                 })
-                .chain(call.history.iter().map(calls))
+                .chain(call.history.iter().map(|h| calls(h, models)))
                 .fold(0, u64::saturating_add);
-            sampling.samples().saturating_add(inner)
+            // Each sample may try every member of a `fallback` model, and a
+            // judge is one more call (through its own model's members).
+            let judge = match sampling {
+                Sampling::Vote {
+                    strategy: crate::graph::Strategy::Judge(j),
+                    ..
+                } => route(models, &j.model),
+                _ => 0,
+            };
+            sampling
+                .samples()
+                .saturating_mul(route(models, &call.model))
+                .saturating_add(judge)
+                .saturating_add(inner)
         }
         ExprKind::Map { list, body, .. } => {
             let items = match &list.kind {
                 ExprKind::List(items) => items.len() as u64,
                 _ => 1,
             };
-            calls(list).saturating_add(items.saturating_mul(calls(body)))
+            calls(list, models).saturating_add(items.saturating_mul(calls(body, models)))
         }
         ExprKind::If { cond, then, else_ } => {
-            calls(cond).saturating_add(calls(then).max(calls(else_)))
+            calls(cond, models).saturating_add(calls(then, models).max(calls(else_, models)))
         }
         ExprKind::Lit(_) | ExprKind::Node(_) | ExprKind::Var(_) => 0,
         ExprKind::Template(t) => t
             .parts
             .iter()
             .map(|p| match p {
-                TemplatePart::Expr(e) => calls(e),
+                TemplatePart::Expr(e) => calls(e, models),
                 TemplatePart::Lit(_) => 0,
             })
             .fold(0, u64::saturating_add),
-        ExprKind::List(items) | ExprKind::Call(_, items) => {
-            items.iter().map(calls).fold(0, u64::saturating_add)
-        }
-        ExprKind::Field(inner, _) | ExprKind::Not(inner) => calls(inner),
+        ExprKind::List(items) | ExprKind::Call(_, items) => items
+            .iter()
+            .map(|i| calls(i, models))
+            .fold(0, u64::saturating_add),
+        ExprKind::Field(inner, _) | ExprKind::Not(inner) => calls(inner, models),
         ExprKind::And(a, b) | ExprKind::Or(a, b) | ExprKind::Compare(_, a, b) => {
-            calls(a).saturating_add(calls(b))
+            calls(a, models).saturating_add(calls(b, models))
         }
+    }
+}
+
+/// Calls one call of `model` can make at worst: each member of a
+/// `fallback` model may be tried (as `graph::stats::route_calls` counts).
+fn route(models: &IndexMap<String, ModelSpec>, model: &str) -> u64 {
+    match models.get(model).and_then(|m| m.options.route.as_ref()) {
+        Some(r) if r.kind == crate::model::RouteKind::Fallback => r.members.len() as u64,
+        _ => 1,
     }
 }
 

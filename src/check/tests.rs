@@ -1614,3 +1614,21 @@ fn a_namespace_that_is_not_imported_is_reported() {
     let e = one("input q: text\noutput o = lib.f(q)\n", "unknown_namespace");
     assert!(e.to_string().contains("`lib`"), "{e}");
 }
+
+/// Inside a `for` body a call through a `fallback` model may try every
+/// member, and a vote by judge asks the judge once more: the worst case
+/// counts both per item, as it does outside a `for`.
+#[test]
+fn a_for_body_counts_fallback_members_and_a_judge() {
+    let g = clean(
+        "model a = mock(reply: \"x\")\nmodel b = mock(reply: \"y\")\n\
+         model smart = fallback(a, b)\n\
+         output o = for x in [\"1\", \"2\"] < ask smart \"{x}\" >\n",
+    );
+    assert_eq!(crate::graph::stats::summary(&g).calls.to_string(), "4");
+    let g = clean(
+        "model a = mock(reply: \"x\")\nmodel j = mock(reply: \"1\")\n\
+         output o = for x in [\"1\", \"2\"] < ask a \"{x}\" vote 3 by judge j >\n",
+    );
+    assert_eq!(crate::graph::stats::summary(&g).calls.to_string(), "8");
+}
