@@ -43,25 +43,20 @@ impl Analysis {
         let mut bag = gathered.diagnostics;
         let mut graph = None;
         let mut index = Index::default();
-        let mut own = None;
-        if let Some(program) = &gathered.program {
+        let mut own = gathered.program;
+        if let Some(program) = &mut own {
             let (g, diagnostics) = crate::check::check_keeping_graph(program, &gathered.gaps);
             for d in crate::import::dedup_imported(diagnostics, text.len()) {
                 bag.push_boxed(d);
             }
             graph = Some(g);
-            // The document's own statements: the imported ones are written
-            // in other files, past the end of this text.
-            let mine = Program {
-                items: program
-                    .items
-                    .iter()
-                    .filter(|i| i.span().start <= text.len())
-                    .cloned()
-                    .collect(),
-            };
-            index = Index::build(&mine);
-            own = Some(mine);
+            // The document's own statements come first; the imported ones,
+            // appended after them, are written in other files.
+            let mine = program
+                .items
+                .partition_point(|i| i.span().start <= text.len());
+            program.items.truncate(mine);
+            index = Index::build(program);
         }
         bag.sort();
         let mut diagnostics = Vec::with_capacity(bag.len());
@@ -73,12 +68,11 @@ impl Analysis {
             }
             convert(d.as_ref(), uri, &text, &lines, errors_url, &mut diagnostics);
         }
-        let parsed_program = own;
         let nodes = symbol_nodes(graph.as_ref(), &index);
         Analysis {
             text,
             lines,
-            program: parsed_program,
+            program: own,
             graph,
             index,
             diagnostics,

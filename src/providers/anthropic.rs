@@ -122,8 +122,7 @@ impl AnthropicProvider {
         raw: &[u8],
         request: &Request,
     ) -> Result<Reply, ProviderError> {
-        let raw = raw.to_vec();
-        let reply: MessagesResponse = self.endpoint.decode(&raw)?;
+        let reply: MessagesResponse = self.endpoint.decode(raw)?;
         let truncated = reply.stop_reason.as_deref() == Some("max_tokens");
         let usage = reply.usage.and_then(|u| {
             Some(Usage {
@@ -159,7 +158,7 @@ impl AnthropicProvider {
             .filter_map(|block| block.text)
             .peekable();
         if texts.peek().is_none() {
-            return Err(self.endpoint.malformed(Malformation::NoText, &raw));
+            return Err(self.endpoint.malformed(Malformation::NoText, raw));
         }
         let text = texts.collect::<String>();
         Ok(Reply {

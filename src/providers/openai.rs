@@ -118,10 +118,9 @@ impl OpenAiProvider {
         raw: &[u8],
         request: &Request,
     ) -> Result<Reply, ProviderError> {
-        let raw = raw.to_vec();
-        let reply: ChatResponse = self.endpoint.decode(&raw)?;
+        let reply: ChatResponse = self.endpoint.decode(raw)?;
         let Some(first) = reply.choices.into_iter().next() else {
-            return Err(self.endpoint.malformed(Malformation::NoChoices, &raw));
+            return Err(self.endpoint.malformed(Malformation::NoChoices, raw));
         };
         let message = first.message.unwrap_or_default();
         let Some(text) = message.content else {
@@ -129,7 +128,7 @@ impl OpenAiProvider {
                 Some(refusal) => Malformation::Refusal(ServerText::new(&refusal)),
                 None => Malformation::NoContent,
             };
-            return Err(self.endpoint.malformed(problem, &raw));
+            return Err(self.endpoint.malformed(problem, raw));
         };
         let text = if request.wire.wrapped() {
             unwrap_reply(&text)
