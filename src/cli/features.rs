@@ -30,3 +30,33 @@ pub fn missing(feature: &'static str, command: &'static str) -> Failure {
         super::exit::FAILURE,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use miette::Diagnostic;
+
+    /// The error names the feature and the command, and says how to build
+    /// with it; the exit code is a usage error's.
+    #[test]
+    fn says_which_feature_and_how_to_get_it() {
+        let e = FeatureMissing {
+            feature: "serve",
+            command: "flow serve",
+        };
+        assert_eq!(
+            e.to_string(),
+            "this `flow` was built without the `serve` feature, which `flow serve` needs"
+        );
+        let help = e.help().map(|h| h.to_string()).unwrap_or_default();
+        assert!(
+            help.contains("cargo install --path . --features serve"),
+            "{help}"
+        );
+        assert_eq!(
+            e.code().map(|c| c.to_string()).as_deref(),
+            Some("flow::cli::feature_missing")
+        );
+        assert_eq!(missing("lsp", "flow lsp").code, crate::cli::exit::FAILURE);
+    }
+}
