@@ -199,7 +199,7 @@ pub struct BatchArgs {
     /// Run only the I-th (from 0) of N equal, contiguous slices of the rows file's lines
     #[arg(long, value_name = "I/N", requires = "rows", value_parser = parse_shard)]
     pub shard: Option<Shard>,
-    /// With `--shard`, give each shard the models' whole `concurrency` and `rpm` instead of 1/N of them
+    /// With `--shard`, give each shard the models' whole `concurrency`, `rpm` and `tpm` instead of 1/N of them
     #[arg(long, requires = "shard")]
     pub full_limits: bool,
 }

@@ -386,4 +386,5 @@ fn share_limits(options: &mut crate::model::ModelOptions, n: u32) {
     let part = |limit: Option<u32>| limit.filter(|&l| l > 0).map(|l| (l / n).max(1));
     options.concurrency = part(options.concurrency);
     options.rpm = part(options.rpm);
+    options.tpm = part(options.tpm);
 }

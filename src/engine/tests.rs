@@ -314,7 +314,7 @@ output n = ask m "{q}" as int
 fn a_shards_limits_are_its_part_of_the_declared_ones_never_zero() {
     let program = Program::compile(
         "share.flow",
-        "model m = mock(concurrency: 10, rpm: 3)\nmodel free = mock()\noutput o = ask m \"x\"\noutput p = ask free \"y\"\n",
+        "model m = mock(concurrency: 10, rpm: 3, tpm: 10000)\nmodel free = mock()\noutput o = ask m \"x\"\noutput p = ask free \"y\"\n",
     )
     .unwrap_or_else(|_| panic!("compiles"));
     let engine = Engine::new(
@@ -326,11 +326,11 @@ fn a_shards_limits_are_its_part_of_the_declared_ones_never_zero() {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let m = &engine.graph().models["m"].options;
-    assert_eq!((m.concurrency, m.rpm), (Some(2), Some(1)));
+    assert_eq!((m.concurrency, m.rpm, m.tpm), (Some(2), Some(1), Some(2500)));
     let free = &engine.graph().models["free"].options;
     assert_eq!(
-        (free.concurrency, free.rpm),
-        (None, None),
+        (free.concurrency, free.rpm, free.tpm),
+        (None, None, None),
         "no limit stays none"
     );
 }
