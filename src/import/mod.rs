@@ -12,6 +12,7 @@
 mod error;
 mod loader;
 mod rename;
+mod shift;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -47,6 +48,7 @@ pub fn compile(name: &str, text: &str, loader: &dyn SourceLoader) -> (Compiled, 
         gaps,
         mut diagnostics,
         files,
+        parsed_bytes: _,
     } = gather(name, text, loader);
     let mut graph = None;
     let mut tests = Vec::new();
@@ -88,6 +90,10 @@ pub(crate) struct Gathered {
     pub diagnostics: Diagnostics,
     /// The files read, with where their spans start.
     pub files: Vec<ImportedFile>,
+    /// Bytes handed to the parser for the imported files: their lengths
+    /// once each, which the tests hold to linear in the files imported.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub parsed_bytes: usize,
 }
 
 /// Parses `text` and reads, parses and renames everything it imports: the
@@ -109,6 +115,7 @@ pub(crate) fn gather(name: &str, text: &str, loader: &dyn SourceLoader) -> Gathe
         cycles: Vec::new(),
         namespaces: std::collections::HashSet::new(),
         diagnostics,
+        parsed_bytes: 0,
     };
     let mut program = parsed.program;
     if let Some(program) = &mut program {
@@ -140,6 +147,7 @@ pub(crate) fn gather(name: &str, text: &str, loader: &dyn SourceLoader) -> Gathe
         gaps: parsed.gaps,
         diagnostics: gatherer.diagnostics,
         files: gatherer.files,
+        parsed_bytes: gatherer.parsed_bytes,
     }
 }
 
@@ -174,6 +182,8 @@ struct Gatherer<'l> {
     /// Namespaces gathered so far (`moderation.`).
     namespaces: std::collections::HashSet<String>,
     diagnostics: Diagnostics,
+    /// See [`Gathered::parsed_bytes`].
+    parsed_bytes: usize,
 }
 
 impl Gatherer<'_> {
@@ -253,21 +263,24 @@ impl Gatherer<'_> {
         true
     }
 
-    /// Parses a newly read file at the next free offset.
+    /// Parses a newly read file on its own, then moves its spans to the
+    /// next free offset (see `shift`); a byte-order mark is left out of the
+    /// parse and counted in the offset, as it only counts at the start of a
+    /// text.
     fn parse(&mut self, path: &Path, text: String) -> usize {
         let offset = self.next_offset;
         self.next_offset = offset + text.len() + 1;
-        // Parsed behind `offset` blanks, so every span it gets is already
-        // in the shared space; a byte-order mark is blanked too (it only
-        // counts at the start of a text).
         let body = text
             .strip_prefix('\u{feff}')
             .map_or(text.as_str(), |rest| rest);
-        let mut padded = " ".repeat(offset + (text.len() - body.len()));
-        padded.push_str(body);
-        let parsed = crate::syntax::parse_partial(&padded);
+        let by = offset + (text.len() - body.len());
+        self.parsed_bytes += body.len();
+        let mut parsed = crate::syntax::parse_partial(body);
         for e in parsed.errors {
-            self.diagnostics.push(e);
+            self.diagnostics.push(e.shifted(by));
+        }
+        if let Some(program) = &mut parsed.program {
+            shift::program(program, by);
         }
         let index = self.files.len();
         self.files.push(ImportedFile {
@@ -303,3 +316,6 @@ impl Gatherer<'_> {
         });
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -209,8 +209,9 @@ impl SyntaxError {
 
     /// The same error for text that starts `by` bytes into the source: a
     /// statement parsed on its own while recovering reports offsets into
-    /// itself. Every span is named, so a new variant cannot forget one.
-    pub(super) fn shifted(self, by: usize) -> SyntaxError {
+    /// itself, and so does an imported file, parsed on its own. Every span
+    /// is named, so a new variant cannot forget one.
+    pub(crate) fn shifted(self, by: usize) -> SyntaxError {
         let s = |span: Span| Span::new(span.start + by, span.end + by);
         match self {
             SyntaxError::Unexpected {
