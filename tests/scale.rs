@@ -216,3 +216,69 @@ output b = ask m "B {a}"
         stderr(&cleared)
     );
 }
+
+/// `sslmode=verify-full` through the CLI: with the CA that signed the test
+/// cluster's certificate, shards share the cache over TLS; with another
+/// CA, or none, flow refuses to connect, says why and what to do, and never
+/// shows the password.
+#[test]
+#[cfg(feature = "postgres")]
+fn a_postgres_cache_over_verified_tls_works_and_an_untrusted_server_is_refused() {
+    let (Some(url), Some(tls)) = (
+        crate::pg_cluster::database("verified_tls"),
+        crate::pg_cluster::tls("verified_tls"),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let program = write(dir.path(), "p.flow", ECHO);
+    let rows: String = (1..=5).map(|i| format!("{{\"q\": \"r{i}\"}}\n")).collect();
+    let input = write(dir.path(), "rows.jsonl", &rows);
+    let home = dir.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    let with = |query: String| {
+        let cache = format!("{url}?{query}");
+        let home = home.display().to_string();
+        flow_env(
+            &["run", s(&program), "--inputs", s(&input)],
+            &[("FLOW_CACHE", cache.as_str()), ("HOME", home.as_str())],
+        )
+    };
+    let verified = format!("sslmode=verify-full&sslrootcert={}", tls.ca.display());
+    let first = with(verified.clone());
+    assert_eq!(code(&first), 0, "{}", stderr(&first));
+    assert!(
+        stderr(&first).contains("\n10 calls made, "),
+        "{}",
+        stderr(&first)
+    );
+    let again = with(verified);
+    assert_eq!(code(&again), 0, "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("\n0 calls made, 10 answered from the cache"),
+        "{}",
+        stderr(&again)
+    );
+
+    let other = with(format!(
+        "sslmode=verify-full&sslrootcert={}",
+        tls.other_ca.display()
+    ));
+    let err = stderr(&other);
+    assert_eq!(code(&other), 2, "{err}");
+    assert!(err.contains("flow::cache::tls"), "{err}");
+    assert!(err.contains("is not signed by a CA in"), "{err}");
+    // HOME has no `.postgresql/root.crt`, libpq's default roots.
+    let none = with("sslmode=verify-full".into());
+    let err2 = stderr(&none);
+    assert_eq!(code(&none), 2, "{err2}");
+    assert!(err2.contains("names no root certificates"), "{err2}");
+    assert!(err2.contains("sslrootcert=PATH"), "{err2}");
+    for err in [err, err2] {
+        assert!(
+            !err.contains("secret-pw"),
+            "the password is never shown:\n{err}"
+        );
+        assert!(err.contains("postgres://flow:***@127.0.0.1"), "{err}");
+    }
+}

@@ -128,6 +128,19 @@ pub enum CacheError {
         reason: String,
     },
 
+    /// TLS to a PostgreSQL cache could not be set up or did not verify
+    /// (the URL's `sslmode` and `sslrootcert`).
+    #[error("cannot use the cache database `{path}` over TLS: {reason}")]
+    #[diagnostic(code(flow::cache::tls), help("{help}"))]
+    Tls {
+        /// The URL, without its password.
+        path: String,
+        /// What failed.
+        reason: String,
+        /// What to do about it.
+        help: String,
+    },
+
     /// A lookup failed during the run; the call was made instead.
     #[error("the cache `{path}` could not be read during the run: {reason}")]
     #[diagnostic(

@@ -20,6 +20,8 @@ pub(crate) mod key;
 #[cfg(all(test, feature = "postgres"))]
 pub(crate) mod pg_cluster;
 #[cfg(feature = "postgres")]
+mod pg_tls;
+#[cfg(feature = "postgres")]
 pub(crate) mod postgres;
 pub(crate) mod store;
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! A throwaway PostgreSQL cluster for tests: the distribution's binaries,
-//! a temporary folder, a free loopback port, no password (`trust`).
+//! a temporary folder, a free loopback port, no password (`trust`), and
+//! TLS with a certificate for `127.0.0.1` signed by a CA made here
+//! ([`tls`]), so `sslmode` is tested against the real server.
 //!
 //! One cluster per test process, shared by its tests (each takes a database
 //! of its own), since `initdb` takes seconds. It stops when the process
@@ -18,7 +20,66 @@ use std::time::{Duration, Instant};
 
 pub struct Cluster {
     port: u16,
+    tls: Tls,
     _dir: tempfile::TempDir,
+}
+
+/// The cluster's TLS, as PEM files a URL's `sslrootcert` can name.
+#[derive(Debug, Clone)]
+pub struct Tls {
+    /// The CA that signed the server's certificate (for `127.0.0.1` only,
+    /// not `localhost`, so `verify-full` to `localhost` fails on the name).
+    pub ca: PathBuf,
+    /// A CA that signed nothing the server has.
+    pub other_ca: PathBuf,
+}
+
+/// A CA, the server's certificate and key signed by it, and another CA.
+fn certificates(dir: &Path) -> Result<(Tls, PathBuf, PathBuf), String> {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+    let e = |e: rcgen::Error| format!("rcgen: {e}");
+    let ca = |name: &str| -> Result<(String, Issuer<'static, KeyPair>), String> {
+        let mut params = CertificateParams::new(Vec::<String>::new()).map_err(e)?;
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let key = KeyPair::generate().map_err(e)?;
+        let cert = params.self_signed(&key).map_err(e)?;
+        Ok((cert.pem(), Issuer::new(params, key)))
+    };
+    let (ca_pem, issuer) = ca("flow test CA")?;
+    let (other_pem, _) = ca("another CA")?;
+    let mut params = CertificateParams::new(Vec::<String>::new()).map_err(e)?;
+    params.subject_alt_names = vec![rcgen::SanType::IpAddress(std::net::IpAddr::V4(
+        std::net::Ipv4Addr::LOCALHOST,
+    ))];
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "127.0.0.1");
+    let key = KeyPair::generate().map_err(e)?;
+    let cert = params.signed_by(&key, &issuer).map_err(e)?;
+    let write = |name: &str, text: &str| -> Result<PathBuf, String> {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(path)
+    };
+    let tls = Tls {
+        ca: write("ca.pem", &ca_pem)?,
+        other_ca: write("other-ca.pem", &other_pem)?,
+    };
+    let crt = write("server.crt", &cert.pem())?;
+    let key_file = write("server.key", &key.serialize_pem())?;
+    // PostgreSQL refuses a key others may read.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| e.to_string())?;
+    Ok((tls, crt, key_file))
 }
 
 static CLUSTER: OnceLock<Result<Cluster, String>> = OnceLock::new();
@@ -68,9 +129,12 @@ fn start() -> Result<Cluster, String> {
         .tempdir()
         .map_err(|e| e.to_string())?;
     let data = dir.path().join("data");
+    let (tls, crt, key) = certificates(dir.path())?;
     if root {
         let owned = Command::new("chown")
             .args(["postgres:", &dir.path().display().to_string()])
+            .arg(&crt)
+            .arg(&key)
             .status()
             .map_err(|e| e.to_string())?;
         if !owned.success() {
@@ -90,10 +154,12 @@ fn start() -> Result<Cluster, String> {
     }
     let port = free_port()?;
     let server = format!(
-        "{} -D {} -p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+        "{} -D {} -p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
         bin.join("postgres").display(),
         data.display(),
-        dir.path().display()
+        dir.path().display(),
+        crt.display(),
+        key.display(),
     );
     // The watcher: the server lives while this test process does (`/proc`,
     // since the `postgres` user may not signal a root parent).
@@ -130,21 +196,35 @@ fn start() -> Result<Cluster, String> {
     if !ready.map(|o| o.status.success()).unwrap_or(false) {
         return Err("postgres is not ready".into());
     }
-    Ok(Cluster { port, _dir: dir })
+    Ok(Cluster {
+        port,
+        tls,
+        _dir: dir,
+    })
+}
+
+fn cluster(test: &str) -> Option<&'static Cluster> {
+    let required = std::env::var("FLOW_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
+    match CLUSTER.get_or_init(start) {
+        Ok(c) => Some(c),
+        Err(why) if required => panic!("FLOW_REQUIRE_POSTGRES=1 but {why}"),
+        Err(why) => {
+            eprintln!("skipping `{test}`: {why}");
+            None
+        }
+    }
+}
+
+/// The cluster's CA files, or `None` as for [`database`].
+#[allow(dead_code)]
+pub fn tls(test: &str) -> Option<Tls> {
+    cluster(test).map(|c| c.tls.clone())
 }
 
 /// A fresh, empty database's URL, or `None` (after saying why) when this
 /// machine has no PostgreSQL and the test may be skipped.
 pub fn database(test: &str) -> Option<String> {
-    let required = std::env::var("FLOW_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
-    let cluster = match CLUSTER.get_or_init(start) {
-        Ok(c) => c,
-        Err(why) if required => panic!("FLOW_REQUIRE_POSTGRES=1 but {why}"),
-        Err(why) => {
-            eprintln!("skipping `{test}`: {why}");
-            return None;
-        }
-    };
+    let cluster = cluster(test)?;
     let bin = bin_dir()?;
     let name = format!(
         "t{}_{}",

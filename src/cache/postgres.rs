@@ -6,8 +6,8 @@
 //! its own running a small tokio runtime with two connections: lookups are
 //! spawned as tasks there and pipelined on one connection, and writes are
 //! gathered for 20 ms and committed in one transaction on the other, so a
-//! lookup never waits behind a commit. No TLS: the database is meant to be
-//! on loopback or the cluster's private network.
+//! lookup never waits behind a commit. TLS is the URL's `sslmode`, read as
+//! libpq reads it (`pg_tls`).
 
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -15,12 +15,14 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
-use tokio_postgres::{Client, NoTls, Statement};
+use tokio_postgres::{Client, Statement};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::CacheError;
 use super::backend::{CacheBackend, Log};
 use super::handle::redact;
 use super::key::CallKey;
+use super::pg_tls::{self, Tls, TlsFailure};
 use super::store::{CacheClose, CacheStats, CachedReply, ModelEntries, ProgramEntries};
 use crate::providers::Usage;
 
@@ -108,13 +110,42 @@ struct Conn {
     writer: Client,
 }
 
-async fn connect(config: &tokio_postgres::Config, secret: Option<&str>) -> Result<Conn, String> {
+/// Why the store could not open: the database's or the connection's
+/// message, or a TLS failure, which has advice of its own.
+enum OpenFailure {
+    Database(String),
+    Tls(TlsFailure),
+}
+
+impl From<String> for OpenFailure {
+    fn from(reason: String) -> OpenFailure {
+        OpenFailure::Database(reason)
+    }
+}
+
+/// How to reach the server: the parsed URL and its TLS.
+struct Target {
+    config: tokio_postgres::Config,
+    tls: Tls,
+    connector: MakeRustlsConnect,
+    /// The host TLS checks the certificate against, for messages.
+    host: String,
+}
+
+async fn connect(target: &Target, secret: Option<&str>) -> Result<Conn, OpenFailure> {
     let one = || async {
-        let (client, conn) = config.connect(NoTls).await.map_err(|e| why(&e, secret))?;
+        let (client, conn) = target
+            .config
+            .connect(target.connector.clone())
+            .await
+            .map_err(|e| match pg_tls::explain(&e, &target.host, &target.tls) {
+                Some(tls) => OpenFailure::Tls(tls),
+                None => OpenFailure::Database(why(&e, secret)),
+            })?;
         tokio::spawn(async move {
             let _ = conn.await;
         });
-        Ok::<Client, String>(client)
+        Ok::<Client, OpenFailure>(client)
     };
     let writer = one().await?;
     writer
@@ -148,16 +179,38 @@ impl PgCache {
             path: label.clone(),
             reason,
         };
-        let mut config: tokio_postgres::Config = url
+        let tls_err = |f: TlsFailure| CacheError::Tls {
+            path: label.clone(),
+            reason: f.reason,
+            help: f.help,
+        };
+        let (bare, tls) = pg_tls::split(url).map_err(tls_err)?;
+        let mut config: tokio_postgres::Config = bare
             .parse()
             .map_err(|e: tokio_postgres::Error| open_err(why(&e, None)))?;
         config.connect_timeout(CONNECT);
         config.application_name("flow");
+        config.ssl_mode(tls.ssl_mode());
+        let connector = tls.connector().map_err(tls_err)?;
+        let host = config
+            .get_hosts()
+            .iter()
+            .find_map(|h| match h {
+                tokio_postgres::config::Host::Tcp(name) => Some(name.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
         let secret = config
             .get_password()
             .map(|p| String::from_utf8_lossy(p).into_owned());
+        let target = Target {
+            config,
+            tls,
+            connector,
+            host,
+        };
         let (tx, rx) = unbounded_channel();
-        let (ready_tx, ready) = sync_channel::<Result<(), String>>(1);
+        let (ready_tx, ready) = sync_channel::<Result<(), OpenFailure>>(1);
         let log = Arc::new(Mutex::new(Log::default()));
         let program: Arc<Mutex<Option<String>>> = Arc::default();
         let thread = {
@@ -171,12 +224,14 @@ impl PgCache {
                     {
                         Ok(rt) => rt,
                         Err(e) => {
-                            let _ = ready_tx.send(Err(format!("cannot start its runtime: {e}")));
+                            let _ = ready_tx.send(Err(OpenFailure::Database(format!(
+                                "cannot start its runtime: {e}"
+                            ))));
                             return;
                         }
                     };
                     rt.block_on(async move {
-                        match connect(&config, secret.as_deref()).await {
+                        match connect(&target, secret.as_deref()).await {
                             Ok(conn) => {
                                 let _ = ready_tx.send(Ok(()));
                                 serve(conn, rx, log, program, secret).await;
@@ -191,9 +246,13 @@ impl PgCache {
         };
         match ready.recv() {
             Ok(Ok(())) => {}
-            Ok(Err(reason)) => {
+            Ok(Err(OpenFailure::Database(reason))) => {
                 let _ = thread.join();
                 return Err(open_err(reason));
+            }
+            Ok(Err(OpenFailure::Tls(f))) => {
+                let _ = thread.join();
+                return Err(tls_err(f));
             }
             Err(_) => {
                 let _ = thread.join();
