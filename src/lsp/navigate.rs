@@ -3,16 +3,28 @@
 
 use std::collections::HashMap;
 
-use lsp_types::{DocumentSymbol, SymbolKind as LspKind, TextEdit, Uri, WorkspaceEdit};
+use lsp_types::{DocumentSymbol, Location, SymbolKind as LspKind, TextEdit, Uri, WorkspaceEdit};
 
 use super::analysis::Analysis;
 use super::index::{Namespace, SymbolKind, is_valid_name};
 use crate::syntax::Span;
+use crate::syntax::ast::Item;
 
-/// Where the name at `offset` is declared.
-pub fn definition(a: &Analysis, offset: usize) -> Option<Span> {
-    let o = a.index.at(offset)?;
-    Some(a.index.symbols[o.symbol].name_span)
+/// Where the name at `offset` is declared (in an imported file for
+/// `moderation.flagged`); on an import's path, the file it reads.
+pub fn definition(a: &Analysis, uri: &Uri, offset: usize) -> Option<Location> {
+    if let Some(o) = a.index.at(offset) {
+        return a.location(uri, a.index.symbols[o.symbol].name_span);
+    }
+    let decl = a.program.as_ref()?.items.iter().find_map(|i| match i {
+        Item::Import(d) if d.path_span.start <= offset && offset <= d.path_span.end => Some(d),
+        _ => None,
+    })?;
+    let file = a.imports.file_of(decl)?;
+    Some(Location::new(
+        super::imports::file_uri(&file.name)?,
+        lsp_types::Range::default(),
+    ))
 }
 
 /// Every place the name at `offset` is written.
@@ -27,9 +39,70 @@ pub fn references(a: &Analysis, offset: usize, include_declaration: bool) -> Vec
         .collect()
 }
 
-/// The name a rename at `offset` would change.
+/// Every place the name at `offset` of document `a` is written, in it and
+/// in the `others` open: a function, model or type declared in one file
+/// is used in the files that import it, under their namespace.
+pub fn references_everywhere(
+    (uri, a): (&Uri, &Analysis),
+    others: &[(Uri, std::sync::Arc<Analysis>)],
+    offset: usize,
+    include_declaration: bool,
+) -> Vec<Location> {
+    let mut out: Vec<Location> = references(a, offset, include_declaration)
+        .into_iter()
+        .filter_map(|s| a.location(uri, s))
+        .collect();
+    let Some(o) = a.index.at(offset) else {
+        return out;
+    };
+    let Some(key) = declared_at(a, o.symbol) else {
+        return out;
+    };
+    for (u, b) in others {
+        let found = (0..b.index.symbols.len()).find(|&s| declared_at(b, s).as_ref() == Some(&key));
+        let Some(symbol) = found else { continue };
+        for r in b.index.references(symbol) {
+            if r.is_def && !include_declaration {
+                continue;
+            }
+            if let Some(l) = b.location(u, r.span)
+                && !out.contains(&l)
+            {
+                out.push(l);
+            }
+        }
+    }
+    out
+}
+
+/// The file and byte offset a function, model or type is declared at,
+/// whichever document it is seen from.
+fn declared_at(a: &Analysis, symbol: usize) -> Option<(std::path::PathBuf, usize)> {
+    let s = &a.index.symbols[symbol];
+    if !matches!(
+        s.kind,
+        SymbolKind::Function | SymbolKind::Model | SymbolKind::Type
+    ) {
+        return None;
+    }
+    let (file, at) = if s.foreign {
+        a.imports.local(s.name_span.start)?
+    } else {
+        (a.imports.path.as_str(), s.name_span.start)
+    };
+    if file.is_empty() {
+        return None;
+    }
+    Some((crate::import::normalize(file.as_ref()), at))
+}
+
+/// The name a rename at `offset` would change (not one declared in an
+/// imported file).
 pub fn prepare_rename(a: &Analysis, offset: usize) -> Option<Span> {
-    a.index.at(offset).map(|o| o.span)
+    a.index
+        .at(offset)
+        .filter(|o| !a.index.symbols[o.symbol].foreign)
+        .map(|o| o.span)
 }
 
 /// The edits renaming the name at `offset` to `new_name`, or why not.
@@ -44,6 +117,16 @@ pub fn rename(a: &Analysis, offset: usize, new_name: &str) -> Result<Vec<Span>, 
         ));
     }
     let sym = &a.index.symbols[o.symbol];
+    if sym.foreign {
+        let file = a
+            .imports
+            .local(sym.name_span.start)
+            .map_or("the imported file", |(f, _)| f);
+        return Err(format!(
+            "`{}` is declared in {file}: rename it there",
+            sym.full_name
+        ));
+    }
     if sym.short_name() == new_name {
         return Ok(Vec::new());
     }
@@ -96,7 +179,7 @@ pub fn document_symbols(a: &Analysis) -> Vec<DocumentSymbol> {
     let mut children: HashMap<usize, Vec<usize>> = HashMap::new();
     let mut roots = Vec::new();
     for (i, s) in syms.iter().enumerate() {
-        if s.kind == SymbolKind::Variable {
+        if s.kind == SymbolKind::Variable || s.foreign {
             continue;
         }
         match s.parent {
