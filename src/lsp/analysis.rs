@@ -2,8 +2,9 @@
 //!
 //! An analysis is built once per version of the text (after the debounce)
 //! and shared by every request until the next: parse with recovery, check
-//! keeping the graph even when there are errors, the symbol index, the line
-//! index, and the diagnostics already in the protocol's shape.
+//! keeping the graph even when there are errors, the line index and the
+//! diagnostics already in the protocol's shape; the symbol index only when
+//! a request first needs it.
 
 use lsp_types::{
     CodeDescription, Diagnostic, DiagnosticRelatedInformation, DiagnosticSeverity, Location,
@@ -25,10 +26,11 @@ pub struct Analysis {
     pub program: Option<Program>,
     /// Lowered from what parsed, errors or not.
     pub graph: Option<FlowGraph>,
-    pub index: Index,
     pub diagnostics: Vec<Diagnostic>,
-    /// The graph node of each symbol that has one, by symbol id.
-    nodes: Vec<Option<crate::graph::NodeId>>,
+    /// The symbol index and the graph node of each symbol that has one
+    /// (by symbol id): built on the first request that needs them, so a
+    /// change's diagnostics go out without waiting for them.
+    symbols: std::sync::OnceLock<(Index, Vec<Option<crate::graph::NodeId>>)>,
     /// The files the document imports, and what they declare.
     pub imports: Imports,
 }
@@ -58,7 +60,6 @@ impl Analysis {
         let gathered = crate::import::gather(&name, &text, loader);
         let mut bag = gathered.diagnostics;
         let mut graph = None;
-        let mut index = Index::default();
         let mut own = gathered.program;
         let mut imports = Imports {
             path: name,
@@ -77,7 +78,6 @@ impl Analysis {
                 .items
                 .partition_point(|i| i.span().start <= text.len());
             imports.items = program.items.split_off(mine);
-            index = Index::build(program, &imports.items);
         }
         bag.sort();
         let mut diagnostics = Vec::with_capacity(bag.len());
@@ -133,22 +133,36 @@ impl Analysis {
                 _ => convert(d.as_ref(), &place, errors_url, &mut diagnostics),
             }
         }
-        let nodes = symbol_nodes(graph.as_ref(), &index);
         Analysis {
             text,
             lines,
             program: own,
             graph,
-            index,
             diagnostics,
-            nodes,
+            symbols: std::sync::OnceLock::new(),
             imports,
         }
     }
 
+    /// Every name in the document: what it declares, where it is used.
+    pub fn index(&self) -> &Index {
+        &self.symbols().0
+    }
+
+    fn symbols(&self) -> &(Index, Vec<Option<crate::graph::NodeId>>) {
+        self.symbols.get_or_init(|| {
+            let index = match &self.program {
+                Some(p) => Index::build(p, &self.imports.items),
+                None => Index::default(),
+            };
+            let nodes = symbol_nodes(self.graph.as_ref(), &index);
+            (index, nodes)
+        })
+    }
+
     /// The graph node a symbol was lowered to (a declaration's own node).
     pub fn node(&self, symbol: usize) -> Option<&crate::graph::Node> {
-        let id = (*self.nodes.get(symbol)?)?;
+        let id = (*self.symbols().1.get(symbol)?)?;
         self.graph.as_ref()?.dag.node_weight(id)
     }
 

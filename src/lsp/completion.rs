@@ -154,7 +154,7 @@ fn fixed(list: &[(&str, &str)], kind: CompletionItemKind) -> Vec<CompletionItem>
 
 /// The items to offer at byte `offset`.
 pub fn complete(a: &Analysis, offset: usize) -> Vec<CompletionItem> {
-    let ix = &a.index;
+    let ix = &a.index();
     let type_of = |symbol: usize| a.node(symbol).map(|n| n.ty.to_string());
     let values = || {
         let mut out: Vec<CompletionItem> = Vec::new();
@@ -292,7 +292,7 @@ pub fn complete(a: &Analysis, offset: usize) -> Vec<CompletionItem> {
 /// After `moderation.`: what the file imported as `moderation` declares.
 fn imported(a: &Analysis, namespace: &str) -> Vec<CompletionItem> {
     let prefix = format!("{namespace}.");
-    a.index
+    a.index()
         .symbols
         .iter()
         .filter(|s| s.foreign)

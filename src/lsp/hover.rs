@@ -16,8 +16,8 @@ use crate::syntax::ast::{Item, LiteralKind, ModelDecl};
 
 /// The Markdown shown at byte `offset`, and the span it is about.
 pub fn hover(a: &Analysis, offset: usize) -> Option<(String, Span)> {
-    if let Some(o) = a.index.at(offset) {
-        let sym = &a.index.symbols[o.symbol];
+    if let Some(o) = a.index().at(offset) {
+        let sym = &a.index().symbols[o.symbol];
         return Some((symbol(a, o.symbol, sym), o.span));
     }
     word(a, offset)

@@ -240,13 +240,16 @@ impl Server<'_> {
         let Some(doc) = self.docs.get_mut(uri) else {
             return Ok(None);
         };
-        doc.analysis = Some(analysis.clone());
         let params = PublishDiagnosticsParams {
             uri: uri.clone(),
             diagnostics: analysis.diagnostics.clone(),
             version: Some(doc.version),
         };
+        // The diagnostics go out first; the old analysis is freed after.
         self.send(Notification::new(PublishDiagnostics::METHOD.into(), params))?;
+        if let Some(doc) = self.docs.get_mut(uri) {
+            doc.analysis = Some(analysis.clone());
+        }
         Ok(Some(analysis))
     }
 
