@@ -58,7 +58,11 @@ struct Server {
 
 impl Server {
     fn start() -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_flow"))
+        // FLOW_LSP_BIN runs another build (or a profiler wrapping one):
+        // `FLOW_LSP_BIN=target/release/flow`.
+        let bin =
+            std::env::var("FLOW_LSP_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_flow").into());
+        let mut child = Command::new(bin)
             .arg("lsp")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -125,6 +125,31 @@ impl Client {
         }
     }
 
+    /// The next diagnostics published for `uri`, leaving others pending.
+    pub fn diagnostics_for(&mut self, uri: &str) -> Vec<Value> {
+        let mine = |m: &Value| {
+            m["method"] == "textDocument/publishDiagnostics" && m["params"]["uri"] == uri
+        };
+        if let Some(i) = self.pending.iter().position(mine) {
+            let m = self.pending.remove(i);
+            return m["params"]["diagnostics"].as_array().cloned().unwrap();
+        }
+        loop {
+            let m = self.recv();
+            if mine(&m) {
+                return m["params"]["diagnostics"].as_array().cloned().unwrap();
+            }
+            self.pending.push(m);
+        }
+    }
+
+    pub fn open_at(&mut self, uri: &str, text: &str) {
+        self.notify(
+            "textDocument/didOpen",
+            json!({"textDocument": {"uri": uri, "languageId": "flow", "version": 1, "text": text}}),
+        );
+    }
+
     pub fn initialize(&mut self, debounce_ms: u64) -> Value {
         let caps = self.result(
             "initialize",
@@ -429,4 +454,125 @@ fn formatting_gives_flow_fmts_layout() {
         "model m = mock(reply: \"ok\")\noutput answer = ask m \"hi\"\n"
     );
     assert_eq!(c.shutdown(), Some(0));
+}
+
+/// The position of the `n`th `needle` in `text` as `{textDocument, position}`
+/// of the document at `uri`, `shift` characters on.
+fn at_in(uri: &str, text: &str, needle: &str, n: usize, shift: usize) -> Value {
+    json!({"textDocument": {"uri": uri}, "position": pos(text, needle, n, shift)})
+}
+
+/// A file imported as a namespace, in a folder of two files: navigation,
+/// hover and completion reach into it, and its mistakes show on the import.
+#[test]
+fn navigation_hover_and_completion_reach_into_imported_files() {
+    let dir = std::env::temp_dir().join(format!("flow-lsp-imports-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let dir = dir.canonicalize().unwrap();
+    let lib_uri = format!("file://{}/moderation.flow", dir.display());
+    let main_uri = format!("file://{}/main.flow", dir.display());
+    // On disk, the imported file has a mistake after non-ASCII text on its
+    // line: its column is counted in UTF-16 units in that file.
+    let broken = "# Modération\nmodel judge = mock(reply: \"no\")\ntype Verdict = \"ok\" | \"bad\"\nfn screen(t: text) = ask judge \"🙂 é {t} {nope}\" as bool vote 3 by majority\n";
+    std::fs::write(dir.join("moderation.flow"), broken).unwrap();
+    let main = "import \"./moderation.flow\" as moderation\ninput q: text = \"hi\"\nflag = moderation.screen(q)\nagain = moderation.screen(\"{q}!\")\noutput both = \"{flag} {again}\"\n";
+    std::fs::write(dir.join("main.flow"), main).unwrap();
+
+    let mut c = Client::start();
+    c.initialize(0);
+    c.open_at(&main_uri, main);
+    let diags = c.diagnostics_for(&main_uri);
+    assert_eq!(diags.len(), 1, "{diags:?}");
+    let d = &diags[0];
+    assert_eq!(
+        d["range"]["start"],
+        pos(main, "\"./moderation.flow\"", 0, 0)
+    );
+    assert_eq!(d["code"], "flow::check::undefined_name");
+    let message = d["message"].as_str().unwrap();
+    assert!(message.starts_with("in moderation.flow:4:"), "{message}");
+    let there = &d["relatedInformation"][0]["location"];
+    assert_eq!(there["uri"], lib_uri.as_str());
+    assert_eq!(there["range"]["start"], pos(broken, "nope", 0, 0));
+
+    // The imported file opened with the mistake fixed (not saved): the
+    // importer is checked again against the editor's text.
+    let fixed = broken.replace(" {nope}", "");
+    c.open_at(&lib_uri, &fixed);
+    assert_eq!(c.diagnostics_for(&lib_uri), Vec::<Value>::new());
+    assert_eq!(c.diagnostics_for(&main_uri), Vec::<Value>::new());
+
+    // Definition of `moderation.screen`: `fn screen` in the other file.
+    let call = at_in(&main_uri, main, "moderation.screen", 0, 12);
+    let def = c.result("textDocument/definition", call.clone());
+    assert_eq!(def["uri"], lib_uri.as_str());
+    assert_eq!(def["range"]["start"], pos(&fixed, "screen", 0, 0));
+    assert_eq!(def["range"]["end"], pos(&fixed, "screen", 0, 6));
+    // On the import's path: the file.
+    let def = c.result(
+        "textDocument/definition",
+        at_in(&main_uri, main, "moderation.flow", 0, 2),
+    );
+    assert_eq!(def["uri"], lib_uri.as_str());
+    assert_eq!(def["range"]["start"], json!({"line": 0, "character": 0}));
+    // Hover: the signature, where it is from, one call's worst case.
+    let h = c.result("textDocument/hover", call.clone());
+    let md = h["contents"]["value"].as_str().unwrap();
+    assert!(md.contains("fn moderation.screen(t: text)"), "{md}");
+    assert!(md.contains("declared in moderation.flow"), "{md}");
+    assert!(md.contains("worst case **3 LLM calls** per call"), "{md}");
+    assert!(md.contains("calls `moderation.judge` (mock)"), "{md}");
+
+    // References from the imported file: its declaration and the
+    // importer's two uses.
+    let mut p = at_in(&lib_uri, &fixed, "screen", 0, 0);
+    p["context"] = json!({"includeDeclaration": true});
+    let refs = c.result("textDocument/references", p);
+    let refs = refs.as_array().unwrap();
+    assert_eq!(refs.len(), 3, "{refs:?}");
+    assert_eq!(refs[0]["uri"], lib_uri.as_str());
+    let in_main: Vec<&Value> = refs
+        .iter()
+        .filter(|r| r["uri"] == main_uri.as_str())
+        .collect();
+    assert_eq!(in_main.len(), 2, "{refs:?}");
+    assert_eq!(
+        in_main[0]["range"]["start"],
+        pos(main, "moderation.screen", 0, 0)
+    );
+    // And from the importer, the same three.
+    let mut p = call.clone();
+    p["context"] = json!({"includeDeclaration": true});
+    let refs = c.result("textDocument/references", p);
+    assert_eq!(refs.as_array().unwrap().len(), 3, "{refs}");
+
+    // A name declared in the other file is renamed there.
+    let mut p = call.clone();
+    p["newName"] = json!("check");
+    let refused = c.request("textDocument/rename", p);
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("declared in"),
+        "{refused}"
+    );
+
+    // Completion after `moderation.`: what the file declares.
+    let typed = format!("{main}more = moderation.");
+    c.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": main_uri, "version": 2}, "contentChanges": [{"text": typed}]}),
+    );
+    let end = pos(&typed, "more = moderation.", 0, "more = moderation.".len());
+    let items = c.result(
+        "textDocument/completion",
+        json!({"textDocument": {"uri": main_uri}, "position": end}),
+    );
+    let got = labels(&items);
+    for want in ["screen", "judge", "Verdict"] {
+        assert!(got.contains(&want.to_string()), "{want}: {got:?}");
+    }
+    assert_eq!(c.shutdown(), Some(0));
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -2,8 +2,9 @@
 //!
 //! An analysis is built once per version of the text (after the debounce)
 //! and shared by every request until the next: parse with recovery, check
-//! keeping the graph even when there are errors, the symbol index, the line
-//! index, and the diagnostics already in the protocol's shape.
+//! keeping the graph even when there are errors, the line index and the
+//! diagnostics already in the protocol's shape; the symbol index only when
+//! a request first needs it.
 
 use lsp_types::{
     CodeDescription, Diagnostic, DiagnosticRelatedInformation, DiagnosticSeverity, Location,
@@ -11,6 +12,7 @@ use lsp_types::{
 };
 use miette::Severity;
 
+use super::imports::{Imports, file_path};
 use super::index::Index;
 use super::line_index::LineIndex;
 use crate::graph::FlowGraph;
@@ -24,26 +26,46 @@ pub struct Analysis {
     pub program: Option<Program>,
     /// Lowered from what parsed, errors or not.
     pub graph: Option<FlowGraph>,
-    pub index: Index,
     pub diagnostics: Vec<Diagnostic>,
-    /// The graph node of each symbol that has one, by symbol id.
-    nodes: Vec<Option<crate::graph::NodeId>>,
+    /// The symbol index and the graph node of each symbol that has one
+    /// (by symbol id): built on the first request that needs them, so a
+    /// change's diagnostics go out without waiting for them.
+    symbols: std::sync::OnceLock<(Index, Vec<Option<crate::graph::NodeId>>)>,
+    /// The files the document imports, and what they declare.
+    pub imports: Imports,
 }
 
 impl Analysis {
     /// Compiles `text` (the document at `uri`); `errors_url` is where
-    /// docs/errors.md is, which every code links into.
+    /// docs/errors.md is, which every code links into. Imports are read
+    /// from disk beside the document.
+    #[cfg(test)]
     pub fn new(uri: &Uri, text: String, errors_url: &str) -> Analysis {
+        Analysis::with_loader(uri, text, errors_url, &crate::import::FsLoader)
+    }
+
+    /// [`Analysis::new`] reading imports through `loader` (the editor's
+    /// open documents first, say).
+    pub fn with_loader(
+        uri: &Uri,
+        text: String,
+        errors_url: &str,
+        loader: &dyn crate::import::SourceLoader,
+    ) -> Analysis {
         let lines = LineIndex::new(&text);
-        // Imports are read from disk beside the document, as `flow check`
-        // reads them; a document that is not a file imports from the
-        // current folder.
+        // Imports are read beside the document, as `flow check` reads
+        // them; a document that is not a file imports from the current
+        // folder.
         let name = file_path(uri).unwrap_or_default();
-        let gathered = crate::import::gather(&name, &text, &crate::import::FsLoader);
+        let gathered = crate::import::gather(&name, &text, loader);
         let mut bag = gathered.diagnostics;
         let mut graph = None;
-        let mut index = Index::default();
         let mut own = gathered.program;
+        let mut imports = Imports {
+            path: name,
+            files: gathered.files,
+            items: Vec::new(),
+        };
         if let Some(program) = &mut own {
             let (g, diagnostics) = crate::check::check_keeping_graph(program, &gathered.gaps);
             for d in crate::import::dedup_imported(diagnostics, text.len()) {
@@ -55,35 +77,111 @@ impl Analysis {
             let mine = program
                 .items
                 .partition_point(|i| i.span().start <= text.len());
-            program.items.truncate(mine);
-            index = Index::build(program);
+            imports.items = program.items.split_off(mine);
         }
         bag.sort();
         let mut diagnostics = Vec::with_capacity(bag.len());
-        for d in bag.iter() {
-            // A mistake inside an imported file shows when that file is open.
-            let at = d.labels().and_then(|mut l| l.next()).map(|l| l.offset());
-            if at.is_some_and(|o| o > text.len()) {
-                continue;
+        let place = |span: Span| -> Option<Location> {
+            if span.start <= text.len() {
+                Some(Location::new(uri.clone(), lines.range(&text, span)))
+            } else {
+                imports.location(span)
             }
-            convert(d.as_ref(), uri, &text, &lines, errors_url, &mut diagnostics);
+        };
+        for d in bag.iter() {
+            let at = d.labels().and_then(|mut l| l.next()).map(|l| l.offset());
+            match at {
+                // A mistake inside an imported file shows on the import
+                // that brought it in (and in that file, when it is open).
+                Some(o) if o > text.len() => {
+                    let items = own.as_ref().map_or(&[][..], |p| &p.items[..]);
+                    let Some(decl) = imports.import_leading_to(items, o) else {
+                        continue;
+                    };
+                    let Some((file, _)) = imports.local(o) else {
+                        continue;
+                    };
+                    let shown = std::path::Path::new(file)
+                        .file_name()
+                        .map_or(file.to_string(), |f| f.to_string_lossy().into_owned());
+                    let their_uri = imports.location(Span::new(o, o)).map(|l| l.uri);
+                    let mut inner = Vec::new();
+                    convert(d.as_ref(), &place, errors_url, &mut inner);
+                    for mut d in inner {
+                        let at = d.range;
+                        d.message = format!(
+                            "in {shown}:{}:{}: {}",
+                            at.start.line + 1,
+                            at.start.character + 1,
+                            d.message
+                        );
+                        let mut related = d.related_information.take().unwrap_or_default();
+                        if let Some(uri) = &their_uri {
+                            related.insert(
+                                0,
+                                DiagnosticRelatedInformation {
+                                    location: Location::new(uri.clone(), at),
+                                    message: "the mistake is here".into(),
+                                },
+                            );
+                        }
+                        d.related_information = Some(related);
+                        d.range = lines.range(&text, decl.path_span);
+                        diagnostics.push(d);
+                    }
+                }
+                _ => convert(d.as_ref(), &place, errors_url, &mut diagnostics),
+            }
         }
-        let nodes = symbol_nodes(graph.as_ref(), &index);
         Analysis {
             text,
             lines,
             program: own,
             graph,
-            index,
             diagnostics,
-            nodes,
+            symbols: std::sync::OnceLock::new(),
+            imports,
         }
+    }
+
+    /// Every name in the document: what it declares, where it is used.
+    pub fn index(&self) -> &Index {
+        &self.symbols().0
+    }
+
+    fn symbols(&self) -> &(Index, Vec<Option<crate::graph::NodeId>>) {
+        self.symbols.get_or_init(|| {
+            let index = match &self.program {
+                Some(p) => Index::build(p, &self.imports.items),
+                None => Index::default(),
+            };
+            let nodes = symbol_nodes(self.graph.as_ref(), &index);
+            (index, nodes)
+        })
     }
 
     /// The graph node a symbol was lowered to (a declaration's own node).
     pub fn node(&self, symbol: usize) -> Option<&crate::graph::Node> {
-        let id = (*self.nodes.get(symbol)?)?;
+        let id = (*self.symbols().1.get(symbol)?)?;
         self.graph.as_ref()?.dag.node_weight(id)
+    }
+
+    /// Where a span is: in this document (`uri`), or in a file it imports.
+    pub fn location(&self, uri: &Uri, span: Span) -> Option<Location> {
+        if span.start <= self.text.len() {
+            Some(Location::new(uri.clone(), self.range(span)))
+        } else {
+            self.imports.location(span)
+        }
+    }
+
+    /// A span's text, in this document or a file it imports.
+    pub fn source(&self, span: Span) -> &str {
+        if span.start <= self.text.len() {
+            self.slice(span)
+        } else {
+            self.imports.source(span)
+        }
     }
 
     pub fn range(&self, span: Span) -> lsp_types::Range {
@@ -119,34 +217,6 @@ fn symbol_nodes(graph: Option<&FlowGraph>, index: &Index) -> Vec<Option<crate::g
         .collect()
 }
 
-/// The file a `file://` URI names, percent-escapes decoded.
-fn file_path(uri: &Uri) -> Option<String> {
-    if !uri
-        .scheme()
-        .is_some_and(|s| s.as_str().eq_ignore_ascii_case("file"))
-    {
-        return None;
-    }
-    let raw = uri.path().as_str().as_bytes();
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (raw[i], raw.get(i + 1).copied(), raw.get(i + 2).copied()) {
-            (b'%', Some(h), Some(l)) if hex(h).is_some() && hex(l).is_some() => {
-                let v = hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0);
-                out.push(u8::try_from(v).unwrap_or(b'?'));
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 /// The anchor GitHub and most Markdown renderers give the heading `### CODE`:
 /// `flow::check::cycle` → `flowcheckcycle`.
 pub fn anchor(code: &str) -> String {
@@ -161,9 +231,7 @@ pub fn anchor(code: &str) -> String {
 /// information, the help line after the message.
 fn convert(
     d: &dyn miette::Diagnostic,
-    uri: &Uri,
-    text: &str,
-    lines: &LineIndex,
+    place: &dyn Fn(Span) -> Option<Location>,
     errors_url: &str,
     out: &mut Vec<Diagnostic>,
 ) {
@@ -174,7 +242,8 @@ fn convert(
         .or_else(|| labels.first());
     let span = |l: &miette::LabeledSpan| Span::new(l.offset(), l.offset() + l.len());
     let range = primary
-        .map(|l| lines.range(text, span(l)))
+        .and_then(|l| place(span(l)))
+        .map(|l| l.range)
         .unwrap_or_default();
     let mut message = d.to_string();
     if let Some(label) = primary.and_then(|l| l.label())
@@ -197,9 +266,11 @@ fn convert(
     let related: Vec<DiagnosticRelatedInformation> = labels
         .iter()
         .filter(|l| primary.is_none_or(|p| !std::ptr::eq(*l, p)))
-        .map(|l| DiagnosticRelatedInformation {
-            location: Location::new(uri.clone(), lines.range(text, span(l))),
-            message: l.label().unwrap_or("here").to_string(),
+        .filter_map(|l| {
+            Some(DiagnosticRelatedInformation {
+                location: place(span(l))?,
+                message: l.label().unwrap_or("here").to_string(),
+            })
         })
         .collect();
     let severity = match d.severity() {
@@ -220,7 +291,7 @@ fn convert(
     });
     if let Some(related) = d.related() {
         for r in related {
-            convert(r, uri, text, lines, errors_url, out);
+            convert(r, place, errors_url, out);
         }
     }
 }

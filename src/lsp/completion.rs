@@ -154,7 +154,7 @@ fn fixed(list: &[(&str, &str)], kind: CompletionItemKind) -> Vec<CompletionItem>
 
 /// The items to offer at byte `offset`.
 pub fn complete(a: &Analysis, offset: usize) -> Vec<CompletionItem> {
-    let ix = &a.index;
+    let ix = &a.index();
     let type_of = |symbol: usize| a.node(symbol).map(|n| n.ty.to_string());
     let values = || {
         let mut out: Vec<CompletionItem> = Vec::new();
@@ -237,7 +237,7 @@ pub fn complete(a: &Analysis, offset: usize) -> Vec<CompletionItem> {
                 return Vec::new();
             };
             let Some(mut id) = ix.lookup_value(first, offset) else {
-                return Vec::new();
+                return imported(a, &path);
             };
             for p in parts {
                 match ix.members(id).iter().find(|(n, _)| n == p) {
@@ -287,6 +287,46 @@ pub fn complete(a: &Analysis, offset: usize) -> Vec<CompletionItem> {
             out
         }
     }
+}
+
+/// After `moderation.`: what the file imported as `moderation` declares.
+fn imported(a: &Analysis, namespace: &str) -> Vec<CompletionItem> {
+    let prefix = format!("{namespace}.");
+    a.index()
+        .symbols
+        .iter()
+        .filter(|s| s.foreign)
+        .filter_map(|s| {
+            let rest = s.full_name.strip_prefix(&prefix)?;
+            if rest.contains('.') {
+                return None;
+            }
+            let (kind, detail) = match s.kind {
+                SymbolKind::Function => {
+                    let header = a.source(s.span);
+                    let header = header
+                        .split_once('=')
+                        .map_or(header, |(h, _)| h)
+                        .trim()
+                        .trim_start_matches("fn")
+                        .trim_start();
+                    let params = header.strip_prefix(rest).unwrap_or(header);
+                    (CompletionItemKind::FUNCTION, format!("fn {rest}{params}"))
+                }
+                SymbolKind::Model => (
+                    CompletionItemKind::CLASS,
+                    a.graph
+                        .as_ref()
+                        .and_then(|g| g.models.get(&s.full_name))
+                        .map(crate::graph::describe::model_detail)
+                        .unwrap_or_else(|| "model".into()),
+                ),
+                SymbolKind::Type => (CompletionItemKind::STRUCT, "type".into()),
+                _ => return None,
+            };
+            Some(item(rest, kind, detail))
+        })
+        .collect()
 }
 
 fn type_of_symbol(a: &Analysis, id: usize) -> Option<crate::types::Type> {

@@ -16,8 +16,8 @@ use crate::syntax::ast::{Item, LiteralKind, ModelDecl};
 
 /// The Markdown shown at byte `offset`, and the span it is about.
 pub fn hover(a: &Analysis, offset: usize) -> Option<(String, Span)> {
-    if let Some(o) = a.index.at(offset) {
-        let sym = &a.index.symbols[o.symbol];
+    if let Some(o) = a.index().at(offset) {
+        let sym = &a.index().symbols[o.symbol];
         return Some((symbol(a, o.symbol, sym), o.span));
     }
     word(a, offset)
@@ -45,12 +45,16 @@ fn symbol(a: &Analysis, id: usize, sym: &Symbol) -> String {
     let kind = sym.kind.describe();
     match sym.kind {
         SymbolKind::Model => return model(a, sym),
+        SymbolKind::Function => return function(a, sym),
         SymbolKind::Type => {
             let _ = write!(
                 md,
                 "```flow\n{}\n```\n",
-                crate::graph::describe::truncate(a.slice(sym.span), 400)
+                crate::graph::describe::truncate(a.source(sym.span), 400)
             );
+            if sym.foreign {
+                let _ = writeln!(md, "declared in {}", file_of(a, sym));
+            }
             return md;
         }
         SymbolKind::Variable => {
@@ -78,35 +82,123 @@ fn symbol(a: &Analysis, id: usize, sym: &Symbol) -> String {
         if let Some(cost) = crate::check::cost::worst_case_cost_of(g, nodes_of(g, sym.span)) {
             let _ = writeln!(md, "\ncost: {cost}");
         }
-        let mut models = Vec::new();
-        for n in nodes_of(g, sym.span) {
-            for u in models_used(n) {
-                if !models.iter().any(|(m, j)| *m == u.model && *j == u.judge) {
-                    models.push((u.model, u.judge));
-                }
-            }
-        }
-        for (m, judge) in models {
-            let role = if judge { "judged by" } else { "calls" };
-            let detail = g.models.get(m).map(model_detail).unwrap_or_default();
-            let _ = write!(md, "\n{role} `{m}` ({detail})");
-            if let Some(decl) = model_decl(a, m) {
-                let options = options_text(a, decl);
-                if !options.is_empty() {
-                    let _ = write!(md, ": {options}");
-                }
-            }
-            md.push('\n');
-        }
+        uses(a, g, nodes_of(g, sym.span), &mut md);
     }
     md
 }
 
 fn model_decl<'a>(a: &'a Analysis, name: &str) -> Option<&'a ModelDecl> {
-    a.program.as_ref()?.items.iter().find_map(|i| match i {
+    let own = a.program.as_ref().map_or(&[][..], |p| &p.items[..]);
+    own.iter().chain(&a.imports.items).find_map(|i| match i {
         Item::Model(m) if m.name.name == name => Some(m),
         _ => None,
     })
+}
+
+/// The name of the imported file a foreign symbol is declared in.
+fn file_of(a: &Analysis, sym: &Symbol) -> String {
+    let file = a.imports.local(sym.name_span.start).map_or("", |(f, _)| f);
+    std::path::Path::new(file)
+        .file_name()
+        .map_or(file.to_string(), |f| f.to_string_lossy().into_owned())
+}
+
+/// A function: its signature, and what one call of it costs in the worst
+/// case, read off the first call the graph expanded.
+fn function(a: &Analysis, sym: &Symbol) -> String {
+    let mut md = String::new();
+    let own = a.program.as_ref().map_or(&[][..], |p| &p.items[..]);
+    let decl = own.iter().chain(&a.imports.items).find_map(|i| match i {
+        Item::Function(f) if f.name.span == sym.name_span => Some(f),
+        _ => None,
+    });
+    let params = decl.map_or(String::new(), |f| {
+        let body = match &f.body {
+            crate::syntax::ast::FnBody::Expr(e) => e.span.start,
+            crate::syntax::ast::FnBody::Block { open, .. } => open.start,
+        };
+        let header = a.source(Span::new(f.name.span.end, body.max(f.name.span.end)));
+        header
+            .trim_end()
+            .trim_end_matches('=')
+            .trim_end()
+            .to_string()
+    });
+    let _ = writeln!(
+        md,
+        "```flow\nfn {}{}\n```",
+        sym.full_name,
+        crate::graph::describe::truncate(&params, 300)
+    );
+    if sym.foreign {
+        let _ = writeln!(md, "function, declared in {}", file_of(a, sym));
+    } else {
+        let _ = writeln!(md, "function");
+    }
+    let Some(g) = &a.graph else {
+        return md;
+    };
+    let Some(cluster) = g
+        .sections
+        .iter()
+        .position(|s| s.function.as_deref() == Some(sym.full_name.as_str()))
+    else {
+        let _ = writeln!(md, "\nnot called");
+        return md;
+    };
+    let inside = |mut c: Option<usize>| {
+        while let Some(i) = c {
+            if i == cluster {
+                return true;
+            }
+            c = g.sections.get(i).and_then(|s| s.parent);
+        }
+        false
+    };
+    let nodes: Vec<&Node> = g.dag.node_weights().filter(|n| inside(n.section)).collect();
+    let mut calls = CallCount::default();
+    for n in &nodes {
+        calls.add(&node_calls(g, n));
+    }
+    if calls.is_zero() {
+        let _ = writeln!(md, "\nno LLM call");
+        return md;
+    }
+    let _ = writeln!(md, "\nworst case **{calls} LLM {}** per call", calls.noun());
+    if let Some(cost) = crate::check::cost::worst_case_cost_of(g, nodes.iter().copied()) {
+        let _ = writeln!(md, "\ncost per call: {cost}");
+    }
+    uses(a, g, nodes.into_iter(), &mut md);
+    md
+}
+
+/// The models `nodes` call, each with its options.
+fn uses<'g>(
+    a: &Analysis,
+    g: &'g FlowGraph,
+    nodes: impl Iterator<Item = &'g Node>,
+    md: &mut String,
+) {
+    let mut models = Vec::new();
+    for n in nodes {
+        for u in models_used(n) {
+            if !models.iter().any(|(m, j)| *m == u.model && *j == u.judge) {
+                models.push((u.model, u.judge));
+            }
+        }
+    }
+    for (m, judge) in models {
+        let role = if judge { "judged by" } else { "calls" };
+        let detail = g.models.get(m).map(model_detail).unwrap_or_default();
+        let _ = write!(md, "\n{role} `{m}` ({detail})");
+        if let Some(decl) = model_decl(a, m) {
+            let options = options_text(a, decl);
+            if !options.is_empty() {
+                let _ = write!(md, ": {options}");
+            }
+        }
+        md.push('\n');
+    }
 }
 
 /// The options as written, with any URL's credentials and query left out.
@@ -117,7 +209,7 @@ fn options_text(a: &Analysis, decl: &ModelDecl) -> String {
             (LiteralKind::Str(url), "base_url") => {
                 format!("base_url: \"{}\"", redact_url(url))
             }
-            _ => crate::graph::describe::truncate(a.slice(o.span), 80),
+            _ => crate::graph::describe::truncate(a.source(o.span), 80),
         })
         .collect::<Vec<_>>()
         .join(", ")
@@ -128,6 +220,9 @@ fn model(a: &Analysis, sym: &Symbol) -> String {
     let spec = a.graph.as_ref().and_then(|g| g.models.get(&sym.full_name));
     let detail = spec.map(model_detail).unwrap_or_default();
     let _ = writeln!(md, "```flow\nmodel {}\n```\n{detail}", sym.full_name);
+    if sym.foreign {
+        let _ = writeln!(md, "\ndeclared in {}", file_of(a, sym));
+    }
     if let Some(decl) = model_decl(a, &sym.full_name) {
         let options = options_text(a, decl);
         if !options.is_empty() {

@@ -82,6 +82,9 @@ pub struct Symbol {
     pub span: Span,
     /// The record a member belongs to.
     pub parent: Option<usize>,
+    /// Declared in an imported file (its spans are past the document's
+    /// end, in the space the document shares with its imports).
+    pub foreign: bool,
 }
 
 impl Symbol {
@@ -117,13 +120,26 @@ pub struct Index {
 }
 
 impl Index {
-    pub fn build(program: &Program) -> Index {
+    /// The table of `program`'s statements; `imported` are the
+    /// declarations its imports give it (`moderation.flagged`), whose uses
+    /// in the document are found and who are declared elsewhere.
+    pub fn build(program: &Program, imported: &[Item]) -> Index {
         let mut b = Builder {
             index: Index::default(),
             vars: Vec::new(),
         };
         for item in &program.items {
             b.declare(item);
+        }
+        for item in imported {
+            let (name, span, kind) = match item {
+                Item::Function(f) => (&f.name, f.span, SymbolKind::Function),
+                Item::Model(m) => (&m.name, m.span, SymbolKind::Model),
+                Item::Type(t) => (&t.name, t.span, SymbolKind::Type),
+                _ => continue,
+            };
+            let id = b.global(name, span, kind);
+            b.index.symbols[id].foreign = true;
         }
         for item in &program.items {
             b.item(item);
@@ -199,6 +215,7 @@ impl Builder {
             name_span: name.span,
             span,
             parent: None,
+            foreign: false,
         });
         let map = match kind.namespace() {
             Namespace::Models => &mut self.index.models,
@@ -264,6 +281,7 @@ impl Builder {
                 name_span: name.span,
                 span: member.span,
                 parent: Some(parent),
+                foreign: false,
             });
             if !members.iter().any(|(n, _)| *n == name.name) {
                 members.push((name.name.clone(), id));
@@ -323,6 +341,7 @@ impl Builder {
                 name_span: name.span,
                 span,
                 parent: None,
+                foreign: false,
             });
             this.index.scopes.push((id, f.span));
             this.vars.push((name.name.clone(), id));
@@ -489,6 +508,7 @@ impl Builder {
                     name_span: var.span,
                     span: e.span,
                     parent: None,
+                    foreign: false,
                 });
                 self.index
                     .scopes
@@ -537,7 +557,7 @@ mod tests {
 
     fn index(text: &str) -> Index {
         let parsed = crate::syntax::parse_partial(text);
-        Index::build(&parsed.program.expect("parses"))
+        Index::build(&parsed.program.expect("parses"), &[])
     }
 
     fn names_at(ix: &Index, text: &str, needle: &str) -> Vec<String> {

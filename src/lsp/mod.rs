@@ -11,6 +11,7 @@
 //! | `analysis` | diagnostics, with codes linking to docs/errors.md |
 //! | `hover` | a name's type, worst-case calls, cost bound, model and options |
 //! | `navigate` | definition, references, highlights, rename, document symbols |
+//! | `imports` | the files a document imports: their names' locations, open documents first |
 //! | `completion` | what may be written at the cursor, by context |
 //! | `tokens` | semantic tokens (and the lexer completion uses) |
 //! | `hints` | inlay hints: each `ask`'s calls, each section's parallel width |
@@ -25,6 +26,7 @@ mod error;
 mod format;
 mod hints;
 mod hover;
+mod imports;
 mod index;
 mod line_index;
 mod navigate;

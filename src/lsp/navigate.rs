@@ -3,39 +3,113 @@
 
 use std::collections::HashMap;
 
-use lsp_types::{DocumentSymbol, SymbolKind as LspKind, TextEdit, Uri, WorkspaceEdit};
+use lsp_types::{DocumentSymbol, Location, SymbolKind as LspKind, TextEdit, Uri, WorkspaceEdit};
 
 use super::analysis::Analysis;
 use super::index::{Namespace, SymbolKind, is_valid_name};
 use crate::syntax::Span;
+use crate::syntax::ast::Item;
 
-/// Where the name at `offset` is declared.
-pub fn definition(a: &Analysis, offset: usize) -> Option<Span> {
-    let o = a.index.at(offset)?;
-    Some(a.index.symbols[o.symbol].name_span)
+/// Where the name at `offset` is declared (in an imported file for
+/// `moderation.flagged`); on an import's path, the file it reads.
+pub fn definition(a: &Analysis, uri: &Uri, offset: usize) -> Option<Location> {
+    if let Some(o) = a.index().at(offset) {
+        return a.location(uri, a.index().symbols[o.symbol].name_span);
+    }
+    let decl = a.program.as_ref()?.items.iter().find_map(|i| match i {
+        Item::Import(d) if d.path_span.start <= offset && offset <= d.path_span.end => Some(d),
+        _ => None,
+    })?;
+    let file = a.imports.file_of(decl)?;
+    Some(Location::new(
+        super::imports::file_uri(&file.name)?,
+        lsp_types::Range::default(),
+    ))
 }
 
 /// Every place the name at `offset` is written.
 pub fn references(a: &Analysis, offset: usize, include_declaration: bool) -> Vec<Span> {
-    let Some(o) = a.index.at(offset) else {
+    let Some(o) = a.index().at(offset) else {
         return Vec::new();
     };
-    a.index
+    a.index()
         .references(o.symbol)
         .filter(|r| include_declaration || !r.is_def)
         .map(|r| r.span)
         .collect()
 }
 
-/// The name a rename at `offset` would change.
+/// Every place the name at `offset` of document `a` is written, in it and
+/// in the `others` open: a function, model or type declared in one file
+/// is used in the files that import it, under their namespace.
+pub fn references_everywhere(
+    (uri, a): (&Uri, &Analysis),
+    others: &[(Uri, std::sync::Arc<Analysis>)],
+    offset: usize,
+    include_declaration: bool,
+) -> Vec<Location> {
+    let mut out: Vec<Location> = references(a, offset, include_declaration)
+        .into_iter()
+        .filter_map(|s| a.location(uri, s))
+        .collect();
+    let Some(o) = a.index().at(offset) else {
+        return out;
+    };
+    let Some(key) = declared_at(a, o.symbol) else {
+        return out;
+    };
+    for (u, b) in others {
+        let found =
+            (0..b.index().symbols.len()).find(|&s| declared_at(b, s).as_ref() == Some(&key));
+        let Some(symbol) = found else { continue };
+        for r in b.index().references(symbol) {
+            if r.is_def && !include_declaration {
+                continue;
+            }
+            if let Some(l) = b.location(u, r.span)
+                && !out.contains(&l)
+            {
+                out.push(l);
+            }
+        }
+    }
+    out
+}
+
+/// The file and byte offset a function, model or type is declared at,
+/// whichever document it is seen from.
+fn declared_at(a: &Analysis, symbol: usize) -> Option<(std::path::PathBuf, usize)> {
+    let s = &a.index().symbols[symbol];
+    if !matches!(
+        s.kind,
+        SymbolKind::Function | SymbolKind::Model | SymbolKind::Type
+    ) {
+        return None;
+    }
+    let (file, at) = if s.foreign {
+        a.imports.local(s.name_span.start)?
+    } else {
+        (a.imports.path.as_str(), s.name_span.start)
+    };
+    if file.is_empty() {
+        return None;
+    }
+    Some((crate::import::normalize(file.as_ref()), at))
+}
+
+/// The name a rename at `offset` would change (not one declared in an
+/// imported file).
 pub fn prepare_rename(a: &Analysis, offset: usize) -> Option<Span> {
-    a.index.at(offset).map(|o| o.span)
+    a.index()
+        .at(offset)
+        .filter(|o| !a.index().symbols[o.symbol].foreign)
+        .map(|o| o.span)
 }
 
 /// The edits renaming the name at `offset` to `new_name`, or why not.
 pub fn rename(a: &Analysis, offset: usize, new_name: &str) -> Result<Vec<Span>, String> {
     let o = a
-        .index
+        .index()
         .at(offset)
         .ok_or_else(|| "there is no name here to rename".to_string())?;
     if !is_valid_name(new_name) {
@@ -43,15 +117,25 @@ pub fn rename(a: &Analysis, offset: usize, new_name: &str) -> Result<Vec<Span>, 
             "`{new_name}` is not a name: a letter or `_`, then letters, digits or `_`, and not a keyword"
         ));
     }
-    let sym = &a.index.symbols[o.symbol];
+    let sym = &a.index().symbols[o.symbol];
+    if sym.foreign {
+        let file = a
+            .imports
+            .local(sym.name_span.start)
+            .map_or("the imported file", |(f, _)| f);
+        return Err(format!(
+            "`{}` is declared in {file}: rename it there",
+            sym.full_name
+        ));
+    }
     if sym.short_name() == new_name {
         return Ok(Vec::new());
     }
     let clash = match (sym.kind.namespace(), sym.parent) {
-        (_, Some(parent)) => a.index.members(parent).iter().any(|(n, _)| n == new_name),
-        (Namespace::Models, _) => a.index.models.contains_key(new_name),
-        (Namespace::Types, _) => a.index.types.contains_key(new_name),
-        (Namespace::Values, _) => a.index.values.contains_key(new_name),
+        (_, Some(parent)) => a.index().members(parent).iter().any(|(n, _)| n == new_name),
+        (Namespace::Models, _) => a.index().models.contains_key(new_name),
+        (Namespace::Types, _) => a.index().types.contains_key(new_name),
+        (Namespace::Values, _) => a.index().values.contains_key(new_name),
         // A loop variable may shadow anything; what its body uses is below.
         (Namespace::Local, _) => false,
     };
@@ -67,16 +151,16 @@ pub fn rename(a: &Analysis, offset: usize, new_name: &str) -> Result<Vec<Span>, 
     }
     // A loop variable renamed to a name its body already uses would capture it.
     if sym.kind == SymbolKind::Variable
-        && let Some(&(_, body)) = a.index.scopes.iter().find(|(s, _)| *s == o.symbol)
-        && a.index.occurrences.iter().any(|r| {
+        && let Some(&(_, body)) = a.index().scopes.iter().find(|(s, _)| *s == o.symbol)
+        && a.index().occurrences.iter().any(|r| {
             body.start <= r.span.start
                 && r.span.end <= body.end
-                && a.index.symbols[r.symbol].full_name == new_name
+                && a.index().symbols[r.symbol].full_name == new_name
         })
     {
         return Err(format!("`{new_name}` is already used inside this `for`"));
     }
-    Ok(a.index.references(o.symbol).map(|r| r.span).collect())
+    Ok(a.index().references(o.symbol).map(|r| r.span).collect())
 }
 
 pub fn workspace_edit(a: &Analysis, uri: &Uri, spans: Vec<Span>, new_name: &str) -> WorkspaceEdit {
@@ -92,11 +176,11 @@ pub fn workspace_edit(a: &Analysis, uri: &Uri, spans: Vec<Span>, new_name: &str)
 
 /// The outline: every declaration, members under their record.
 pub fn document_symbols(a: &Analysis) -> Vec<DocumentSymbol> {
-    let syms = &a.index.symbols;
+    let syms = &a.index().symbols;
     let mut children: HashMap<usize, Vec<usize>> = HashMap::new();
     let mut roots = Vec::new();
     for (i, s) in syms.iter().enumerate() {
-        if s.kind == SymbolKind::Variable {
+        if s.kind == SymbolKind::Variable || s.foreign {
             continue;
         }
         match s.parent {
@@ -105,7 +189,7 @@ pub fn document_symbols(a: &Analysis) -> Vec<DocumentSymbol> {
         }
     }
     fn build(a: &Analysis, i: usize, children: &HashMap<usize, Vec<usize>>) -> DocumentSymbol {
-        let s = &a.index.symbols[i];
+        let s = &a.index().symbols[i];
         let kind = match s.kind {
             SymbolKind::Model => LspKind::CLASS,
             SymbolKind::Input => LspKind::VARIABLE,

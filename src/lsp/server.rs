@@ -24,7 +24,7 @@ use lsp_types::request::{
 use lsp_types::{
     CompletionOptions, CompletionResponse, DocumentHighlight, DocumentSymbolResponse,
     GotoDefinitionResponse, Hover, HoverContents, HoverProviderCapability, InitializeParams,
-    InlayHint, InlayHintLabel, Location, MarkupContent, MarkupKind, OneOf, PositionEncodingKind,
+    InlayHint, InlayHintLabel, MarkupContent, MarkupKind, OneOf, PositionEncodingKind,
     PrepareRenameResponse, PublishDiagnosticsParams, RenameOptions, SemanticTokens,
     SemanticTokensFullOptions, SemanticTokensOptions, SemanticTokensResult,
     SemanticTokensServerCapabilities, ServerCapabilities, TextDocumentContentChangeEvent,
@@ -218,18 +218,59 @@ impl Server<'_> {
         }
         doc.due = None;
         let text = doc.text.clone();
+        // Imports are read from the editor's buffers when they are open.
+        let loader = super::imports::OpenFirst {
+            open: self
+                .docs
+                .iter()
+                .filter(|(u, _)| *u != uri)
+                .filter_map(|(u, d)| {
+                    let path = super::imports::file_path(u)?;
+                    Some((crate::import::normalize(path.as_ref()), d.text.as_str()))
+                })
+                .collect(),
+        };
         let errors_url = &self.settings.errors_url;
-        let analysis = catch_unwind(AssertUnwindSafe(|| Analysis::new(uri, text, errors_url)))
-            .map_err(|_| LspError::Bug("compiling the document"))?;
+        let analysis = catch_unwind(AssertUnwindSafe(|| {
+            Analysis::with_loader(uri, text, errors_url, &loader)
+        }))
+        .map_err(|_| LspError::Bug("compiling the document"))?;
+        drop(loader);
         let analysis = Arc::new(analysis);
-        doc.analysis = Some(analysis.clone());
+        let Some(doc) = self.docs.get_mut(uri) else {
+            return Ok(None);
+        };
         let params = PublishDiagnosticsParams {
             uri: uri.clone(),
             diagnostics: analysis.diagnostics.clone(),
             version: Some(doc.version),
         };
+        // The diagnostics go out first; the old analysis is freed after.
         self.send(Notification::new(PublishDiagnostics::METHOD.into(), params))?;
+        if let Some(doc) = self.docs.get_mut(uri) {
+            doc.analysis = Some(analysis.clone());
+        }
         Ok(Some(analysis))
+    }
+
+    /// Open documents importing `uri` are checked again: what they import
+    /// changed.
+    fn importers_due(&mut self, uri: &Uri, debounce: Duration) {
+        let Some(path) = super::imports::file_path(uri) else {
+            return;
+        };
+        let path = crate::import::normalize(path.as_ref());
+        for (u, d) in &mut self.docs {
+            let imports_it = d.analysis.as_ref().is_some_and(|a| {
+                a.imports
+                    .files
+                    .iter()
+                    .any(|f| std::path::Path::new(&f.name) == path)
+            });
+            if u != uri && imports_it && d.due.is_none() {
+                d.due = Some(Instant::now() + debounce);
+            }
+        }
     }
 
     fn notification(&mut self, n: Notification) -> Result<(), LspError> {
@@ -252,6 +293,7 @@ impl Server<'_> {
                 );
                 // Opening is not typing: no reason to wait.
                 self.analyse(&uri)?;
+                self.importers_due(&uri, Duration::ZERO);
             }
             DidChangeTextDocument::METHOD => {
                 let Ok(p) =
@@ -260,13 +302,15 @@ impl Server<'_> {
                     return Ok(());
                 };
                 let debounce = self.settings.debounce;
-                if let Some(doc) = self.docs.get_mut(&p.text_document.uri) {
+                let uri = p.text_document.uri;
+                if let Some(doc) = self.docs.get_mut(&uri) {
                     for change in p.content_changes {
                         apply(&mut doc.text, change);
                     }
                     doc.version = p.text_document.version;
                     doc.due = Some(Instant::now() + debounce);
                 }
+                self.importers_due(&uri, debounce);
             }
             DidCloseTextDocument::METHOD => {
                 let Ok(p) =
@@ -275,6 +319,8 @@ impl Server<'_> {
                     return Ok(());
                 };
                 self.docs.remove(&p.text_document.uri);
+                // Its importers read it from disk again.
+                self.importers_due(&p.text_document.uri, Duration::ZERO);
                 let params = PublishDiagnosticsParams {
                     uri: p.text_document.uri,
                     diagnostics: Vec::new(),
@@ -316,7 +362,17 @@ impl Server<'_> {
             return self.send(Response::new_ok(req.id, Value::Null));
         };
         let id = req.id.clone();
-        let answer = catch_unwind(AssertUnwindSafe(|| answer(&analysis, &uri, req)));
+        // Other open documents, for the uses of a name across files.
+        let others: Vec<(Uri, Arc<Analysis>)> = if req.method == References::METHOD {
+            self.docs
+                .iter()
+                .filter(|(u, _)| **u != uri)
+                .filter_map(|(u, d)| Some((u.clone(), d.analysis.clone()?)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let answer = catch_unwind(AssertUnwindSafe(|| answer(&analysis, &uri, &others, req)));
         let response = match answer {
             Ok(Ok(value)) => Response::new_ok(id, value),
             Ok(Err((code, message))) => Response::new_err(id, code as i32, message),
@@ -354,8 +410,7 @@ fn json(v: impl serde::Serialize) -> Answer {
     serde_json::to_value(v).map_err(|e| (ErrorCode::InternalError, e.to_string()))
 }
 
-fn answer(a: &Analysis, uri: &Uri, req: Request) -> Answer {
-    let location = |span| Location::new(uri.clone(), a.range(span));
+fn answer(a: &Analysis, uri: &Uri, others: &[(Uri, Arc<Analysis>)], req: Request) -> Answer {
     match req.method.as_str() {
         HoverRequest::METHOD => {
             let p: lsp_types::HoverParams = params(req)?;
@@ -371,16 +426,17 @@ fn answer(a: &Analysis, uri: &Uri, req: Request) -> Answer {
         GotoDefinition::METHOD => {
             let p: lsp_types::GotoDefinitionParams = params(req)?;
             let offset = a.offset(p.text_document_position_params.position);
-            json(
-                navigate::definition(a, offset)
-                    .map(|s| GotoDefinitionResponse::Scalar(location(s))),
-            )
+            json(navigate::definition(a, uri, offset).map(GotoDefinitionResponse::Scalar))
         }
         References::METHOD => {
             let p: lsp_types::ReferenceParams = params(req)?;
             let offset = a.offset(p.text_document_position.position);
-            let spans = navigate::references(a, offset, p.context.include_declaration);
-            json(spans.into_iter().map(location).collect::<Vec<_>>())
+            json(navigate::references_everywhere(
+                (uri, a),
+                others,
+                offset,
+                p.context.include_declaration,
+            ))
         }
         DocumentHighlightRequest::METHOD => {
             let p: lsp_types::DocumentHighlightParams = params(req)?;
@@ -389,6 +445,7 @@ fn answer(a: &Analysis, uri: &Uri, req: Request) -> Answer {
             json(
                 spans
                     .into_iter()
+                    .filter(|s| s.start <= a.text.len())
                     .map(|s| DocumentHighlight {
                         range: a.range(s),
                         kind: None,

@@ -46,7 +46,7 @@ fn every_feature_answers_everywhere_without_panicking() {
         for offset in (0..=text.len()).step_by(step) {
             let _ = hover::hover(&a, offset);
             let _ = completion::complete(&a, offset);
-            let _ = navigate::definition(&a, offset);
+            let _ = navigate::definition(&a, &uri, offset);
             let _ = navigate::references(&a, offset, true);
             let _ = navigate::rename(&a, offset, "renamed");
         }

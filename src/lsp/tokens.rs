@@ -285,11 +285,11 @@ pub fn semantic_tokens(a: &Analysis) -> Vec<SemanticToken> {
 fn classify(a: &Analysis, t: Tok) -> Option<(u32, u32)> {
     let word = a.text.get(t.start..t.end)?;
     if let Some(o) = a
-        .index
+        .index()
         .at(t.start)
         .filter(|o| o.span.start == t.start && o.span.end == t.end)
     {
-        let ty = match a.index.symbols[o.symbol].kind {
+        let ty = match a.index().symbols[o.symbol].kind {
             SymbolKind::Model => CLASS,
             SymbolKind::Input => PARAMETER,
             SymbolKind::Binding | SymbolKind::Output | SymbolKind::Variable => VARIABLE,
