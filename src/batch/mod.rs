@@ -38,6 +38,7 @@ pub const DISCOUNT: f64 = 0.5;
 pub struct BatchOptions {
     /// The first wait between polls of a batch; it doubles up to `poll_max`.
     pub poll_first: Duration,
+    /// The longest wait between polls.
     pub poll_max: Duration,
     /// Batches a request may be in without being run (the batch expired or
     /// was cancelled first) before it fails.
@@ -63,31 +64,42 @@ impl Default for BatchOptions {
 pub enum BatchEvent {
     /// A pass ended with `requests` calls deferred from `rows` rows.
     Pass {
+        /// From 1.
         number: u32,
+        /// Rows still waiting for a reply.
         rows: usize,
+        /// Calls deferred (the same call in two rows is one).
         requests: usize,
     },
+    /// A batch went to its provider.
     Submitted {
+        /// The provider's id for it.
         id: String,
+        /// Requests in it.
         requests: usize,
     },
     /// A batch an earlier, stopped run submitted, polled instead of
     /// submitting its requests again.
     PickedUp {
+        /// The provider's id for it.
         id: String,
+        /// Requests in it.
         requests: usize,
     },
+    /// A batch changed state (and when it ended).
     Status(BatchStatus),
 }
 
 /// What the batches did, for the report.
 #[derive(Debug, Clone, Default)]
 pub struct BatchSummary {
+    /// Passes run, the last (which deferred nothing) included.
     pub passes: u32,
     /// Every batch id polled, submitted or picked up.
     pub batches: Vec<String>,
     /// Requests answered by a batch, and those that failed in one.
     pub answered: u64,
+    /// Requests that failed in a batch (or went unrun too often).
     pub failed: u64,
     /// Tokens of the replies batches gave, by model.
     pub usage: IndexMap<String, Usage>,
@@ -111,8 +123,10 @@ impl BatchSummary {
     }
 }
 
+/// Why a batch run stopped before every call had its reply.
 #[derive(Debug, thiserror::Error, Diagnostic)]
 pub enum BatchError {
+    /// `--no-cache`: there is nowhere to keep replies between passes.
     #[error("`--batch-api` needs the call cache: batched replies are kept there between passes")]
     #[diagnostic(
         code(flow::batch_api::no_cache),
@@ -127,14 +141,24 @@ pub enum BatchError {
             "check the model's `base_url` and key; batches already submitted are kept in the cache and a re-run picks them up"
         )
     )]
-    Provider { model: String, message: String },
+    /// Submitting or polling a batch failed.
+    Provider {
+        /// The flow model whose provider failed.
+        model: String,
+        /// The provider's error, as for an interactive call.
+        message: String,
+    },
 
     #[error("the cache could not record the batch: {message}")]
     #[diagnostic(
         code(flow::batch_api::cache),
         help("check that the cache file is writable (`flow cache stats`)")
     )]
-    Cache { message: String },
+    /// The batch table could not be read or written.
+    Cache {
+        /// What the store said.
+        message: String,
+    },
 
     #[error("stopped while batches were running: {}", ids.join(", "))]
     #[diagnostic(
@@ -143,13 +167,18 @@ pub enum BatchError {
             "the batches go on at the provider; run the same command again to pick them up (their ids are in the cache)"
         )
     )]
-    Interrupted { ids: Vec<String> },
+    /// Ctrl-C while polling.
+    Interrupted {
+        /// The batches still running at the provider.
+        ids: Vec<String>,
+    },
 
     #[error("stopped before a batch was submitted")]
     #[diagnostic(
         code(flow::batch_api::stopped),
         help("nothing is waiting at the provider; replies batches gave earlier are cached")
     )]
+    /// Ctrl-C during a pass.
     Stopped,
 
     #[error("a batch pass went on past {passes} passes")]
@@ -159,7 +188,11 @@ pub enum BatchError {
             "this is a bug in flow: the same requests kept being deferred; run without `--batch-api`"
         )
     )]
-    NoProgress { passes: u32 },
+    /// A bug: the same calls deferred again and again.
+    NoProgress {
+        /// Passes run.
+        passes: u32,
+    },
 }
 
 /// A batch being waited for: its id, who polls it, the requests in it.

@@ -24,6 +24,7 @@ pub struct Deferred {
     pub request: Request,
     /// The provider-native body (`BatchApi::body`).
     pub body: Value,
+    /// The model's provider, whose batch API sends it.
     pub provider: Arc<dyn Provider>,
 }
 

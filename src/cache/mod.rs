@@ -35,9 +35,11 @@ pub use store::{CacheClose, CacheStats, ModelEntries, ProgramEntries};
 /// it until it ends: which requests (by cache key) it carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredBatch {
+    /// The provider's id for it.
     pub id: String,
     /// The provider endpoint it went to (`BatchApi::group`).
     pub group: String,
+    /// Its requests' custom ids: their cache keys.
     pub keys: Vec<String>,
 }
 

@@ -48,6 +48,7 @@ pub trait BatchApi: Send + Sync {
 /// A batch as the provider describes it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BatchStatus {
+    /// The provider's id for it.
     pub id: String,
     /// The provider's own word: `validating`, `in_progress`, `finalizing`,
     /// `completed`, `expired`, `cancelled`, `failed` (OpenAI);
@@ -55,9 +56,11 @@ pub struct BatchStatus {
     pub state: String,
     /// No more work will be done on it: its results can be fetched.
     pub ended: bool,
-    /// Requests in it, done (succeeded or not) so far, failed so far.
+    /// Requests in it.
     pub total: u64,
+    /// Requests done (succeeded or not) so far.
     pub done: u64,
+    /// Requests failed so far.
     pub failed: u64,
     /// Where the results are: OpenAI's output and error files, Anthropic's
     /// `results_url`.
