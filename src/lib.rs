@@ -16,6 +16,7 @@
 
 #![warn(missing_docs)]
 
+pub mod batch;
 pub mod cache;
 pub mod chat;
 // Hidden: benches/frontend.rs times `check::check` apart from parsing.

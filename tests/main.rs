@@ -1,6 +1,7 @@
 //! The one integration test binary: CLI behaviour, fixture folders, examples,
 //! `flow run` end to end, and real HTTP against an in-process server.
 
+mod batch_api;
 mod cache;
 mod cli;
 mod docs;

@@ -59,6 +59,19 @@ pub(crate) trait CacheBackend: Send + Sync + std::fmt::Debug {
     fn clear(&self) -> Result<u64, CacheError>;
     /// Deletes the entries only `program` made; returns how many.
     fn clear_program(&self, program: &str) -> Result<u64, CacheError>;
+    /// Provider batches submitted and not yet ended (`--batch-api`). A
+    /// store without the table has none: a re-run then submits again.
+    fn pending_batches(&self) -> Result<Vec<super::StoredBatch>, CacheError> {
+        Ok(Vec::new())
+    }
+    /// Records a submitted batch, for [`CacheBackend::pending_batches`].
+    fn save_batch(&self, _batch: &super::StoredBatch) -> Result<(), CacheError> {
+        Ok(())
+    }
+    /// Marks a batch ended.
+    fn end_batch(&self, _id: &str) -> Result<(), CacheError> {
+        Ok(())
+    }
 }
 
 impl CacheBackend for super::store::SqliteCache {
@@ -85,5 +98,14 @@ impl CacheBackend for super::store::SqliteCache {
     }
     fn clear_program(&self, program: &str) -> Result<u64, CacheError> {
         super::store::SqliteCache::clear_program(self, program)
+    }
+    fn pending_batches(&self) -> Result<Vec<super::StoredBatch>, CacheError> {
+        super::store::SqliteCache::pending_batches(self)
+    }
+    fn save_batch(&self, batch: &super::StoredBatch) -> Result<(), CacheError> {
+        super::store::SqliteCache::save_batch(self, batch)
+    }
+    fn end_batch(&self, id: &str) -> Result<(), CacheError> {
+        super::store::SqliteCache::end_batch(self, id)
     }
 }

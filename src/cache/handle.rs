@@ -110,6 +110,31 @@ impl CallCache {
         self.store.close()
     }
 
+    /// Provider batches submitted and not yet ended (`--batch-api`).
+    pub fn pending_batches(&self) -> Result<Vec<super::StoredBatch>, CacheError> {
+        self.store.pending_batches()
+    }
+
+    /// Records a submitted batch, so a re-run can pick it up.
+    pub fn save_batch(&self, batch: &super::StoredBatch) -> Result<(), CacheError> {
+        self.store.save_batch(batch)
+    }
+
+    /// Marks a batch ended.
+    pub fn end_batch(&self, id: &str) -> Result<(), CacheError> {
+        self.store.end_batch(id)
+    }
+
+    pub(crate) fn put_raw(&self, key: &str, reply: CachedReply) -> bool {
+        match CallKey::from_hex(key) {
+            Some(k) => {
+                self.store.put(k, reply);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Entries, size and per-model counts, as `flow cache stats` shows them.
     pub fn stats(&self) -> Result<CacheStats, CacheError> {
         self.store.stats()

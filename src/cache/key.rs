@@ -119,6 +119,18 @@ impl CallKey {
     pub fn hex(&self) -> String {
         self.0.iter().map(|b| format!("{b:02x}")).collect()
     }
+
+    /// The key [`CallKey::hex`] wrote: a batch's custom id read back.
+    pub fn from_hex(text: &str) -> Option<CallKey> {
+        if text.len() != 64 || !text.is_ascii() {
+            return None;
+        }
+        let mut key = [0u8; 32];
+        for (i, byte) in key.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        Some(CallKey(key))
+    }
 }
 
 /// Every field is tagged and length-prefixed, so `("ab", "c")` and

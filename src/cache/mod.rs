@@ -33,6 +33,18 @@ pub(crate) use key::CallKey;
 pub(crate) use store::CachedReply;
 pub use store::{CacheClose, CacheStats, ModelEntries, ProgramEntries};
 
+/// A provider batch submitted by `flow run --batch-api`, as the cache keeps
+/// it until it ends: which requests (by cache key) it carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBatch {
+    /// The provider's id for it.
+    pub id: String,
+    /// The provider endpoint it went to (`BatchApi::group`).
+    pub group: String,
+    /// Its requests' custom ids: their cache keys.
+    pub keys: Vec<String>,
+}
+
 /// The cache's folder inside the user's cache directory (`$XDG_CACHE_HOME`
 /// or `~/.cache` on Linux, `~/Library/Caches` on macOS, `%LOCALAPPDATA%` on
 /// Windows), unless `--cache` says otherwise: nothing is written beside the

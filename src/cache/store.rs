@@ -771,6 +771,82 @@ fn write_batch(
     tx.commit()
 }
 
+/// Provider batches submitted and not yet ended (`flow run --batch-api`),
+/// so a run stopped while one was running picks it up instead of paying for
+/// its requests twice.
+const BATCHES: &str = "
+CREATE TABLE IF NOT EXISTS batches (
+    id           TEXT PRIMARY KEY,
+    grp          TEXT NOT NULL,
+    keys         TEXT NOT NULL,
+    submitted_at INTEGER NOT NULL,
+    ended        INTEGER NOT NULL DEFAULT 0
+);
+";
+
+impl SqliteCache {
+    fn batches_conn(&self) -> Result<Connection, CacheError> {
+        let conn = connect(&self.path, &self.label, self.busy)?;
+        conn.execute_batch(BATCHES)
+            .map_err(|e| CacheError::from_sqlite(&self.label, &e))?;
+        Ok(conn)
+    }
+
+    /// Batches submitted and not marked ended, oldest first.
+    pub(crate) fn pending_batches(&self) -> Result<Vec<super::StoredBatch>, CacheError> {
+        let conn = self.batches_conn()?;
+        let err = |e: rusqlite::Error| CacheError::from_sqlite(&self.label, &e);
+        let mut st = conn
+            .prepare("SELECT id, grp, keys FROM batches WHERE ended = 0 ORDER BY submitted_at, id")
+            .map_err(err)?;
+        let rows = st
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, group, keys) = row.map_err(err)?;
+            out.push(super::StoredBatch {
+                id,
+                group,
+                keys: keys
+                    .split(',')
+                    .filter(|k| !k.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Records a batch just submitted.
+    pub(crate) fn save_batch(&self, batch: &super::StoredBatch) -> Result<(), CacheError> {
+        let conn = self.batches_conn()?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        conn.execute(
+            "INSERT OR REPLACE INTO batches (id, grp, keys, submitted_at, ended) VALUES (?1, ?2, ?3, ?4, 0)",
+            rusqlite::params![batch.id, batch.group, batch.keys.join(","), now],
+        )
+        .map_err(|e| CacheError::from_sqlite(&self.label, &e))?;
+        Ok(())
+    }
+
+    /// Marks a batch ended: its results are in the cache (or failed).
+    pub(crate) fn end_batch(&self, id: &str) -> Result<(), CacheError> {
+        let conn = self.batches_conn()?;
+        conn.execute("UPDATE batches SET ended = 1 WHERE id = ?1", [id])
+            .map_err(|e| CacheError::from_sqlite(&self.label, &e))?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

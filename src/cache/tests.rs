@@ -231,3 +231,29 @@ both_stores!(
     samples_are_cached_apart,
     a_hit_is_not_charged_against_max_calls,
 );
+
+#[test]
+fn submitted_batches_are_kept_until_they_end() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = CallCache::open(&dir.path().join("c.db")).expect("opens");
+    assert_eq!(cache.pending_batches().expect("reads"), Vec::new());
+    let batch = crate::cache::StoredBatch {
+        id: "batch_1".into(),
+        group: "openai http://x/v1 KEY".into(),
+        keys: vec!["a".repeat(64), "b".repeat(64)],
+    };
+    cache.save_batch(&batch).expect("saves");
+    // Another handle (a re-run) sees it.
+    let again = CallCache::open(&dir.path().join("c.db")).expect("opens");
+    assert_eq!(again.pending_batches().expect("reads"), vec![batch]);
+    again.end_batch("batch_1").expect("ends");
+    assert_eq!(cache.pending_batches().expect("reads"), Vec::new());
+}
+
+#[test]
+fn a_batch_custom_id_reads_back_as_its_key() {
+    let key = crate::cache::CallKey([7u8; 32]);
+    assert_eq!(crate::cache::CallKey::from_hex(&key.hex()), Some(key));
+    assert_eq!(crate::cache::CallKey::from_hex("zz"), None);
+    assert_eq!(crate::cache::CallKey::from_hex(&"g".repeat(64)), None);
+}

@@ -202,6 +202,26 @@ pub struct BatchArgs {
     /// With `--shard`, give each shard the models' whole `concurrency`, `rpm` and `tpm` instead of 1/N of them
     #[arg(long, requires = "shard")]
     pub full_limits: bool,
+    /// Send the calls through the providers' batch APIs: half price, replies within hours (docs/scale.md)
+    #[arg(long, conflicts_with_all = ["stream", "shard"])]
+    pub batch_api: bool,
+    /// With `--batch-api`, the longest wait between polls of a batch, in seconds (default 60; the first is at most 1)
+    #[arg(long, value_name = "SECS", requires = "batch_api", value_parser = parse_poll)]
+    pub batch_poll: Option<std::time::Duration>,
+    /// With `--batch-api`, submit the first batches and stop: a re-run picks them up
+    #[arg(long, requires = "batch_api")]
+    pub batch_submit_only: bool,
+}
+
+fn parse_poll(text: &str) -> Result<std::time::Duration, String> {
+    match text.trim().parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => {
+            Ok(std::time::Duration::from_secs_f64(s))
+        }
+        _ => Err(format!(
+            "`{text}` is not a number of seconds between 0 and 86400"
+        )),
+    }
 }
 
 /// One slice of a batch: `index` counts from 0, as a Kubernetes Indexed

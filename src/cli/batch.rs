@@ -72,6 +72,12 @@ pub(super) fn run(args: &RunArgs, term: &mut Terminal) -> Result<(), Failure> {
         _ => 1,
     };
     let engine = setup::engine_shared(&program, args, share, term)?;
+    let (engine, batched) = if args.batch.batch_api {
+        let (engine, summary) = super::batch_api::prepare(&engine, args, None)?;
+        (engine, Some(summary))
+    } else {
+        (engine, None)
+    };
     let mut out: Box<dyn Write + Send> = match &args.batch.output {
         Some(path) => match std::fs::File::create(path) {
             Ok(f) => Box::new(std::io::BufWriter::new(f)),
@@ -114,6 +120,9 @@ pub(super) fn run(args: &RunArgs, term: &mut Terminal) -> Result<(), Failure> {
     term.json_written();
     let outcome = tokio.block_on(batch.execute(lines, &mut *out));
     let lost = cache_cmd::show_close(engine.close(), term);
+    if let Some(summary) = &batched {
+        super::batch_api::show_summary(&engine, summary, args.json, term);
+    }
 
     for failure in outcome.shown.iter() {
         show_failure(failure, &src, term);

@@ -2,6 +2,7 @@
 
 mod args;
 mod batch;
+mod batch_api;
 mod cache_cmd;
 mod check;
 mod features;

@@ -109,6 +109,12 @@ pub fn run(args: RunArgs, term: &mut Terminal) -> Result<(), Failure> {
         }
     };
     let engine = setup::engine(&program, &args, term)?;
+    let (engine, batched) = if args.batch.batch_api {
+        let (engine, summary) = super::batch_api::prepare(&engine, &args, Some(&inputs))?;
+        (engine, Some(summary))
+    } else {
+        (engine, None)
+    };
     let mut sink = Sink::open(args.batch.output.as_deref())?;
     let tokio = setup::tokio_runtime()?;
     // The run goes in a task on a worker rather than on this thread: from
@@ -148,6 +154,9 @@ pub fn run(args: RunArgs, term: &mut Terminal) -> Result<(), Failure> {
         }
     };
     let lost = cache_cmd::show_close(engine.close(), term);
+    if let Some(summary) = &batched {
+        super::batch_api::show_summary(&engine, summary, args.json, term);
+    }
 
     if let Some(path) = &args.trace
         && let Err(e) = write_trace(path, &report)

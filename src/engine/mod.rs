@@ -120,6 +120,7 @@ struct Inner {
     budget: Option<Arc<CallBudget>>,
     max_calls: Option<u64>,
     retry: RetryPolicy,
+    batch: Option<Arc<crate::batch::BatchPass>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -216,8 +217,33 @@ impl Engine {
                 budget: options.total_calls.map(|n| Arc::new(CallBudget::new(n))),
                 max_calls: options.max_calls,
                 retry: options.retry,
+                batch: None,
             }),
         })
+    }
+
+    /// This engine with its runs in the batch pass `pass` (`flow run
+    /// --batch-api`): everything else shared.
+    pub fn in_batch(&self, pass: Arc<crate::batch::BatchPass>) -> Engine {
+        let i = &self.inner;
+        Engine {
+            inner: Arc::new(Inner {
+                graph: i.graph.clone(),
+                source: i.source.clone(),
+                providers: i.providers.clone(),
+                limits: i.limits.clone(),
+                cache: i.cache.clone(),
+                budget: i.budget.clone(),
+                max_calls: i.max_calls,
+                retry: i.retry.clone(),
+                batch: Some(pass),
+            }),
+        }
+    }
+
+    /// The providers of the models, by model name.
+    pub fn providers(&self) -> &HashMap<String, Arc<dyn Provider>> {
+        &self.inner.providers
     }
 
     /// The graph as it runs: with overrides and `offline` applied.
@@ -268,6 +294,7 @@ impl Engine {
             limits: Some(i.limits.clone()),
             budget: i.budget.clone(),
             stream: control.stream,
+            batch: i.batch.clone(),
         };
         crate::runtime::run(i.graph.clone(), i.providers.clone(), options).await
     }

@@ -182,6 +182,10 @@ impl Provider for AnthropicProvider {
         Box::pin(super::stream::anthropic(self, request, sink))
     }
 
+    fn batch(&self) -> Option<&dyn super::batch::BatchApi> {
+        Some(self)
+    }
+
     fn scrub(&self, text: &str) -> ServerText {
         self.endpoint.scrub(text)
     }

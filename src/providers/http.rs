@@ -343,6 +343,13 @@ impl Streamed {
     }
 }
 
+/// The body of a request [`Endpoint::send_other`] makes.
+pub(crate) enum OtherBody {
+    Empty,
+    Json(serde_json::Value),
+    Form(reqwest::multipart::Form),
+}
+
 /// What a provider tells [`Endpoint::new`] about its API.
 pub(crate) struct Api {
     pub kind: ProviderKind,
@@ -610,6 +617,53 @@ impl Endpoint {
             // An error's body is only quoted, so its start is enough.
             Err(self.status_error(status, &headers, &body, SystemTime::now()))
         }
+    }
+
+    /// A request to `path` under the base URL (or to `url` itself when it
+    /// is absolute, as Anthropic's `results_url` is) with the endpoint's
+    /// auth and headers: what the batch APIs need beside the one POST.
+    pub(crate) async fn send_other(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: OtherBody,
+    ) -> Result<Vec<u8>, ProviderError> {
+        let url = if path.starts_with("http://") || path.starts_with("https://") {
+            Url::parse(path)
+        } else {
+            Url::parse(&format!(
+                "{}/{}",
+                self.base_url,
+                path.trim_start_matches('/')
+            ))
+        }
+        .map_err(|e| {
+            ProviderError::Internal(InternalError::new(format!(
+                "the batch URL `{}` does not parse: {e}",
+                self.scrub(path).as_str()
+            )))
+        })?;
+        let (client, claim) = self.client.acquire()?;
+        let mut request = client.request(method, url).headers(self.headers.clone());
+        request = match body {
+            OtherBody::Empty => request,
+            OtherBody::Json(value) => request.json(&value),
+            OtherBody::Form(form) => request.multipart(form),
+        };
+        let response = request.send().await.map_err(|e| self.send_error(&e))?;
+        self.read(response, claim).await
+    }
+
+    /// The base URL, without a trailing slash, and the path calls are
+    /// POSTed to (`/v1/chat/completions`): a batch names the endpoint its
+    /// requests are for, and batches group calls by the server they go to.
+    pub(crate) fn base_and_path(&self) -> (&str, &str) {
+        (&self.base_url, self.url.path())
+    }
+
+    /// The name of the key's variable (never its value).
+    pub(crate) fn key_env(&self) -> &str {
+        &self.target.key_env
     }
 
     /// Parses a 2xx body; anything unexpected is fatal, quoting the body.

@@ -151,8 +151,15 @@ pub trait Provider: Send + Sync {
     fn scrub(&self, text: &str) -> ServerText {
         ServerText::new(text)
     }
+
+    /// The provider's batch API (`flow run --batch-api`), when it has one.
+    /// `None` (the default) answers every call directly, even in a batch run.
+    fn batch(&self) -> Option<&dyn batch::BatchApi> {
+        None
+    }
 }
 pub(crate) mod anthropic;
+pub mod batch;
 mod error;
 mod exact_timer;
 pub mod format;

@@ -163,6 +163,10 @@ impl Provider for OpenAiProvider {
         Box::pin(super::stream::openai(self, request, sink))
     }
 
+    fn batch(&self) -> Option<&dyn super::batch::BatchApi> {
+        Some(self)
+    }
+
     fn scrub(&self, text: &str) -> ServerText {
         self.endpoint.scrub(text)
     }

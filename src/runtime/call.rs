@@ -214,10 +214,12 @@ async fn call_model<T>(
         )),
         _ => None,
     };
+    // A stored reply that does not parse: a batch run asks again directly.
+    let mut stale = false;
     if let Some((cache, key)) = &cache {
-        let hit = cache
-            .get(key)
-            .and_then(|r| parse(&r.text).ok().map(|v| (v, r.text)));
+        let entry = cache.get(key);
+        stale = entry.is_some();
+        let hit = entry.and_then(|r| parse(&r.text).ok().map(|v| (v, r.text)));
         ctx.record_cache(&site, model, hit.is_some());
         if let Some((value, text)) = hit {
             // A cached reply streams as one chunk.
@@ -238,6 +240,55 @@ async fn call_model<T>(
         }
     }
 
+    // A batch run (`--batch-api`): a call the cache cannot answer is kept
+    // for a provider batch and never completes in this pass.
+    let _busy = match (&ctx.batch, &cache) {
+        (Some(pass), Some((_, key))) => {
+            let id = key.hex();
+            if let Some(message) = pass.failure(&id) {
+                return Err(CallFailure::Exhausted(RunError::CallFailed {
+                    site: Box::new(site),
+                    model: model.to_string(),
+                    attempts: 1,
+                    message: format!("its request in the provider batch failed: {message}"),
+                    status: None,
+                    help: Some(
+                        "fix what the provider says and run again; the batch's other replies are cached".into(),
+                    ),
+                    span: span.into(),
+                }));
+            }
+            if pass.defers()
+                && !stale
+                && let Some(api) = provider.batch()
+            {
+                let request = Request {
+                    model: model.to_string(),
+                    system: system.clone(),
+                    history: history.clone(),
+                    prompt: prompt.clone(),
+                    sample,
+                    attempt: 0,
+                    expect: expect.clone(),
+                    wire: format.wire.clone(),
+                    reask: None,
+                };
+                let body = api.body(&request);
+                pass.defer(
+                    id,
+                    crate::batch::Deferred {
+                        model: model.to_string(),
+                        request,
+                        body,
+                        provider: provider.clone(),
+                    },
+                );
+                return std::future::pending().await;
+            }
+            Some(pass.busy())
+        }
+        _ => None,
+    };
     let mut first_start: Option<Instant> = None;
     let mut attempt: u32 = 0;
     // Why the attempt before this one failed.

@@ -28,6 +28,8 @@ pub(crate) struct RunCtx {
     pub cache: Option<Arc<CallCache>>,
     pub policy: RetryPolicy,
     pub inputs: indexmap::IndexMap<String, crate::value::Value>,
+    /// The batch pass this run is part of (`--batch-api`), if any.
+    pub batch: Option<Arc<crate::batch::BatchPass>>,
     events: Option<UnboundedSender<RunEvent>>,
     max_calls: Option<u64>,
     /// Shared with other runs, on top of `max_calls`.
@@ -73,6 +75,7 @@ impl RunCtx {
             cache: options.cache.clone(),
             policy: options.retry.clone(),
             inputs: options.inputs.clone(),
+            batch: options.batch.clone(),
             events: options.events.clone(),
             max_calls: options.max_calls,
             budget: options.budget.clone(),

@@ -113,6 +113,8 @@ impl Answer {
     }
 }
 
+pub mod batch;
+
 /// Replies shaped like OpenAI's chat completions API.
 pub mod openai {
     use serde_json::{Value, json};
