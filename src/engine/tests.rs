@@ -326,7 +326,10 @@ fn a_shards_limits_are_its_part_of_the_declared_ones_never_zero() {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let m = &engine.graph().models["m"].options;
-    assert_eq!((m.concurrency, m.rpm, m.tpm), (Some(2), Some(1), Some(2500)));
+    assert_eq!(
+        (m.concurrency, m.rpm, m.tpm),
+        (Some(2), Some(1), Some(2500))
+    );
     let free = &engine.graph().models["free"].options;
     assert_eq!(
         (free.concurrency, free.rpm, free.tpm),
