@@ -10,7 +10,13 @@
 //! - decided-early (the same vote stopping once the outcome is certain: the
 //!   runtime's exact rule, `Tally`),
 //! - adaptive at 0.95 and 0.99 (`vote up to 40 by majority until P`: the
-//!   runtime's `Adaptive`, with its waves).
+//!   runtime's `Adaptive`, with its waves), by the paper's rule (`Leader`:
+//!   is the leader the model's most frequent answer?),
+//! - the same with the full-vote rule (`FullVote`: would the full vote give
+//!   the leader?), at 0.95, 0.99 and 0.995,
+//!
+//! and, for the frontier of samples against answers changed, both rules at
+//! more thresholds (summary lines only).
 //!
 //! Every rule is the library's own code (`flow::runtime::vote`), not a copy.
 //! "Samples" is what a vote pays for: every sample launched (an adaptive
@@ -28,7 +34,7 @@
 use std::time::Instant;
 
 use flow::graph::Strategy;
-use flow::runtime::vote::adaptive::Adaptive;
+use flow::runtime::vote::adaptive::{Adaptive, Rule};
 use flow::runtime::vote::{Outcome, Tally};
 use flow::value::Value;
 
@@ -101,8 +107,8 @@ fn early(draws: &[Value]) -> (Option<Value>, usize) {
 }
 
 /// (answer, samples launched in waves, samples the rule used).
-fn adaptive(draws: &[Value], until: f64) -> (Option<Value>, usize, usize) {
-    let mut vote = Adaptive::new(draws.len(), until);
+fn adaptive(draws: &[Value], rule: Rule, until: f64) -> (Option<Value>, usize, usize) {
+    let mut vote = Adaptive::with_rule(draws.len(), until, rule);
     let mut launched = 0;
     loop {
         let wave = vote.wave(launched, None);
@@ -120,18 +126,43 @@ fn adaptive(draws: &[Value], until: f64) -> (Option<Value>, usize, usize) {
     }
 }
 
-#[derive(Default)]
-struct Row {
-    early: usize,
-    a95: usize,
-    a95_used: usize,
-    a99: usize,
-    a99_used: usize,
-    changed95: usize,
-    changed99: usize,
-    wrong_full: usize,
-    wrong95: usize,
-    wrong99: usize,
+/// Every way of voting adaptively that the bench measures: the first
+/// `SHOWN` have columns in the table, the rest only summary lines.
+const VARIANTS: [(Rule, f64); 9] = [
+    (Rule::Leader, 0.95),
+    (Rule::Leader, 0.99),
+    (Rule::FullVote, 0.95),
+    (Rule::FullVote, 0.99),
+    (Rule::FullVote, 0.995),
+    (Rule::Leader, 0.98),
+    (Rule::Leader, 0.995),
+    (Rule::FullVote, 0.98),
+    (Rule::FullVote, 0.998),
+];
+const SHOWN: usize = 5;
+
+fn name(rule: Rule) -> &'static str {
+    match rule {
+        Rule::Leader => "leader",
+        Rule::FullVote => "full-vote",
+    }
+}
+
+/// Totals over one row's questions for one variant.
+#[derive(Default, Clone)]
+struct Totals {
+    launched: usize,
+    used: usize,
+    changed: usize,
+    wrong: usize,
+}
+
+/// Averages over the goal's rows for one variant.
+#[derive(Default, Clone)]
+struct Goal {
+    samples: f64,
+    changed: f64,
+    loss: f64,
 }
 
 fn main() {
@@ -140,84 +171,118 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(10_000);
     let start = Instant::now();
+    let cpu_start = cpu_seconds();
     println!(
-        "{questions} questions per row, full vote N = {CAP}; samples per question (used by the rule)"
+        "{questions} questions per row, full vote N = {CAP}; samples launched per question (used by the rule), answers changed from the full vote"
     );
     println!();
-    println!(
-        "| k | p | full | decided-early | adaptive 0.95 | changed | adaptive 0.99 | changed | wrong: full | 0.95 | 0.99 |"
-    );
-    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-    // Averages over p in [0.5, 0.9], every answer set: the goal's terms.
-    let (mut goal_rows, mut goal_a95, mut goal_changed95) = (0usize, 0.0, 0.0);
-    let (mut goal_a99, mut goal_changed99) = (0.0, 0.0);
-    // Accuracy lost against the right answer, the paper's measure.
-    let (mut goal_loss95, mut goal_loss99) = (0.0, 0.0);
+    let mut header = String::from("| k | p | decided-early |");
+    let mut rule_line = String::from("| ---: | ---: | ---: |");
+    for &(rule, p) in &VARIANTS[..SHOWN] {
+        header.push_str(&format!(" {} {p} | changed |", name(rule)));
+        rule_line.push_str(" ---: | ---: |");
+    }
+    header.push_str(" wrong: full |");
+    rule_line.push_str(" ---: |");
+    for &(rule, p) in &VARIANTS[..SHOWN] {
+        header.push_str(&format!(" {} {p} |", name(rule)));
+        rule_line.push_str(" ---: |");
+    }
+    println!("{header}");
+    println!("{rule_line}");
+    let mut goal = vec![Goal::default(); VARIANTS.len()];
+    let mut goal_rows = 0usize;
     for &k in &ANSWER_SETS {
         for &p in &PS {
             let seed = (k as u64) << 32 | (p * 1000.0) as u64;
             let mut rng = Rng(seed);
-            let mut row = Row::default();
+            let mut early_used = 0;
+            let mut wrong_full = 0;
+            let mut rows = vec![Totals::default(); VARIANTS.len()];
             for _ in 0..questions {
                 let draws: Vec<Value> = (0..CAP).map(|_| Value::Int(rng.answer(p, k))).collect();
                 let truth = full(&draws);
                 let (e, e_used) = early(&draws);
                 assert_eq!(e, truth, "decided-early must equal the full vote");
-                let (a95, n95, u95) = adaptive(&draws, 0.95);
-                let (a99, n99, u99) = adaptive(&draws, 0.99);
-                row.early += e_used;
-                row.a95 += n95;
-                row.a95_used += u95;
-                row.a99 += n99;
-                row.a99_used += u99;
-                row.changed95 += usize::from(a95 != truth);
-                row.changed99 += usize::from(a99 != truth);
-                row.wrong_full += usize::from(truth != Some(Value::Int(0)));
-                row.wrong95 += usize::from(a95 != Some(Value::Int(0)));
-                row.wrong99 += usize::from(a99 != Some(Value::Int(0)));
+                early_used += e_used;
+                wrong_full += usize::from(truth != Some(Value::Int(0)));
+                for (&(rule, until), row) in VARIANTS.iter().zip(&mut rows) {
+                    let (answer, launched, used) = adaptive(&draws, rule, until);
+                    row.launched += launched;
+                    row.used += used;
+                    row.changed += usize::from(answer != truth);
+                    row.wrong += usize::from(answer != Some(Value::Int(0)));
+                }
             }
             let q = questions as f64;
             let per = |n: usize| n as f64 / q;
             let pct = |n: usize| 100.0 * n as f64 / q;
-            println!(
-                "| {k} | {p:.2} | {CAP} | {:.1} | {:.1} ({:.1}) | {:.2}% | {:.1} ({:.1}) | {:.2}% | {:.2}% | {:.2}% | {:.2}% |",
-                per(row.early),
-                per(row.a95),
-                per(row.a95_used),
-                pct(row.changed95),
-                per(row.a99),
-                per(row.a99_used),
-                pct(row.changed99),
-                pct(row.wrong_full),
-                pct(row.wrong95),
-                pct(row.wrong99),
-            );
+            let mut line = format!("| {k} | {p:.2} | {:.1} |", per(early_used));
+            for row in &rows[..SHOWN] {
+                line.push_str(&format!(
+                    " {:.1} ({:.1}) | {:.2}% |",
+                    per(row.launched),
+                    per(row.used),
+                    pct(row.changed)
+                ));
+            }
+            line.push_str(&format!(" {:.2}% |", pct(wrong_full)));
+            for row in &rows[..SHOWN] {
+                line.push_str(&format!(" {:.2}% |", pct(row.wrong)));
+            }
+            println!("{line}");
             if (0.5..=0.9).contains(&p) {
                 goal_rows += 1;
-                goal_a95 += per(row.a95);
-                goal_changed95 += pct(row.changed95);
-                goal_a99 += per(row.a99);
-                goal_changed99 += pct(row.changed99);
-                goal_loss95 += pct(row.wrong95) - pct(row.wrong_full);
-                goal_loss99 += pct(row.wrong99) - pct(row.wrong_full);
+                for (g, row) in goal.iter_mut().zip(&rows) {
+                    g.samples += per(row.launched);
+                    g.changed += pct(row.changed);
+                    g.loss += pct(row.wrong) - pct(wrong_full);
+                }
             }
         }
     }
     let n = goal_rows as f64;
     println!();
     println!(
-        "over p in [0.5, 0.9], every k: adaptive 0.95 takes {:.2} samples ({:.1}x fewer than {CAP}), {:.3}% changed; adaptive 0.99 takes {:.2} ({:.1}x fewer), {:.3}% changed",
-        goal_a95 / n,
-        CAP as f64 / (goal_a95 / n),
-        goal_changed95 / n,
-        goal_a99 / n,
-        CAP as f64 / (goal_a99 / n),
-        goal_changed99 / n,
+        "over p in [0.5, 0.9], every k (goal: at least 3x fewer samples than {CAP}, at most 0.1% changed):"
     );
+    println!();
+    println!("| rule | until | samples | fewer than {CAP} | changed | accuracy lost |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    for (&(rule, until), g) in VARIANTS.iter().zip(&goal) {
+        println!(
+            "| {} | {until} | {:.2} | {:.2}x | {:.3}% | {:.3} points |",
+            name(rule),
+            g.samples / n,
+            CAP as f64 / (g.samples / n),
+            g.changed / n,
+            g.loss / n,
+        );
+    }
+    println!();
     println!(
-        "accuracy lost against the right answer (the paper's measure): adaptive 0.95 {:.3} points, 0.99 {:.3} points",
-        goal_loss95 / n,
-        goal_loss99 / n,
+        "in {:.1} s wall, {:.1} s CPU",
+        start.elapsed().as_secs_f64(),
+        cpu_seconds() - cpu_start
     );
-    println!("in {:.1} s", start.elapsed().as_secs_f64());
+}
+
+/// This process's user + system CPU time from /proc, load-independent
+/// where wall time is not; 0 where /proc is missing.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name (which is in parentheses): utime is
+    // the 12th and stime the 13th of them.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // USER_HZ is 100 on Linux.
+    (ticks(11) + ticks(12)) / 100.0
 }

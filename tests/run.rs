@@ -449,3 +449,33 @@ fn offline_repeat_samples_are_distinct_placeholders_and_votes_decide() {
         serde_json::json!(["firsts[0]", "firsts[1]", "voted"])
     );
 }
+
+#[test]
+fn trace_marks_an_adaptive_vote_with_its_samples_and_agreement() {
+    let p = TempProgram::new(&program("adaptive"));
+    let trace = p.file("trace.json");
+    let out = flow(&["run", &p.path, "--json", "--trace", &trace]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = std::fs::read_to_string(&trace).expect("the trace was written");
+    let trace: Value = serde_json::from_str(&text).expect("the trace is JSON");
+    let events = trace["traceEvents"].as_array().expect("traceEvents");
+    let marks: Vec<&Value> = events.iter().filter(|e| e["cat"] == "vote").collect();
+    assert_eq!(marks.len(), 1, "{trace:#}");
+    let mark = marks[0];
+    assert_eq!(mark["name"], "vote: answer");
+    assert_eq!(mark["ph"], "i");
+    // 3–1 after the first wave of four, 6–1 after the second of three.
+    let args = &mark["args"];
+    assert_eq!(u64_at(args, "/launched"), 7);
+    assert_eq!(u64_at(args, "/saved"), 33);
+    assert_eq!(u64_at(args, "/cap"), 40);
+    assert_eq!(u64_at(args, "/winner"), 6);
+    assert_eq!(args["until"], 0.95);
+    // At the end of the vote's last sample.
+    let last_end = events
+        .iter()
+        .filter(|e| e["ph"] == "X")
+        .map(|e| u64_at(e, "/ts") + u64_at(e, "/dur"))
+        .max();
+    assert_eq!(mark["ts"].as_u64(), last_end);
+}

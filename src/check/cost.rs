@@ -65,6 +65,7 @@ pub fn worst_case_cost_of<'a>(
                 voters,
                 per_voter,
                 strategy,
+                ..
             } => {
                 for v in voters {
                     calls.add(&v.model, f64::from(*per_voter), None);

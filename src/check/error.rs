@@ -1239,10 +1239,8 @@ pub enum AdaptiveProblem {
     UntilWithoutCap,
     /// `up to N` with no confidence to stop at.
     CapWithoutUntil,
-    /// `until` on a strategy other than `majority`.
+    /// `until` on a strategy other than `majority` or `at_least`.
     Strategy(String),
-    /// `until` on a `section < > vote`.
-    Ensemble,
 }
 
 impl fmt::Display for AdaptiveProblem {
@@ -1256,10 +1254,7 @@ impl fmt::Display for AdaptiveProblem {
             }
             AdaptiveProblem::Strategy(s) => write!(
                 f,
-                "only a vote by `majority` can stop once confident, not one by `{s}`"
-            ),
-            AdaptiveProblem::Ensemble => f.write_str(
-                "a `section < > vote` cannot stop once confident yet; vote on one `ask`",
+                "only a vote by `majority` or `at_least K` can stop once confident, not one by `{s}`: `unanimous` already stops at the first disagreement, and `mean`, `median` and `judge` need every sample"
             ),
         }
     }

@@ -1049,7 +1049,7 @@ impl Lowerer<'_, '_> {
                 if n.is_some_and(|n| n > 1) {
                     self.deterministic(&ask.model, ask.keyword.to(ask.model.span));
                 }
-                let until = votes::until(v, strategy.as_ref(), false, self.errors);
+                let until = votes::until(v, strategy.as_ref(), self.errors);
                 match (n, strategy) {
                     (Some(n), Some(strategy)) => (Sampling::Vote { n, strategy, until }, ty),
                     _ => (Sampling::One, ty),
@@ -1153,7 +1153,7 @@ impl Lowerer<'_, '_> {
             },
             self.errors,
         );
-        votes::until(vote, strategy.as_ref(), true, self.errors);
+        let until = votes::until(vote, strategy.as_ref(), self.errors);
         if per_voter.is_some_and(|n| n > 1) {
             let mut warned: Vec<String> = Vec::new();
             for (model, span) in voter_models {
@@ -1168,6 +1168,7 @@ impl Lowerer<'_, '_> {
                 voters,
                 per_voter: per_voter.unwrap_or(1),
                 strategy,
+                until,
             },
             None => NodeKind::Pure(unknown(section.span)),
         };

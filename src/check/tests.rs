@@ -955,6 +955,7 @@ fn ensembles() {
             voters,
             per_voter,
             strategy,
+            ..
         } => {
             assert_eq!(voters.len(), 3);
             assert_eq!(*per_voter, 3);

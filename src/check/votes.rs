@@ -48,12 +48,11 @@ pub fn in_range(
 
 /// The confidence of an adaptive vote (`vote up to N by majority until P`),
 /// `None` for a vote of a fixed count or when the form is wrong (reported).
-/// `strategy` is the resolved one, if it resolved; `ensemble` says the vote
-/// is a section's.
+/// `strategy` is the resolved one, if it resolved. A section's vote may be
+/// adaptive too: its cap is `N` from each member.
 pub fn until(
     vote: &Vote,
     strategy: Option<&Strategy>,
-    ensemble: bool,
     errors: &mut Vec<CheckError>,
 ) -> Option<f64> {
     let mut problem = |p: AdaptiveProblem, span: Span| {
@@ -74,12 +73,8 @@ pub fn until(
             None
         }
         (Some(_), Some((p, span))) => {
-            if ensemble {
-                problem(AdaptiveProblem::Ensemble, vote.span);
-                return None;
-            }
             match strategy {
-                Some(Strategy::Majority) | None => {}
+                Some(Strategy::Majority | Strategy::AtLeast(_)) | None => {}
                 Some(other) => {
                     problem(
                         AdaptiveProblem::Strategy(other.to_string()),

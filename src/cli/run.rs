@@ -262,7 +262,13 @@ async fn execute(
 }
 
 fn write_trace(path: &Path, report: &RunReport) -> Result<(), TraceFile> {
-    let json = runtime::chrome_trace_json_with_gates(&report.trace, &report.gates);
+    let mut json = runtime::chrome_trace_json_with_gates(&report.trace, &report.gates);
+    if let Some(events) = json.get_mut("traceEvents").and_then(|e| e.as_array_mut()) {
+        events.extend(runtime::vote::vote_marks(
+            &report.trace,
+            &report.stats.votes,
+        ));
+    }
     let text = serde_json::to_string(&json).unwrap_or_default();
     std::fs::write(path, text).map_err(|e| TraceFile {
         path: path.display().to_string(),

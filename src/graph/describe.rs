@@ -71,9 +71,16 @@ pub fn node_detail(g: &FlowGraph, node: &Node) -> String {
             voters,
             per_voter,
             strategy,
+            until,
         } => {
             let noun = if voters.len() == 1 { "voter" } else { "voters" };
-            format!("{} {noun} ×{per_voter} by {strategy}", voters.len())
+            match until {
+                None => format!("{} {noun} ×{per_voter} by {strategy}", voters.len()),
+                Some(p) => format!(
+                    "{} {noun} ×≤{per_voter} by {strategy} until {p}",
+                    voters.len()
+                ),
+            }
         }
         NodeKind::Pure(e) => truncate(&expr_text(g, e), LABEL_WIDTH),
         NodeKind::Map { var, list, .. } => {

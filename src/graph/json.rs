@@ -142,12 +142,20 @@ fn node_json(g: &FlowGraph, id: usize, node: &Node) -> Value {
             voters,
             per_voter,
             strategy,
-        } => json!({
-            "voters": voters.iter().map(|v| v.model.as_str()).collect::<Vec<_>>(),
-            "formats": voters.iter().map(|v| format_json(g, v)).collect::<Vec<_>>(),
-            "per_voter": per_voter,
-            "strategy": strategy.to_string(),
-        }),
+            until,
+        } => {
+            let mut v = json!({
+                "voters": voters.iter().map(|v| v.model.as_str()).collect::<Vec<_>>(),
+                "formats": voters.iter().map(|v| format_json(g, v)).collect::<Vec<_>>(),
+                "per_voter": per_voter,
+                "strategy": strategy.to_string(),
+            });
+            if let (Some(p), Some(obj)) = (until, v.as_object_mut()) {
+                obj.insert("adaptive".into(), json!(true));
+                obj.insert("until".into(), json!(p));
+            }
+            v
+        }
         NodeKind::Map {
             var,
             list,

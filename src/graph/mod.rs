@@ -114,6 +114,10 @@ pub enum NodeKind {
         per_voter: u32,
         /// How the pooled samples are combined into one answer.
         strategy: Strategy,
+        /// `vote up to N by S until P`: stop once confident at `P`, the
+        /// members pooled round by round (`runtime::vote::adaptive`);
+        /// `None` for a vote of exactly `per_voter` from each member.
+        until: Option<f64>,
     },
     /// A pure computation over other nodes (templates, `if`, builtins, ...).
     Pure(Expr),

@@ -151,6 +151,7 @@ pub fn node_calls(g: &FlowGraph, node: &Node) -> CallCount {
             voters,
             per_voter,
             strategy,
+            ..
         } => {
             let votes = voters.iter().fold(0u64, |n, v| {
                 n.saturating_add(u64::from(*per_voter).saturating_mul(route_calls(g, &v.model)))
@@ -442,6 +443,7 @@ mod tests {
                 voters,
                 per_voter: 2,
                 strategy: Strategy::Judge("a".into()),
+                until: None,
             },
         );
         let s = summary(&b.finish());

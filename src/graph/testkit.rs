@@ -432,6 +432,7 @@ pub fn ensemble() -> FlowGraph {
             voters,
             per_voter: 3,
             strategy: Strategy::AtLeast(4),
+            until: None,
         },
     );
     b.close_section();

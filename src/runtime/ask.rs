@@ -156,9 +156,9 @@ pub(crate) async fn ask(
         }
         Sampling::Vote {
             n,
+            strategy,
             until: Some(until),
-            ..
-        } => Box::pin(adaptive_vote(env, r, *n, *until, span)).await,
+        } => Box::pin(adaptive_vote(env, r, *n, strategy, *until, span)).await,
         Sampling::Vote {
             n,
             strategy,
@@ -312,13 +312,13 @@ async fn vote<'a>(
     )))
 }
 
-/// `vote up to N by majority until P`: samples launched in waves in sample
-/// order (`Adaptive::wave`), each wave within the model's `concurrency`,
-/// fed to the stopping rule in sample order whatever order they arrive in.
+/// `vote up to N by majority until P` (or `by at_least K`) on one `ask`:
+/// samples in sample order, waves within the model's `concurrency`.
 async fn adaptive_vote(
     env: &Env<'_>,
     r: &Rendered<'_>,
     cap: u32,
+    strategy: &Strategy,
     until: f64,
     span: Span,
 ) -> Result<Called<Value>, RunError> {
@@ -331,30 +331,120 @@ async fn adaptive_vote(
         .and_then(|m| m.options.concurrency)
         .map(|c| usize::try_from(c).unwrap_or(usize::MAX));
     let total = usize::try_from(cap).unwrap_or(usize::MAX);
-    let mut adaptive = Adaptive::new(total, until);
-    // Samples launched, and those whose reply (or failure) came back.
+    let pool = Pool {
+        models: vec![model; total],
+        round: 1,
+        concurrency,
+    };
+    adaptive_pool(env, pool, strategy, until, span, |i| {
+        let index = u32::try_from(i).unwrap_or(u32::MAX);
+        let ix = SampleIx {
+            index,
+            of: cap,
+            voter: None,
+        };
+        (ix, sample(env, r, index, Some(ix), Becomes::Value))
+    })
+    .await
+}
+
+/// `section < ... > vote up to N by S until P`: the members are pooled in
+/// rounds, one sample of each member in member order per round (pooled
+/// index `round * members + member`), so any prefix the rule reads has
+/// heard every member about equally; waves are whole rounds.
+pub(crate) async fn adaptive_ensemble(
+    env: &Env<'_>,
+    rendered: &[Rendered<'_>],
+    per_voter: u32,
+    strategy: &Strategy,
+    until: f64,
+    span: Span,
+) -> Result<Called<Value>, RunError> {
+    let members = rendered.len().max(1);
+    let total = members.saturating_mul(usize::try_from(per_voter).unwrap_or(usize::MAX));
+    let of = u32::try_from(total).unwrap_or(u32::MAX);
+    let pool = Pool {
+        models: (0..total)
+            .map(|i| {
+                rendered
+                    .get(i % members)
+                    .map_or("", |r| r.call.model.as_str())
+            })
+            .collect(),
+        round: members,
+        concurrency: None,
+    };
+    let Some(first) = rendered.first() else {
+        return Err(RunError::internal(format!(
+            "the section vote for `{}` has no members",
+            env.binding
+        )));
+    };
+    adaptive_pool(env, pool, strategy, until, span, |i| {
+        let r = rendered.get(i % members).unwrap_or(first);
+        let nth = u32::try_from(i / members).unwrap_or(u32::MAX);
+        let ix = SampleIx {
+            index: u32::try_from(i).unwrap_or(u32::MAX),
+            of,
+            voter: Some(u32::try_from(i % members).unwrap_or(u32::MAX)),
+        };
+        (ix, sample(env, r, nth, Some(ix), Becomes::Value))
+    })
+    .await
+}
+
+/// Who the samples of an adaptive vote go to.
+struct Pool<'a> {
+    /// The model of each pooled sample, in sample order (the cap is its length).
+    models: Vec<&'a str>,
+    /// Waves are whole multiples of this many samples (a section's members).
+    round: usize,
+    /// The most samples a wave may launch at once.
+    concurrency: Option<usize>,
+}
+
+/// The adaptive loop: waves launched in sample order (`Adaptive::wave`),
+/// fed to the stopping rule in sample order whatever order they arrive in;
+/// `launch(i)` starts pooled sample `i`.
+async fn adaptive_pool<'a>(
+    env: &Env<'_>,
+    pool: Pool<'_>,
+    strategy: &Strategy,
+    until: f64,
+    span: Span,
+    launch: impl Fn(usize) -> (SampleIx, BoxFuture<'a, Result<Called<Value>, CallFailure>>),
+) -> Result<Called<Value>, RunError> {
+    let total = pool.models.len();
+    let Some(mut adaptive) = Adaptive::for_strategy(strategy, total, until) else {
+        // The checker allows `until` on `majority` and `at_least` only.
+        return Err(RunError::internal(format!(
+            "the vote for `{}` is adaptive but by `{strategy}`",
+            env.binding
+        )));
+    };
+    let round = pool.round.max(1);
+    // Samples launched, and whether each one's reply (or failure) came back.
     let mut launched = 0;
-    let mut completed = 0;
+    let mut done = vec![false; total];
     let mut latency = Duration::ZERO;
     loop {
-        let wave = adaptive.wave(launched, concurrency);
+        let wave = adaptive.wave(launched, pool.concurrency);
         if wave == 0 {
             return Err(RunError::internal(format!(
                 "the adaptive vote for `{}` took {launched} samples and stayed undecided",
                 env.binding
             )));
         }
+        let wave = wave
+            .div_ceil(round)
+            .saturating_mul(round)
+            .min(total - launched);
         let start = launched;
         launched += wave;
         let mut pending: FuturesUnordered<_> = (start..launched)
             .map(|i| {
-                let index = u32::try_from(i).unwrap_or(u32::MAX);
-                let ix = SampleIx {
-                    index,
-                    of: cap,
-                    voter: None,
-                };
-                sample(env, r, index, Some(ix), Becomes::Value).map(move |res| (i, ix, res))
+                let (ix, fut) = launch(i);
+                fut.map(move |res| (i, ix, res))
             })
             .collect();
         // Replies past the first one missing wait here, so the rule sees
@@ -364,7 +454,9 @@ async fn adaptive_vote(
         let mut wave_latency = Duration::ZERO;
         let mut decided = None;
         while let Some((i, ix, result)) = pending.next().await {
-            completed += 1;
+            if let Some(d) = done.get_mut(i) {
+                *d = true;
+            }
             let entry = match result {
                 Ok(called) => {
                     wave_latency = wave_latency.max(called.latency);
@@ -373,6 +465,7 @@ async fn adaptive_vote(
                 Err(CallFailure::Exhausted(e)) => {
                     let mut site = site(env);
                     site.sample = Some(ix);
+                    let model = pool.models.get(i).copied().unwrap_or_default();
                     env.ctx.record_abstained(&site, model);
                     Err(e.to_string())
                 }
@@ -400,10 +493,9 @@ async fn adaptive_vote(
         if let Some(result) = decided {
             // Dropping the rest of the wave cancels it.
             drop(pending);
-            env.ctx.record_saved(
-                env.binding,
-                std::iter::repeat_n(model, total.saturating_sub(completed)),
-            );
+            let unfinished = pool.models.iter().zip(&done).filter(|(_, d)| !**d);
+            env.ctx
+                .record_saved(env.binding, unfinished.map(|(m, _)| *m));
             let agreement = adaptive.agreement();
             env.ctx.emit(|| RunEvent::VoteDecided {
                 node: env.binding.to_string(),

@@ -73,14 +73,25 @@ pub(crate) async fn execute(
             voters,
             per_voter,
             strategy,
+            until,
         } => {
             // Boxed: an ensemble's state is ~2 KB, and unboxed it would make
             // every node's future that large, ensemble or not.
             let rendered = try_join_all(voters.iter().map(|c| render_call(&env, c))).await?;
-            let called = Box::pin(ask::ensemble(
-                &env, &rendered, *per_voter, strategy, node.span,
-            ))
-            .await?;
+            let called = match until {
+                None => {
+                    Box::pin(ask::ensemble(
+                        &env, &rendered, *per_voter, strategy, node.span,
+                    ))
+                    .await?
+                }
+                Some(p) => {
+                    Box::pin(ask::adaptive_ensemble(
+                        &env, &rendered, *per_voter, strategy, *p, node.span,
+                    ))
+                    .await?
+                }
+            };
             env.observe_latency(called.latency);
             called.value
         }

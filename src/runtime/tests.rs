@@ -1085,6 +1085,77 @@ async fn adaptive_results_do_not_depend_on_latencies() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_adaptive_at_least_vote_stops_once_k_is_confidently_out_of_reach() {
+    let mut g = G::new();
+    g.model("m", ModelOptions::default());
+    let mut c = call("m", vec![P::L("question")]);
+    c.parse_as = Type::Bool;
+    let v = g.ask(
+        "v",
+        c,
+        Sampling::Vote {
+            n: 9,
+            strategy: Strategy::AtLeast(3),
+            until: Some(0.9),
+        },
+    );
+    g.output("o", node(v));
+    let p = TestProvider::reply("no", 10);
+    let r = run_with(g.build(), &[("m", p.clone())], quick_options()).await;
+    assert_eq!(out(&r, "o"), Value::Bool(false));
+    // Four no make three yes among the five left unlikely enough (21/252),
+    // where a vote of exactly nine waits for seven.
+    let v = &r.stats.votes[0];
+    assert_eq!((v.answered, v.winner, v.cap), (4, 4, 9));
+    assert_eq!(r.stats.calls, u64::try_from(v.launched).unwrap_or(0));
+    assert!(v.launched <= 9);
+    assert_eq!(r.stats.saved, 9 - u64::try_from(v.launched).unwrap_or(0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_adaptive_section_vote_pools_its_members_round_by_round() {
+    let mut g = G::new();
+    model(&mut g, "a");
+    model(&mut g, "b");
+    model(&mut g, "c");
+    let v = g.add(
+        "v",
+        NodeKind::Ensemble {
+            voters: vec![
+                call("a", vec![P::L("one")]),
+                call("b", vec![P::L("two")]),
+                call("c", vec![P::L("three")]),
+            ],
+            per_voter: 10,
+            strategy: Strategy::Majority,
+            until: Some(0.95),
+        },
+        Type::Text,
+    );
+    g.output("o", node(v));
+    // `c` dissents on its first sample only; the rest agree.
+    let pa = TestProvider::reply("x", 30);
+    let pb = TestProvider::reply("x", 10);
+    let pc = TestProvider::new(|req| ok(if req.sample == 0 { "y" } else { "x" }, 20));
+    let r = run_with(
+        g.build(),
+        &[("a", pa.clone()), ("b", pb.clone()), ("c", pc.clone())],
+        quick_options(),
+    )
+    .await;
+    assert_eq!(out(&r, "o"), t("x"));
+    // Pooled a0 b0 c0 a1 b1 c1 ...: the first wave (four agreeing samples
+    // could reach 0.95) is rounded up to two whole rounds; 5–1 after it is
+    // only 0.9375, and one more agreeing sample (6–1, 0.965) could decide,
+    // so the second wave is one more round. The rule stops at a2, the 7th
+    // sample in pool order, though b2 and c2 (faster) are already in.
+    assert_eq!((pa.started(), pb.started(), pc.started()), (3, 3, 3));
+    let v = &r.stats.votes[0];
+    assert_eq!((v.answered, v.winner, v.launched, v.cap), (7, 6, 9, 30));
+    assert_eq!(r.stats.saved, 21);
+}
+
+#[tokio::test(start_paused = true)]
 async fn majority_decides_early_and_cancels_samples_in_flight() {
     let graph = vote_graph(5, Strategy::Majority, Type::Text, None);
     // Sample i answers after 10 * (i + 1) ms; all say the same.
@@ -1280,6 +1351,7 @@ async fn ensemble_pools_voters_in_voter_sample_order() {
             voters: vec![c1, c2],
             per_voter: 2,
             strategy: Strategy::AtLeast(3),
+            until: None,
         },
         Type::Bool,
     );

@@ -19,6 +19,15 @@
 //!   the Gamma(k, 1) density and distribution function, integrated
 //!   numerically (no random draws, so a vote never depends on a seed).
 //!
+//! A second rule, [`Rule::FullVote`], asks the question the full vote
+//! poses instead: how likely it is that taking every remaining sample would
+//! leave the leader ahead. It is the posterior predictive of the same
+//! Beta/Dirichlet posterior over the `r = N - n` samples left (a
+//! Beta-Binomial or Dirichlet-Multinomial), computed exactly by convolution
+//! (`full_vote_confidence`); at `P = 1` it is exactly the decided-early rule.
+//! `until P` uses the paper's rule; the bench measures both
+//! (docs/benchmarks.md, "Vote quality against cost").
+//!
 //! The vote stops at the first sample (in sample order) after which the
 //! confidence is at least `P`, or the exact rule decides, or at the cap;
 //! with the cap reached the result is the full vote's. Because the decision
@@ -132,7 +141,171 @@ pub fn confident(counts: &[usize], until: f64) -> bool {
             .iter()
             .map(|&v| 1.0 - beta_confidence(v1, v))
             .sum::<f64>();
-    lower >= until || dirichlet_confidence(&sorted) >= until
+    lower >= until || dirichlet_memo(&sorted) >= until
+}
+
+/// `P(the leader is still ahead after the remaining samples)`, under the
+/// posterior predictive of `Dirichlet(v + 1)`: the Dirichlet-Multinomial
+/// over `remaining` more samples (the Beta-Binomial with one rival).
+/// `rivals` are `(count, wins_ties)`: a rival seen before the leader wins a
+/// tie, as in the full vote (ties go to the first in sample order). No rival
+/// seen counts as one at 0 that loses ties, as the Beta rule does.
+///
+/// With `a_i = v_i + 1`, `A = Σ a_i` and future counts `x_i` summing to `r`,
+/// `P(x) = Π C(a_i + x_i − 1, x_i) / C(A + r − 1, r)`; the sum over the `x`
+/// that leave the leader ahead is, for each leader count `x_1`, one
+/// coefficient of the product of the rivals' truncated series, so the cost
+/// is `O(m r³)` for `m` answers and no random draws are involved.
+pub fn full_vote_confidence(leader: usize, rivals: &[(usize, bool)], remaining: usize) -> f64 {
+    let phantom = [(0, false)];
+    let rivals = if rivals.is_empty() {
+        &phantom[..]
+    } else {
+        rivals
+    };
+    let ahead = |l: usize, v: usize, wins_ties: bool| l > v || (l == v && !wins_ties);
+    if remaining == 0 {
+        return f64::from(u8::from(rivals.iter().all(|&(v, t)| ahead(leader, v, t))));
+    }
+    let r = remaining;
+    // series(a)[x] = C(a + x − 1, x), the weight of x more answers.
+    let series = |a: f64| {
+        let mut w = vec![1.0; r + 1];
+        for x in 1..=r {
+            w[x] = w[x - 1] * (a + x as f64 - 1.0) / x as f64;
+        }
+        w
+    };
+    let lead = series((leader + 1) as f64);
+    let weights: Vec<Vec<f64>> = rivals
+        .iter()
+        .map(|&(v, _)| series((v + 1) as f64))
+        .collect();
+    let alpha: f64 = (leader + 1) as f64 + rivals.iter().map(|&(v, _)| (v + 1) as f64).sum::<f64>();
+    // C(A + r − 1, r): the total weight of every way the r samples can fall.
+    let total = (1..=r).fold(1.0, |z, x| z * (alpha + x as f64 - 1.0) / x as f64);
+    let mut sum = 0.0;
+    'leader: for (x1, w1) in lead.iter().enumerate() {
+        let final_lead = leader + x1;
+        let rest = r - x1;
+        let mut poly = vec![0.0; rest + 1];
+        poly[0] = 1.0;
+        for (&(v, wins_ties), w) in rivals.iter().zip(&weights) {
+            // The most this rival may gain and stay behind.
+            let Some(most) = (final_lead + usize::from(!wins_ties)).checked_sub(v + 1) else {
+                continue 'leader;
+            };
+            let most = most.min(rest);
+            let mut next = vec![0.0; rest + 1];
+            for (d, &c) in poly.iter().enumerate() {
+                if c == 0.0 {
+                    continue;
+                }
+                for (x, &wx) in w.iter().enumerate().take(most.min(rest - d) + 1) {
+                    next[d + x] += c * wx;
+                }
+            }
+            poly = next;
+        }
+        sum += w1 * poly[rest];
+    }
+    (sum / total).clamp(0.0, 1.0)
+}
+
+/// `P(at least k of the samples say yes)` once the `remaining` are in, with
+/// `yes` and `no` so far: the Beta-Binomial tail of the posterior
+/// predictive, `Σ_{x ≥ k − yes} C(yes + x, x) C(no + r − x, r − x) / C(yes +
+/// no + r + 1, r)` (a uniform prior on the share of yes).
+pub fn at_least_confidence(yes: usize, no: usize, remaining: usize, k: usize) -> f64 {
+    let Some(need) = k.checked_sub(yes).filter(|&n| n > 0) else {
+        return 1.0;
+    };
+    let r = remaining;
+    if need > r {
+        return 0.0;
+    }
+    let series = |a: usize| {
+        let mut w = vec![1.0; r + 1];
+        for x in 1..=r {
+            w[x] = w[x - 1] * (a + x) as f64 / x as f64;
+        }
+        w
+    };
+    let (wy, wn) = (series(yes), series(no));
+    let total = (1..=r).fold(1.0, |z, x| z * (yes + no + 1 + x) as f64 / x as f64);
+    let sum: f64 = (need..=r).map(|x| wy[x] * wn[r - x]).sum();
+    (sum / total).clamp(0.0, 1.0)
+}
+
+fn at_least_memo(yes: usize, no: usize, remaining: usize, k: usize) -> f64 {
+    // Tag 2: the at_least rule.
+    let key = vec![2, key_u32(yes), key_u32(no), key_u32(remaining), key_u32(k)];
+    memo::get_or(key, || at_least_confidence(yes, no, remaining, k))
+}
+
+/// Which question `until P` puts to the answers so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// Adaptive-Consistency's: is the leader the model's most frequent
+    /// answer? The Beta rule for two answers, the Dirichlet rule for more.
+    Leader,
+    /// Would the full vote of `N` give the leader? The posterior predictive
+    /// over the samples left ([`full_vote_confidence`]).
+    FullVote,
+}
+
+/// Memoised confidences: a vote asks about the same few count vectors over
+/// and over (every wave sizes itself by trying counts ahead), and so do the
+/// votes of a batch. Bounded, so a long-lived server cannot grow it forever.
+mod memo {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+
+    const LIMIT: usize = 1 << 16;
+
+    thread_local! {
+        static TABLE: RefCell<HashMap<Vec<u32>, f64>> = RefCell::new(HashMap::new());
+    }
+
+    /// `compute()` for `key`, from the table when it is there.
+    pub fn get_or(key: Vec<u32>, compute: impl FnOnce() -> f64) -> f64 {
+        if let Some(v) = TABLE.with(|t| t.borrow().get(&key).copied()) {
+            return v;
+        }
+        let v = compute();
+        TABLE.with(|t| {
+            let mut t = t.borrow_mut();
+            if t.len() >= LIMIT {
+                t.clear();
+            }
+            t.insert(key, v);
+        });
+        v
+    }
+}
+
+fn key_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// [`dirichlet_confidence`] of counts sorted largest first, memoised.
+fn dirichlet_memo(sorted: &[usize]) -> f64 {
+    // Tag 0: the Dirichlet rule.
+    let key = std::iter::once(0)
+        .chain(sorted.iter().map(|&c| key_u32(c)))
+        .collect();
+    memo::get_or(key, || dirichlet_confidence(sorted))
+}
+
+/// [`full_vote_confidence`] with the rivals sorted, memoised.
+fn full_vote_memo(leader: usize, rivals: &mut [(usize, bool)], remaining: usize) -> f64 {
+    rivals.sort_unstable();
+    // Tag 1: the full-vote rule.
+    let key = [1, key_u32(leader), key_u32(remaining)]
+        .into_iter()
+        .chain(rivals.iter().map(|&(v, t)| key_u32(v) * 2 + u32::from(t)))
+        .collect();
+    memo::get_or(key, || full_vote_confidence(leader, rivals, remaining))
 }
 
 /// `P(Gamma(k, 1) ≤ x)` for a whole `k ≥ 1`: one minus the Poisson(x)
@@ -196,11 +369,21 @@ impl Agreement {
     }
 }
 
-/// An adaptive `majority` vote fed in sample order: the exact rule over the
-/// cap, and the confidence rule over the samples so far.
+/// What an adaptive vote decides: the most frequent answer, or whether at
+/// least `K` samples say yes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Majority,
+    AtLeast(usize),
+}
+
+/// An adaptive `majority` or `at_least K` vote fed in sample order: the
+/// exact rule over the cap, and the confidence rule over the samples so far.
 pub struct Adaptive {
     tally: Tally,
+    kind: Kind,
     until: f64,
+    rule: Rule,
     cap: usize,
     /// Each answer's canonical key → (count, its first value in sample order).
     groups: HashMap<String, (usize, usize, Value)>,
@@ -211,11 +394,46 @@ pub struct Adaptive {
 }
 
 impl Adaptive {
-    /// A vote of at most `cap` samples that stops at confidence `until`.
+    /// A majority vote of at most `cap` samples that stops at confidence
+    /// `until`, by the paper's rule.
     pub fn new(cap: usize, until: f64) -> Adaptive {
+        Adaptive::with_rule(cap, until, Rule::Leader)
+    }
+
+    /// As [`Adaptive::new`], stopping by `rule`.
+    pub fn with_rule(cap: usize, until: f64, rule: Rule) -> Adaptive {
+        Adaptive::build(Kind::Majority, cap, until, rule)
+    }
+
+    /// The adaptive vote `strategy` asks for: `majority` by the paper's rule,
+    /// `at_least K` by the full-vote rule (the only one that asks about a
+    /// count); `None` for a strategy that cannot stop once confident.
+    pub fn for_strategy(strategy: &Strategy, cap: usize, until: f64) -> Option<Adaptive> {
+        match strategy {
+            Strategy::Majority => Some(Adaptive::new(cap, until)),
+            Strategy::AtLeast(k) => {
+                let k = usize::try_from(*k).unwrap_or(usize::MAX);
+                Some(Adaptive::build(
+                    Kind::AtLeast(k),
+                    cap,
+                    until,
+                    Rule::FullVote,
+                ))
+            }
+            _ => None,
+        }
+    }
+
+    fn build(kind: Kind, cap: usize, until: f64, rule: Rule) -> Adaptive {
+        let strategy = match kind {
+            Kind::Majority => Strategy::Majority,
+            Kind::AtLeast(k) => Strategy::AtLeast(u32::try_from(k).unwrap_or(u32::MAX)),
+        };
         Adaptive {
-            tally: Tally::new(Strategy::Majority, cap),
+            tally: Tally::new(strategy, cap),
+            kind,
             until,
+            rule,
             cap,
             groups: HashMap::new(),
             used: 0,
@@ -256,8 +474,8 @@ impl Adaptive {
 
     fn settle(&mut self, exact: Outcome) -> Outcome {
         let outcome = match exact {
-            Outcome::Pending if self.confident() => match self.leader() {
-                Some((_, _, value)) => Outcome::Decided(Ok(value.clone())),
+            Outcome::Pending => match self.verdict(0, Lean::Leader) {
+                Some(value) => Outcome::Decided(Ok(value)),
                 None => Outcome::Pending,
             },
             other => other,
@@ -272,8 +490,73 @@ impl Adaptive {
         self.groups.values().map(|g| g.0).collect()
     }
 
+    #[cfg(test)]
     fn confident(&self) -> bool {
-        confident(&self.counts(), self.until)
+        self.verdict(0, Lean::Leader).is_some()
+    }
+
+    /// Samples answering `value` so far.
+    fn count_of(&self, value: &Value) -> usize {
+        self.groups.get(&vote_key(value)).map_or(0, |g| g.0)
+    }
+
+    /// What the rule decides were `extra` more samples to lean as `lean`
+    /// says (0 for the samples as they are), or `None` if it decides nothing.
+    fn verdict(&self, extra: usize, lean: Lean) -> Option<Value> {
+        if self.until >= 1.0 {
+            // `until 1` asks for certainty: only the exact rule gives it.
+            return None;
+        }
+        let remaining = self.cap.checked_sub(self.used + extra)?;
+        match self.kind {
+            Kind::Majority => {
+                let met = match self.rule {
+                    Rule::Leader => {
+                        let mut counts = self.counts();
+                        counts.sort_unstable_by(|a, b| b.cmp(a));
+                        match counts.first_mut() {
+                            Some(c) => *c += extra,
+                            None => counts.push(extra),
+                        }
+                        confident(&counts, self.until)
+                    }
+                    Rule::FullVote => {
+                        let (leader, first) = self.leader().map_or((0, usize::MAX), |g| (g.0, g.1));
+                        let mut rivals: Vec<(usize, bool)> = self
+                            .groups
+                            .values()
+                            .filter(|g| g.1 != first)
+                            .map(|g| (g.0, g.1 < first))
+                            .collect();
+                        leader + extra > 0
+                            && full_vote_memo(leader + extra, &mut rivals, remaining) >= self.until
+                    }
+                };
+                // Only the samples as they are have a leader to return;
+                // trying counts ahead only asks whether it would stop.
+                let value = self.leader().map_or(Value::Bool(true), |g| g.2.clone());
+                met.then_some(value)
+            }
+            Kind::AtLeast(k) => {
+                let (mut yes, mut no) = (
+                    self.count_of(&Value::Bool(true)),
+                    self.count_of(&Value::Bool(false)),
+                );
+                match lean {
+                    Lean::Yes => yes += extra,
+                    Lean::No => no += extra,
+                    Lean::Leader => {}
+                }
+                let p = at_least_memo(yes, no, remaining, k);
+                if p >= self.until {
+                    Some(Value::Bool(true))
+                } else if p <= 1.0 - self.until {
+                    Some(Value::Bool(false))
+                } else {
+                    None
+                }
+            }
+        }
     }
 
     /// The most frequent answer, ties to the first in sample order.
@@ -288,49 +571,79 @@ impl Adaptive {
         self.used
     }
 
-    /// How decided the vote is now (final once it is decided).
+    /// How decided the vote is now (final once it is decided): `winner`
+    /// counts the answers equal to the result, or to the leader before.
     pub fn agreement(&self) -> Agreement {
+        let winner = match &self.decided {
+            Some(Outcome::Decided(Ok(value))) => self.count_of(value),
+            _ => self.leader().map_or(0, |g| g.0),
+        };
         Agreement {
             answered: self.used - self.abstained,
             abstained: self.abstained,
-            winner: self.leader().map_or(0, |g| g.0),
+            winner,
             cap: self.cap,
         }
     }
 
     /// How many more samples to launch now that `launched` have been (all
     /// of them in): the fewest that could decide the vote from here, were
-    /// they all to agree with the leader, and never more than the cap leaves
-    /// or `concurrency` allows. 0 once decided or at the cap.
+    /// they all to agree (with the leader; for `at_least`, all yes or all
+    /// no, whichever decides sooner), and never more than the cap leaves or
+    /// `concurrency` allows. 0 once decided or at the cap.
     pub fn wave(&self, launched: usize, concurrency: Option<usize>) -> usize {
         if self.decided.is_some() || launched >= self.cap {
             return 0;
         }
         let left = self.cap - launched;
-        let mut counts = self.counts();
-        counts.sort_unstable_by(|a, b| b.cmp(a));
-        if counts.is_empty() {
-            counts.push(0);
-        }
-        let v2 = counts.get(1).copied().unwrap_or(0);
-        // The exact rule: the leader out of reach of the runner-up given
-        // everything the cap leaves.
-        let exact = (1..=left)
-            .find(|&d| counts[0] + d > v2 + (left - d))
-            .unwrap_or(left);
-        let mut need = exact;
-        if self.until < 1.0 {
-            for d in 1..exact {
-                counts[0] += 1;
-                if confident(&counts, self.until) {
-                    need = d;
-                    break;
-                }
+        // What the exact rule needs, were every new sample to agree.
+        let (exact, leans): (usize, &[Lean]) = match self.kind {
+            Kind::Majority => {
+                let mut counts = self.counts();
+                counts.sort_unstable_by(|a, b| b.cmp(a));
+                let v1 = counts.first().copied().unwrap_or(0);
+                let v2 = counts.get(1).copied().unwrap_or(0);
+                // The leader out of reach of the runner-up given everything
+                // the cap leaves.
+                let exact = (1..=left)
+                    .find(|&d| v1 + d > v2 + (left - d))
+                    .unwrap_or(left);
+                (exact, &[Lean::Leader])
             }
-        }
-        need.clamp(1, left)
-            .min(concurrency.unwrap_or(usize::MAX).max(1))
+            Kind::AtLeast(k) => {
+                let yes = self.count_of(&Value::Bool(true));
+                // K yes, or K out of reach even had the abstentions said yes.
+                let to_yes = k.saturating_sub(yes);
+                let to_no = (yes + self.abstained + left + 1).saturating_sub(k);
+                (to_yes.min(to_no), &[Lean::Yes, Lean::No])
+            }
+        };
+        let exact = exact.clamp(1, left);
+        let need = (1..exact)
+            .find(|&d| {
+                leans
+                    .iter()
+                    .any(|&lean| self.verdict_ahead(launched, d, lean))
+            })
+            .unwrap_or(exact);
+        need.min(concurrency.unwrap_or(usize::MAX).max(1))
     }
+
+    /// [`Adaptive::verdict`] with `d` more samples after the `launched`.
+    fn verdict_ahead(&self, launched: usize, d: usize, lean: Lean) -> bool {
+        // Samples launched but not in yet count as still to come.
+        let extra = d + launched.saturating_sub(self.used);
+        self.verdict(extra, lean).is_some()
+    }
+}
+
+/// Which way the samples tried ahead of a wave go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lean {
+    /// With the leader (majority), or as they are (extra = 0).
+    Leader,
+    Yes,
+    No,
 }
 
 #[cfg(test)]
@@ -386,6 +699,123 @@ mod tests {
         let d = dirichlet_confidence(&[8, 1, 1]);
         let beta = beta_confidence(8, 1);
         assert!(d < beta && d > 1.0 - 2.0 * (1.0 - beta), "{d}");
+    }
+
+    #[test]
+    fn full_vote_rule_on_known_counts() {
+        // One sample left, a rival seen first: the leader must get it, at
+        // its predictive share a1 / A = 2 / 4.
+        assert!(close(full_vote_confidence(1, &[(1, true)], 1), 0.5));
+        // Beta-Binomial, leader 2 against an earlier 1, two left: only
+        // both going to the rival loses, weight C(2, 0) C(3, 2) / C(6, 2).
+        assert!(close(full_vote_confidence(2, &[(1, true)], 2), 0.8));
+        // A rival seen later loses ties: 1–1 with nothing left is the leader's.
+        assert!(close(full_vote_confidence(1, &[(1, false)], 0), 1.0));
+        assert!(close(full_vote_confidence(1, &[(1, true)], 0), 0.0));
+        // Out of reach is certain; a single answer seen has a rival at 0.
+        assert!(close(full_vote_confidence(5, &[(1, true)], 3), 1.0));
+        assert!(close(full_vote_confidence(3, &[], 2), 1.0));
+        assert!(full_vote_confidence(3, &[], 30) < full_vote_confidence(3, &[], 10));
+    }
+
+    /// The Dirichlet-Multinomial probability of future counts `x`, from the
+    /// Gamma-function formula `r!/Πx_i! · Γ(A)/Γ(A+r) · Π Γ(a_i+x_i)/Γ(a_i)`.
+    fn dirichlet_multinomial(a: &[usize], x: &[usize]) -> f64 {
+        let lf = ln_factorial;
+        let (big_a, r): (usize, usize) = (a.iter().sum(), x.iter().sum());
+        let mut ln = lf(r) + lf(big_a - 1) - lf(big_a + r - 1);
+        for (&ai, &xi) in a.iter().zip(x) {
+            ln += lf(ai + xi - 1) - lf(ai - 1) - lf(xi);
+        }
+        ln.exp()
+    }
+
+    #[test]
+    fn full_vote_rule_matches_the_dirichlet_multinomial_enumerated() {
+        for (leader, rivals, r) in [
+            (4, vec![(2, true), (1, false)], 6),
+            (3, vec![(3, false), (1, true)], 5),
+            (6, vec![(2, false), (2, true)], 9),
+        ] {
+            let a: Vec<usize> = std::iter::once(leader + 1)
+                .chain(rivals.iter().map(|&(v, _)| v + 1))
+                .collect();
+            let mut expected = 0.0;
+            for x1 in 0..=r {
+                for x2 in 0..=r - x1 {
+                    let x3 = r - x1 - x2;
+                    let l = leader + x1;
+                    let ahead = |v: usize, t: bool| l > v || (l == v && !t);
+                    if ahead(rivals[0].0 + x2, rivals[0].1) && ahead(rivals[1].0 + x3, rivals[1].1)
+                    {
+                        expected += dirichlet_multinomial(&a, &[x1, x2, x3]);
+                    }
+                }
+            }
+            let got = full_vote_confidence(leader, &rivals, r);
+            assert!(
+                close(got, expected),
+                "{leader} {rivals:?} {r}: {got} vs {expected}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_full_vote_rule_stops_where_the_leader_rule_does_not() {
+        // Near the cap a lead is safe that says little about the model.
+        let mut a = Adaptive::with_rule(13, 0.95, Rule::FullVote);
+        let mut b = Adaptive::new(13, 0.95);
+        for v in ["a", "b", "a", "b", "a", "a", "b", "a", "a"] {
+            a.record(t(v));
+            assert_eq!(b.record(t(v)), Outcome::Pending);
+        }
+        // 6–3 with four left: only all four going to the rival overturns
+        // it, predictive weight C(7, 4) / C(14, 4) = 35 / 1001; the Beta
+        // rule says P(Bin(10, 1/2) ≤ 6) = 848 / 1024.
+        assert!(close(
+            full_vote_confidence(6, &[(3, false)], 4),
+            1.0 - 35.0 / 1001.0
+        ));
+        assert!(close(confidence(&[6, 3]), 848.0 / 1024.0));
+        assert_eq!(a.record(t("a")), Outcome::Decided(Ok(t("a"))));
+        assert!(a.used() <= 9, "{}", a.used());
+        assert!(!b.confident());
+    }
+
+    #[test]
+    fn at_least_rule_is_the_beta_binomial_tail() {
+        // One sample left, nothing seen: a coin toss.
+        assert!(close(at_least_confidence(0, 0, 1, 1), 0.5));
+        // One yes, two left, two needed: 1 − P(both no) = 1 − E[(1 − p)²]
+        // under Beta(2, 1) = 1 − 1/6.
+        assert!(close(at_least_confidence(1, 0, 2, 2), 5.0 / 6.0));
+        // Four no, five left, three needed: (15 + 5 + 1) / C(10, 5).
+        assert!(close(at_least_confidence(0, 4, 5, 3), 21.0 / 252.0));
+        assert!(close(at_least_confidence(3, 9, 0, 3), 1.0));
+        assert!(close(at_least_confidence(0, 0, 2, 3), 0.0));
+    }
+
+    #[test]
+    fn an_adaptive_at_least_vote_stops_once_the_count_is_confidently_out_of_reach() {
+        let b = Value::Bool;
+        let Some(mut a) = Adaptive::for_strategy(&Strategy::AtLeast(3), 9, 0.9) else {
+            panic!("at_least is adaptive");
+        };
+        // Three no: P(three yes among the six left) = 35 / 210 > 0.1.
+        for _ in 0..3 {
+            assert_eq!(a.record(b(false)), Outcome::Pending);
+        }
+        // Four: 21 / 252 ≤ 0.1, where the exact rule would wait for seven.
+        assert_eq!(a.record(b(false)), Outcome::Decided(Ok(b(false))));
+        assert_eq!(a.agreement().winner, 4);
+        // Yes three times is certain, as in a vote of exactly 9.
+        let Some(mut a) = Adaptive::for_strategy(&Strategy::AtLeast(3), 9, 0.9) else {
+            panic!("at_least is adaptive");
+        };
+        a.record(b(true));
+        a.record(b(true));
+        assert_eq!(a.record(b(true)), Outcome::Decided(Ok(b(true))));
+        assert!(Adaptive::for_strategy(&Strategy::Mean, 9, 0.9).is_none());
     }
 
     #[test]
@@ -467,9 +897,11 @@ mod tests {
         fn at_the_cap_the_result_is_the_full_votes(
             answers in proptest::collection::vec(0u8..4, 1..30),
             until in 0.6f64..0.999,
+            full_vote_rule in proptest::bool::ANY,
         ) {
             let values: Vec<Value> = answers.iter().map(|a| t(&format!("v{a}"))).collect();
-            let mut adaptive = Adaptive::new(values.len(), until);
+            let rule = if full_vote_rule { Rule::FullVote } else { Rule::Leader };
+            let mut adaptive = Adaptive::with_rule(values.len(), until, rule);
             let mut outcome = Outcome::Pending;
             for v in &values {
                 outcome = adaptive.record(v.clone());
@@ -484,8 +916,48 @@ mod tests {
                 // Stopped early: only ever on a confident or certain leader.
                 let counts = adaptive.counts();
                 proptest::prop_assert!(
-                    confident(&counts, until) || outcome == full
+                    adaptive.confident() || outcome == full,
+                    "{:?}", counts
                 );
+            }
+        }
+
+        /// With the cap reached, an adaptive `at_least` is the full vote;
+        /// stopped early, it stopped on a confident count.
+        #[test]
+        fn at_least_at_the_cap_is_the_full_vote(
+            answers in proptest::collection::vec(proptest::bool::ANY, 1..30),
+            k in 1usize..20,
+            until in 0.6f64..0.999,
+            concurrency in 1usize..8,
+        ) {
+            let cap = answers.len();
+            let strategy = Strategy::AtLeast(u32::try_from(k).unwrap_or(u32::MAX));
+            let Some(mut adaptive) = Adaptive::for_strategy(&strategy, cap, until) else {
+                return Err(proptest::test_runner::TestCaseError::fail("not adaptive"));
+            };
+            let values: Vec<Value> = answers.iter().map(|&a| Value::Bool(a)).collect();
+            let mut launched = 0;
+            let mut outcome = Outcome::Pending;
+            'waves: loop {
+                let wave = adaptive.wave(launched, Some(concurrency));
+                proptest::prop_assert!(wave <= concurrency && launched + wave <= cap);
+                if wave == 0 {
+                    break;
+                }
+                for v in &values[launched..launched + wave] {
+                    outcome = adaptive.record(v.clone());
+                    if outcome != Outcome::Pending {
+                        break 'waves;
+                    }
+                }
+                launched += wave;
+            }
+            let (full, _) = super::super::in_order(strategy, &values);
+            if adaptive.used() == cap {
+                proptest::prop_assert_eq!(outcome, full);
+            } else {
+                proptest::prop_assert!(outcome != Outcome::Pending);
             }
         }
 
@@ -496,9 +968,11 @@ mod tests {
             answers in proptest::collection::vec(0u8..3, 1..40),
             concurrency in 1usize..8,
             until in 0.6f64..1.0,
+            full_vote_rule in proptest::bool::ANY,
         ) {
             let cap = answers.len();
-            let mut adaptive = Adaptive::new(cap, until);
+            let rule = if full_vote_rule { Rule::FullVote } else { Rule::Leader };
+            let mut adaptive = Adaptive::with_rule(cap, until, rule);
             let mut launched = 0;
             loop {
                 let wave = adaptive.wave(launched, Some(concurrency));

@@ -33,10 +33,12 @@
 pub mod adaptive;
 mod judge;
 mod key;
+mod marks;
 mod strategies;
 
 pub use judge::{JUDGE_UNPARSABLE_HELP, judge_prompt_for, parse_judge_choice};
 pub use key::normalize_text;
+pub use marks::vote_marks;
 
 use key::vote_key;
 

@@ -1,0 +1,58 @@
+//! Votes in the trace: one instant event per vote, at the moment its last
+//! sample came back, carrying what `agreement(x)` reads and, for an
+//! adaptive vote, the samples it launched against its cap. The call slices
+//! show every sample; these marks say how decided the vote was without
+//! counting slices by hand.
+
+use serde_json::{Value as Json, json};
+
+use crate::runtime::error::written_binding;
+use crate::runtime::{TraceEvent, VoteStats};
+
+/// A mark per vote, named `vote: NODE` with the agreement in its args,
+/// placed where the vote's last attempt ended (at 0 when it made none, as a
+/// vote answered wholly from the cache does).
+pub fn vote_marks(trace: &[TraceEvent], votes: &[VoteStats]) -> Vec<Json> {
+    votes
+        .iter()
+        .map(|v| {
+            let at = trace
+                .iter()
+                .filter(|e| !e.site.judge && node_of(e) == v.node)
+                .map(|e| e.start_us + e.dur_us)
+                .max()
+                .unwrap_or(0);
+            let mut args = json!({
+                "answered": v.answered,
+                "abstained": v.abstained,
+                "winner": v.winner,
+                "share": v.share,
+                "launched": v.launched,
+                "cap": v.cap,
+            });
+            if let (Some(until), Some(obj)) = (v.until, args.as_object_mut()) {
+                obj.insert("until".into(), json!(until));
+                obj.insert("saved".into(), json!(v.cap.saturating_sub(v.launched)));
+            }
+            json!({
+                "name": format!("vote: {}", v.node),
+                "cat": "vote",
+                "ph": "i",
+                "s": "p",
+                "ts": at,
+                "pid": 1,
+                "tid": 0,
+                "args": args,
+            })
+        })
+        .collect()
+}
+
+/// The node an attempt belongs to, spelled as `VoteStats::node` is.
+fn node_of(e: &TraceEvent) -> String {
+    let mut node = written_binding(&e.site.binding).to_string();
+    for i in &e.site.items {
+        node.push_str(&format!("[{i}]"));
+    }
+    node
+}
