@@ -7,6 +7,7 @@
 //! batch (unless `--fail-fast`). A batch stopped by Ctrl-C, a crash or a kill
 //! loses no completed call: re-running it answers them from the cache.
 
+mod count;
 mod lines;
 mod rows;
 
@@ -66,7 +67,13 @@ pub(super) fn run(args: &RunArgs, term: &mut Terminal) -> Result<(), Failure> {
     };
     let program = source::load(&args.file, "run it", term)?;
     let src = program.source().clone();
-    let opened = lines::open(rows_path, args.batch.shard).map_err(|e| Failure::run(e, None))?;
+    // Counting the rows is only for the bar, drawn only on a terminal.
+    let bar_shown = {
+        use std::io::IsTerminal;
+        std::io::stderr().is_terminal()
+    };
+    let opened =
+        lines::open(rows_path, args.batch.shard, bar_shown).map_err(|e| Failure::run(e, None))?;
     let share = match args.batch.shard {
         Some(shard) if !args.batch.full_limits => u32::try_from(shard.count).unwrap_or(u32::MAX),
         _ => 1,
@@ -105,6 +112,7 @@ pub(super) fn run(args: &RunArgs, term: &mut Terminal) -> Result<(), Failure> {
         .map(|w| w as usize)
         .unwrap_or_else(|| jobs.saturating_mul(4).max(256));
     let countable = opened.countable;
+    let bar = bar_shown.then(|| progress_bar(opened.rows, ProgressDrawTarget::stderr()));
     // The channel holds a few lines ahead, so a row can start the moment
     // there is room; the window, not the channel, bounds what is held.
     let lines = lines::spawn(opened, jobs.min(window).clamp(16, 1024));
@@ -114,6 +122,7 @@ pub(super) fn run(args: &RunArgs, term: &mut Terminal) -> Result<(), Failure> {
         jobs: jobs.min(window),
         window,
         countable,
+        bar,
     };
     // From here the batch writes its own lines and summary; a failed row is
     // one of them, not a reason for another JSON document.
@@ -218,6 +227,8 @@ struct Batch {
     window: usize,
     /// After a stop, the rest of the file is read only to count its rows.
     countable: bool,
+    /// The progress bar, on a terminal.
+    bar: Option<ProgressBar>,
 }
 
 /// Why one row did not give outputs.
@@ -324,7 +335,7 @@ impl Batch {
             prices: prices(&self.engine.graph().models),
             ..Outcome::default()
         };
-        let bar = progress_bar();
+        let bar = self.bar.clone();
 
         let mut tasks: JoinSet<(usize, Done)> = JoinSet::new();
         let mut done: BTreeMap<usize, Done> = BTreeMap::new();
@@ -546,19 +557,20 @@ impl Batch {
     }
 }
 
-/// Rows are read as they run, so their number is not known up front: the
-/// bar counts rows done and their calls, tokens and cost.
-fn progress_bar() -> Option<ProgressBar> {
-    use std::io::IsTerminal;
-    if !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+/// Rows done of how many, with an ETA, when the rows file was counted
+/// first (a regular file); only rows done when rows come from a pipe or
+/// standard input, whose number is not known until they end. Either way
+/// with the calls, tokens and cost so far.
+fn progress_bar(total: Option<usize>, target: ProgressDrawTarget) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(total.map(|t| t as u64), target);
+    let template = match total {
+        Some(_) => "{spinner} [{elapsed_precise}] {bar:30} rows {pos}/{len}, ETA {eta}  {msg}",
+        None => "{spinner} [{elapsed_precise}] {pos} rows  {msg}",
+    };
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {pos} rows  {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    Some(bar)
+    bar
 }
 
 fn bar_update(bar: &Option<ProgressBar>, finished: usize, o: &Outcome) {
@@ -672,6 +684,7 @@ output r = if q == "slow" then ask slow "S {q}" else ask fast "F {q}"
             jobs: 4,
             window: 4,
             countable: false,
+            bar: None,
         };
         let (tx, rx) = tokio::sync::mpsc::channel(1);
         let sent = Arc::new(AtomicUsize::new(0));
@@ -716,5 +729,100 @@ output r = if q == "slow" then ask slow "S {q}" else ask fast "F {q}"
             .map(|n| n as usize)
             .collect();
         assert_eq!(lines, (1..=100).collect::<Vec<_>>());
+    }
+
+    /// What the bar draws, as a terminal would show it.
+    #[derive(Debug, Clone, Default)]
+    struct Screen(Arc<std::sync::Mutex<String>>);
+
+    impl indicatif::TermLike for Screen {
+        fn width(&self) -> u16 {
+            160
+        }
+        fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn write_line(&self, s: &str) -> std::io::Result<()> {
+            self.write_str(&format!("{s}\n"))
+        }
+        fn write_str(&self, s: &str) -> std::io::Result<()> {
+            self.0.lock().unwrap_or_else(|e| e.into_inner()).push_str(s);
+            Ok(())
+        }
+        fn clear_line(&self) -> std::io::Result<()> {
+            self.write_str("\n")
+        }
+        fn flush(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A rows file is counted before it runs, so the bar shows rows done of
+    /// the total (blank lines are no rows; a shard's total is its slice's)
+    /// and reaches it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn progress_counts_rows_of_the_files_total() {
+        let program = Program::compile(
+            "total.flow",
+            "model m = mock(echo: true)\ninput q: text\noutput r = ask m \"{q}\"\n",
+        )
+        .unwrap_or_else(|_| panic!("compiles"));
+        let engine =
+            Engine::new(&program, EngineOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("rows.jsonl");
+        let mut text = String::new();
+        for i in 1..=30 {
+            if i % 5 == 0 {
+                text.push_str("  \n");
+            } else {
+                text.push_str(&format!("{{\"q\": \"r{i}\"}}\n"));
+            }
+        }
+        std::fs::write(&path, &text).unwrap_or_else(|e| panic!("{e}"));
+        for (shard, total) in [
+            (None, 24),
+            // Lines 11..=20, of which 15 and 20 are blank.
+            (Some(crate::cli::args::Shard { index: 1, count: 3 }), 8),
+        ] {
+            let opened = lines::open(&path, shard, true).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(opened.rows, Some(total), "{shard:?}");
+            let screen = Screen::default();
+            let bar = progress_bar(
+                opened.rows,
+                ProgressDrawTarget::term_like(Box::new(screen.clone())),
+            );
+            let batch = Batch {
+                engine: engine.clone(),
+                fail_fast: false,
+                jobs: 4,
+                window: 8,
+                countable: true,
+                bar: Some(bar.clone()),
+            };
+            let outcome = batch
+                .execute(lines::spawn(opened, 4), &mut Sink::default())
+                .await;
+            assert_eq!((outcome.rows, outcome.ok), (total, total));
+            assert_eq!(bar.length(), Some(total as u64));
+            assert_eq!(bar.position(), total as u64);
+            let drawn = screen.0.lock().map(|s| s.clone()).unwrap_or_default();
+            assert!(
+                drawn.contains(&format!("/{total}, ETA ")) && drawn.contains(" rows "),
+                "{drawn}"
+            );
+        }
+        // Without counting (standard input, or no terminal) there is no total.
+        let opened = lines::open(&path, None, false).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(opened.rows, None);
     }
 }

@@ -38,9 +38,13 @@ pub(super) struct Opened {
     /// A regular file can be read to its end after a stop, to count the
     /// rows not run; standard input might never end.
     pub countable: bool,
+    /// The rows the reader will send, when counted up front.
+    pub rows: Option<usize>,
 }
 
-pub(super) fn open(path: &Path, shard: Option<Shard>) -> Result<Opened, BatchError> {
+/// Opens the rows; with `total`, a regular file is counted first (one
+/// pass, see `count`), so progress can show how many rows there are.
+pub(super) fn open(path: &Path, shard: Option<Shard>, total: bool) -> Result<Opened, BatchError> {
     let label = path.display().to_string();
     let err = |e: std::io::Error| BatchError::Rows {
         path: label.clone(),
@@ -55,18 +59,32 @@ pub(super) fn open(path: &Path, shard: Option<Shard>) -> Result<Opened, BatchErr
             label,
             range: (0, usize::MAX),
             countable: false,
+            rows: None,
         });
     }
     let file = File::open(path).map_err(err)?;
     let countable = file.metadata().map(|m| m.is_file()).unwrap_or(false);
-    let range = match shard {
-        None => (0, usize::MAX),
-        Some(shard) => {
-            if !countable {
-                return Err(BatchError::ShardStdin);
-            }
-            let total = count_lines(File::open(path).map_err(err)?).map_err(err)?;
-            slice(total, shard)
+    if shard.is_some() && !countable {
+        return Err(BatchError::ShardStdin);
+    }
+    let count = |range| super::count::count(File::open(path)?, range);
+    let (range, rows) = match (shard, total && countable) {
+        (None, false) => ((0, usize::MAX), None),
+        (None, true) => {
+            let counted = count((0, usize::MAX)).map_err(err)?;
+            ((0, usize::MAX), Some(counted.rows))
+        }
+        (Some(shard), want) => {
+            // The bounds need the whole file's lines before its rows can
+            // be counted in them: a second pass, only for a bar to show.
+            let lines = count((0, 0)).map_err(err)?.lines;
+            let range = slice(lines, shard);
+            let rows = if want {
+                Some(count(range).map_err(err)?.rows)
+            } else {
+                None
+            };
+            (range, rows)
         }
     };
     Ok(Opened {
@@ -74,6 +92,7 @@ pub(super) fn open(path: &Path, shard: Option<Shard>) -> Result<Opened, BatchErr
         label,
         range,
         countable,
+        rows,
     })
 }
 
@@ -91,21 +110,23 @@ pub(super) fn slice(total: usize, shard: Shard) -> (usize, usize) {
 
 /// Physical lines, as the reader numbers them: a final line without a
 /// newline counts, a final newline does not start another.
-fn count_lines(mut file: File) -> std::io::Result<usize> {
-    let mut buf = vec![0u8; 1 << 16];
-    let (mut lines, mut last) = (0usize, b'\n');
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        let chunk = buf.get(..n).unwrap_or_default();
-        lines += chunk.iter().filter(|&&b| b == b'\n').count();
-        last = chunk.last().copied().unwrap_or(last);
-    }
-    Ok(lines + usize::from(last != b'\n'))
+#[cfg(test)]
+fn count_lines(file: File) -> std::io::Result<usize> {
+    super::count::count(file, (0, 0)).map(|c| c.lines)
+}
+
+#[cfg(test)]
+pub(super) fn read_for_tests(
+    text: &[u8],
+    range: (usize, usize),
+    tx: &mpsc::Sender<Result<RawLine, BatchError>>,
+) {
+    read(
+        Box::new(std::io::Cursor::new(text.to_vec())),
+        "t",
+        range,
+        tx,
+    );
 }
 
 /// Starts the reader thread; `capacity` lines wait in the channel at most.
