@@ -155,3 +155,36 @@ fn a_rerun_picks_up_the_batch_a_stopped_run_left() {
     assert_eq!(server.batches().len(), 2);
     assert_eq!(server.prompts().len(), 5);
 }
+
+#[test]
+fn batch_api_without_a_cache_or_with_rows_on_stdin_says_what_to_do() {
+    let p = program("openai", "http://127.0.0.1:9");
+    let no_cache = run(&p, &["-i", "q=x", "--no-cache"]);
+    let err = prose(&stderr(&no_cache));
+    assert_ne!(code(&no_cache), 0);
+    assert!(
+        err.contains("flow::batch_api::no_cache") && err.contains("drop `--no-cache`"),
+        "{err}"
+    );
+    let stdin = run(&p, &["--inputs", "-"]);
+    let err = prose(&stderr(&stdin));
+    assert_ne!(code(&stdin), 0);
+    assert!(
+        err.contains("flow::batch_api::stdin") && err.contains("save the rows to a file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_server_without_a_batch_api_is_a_provider_error_naming_the_model() {
+    // Nothing listens on the discard port: submitting the batch fails.
+    let p = program("openai", "http://127.0.0.1:9/v1");
+    let out = run(&p, &["-i", "q=x"]);
+    let err = prose(&stderr(&out));
+    assert_ne!(code(&out), 0);
+    assert!(
+        err.contains("flow::batch_api::provider") && err.contains("`m`"),
+        "{err}"
+    );
+    assert!(!err.contains("sk-test-SECRET"), "{err}");
+}

@@ -177,23 +177,22 @@ fn poll_idle<F: Future>(
 mod tests {
     use super::*;
 
+    fn deferred() -> Deferred {
+        Deferred {
+            model: "m".into(),
+            request: crate::providers::http::test_support::request("hi"),
+            body: Value::Null,
+            provider: Arc::new(crate::providers::mock::MockProvider::new(Default::default())),
+        }
+    }
+
     #[tokio::test]
     async fn a_future_waiting_only_on_deferred_calls_is_idle() {
         let pass = BatchPass::deferring(HashMap::new());
         let p = pass.clone();
         let out = until_idle(&pass, async move {
             tokio::task::yield_now().await;
-            p.deferred.lock().unwrap().insert(
-                "k".into(),
-                Deferred {
-                    model: "m".into(),
-                    request: crate::providers::http::test_support::request("hi"),
-                    body: Value::Null,
-                    provider: Arc::new(crate::providers::mock::MockProvider::new(
-                        Default::default(),
-                    )),
-                },
-            );
+            p.defer("k".into(), deferred());
             std::future::pending::<()>().await;
         })
         .await;
@@ -205,15 +204,7 @@ mod tests {
     #[tokio::test]
     async fn a_direct_call_in_progress_is_waited_for() {
         let pass = BatchPass::deferring(HashMap::new());
-        pass.deferred.lock().unwrap().insert(
-            "k".into(),
-            Deferred {
-                model: "m".into(),
-                request: crate::providers::http::test_support::request("hi"),
-                body: Value::Null,
-                provider: Arc::new(crate::providers::mock::MockProvider::new(Default::default())),
-            },
-        );
+        pass.defer("k".into(), deferred());
         let p = pass.clone();
         let out = until_idle(&pass, async move {
             let _busy = p.busy();

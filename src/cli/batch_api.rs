@@ -147,18 +147,27 @@ pub(super) fn show_summary(
 }
 
 fn show(event: BatchEvent) {
+    use super::check::plural;
     let line = match event {
         BatchEvent::Pass {
             number,
             rows,
             requests,
-        } => format!("batch API: pass {number}: {requests} requests from {rows} rows"),
+        } => format!(
+            "batch API: pass {number}: {} from {}",
+            plural(requests, "request"),
+            plural(rows, "row")
+        ),
         BatchEvent::Submitted { id, requests } => {
-            format!("batch API: submitted {id} ({requests} requests)")
+            format!(
+                "batch API: submitted {id} ({})",
+                plural(requests, "request")
+            )
         }
-        BatchEvent::PickedUp { id, requests } => {
-            format!("batch API: picked up {id} ({requests} requests) from an earlier run")
-        }
+        BatchEvent::PickedUp { id, requests } => format!(
+            "batch API: picked up {id} ({}) from an earlier run",
+            plural(requests, "request")
+        ),
         BatchEvent::Status(s) => format!(
             "batch API: {} {} ({}/{} done, {} failed)",
             s.id, s.state, s.done, s.total, s.failed

@@ -8,7 +8,7 @@ use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
 use super::anthropic::AnthropicProvider;
-use super::http::OtherBody;
+use super::http::{Endpoint, OtherBody};
 use super::openai::OpenAiProvider;
 use super::{ProviderError, Reply, Request};
 
@@ -214,6 +214,21 @@ pub fn anthropic_item(line: &Value) -> Option<(String, ItemResult)> {
     Some((id, item))
 }
 
+/// The `id` a create request's reply names (an uploaded file, a batch).
+fn created_id(endpoint: &Endpoint, raw: &[u8]) -> Result<String, ProviderError> {
+    let created: Value = endpoint.decode(raw)?;
+    text(&created, "id")
+        .ok_or_else(|| endpoint.malformed(super::Malformation::NotJson("no `id`".into()), raw))
+}
+
+/// A GET of `path` under the endpoint, read as JSON (a batch's status).
+async fn get_json(endpoint: &Endpoint, path: &str) -> Result<Value, ProviderError> {
+    let raw = endpoint
+        .send_other(reqwest::Method::GET, path, OtherBody::Empty)
+        .await?;
+    endpoint.decode(&raw)
+}
+
 impl BatchApi for OpenAiProvider {
     fn group(&self) -> String {
         let (base, _) = self.endpoint.base_and_path();
@@ -246,11 +261,7 @@ impl BatchApi for OpenAiProvider {
                 .endpoint
                 .send_other(reqwest::Method::POST, "files", OtherBody::Form(form))
                 .await?;
-            let uploaded: Value = self.endpoint.decode(&raw)?;
-            let file_id = text(&uploaded, "id").ok_or_else(|| {
-                self.endpoint
-                    .malformed(super::Malformation::NotJson("no `id`".into()), &raw)
-            })?;
+            let file_id = created_id(&self.endpoint, &raw)?;
             let create = json!({
                 "input_file_id": file_id,
                 "endpoint": path,
@@ -260,25 +271,13 @@ impl BatchApi for OpenAiProvider {
                 .endpoint
                 .send_other(reqwest::Method::POST, "batches", OtherBody::Json(create))
                 .await?;
-            let batch: Value = self.endpoint.decode(&raw)?;
-            text(&batch, "id").ok_or_else(|| {
-                self.endpoint
-                    .malformed(super::Malformation::NotJson("no `id`".into()), &raw)
-            })
+            created_id(&self.endpoint, &raw)
         })
     }
 
     fn status<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<BatchStatus, ProviderError>> {
         Box::pin(async move {
-            let raw = self
-                .endpoint
-                .send_other(
-                    reqwest::Method::GET,
-                    &format!("batches/{id}"),
-                    OtherBody::Empty,
-                )
-                .await?;
-            let v: Value = self.endpoint.decode(&raw)?;
+            let v = get_json(&self.endpoint, &format!("batches/{id}")).await?;
             Ok(openai_status(&v))
         })
     }
@@ -336,25 +335,13 @@ impl BatchApi for AnthropicProvider {
                     OtherBody::Json(json!({ "requests": requests })),
                 )
                 .await?;
-            let batch: Value = self.endpoint.decode(&raw)?;
-            text(&batch, "id").ok_or_else(|| {
-                self.endpoint
-                    .malformed(super::Malformation::NotJson("no `id`".into()), &raw)
-            })
+            created_id(&self.endpoint, &raw)
         })
     }
 
     fn status<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<BatchStatus, ProviderError>> {
         Box::pin(async move {
-            let raw = self
-                .endpoint
-                .send_other(
-                    reqwest::Method::GET,
-                    &format!("messages/batches/{id}"),
-                    OtherBody::Empty,
-                )
-                .await?;
-            let v: Value = self.endpoint.decode(&raw)?;
+            let v = get_json(&self.endpoint, &format!("messages/batches/{id}")).await?;
             Ok(anthropic_status(&v))
         })
     }

@@ -240,6 +240,18 @@ async fn call_model<T>(
         }
     }
 
+    // What attempt `attempt` sends: a batch keeps the first attempt's.
+    let request_for = |attempt: u32, reask: Option<Reask>| Request {
+        model: model.to_string(),
+        system: system.clone(),
+        history: history.clone(),
+        prompt: prompt.clone(),
+        sample,
+        attempt,
+        expect: expect.clone(),
+        wire: format.wire.clone(),
+        reask,
+    };
     // A batch run (`--batch-api`): a call the cache cannot answer is kept
     // for a provider batch and never completes in this pass.
     let _busy = match (&ctx.batch, &cache) {
@@ -262,17 +274,7 @@ async fn call_model<T>(
                 && !stale
                 && let Some(api) = provider.batch()
             {
-                let request = Request {
-                    model: model.to_string(),
-                    system: system.clone(),
-                    history: history.clone(),
-                    prompt: prompt.clone(),
-                    sample,
-                    attempt: 0,
-                    expect: expect.clone(),
-                    wire: format.wire.clone(),
-                    reask: None,
-                };
+                let request = request_for(0, None);
                 let body = api.body(&request);
                 pass.defer(
                     id,
@@ -326,17 +328,7 @@ async fn call_model<T>(
                 (None, _) => over,
             }));
         }
-        let request = Request {
-            model: model.to_string(),
-            system: system.clone(),
-            history: history.clone(),
-            prompt: prompt.clone(),
-            sample,
-            attempt,
-            expect: expect.clone(),
-            wire: format.wire.clone(),
-            reask: reask.clone(),
-        };
+        let request = request_for(attempt, reask.clone());
         let reasking = matches!(last, Some(Failure::Unparsable { .. }));
         let mut guard = ctx.begin_attempt(
             &site,

@@ -43,11 +43,9 @@ pub(super) fn count(
     let mut line = Line::Blank;
     let mut empty_so_far = true;
     loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+        let n = match read_some(&mut reader, &mut buf)? {
+            0 => break,
+            n => n,
         };
         let chunk = buf.get(..n).unwrap_or_default();
         let mut from = 0;
@@ -92,6 +90,17 @@ pub(super) fn count(
     Ok(counted)
 }
 
+/// The next bytes into `buf`, 0 at the end; a read interrupted by a
+/// signal is tried again.
+fn read_some(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match reader.read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
+}
+
 /// The rest of the file's newlines, once the range is counted.
 fn finish_lines(
     mut reader: impl Read,
@@ -100,11 +109,9 @@ fn finish_lines(
     mut ended: bool,
 ) -> std::io::Result<Counted> {
     loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+        let n = match read_some(&mut reader, &mut buf)? {
+            0 => break,
+            n => n,
         };
         let chunk = buf.get(..n).unwrap_or_default();
         counted.lines += memchr::memchr_iter(b'\n', chunk).count();
