@@ -4,6 +4,8 @@
 //! show every sample; these marks say how decided the vote was without
 //! counting slices by hand.
 
+use std::collections::HashMap;
+
 use serde_json::{Value as Json, json};
 
 use crate::runtime::error::written_binding;
@@ -13,15 +15,17 @@ use crate::runtime::{TraceEvent, VoteStats};
 /// placed where the vote's last attempt ended (at 0 when it made none, as a
 /// vote answered wholly from the cache does).
 pub fn vote_marks(trace: &[TraceEvent], votes: &[VoteStats]) -> Vec<Json> {
+    // One pass over the trace, not one per vote: a `for` of 10,000 votes
+    // has some 30,000 attempts.
+    let mut ends: HashMap<String, u64> = HashMap::new();
+    for e in trace.iter().filter(|e| !e.site.judge) {
+        let end = ends.entry(node_of(e)).or_default();
+        *end = (*end).max(e.start_us + e.dur_us);
+    }
     votes
         .iter()
         .map(|v| {
-            let at = trace
-                .iter()
-                .filter(|e| !e.site.judge && node_of(e) == v.node)
-                .map(|e| e.start_us + e.dur_us)
-                .max()
-                .unwrap_or(0);
+            let at = ends.get(&v.node).copied().unwrap_or(0);
             let mut args = json!({
                 "answered": v.answered,
                 "abstained": v.abstained,
