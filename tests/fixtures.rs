@@ -122,6 +122,7 @@ per_file_tests! {
         syntax_unclosed_interpolation,
         syntax_unexpected,
         syntax_unexpected__five_mistakes,
+        syntax_unexpected__list_brackets,
         syntax_unexpected__negative_count,
         syntax_unexpected__record_field,
         syntax_unterminated_string,

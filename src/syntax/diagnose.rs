@@ -403,8 +403,17 @@ fn classify(src: &str, pos: usize, positives: &[Rule]) -> SyntaxError {
         found,
         span,
         opened: opened.map(|o| (o.kind.describe(), o.span)),
-        hint: foreign_hint(src.get(span.start..).unwrap_or(""), after_word(src, pos)),
+        hint: list_type_hint(src, pos)
+            .or_else(|| foreign_hint(src.get(span.start..).unwrap_or(""), after_word(src, pos))),
     }
+}
+
+/// `list[text]`, as Python and TypeScript write it: flow's list type takes
+/// its element type in angle brackets.
+fn list_type_hint(src: &str, pos: usize) -> Option<&'static str> {
+    let glued = src.get(pos..)?.starts_with('[') && after_word(src, pos);
+    (glued && word_before(src, pos).is_some_and(|(w, _)| w == "list"))
+        .then_some("a list type takes its element type in angle brackets: `list<text>`")
 }
 
 /// Whether `pos` directly follows a letter, digit or `_` (no space between).
