@@ -23,7 +23,7 @@ use miette::Diagnostic;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-pub use pass::{BatchPass, Deferred, until_idle};
+pub use pass::{BatchPass, Batched, Deferred, until_idle};
 
 use crate::cache::{CachedReply, StoredBatch};
 use crate::engine::{Engine, Inputs, RunControl};
@@ -108,6 +108,8 @@ pub struct BatchSummary {
     pub failures: HashMap<String, String>,
     /// `submit_only` stopped it after submitting.
     pub stopped: bool,
+    /// The cache keys of the requests batches answered (`BatchPass`).
+    pub batched: pass::Batched,
 }
 
 impl BatchSummary {
@@ -138,7 +140,7 @@ pub enum BatchError {
     #[diagnostic(
         code(flow::batch_api::provider),
         help(
-            "check the model's `base_url` and key; batches already submitted are kept in the cache and a re-run picks them up"
+            "check the model's `base_url` and key, or run without `--batch-api` if that server has no batch API; batches already submitted are kept in the cache and a re-run picks them up"
         )
     )]
     /// Submitting or polling a batch failed.
@@ -147,6 +149,9 @@ pub enum BatchError {
         model: String,
         /// The provider's error, as for an interactive call.
         message: String,
+        /// The model's declaration, whose `base_url` and key were used.
+        #[label("the batch API of this model")]
+        span: Option<miette::SourceSpan>,
     },
 
     #[error("the cache could not record the batch: {message}")]
@@ -181,18 +186,11 @@ pub enum BatchError {
     /// Ctrl-C during a pass.
     Stopped,
 
-    #[error("a batch pass went on past {passes} passes")]
-    #[diagnostic(
-        code(flow::batch_api::no_progress),
-        help(
-            "this is a bug in flow: the same requests kept being deferred; run without `--batch-api`"
-        )
-    )]
-    /// A bug: the same calls deferred again and again.
-    NoProgress {
-        /// Passes run.
-        passes: u32,
-    },
+    /// A bug: a request deferred in more passes than a batch run can
+    /// defer it (see [`complete`]).
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Internal(crate::internal::InternalError),
 }
 
 /// A batch being waited for: its id, who polls it, the requests in it.
@@ -221,20 +219,15 @@ pub async fn complete(
     let mut summary = BatchSummary::default();
     let mut open: Vec<usize> = (0..rows.len()).collect();
     let mut not_run: HashMap<String, u32> = HashMap::new();
-    let mut answered: HashSet<String> = HashSet::new();
-    // Each pass goes at least one call further down every chain, so more
-    // passes than calls in a row means something keeps being deferred.
-    let limit = 2 + options.attempts.saturating_mul(
-        u32::try_from(crate::graph::stats::total_calls(engine.graph()).fixed).unwrap_or(u32::MAX),
-    );
+    // Passes a request was deferred in. A request is deferred once per batch
+    // that does not run it (at most `attempts`) and once more when it is
+    // answered; after that it fails or is a cache hit. So every pass defers
+    // something new or a request nearer its end, and the run ends; a request
+    // deferred more often is a bug, not a deep program.
+    let mut deferrals: HashMap<String, u32> = HashMap::new();
     loop {
         summary.passes += 1;
-        if summary.passes > limit.max(8) {
-            return Err(BatchError::NoProgress {
-                passes: summary.passes - 1,
-            });
-        }
-        let pass = BatchPass::deferring(summary.failures.clone());
+        let pass = BatchPass::deferring(&summary);
         let batched = engine.in_batch(pass.clone());
         let finished: Arc<Mutex<Vec<usize>>> = Arc::default();
         let runs = {
@@ -276,16 +269,31 @@ pub async fn complete(
         if deferred.is_empty() {
             return Ok(summary);
         }
-        // A reply written to the cache and asked for again was lost there.
         for key in deferred.keys() {
-            if answered.contains(key) {
-                summary.failures.insert(
-                    key.clone(),
-                    "the cache did not keep its batched reply (check `flow cache stats`)".into(),
-                );
+            let n = deferrals.entry(key.clone()).or_insert(0);
+            *n += 1;
+            if *n > options.attempts.saturating_add(2) {
+                return Err(BatchError::Internal(crate::internal::InternalError::new(
+                    format!(
+                        "the batch request `{key}` was deferred in {n} passes; run without `--batch-api`"
+                    ),
+                )));
             }
         }
-        deferred.retain(|k, _| !answered.contains(k));
+        // A reply written to the cache and asked for again was lost there.
+        {
+            let answered = summary.batched.read().unwrap_or_else(|e| e.into_inner());
+            for key in deferred.keys() {
+                if answered.contains(key) {
+                    summary.failures.insert(
+                        key.clone(),
+                        "the cache did not keep its batched reply (check `flow cache stats`)"
+                            .into(),
+                    );
+                }
+            }
+            deferred.retain(|k, _| !answered.contains(k));
+        }
         on(BatchEvent::Pass {
             number: summary.passes,
             rows: open.len(),
@@ -318,10 +326,7 @@ pub async fn complete(
             let id = api
                 .submit(&bodies)
                 .await
-                .map_err(|e| BatchError::Provider {
-                    model: model.clone(),
-                    message: e.to_string(),
-                })?;
+                .map_err(|e| provider_error(engine, &model, e.to_string()))?;
             let keys: Vec<String> = bodies.into_iter().map(|(k, _)| k).collect();
             cache
                 .save_batch(&StoredBatch {
@@ -350,17 +355,14 @@ pub async fn complete(
         for batch in &active {
             let status = tokio::select! {
                 () = cancel.cancelled() => return Err(BatchError::Interrupted { ids }),
-                s = wait(batch, options, on) => s?,
+                s = wait(batch, options, on) => s.map_err(|m| provider_error(engine, &batch.model, m))?,
             };
             let api = batch.provider.batch();
             let results = match api {
                 Some(api) if !status.sources.is_empty() || status.state == "ended" => api
                     .results(&status)
                     .await
-                    .map_err(|e| BatchError::Provider {
-                        model: batch.model.clone(),
-                        message: e.to_string(),
-                    })?,
+                    .map_err(|e| provider_error(engine, &batch.model, e.to_string()))?,
                 _ => Vec::new(),
             };
             let mut seen = HashSet::new();
@@ -392,7 +394,11 @@ pub async fn complete(
                                         usage,
                                     },
                                 );
-                                answered.insert(key);
+                                summary
+                                    .batched
+                                    .write()
+                                    .unwrap_or_else(|e| e.into_inner())
+                                    .insert(key);
                                 summary.answered += 1;
                             }
                             Some(Err(e)) => {
@@ -475,17 +481,25 @@ fn pick_up(
     Ok(out)
 }
 
-/// Polls `batch` until it ends, waiting longer each time.
+/// A provider's failure, pointing at the model's declaration (its
+/// `base_url` and key are what to check).
+fn provider_error(engine: &Engine, model: &str, message: String) -> BatchError {
+    BatchError::Provider {
+        model: model.to_string(),
+        message,
+        span: engine.graph().models.get(model).map(|s| s.span.into()),
+    }
+}
+
+/// Polls `batch` until it ends, waiting longer each time; the provider's
+/// message when polling fails for good.
 async fn wait(
     batch: &Active,
     options: &BatchOptions,
     on: &(dyn Fn(BatchEvent) + Sync),
-) -> Result<BatchStatus, BatchError> {
+) -> Result<BatchStatus, String> {
     let Some(api) = batch.provider.batch() else {
-        return Err(BatchError::Provider {
-            model: batch.model.clone(),
-            message: "the model has no batch API".into(),
-        });
+        return Err("the model has no batch API".into());
     };
     let mut delay = options.poll_first;
     let mut last_state = String::new();
@@ -505,12 +519,7 @@ async fn wait(
             // A poll that fails for a passing cause is tried again; the
             // batch goes on at the provider whatever happens here.
             Err(e) if e.is_transient() && failures < 5 => failures += 1,
-            Err(e) => {
-                return Err(BatchError::Provider {
-                    model: batch.model.clone(),
-                    message: e.to_string(),
-                });
-            }
+            Err(e) => return Err(e.to_string()),
         }
         tokio::time::sleep(delay).await;
         delay = delay.saturating_mul(2).min(options.poll_max);
