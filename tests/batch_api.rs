@@ -462,3 +462,33 @@ fn a_chain_deeper_than_the_counted_calls_completes() {
     );
     assert_eq!(server.batches().len(), 9);
 }
+
+/// A server without the batch endpoints (here: a path where the fake has
+/// none) answers 404; the error names the request that got it, not the
+/// chat endpoint, and says what to do.
+#[test]
+fn a_404_from_a_server_without_batches_names_the_batch_request() {
+    let server = BatchServer::start(Mode::Normal, respond);
+    let base = server.base_url().replace("/v1", "/none");
+    for (provider, path) in [
+        ("openai", "/none/files"),
+        ("anthropic", "/none/messages/batches"),
+    ] {
+        let p = program(provider, &base);
+        let out = run(&p, &["-i", "q=x"]);
+        let err = prose(&stderr(&out));
+        assert_eq!(code(&out), 2, "{err}");
+        // miette wraps long lines anywhere, even inside a path.
+        assert!(
+            err.replace(' ', "").contains(&format!(
+                "answered404NotFoundformodel`m`(`test-model`)at`POST{path}`"
+            )),
+            "{err}"
+        );
+        assert!(
+            err.contains("run without `--batch-api` if that server has no batch API"),
+            "{err}"
+        );
+    }
+    assert!(server.batches().is_empty());
+}

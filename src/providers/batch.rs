@@ -214,11 +214,22 @@ pub fn anthropic_item(line: &Value) -> Option<(String, ItemResult)> {
     Some((id, item))
 }
 
-/// The `id` a create request's reply names (an uploaded file, a batch).
-fn created_id(endpoint: &Endpoint, raw: &[u8]) -> Result<String, ProviderError> {
-    let created: Value = endpoint.decode(raw)?;
-    text(&created, "id")
-        .ok_or_else(|| endpoint.malformed(super::Malformation::NotJson("no `id`".into()), raw))
+/// `e` about the request `method path` (a reply that did not decode).
+fn at(endpoint: &Endpoint, e: ProviderError, method: reqwest::Method, path: &str) -> ProviderError {
+    match endpoint.other_url(path) {
+        Some(url) => endpoint.at(e, &method, &url),
+        None => e,
+    }
+}
+
+/// The `id` a create request's reply (`POST path`) names: an uploaded
+/// file, a batch.
+fn created_id(endpoint: &Endpoint, path: &str, raw: &[u8]) -> Result<String, ProviderError> {
+    let post = |e| at(endpoint, e, reqwest::Method::POST, path);
+    let created: Value = endpoint.decode(raw).map_err(post)?;
+    text(&created, "id").ok_or_else(|| {
+        post(endpoint.malformed(super::Malformation::NotJson("no `id`".into()), raw))
+    })
 }
 
 /// A GET of `path` under the endpoint, read as JSON (a batch's status).
@@ -226,7 +237,9 @@ async fn get_json(endpoint: &Endpoint, path: &str) -> Result<Value, ProviderErro
     let raw = endpoint
         .send_other(reqwest::Method::GET, path, OtherBody::Empty)
         .await?;
-    endpoint.decode(&raw)
+    endpoint
+        .decode(&raw)
+        .map_err(|e| at(endpoint, e, reqwest::Method::GET, path))
 }
 
 impl BatchApi for OpenAiProvider {
@@ -261,7 +274,7 @@ impl BatchApi for OpenAiProvider {
                 .endpoint
                 .send_other(reqwest::Method::POST, "files", OtherBody::Form(form))
                 .await?;
-            let file_id = created_id(&self.endpoint, &raw)?;
+            let file_id = created_id(&self.endpoint, "files", &raw)?;
             let create = json!({
                 "input_file_id": file_id,
                 "endpoint": path,
@@ -271,7 +284,7 @@ impl BatchApi for OpenAiProvider {
                 .endpoint
                 .send_other(reqwest::Method::POST, "batches", OtherBody::Json(create))
                 .await?;
-            created_id(&self.endpoint, &raw)
+            created_id(&self.endpoint, "batches", &raw)
         })
     }
 
@@ -335,7 +348,7 @@ impl BatchApi for AnthropicProvider {
                     OtherBody::Json(json!({ "requests": requests })),
                 )
                 .await?;
-            created_id(&self.endpoint, &raw)
+            created_id(&self.endpoint, "messages/batches", &raw)
         })
     }
 
