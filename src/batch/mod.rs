@@ -323,28 +323,31 @@ pub async fn complete(
                 .iter()
                 .map(|(k, d)| ((*k).clone(), d.body.clone()))
                 .collect();
-            let id = api
-                .submit(&bodies)
-                .await
-                .map_err(|e| provider_error(engine, &model, e.to_string()))?;
-            let keys: Vec<String> = bodies.into_iter().map(|(k, _)| k).collect();
-            cache
-                .save_batch(&StoredBatch {
+            // More than one batch may hold goes in several, in order.
+            for part in crate::providers::batch::split(&bodies, api.limits()) {
+                let id = api
+                    .submit(part)
+                    .await
+                    .map_err(|e| provider_error(engine, &model, e.to_string()))?;
+                let keys: Vec<String> = part.iter().map(|(k, _)| k.clone()).collect();
+                cache
+                    .save_batch(&StoredBatch {
+                        id: id.clone(),
+                        group: group.clone(),
+                        keys: keys.clone(),
+                    })
+                    .map_err(cache_err)?;
+                on(BatchEvent::Submitted {
                     id: id.clone(),
-                    group,
-                    keys: keys.clone(),
-                })
-                .map_err(cache_err)?;
-            on(BatchEvent::Submitted {
-                id: id.clone(),
-                requests: keys.len(),
-            });
-            active.push(Active {
-                id,
-                provider,
-                model,
-                keys,
-            });
+                    requests: keys.len(),
+                });
+                active.push(Active {
+                    id,
+                    provider: provider.clone(),
+                    model: model.clone(),
+                    keys,
+                });
+            }
         }
         summary.batches.extend(active.iter().map(|a| a.id.clone()));
         if options.submit_only {
