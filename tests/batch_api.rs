@@ -492,3 +492,29 @@ fn a_404_from_a_server_without_batches_names_the_batch_request() {
     }
     assert!(server.batches().is_empty());
 }
+
+/// `--window 2` runs a pass's rows two at a time, reading the file again
+/// for each pass: the five rows' calls still go in one batch per level.
+#[test]
+fn rows_run_in_chunks_and_each_level_is_still_one_batch() {
+    let server = BatchServer::start(Mode::Normal, respond);
+    let p = program("openai", &server.base_url());
+    let rows = rows(&p, &["a", "b", "c", "d", "e"]);
+    let out_path = p.file("out.jsonl");
+    let out = run(&p, &["--inputs", &rows, "-o", &out_path, "--window", "2"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let results = std::fs::read_to_string(&out_path).expect("results");
+    for (line, q) in ["a", "b", "c", "d", "e"].iter().enumerate() {
+        assert!(
+            results.contains(&format!(
+                "{{\"line\":{},\"outputs\":{{\"answer\":\"R[Improve: R[Draft: {q}]]\"}}}}",
+                line + 1
+            )),
+            "{results}"
+        );
+    }
+    assert_eq!(server.batches().len(), 2, "{}", stderr(&out));
+    // Five drafts and 5 × 3 votes, then five improvements.
+    assert_eq!(server.prompts().len(), 25);
+    assert!(stderr(&out).contains("pass 1: 20 requests from 5 rows"), "{}", stderr(&out));
+}

@@ -46,6 +46,8 @@ pub struct BatchOptions {
     /// Stop once the first batches are submitted (a test, or a user who
     /// wants to come back later): the batch ids are in the cache.
     pub submit_only: bool,
+    /// Rows run at once in a pass (and held in memory at once).
+    pub chunk: usize,
 }
 
 impl Default for BatchOptions {
@@ -55,6 +57,7 @@ impl Default for BatchOptions {
             poll_max: Duration::from_secs(60),
             attempts: 3,
             submit_only: false,
+            chunk: 4096,
         }
     }
 }
@@ -201,13 +204,21 @@ struct Active {
     keys: Vec<String>,
 }
 
+/// The rows of a batch run, from the first, in the same order each time it
+/// is called: read again for every pass, so they need not all be held.
+pub type Rows<'a> = dyn Fn() -> Box<dyn Iterator<Item = Inputs> + 'a> + Sync + 'a;
+
+fn is_done(done: &[bool], i: usize) -> bool {
+    done.get(i).copied().unwrap_or(false)
+}
+
 /// Runs `rows` in passes until no call is left to batch, submitting and
 /// polling batches in between; the replies end in the cache. The caller
 /// then runs the rows once more with [`BatchPass::finishing`] and the
 /// summary's failures.
 pub async fn complete(
     engine: &Engine,
-    rows: &[Inputs],
+    rows: &Rows<'_>,
     options: &BatchOptions,
     cancel: &CancellationToken,
     on: &(dyn Fn(BatchEvent) + Sync),
@@ -217,7 +228,8 @@ pub async fn complete(
         message: e.to_string(),
     };
     let mut summary = BatchSummary::default();
-    let mut open: Vec<usize> = (0..rows.len()).collect();
+    // Rows finished, by their place in `rows()`.
+    let mut done: Vec<bool> = Vec::new();
     let mut not_run: HashMap<String, u32> = HashMap::new();
     // Passes a request was deferred in. A request is deferred once per batch
     // that does not run it (at most `attempts`) and once more when it is
@@ -227,45 +239,65 @@ pub async fn complete(
     let mut deferrals: HashMap<String, u32> = HashMap::new();
     loop {
         summary.passes += 1;
-        let pass = BatchPass::deferring(&summary);
-        let batched = engine.in_batch(pass.clone());
-        let finished: Arc<Mutex<Vec<usize>>> = Arc::default();
-        let runs = {
-            let finished = finished.clone();
-            let control = RunControl {
-                cancel: cancel.child_token(),
-                ..RunControl::default()
-            };
-            let mut set: FuturesUnordered<_> = open
-                .iter()
-                .filter_map(|&i| rows.get(i).map(|r| (i, r.clone())))
-                .map(|(i, inputs)| {
-                    let e = batched.clone();
-                    let control = control.clone();
-                    async move {
-                        e.run(inputs, control).await;
-                        i
-                    }
-                })
-                .collect();
-            async move {
-                while let Some(i) = set.next().await {
-                    finished.lock().unwrap_or_else(|e| e.into_inner()).push(i);
-                }
+        // The rows are read again for each pass and go in chunks of
+        // `options.chunk`: each chunk runs until it can only wait for
+        // deferred calls, in a pass of its own (so the idleness is the
+        // chunk's), and its deferred calls join the pass's. Only one chunk
+        // of rows is held at a time.
+        let mut deferred: IndexMap<String, Deferred> = IndexMap::new();
+        let mut left = 0usize;
+        let mut finished_now: Vec<usize> = Vec::new();
+        let mut source = rows().enumerate().filter(|(i, _)| !is_done(&done, *i));
+        loop {
+            let chunk: Vec<(usize, Inputs)> = source.by_ref().take(options.chunk.max(1)).collect();
+            if chunk.is_empty() {
+                break;
             }
-        };
-        until_idle(&pass, runs).await;
-        if cancel.is_cancelled() {
-            return Err(BatchError::Stopped);
+            let pass = BatchPass::deferring(&summary);
+            let batched = engine.in_batch(pass.clone());
+            let finished: Arc<Mutex<Vec<usize>>> = Arc::default();
+            let runs = {
+                let finished = finished.clone();
+                let control = RunControl {
+                    cancel: cancel.child_token(),
+                    ..RunControl::default()
+                };
+                let mut set: FuturesUnordered<_> = chunk
+                    .into_iter()
+                    .map(|(i, inputs)| {
+                        let e = batched.clone();
+                        let control = control.clone();
+                        async move {
+                            e.run(inputs, control).await;
+                            i
+                        }
+                    })
+                    .collect();
+                left += set.len();
+                async move {
+                    while let Some(i) = set.next().await {
+                        finished.lock().unwrap_or_else(|e| e.into_inner()).push(i);
+                    }
+                }
+            };
+            until_idle(&pass, runs).await;
+            if cancel.is_cancelled() {
+                return Err(BatchError::Stopped);
+            }
+            let mut now = std::mem::take(&mut *finished.lock().unwrap_or_else(|e| e.into_inner()));
+            left -= now.len();
+            finished_now.append(&mut now);
+            for (key, call) in pass.take() {
+                deferred.entry(key).or_insert(call);
+            }
         }
-        let done: HashSet<usize> = finished
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .copied()
-            .collect();
-        open.retain(|i| !done.contains(i));
-        let mut deferred = pass.take();
+        drop(source);
+        for i in finished_now {
+            if done.len() <= i {
+                done.resize(i + 1, false);
+            }
+            done[i] = true;
+        }
         if deferred.is_empty() {
             return Ok(summary);
         }
@@ -296,7 +328,7 @@ pub async fn complete(
         }
         on(BatchEvent::Pass {
             number: summary.passes,
-            rows: open.len(),
+            rows: left,
             requests: deferred.len(),
         });
         let mut active = pick_up(&cache, &deferred, on).map_err(cache_err)?;

@@ -38,13 +38,15 @@ pub(super) fn prepare(
     single: Option<&Inputs>,
     term: &mut Terminal,
 ) -> Result<(Engine, BatchSummary), Failure> {
-    let rows = match (single, &args.batch.rows) {
-        (Some(inputs), _) => vec![inputs.clone()],
+    // The rows are read again for each pass: only a chunk is held at once.
+    let path = match (single, &args.batch.rows) {
+        (Some(_), _) | (None, None) => None,
         (None, Some(path)) if path.as_os_str() == "-" => {
             return Err(Failure::run(UsageError::Stdin, None));
         }
         (None, Some(path)) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
+            // A path that does not open is said before anything runs.
+            std::fs::File::open(path).map_err(|e| {
                 Failure::run(
                     UsageError::Rows {
                         path: path.display().to_string(),
@@ -53,19 +55,34 @@ pub(super) fn prepare(
                     None,
                 )
             })?;
-            // A row that does not bind is the last run's to report.
-            text.lines()
-                .filter(|l| !l.trim().is_empty())
-                .filter_map(|l| engine.bind_json_text(l).ok())
-                .collect()
+            Some(path.clone())
         }
-        (None, None) => Vec::new(),
+    };
+    let rows = move || -> Box<dyn Iterator<Item = Inputs> + '_> {
+        use std::io::BufRead;
+        match (single, &path) {
+            (Some(inputs), _) => Box::new(std::iter::once(inputs.clone())),
+            (None, Some(path)) => match std::fs::File::open(path) {
+                // A row that does not bind, or a file that fails part-way,
+                // is the last run's to report: it reads the file again.
+                Ok(file) => Box::new(
+                    std::io::BufReader::new(file)
+                        .lines()
+                        .map_while(Result::ok)
+                        .filter(|l| !l.trim().is_empty())
+                        .filter_map(|l| engine.bind_json_text(&l).ok()),
+                ),
+                Err(_) => Box::new(std::iter::empty()),
+            },
+            (None, None) => Box::new(std::iter::empty()),
+        }
     };
     let poll_max = args.batch.batch_poll.unwrap_or(Duration::from_secs(60));
     let options = BatchOptions {
         poll_first: poll_max.min(Duration::from_secs(1)),
         poll_max,
         submit_only: args.batch.batch_submit_only,
+        chunk: args.batch.window.map_or(4096, |w| w as usize),
         ..BatchOptions::default()
     };
     let tokio = setup::tokio_runtime()?;
