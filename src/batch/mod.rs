@@ -23,7 +23,7 @@ use miette::Diagnostic;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-pub use pass::{BatchPass, Deferred, until_idle};
+pub use pass::{BatchPass, Batched, Deferred, until_idle};
 
 use crate::cache::{CachedReply, StoredBatch};
 use crate::engine::{Engine, Inputs, RunControl};
@@ -46,6 +46,8 @@ pub struct BatchOptions {
     /// Stop once the first batches are submitted (a test, or a user who
     /// wants to come back later): the batch ids are in the cache.
     pub submit_only: bool,
+    /// Rows run at once in a pass (and held in memory at once).
+    pub chunk: usize,
 }
 
 impl Default for BatchOptions {
@@ -55,6 +57,7 @@ impl Default for BatchOptions {
             poll_max: Duration::from_secs(60),
             attempts: 3,
             submit_only: false,
+            chunk: 4096,
         }
     }
 }
@@ -108,6 +111,8 @@ pub struct BatchSummary {
     pub failures: HashMap<String, String>,
     /// `submit_only` stopped it after submitting.
     pub stopped: bool,
+    /// The cache keys of the requests batches answered (`BatchPass`).
+    pub batched: pass::Batched,
 }
 
 impl BatchSummary {
@@ -138,7 +143,7 @@ pub enum BatchError {
     #[diagnostic(
         code(flow::batch_api::provider),
         help(
-            "check the model's `base_url` and key; batches already submitted are kept in the cache and a re-run picks them up"
+            "check the model's `base_url` and key, or run without `--batch-api` if that server has no batch API; batches already submitted are kept in the cache and a re-run picks them up"
         )
     )]
     /// Submitting or polling a batch failed.
@@ -147,6 +152,9 @@ pub enum BatchError {
         model: String,
         /// The provider's error, as for an interactive call.
         message: String,
+        /// The model's declaration, whose `base_url` and key were used.
+        #[label("the batch API of this model")]
+        span: Option<miette::SourceSpan>,
     },
 
     #[error("the cache could not record the batch: {message}")]
@@ -181,18 +189,11 @@ pub enum BatchError {
     /// Ctrl-C during a pass.
     Stopped,
 
-    #[error("a batch pass went on past {passes} passes")]
-    #[diagnostic(
-        code(flow::batch_api::no_progress),
-        help(
-            "this is a bug in flow: the same requests kept being deferred; run without `--batch-api`"
-        )
-    )]
-    /// A bug: the same calls deferred again and again.
-    NoProgress {
-        /// Passes run.
-        passes: u32,
-    },
+    /// A bug: a request deferred in more passes than a batch run can
+    /// defer it (see [`complete`]).
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Internal(crate::internal::InternalError),
 }
 
 /// A batch being waited for: its id, who polls it, the requests in it.
@@ -203,13 +204,21 @@ struct Active {
     keys: Vec<String>,
 }
 
+/// The rows of a batch run, from the first, in the same order each time it
+/// is called: read again for every pass, so they need not all be held.
+pub type Rows<'a> = dyn Fn() -> Box<dyn Iterator<Item = Inputs> + 'a> + Sync + 'a;
+
+fn is_done(done: &[bool], i: usize) -> bool {
+    done.get(i).copied().unwrap_or(false)
+}
+
 /// Runs `rows` in passes until no call is left to batch, submitting and
 /// polling batches in between; the replies end in the cache. The caller
 /// then runs the rows once more with [`BatchPass::finishing`] and the
 /// summary's failures.
 pub async fn complete(
     engine: &Engine,
-    rows: &[Inputs],
+    rows: &Rows<'_>,
     options: &BatchOptions,
     cancel: &CancellationToken,
     on: &(dyn Fn(BatchEvent) + Sync),
@@ -219,76 +228,107 @@ pub async fn complete(
         message: e.to_string(),
     };
     let mut summary = BatchSummary::default();
-    let mut open: Vec<usize> = (0..rows.len()).collect();
+    // Rows finished, by their place in `rows()`.
+    let mut done: Vec<bool> = Vec::new();
     let mut not_run: HashMap<String, u32> = HashMap::new();
-    let mut answered: HashSet<String> = HashSet::new();
-    // Each pass goes at least one call further down every chain, so more
-    // passes than calls in a row means something keeps being deferred.
-    let limit = 2 + options.attempts.saturating_mul(
-        u32::try_from(crate::graph::stats::total_calls(engine.graph()).fixed).unwrap_or(u32::MAX),
-    );
+    // Passes a request was deferred in. A request is deferred once per batch
+    // that does not run it (at most `attempts`) and once more when it is
+    // answered; after that it fails or is a cache hit. So every pass defers
+    // something new or a request nearer its end, and the run ends; a request
+    // deferred more often is a bug, not a deep program.
+    let mut deferrals: HashMap<String, u32> = HashMap::new();
     loop {
         summary.passes += 1;
-        if summary.passes > limit.max(8) {
-            return Err(BatchError::NoProgress {
-                passes: summary.passes - 1,
-            });
-        }
-        let pass = BatchPass::deferring(summary.failures.clone());
-        let batched = engine.in_batch(pass.clone());
-        let finished: Arc<Mutex<Vec<usize>>> = Arc::default();
-        let runs = {
-            let finished = finished.clone();
-            let control = RunControl {
-                cancel: cancel.child_token(),
-                ..RunControl::default()
-            };
-            let mut set: FuturesUnordered<_> = open
-                .iter()
-                .filter_map(|&i| rows.get(i).map(|r| (i, r.clone())))
-                .map(|(i, inputs)| {
-                    let e = batched.clone();
-                    let control = control.clone();
-                    async move {
-                        e.run(inputs, control).await;
-                        i
-                    }
-                })
-                .collect();
-            async move {
-                while let Some(i) = set.next().await {
-                    finished.lock().unwrap_or_else(|e| e.into_inner()).push(i);
-                }
+        // The rows are read again for each pass and go in chunks of
+        // `options.chunk`: each chunk runs until it can only wait for
+        // deferred calls, in a pass of its own (so the idleness is the
+        // chunk's), and its deferred calls join the pass's. Only one chunk
+        // of rows is held at a time.
+        let mut deferred: IndexMap<String, Deferred> = IndexMap::new();
+        let mut left = 0usize;
+        let mut finished_now: Vec<usize> = Vec::new();
+        let mut source = rows().enumerate().filter(|(i, _)| !is_done(&done, *i));
+        loop {
+            let chunk: Vec<(usize, Inputs)> = source.by_ref().take(options.chunk.max(1)).collect();
+            if chunk.is_empty() {
+                break;
             }
-        };
-        until_idle(&pass, runs).await;
-        if cancel.is_cancelled() {
-            return Err(BatchError::Stopped);
+            let pass = BatchPass::deferring(&summary);
+            let batched = engine.in_batch(pass.clone());
+            let finished: Arc<Mutex<Vec<usize>>> = Arc::default();
+            let runs = {
+                let finished = finished.clone();
+                let control = RunControl {
+                    cancel: cancel.child_token(),
+                    ..RunControl::default()
+                };
+                let mut set: FuturesUnordered<_> = chunk
+                    .into_iter()
+                    .map(|(i, inputs)| {
+                        let e = batched.clone();
+                        let control = control.clone();
+                        async move {
+                            e.run(inputs, control).await;
+                            i
+                        }
+                    })
+                    .collect();
+                left += set.len();
+                async move {
+                    while let Some(i) = set.next().await {
+                        finished.lock().unwrap_or_else(|e| e.into_inner()).push(i);
+                    }
+                }
+            };
+            until_idle(&pass, runs).await;
+            if cancel.is_cancelled() {
+                return Err(BatchError::Stopped);
+            }
+            let mut now = std::mem::take(&mut *finished.lock().unwrap_or_else(|e| e.into_inner()));
+            left -= now.len();
+            finished_now.append(&mut now);
+            for (key, call) in pass.take() {
+                deferred.entry(key).or_insert(call);
+            }
         }
-        let done: HashSet<usize> = finished
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .copied()
-            .collect();
-        open.retain(|i| !done.contains(i));
-        let mut deferred = pass.take();
+        drop(source);
+        for i in finished_now {
+            if done.len() <= i {
+                done.resize(i + 1, false);
+            }
+            done[i] = true;
+        }
         if deferred.is_empty() {
             return Ok(summary);
         }
-        // A reply written to the cache and asked for again was lost there.
         for key in deferred.keys() {
-            if answered.contains(key) {
-                summary.failures.insert(
-                    key.clone(),
-                    "the cache did not keep its batched reply (check `flow cache stats`)".into(),
-                );
+            let n = deferrals.entry(key.clone()).or_insert(0);
+            *n += 1;
+            if *n > options.attempts.saturating_add(2) {
+                return Err(BatchError::Internal(crate::internal::InternalError::new(
+                    format!(
+                        "the batch request `{key}` was deferred in {n} passes; run without `--batch-api`"
+                    ),
+                )));
             }
         }
-        deferred.retain(|k, _| !answered.contains(k));
+        // A reply written to the cache and asked for again was lost there.
+        {
+            let answered = summary.batched.read().unwrap_or_else(|e| e.into_inner());
+            for key in deferred.keys() {
+                if answered.contains(key) {
+                    summary.failures.insert(
+                        key.clone(),
+                        "the cache did not keep its batched reply (check `flow cache stats`)"
+                            .into(),
+                    );
+                }
+            }
+            deferred.retain(|k, _| !answered.contains(k));
+        }
         on(BatchEvent::Pass {
             number: summary.passes,
-            rows: open.len(),
+            rows: left,
             requests: deferred.len(),
         });
         let mut active = pick_up(&cache, &deferred, on).map_err(cache_err)?;
@@ -315,31 +355,31 @@ pub async fn complete(
                 .iter()
                 .map(|(k, d)| ((*k).clone(), d.body.clone()))
                 .collect();
-            let id = api
-                .submit(&bodies)
-                .await
-                .map_err(|e| BatchError::Provider {
-                    model: model.clone(),
-                    message: e.to_string(),
-                })?;
-            let keys: Vec<String> = bodies.into_iter().map(|(k, _)| k).collect();
-            cache
-                .save_batch(&StoredBatch {
+            // More than one batch may hold goes in several, in order.
+            for part in crate::providers::batch::split(&bodies, api.limits()) {
+                let id = api
+                    .submit(part)
+                    .await
+                    .map_err(|e| provider_error(engine, &model, e.to_string()))?;
+                let keys: Vec<String> = part.iter().map(|(k, _)| k.clone()).collect();
+                cache
+                    .save_batch(&StoredBatch {
+                        id: id.clone(),
+                        group: group.clone(),
+                        keys: keys.clone(),
+                    })
+                    .map_err(cache_err)?;
+                on(BatchEvent::Submitted {
                     id: id.clone(),
-                    group,
-                    keys: keys.clone(),
-                })
-                .map_err(cache_err)?;
-            on(BatchEvent::Submitted {
-                id: id.clone(),
-                requests: keys.len(),
-            });
-            active.push(Active {
-                id,
-                provider,
-                model,
-                keys,
-            });
+                    requests: keys.len(),
+                });
+                active.push(Active {
+                    id,
+                    provider: provider.clone(),
+                    model: model.clone(),
+                    keys,
+                });
+            }
         }
         summary.batches.extend(active.iter().map(|a| a.id.clone()));
         if options.submit_only {
@@ -350,17 +390,14 @@ pub async fn complete(
         for batch in &active {
             let status = tokio::select! {
                 () = cancel.cancelled() => return Err(BatchError::Interrupted { ids }),
-                s = wait(batch, options, on) => s?,
+                s = wait(batch, options, on) => s.map_err(|m| provider_error(engine, &batch.model, m))?,
             };
             let api = batch.provider.batch();
             let results = match api {
                 Some(api) if !status.sources.is_empty() || status.state == "ended" => api
                     .results(&status)
                     .await
-                    .map_err(|e| BatchError::Provider {
-                        model: batch.model.clone(),
-                        message: e.to_string(),
-                    })?,
+                    .map_err(|e| provider_error(engine, &batch.model, e.to_string()))?,
                 _ => Vec::new(),
             };
             let mut seen = HashSet::new();
@@ -392,7 +429,11 @@ pub async fn complete(
                                         usage,
                                     },
                                 );
-                                answered.insert(key);
+                                summary
+                                    .batched
+                                    .write()
+                                    .unwrap_or_else(|e| e.into_inner())
+                                    .insert(key);
                                 summary.answered += 1;
                             }
                             Some(Err(e)) => {
@@ -475,17 +516,25 @@ fn pick_up(
     Ok(out)
 }
 
-/// Polls `batch` until it ends, waiting longer each time.
+/// A provider's failure, pointing at the model's declaration (its
+/// `base_url` and key are what to check).
+fn provider_error(engine: &Engine, model: &str, message: String) -> BatchError {
+    BatchError::Provider {
+        model: model.to_string(),
+        message,
+        span: engine.graph().models.get(model).map(|s| s.span.into()),
+    }
+}
+
+/// Polls `batch` until it ends, waiting longer each time; the provider's
+/// message when polling fails for good.
 async fn wait(
     batch: &Active,
     options: &BatchOptions,
     on: &(dyn Fn(BatchEvent) + Sync),
-) -> Result<BatchStatus, BatchError> {
+) -> Result<BatchStatus, String> {
     let Some(api) = batch.provider.batch() else {
-        return Err(BatchError::Provider {
-            model: batch.model.clone(),
-            message: "the model has no batch API".into(),
-        });
+        return Err("the model has no batch API".into());
     };
     let mut delay = options.poll_first;
     let mut last_state = String::new();
@@ -505,12 +554,7 @@ async fn wait(
             // A poll that fails for a passing cause is tried again; the
             // batch goes on at the provider whatever happens here.
             Err(e) if e.is_transient() && failures < 5 => failures += 1,
-            Err(e) => {
-                return Err(BatchError::Provider {
-                    model: batch.model.clone(),
-                    message: e.to_string(),
-                });
-            }
+            Err(e) => return Err(e.to_string()),
         }
         tokio::time::sleep(delay).await;
         delay = delay.saturating_mul(2).min(options.poll_max);

@@ -3,16 +3,17 @@
 //! completes, so nothing that depends on it runs; the pass is over when the
 //! runs have nothing left to do but wait for deferred calls.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::task::{Context, Poll, Wake, Waker};
 
 use indexmap::IndexMap;
 use serde_json::Value;
 
+use super::BatchSummary;
 use crate::providers::{Provider, Request};
 
 /// A call kept for a batch: what to send, and who can send it.
@@ -38,6 +39,9 @@ pub struct BatchPass {
     /// Calls a batch answered with an error, by cache key: the run fails
     /// them with the provider's message rather than sending them again.
     failures: HashMap<String, String>,
+    /// Calls a batch of this batch run answered, by cache key: their cache
+    /// hits count against `--max-calls`, as the requests they were.
+    batched: Batched,
     /// Calls being made directly (no batch API, or a batched reply that did
     /// not parse): while any is, the pass is not idle.
     busy: AtomicUsize,
@@ -52,23 +56,38 @@ impl std::fmt::Debug for BatchPass {
     }
 }
 
+/// The cache keys of the calls a batch answered, shared by every pass of a
+/// batch run (it grows between passes).
+pub type Batched = Arc<RwLock<HashSet<String>>>;
+
 impl BatchPass {
     /// A pass that defers what the cache cannot answer.
-    pub fn deferring(failures: HashMap<String, String>) -> Arc<BatchPass> {
+    pub fn deferring(summary: &BatchSummary) -> Arc<BatchPass> {
         Arc::new(BatchPass {
             defer: true,
-            failures,
+            failures: summary.failures.clone(),
+            batched: summary.batched.clone(),
             ..BatchPass::default()
         })
     }
 
     /// The last run: nothing is deferred, failed items fail.
-    pub fn finishing(failures: HashMap<String, String>) -> Arc<BatchPass> {
+    pub fn finishing(summary: &BatchSummary) -> Arc<BatchPass> {
         Arc::new(BatchPass {
             defer: false,
-            failures,
+            failures: summary.failures.clone(),
+            batched: summary.batched.clone(),
             ..BatchPass::default()
         })
+    }
+
+    /// Whether a batch of this run answered the call `key`: its cache hit
+    /// was a request sent, and counts as a call.
+    pub(crate) fn was_batched(&self, key: &str) -> bool {
+        self.batched
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(key)
     }
 
     pub(crate) fn defers(&self) -> bool {
@@ -188,7 +207,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_future_waiting_only_on_deferred_calls_is_idle() {
-        let pass = BatchPass::deferring(HashMap::new());
+        let pass = BatchPass::deferring(&BatchSummary::default());
         let p = pass.clone();
         let out = until_idle(&pass, async move {
             tokio::task::yield_now().await;
@@ -203,7 +222,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_direct_call_in_progress_is_waited_for() {
-        let pass = BatchPass::deferring(HashMap::new());
+        let pass = BatchPass::deferring(&BatchSummary::default());
         pass.defer("k".into(), deferred());
         let p = pass.clone();
         let out = until_idle(&pass, async move {

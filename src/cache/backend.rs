@@ -59,19 +59,15 @@ pub(crate) trait CacheBackend: Send + Sync + std::fmt::Debug {
     fn clear(&self) -> Result<u64, CacheError>;
     /// Deletes the entries only `program` made; returns how many.
     fn clear_program(&self, program: &str) -> Result<u64, CacheError>;
-    /// Provider batches submitted and not yet ended (`--batch-api`). A
-    /// store without the table has none: a re-run then submits again.
-    fn pending_batches(&self) -> Result<Vec<super::StoredBatch>, CacheError> {
-        Ok(Vec::new())
-    }
+    /// Provider batches submitted and not yet ended (`--batch-api`), so a
+    /// re-run polls them instead of paying for their requests twice. Every
+    /// store keeps them: a store that forgot them would make a re-run
+    /// submit again.
+    fn pending_batches(&self) -> Result<Vec<super::StoredBatch>, CacheError>;
     /// Records a submitted batch, for [`CacheBackend::pending_batches`].
-    fn save_batch(&self, _batch: &super::StoredBatch) -> Result<(), CacheError> {
-        Ok(())
-    }
-    /// Marks a batch ended.
-    fn end_batch(&self, _id: &str) -> Result<(), CacheError> {
-        Ok(())
-    }
+    fn save_batch(&self, batch: &super::StoredBatch) -> Result<(), CacheError>;
+    /// Marks a batch ended, once the replies queued before it are committed.
+    fn end_batch(&self, id: &str) -> Result<(), CacheError>;
 }
 
 impl CacheBackend for super::store::SqliteCache {

@@ -18,12 +18,12 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio_postgres::{Client, Statement};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::CacheError;
 use super::backend::{CacheBackend, Log};
 use super::handle::redact;
 use super::key::CallKey;
 use super::pg_tls::{self, Tls, TlsFailure};
 use super::store::{CacheClose, CacheStats, CachedReply, ModelEntries, ProgramEntries};
+use super::{CacheError, StoredBatch};
 use crate::providers::Usage;
 
 /// How long the writer gathers completed calls before committing them.
@@ -50,6 +50,13 @@ CREATE TABLE IF NOT EXISTS flow_uses (
     PRIMARY KEY (key, program)
 );
 CREATE INDEX IF NOT EXISTS flow_uses_by_program ON flow_uses (program, key);
+CREATE TABLE IF NOT EXISTS flow_batches (
+    id           TEXT PRIMARY KEY,
+    grp          TEXT NOT NULL,
+    keys         TEXT[] NOT NULL,
+    submitted_at BIGINT NOT NULL,
+    ended        BOOLEAN NOT NULL DEFAULT FALSE
+);
 ";
 /// Any fixed number: the lock that serialises creating the tables.
 const SCHEMA_LOCK: i64 = 0x666c_6f77_6361_6368;
@@ -63,6 +70,10 @@ enum Msg {
     Flush(SyncSender<()>),
     Stats(Reply<CacheStats>),
     Clear(Option<String>, Reply<u64>),
+    /// The provider batches not yet ended (`--batch-api`).
+    Batches(Reply<Vec<StoredBatch>>),
+    SaveBatch(StoredBatch, Reply<()>),
+    EndBatch(String, Reply<()>),
     Close,
 }
 
@@ -356,6 +367,27 @@ impl CacheBackend for PgCache {
             None => Err(self.closed()),
         }
     }
+
+    fn pending_batches(&self) -> Result<Vec<StoredBatch>, CacheError> {
+        match self.ask(Msg::Batches) {
+            Some(r) => r.map_err(|e| self.failed(e)),
+            None => Err(self.closed()),
+        }
+    }
+
+    fn save_batch(&self, batch: &StoredBatch) -> Result<(), CacheError> {
+        match self.ask(|r| Msg::SaveBatch(batch.clone(), r)) {
+            Some(r) => r.map_err(|e| self.failed(e)),
+            None => Err(self.closed()),
+        }
+    }
+
+    fn end_batch(&self, id: &str) -> Result<(), CacheError> {
+        match self.ask(|r| Msg::EndBatch(id.to_string(), r)) {
+            Some(r) => r.map_err(|e| self.failed(e)),
+            None => Err(self.closed()),
+        }
+    }
 }
 
 impl Drop for PgCache {
@@ -439,6 +471,29 @@ async fn serve(
                 let _ = reply.send(
                     clear(&conn.writer, which.as_deref())
                         .await
+                        .map_err(|e| why(&e, secret)),
+                );
+            }
+            Msg::Batches(reply) => {
+                let _ = reply.send(pending(&conn.writer).await.map_err(|e| why(&e, secret)));
+            }
+            Msg::SaveBatch(batch, reply) => {
+                let _ = reply.send(
+                    save_batch(&conn.writer, &batch)
+                        .await
+                        .map_err(|e| why(&e, secret)),
+                );
+            }
+            Msg::EndBatch(id, reply) => {
+                // The batch's replies are committed before it is marked
+                // ended: a crash in between must leave it to be picked up.
+                commit(&conn.writer, &mut items, &mut hits, &log, &program, secret).await;
+                due = None;
+                let _ = reply.send(
+                    conn.writer
+                        .execute("UPDATE flow_batches SET ended = TRUE WHERE id = $1", &[&id])
+                        .await
+                        .map(|_| ())
                         .map_err(|e| why(&e, secret)),
                 );
             }
@@ -539,6 +594,42 @@ async fn write_batch(
             Err(e)
         }
     }
+}
+
+/// Batches submitted and not marked ended, oldest first, as SQLite's
+/// `batches` table gives them.
+async fn pending(client: &Client) -> Result<Vec<StoredBatch>, tokio_postgres::Error> {
+    Ok(client
+        .query(
+            "SELECT id, grp, keys FROM flow_batches WHERE NOT ended ORDER BY submitted_at, id",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| StoredBatch {
+            id: r.get(0),
+            group: r.get(1),
+            keys: r.get(2),
+        })
+        .collect())
+}
+
+/// Records a batch just submitted; the same id again replaces it, as
+/// SQLite's `INSERT OR REPLACE` does.
+async fn save_batch(client: &Client, batch: &StoredBatch) -> Result<(), tokio_postgres::Error> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    client
+        .execute(
+            "INSERT INTO flow_batches (id, grp, keys, submitted_at, ended) VALUES ($1, $2, $3, $4, FALSE)
+             ON CONFLICT (id) DO UPDATE SET grp = EXCLUDED.grp, keys = EXCLUDED.keys,
+                 submitted_at = EXCLUDED.submitted_at, ended = FALSE",
+            &[&batch.id, &batch.group, &batch.keys, &now],
+        )
+        .await
+        .map(|_| ())
 }
 
 async fn stats(client: &Client) -> Result<CacheStats, tokio_postgres::Error> {

@@ -838,8 +838,11 @@ impl SqliteCache {
         Ok(())
     }
 
-    /// Marks a batch ended: its results are in the cache (or failed).
+    /// Marks a batch ended: its results are in the cache (or failed). The
+    /// replies queued before are committed first, so a crash in between
+    /// leaves the batch to be picked up rather than its replies lost.
     pub(crate) fn end_batch(&self, id: &str) -> Result<(), CacheError> {
+        self.flush();
         let conn = self.batches_conn()?;
         conn.execute("UPDATE batches SET ended = 1 WHERE id = ?1", [id])
             .map_err(|e| CacheError::from_sqlite(&self.label, &e))?;

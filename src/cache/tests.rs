@@ -230,24 +230,33 @@ both_stores!(
     an_unparsable_reply_is_never_cached,
     samples_are_cached_apart,
     a_hit_is_not_charged_against_max_calls,
+    submitted_batches_are_kept_until_they_end,
 );
 
-#[test]
-fn submitted_batches_are_kept_until_they_end() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let cache = CallCache::open(&dir.path().join("c.db")).expect("opens");
+/// A batch's id is kept from its submission until it ends, and another
+/// handle (a re-run, another shard) sees it.
+async fn submitted_batches_are_kept_until_they_end(cache: Arc<CallCache>) {
     assert_eq!(cache.pending_batches().expect("reads"), Vec::new());
     let batch = crate::cache::StoredBatch {
         id: "batch_1".into(),
         group: "openai http://x/v1 KEY".into(),
         keys: vec!["a".repeat(64), "b".repeat(64)],
     };
+    let later = crate::cache::StoredBatch {
+        id: "batch_2".into(),
+        group: "anthropic http://y/v1 KEY".into(),
+        keys: vec!["c".repeat(64)],
+    };
     cache.save_batch(&batch).expect("saves");
-    // Another handle (a re-run) sees it.
-    let again = CallCache::open(&dir.path().join("c.db")).expect("opens");
-    assert_eq!(again.pending_batches().expect("reads"), vec![batch]);
+    cache.save_batch(&later).expect("saves");
+    let again = CallCache::open(cache.path()).expect("opens");
+    assert_eq!(
+        again.pending_batches().expect("reads"),
+        vec![batch, later.clone()]
+    );
     again.end_batch("batch_1").expect("ends");
-    assert_eq!(cache.pending_batches().expect("reads"), Vec::new());
+    assert_eq!(cache.pending_batches().expect("reads"), vec![later]);
+    again.close();
 }
 
 #[test]

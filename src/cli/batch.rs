@@ -80,7 +80,7 @@ pub(super) fn run(args: &RunArgs, term: &mut Terminal) -> Result<(), Failure> {
     };
     let engine = setup::engine_shared(&program, args, share, term)?;
     let (engine, batched) = if args.batch.batch_api {
-        let (engine, summary) = super::batch_api::prepare(&engine, args, None)?;
+        let (engine, summary) = super::batch_api::prepare(&engine, args, None, term)?;
         (engine, Some(summary))
     } else {
         (engine, None)
@@ -129,9 +129,15 @@ pub(super) fn run(args: &RunArgs, term: &mut Terminal) -> Result<(), Failure> {
     term.json_written();
     let outcome = tokio.block_on(batch.execute(lines, &mut *out));
     let lost = cache_cmd::show_close(engine.close(), term);
-    if let Some(summary) = &batched {
-        super::batch_api::show_summary(&engine, summary, args.json, term);
-    }
+    // With `--json` the batch API's summary is part of the batch's object.
+    let batch_json = match &batched {
+        Some(summary) if args.json => Some(super::batch_api::summary_json(&engine, summary)),
+        Some(summary) => {
+            super::batch_api::show_summary(&engine, summary, term);
+            None
+        }
+        None => None,
+    };
 
     for failure in outcome.shown.iter() {
         show_failure(failure, &src, term);
@@ -165,7 +171,8 @@ pub(super) fn run(args: &RunArgs, term: &mut Terminal) -> Result<(), Failure> {
             Ok(())
         };
     }
-    let summary = outcome.summary(&outcome.prices);
+    let mut summary = outcome.summary(&outcome.prices);
+    summary.batch_api = batch_json;
     let text = if args.json {
         format!("{}\n", serde_json::to_string(&summary).unwrap_or_default())
     } else {
@@ -289,6 +296,9 @@ struct Summary {
     cost_usd: Option<f64>,
     wall_ms: u64,
     models: IndexMap<String, ModelStats>,
+    /// With `--batch-api`: passes, batches, requests and the batch price.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    batch_api: Option<serde_json::Value>,
 }
 
 impl Outcome {
@@ -315,6 +325,7 @@ impl Outcome {
             cost_usd: s.cost_usd,
             wall_ms: self.wall_ms,
             models: s.models,
+            batch_api: None,
         }
     }
 

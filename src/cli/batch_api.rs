@@ -1,9 +1,8 @@
 //! `flow run --batch-api`: the passes of `crate::batch` before the run
 //! itself, which then finds every batched reply in the cache. Progress (the
-//! batches' ids and states) goes to stderr as it happens; the summary, with
-//! the batch discount, after.
+//! batches' ids and states) is `progress::BatchProgress`'s; the summary, with
+//! the batch discount, comes after the run, in its JSON object with `--json`.
 
-use std::io::Write;
 use std::time::Duration;
 
 use miette::Diagnostic;
@@ -11,9 +10,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::args::RunArgs;
 use super::exit;
+use super::progress::BatchProgress;
 use super::setup;
 use super::terminal::{Failure, Terminal};
-use crate::batch::{BatchEvent, BatchOptions, BatchPass, BatchSummary, DISCOUNT};
+use crate::batch::{BatchOptions, BatchPass, BatchSummary, DISCOUNT};
 use crate::engine::{Engine, Inputs};
 
 #[derive(Debug, thiserror::Error, Diagnostic)]
@@ -36,14 +36,17 @@ pub(super) fn prepare(
     engine: &Engine,
     args: &RunArgs,
     single: Option<&Inputs>,
+    term: &mut Terminal,
 ) -> Result<(Engine, BatchSummary), Failure> {
-    let rows = match (single, &args.batch.rows) {
-        (Some(inputs), _) => vec![inputs.clone()],
+    // The rows are read again for each pass: only a chunk is held at once.
+    let path = match (single, &args.batch.rows) {
+        (Some(_), _) | (None, None) => None,
         (None, Some(path)) if path.as_os_str() == "-" => {
             return Err(Failure::run(UsageError::Stdin, None));
         }
         (None, Some(path)) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
+            // A path that does not open is said before anything runs.
+            std::fs::File::open(path).map_err(|e| {
                 Failure::run(
                     UsageError::Rows {
                         path: path.display().to_string(),
@@ -52,34 +55,52 @@ pub(super) fn prepare(
                     None,
                 )
             })?;
-            // A row that does not bind is the last run's to report.
-            text.lines()
-                .filter(|l| !l.trim().is_empty())
-                .filter_map(|l| engine.bind_json_text(l).ok())
-                .collect()
+            Some(path.clone())
         }
-        (None, None) => Vec::new(),
+    };
+    let rows = move || -> Box<dyn Iterator<Item = Inputs> + '_> {
+        use std::io::BufRead;
+        match (single, &path) {
+            (Some(inputs), _) => Box::new(std::iter::once(inputs.clone())),
+            (None, Some(path)) => match std::fs::File::open(path) {
+                // A row that does not bind, or a file that fails part-way,
+                // is the last run's to report: it reads the file again.
+                Ok(file) => Box::new(
+                    std::io::BufReader::new(file)
+                        .lines()
+                        .map_while(Result::ok)
+                        .filter(|l| !l.trim().is_empty())
+                        .filter_map(|l| engine.bind_json_text(&l).ok()),
+                ),
+                Err(_) => Box::new(std::iter::empty()),
+            },
+            (None, None) => Box::new(std::iter::empty()),
+        }
     };
     let poll_max = args.batch.batch_poll.unwrap_or(Duration::from_secs(60));
     let options = BatchOptions {
         poll_first: poll_max.min(Duration::from_secs(1)),
         poll_max,
         submit_only: args.batch.batch_submit_only,
+        chunk: args.batch.window.map_or(4096, |w| w as usize),
         ..BatchOptions::default()
     };
     let tokio = setup::tokio_runtime()?;
     let cancel = CancellationToken::new();
     let stopped = setup::Stopped::default();
+    let progress = BatchProgress::start();
     let outcome = tokio.block_on(async {
         let signal = setup::cancel_on_signal(cancel.clone(), stopped.clone());
-        let out = crate::batch::complete(engine, &rows, &options, &cancel, &show).await;
+        let out =
+            crate::batch::complete(engine, &rows, &options, &cancel, &|e| progress.event(e)).await;
         signal.abort();
         out
     });
+    progress.finish();
     match outcome {
         Ok(summary) if summary.stopped => {
-            show_line(&format!(
-                "batch API: submitted {}; run the same command again to pick {} up",
+            term.err(&format!(
+                "batch API: submitted {}; run the same command again to pick {} up\n",
                 summary.batches.join(", "),
                 if summary.batches.len() == 1 {
                     "it"
@@ -89,96 +110,46 @@ pub(super) fn prepare(
             ));
             Err(Failure::quiet(exit::OK))
         }
-        Ok(summary) => Ok((
-            engine.in_batch(BatchPass::finishing(summary.failures.clone())),
-            summary,
-        )),
+        Ok(summary) => Ok((engine.in_batch(BatchPass::finishing(&summary)), summary)),
         Err(e) => {
-            let code = setup::stopped_code(&stopped);
-            match code {
-                Some(code) => {
-                    let report = super::report::render(&e, None, super::report::Style::detect());
-                    show_line(report.trim_end());
-                    Err(Failure::quiet(code))
-                }
-                None => Err(Failure::run(e, None)),
-            }
+            // Stopped by a signal: the exit code says which.
+            let code = setup::stopped_code(&stopped).unwrap_or(exit::FAILURE);
+            Err(Failure::new(e, Some(engine.source()), code))
         }
     }
 }
 
-/// The summary after the last run: requests, batches, passes, and the cost
-/// at the batch price.
-pub(super) fn show_summary(
-    engine: &Engine,
-    summary: &BatchSummary,
-    json: bool,
-    term: &mut Terminal,
-) {
+/// The batch summary as `--json` gives it: the `batch_api` member of the
+/// run's (or the batch's) JSON object.
+pub(super) fn summary_json(engine: &Engine, summary: &BatchSummary) -> serde_json::Value {
     let prices = crate::runtime::prices(&engine.graph().models);
-    let cost = summary.cost_usd(&prices);
-    if json {
-        let doc = serde_json::json!({"batch_api": {
-            "passes": summary.passes,
-            "batches": summary.batches,
-            "answered": summary.answered,
-            "failed": summary.failed,
-            "input_tokens": summary.usage.values().map(|u| u.input_tokens).sum::<u64>(),
-            "output_tokens": summary.usage.values().map(|u| u.output_tokens).sum::<u64>(),
-            "batch_discount": DISCOUNT,
-            "cost_usd": cost,
-        }});
-        term.err(&format!("{doc}\n"));
-    } else {
-        let cost = cost.map_or(String::new(), |c| {
-            format!(
-                ", ${c:.4} at the batch price ({}% off)",
-                (DISCOUNT * 100.0) as u32
-            )
-        });
-        term.err(&format!(
-            "batch API: {} requests answered, {} failed, in {} batches over {} passes{cost}\n",
-            summary.answered,
-            summary.failed,
-            summary.batches.len(),
-            summary.passes,
-        ));
-    }
+    serde_json::json!({
+        "passes": summary.passes,
+        "batches": summary.batches,
+        "answered": summary.answered,
+        "failed": summary.failed,
+        "input_tokens": summary.usage.values().map(|u| u.input_tokens).sum::<u64>(),
+        "output_tokens": summary.usage.values().map(|u| u.output_tokens).sum::<u64>(),
+        "batch_discount": DISCOUNT,
+        "cost_usd": summary.cost_usd(&prices),
+    })
 }
 
-fn show(event: BatchEvent) {
-    use super::check::plural;
-    let line = match event {
-        BatchEvent::Pass {
-            number,
-            rows,
-            requests,
-        } => format!(
-            "batch API: pass {number}: {} from {}",
-            plural(requests, "request"),
-            plural(rows, "row")
-        ),
-        BatchEvent::Submitted { id, requests } => {
-            format!(
-                "batch API: submitted {id} ({})",
-                plural(requests, "request")
-            )
-        }
-        BatchEvent::PickedUp { id, requests } => format!(
-            "batch API: picked up {id} ({}) from an earlier run",
-            plural(requests, "request")
-        ),
-        BatchEvent::Status(s) => format!(
-            "batch API: {} {} ({}/{} done, {} failed)",
-            s.id, s.state, s.done, s.total, s.failed
-        ),
-    };
-    show_line(&line);
-}
-
-/// Progress as it happens: the batch runs for minutes or hours before the
-/// command has anything else to say.
-fn show_line(line: &str) {
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "{line}");
+/// The summary after the last run, for people: requests, batches, passes,
+/// and the cost at the batch price.
+pub(super) fn show_summary(engine: &Engine, summary: &BatchSummary, term: &mut Terminal) {
+    let prices = crate::runtime::prices(&engine.graph().models);
+    let cost = summary.cost_usd(&prices).map_or(String::new(), |c| {
+        format!(
+            ", ${c:.4} at the batch price ({}% off)",
+            (DISCOUNT * 100.0) as u32
+        )
+    });
+    term.err(&format!(
+        "batch API: {} requests answered, {} failed, in {} batches over {} passes{cost}\n",
+        summary.answered,
+        summary.failed,
+        summary.batches.len(),
+        summary.passes,
+    ));
 }

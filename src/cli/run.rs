@@ -110,7 +110,7 @@ pub fn run(args: RunArgs, term: &mut Terminal) -> Result<(), Failure> {
     };
     let engine = setup::engine(&program, &args, term)?;
     let (engine, batched) = if args.batch.batch_api {
-        let (engine, summary) = super::batch_api::prepare(&engine, &args, Some(&inputs))?;
+        let (engine, summary) = super::batch_api::prepare(&engine, &args, Some(&inputs), term)?;
         (engine, Some(summary))
     } else {
         (engine, None)
@@ -154,9 +154,15 @@ pub fn run(args: RunArgs, term: &mut Terminal) -> Result<(), Failure> {
         }
     };
     let lost = cache_cmd::show_close(engine.close(), term);
-    if let Some(summary) = &batched {
-        super::batch_api::show_summary(&engine, summary, args.json, term);
-    }
+    // With `--json` the batch summary is part of the run's JSON object.
+    let batch_json = match &batched {
+        Some(summary) if args.json => Some(super::batch_api::summary_json(&engine, summary)),
+        Some(summary) => {
+            super::batch_api::show_summary(&engine, summary, term);
+            None
+        }
+        None => None,
+    };
 
     if let Some(path) = &args.trace
         && let Err(e) = write_trace(path, &report)
@@ -168,7 +174,7 @@ pub fn run(args: RunArgs, term: &mut Terminal) -> Result<(), Failure> {
     print_report(
         &report,
         program.source(),
-        args.json,
+        args.json.then_some(batch_json),
         streamed.as_ref(),
         &mut sink,
         term,
@@ -276,10 +282,12 @@ fn write_trace(path: &Path, report: &RunReport) -> Result<(), TraceFile> {
     })
 }
 
+/// Prints the outputs, or the error and what finished; `json` is `--json`,
+/// with the batch API's summary to add to the object, if any.
 fn print_report(
     report: &RunReport,
     src: &Arc<SourceFile>,
-    json: bool,
+    json: Option<Option<serde_json::Value>>,
     streamed: Option<&(String, Shown)>,
     sink: &mut Sink,
     term: &mut Terminal,
@@ -314,8 +322,8 @@ fn print_report(
                     &rest
                 }
             };
-            if json {
-                let doc = crate::engine::json::report_json(report, src);
+            if let Some(batch) = &json {
+                let doc = json_doc(report, src, batch);
                 sink.write(&format!("{}\n", pretty(&doc)), term)?;
             } else if let Some(text) = single_text(outputs) {
                 let mut text = text.to_string();
@@ -338,8 +346,8 @@ fn print_report(
                 sink.write("\n", term)?;
             }
             term.diagnostic(error, Some(src));
-            if json {
-                let doc = crate::engine::json::report_json(report, src);
+            if let Some(batch) = &json {
+                let doc = json_doc(report, src, batch);
                 term.json_written();
                 sink.write(&format!("{}\n", pretty(&doc)), term)?;
             } else {
@@ -352,6 +360,19 @@ fn print_report(
             }))
         }
     }
+}
+
+/// The run's JSON object, with `batch_api` when the calls went in batches.
+fn json_doc(
+    report: &RunReport,
+    src: &SourceFile,
+    batch: &Option<serde_json::Value>,
+) -> serde_json::Value {
+    let mut doc = crate::engine::json::report_json(report, src);
+    if let (Some(batch), Some(obj)) = (batch, doc.as_object_mut()) {
+        obj.insert("batch_api".into(), batch.clone());
+    }
+    doc
 }
 
 /// What completed before the failure, so a failed run loses nothing.

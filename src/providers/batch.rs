@@ -25,6 +25,9 @@ pub trait BatchApi: Send + Sync {
     /// would POST it.
     fn body(&self, request: &Request) -> Value;
 
+    /// The most one batch may carry: more goes in several batches.
+    fn limits(&self) -> BatchLimits;
+
     /// Submits `items` (custom id, body) as one batch; the batch's id.
     fn submit<'a>(
         &'a self,
@@ -43,6 +46,49 @@ pub trait BatchApi: Send + Sync {
 
     /// One successful item's reply body, read as an interactive reply.
     fn decode(&self, body: &[u8], request: &Request) -> Result<Reply, ProviderError>;
+}
+
+/// The most one batch may hold, as the provider documents it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchLimits {
+    /// Requests in one batch.
+    pub requests: usize,
+    /// Bytes of the requests' JSON (OpenAI: the input file; Anthropic: the
+    /// create request's body), with room left for the framing.
+    pub bytes: usize,
+}
+
+/// OpenAI: 50,000 requests and a 200 MB input file per batch.
+pub const OPENAI_LIMITS: BatchLimits = BatchLimits {
+    requests: 50_000,
+    bytes: 190_000_000,
+};
+
+/// Anthropic: 100,000 requests or 256 MB per batch.
+pub const ANTHROPIC_LIMITS: BatchLimits = BatchLimits {
+    requests: 100_000,
+    bytes: 250_000_000,
+};
+
+/// `items` cut, in order, into runs that each fit in one batch. A request
+/// larger than a whole batch still goes (alone), for the provider to refuse
+/// with its own message.
+pub fn split(items: &[(String, Value)], limits: BatchLimits) -> Vec<&[(String, Value)]> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0usize);
+    for (i, (id, body)) in items.iter().enumerate() {
+        // The line's framing (`custom_id`, `method`, `url`) is under 200 bytes.
+        let size = id.len() + body.to_string().len() + 200;
+        if i > start && (i - start >= limits.requests.max(1) || bytes + size > limits.bytes) {
+            out.push(&items[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += size;
+    }
+    if start < items.len() {
+        out.push(&items[start..]);
+    }
+    out
 }
 
 /// A batch as the provider describes it.
@@ -214,11 +260,22 @@ pub fn anthropic_item(line: &Value) -> Option<(String, ItemResult)> {
     Some((id, item))
 }
 
-/// The `id` a create request's reply names (an uploaded file, a batch).
-fn created_id(endpoint: &Endpoint, raw: &[u8]) -> Result<String, ProviderError> {
-    let created: Value = endpoint.decode(raw)?;
-    text(&created, "id")
-        .ok_or_else(|| endpoint.malformed(super::Malformation::NotJson("no `id`".into()), raw))
+/// `e` about the request `method path` (a reply that did not decode).
+fn at(endpoint: &Endpoint, e: ProviderError, method: reqwest::Method, path: &str) -> ProviderError {
+    match endpoint.other_url(path) {
+        Some(url) => endpoint.at(e, &method, &url),
+        None => e,
+    }
+}
+
+/// The `id` a create request's reply (`POST path`) names: an uploaded
+/// file, a batch.
+fn created_id(endpoint: &Endpoint, path: &str, raw: &[u8]) -> Result<String, ProviderError> {
+    let post = |e| at(endpoint, e, reqwest::Method::POST, path);
+    let created: Value = endpoint.decode(raw).map_err(post)?;
+    text(&created, "id").ok_or_else(|| {
+        post(endpoint.malformed(super::Malformation::NotJson("no `id`".into()), raw))
+    })
 }
 
 /// A GET of `path` under the endpoint, read as JSON (a batch's status).
@@ -226,7 +283,9 @@ async fn get_json(endpoint: &Endpoint, path: &str) -> Result<Value, ProviderErro
     let raw = endpoint
         .send_other(reqwest::Method::GET, path, OtherBody::Empty)
         .await?;
-    endpoint.decode(&raw)
+    endpoint
+        .decode(&raw)
+        .map_err(|e| at(endpoint, e, reqwest::Method::GET, path))
 }
 
 impl BatchApi for OpenAiProvider {
@@ -237,6 +296,10 @@ impl BatchApi for OpenAiProvider {
 
     fn body(&self, request: &Request) -> Value {
         serde_json::to_value(OpenAiProvider::body(self, request)).unwrap_or(Value::Null)
+    }
+
+    fn limits(&self) -> BatchLimits {
+        OPENAI_LIMITS
     }
 
     fn submit<'a>(
@@ -261,7 +324,7 @@ impl BatchApi for OpenAiProvider {
                 .endpoint
                 .send_other(reqwest::Method::POST, "files", OtherBody::Form(form))
                 .await?;
-            let file_id = created_id(&self.endpoint, &raw)?;
+            let file_id = created_id(&self.endpoint, "files", &raw)?;
             let create = json!({
                 "input_file_id": file_id,
                 "endpoint": path,
@@ -271,7 +334,7 @@ impl BatchApi for OpenAiProvider {
                 .endpoint
                 .send_other(reqwest::Method::POST, "batches", OtherBody::Json(create))
                 .await?;
-            created_id(&self.endpoint, &raw)
+            created_id(&self.endpoint, "batches", &raw)
         })
     }
 
@@ -318,6 +381,10 @@ impl BatchApi for AnthropicProvider {
         serde_json::to_value(AnthropicProvider::body(self, request)).unwrap_or(Value::Null)
     }
 
+    fn limits(&self) -> BatchLimits {
+        ANTHROPIC_LIMITS
+    }
+
     fn submit<'a>(
         &'a self,
         items: &'a [(String, Value)],
@@ -335,7 +402,7 @@ impl BatchApi for AnthropicProvider {
                     OtherBody::Json(json!({ "requests": requests })),
                 )
                 .await?;
-            created_id(&self.endpoint, &raw)
+            created_id(&self.endpoint, "messages/batches", &raw)
         })
     }
 
@@ -387,6 +454,57 @@ mod tests {
         assert_eq!(lines[0]["method"], "POST");
         assert_eq!(lines[0]["url"], "/v1/chat/completions");
         assert_eq!(lines[0]["body"]["model"], "m");
+    }
+
+    #[test]
+    fn requests_beyond_a_batchs_limits_go_in_more_batches() {
+        let items: Vec<(String, Value)> =
+            (0..7).map(|i| (format!("k{i}"), json!({"n": i}))).collect();
+        let sizes =
+            |limits| -> Vec<usize> { split(&items, limits).iter().map(|p| p.len()).collect() };
+        assert_eq!(
+            sizes(BatchLimits {
+                requests: 3,
+                bytes: usize::MAX
+            }),
+            vec![3, 3, 1]
+        );
+        assert_eq!(
+            sizes(BatchLimits {
+                requests: 100,
+                bytes: usize::MAX
+            }),
+            vec![7]
+        );
+        // Each item is about 211 bytes with its framing: two fit in 500.
+        assert_eq!(
+            sizes(BatchLimits {
+                requests: 100,
+                bytes: 500
+            }),
+            vec![2, 2, 2, 1]
+        );
+        // One too large for any batch goes alone.
+        assert_eq!(
+            sizes(BatchLimits {
+                requests: 100,
+                bytes: 10
+            }),
+            vec![1; 7]
+        );
+        assert!(split(&[], OPENAI_LIMITS).is_empty());
+        // Every item once, in order.
+        let joined: Vec<&(String, Value)> = split(
+            &items,
+            BatchLimits {
+                requests: 2,
+                bytes: 450,
+            },
+        )
+        .into_iter()
+        .flatten()
+        .collect();
+        assert_eq!(joined, items.iter().collect::<Vec<_>>());
     }
 
     #[test]

@@ -32,6 +32,8 @@ pub struct Target {
     pub url: String,
     /// Its path, e.g. `/v1/chat/completions`.
     pub path: String,
+    /// The request's method: `POST` for a call; a batch API's polls `GET`.
+    pub method: &'static str,
     /// `base_url` is the provider's own, not a local or compatible server.
     pub official: bool,
     /// The variable the key is read from (its name, never its value).
@@ -256,6 +258,21 @@ pub enum ProviderError {
 }
 
 impl ProviderError {
+    /// What the request went to, when the error is about one.
+    pub(crate) fn target_mut(&mut self) -> Option<&mut Target> {
+        match self {
+            ProviderError::Status { target, .. }
+            | ProviderError::Redirect { target, .. }
+            | ProviderError::Timeout { target, .. }
+            | ProviderError::Connect { target, .. }
+            | ProviderError::Interrupted { target, .. }
+            | ProviderError::BodyRead { target, .. }
+            | ProviderError::TooLarge { target, .. }
+            | ProviderError::Malformed { target, .. } => Some(target),
+            _ => None,
+        }
+    }
+
     /// Whether another attempt may succeed: overload, rate limits, conflicts
     /// and server faults, broken connections and timeouts, and a mock's
     /// planned failures. Bad requests, keys, ids and replies are not.
@@ -439,9 +456,10 @@ impl fmt::Display for ProviderError {
             } => {
                 write!(
                     f,
-                    "{} answered {} for {target} at `POST {}`",
+                    "{} answered {} for {target} at `{} {}`",
                     target.who(),
                     status_text(*status),
+                    target.method,
                     target.path
                 )?;
                 if let Some(detail) = detail {
@@ -457,9 +475,10 @@ impl fmt::Display for ProviderError {
             }
             ProviderError::Redirect { target, status, .. } => write!(
                 f,
-                "{} answered {} for {target} at `POST {}`, and flow does not follow redirects",
+                "{} answered {} for {target} at `{} {}`, and flow does not follow redirects",
                 target.who(),
                 status_text(*status),
+                target.method,
                 target.path
             ),
             ProviderError::Timeout {
@@ -596,6 +615,7 @@ pub(crate) mod testkit {
             base_url: "https://api.openai.com/v1".to_string(),
             url: "https://api.openai.com/v1/chat/completions".to_string(),
             path: "/v1/chat/completions".to_string(),
+            method: "POST",
             official: true,
             key_env: "OPENAI_API_KEY".to_string(),
             has_key: true,

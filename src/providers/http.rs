@@ -483,6 +483,7 @@ impl Endpoint {
             provider: api.title,
             base_url: shown_base,
             path: url.path().to_string(),
+            method: "POST",
             url: shown_url,
             official: is_default,
             key_env,
@@ -643,15 +644,53 @@ impl Endpoint {
                 self.scrub(path).as_str()
             )))
         })?;
+        let at = |e: ProviderError| self.at(e, &method, &url);
         let (client, claim) = self.client.acquire()?;
-        let mut request = client.request(method, url).headers(self.headers.clone());
+        let mut request = client
+            .request(method.clone(), url.clone())
+            .headers(self.headers.clone());
         request = match body {
             OtherBody::Empty => request,
             OtherBody::Json(value) => request.json(&value),
             OtherBody::Form(form) => request.multipart(form),
         };
-        let response = request.send().await.map_err(|e| self.send_error(&e))?;
-        self.read(response, claim).await
+        let response = request.send().await.map_err(|e| at(self.send_error(&e)))?;
+        self.read(response, claim).await.map_err(at)
+    }
+
+    /// `e`, about the request `method url` rather than the call's `POST`:
+    /// an error from `POST /v1/files` must not say `/v1/chat/completions`.
+    pub(crate) fn at(
+        &self,
+        mut e: ProviderError,
+        method: &reqwest::Method,
+        url: &Url,
+    ) -> ProviderError {
+        if let Some(target) = e.target_mut() {
+            target.method = if *method == reqwest::Method::GET {
+                "GET"
+            } else {
+                "POST"
+            };
+            let mut shown = url.clone();
+            if shown.password().is_some() {
+                let _ = shown.set_password(Some("***"));
+            }
+            target.path = url.path().to_string();
+            target.url = self.scrub(shown.as_str()).as_str().to_string();
+        }
+        e
+    }
+
+    /// The URL of `path` under the base URL, as [`Endpoint::send_other`]
+    /// requests it (for [`Endpoint::at`] on a reply that does not decode).
+    pub(crate) fn other_url(&self, path: &str) -> Option<Url> {
+        Url::parse(&format!(
+            "{}/{}",
+            self.base_url,
+            path.trim_start_matches('/')
+        ))
+        .ok()
     }
 
     /// The base URL, without a trailing slash, and the path calls are

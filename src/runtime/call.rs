@@ -222,6 +222,13 @@ async fn call_model<T>(
         let hit = entry.and_then(|r| parse(&r.text).ok().map(|v| (v, r.text)));
         ctx.record_cache(&site, model, hit.is_some());
         if let Some((value, text)) = hit {
+            // A reply a batch of this batch run gave was a request sent: it
+            // counts against `--max-calls` in every pass, as in the last run.
+            if let Some(pass) = &ctx.batch
+                && pass.was_batched(&key.hex())
+            {
+                ctx.charge(&site, span).map_err(fatal)?;
+            }
             // A cached reply streams as one chunk.
             for gate in stream.iter().flat_map(|g| g.iter()) {
                 gate.text(&text);
@@ -274,6 +281,9 @@ async fn call_model<T>(
                 && !stale
                 && let Some(api) = provider.batch()
             {
+                // Each request put in a batch is a call: one beyond the
+                // budget is refused here, before it is ever submitted.
+                ctx.charge(&site, span).map_err(fatal)?;
                 let request = request_for(0, None);
                 let body = api.body(&request);
                 pass.defer(

@@ -124,6 +124,17 @@ impl BatchServer {
     pub fn batches(&self) -> Vec<String> {
         lock(&self.shared).order.clone()
     }
+
+    /// Status polls answered so far, of every batch.
+    pub fn polls(&self) -> u32 {
+        lock(&self.shared).batches.values().map(|b| b.polls).sum()
+    }
+
+    /// Changes how batches behave from the next poll on: a test holds a
+    /// batch running (`NeverEnd`), stops the run, then lets it end.
+    pub fn set_mode(&self, mode: Mode) {
+        lock(&self.shared).mode = mode;
+    }
 }
 
 fn last_user(body: &Value) -> String {
