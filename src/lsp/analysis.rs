@@ -45,21 +45,11 @@ impl Analysis {
     /// from disk beside the document.
     #[cfg(test)]
     pub fn new(uri: &Uri, text: String, errors_url: &str) -> Analysis {
-        Analysis::with_loader(uri, text, errors_url, &crate::import::FsLoader)
+        Analysis::after_edit(uri, text, None, errors_url, &crate::import::FsLoader)
     }
 
     /// [`Analysis::new`] reading imports through `loader` (the editor's
-    /// open documents first, say).
-    pub fn with_loader(
-        uri: &Uri,
-        text: String,
-        errors_url: &str,
-        loader: &dyn crate::import::SourceLoader,
-    ) -> Analysis {
-        Analysis::after_edit(uri, text, None, errors_url, loader)
-    }
-
-    /// [`Analysis::with_loader`] for a new version of a document:
+    /// open documents first, say), for a new version of a document:
     /// `previous` is the text of the one before and its statements, when
     /// it parsed cleanly, so that only what the edit touched is parsed.
     pub fn after_edit(
