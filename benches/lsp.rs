@@ -10,9 +10,12 @@
 //!
 //! Each edit changes one character near the middle of the file, as a
 //! keystroke does (an incremental change), alternating so every edit is a
-//! real change; debouncing is set to 0 ms and reported apart (the default
-//! adds its 20 ms to the diagnostics' time, not to requests, which compile
-//! at once).
+//! real change. The change → diagnostics edit comes after a pause longer
+//! than the debounce window (a keystroke after a pause, checked at once);
+//! a burst of five edits sent back to back is timed to the diagnostics of
+//! its last (the first is checked at once, the other four gathered and
+//! checked once when the window after that check closes). Debouncing is
+//! run at 0 ms and at the default 20 ms.
 
 mod support;
 
@@ -128,10 +131,17 @@ impl Server {
     }
 
     fn diagnostics(&mut self) -> usize {
+        self.published().1
+    }
+
+    /// The next publication's version and number of diagnostics.
+    fn published(&mut self) -> (i64, usize) {
         loop {
             let m = self.rx.recv_timeout(Duration::from_secs(120)).unwrap();
             if m["method"] == "textDocument/publishDiagnostics" {
-                return m["params"]["diagnostics"].as_array().map_or(0, Vec::len);
+                let p = &m["params"];
+                let found = p["diagnostics"].as_array().map_or(0, Vec::len);
+                return (p["version"].as_i64().unwrap_or(-1), found);
             }
         }
     }
@@ -185,34 +195,50 @@ fn bench(n: usize, samples: usize, debounce_ms: u64) {
     let hover_at =
         json!({"textDocument": {"uri": URI}, "position": {"line": n + 2, "character": 16}});
     let (mut change, mut hover, mut complete) = (Vec::new(), Vec::new(), Vec::new());
+    let mut burst = Vec::new();
     let pid = s.child.id();
     let mut change_cpu = Duration::ZERO;
-    for k in 0..samples {
-        let edit = |s: &mut Server, version: i32| {
-            let ch = if version % 2 == 0 { "7" } else { "8" };
-            s.notify(
-                "textDocument/didChange",
-                json!({"textDocument": {"uri": URI, "version": version},
-                       "contentChanges": [{"range": {"start": {"line": line, "character": column},
-                                                     "end": {"line": line, "character": column + 1}},
-                                           "text": ch}]}),
-            );
-        };
-        let version = 2 + 3 * k as i32;
+    // Longer than the window, so the next change is a leading edge.
+    let pause = Duration::from_millis(debounce_ms + 30);
+    let edit = |s: &mut Server, version: i32| {
+        let ch = if version % 2 == 0 { "7" } else { "8" };
+        s.notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": URI, "version": version},
+                   "contentChanges": [{"range": {"start": {"line": line, "character": column},
+                                                 "end": {"line": line, "character": column + 1}},
+                                       "text": ch}]}),
+        );
+    };
+    let mut version = 1;
+    for _ in 0..samples {
+        std::thread::sleep(pause);
+        version += 1;
         let before = cpu(pid);
         let t = Instant::now();
         edit(&mut s, version);
         assert_eq!(s.diagnostics(), 0);
         change.push(t.elapsed());
         change_cpu += cpu(pid).saturating_sub(before);
+        // Five keystrokes at once: diagnostics for the last.
+        std::thread::sleep(pause);
+        let t = Instant::now();
+        for _ in 0..5 {
+            version += 1;
+            edit(&mut s, version);
+        }
+        while s.published() != (i64::from(version), 0) {}
+        burst.push(t.elapsed());
         // A request right after a change compiles it first.
-        edit(&mut s, version + 1);
+        version += 1;
+        edit(&mut s, version);
         let t = Instant::now();
         let h = s.request("textDocument/hover", hover_at.clone());
         hover.push(t.elapsed());
         // (The new diagnostics went out before the answer, and were skipped.)
         assert!(h["result"]["contents"]["value"].as_str().is_some(), "{h}");
-        edit(&mut s, version + 2);
+        version += 1;
+        edit(&mut s, version);
         let t = Instant::now();
         let c = s.request(
             "textDocument/completion",
@@ -228,10 +254,11 @@ fn bench(n: usize, samples: usize, debounce_ms: u64) {
     }
     let idle = t.elapsed() / samples as u32;
     println!(
-        "{n:>6} bindings, debounce {debounce_ms:>2} ms: open {:>7.2} ms | change → diagnostics {:>7.2} ms (server CPU {:>6.1} ms) | change → hover {:>7.2} ms | change → completion {:>7.2} ms | hover alone {:>6.3} ms",
+        "{n:>6} bindings, debounce {debounce_ms:>2} ms: open {:>7.2} ms | change → diagnostics {:>7.2} ms (server CPU {:>6.1} ms) | 5-edit burst → diagnostics {:>7.2} ms | change → hover {:>7.2} ms | change → completion {:>7.2} ms | hover alone {:>6.3} ms",
         ms(open),
         ms(median(&change)),
         ms(change_cpu / samples as u32),
+        ms(median(&burst)),
         ms(median(&hover)),
         ms(median(&complete)),
         ms(idle),

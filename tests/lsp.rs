@@ -125,6 +125,21 @@ impl Client {
         }
     }
 
+    /// The next publication of diagnostics for `URI`, whole (its version too).
+    pub fn publication(&mut self) -> Value {
+        let mine = |m: &Value| m["method"] == "textDocument/publishDiagnostics";
+        if let Some(i) = self.pending.iter().position(mine) {
+            return self.pending.remove(i)["params"].clone();
+        }
+        loop {
+            let m = self.recv();
+            if mine(&m) {
+                return m["params"].clone();
+            }
+            self.pending.push(m);
+        }
+    }
+
     /// The next diagnostics published for `uri`, leaving others pending.
     pub fn diagnostics_for(&mut self, uri: &str) -> Vec<Value> {
         let mine = |m: &Value| {
@@ -418,20 +433,77 @@ fn a_file_that_does_not_parse_still_answers() {
     assert_eq!(c.shutdown(), Some(0));
 }
 
+/// A change after a pause is checked at once, however long the debounce
+/// window: with a window of a minute, the change after opening gets its
+/// diagnostics straight away (a trailing debounce would make it wait the
+/// minute, and this client gives up after 30 s). The changes right after
+/// it fall inside its window and are gathered: nothing is published for
+/// them until a request needs the new text, and then once, for the last.
 #[test]
-fn changes_are_debounced_into_one_compile() {
+fn a_change_after_a_pause_is_checked_at_once_and_a_burst_once() {
     let mut c = Client::start();
-    c.initialize(200);
+    c.initialize(60_000);
     c.open("x = 1\n");
     c.diagnostics();
-    for v in 2..6 {
-        c.change(v, &format!("x = {v}\noutput y\n"));
+    c.change(2, "x = 2\noutput y\n");
+    let first = c.publication();
+    assert_eq!(first["version"], 2, "{first}");
+    assert_eq!(first["diagnostics"].as_array().unwrap().len(), 1, "{first}");
+    let last = "x = 5\noutput x\n";
+    for v in 3..6 {
+        c.change(
+            v,
+            &format!("x = {v}\noutput {}\n", if v == 5 { "x" } else { "y" }),
+        );
     }
-    let diags = c.diagnostics();
-    assert_eq!(diags.len(), 1, "{diags:?}");
-    // The next publication is for a later edit, not for one of the burst.
-    c.change(6, "x = 1\noutput x\n");
-    assert!(c.diagnostics().is_empty());
+    let hover = c.result("textDocument/hover", at(last, "x", 1));
+    assert!(hover["contents"]["value"].as_str().is_some(), "{hover}");
+    let published: Vec<Value> = c
+        .pending
+        .iter()
+        .filter(|m| m["method"] == "textDocument/publishDiagnostics")
+        .map(|m| m["params"].clone())
+        .collect();
+    assert_eq!(published.len(), 1, "{published:?}");
+    assert_eq!(published[0]["version"], 5);
+    assert_eq!(published[0]["diagnostics"], json!([]));
+    assert_eq!(c.shutdown(), Some(0));
+}
+
+/// Code lenses: a statement's calls a line above it, a section's width.
+#[test]
+fn code_lenses_show_calls_and_parallel_width() {
+    let mut c = Client::start();
+    let caps = c.initialize(0);
+    assert_eq!(
+        caps["capabilities"]["codeLensProvider"]["resolveProvider"],
+        false
+    );
+    let text = "model m = mock(reply: \"yes\")\ninput q: text\nsection <\n  a = ask m \"é {q}\" vote 5 by majority\n  b = ask m \"🙂 {q}\"\n>\nnote = \"{a} {b}\"\noutput r = ask m \"{note}\" repeat 2\n";
+    c.open(text);
+    assert_eq!(c.diagnostics(), Vec::<Value>::new());
+    let lenses = c.result(
+        "textDocument/codeLens",
+        json!({"textDocument": {"uri": URI}}),
+    );
+    let got: Vec<(u64, &str)> = lenses
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["range"]["start"]["line"].as_u64().unwrap(),
+                l["command"]["title"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (2, "section: 2 in parallel · 6 calls worst case"),
+            (7, "2 calls worst case"),
+        ]
+    );
     assert_eq!(c.shutdown(), Some(0));
 }
 

@@ -133,8 +133,10 @@ pub fn normalize(path: &Path) -> PathBuf {
     out.iter().collect()
 }
 
-/// Where `import "relative"` in the file at `importer` points.
-pub fn resolve(importer: &Path, relative: &str) -> PathBuf {
+/// Where `import "relative"` in the file at `importer` points. Shared with
+/// the language server (`lsp::imports`), which finds an import's file by
+/// it, so the two cannot disagree on where an import points.
+pub(crate) fn resolve(importer: &Path, relative: &str) -> PathBuf {
     let dir = importer.parent().unwrap_or(Path::new(""));
     normalize(&dir.join(relative))
 }

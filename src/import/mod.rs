@@ -12,12 +12,13 @@
 mod error;
 mod loader;
 mod rename;
-mod shift;
+pub(crate) mod shift;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 pub use error::ImportError;
+pub(crate) use loader::resolve;
 pub use loader::{FsLoader, MemoryLoader, SourceLoader, normalize};
 
 use crate::Compiled;
@@ -100,8 +101,18 @@ pub(crate) struct Gathered {
 /// first half of [`compile`], which an editor also needs, to check with the
 /// graph kept whatever the errors.
 pub(crate) fn gather(name: &str, text: &str, loader: &dyn SourceLoader) -> Gathered {
+    gather_parsed(name, text, crate::syntax::parse_partial(text), loader)
+}
+
+/// [`gather`] for a text already parsed: the language server parses only
+/// the statements an edit touched (`lsp::reparse`), the rest kept.
+pub(crate) fn gather_parsed(
+    name: &str,
+    text: &str,
+    parsed: crate::syntax::Parsed,
+    loader: &dyn SourceLoader,
+) -> Gathered {
     let mut diagnostics = Diagnostics::default();
-    let parsed = crate::syntax::parse_partial(text);
     for e in parsed.errors {
         diagnostics.push(e);
     }
@@ -199,7 +210,7 @@ impl Gatherer<'_> {
         stack: &mut Vec<PathBuf>,
         out: &mut Vec<Item>,
     ) -> bool {
-        let path = loader::resolve(importer, &decl.path);
+        let path = resolve(importer, &decl.path);
         if let Some(at) = stack.iter().position(|p| *p == path) {
             let mut files = stack[at..].to_vec();
             files.sort();

@@ -13,16 +13,26 @@ use crate::syntax::ast::*;
 
 /// Moves every span of `program` `by` bytes later.
 pub(super) fn program(program: &mut Program, by: usize) {
+    let Program { items: all } = program;
+    items(all, isize::try_from(by).unwrap_or(isize::MAX));
+}
+
+/// Moves every span of `items` `by` bytes, later or (when negative)
+/// earlier: also how the language server moves the statements after an
+/// edit (`lsp::reparse`), with this one walk that names every field.
+pub(crate) fn items(items: &mut [Item], by: isize) {
     let mut s = Shift(by);
-    let Program { items } = program;
     items.iter_mut().for_each(|i| s.item(i));
 }
 
-struct Shift(usize);
+struct Shift(isize);
 
 impl Shift {
     fn span(&self, span: &mut Span) {
-        *span = Span::new(span.start + self.0, span.end + self.0);
+        *span = Span::new(
+            span.start.saturating_add_signed(self.0),
+            span.end.saturating_add_signed(self.0),
+        );
     }
 
     fn ident(&self, ident: &mut Ident) {

@@ -1,10 +1,11 @@
 //! One document, compiled: what every request about it reads.
 //!
 //! An analysis is built once per version of the text (after the debounce)
-//! and shared by every request until the next: parse with recovery, check
-//! keeping the graph even when there are errors, the line index and the
-//! diagnostics already in the protocol's shape; the symbol index only when
-//! a request first needs it.
+//! and shared by every request until the next: parse with recovery (only
+//! the statements an edit touched, when the text before it parsed cleanly:
+//! `reparse`), check keeping the graph even when there are errors, the line
+//! index and the diagnostics already in the protocol's shape; the symbol
+//! index only when a request first needs it.
 
 use lsp_types::{
     CodeDescription, Diagnostic, DiagnosticRelatedInformation, DiagnosticSeverity, Location,
@@ -17,13 +18,16 @@ use super::index::Index;
 use super::line_index::LineIndex;
 use crate::graph::FlowGraph;
 use crate::syntax::Span;
-use crate::syntax::ast::Program;
+use crate::syntax::ast::{Item, Program};
 
 pub struct Analysis {
     pub text: String,
     pub lines: LineIndex,
     /// The statements that parsed; `None` only after an internal error.
     pub program: Option<Program>,
+    /// The text parsed without a syntax error, so the next version may
+    /// parse only what its edit touched.
+    pub clean: bool,
     /// Lowered from what parsed, errors or not.
     pub graph: Option<FlowGraph>,
     pub diagnostics: Vec<Diagnostic>,
@@ -41,23 +45,35 @@ impl Analysis {
     /// from disk beside the document.
     #[cfg(test)]
     pub fn new(uri: &Uri, text: String, errors_url: &str) -> Analysis {
-        Analysis::with_loader(uri, text, errors_url, &crate::import::FsLoader)
+        Analysis::after_edit(uri, text, None, errors_url, &crate::import::FsLoader)
     }
 
     /// [`Analysis::new`] reading imports through `loader` (the editor's
-    /// open documents first, say).
-    pub fn with_loader(
+    /// open documents first, say), for a new version of a document:
+    /// `previous` is the text of the one before and its statements, when
+    /// it parsed cleanly, so that only what the edit touched is parsed.
+    pub fn after_edit(
         uri: &Uri,
         text: String,
+        previous: Option<(String, Vec<Item>)>,
         errors_url: &str,
         loader: &dyn crate::import::SourceLoader,
     ) -> Analysis {
         let lines = LineIndex::new(&text);
+        let parsed = previous
+            .and_then(|(old, items)| super::reparse::reparse(&old, items, &text))
+            .map(|program| crate::syntax::Parsed {
+                program: Some(program),
+                errors: Vec::new(),
+                gaps: Default::default(),
+            })
+            .unwrap_or_else(|| crate::syntax::parse_partial(&text));
+        let clean = parsed.errors.is_empty() && parsed.program.is_some();
         // Imports are read beside the document, as `flow check` reads
         // them; a document that is not a file imports from the current
         // folder.
         let name = file_path(uri).unwrap_or_default();
-        let gathered = crate::import::gather(&name, &text, loader);
+        let gathered = crate::import::gather_parsed(&name, &text, parsed, loader);
         let mut bag = gathered.diagnostics;
         let mut graph = None;
         let mut own = gathered.program;
@@ -137,11 +153,28 @@ impl Analysis {
             text,
             lines,
             program: own,
+            clean,
             graph,
             diagnostics,
             symbols: std::sync::OnceLock::new(),
             imports,
         }
+    }
+
+    /// The text and its statements, when it parsed cleanly, moved out for
+    /// the next version's parse (`reparse`); what is left answers nothing.
+    pub fn take_syntax(&mut self) -> Option<(String, Vec<Item>)> {
+        if !self.clean {
+            return None;
+        }
+        let items = self.program.take()?.items;
+        Some((std::mem::take(&mut self.text), items))
+    }
+
+    /// [`Analysis::take_syntax`] for an analysis a request still holds.
+    pub fn copy_syntax(&self) -> Option<(String, Vec<Item>)> {
+        let items = self.program.as_ref().filter(|_| self.clean)?.items.clone();
+        Some((self.text.clone(), items))
     }
 
     /// Every name in the document: what it declares, where it is used.

@@ -1,6 +1,9 @@
 //! Inlay hints: each `ask`'s worst-case calls after it, and each section's
 //! parallel width after its `<`, so the cost of a line is visible while it
-//! is written.
+//! is written; and code lenses, the same counts a line above each statement
+//! that makes calls ("7 calls worst case") and each section ("section: 3 in
+//! parallel · 3 calls worst case"), for editors that show lenses rather than
+//! hints.
 //!
 //! Counted from the syntax tree alone, so they show even while other
 //! statements have errors: an `ask` makes its `repeat`/`vote` count of
@@ -18,39 +21,144 @@ pub struct Hint {
     pub label: String,
 }
 
+/// One code lens: the start of what it is above, and what it says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lens {
+    pub offset: usize,
+    pub title: String,
+}
+
 pub fn hints(program: &Program, text: &str) -> Vec<Hint> {
-    let mut w = Walker {
-        text,
-        hints: Vec::new(),
-        lists: Vec::new(),
-    };
+    let mut w = Walker::new(text);
     for item in &program.items {
+        w.item(item);
+    }
+    w.hints.sort_by_key(|h| h.offset);
+    w.hints
+}
+
+/// A lens above each statement that makes calls, with the sum of its
+/// hints (both branches of an `if` counted, as hover counts them), and
+/// above each section, with its width; one walk, like the hints.
+pub fn lenses(program: &Program, text: &str) -> Vec<Lens> {
+    let mut w = Walker::new(text);
+    let mut lenses = Vec::new();
+    for item in &program.items {
+        let before = (w.calls.len(), w.sections.len());
+        w.item(item);
+        let calls = &w.calls[before.0..];
+        // A section's own lens says what a statement that is just the
+        // section would.
+        let just_a_section = match item {
+            Item::Section(_) => true,
+            Item::Binding(b) => matches!(b.value.kind, ExprKind::Section(_)),
+            _ => false,
+        };
+        if !calls.is_empty() && !just_a_section {
+            lenses.push(Lens {
+                offset: item.span().start,
+                title: format!("{} worst case", total(calls)),
+            });
+        }
+        lenses.extend(w.sections.drain(before.1..));
+    }
+    lenses.sort_by_key(|l| l.offset);
+    lenses
+}
+
+/// Calls written as the hints write them, summed: the fixed counts added,
+/// the run-time ones (`len(xs)`) kept as terms.
+fn total(calls: &[Calls]) -> String {
+    let fixed: u64 = calls
+        .iter()
+        .filter(|c| c.per.is_empty())
+        .fold(0, |a, c| a.saturating_add(c.fixed));
+    let mut terms: Vec<String> = Vec::new();
+    if fixed > 0 {
+        terms.push(fixed.to_string());
+    }
+    terms.extend(
+        calls
+            .iter()
+            .filter(|c| !c.per.is_empty())
+            .map(Calls::product),
+    );
+    if terms.is_empty() {
+        terms.push("0".into());
+    }
+    let noun = if terms.len() == 1 && fixed == 1 {
+        "call"
+    } else {
+        "calls"
+    };
+    format!("{} {noun}", terms.join(" + "))
+}
+
+/// Calls made by one call site (or a judge): `fixed` times each run-time
+/// list length in `per`.
+#[derive(Debug, Clone)]
+struct Calls {
+    fixed: u64,
+    per: Vec<String>,
+}
+
+impl Calls {
+    fn product(&self) -> String {
+        if self.per.is_empty() {
+            self.fixed.to_string()
+        } else if self.fixed == 1 {
+            self.per.join(" × ")
+        } else {
+            format!("{} × {}", self.fixed, self.per.join(" × "))
+        }
+    }
+
+    fn label(&self) -> String {
+        let noun = if self.fixed == 1 && self.per.is_empty() {
+            "call"
+        } else {
+            "calls"
+        };
+        format!("{} {noun}", self.product())
+    }
+}
+
+impl<'t> Walker<'t> {
+    fn new(text: &'t str) -> Walker<'t> {
+        Walker {
+            text,
+            hints: Vec::new(),
+            lists: Vec::new(),
+            calls: Vec::new(),
+            sections: Vec::new(),
+        }
+    }
+
+    fn item(&mut self, item: &Item) {
         match item {
-            Item::Binding(b) => w.expr(&b.value, None),
-            Item::Section(s) => w.section(s),
+            Item::Binding(b) => self.expr(&b.value, None),
+            Item::Section(s) => self.section(s),
             Item::Output(o) => {
                 if let Some(v) = &o.value {
-                    w.expr(v, None);
+                    self.expr(v, None);
                 }
             }
             Item::Input(i) => {
                 if let Some(d) = &i.default {
-                    w.expr(d, None);
+                    self.expr(d, None);
                 }
             }
             Item::Function(f) => match &f.body {
-                FnBody::Expr(e) => w.expr(e, None),
+                FnBody::Expr(e) => self.expr(e, None),
                 FnBody::Block { members, .. } => {
                     for m in members {
-                        w.expr(&m.value, None);
+                        self.expr(&m.value, None);
                     }
                 }
             },
             Item::Model(_) | Item::Type(_) | Item::Import(_) | Item::Test(_) => {}
         }
     }
-    w.hints.sort_by_key(|h| h.offset);
-    w.hints
 }
 
 struct Walker<'t> {
@@ -58,6 +166,11 @@ struct Walker<'t> {
     hints: Vec<Hint>,
     /// Enclosing `for` lists: a written-out length, or the list as written.
     lists: Vec<Result<u64, String>>,
+    /// Every call site's calls (and each judge's), in walk order: the
+    /// lenses sum a statement's.
+    calls: Vec<Calls>,
+    /// A lens for each section walked.
+    sections: Vec<Lens>,
 }
 
 /// Calls one evaluation of a call site makes: samples, and a judge.
@@ -76,7 +189,7 @@ fn samples(m: &Modifiers) -> u64 {
 
 impl Walker<'_> {
     /// `n` calls, times each enclosing list.
-    fn label(&self, n: u64) -> String {
+    fn times_lists(&self, n: u64) -> Calls {
         let mut fixed = n;
         let mut per = Vec::new();
         for l in &self.lists {
@@ -85,18 +198,11 @@ impl Walker<'_> {
                 Err(list) => per.push(format!("len({list})")),
             }
         }
-        let noun = if fixed == 1 && per.is_empty() {
-            "call"
-        } else {
-            "calls"
-        };
-        if per.is_empty() {
-            format!("{fixed} {noun}")
-        } else if fixed == 1 {
-            format!("{} {noun}", per.join(" × "))
-        } else {
-            format!("{fixed} × {} {noun}", per.join(" × "))
-        }
+        Calls { fixed, per }
+    }
+
+    fn label(&self, n: u64) -> String {
+        self.times_lists(n).label()
     }
 
     fn push(&mut self, span: Span, label: String) {
@@ -112,8 +218,9 @@ impl Walker<'_> {
         if let Some(k) = per_voter {
             n = n.saturating_mul(k);
         }
-        let label = self.label(n);
-        self.push(span, format!("⟵ {label}"));
+        let calls = self.times_lists(n);
+        self.push(span, format!("⟵ {}", calls.label()));
+        self.calls.push(calls);
     }
 
     fn section(&mut self, s: &Section) {
@@ -126,12 +233,18 @@ impl Walker<'_> {
         }
         if voting.is_some_and(|v| v.strategy.name.name == "judge") {
             calls = calls.saturating_add(1);
+            let judge = self.times_lists(1);
+            self.calls.push(judge);
         }
         let what = match voting {
             Some(_) => format!("{width} voters"),
             None => format!("{width} in parallel"),
         };
         let label = format!("{what} · {}", self.label(calls));
+        self.sections.push(Lens {
+            offset: s.span.start,
+            title: format!("section: {label} worst case"),
+        });
         self.hints.push(Hint {
             offset: s.open.end,
             label,
@@ -206,6 +319,26 @@ mod tests {
     fn labels(text: &str) -> Vec<String> {
         let p = crate::syntax::parse_partial(text).program.unwrap();
         hints(&p, text).into_iter().map(|h| h.label).collect()
+    }
+
+    #[test]
+    fn lenses_sum_each_statement_and_name_each_section() {
+        let text = "model m = mock()\nsection <\n  a = ask m \"x\" vote 5 by majority\n  b = ask m \"y\"\n>\nv = section < ask m \"p\"\n ask m \"q\" > vote 3 by judge m\nf = for x in [1, 2] < ask m \"{x}\" repeat 2 >\ng = if a then ask m \"{b}\" else join(for x in lines(a) < ask m \"{x}\" >, ask m \"1\")\nh = \"{g}\"\noutput one = ask m \"{h}\"\n";
+        let p = crate::syntax::parse_partial(text).program.unwrap();
+        let got: Vec<(usize, String)> = lenses(&p, text)
+            .into_iter()
+            .map(|l| (text[..l.offset].matches('\n').count(), l.title))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (1, "section: 2 in parallel · 6 calls worst case".into()),
+                (5, "section: 2 voters · 7 calls worst case".into()),
+                (7, "4 calls worst case".into()),
+                (8, "2 + len(lines(a)) calls worst case".into()),
+                (10, "1 call worst case".into()),
+            ]
+        );
     }
 
     #[test]

@@ -62,7 +62,7 @@ impl Imports {
 
     /// The file `import "PATH" as NAME`, written in the document, read.
     pub fn file_of(&self, decl: &ImportDecl) -> Option<&ImportedFile> {
-        let want = resolve(&self.path, &decl.path);
+        let want = crate::import::resolve(Path::new(&self.path), &decl.path);
         self.files.iter().find(|f| Path::new(&f.name) == want)
     }
 
@@ -89,13 +89,6 @@ impl Imports {
         let f = self.file_at(offset)?;
         Some((f.name.as_str(), offset - f.offset))
     }
-}
-
-/// Where `import "relative"` in the file at `importer` points, as the
-/// gatherer resolves it.
-fn resolve(importer: &str, relative: &str) -> PathBuf {
-    let dir = Path::new(importer).parent().unwrap_or(Path::new(""));
-    crate::import::normalize(&dir.join(relative))
 }
 
 /// Reads imports from the documents open in the editor (their unsaved
@@ -175,9 +168,5 @@ mod tests {
         let uri = file_uri("/tmp/a dir/é.flow").unwrap();
         assert_eq!(uri.as_str(), "file:///tmp/a%20dir/%C3%A9.flow");
         assert_eq!(file_path(&uri).as_deref(), Some("/tmp/a dir/é.flow"));
-        assert_eq!(
-            resolve("/w/main.flow", "./lib/../m.flow"),
-            PathBuf::from("/w/m.flow")
-        );
     }
 }

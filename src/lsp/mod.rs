@@ -9,12 +9,14 @@
 //! | module | answers |
 //! | --- | --- |
 //! | `analysis` | diagnostics, with codes linking to docs/errors.md |
+//! | `reparse` | after an edit, parsing only the statements it touched |
+//! | `debounce` | when a change is compiled: at once after a pause, once per window while typing |
 //! | `hover` | a name's type, worst-case calls, cost bound, model and options |
 //! | `navigate` | definition, references, highlights, rename, document symbols |
 //! | `imports` | the files a document imports: their names' locations, open documents first |
 //! | `completion` | what may be written at the cursor, by context |
 //! | `tokens` | semantic tokens (and the lexer completion uses) |
-//! | `hints` | inlay hints: each `ask`'s calls, each section's parallel width |
+//! | `hints` | inlay hints and code lenses: each `ask`'s calls, each section's parallel width |
 //! | `format` | the formatting hook, for `flow fmt` |
 //!
 //! Behind the cargo feature `lsp`; the protocol machinery (framing, JSON-RPC)
@@ -22,6 +24,7 @@
 
 mod analysis;
 mod completion;
+mod debounce;
 mod error;
 mod format;
 mod hints;
@@ -30,6 +33,7 @@ mod imports;
 mod index;
 mod line_index;
 mod navigate;
+mod reparse;
 mod server;
 #[cfg(test)]
 mod tests;

@@ -1,10 +1,10 @@
 //! The message loop: documents in, analyses out.
 //!
-//! One thread owns every document. A change only marks its document dirty
-//! and sets a deadline (the debounce); the loop analyses a document when
-//! its deadline passes with no newer change, or at once when a request
-//! needs it, so a burst of keystrokes costs one compile and an answer is
-//! never about stale text.
+//! One thread owns every document. A change after a quiet spell is
+//! compiled at once; changes coming faster than the debounce window are
+//! coalesced and compiled once when it closes (`debounce`), and a request
+//! compiles at once whatever is pending, so a burst of keystrokes costs one
+//! compile per window and an answer is never about stale text.
 
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -17,29 +17,31 @@ use lsp_types::notification::{
     PublishDiagnostics,
 };
 use lsp_types::request::{
-    Completion, DocumentHighlightRequest, DocumentSymbolRequest, Formatting, GotoDefinition,
-    HoverRequest, InlayHintRequest, PrepareRenameRequest, References, Rename, Request as _,
-    SemanticTokensFullRequest, Shutdown,
+    CodeLensRequest, Completion, DocumentHighlightRequest, DocumentSymbolRequest, Formatting,
+    GotoDefinition, HoverRequest, InlayHintRequest, PrepareRenameRequest, References, Rename,
+    Request as _, SemanticTokensFullRequest, Shutdown,
 };
 use lsp_types::{
-    CompletionOptions, CompletionResponse, DocumentHighlight, DocumentSymbolResponse,
-    GotoDefinitionResponse, Hover, HoverContents, HoverProviderCapability, InitializeParams,
-    InlayHint, InlayHintLabel, MarkupContent, MarkupKind, OneOf, PositionEncodingKind,
-    PrepareRenameResponse, PublishDiagnosticsParams, RenameOptions, SemanticTokens,
-    SemanticTokensFullOptions, SemanticTokensOptions, SemanticTokensResult,
+    CodeLens, CodeLensOptions, Command, CompletionOptions, CompletionResponse, DocumentHighlight,
+    DocumentSymbolResponse, GotoDefinitionResponse, Hover, HoverContents, HoverProviderCapability,
+    InitializeParams, InlayHint, InlayHintLabel, MarkupContent, MarkupKind, OneOf,
+    PositionEncodingKind, PrepareRenameResponse, PublishDiagnosticsParams, RenameOptions,
+    SemanticTokens, SemanticTokensFullOptions, SemanticTokensOptions, SemanticTokensResult,
     SemanticTokensServerCapabilities, ServerCapabilities, TextDocumentContentChangeEvent,
     TextDocumentSyncCapability, TextDocumentSyncKind, TextEdit, Uri,
 };
 use serde_json::Value;
 
 use super::analysis::Analysis;
+use super::debounce::{Debounce, OnChange};
 use super::error::LspError;
 use super::{completion, hints, hover, navigate, tokens};
 
 /// Settings a client may pass as `initializationOptions`.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// How long a change waits for the next before it is compiled.
+    /// The window in which changes after the first are coalesced into one
+    /// compile (the first after a quiet spell is compiled at once).
     pub debounce: Duration,
     /// Where docs/errors.md is, for the links of diagnostic codes.
     pub errors_url: String,
@@ -76,10 +78,12 @@ impl Settings {
 struct Document {
     text: String,
     version: i32,
-    /// The analysis of `text`, once made.
+    /// The analysis of the text as it was when last compiled.
     analysis: Option<Arc<Analysis>>,
-    /// When a change is to be compiled if no other comes.
-    due: Option<Instant>,
+    /// `text` changed since `analysis` was made (or there is none yet).
+    dirty: bool,
+    /// When the next compile is due.
+    debounce: Debounce,
 }
 
 pub fn capabilities() -> ServerCapabilities {
@@ -116,6 +120,9 @@ pub fn capabilities() -> ServerCapabilities {
             },
         )),
         inlay_hint_provider: Some(OneOf::Left(true)),
+        code_lens_provider: Some(CodeLensOptions {
+            resolve_provider: Some(false),
+        }),
         document_formatting_provider: super::format::available().then_some(OneOf::Left(true)),
         ..ServerCapabilities::default()
     }
@@ -150,7 +157,7 @@ struct Server<'c> {
 impl Server<'_> {
     fn run(&mut self) -> Result<(), LspError> {
         loop {
-            let next_due = self.docs.values().filter_map(|d| d.due).min();
+            let next_due = self.docs.values().filter_map(|d| d.debounce.due()).min();
             let msg = match next_due {
                 Some(due) => {
                     let wait = due.saturating_duration_since(Instant::now());
@@ -196,7 +203,7 @@ impl Server<'_> {
         let due: Vec<Uri> = self
             .docs
             .iter()
-            .filter(|(_, d)| d.due.is_some_and(|t| t <= now))
+            .filter(|(_, d)| d.debounce.is_due(now))
             .map(|(u, _)| u.clone())
             .collect();
         for uri in due {
@@ -206,18 +213,30 @@ impl Server<'_> {
     }
 
     /// The current analysis of `uri`, compiling (and publishing) first if
-    /// the text changed since the last.
+    /// the text changed since the last; the compile opens a debounce window.
     fn analyse(&mut self, uri: &Uri) -> Result<Option<Arc<Analysis>>, LspError> {
         let Some(doc) = self.docs.get_mut(uri) else {
             return Ok(None);
         };
         if let Some(a) = &doc.analysis
-            && doc.due.is_none()
+            && !doc.dirty
         {
+            // Nothing to compile, so nothing stays due (a due compile
+            // always comes with a change, but a loop must never spin on one).
+            doc.debounce.cancel();
             return Ok(Some(a.clone()));
         }
-        doc.due = None;
+        doc.dirty = false;
         let text = doc.text.clone();
+        // The statements of the last version, when it parsed cleanly, for
+        // parsing only what changed; taken rather than copied when no
+        // request still holds that analysis (the usual case). What is left
+        // of it is freed once the new diagnostics are out.
+        let mut old = doc.analysis.take();
+        let previous = old.as_mut().and_then(|a| match Arc::get_mut(a) {
+            Some(mine) => mine.take_syntax(),
+            None => a.copy_syntax(),
+        });
         // Imports are read from the editor's buffers when they are open.
         let loader = super::imports::OpenFirst {
             open: self
@@ -232,7 +251,7 @@ impl Server<'_> {
         };
         let errors_url = &self.settings.errors_url;
         let analysis = catch_unwind(AssertUnwindSafe(|| {
-            Analysis::with_loader(uri, text, errors_url, &loader)
+            Analysis::after_edit(uri, text, previous, errors_url, &loader)
         }))
         .map_err(|_| LspError::Bug("compiling the document"))?;
         drop(loader);
@@ -249,13 +268,14 @@ impl Server<'_> {
         self.send(Notification::new(PublishDiagnostics::METHOD.into(), params))?;
         if let Some(doc) = self.docs.get_mut(uri) {
             doc.analysis = Some(analysis.clone());
+            doc.debounce.checked(Instant::now());
         }
         Ok(Some(analysis))
     }
 
-    /// Open documents importing `uri` are checked again: what they import
-    /// changed.
-    fn importers_due(&mut self, uri: &Uri, debounce: Duration) {
+    /// Open documents importing `uri` are checked again, `after` from now:
+    /// what they import changed.
+    fn importers_due(&mut self, uri: &Uri, after: Duration) {
         let Some(path) = super::imports::file_path(uri) else {
             return;
         };
@@ -267,8 +287,9 @@ impl Server<'_> {
                     .iter()
                     .any(|f| std::path::Path::new(&f.name) == path)
             });
-            if u != uri && imports_it && d.due.is_none() {
-                d.due = Some(Instant::now() + debounce);
+            if u != uri && imports_it {
+                d.dirty = true;
+                d.debounce.schedule(Instant::now() + after);
             }
         }
     }
@@ -288,11 +309,16 @@ impl Server<'_> {
                         text: p.text_document.text,
                         version: p.text_document.version,
                         analysis: None,
-                        due: Some(Instant::now()),
+                        dirty: true,
+                        debounce: Debounce::new(self.settings.debounce),
                     },
                 );
-                // Opening is not typing: no reason to wait.
+                // Opening is not typing: no reason to wait, and the first
+                // edit after it is a leading edge.
                 self.analyse(&uri)?;
+                if let Some(doc) = self.docs.get_mut(&uri) {
+                    doc.debounce.checked_quietly();
+                }
                 self.importers_due(&uri, Duration::ZERO);
             }
             DidChangeTextDocument::METHOD => {
@@ -303,12 +329,16 @@ impl Server<'_> {
                 };
                 let debounce = self.settings.debounce;
                 let uri = p.text_document.uri;
-                if let Some(doc) = self.docs.get_mut(&uri) {
-                    for change in p.content_changes {
-                        apply(&mut doc.text, change);
-                    }
-                    doc.version = p.text_document.version;
-                    doc.due = Some(Instant::now() + debounce);
+                let Some(doc) = self.docs.get_mut(&uri) else {
+                    return Ok(());
+                };
+                for change in p.content_changes {
+                    apply(&mut doc.text, change);
+                }
+                doc.version = p.text_document.version;
+                doc.dirty = true;
+                if doc.debounce.changed(Instant::now()) == OnChange::CheckNow {
+                    self.analyse(&uri)?;
                 }
                 self.importers_due(&uri, debounce);
             }
@@ -502,6 +532,28 @@ fn answer(a: &Analysis, uri: &Uri, others: &[(Uri, Arc<Analysis>)], req: Request
                         padding_left: Some(true),
                         padding_right: None,
                         data: None,
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        }
+        CodeLensRequest::METHOD => {
+            let lenses = a
+                .program
+                .as_ref()
+                .map(|prog| hints::lenses(prog, &a.text))
+                .unwrap_or_default();
+            json(
+                lenses
+                    .into_iter()
+                    .map(|l| {
+                        let at = a.lines.position(&a.text, l.offset);
+                        CodeLens {
+                            range: lsp_types::Range::new(at, at),
+                            // No command to run: the title is the point
+                            // (VS Code shows a lens without one as text).
+                            command: Some(Command::new(l.title, String::new(), None)),
+                            data: None,
+                        }
                     })
                     .collect::<Vec<_>>(),
             )
