@@ -12,7 +12,7 @@
 mod error;
 mod loader;
 mod rename;
-mod shift;
+pub(crate) mod shift;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
