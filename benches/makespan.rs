@@ -13,6 +13,7 @@
 //!     FLOW_BENCH_ROUNDS=15 cargo bench --bench makespan
 //!     FLOW_BENCH_DRIVER=block_on cargo bench --bench makespan
 //!     FLOW_BENCH_ONLY=whole cargo bench --bench makespan   # or `runtime`
+//!     FLOW_BENCH_BIN=path/to/old/flow FLOW_BENCH_ONLY=whole cargo bench --bench makespan
 //!
 //! Issue 11 item 29 judges the fan-out as a whole `flow run`: process start,
 //! reading and compiling the file, the run and printing the outputs. The
@@ -203,9 +204,10 @@ mod whole {
     /// Item 29's goal, as a multiple of the ideal.
     const GOAL: f64 = 1.2;
 
-    /// The `flow` binary cargo built for this bench (same profile).
-    fn flow_bin() -> &'static str {
-        env!("CARGO_BIN_EXE_flow")
+    /// The `flow` binary cargo built for this bench (same profile), or
+    /// the one `FLOW_BENCH_BIN` names, to time an older build beside it.
+    fn flow_bin() -> String {
+        std::env::var("FLOW_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_flow").to_string())
     }
 
     /// Wall time of one process, which must exit 0 and print something.
@@ -327,10 +329,7 @@ mod whole {
         );
         let tiny = tiny.to_string_lossy().into_owned();
         let floor = median_process(&["run", &tiny, "--no-cache"], rounds);
-        println!(
-            "  process floor (one instant call): {:.2} ms",
-            ms(floor)
-        );
+        println!("  process floor (one instant call): {:.2} ms", ms(floor));
         let mut met = true;
         for n in [1_000usize, 10_000] {
             let slow = write(
@@ -371,9 +370,7 @@ mod whole {
             for _ in 0..rounds {
                 all.push(stages(rt, &slow));
             }
-            let names = [
-                "read", "parse", "check", "engine", "run", "output", "drop",
-            ];
+            let names = ["read", "parse", "check", "engine", "run", "output", "drop"];
             let mut line = String::from("    in process:");
             for (i, name) in names.iter().enumerate() {
                 let col: Vec<Duration> = all.iter().map(|s| s[i]).collect();

@@ -375,10 +375,7 @@ mod tests {
             assert!(w.await.unwrap(), "woke before its deadline");
         }
         let peak = PEAK.load(Ordering::Relaxed);
-        assert!(
-            peak <= MAX_YIELDING,
-            "{peak} tasks yielded at once"
-        );
+        assert!(peak <= MAX_YIELDING, "{peak} tasks yielded at once");
     }
 
     #[tokio::test(start_paused = true)]

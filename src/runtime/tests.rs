@@ -251,7 +251,8 @@ async fn one_call_renders_prompt_and_model_system() {
 async fn a_fan_out_of_10000_mock_calls_of_50ms_takes_exactly_50ms() {
     use std::fmt::Write as _;
     let n = 10_000;
-    let mut src = String::from("model m = mock(reply: \"ok\", latency: 50ms)\ninput q: text = \"hi\"\n");
+    let mut src =
+        String::from("model m = mock(reply: \"ok\", latency: 50ms)\ninput q: text = \"hi\"\n");
     for i in 0..n {
         let _ = writeln!(src, "a{i} = ask m \"part {i} of {{q}}\"");
     }
