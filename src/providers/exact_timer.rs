@@ -53,7 +53,7 @@ impl Ticket {
     fn take() -> Option<Ticket> {
         let before = YIELDING
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < MAX_YIELDING).then_some(n + 1)
+                (n < MAX_YIELDING).then(|| n + 1)
             })
             .ok()?;
         #[cfg(test)]
@@ -107,7 +107,13 @@ struct Slot {
 impl Slot {
     /// Hands over the ticket the thread took for this slot, if it did.
     fn ticket(&self) -> Option<Ticket> {
-        self.early.swap(false, Ordering::AcqRel).then_some(Ticket)
+        // Not `then_some(Ticket)`: that makes a ticket either way, and
+        // dropping the unwanted one gave back a ticket never taken.
+        if self.early.swap(false, Ordering::AcqRel) {
+            Some(Ticket)
+        } else {
+            None
+        }
     }
 }
 
@@ -374,6 +380,13 @@ mod tests {
         for w in waits {
             assert!(w.await.unwrap(), "woke before its deadline");
         }
+        // Every ticket was given back once: none went missing, and none
+        // was given back that was never taken (the count once wrapped).
+        let out = YIELDING.load(Ordering::Relaxed);
+        assert!(
+            out <= MAX_YIELDING,
+            "{out} tickets out after every wait ended"
+        );
         let peak = PEAK.load(Ordering::Relaxed);
         assert!(peak <= MAX_YIELDING, "{peak} tasks yielded at once");
     }
