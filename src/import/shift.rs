@@ -12,7 +12,7 @@ use crate::syntax::Span;
 use crate::syntax::ast::*;
 
 /// Moves every span of `program` `by` bytes later.
-pub(super) fn program(program: &mut Program, by: usize) {
+pub(crate) fn program(program: &mut Program, by: usize) {
     let Program { items: all } = program;
     items(all, isize::try_from(by).unwrap_or(isize::MAX));
 }

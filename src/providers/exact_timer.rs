@@ -9,12 +9,21 @@
 //! variable until the earliest (the kernel wakes it within its timer slack,
 //! about 50 µs), then wakes the tasks whose deadlines are near: no task is
 //! polled long before its instant, however many wait.
+//!
+//! A task woken early yields until its instant, which is exact but costs a
+//! poll per yield. That is cheap for a few tasks and dear for many: in a
+//! fan-out whose calls fall due a microsecond apart, hundreds were yielding
+//! at once, each yield waiting behind all the others, so every call was
+//! polled about twenty times. So only [`MAX_YIELDING`] tasks at a time are
+//! woken early; the rest are woken at their instant ("grace"), when the
+//! thread is already waking tasks every few microseconds and the runtime is
+//! busy, so no one waits on a parked thread.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -25,6 +34,41 @@ use std::time::{Duration, Instant};
 /// calls due within this window are ever yielding at once.
 const EARLY: Duration = Duration::from_micros(500);
 
+/// The most tasks yielding towards their instants at once; a deadline
+/// reached while this many yield is woken at its instant instead.
+const MAX_YIELDING: usize = 2;
+
+/// Tasks between an early wake and their instant: each holds a [`Ticket`].
+static YIELDING: AtomicUsize = AtomicUsize::new(0);
+
+/// The most tickets ever out at once, for the tests.
+#[cfg(test)]
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+/// Leave to yield towards an instant; given back when dropped.
+struct Ticket;
+
+impl Ticket {
+    /// A ticket, if fewer than [`MAX_YIELDING`] are out.
+    fn take() -> Option<Ticket> {
+        let before = YIELDING
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_YIELDING).then(|| n + 1)
+            })
+            .ok()?;
+        #[cfg(test)]
+        PEAK.fetch_max(before + 1, Ordering::Relaxed);
+        let _ = before;
+        Some(Ticket)
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        YIELDING.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Waits until `deadline` on the tokio clock, to within a few microseconds,
 /// and never before it. On a paused clock (tests) tokio's own timer fires
 /// first, exactly, since the timer thread follows real time, which a paused
@@ -34,11 +78,11 @@ pub(crate) async fn sleep_until(deadline: tokio::time::Instant) {
     let coarse = tokio::time::sleep_until(deadline);
     tokio::pin!(coarse);
     let real = deadline.into_std();
-    tokio::select! {
+    let _ticket = tokio::select! {
         biased;
         () = &mut coarse => return,
-        () = Exact::new(real.checked_sub(EARLY).unwrap_or(real)) => {}
-    }
+        ticket = Exact::new(real) => ticket,
+    };
     while tokio::time::Instant::now() < deadline {
         if Instant::now() > real + EARLY {
             // The clock does not move while we yield: it is paused.
@@ -52,20 +96,42 @@ pub(crate) async fn sleep_until(deadline: tokio::time::Instant) {
 /// One deadline as the timer thread sees it.
 struct Slot {
     fired: AtomicBool,
+    /// The thread woke it before its instant and took a [`Ticket`] for it,
+    /// which the future takes over (or gives back, if dropped first).
+    early: AtomicBool,
+    /// The waiting task's waker; `None` once the thread took it, or once
+    /// the future was dropped.
     waker: Mutex<Option<Waker>>,
 }
 
-/// A heap entry: ordered by deadline, then by arrival (`seq`), so the
-/// ordering is total without comparing slots.
+impl Slot {
+    /// Hands over the ticket the thread took for this slot, if it did.
+    fn ticket(&self) -> Option<Ticket> {
+        // Not `then_some(Ticket)`: that makes a ticket either way, and
+        // dropping the unwanted one gave back a ticket never taken.
+        if self.early.swap(false, Ordering::AcqRel) {
+            Some(Ticket)
+        } else {
+            None
+        }
+    }
+}
+
+/// A heap entry: ordered by when to wake it, then by arrival (`seq`), so
+/// the ordering is total without comparing slots.
 struct Entry {
-    at: Instant,
+    /// [`EARLY`] before the deadline, or the deadline itself once the
+    /// entry was put back for want of a ticket.
+    wake: Instant,
     seq: u64,
+    /// The deadline.
+    at: Instant,
     slot: Arc<Slot>,
 }
 
 impl PartialEq for Entry {
     fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
+        (self.wake, self.seq) == (other.wake, other.seq)
     }
 }
 impl Eq for Entry {}
@@ -76,7 +142,7 @@ impl PartialOrd for Entry {
 }
 impl Ord for Entry {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.at, self.seq).cmp(&(other.at, other.seq))
+        (self.wake, self.seq).cmp(&(other.wake, other.seq))
     }
 }
 
@@ -108,28 +174,59 @@ fn timer() -> Option<&'static Timer> {
     })
 }
 
+/// How the thread wakes a slot that is due.
+enum Due {
+    /// Its instant has come.
+    Now(Arc<Slot>),
+    /// Early, with a ticket to yield the rest of the way.
+    Early(Arc<Slot>, Ticket),
+}
+
 impl Timer {
     fn serve(&self) {
         let mut due = Vec::new();
+        let mut later = Vec::new();
         let mut queue = lock(&self.queue);
         loop {
             let now = Instant::now();
             while let Some(Reverse(first)) = queue.heap.peek() {
-                if first.at > now {
+                if first.wake > now {
                     break;
                 }
-                if let Some(Reverse(entry)) = queue.heap.pop() {
-                    due.push(entry.slot);
+                let Some(Reverse(mut entry)) = queue.heap.pop() else {
+                    break;
+                };
+                if entry.at <= now {
+                    due.push(Due::Now(entry.slot));
+                } else if let Some(ticket) = Ticket::take() {
+                    due.push(Due::Early(entry.slot, ticket));
+                } else {
+                    // No room to yield: woken at its instant instead.
+                    entry.wake = entry.at;
+                    later.push(entry);
                 }
+            }
+            for entry in later.drain(..) {
+                queue.heap.push(Reverse(entry));
             }
             if !due.is_empty() {
                 // Wake outside the lock: a woken task may add a deadline.
                 drop(queue);
-                for slot in due.drain(..) {
-                    slot.fired.store(true, Ordering::Release);
-                    if let Some(waker) = lock(&slot.waker).take() {
-                        waker.wake();
+                for d in due.drain(..) {
+                    let (slot, ticket) = match d {
+                        Due::Now(slot) => (slot, None),
+                        Due::Early(slot, ticket) => (slot, Some(ticket)),
+                    };
+                    let mut waker = lock(&slot.waker);
+                    // A slot whose future is gone keeps no ticket.
+                    let Some(w) = waker.take() else { continue };
+                    if let Some(ticket) = ticket {
+                        std::mem::forget(ticket);
+                        slot.early.store(true, Ordering::Release);
                     }
+                    slot.fired.store(true, Ordering::Release);
+                    drop(waker);
+                    w.wake();
                 }
                 queue = lock(&self.queue);
                 continue;
@@ -140,7 +237,7 @@ impl Timer {
                     .wait(queue)
                     .unwrap_or_else(std::sync::PoisonError::into_inner),
                 Some(Reverse(first)) => {
-                    let wait = first.at.saturating_duration_since(now);
+                    let wait = first.wake.saturating_duration_since(now);
                     self.changed
                         .wait_timeout(queue, wait)
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -151,11 +248,17 @@ impl Timer {
     }
 
     fn add(&self, at: Instant, slot: Arc<Slot>) {
+        let wake = at.checked_sub(EARLY).unwrap_or(at);
         let mut queue = lock(&self.queue);
-        let earliest = queue.heap.peek().is_none_or(|Reverse(e)| at < e.at);
+        let earliest = queue.heap.peek().is_none_or(|Reverse(e)| wake < e.wake);
         let seq = queue.seq;
         queue.seq += 1;
-        queue.heap.push(Reverse(Entry { at, seq, slot }));
+        queue.heap.push(Reverse(Entry {
+            wake,
+            seq,
+            at,
+            slot,
+        }));
         drop(queue);
         if earliest {
             self.changed.notify_one();
@@ -170,7 +273,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// The future of one exact deadline; never ready when the timer thread
-/// could not be started (tokio's timer then decides alone).
+/// could not be started (tokio's timer then decides alone). Ready with a
+/// ticket when woken before the instant.
 struct Exact {
     at: Instant,
     slot: Option<Arc<Slot>>,
@@ -183,11 +287,18 @@ impl Exact {
 }
 
 impl Future for Exact {
-    type Output = ();
+    type Output = Option<Ticket>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if Instant::now() >= self.at {
-            return Poll::Ready(());
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Ticket>> {
+        let now = Instant::now();
+        if now >= self.at {
+            return Poll::Ready(None);
+        }
+        // Near enough to yield the rest of the way, if there is room.
+        if now + EARLY >= self.at
+            && let Some(ticket) = Ticket::take()
+        {
+            return Poll::Ready(Some(ticket));
         }
         let Some(timer) = timer() else {
             return Poll::Pending;
@@ -195,17 +306,18 @@ impl Future for Exact {
         match &self.slot {
             Some(slot) => {
                 if slot.fired.load(Ordering::Acquire) {
-                    return Poll::Ready(());
+                    return Poll::Ready(slot.ticket());
                 }
                 *lock(&slot.waker) = Some(cx.waker().clone());
                 // The thread may have fired between the check and the store.
                 if slot.fired.load(Ordering::Acquire) {
-                    return Poll::Ready(());
+                    return Poll::Ready(slot.ticket());
                 }
             }
             None => {
                 let slot = Arc::new(Slot {
                     fired: AtomicBool::new(false),
+                    early: AtomicBool::new(false),
                     waker: Mutex::new(Some(cx.waker().clone())),
                 });
                 timer.add(self.at, Arc::clone(&slot));
@@ -217,11 +329,13 @@ impl Future for Exact {
 }
 
 impl Drop for Exact {
-    /// A call cancelled before its deadline lets go of its task at once;
-    /// the heap entry itself goes when its deadline passes.
+    /// A call cancelled before its deadline lets go of its task at once
+    /// (and of a ticket the thread took for it); the heap entry itself
+    /// goes when its deadline passes.
     fn drop(&mut self) {
         if let Some(slot) = &self.slot {
             lock(&slot.waker).take();
+            drop(slot.ticket());
         }
     }
 }
@@ -245,6 +359,36 @@ mod tests {
         for w in waits {
             assert!(w.await.unwrap(), "woke before its deadline");
         }
+    }
+
+    /// Issue 11 item 29: 4,000 calls falling due 2 µs apart, as in a
+    /// fan-out, once made hundreds of tasks yield at once, each yield
+    /// re-polling the others; now at most `MAX_YIELDING` yield (the rest
+    /// are woken at their instants), and still none wakes early.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dense_fan_out_of_deadlines_yields_only_a_few_at_a_time() {
+        let start = tokio::time::Instant::now();
+        let waits: Vec<_> = (0..4_000u64)
+            .map(|i| {
+                tokio::spawn(async move {
+                    let at = start + Duration::from_millis(20) + Duration::from_micros(i * 2);
+                    sleep_until(at).await;
+                    tokio::time::Instant::now() >= at
+                })
+            })
+            .collect();
+        for w in waits {
+            assert!(w.await.unwrap(), "woke before its deadline");
+        }
+        // Every ticket was given back once: none went missing, and none
+        // was given back that was never taken (the count once wrapped).
+        let out = YIELDING.load(Ordering::Relaxed);
+        assert!(
+            out <= MAX_YIELDING,
+            "{out} tickets out after every wait ended"
+        );
+        let peak = PEAK.load(Ordering::Relaxed);
+        assert!(peak <= MAX_YIELDING, "{peak} tasks yielded at once");
     }
 
     #[tokio::test(start_paused = true)]

@@ -87,6 +87,15 @@ impl Provider for MockProvider {
         self.options.invents_replies()
     }
 
+    /// Its latency, when nothing comes after it: chunks streamed with a
+    /// delay between them take as long as the reply is.
+    fn longest_attempt(&self) -> Option<std::time::Duration> {
+        match self.options.chunk_delay {
+            Some(d) if !d.is_zero() => None,
+            _ => Some(self.options.latency.unwrap_or_default()),
+        }
+    }
+
     fn call(&self, request: Request) -> BoxFuture<'_, Result<Reply, ProviderError>> {
         let start = tokio::time::Instant::now();
         Box::pin(self.answer(start, request, None))

@@ -152,6 +152,15 @@ pub trait Provider: Send + Sync {
         ServerText::new(text)
     }
 
+    /// The longest any attempt can take, when the provider knows it
+    /// without making one (a mock: its latency). An attempt that cannot
+    /// reach its timeout gets no timeout timer: in a fan-out of 10,000
+    /// mock calls, arming and dropping one per call was a tenth of the
+    /// run. `None` (the default): unknown, so every attempt gets one.
+    fn longest_attempt(&self) -> Option<std::time::Duration> {
+        None
+    }
+
     /// The provider's batch API (`flow run --batch-api`), when it has one.
     /// `None` (the default) answers every call directly, even in a batch run.
     fn batch(&self) -> Option<&dyn batch::BatchApi> {

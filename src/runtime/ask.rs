@@ -11,7 +11,7 @@ use futures::StreamExt;
 use futures::future::{BoxFuture, FutureExt, try_join_all};
 use futures::stream::FuturesUnordered;
 
-use super::call::{CallFailure, CallPlan, Called, call};
+use super::call::{CallFailure, CallPlan, Called, call, with_instruction};
 use super::env::Env;
 use super::error::{RunError, SampleIx, Site, written_binding};
 use super::events::RunEvent;
@@ -76,8 +76,8 @@ fn sample<'a>(
     let plan = CallPlan {
         site,
         model: &r.call.model,
-        prompt: r.prompt.clone(),
-        system: r.system.clone(),
+        prompt: &r.prompt,
+        system: r.system.as_deref(),
         history: r.history.clone(),
         // Only a call sampled once streams: a vote's samples are not a reply.
         stream: if ix.is_none() { r.stream.clone() } else { None },
@@ -109,9 +109,9 @@ fn sample<'a>(
     });
     // The prompt as sent, instruction included, so an echo of either is
     // recognised as one.
-    let prompt = plan.format.prompt(&r.prompt);
+    let prompt = with_instruction(&plan.format, &r.prompt);
     call(env.ctx, plan, move |text| {
-        let value = parse_reply_to(text, ty, Some(&prompt)).map_err(|e| e.expected)?;
+        let value = parse_reply_to(text, ty, Some(&*prompt)).map_err(|e| e.expected)?;
         Ok(match &origin {
             Some(path) => invented(value, ty, path),
             None => value,
@@ -571,10 +571,11 @@ async fn judge_between(
     let mut site = site(env);
     site.judge = true;
     let n = candidates.len();
+    let prompt = judge_prompt_for(task, judge.criteria.as_deref(), &candidates);
     let plan = CallPlan {
         site,
         model: &judge.model,
-        prompt: judge_prompt_for(task, judge.criteria.as_deref(), &candidates),
+        prompt: &prompt,
         // A judge compares candidates; the conversation is not its business.
         history: Vec::new().into(),
         stream: None,
@@ -583,7 +584,7 @@ async fn judge_between(
             .graph
             .models
             .get(&judge.model)
-            .and_then(|m| m.options.system.clone()),
+            .and_then(|m| m.options.system.as_deref()),
         sample: 0,
         // A union of the candidate numbers, so an offline stand-in picks a valid one.
         expect: Type::Union((1..=n).map(|i| i.to_string()).collect()),

@@ -4,9 +4,9 @@
 //! unparsable reply is re-asked (the reply and what was wrong with it go
 //! back to the model), fatal faults fail at once.
 
-use std::time::Duration;
-
+use std::borrow::Cow;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::time::Instant;
 
@@ -23,12 +23,15 @@ use crate::providers::{ProviderError, Reask, ReplyFormat, Request, StreamSink, U
 use crate::syntax::Span;
 use crate::types::Type;
 
-/// What to send, minus the attempt number.
+/// What to send, minus the attempt number. The prompt and system are
+/// borrowed from the call site's rendering: each attempt's `Request` is
+/// the one copy made of them (a fan-out of 10,000 calls once copied each
+/// prompt five times).
 pub(crate) struct CallPlan<'a> {
     pub site: Site,
     pub model: &'a str,
-    pub prompt: String,
-    pub system: Option<String>,
+    pub prompt: &'a str,
+    pub system: Option<&'a str>,
     pub history: Chat,
     /// The gates of the outputs that stream this call's reply; `None`
     /// calls without streaming.
@@ -79,6 +82,15 @@ enum Failure {
     },
 }
 
+/// The prompt as sent: with the format's instruction appended, if it has
+/// one; borrowed, not copied, if not.
+pub(crate) fn with_instruction<'p>(format: &ReplyFormat, prompt: &'p str) -> Cow<'p, str> {
+    match format.instruction {
+        None => Cow::Borrowed(prompt),
+        Some(_) => Cow::Owned(format.prompt(prompt)),
+    }
+}
+
 /// The user turn of a re-ask: what was wrong, then how to answer.
 fn reask_message(expected: &str, truncated: bool, format: &ReplyFormat) -> String {
     let how = format
@@ -98,12 +110,12 @@ fn reask_message(expected: &str, truncated: bool, format: &ReplyFormat) -> Strin
 /// `fallback` or `round_robin` model. Each member's call is an ordinary call
 /// of that model (its own retries, limits, cache key and trace lines), so
 /// the trace and the cache name the model that answered.
-pub(crate) async fn call<T>(
-    ctx: &RunCtx,
-    plan: CallPlan<'_>,
+pub(crate) async fn call<'a, T>(
+    ctx: &'a RunCtx,
+    plan: CallPlan<'a>,
     parse: impl Fn(&str) -> Result<T, String>,
 ) -> Result<Called<T>, CallFailure> {
-    let graph = ctx.graph.clone();
+    let graph = &ctx.graph;
     let Some(route) = graph
         .models
         .get(plan.model)
@@ -134,12 +146,11 @@ pub(crate) async fn call<T>(
         // when the call gives none.
         let system = plan
             .system
-            .clone()
-            .or_else(|| spec.and_then(|s| s.options.system.clone()));
+            .or_else(|| spec.and_then(|s| s.options.system.as_deref()));
         let attempt = CallPlan {
             site: plan.site.clone(),
             model: member,
-            prompt: plan.prompt.clone(),
+            prompt: plan.prompt,
             system,
             history: plan.history.clone(),
             stream: plan.stream.clone(),
@@ -186,7 +197,7 @@ async fn call_model<T>(
             "no provider was set up for model `{model}`"
         )))
     })?;
-    let prompt = format.prompt(&prompt);
+    let prompt = with_instruction(&format, prompt);
     let spec = ctx.graph.models.get(model);
     let mode = format.mode(spec.map_or(ProviderKind::Mock, |s| s.provider));
     let timeout = timeout
@@ -204,7 +215,7 @@ async fn call_model<T>(
             cache,
             CallKey::new(CallSpec {
                 model: spec,
-                system: system.as_deref(),
+                system,
                 history: &history,
                 prompt: &prompt,
                 expect: &expect,
@@ -250,9 +261,9 @@ async fn call_model<T>(
     // What attempt `attempt` sends: a batch keeps the first attempt's.
     let request_for = |attempt: u32, reask: Option<Reask>| Request {
         model: model.to_string(),
-        system: system.clone(),
+        system: system.map(str::to_string),
         history: history.clone(),
-        prompt: prompt.clone(),
+        prompt: prompt.clone().into_owned(),
         sample,
         attempt,
         expect: expect.clone(),
@@ -310,7 +321,7 @@ async fn call_model<T>(
     // What a `tpm` books before each attempt: about four characters a token
     // for everything sent, plus the most the reply may be.
     let chars = prompt.len()
-        + system.as_deref().map_or(0, str::len)
+        + system.map_or(0, str::len)
         + history.iter().map(|m| m.content.len()).sum::<usize>();
     let estimate =
         (chars as u64).div_ceil(4) + spec.and_then(|s| s.options.max_tokens).map_or(0, u64::from);
@@ -365,8 +376,11 @@ async fn call_model<T>(
             None => provider.call(request),
         };
         let result = match timeout {
-            Some(t) => within(t, fut).await,
-            None => Some(fut.await),
+            // An attempt known to end first needs no timer.
+            Some(t) if provider.longest_attempt().is_none_or(|most| most >= t) => {
+                within(t, fut).await
+            }
+            _ => Some(fut.await),
         };
         drop(_slot);
         if let Some(l) = &limits {

@@ -243,6 +243,33 @@ async fn one_call_renders_prompt_and_model_system() {
     assert_eq!(r.trace[0].dur_us, 20_000);
 }
 
+/// Issue 11 item 29: a fan-out of 10,000 calls of a 50 ms mock (the
+/// makespan bench's program, through the real mock provider) takes exactly
+/// one call's latency on tokio's paused clock: every call starts at once,
+/// none waits for another, and the mock's latency is exact.
+#[tokio::test(start_paused = true)]
+async fn a_fan_out_of_10000_mock_calls_of_50ms_takes_exactly_50ms() {
+    use std::fmt::Write as _;
+    let n = 10_000;
+    let mut src =
+        String::from("model m = mock(reply: \"ok\", latency: 50ms)\ninput q: text = \"hi\"\n");
+    for i in 0..n {
+        let _ = writeln!(src, "a{i} = ask m \"part {i} of {{q}}\"");
+    }
+    let names: Vec<String> = (0..n).map(|i| format!("a{i}")).collect();
+    let _ = writeln!(src, "output result = [{}]", names.join(", "));
+    let graph = std::sync::Arc::new(crate::compile(&src).graph.expect("the fan-out compiles"));
+    let providers = crate::providers::registry::build_all(graph.models.values())
+        .unwrap_or_else(|(m, e)| panic!("model {m}: {e}"));
+    let start = Instant::now();
+    let r = run(graph, providers, RunOptions::default()).await;
+    assert_eq!(start.elapsed(), Duration::from_millis(50));
+    assert_eq!(out(&r, "result"), Value::List(vec![t("ok"); n]));
+    assert_eq!(r.stats.calls, n as u64);
+    assert_eq!(r.stats.critical_path_ms, 50);
+    assert_eq!(r.stats.peak_in_flight, n as u64);
+}
+
 #[tokio::test(start_paused = true)]
 async fn repeat_keeps_sample_order_whatever_the_arrival_order() {
     let mut g = G::new();

@@ -12,6 +12,7 @@ mod parser;
 mod recover;
 mod scan;
 mod span;
+mod split;
 mod strings;
 #[cfg(test)]
 mod tests;

@@ -111,7 +111,7 @@ impl Gaps {
 /// Parses `source`, reporting every syntax error and keeping every
 /// statement without one.
 pub fn parse(source: &str) -> Parsed {
-    let rejected = match parser::parse_whole(source) {
+    let rejected = match super::split::parse_whole(source) {
         Whole::Built(program, errors) => {
             return leave_out_built(source, program, errors, Vec::new(), Gaps::default());
         }
