@@ -111,7 +111,8 @@ pub struct ModelSpec {
 /// How a routed model picks among its members.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RouteKind {
-    /// Each member in order, the next when one fails after its retries.
+    /// Each member in order, the next when one fails after its retries
+    /// (or at once when it is rate-limited and another member is left).
     Fallback,
     /// One member per call, in turn.
     RoundRobin,
