@@ -118,6 +118,23 @@ pub enum RouteKind {
     RoundRobin,
 }
 
+impl RouteKind {
+    /// The name it is declared with: `fallback`, `round_robin`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RouteKind::Fallback => "fallback",
+            RouteKind::RoundRobin => "round_robin",
+        }
+    }
+}
+
+impl std::fmt::Display for Route {
+    /// `fallback(primary, backup)`, as declared.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}({})", self.kind.name(), self.members.join(", "))
+    }
+}
+
 /// A model declared as a choice among other models.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Route {

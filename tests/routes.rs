@@ -188,3 +188,26 @@ fn the_cache_keeps_a_fallback_reply_under_the_member_that_gave_it() {
     let models = &second.doc()["stats"]["models"];
     assert_eq!(models["b"]["cache_hits"], 1, "{models:#}");
 }
+
+#[test]
+fn graph_shows_a_routed_model_as_declared() {
+    // It used to read `model smart\nmock`: a routed model has no provider
+    // of its own, and the default one is `mock`.
+    let p = TempProgram::new(
+        "model a = mock(reply: \"a\")\nmodel b = mock(reply: \"b\")\n\
+         model smart = fallback(a, b)\nmodel spread = round_robin(a, b)\n\
+         output x = ask smart \"Hi\"\noutput y = ask spread \"Hi\"\n",
+    );
+    let dot = flow(&["graph", &p.path]);
+    assert_eq!(code(&dot), 0, "{}", stderr(&dot));
+    let dot = stdout(&dot);
+    assert!(dot.contains("model smart\\nfallback(a, b)"), "{dot}");
+    assert!(dot.contains("model spread\\nround_robin(a, b)"), "{dot}");
+    let out = flow(&["graph", &p.path, "--format", "json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let doc = json(&out);
+    let models = doc["models"].as_array().expect("models");
+    let smart = models.iter().find(|m| m["name"] == "smart").expect("smart");
+    assert_eq!(smart["provider"], "fallback");
+    assert_eq!(smart["members"], serde_json::json!(["a", "b"]));
+}

@@ -494,6 +494,9 @@ fn agreement_reads_a_vote_bound_by_an_output() {
     let doc = json(&out);
     assert_eq!(doc["outputs"]["unsafe"], true);
     let panel = &doc["outputs"]["panel"];
-    assert_eq!((panel["winner"].as_u64(), panel["answered"].as_u64()), (Some(3), Some(4)));
+    assert_eq!(
+        (panel["winner"].as_u64(), panel["answered"].as_u64()),
+        (Some(3), Some(4))
+    );
     assert_eq!(panel["share"], 0.75);
 }
