@@ -211,3 +211,23 @@ fn graph_shows_a_routed_model_as_declared() {
     assert_eq!(smart["provider"], "fallback");
     assert_eq!(smart["members"], serde_json::json!(["a", "b"]));
 }
+
+#[test]
+fn check_counts_an_adaptive_vote_at_its_cap_through_every_fallback_member() {
+    // The worst case of `vote up to N ... until P` is N samples, each of
+    // which may be tried on every member of a fallback.
+    let p = TempProgram::new(
+        "model a = mock(reply: \"yes\", temperature: 1.0)\nmodel b = mock(reply: \"yes\", temperature: 1.0)\n\
+         model smart = fallback(a, b)\n\
+         output x = ask smart \"Hi?\" as bool vote up to 40 by majority until 0.95\n\
+         y = section <\n  ask a \"One?\" as bool\n  ask b \"Two?\" as bool\n> vote up to 5 by majority until 0.9\n\
+         output z = y\n",
+    );
+    let out = flow(&["check", "--deny-warnings", &p.path]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("worst case 90 LLM calls"),
+        "{}",
+        stdout(&out)
+    );
+}
