@@ -111,10 +111,28 @@ pub struct ModelSpec {
 /// How a routed model picks among its members.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RouteKind {
-    /// Each member in order, the next when one fails after its retries.
+    /// Each member in order, the next when one fails after its retries
+    /// (or at once when it is rate-limited and another member is left).
     Fallback,
     /// One member per call, in turn.
     RoundRobin,
+}
+
+impl RouteKind {
+    /// The name it is declared with: `fallback`, `round_robin`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RouteKind::Fallback => "fallback",
+            RouteKind::RoundRobin => "round_robin",
+        }
+    }
+}
+
+impl std::fmt::Display for Route {
+    /// `fallback(primary, backup)`, as declared.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}({})", self.kind.name(), self.members.join(", "))
+    }
 }
 
 /// A model declared as a choice among other models.

@@ -479,3 +479,24 @@ fn trace_marks_an_adaptive_vote_with_its_samples_and_agreement() {
         .max();
     assert_eq!(mark["ts"].as_u64(), last_end);
 }
+
+/// `output x = ask ... vote N` binds `x` by a vote as much as `x = ...`
+/// does: its agreement can be read (it used to be `agreement_arg`).
+#[test]
+fn agreement_reads_a_vote_bound_by_an_output() {
+    let p = TempProgram::new(
+        "model m = mock(replies: [\"yes\", \"no\", \"yes\", \"yes\"], temperature: 1.0)\n\
+         output unsafe = ask m \"Unsafe? yes or no\" as bool vote 5 by majority\n\
+         output panel = agreement(unsafe)\n",
+    );
+    let out = flow(&["run", &p.path, "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let doc = json(&out);
+    assert_eq!(doc["outputs"]["unsafe"], true);
+    let panel = &doc["outputs"]["panel"];
+    assert_eq!(
+        (panel["winner"].as_u64(), panel["answered"].as_u64()),
+        (Some(3), Some(4))
+    );
+    assert_eq!(panel["share"], 0.75);
+}

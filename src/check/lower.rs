@@ -658,15 +658,21 @@ impl Lowerer<'_, '_> {
             ast::ExprKind::Name(name) => {
                 let vars: Vec<String> = cx.vars.iter().map(|(n, _)| n.clone()).collect();
                 match lookup(self.scope, &vars, name, &[]) {
-                    Lookup::Decl { id, used: 0 } => match self.scope.decls.get(id).map(|d| &d.kind)
-                    {
-                        Some(DeclKind::Value(e)) => match &e.kind {
-                            ast::ExprKind::Ask(a) if a.modifiers.vote.is_some() => None,
-                            ast::ExprKind::Section(s) if s.modifiers.vote.is_some() => None,
+                    Lookup::Decl { id, used: 0 } => {
+                        match self.scope.decls.get(id).map(|d| match &d.kind {
+                            // `output x = ask ... vote N` binds `x` by a vote too.
+                            DeclKind::Output(o) => o.value.as_ref(),
+                            DeclKind::Value(e) => Some(*e),
+                            _ => None,
+                        }) {
+                            Some(Some(e)) => match &e.kind {
+                                ast::ExprKind::Ask(a) if a.modifiers.vote.is_some() => None,
+                                ast::ExprKind::Section(s) if s.modifiers.vote.is_some() => None,
+                                _ => Some(format!("`{}` is not bound by a vote", name.name)),
+                            },
                             _ => Some(format!("`{}` is not bound by a vote", name.name)),
-                        },
-                        _ => Some(format!("`{}` is not bound by a vote", name.name)),
-                    },
+                        }
+                    }
                     Lookup::Var => Some(format!("`{}` is a `for` variable", name.name)),
                     // An unknown name is reported as one.
                     _ => None,

@@ -449,8 +449,12 @@ pub fn redact_url(url: &str) -> String {
     format!("{scheme}{host}{path}")
 }
 
-/// How a model reads in a label: `openai gpt-4o-mini`, plus its server when set.
+/// How a model reads in a label: `openai gpt-4o-mini`, plus its server when
+/// set; a routed model as declared, `fallback(primary, backup)`.
 pub fn model_detail(spec: &crate::model::ModelSpec) -> String {
+    if let Some(route) = &spec.options.route {
+        return route.to_string();
+    }
     let mut s = spec.provider.name().to_string();
     if let Some(id) = &spec.model_id {
         s.push(' ');

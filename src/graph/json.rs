@@ -42,12 +42,18 @@ pub fn to_json(g: &FlowGraph) -> Value {
         .models
         .iter()
         .map(|(name, spec)| {
-            json!({
+            let mut model = json!({
                 "name": name,
                 "provider": spec.provider.name(),
                 "model_id": spec.model_id,
                 "base_url": spec.options.base_url.as_deref().map(describe::redact_url),
-            })
+            });
+            // A routed model is no provider of its own: say what it routes to.
+            if let (Some(route), Some(obj)) = (&spec.options.route, model.as_object_mut()) {
+                obj.insert("provider".into(), json!(route.kind.name()));
+                obj.insert("members".into(), json!(route.members));
+            }
+            model
         })
         .collect();
     let named = |m: &indexmap::IndexMap<String, super::NodeId>| -> Vec<Value> {

@@ -311,6 +311,22 @@ impl ProviderError {
         }
     }
 
+    /// A 429 for tokens rather than requests: the server's own words name
+    /// tokens (OpenAI's `tokens: Rate limit reached ... on tokens per min
+    /// (TPM)`, Anthropic's `... input tokens per minute`, Azure's `token
+    /// rate limit`). Only the server's text is read, never the model's name
+    /// or id, which may well contain "token".
+    pub fn is_token_limit(&self) -> bool {
+        match self {
+            ProviderError::Status {
+                status: 429,
+                detail: Some(detail),
+                ..
+            } => detail.as_str().to_lowercase().contains("token"),
+            _ => false,
+        }
+    }
+
     /// The HTTP status, when the server answered with one.
     pub fn status(&self) -> Option<u16> {
         match self {
@@ -757,6 +773,36 @@ mod tests {
                 assert_eq!(e.retry_after(), None, "{e}");
             }
         }
+    }
+
+    #[test]
+    fn a_token_limit_is_a_429_whose_own_words_name_tokens() {
+        let limited = [
+            // OpenAI, Anthropic, Azure OpenAI.
+            "tokens: Rate limit reached for gpt-4o-mini in organization org-1 on tokens per min (TPM): Limit 200000, Used 199500, Requested 900.",
+            "rate_limit_error: This request would exceed the rate limit for your organization of 40,000 input tokens per minute.",
+            "429: Requests to the ChatCompletions_Create Operation have exceeded token rate limit of your current pricing tier.",
+        ];
+        for text in limited {
+            assert!(status(429, text, None).is_token_limit(), "{text}");
+            assert!(!status(503, text, None).is_token_limit(), "{text}");
+        }
+        let requests = [
+            // OpenAI's request limit, and LiteLLM's router (whose message
+            // lists each deployment's `current_tpm`).
+            "requests: Rate limit reached for gpt-4o-mini on requests per min (RPM): Limit 3.",
+            "throttling_error: litellm.RateLimitError: No deployments available for selected model. Passed model=mock-rpm. Deployments={'6f2b': {'current_tpm': 60, 'tpm_limit': inf, 'current_rpm': 2, 'rpm_limit': 3}}",
+        ];
+        for text in requests {
+            assert!(!status(429, text, None).is_token_limit(), "{text}");
+        }
+        // The model's id is not the server's words: `target()` sends
+        // `model-1`, and a model called `tokens` would be no different.
+        let mut e = status(429, "Slow down", None);
+        if let ProviderError::Status { target, .. } = &mut e {
+            target.model_id = "tokenizer-7b".into();
+        }
+        assert!(!e.is_token_limit(), "{e}");
     }
 
     #[test]

@@ -20,6 +20,7 @@ use super::report::VoteStats;
 use super::vote::adaptive::{Adaptive, Agreement};
 use super::vote::{Outcome, Tally, VoteError, judge_prompt_for, parse_judge_choice};
 use crate::graph::{AskCall, Judge, Sampling, Strategy};
+use crate::model::RouteKind;
 use crate::providers::{ReplyFormat, reply_format};
 use crate::syntax::Span;
 use crate::types::Type;
@@ -323,13 +324,7 @@ async fn adaptive_vote(
     span: Span,
 ) -> Result<Called<Value>, RunError> {
     let model = r.call.model.as_str();
-    let concurrency = env
-        .ctx
-        .graph
-        .models
-        .get(model)
-        .and_then(|m| m.options.concurrency)
-        .map(|c| usize::try_from(c).unwrap_or(usize::MAX));
+    let concurrency = wave_limit(&env.ctx.graph, model);
     let total = usize::try_from(cap).unwrap_or(usize::MAX);
     let pool = Pool {
         models: vec![model; total],
@@ -346,6 +341,31 @@ async fn adaptive_vote(
         (ix, sample(env, r, index, Some(ix), Becomes::Value))
     })
     .await
+}
+
+/// The most samples of an adaptive vote on `model` that can be in flight
+/// at once: its `concurrency`; for a `fallback`, its first member's (where
+/// every sample goes first); for a `round_robin`, the sum of its members'
+/// (unbounded if one has none).
+pub(crate) fn wave_limit(graph: &crate::graph::FlowGraph, model: &str) -> Option<usize> {
+    let own = |name: &str| {
+        graph
+            .models
+            .get(name)
+            .and_then(|m| m.options.concurrency)
+            .map(|c| usize::try_from(c).unwrap_or(usize::MAX))
+    };
+    let route = graph
+        .models
+        .get(model)
+        .and_then(|m| m.options.route.as_ref());
+    match route {
+        None => own(model),
+        Some(r) => match r.kind {
+            RouteKind::Fallback => r.members.first().and_then(|m| own(m)),
+            RouteKind::RoundRobin => r.members.iter().map(|m| own(m)).sum::<Option<usize>>(),
+        },
+    }
 }
 
 /// `section < ... > vote up to N by S until P`: the members are pooled in

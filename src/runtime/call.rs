@@ -121,7 +121,7 @@ pub(crate) async fn call<'a, T>(
         .get(plan.model)
         .and_then(|s| s.options.route.as_ref())
     else {
-        return call_model(ctx, plan, &parse).await;
+        return call_model(ctx, plan, &parse, false).await;
     };
     let members: Vec<&str> = match route.kind {
         RouteKind::Fallback => route.members.iter().map(String::as_str).collect(),
@@ -137,7 +137,8 @@ pub(crate) async fn call<'a, T>(
         }
     };
     let mut last = None;
-    for member in members {
+    let count = members.len();
+    for (i, member) in members.into_iter().enumerate() {
         let spec = graph.models.get(member);
         let format = spec.map_or_else(ReplyFormat::default, |spec| {
             crate::providers::reply_format(spec, &plan.expect)
@@ -161,7 +162,11 @@ pub(crate) async fn call<'a, T>(
             span: plan.span,
             format,
         };
-        match call_model(ctx, attempt, &parse).await {
+        // A member of a fallback with another after it passes a rate limit
+        // on at once: the fallback exists for that, and a proxy's 429 asks
+        // for a minute's wait per retry.
+        let rate_limit_moves_on = route.kind == RouteKind::Fallback && i + 1 < count;
+        match call_model(ctx, attempt, &parse, rate_limit_moves_on).await {
             // Another model may answer what this one could not.
             Err(CallFailure::Exhausted(e)) => last = Some(e),
             done => return done,
@@ -172,10 +177,13 @@ pub(crate) async fn call<'a, T>(
     })))
 }
 
+/// One call of one model, with its retries; `rate_limit_moves_on` ends it
+/// at the first 429 (as exhausted), for a fallback to try its next member.
 async fn call_model<T>(
     ctx: &RunCtx,
     plan: CallPlan<'_>,
     parse: &impl Fn(&str) -> Result<T, String>,
+    rate_limit_moves_on: bool,
 ) -> Result<Called<T>, CallFailure> {
     let CallPlan {
         site,
@@ -395,8 +403,7 @@ async fn call_model<T>(
             l.settle(booked, used);
             // A 429 that names tokens: the provider's own minute is full.
             if let Some(Err(e)) = &result
-                && e.status() == Some(429)
-                && e.to_string().to_lowercase().contains("token")
+                && e.is_token_limit()
             {
                 l.token_limited(e.retry_after().unwrap_or(Duration::from_secs(1)));
             }
@@ -477,7 +484,8 @@ async fn call_model<T>(
         for gate in stream.iter().flat_map(|g| g.iter()) {
             shown |= !gate.restart();
         }
-        if attempt >= retries || shown {
+        let rate_limited = matches!(&failure, Failure::Transient(e) if e.status() == Some(429));
+        if attempt >= retries || shown || (rate_limit_moves_on && rate_limited) {
             return Err(CallFailure::Exhausted(failed(
                 failure,
                 site,

@@ -42,8 +42,9 @@ pub(crate) struct RunCtx {
     /// The gates each streamed call feeds, by the call's node; empty
     /// unless the run streams.
     pub streams: HashMap<crate::graph::NodeId, Gates>,
-    /// Calls made so far through each `round_robin` model: the next goes to
-    /// member `turns % members`.
+    /// Turns of `round_robin` models that have no limits entry (a model
+    /// the shared limits were not built for); normally the turn lives in
+    /// `limits`, shared as widely as they are.
     turns: Mutex<HashMap<String, usize>>,
 }
 
@@ -92,8 +93,13 @@ impl RunCtx {
         }
     }
 
-    /// The turn of the next call through the `round_robin` model `model`.
+    /// The turn of the next call through the `round_robin` model `model`:
+    /// counted in the model's limits, so the rows of a batch and the runs of
+    /// a server take turns together instead of each starting at member 0.
     pub fn next_turn(&self, model: &str) -> usize {
+        if let Some(limits) = self.limits.get(model) {
+            return limits.next_turn();
+        }
         let mut turns = self.turns.lock().unwrap_or_else(|e| e.into_inner());
         let turn = turns.entry(model.to_string()).or_insert(0);
         let now = *turn;

@@ -1,5 +1,8 @@
 //! Per-model limits shared by the whole run: `concurrency` (calls in flight),
-//! `rpm` (requests a minute) and `tpm` (tokens a minute).
+//! `rpm` (requests a minute) and `tpm` (tokens a minute); and a
+//! `round_robin` model's turn, which must be shared as widely (every row of a
+//! batch, every request to a server), or each run would start at the first
+//! member and a batch of one-call rows would never reach the others.
 //!
 //! Both wait rather than reject, so a program never fails because it is more
 //! parallel than the provider allows; it just runs as fast as allowed. Time is
@@ -67,6 +70,9 @@ pub struct ModelLimits {
     concurrency: Option<Arc<Semaphore>>,
     rate: Option<Pacer>,
     tokens: Option<TokenBudget>,
+    /// Calls made through this model when it is a `round_robin`: the next
+    /// goes to member `turn % members`.
+    turn: std::sync::atomic::AtomicUsize,
 }
 
 /// Holding it keeps one call slot of the model taken; drop it when the
@@ -88,7 +94,14 @@ impl ModelLimits {
                 tpm: u64::from(n),
                 ledger: std::sync::Mutex::new(Ledger::default()),
             }),
+            turn: std::sync::atomic::AtomicUsize::new(0),
         }
+    }
+
+    /// The turn of the next call through this `round_robin` model, counted
+    /// across every run that shares these limits.
+    pub fn next_turn(&self) -> usize {
+        self.turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Waits until `estimate` more tokens fit in the model's last minute,

@@ -1039,6 +1039,101 @@ async fn a_run_never_books_more_than_its_tpm_in_a_minute() {
     assert_eq!(elapsed_ms(start), 120_010);
 }
 
+/// Two samples through a model with a `tpm` and `concurrency: 1`, the
+/// first's first attempt answered by `limit` (a 429 asking for 5 s): when
+/// the second sample's first attempt goes out, in ms.
+async fn second_sample_after_a_429(limit: fn() -> crate::providers::ProviderError) -> u128 {
+    let mut g = G::new();
+    g.model(
+        "m",
+        ModelOptions {
+            tpm: Some(1_000_000),
+            concurrency: Some(1),
+            ..ModelOptions::default()
+        },
+    );
+    let v = g.ask("v", call("m", vec![P::L("question")]), Sampling::Repeat(2));
+    g.output("o", node(v));
+    let p = TestProvider::new(move |req| {
+        if req.sample == 0 && req.attempt == 0 {
+            Script {
+                latency: Duration::from_millis(10),
+                result: Err(limit()),
+            }
+        } else {
+            ok("ok", 10)
+        }
+    });
+    let r = run_with(g.build(), &[("m", p.clone())], quick_options()).await;
+    assert!(r.outputs.is_ok(), "{:?}", r.outputs.err());
+    p.seen()
+        .iter()
+        .find(|s| s.sample == 1 && s.attempt == 0)
+        .map_or(u128::MAX, |s| s.start.as_millis())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_429_for_tokens_holds_back_the_models_next_calls() {
+    let tokens = || {
+        crate::providers::testkit::status(
+            429,
+            "tokens: Rate limit reached for gpt-4o-mini on tokens per min (TPM): Limit 30000",
+            Some(Duration::from_secs(5)),
+        )
+    };
+    // The minute the server counts is full: the other sample waits too.
+    assert_eq!(second_sample_after_a_429(tokens).await, 5010);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_429_for_requests_leaves_the_token_pacing_alone() {
+    // A request limit, from a model whose id happens to say "token": only
+    // the server's own words decide what kind of limit it was.
+    let requests = || {
+        let mut e = crate::providers::testkit::status(
+            429,
+            "requests: Rate limit reached on requests per min (RPM): Limit 3",
+            Some(Duration::from_secs(5)),
+        );
+        if let crate::providers::ProviderError::Status { target, .. } = &mut e {
+            target.model_id = "tokenizer-7b".into();
+        }
+        e
+    };
+    assert_eq!(second_sample_after_a_429(requests).await, 10);
+}
+
+#[test]
+fn an_adaptive_votes_waves_through_a_routed_model_keep_to_its_members_concurrency() {
+    use crate::model::{Route, RouteKind};
+    let mut g = G::new();
+    let limited = |n| ModelOptions {
+        concurrency: n,
+        ..ModelOptions::default()
+    };
+    g.model("a", limited(Some(2)));
+    g.model("b", limited(Some(3)));
+    g.model("free", limited(None));
+    let routed = |kind, members: &[&str]| ModelOptions {
+        route: Some(Route {
+            kind,
+            members: members.iter().map(|m| m.to_string()).collect(),
+        }),
+        ..ModelOptions::default()
+    };
+    g.model("first_a", routed(RouteKind::Fallback, &["a", "b"]));
+    g.model("spread", routed(RouteKind::RoundRobin, &["a", "b"]));
+    g.model("spread_free", routed(RouteKind::RoundRobin, &["a", "free"]));
+    let graph = g.build();
+    let limit = |m| super::ask::wave_limit(&graph, m);
+    // Every sample goes to a fallback's first member first; a round-robin
+    // has all its members' slots, unless one of them has no bound.
+    assert_eq!(limit("a"), Some(2));
+    assert_eq!(limit("first_a"), Some(2));
+    assert_eq!(limit("spread"), Some(5));
+    assert_eq!(limit("spread_free"), None);
+}
+
 #[tokio::test(start_paused = true)]
 async fn an_adaptive_vote_stops_after_one_wave_on_an_easy_question() {
     let graph = adaptive_graph(40, 0.95, None);
