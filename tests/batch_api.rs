@@ -516,5 +516,9 @@ fn rows_run_in_chunks_and_each_level_is_still_one_batch() {
     assert_eq!(server.batches().len(), 2, "{}", stderr(&out));
     // Five drafts and 5 × 3 votes, then five improvements.
     assert_eq!(server.prompts().len(), 25);
-    assert!(stderr(&out).contains("pass 1: 20 requests from 5 rows"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("pass 1: 20 requests from 5 rows"),
+        "{}",
+        stderr(&out)
+    );
 }
