@@ -130,14 +130,7 @@ pub(super) fn run(args: &RunArgs, term: &mut Terminal) -> Result<(), Failure> {
     let outcome = tokio.block_on(batch.execute(lines, &mut *out));
     let lost = cache_cmd::show_close(engine.close(), term);
     // With `--json` the batch API's summary is part of the batch's object.
-    let batch_json = match &batched {
-        Some(summary) if args.json => Some(super::batch_api::summary_json(&engine, summary)),
-        Some(summary) => {
-            super::batch_api::show_summary(&engine, summary, term);
-            None
-        }
-        None => None,
-    };
+    let batch_json = super::batch_api::finish(&engine, batched.as_ref(), args.json, term);
 
     for failure in outcome.shown.iter() {
         show_failure(failure, &src, term);

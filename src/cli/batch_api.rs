@@ -119,6 +119,22 @@ pub(super) fn prepare(
     }
 }
 
+/// The batch API's summary once a run ends: with `--json` a value for the
+/// run's own JSON object, else its lines shown on the terminal now.
+pub(super) fn finish(
+    engine: &Engine,
+    batched: Option<&BatchSummary>,
+    json: bool,
+    term: &mut Terminal,
+) -> Option<serde_json::Value> {
+    let summary = batched?;
+    if json {
+        return Some(summary_json(engine, summary));
+    }
+    show_summary(engine, summary, term);
+    None
+}
+
 /// The batch summary as `--json` gives it: the `batch_api` member of the
 /// run's (or the batch's) JSON object.
 pub(super) fn summary_json(engine: &Engine, summary: &BatchSummary) -> serde_json::Value {

@@ -155,14 +155,7 @@ pub fn run(args: RunArgs, term: &mut Terminal) -> Result<(), Failure> {
     };
     let lost = cache_cmd::show_close(engine.close(), term);
     // With `--json` the batch summary is part of the run's JSON object.
-    let batch_json = match &batched {
-        Some(summary) if args.json => Some(super::batch_api::summary_json(&engine, summary)),
-        Some(summary) => {
-            super::batch_api::show_summary(&engine, summary, term);
-            None
-        }
-        None => None,
-    };
+    let batch_json = super::batch_api::finish(&engine, batched.as_ref(), args.json, term);
 
     if let Some(path) = &args.trace
         && let Err(e) = write_trace(path, &report)
