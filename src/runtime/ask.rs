@@ -368,6 +368,30 @@ pub(crate) fn wave_limit(graph: &crate::graph::FlowGraph, model: &str) -> Option
     }
 }
 
+/// The most samples of a section's adaptive vote in flight at once, given
+/// its members' models in member order. Its waves are whole rounds (one
+/// sample of each member), so it is as many rounds as the tightest model
+/// allows, each model's [`wave_limit`] shared by the members that use it,
+/// and never less than one round (a model's own slots then queue the rest);
+/// unbounded if no member's model has a bound.
+pub(crate) fn section_wave_limit<'m>(
+    graph: &crate::graph::FlowGraph,
+    models: impl Iterator<Item = &'m str>,
+) -> Option<usize> {
+    let mut uses: Vec<(&str, usize)> = Vec::new();
+    for m in models {
+        match uses.iter_mut().find(|(name, _)| *name == m) {
+            Some((_, n)) => *n += 1,
+            None => uses.push((m, 1)),
+        }
+    }
+    let round: usize = uses.iter().map(|(_, n)| n).sum();
+    uses.iter()
+        .filter_map(|&(m, n)| wave_limit(graph, m).map(|limit| (limit / n).max(1)))
+        .min()
+        .map(|rounds| rounds.saturating_mul(round))
+}
+
 /// `section < ... > vote up to N by S until P`: the members are pooled in
 /// rounds, one sample of each member in member order per round (pooled
 /// index `round * members + member`), so any prefix the rule reads has
@@ -392,7 +416,10 @@ pub(crate) async fn adaptive_ensemble(
             })
             .collect(),
         round: members,
-        concurrency: None,
+        concurrency: section_wave_limit(
+            &env.ctx.graph,
+            rendered.iter().map(|r| r.call.model.as_str()),
+        ),
     };
     let Some(first) = rendered.first() else {
         return Err(RunError::internal(format!(

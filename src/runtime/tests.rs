@@ -1132,6 +1132,15 @@ fn an_adaptive_votes_waves_through_a_routed_model_keep_to_its_members_concurrenc
     assert_eq!(limit("first_a"), Some(2));
     assert_eq!(limit("spread"), Some(5));
     assert_eq!(limit("spread_free"), None);
+    // A section's waves are whole rounds, each model's slots shared by the
+    // members that use it: `b` twice in a round of three leaves one round
+    // of its 3 slots, `a` alone two rounds of its 2.
+    let section = |ms: &[&str]| super::ask::section_wave_limit(&graph, ms.iter().copied());
+    assert_eq!(section(&["a", "free"]), Some(4));
+    assert_eq!(section(&["a", "b", "b"]), Some(3));
+    assert_eq!(section(&["b", "b", "b", "b"]), Some(4));
+    assert_eq!(section(&["free", "free"]), None);
+    assert_eq!(section(&["spread", "a"]), Some(4));
 }
 
 #[tokio::test(start_paused = true)]
