@@ -93,6 +93,26 @@ fn write_dot(g: &FlowGraph, out: &mut String) -> fmt::Result {
             )?;
         }
     }
+    // A routed model's members point at it, as models point at the calls
+    // they answer: a fallback's in the order they are tried, numbered.
+    for (i, (_, spec)) in g.models.iter().enumerate() {
+        let Some(route) = &spec.options.route else {
+            continue;
+        };
+        for (k, member) in route.members.iter().enumerate() {
+            let Some(m) = g.models.get_index_of(member.as_str()) else {
+                continue;
+            };
+            let label = match route.kind {
+                crate::model::RouteKind::Fallback => format!(", label=\"{}\"", k + 1),
+                crate::model::RouteKind::RoundRobin => String::new(),
+            };
+            writeln!(
+                out,
+                "  m{m} -> m{i} [style=dotted, color=\"#888888\", fontcolor=\"#888888\", arrowhead=open{label}];"
+            )?;
+        }
+    }
     writeln!(out, "}}")
 }
 
@@ -293,6 +313,30 @@ mod tests {
     #[test]
     fn quote_escapes_dot_specials() {
         assert_eq!(quote("a\"b\\c\nd\re\u{1}"), r#""a\"b\\c\nde ""#);
+    }
+
+    #[test]
+    fn a_routed_models_members_point_at_it() {
+        use crate::model::{ProviderKind, Route, RouteKind};
+        let mut b = testkit::Builder::new();
+        b.model("a", ProviderKind::Mock, None);
+        b.model("b", ProviderKind::Mock, None);
+        for (name, kind) in [
+            ("smart", RouteKind::Fallback),
+            ("spread", RouteKind::RoundRobin),
+        ] {
+            b.model(name, ProviderKind::Mock, None).options.route = Some(Route {
+                kind,
+                members: vec!["b".into(), "a".into()],
+            });
+        }
+        let dot = to_dot(&b.finish());
+        // Tried `b` first, then `a`; a round-robin's members are unnumbered.
+        assert!(dot.contains(r##"m1 -> m2 [style=dotted, color="#888888", fontcolor="#888888", arrowhead=open, label="1"];"##), "{dot}");
+        assert!(dot.contains(r##"m0 -> m2 [style=dotted, color="#888888", fontcolor="#888888", arrowhead=open, label="2"];"##), "{dot}");
+        assert!(dot.contains(r##"m1 -> m3 [style=dotted, color="#888888", fontcolor="#888888", arrowhead=open];"##), "{dot}");
+        assert!(dot.contains(r##"m0 -> m3 [style=dotted"##), "{dot}");
+        check_dot(&dot);
     }
 
     #[test]
