@@ -114,48 +114,57 @@ impl Provider for MockProvider {
 impl MockProvider {
     /// One attempt: `latency` to the first chunk, then `chunk_delay` per
     /// chunk after it, streamed or not, so both take the same time.
-    async fn answer(
-        &self,
+    ///
+    /// An `async` block rather than an `async fn`, which would hold the
+    /// request twice (as its argument and as the local it is moved into)
+    /// while it waits: a fan-out holds one of these per call in flight.
+    #[allow(clippy::manual_async_fn)]
+    fn answer<'a>(
+        &'a self,
         start: tokio::time::Instant,
         request: Request,
-        sink: Option<&dyn StreamSink>,
-    ) -> Result<Reply, ProviderError> {
-        if let Some(latency) = self.options.latency {
-            wait_exactly(start, latency).await;
-        }
-        if request.attempt < self.options.fail_first {
-            return Err(ProviderError::MockFailure {
-                model: request.model.clone(),
-                fail_first: self.options.fail_first,
-                attempt: request.attempt,
-            });
-        }
-        let text = self.reply_text(&request)?;
-        let input =
-            request.system.as_deref().map_or(0, approx_tokens) + approx_tokens(&heard(&request));
-        let delay = self.options.chunk_delay.unwrap_or_default();
-        let mut after = self.options.latency.unwrap_or_default();
-        for (i, chunk) in chunks(&text).enumerate() {
-            if i > 0 && !delay.is_zero() {
-                after += delay;
-                wait_exactly(start, after).await;
+        sink: Option<&'a dyn StreamSink>,
+    ) -> impl std::future::Future<Output = Result<Reply, ProviderError>> + Send + 'a {
+        async move {
+            // To within tens of microseconds (see `exact_timer`); on a
+            // paused clock, exactly.
+            if let Some(latency) = self.options.latency {
+                super::exact_timer::sleep_until(start + latency).await;
             }
-            if let Some(sink) = sink {
-                sink.text(chunk);
+            if request.attempt < self.options.fail_first {
+                return Err(ProviderError::MockFailure {
+                    model: request.model.clone(),
+                    fail_first: self.options.fail_first,
+                    attempt: request.attempt,
+                });
             }
+            let text = self.reply_text(&request)?;
+            let input = request.system.as_deref().map_or(0, approx_tokens)
+                + approx_tokens(&heard(&request));
+            let delay = self.options.chunk_delay.unwrap_or_default();
+            let mut after = self.options.latency.unwrap_or_default();
+            for (i, chunk) in chunks(&text).enumerate() {
+                if i > 0 && !delay.is_zero() {
+                    after += delay;
+                    super::exact_timer::sleep_until(start + after).await;
+                }
+                if let Some(sink) = sink {
+                    sink.text(chunk);
+                }
+            }
+            let reask = request
+                .reask
+                .as_ref()
+                .map_or(0, |r| approx_tokens(&r.reply) + approx_tokens(&r.message));
+            let output = approx_tokens(&text);
+            Ok(Reply::new(
+                text,
+                Usage {
+                    input_tokens: input + reask,
+                    output_tokens: output,
+                },
+            ))
         }
-        let reask = request
-            .reask
-            .as_ref()
-            .map_or(0, |r| approx_tokens(&r.reply) + approx_tokens(&r.message));
-        let output = approx_tokens(&text);
-        Ok(Reply::new(
-            text,
-            Usage {
-                input_tokens: input + reask,
-                output_tokens: output,
-            },
-        ))
     }
 }
 
@@ -178,12 +187,6 @@ pub(crate) fn chunks(text: &str) -> impl Iterator<Item = &str> {
         rest = tail;
         Some(chunk)
     })
-}
-
-/// Returns `latency` after `start`, to within tens of microseconds (see
-/// [`super::exact_timer`]); on a paused clock, exactly.
-async fn wait_exactly(start: tokio::time::Instant, latency: std::time::Duration) {
-    super::exact_timer::sleep_until(start + latency).await;
 }
 
 /// What the mock answers to: the prompt, after the conversation if there

@@ -5,8 +5,11 @@
 //! back to the model), fatal faults fail at once.
 
 use std::borrow::Cow;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+
+use futures::future::Either;
 
 use tokio::time::Instant;
 
@@ -18,7 +21,7 @@ use super::trace::AttemptOutcome;
 use crate::cache::key::CallSpec;
 use crate::cache::{CachedReply, CallKey};
 use crate::chat::Chat;
-use crate::model::{ProviderKind, RouteKind};
+use crate::model::{ProviderKind, Route, RouteKind};
 use crate::providers::{ProviderError, Reask, ReplyFormat, Request, StreamSink, Usage};
 use crate::syntax::Span;
 use crate::types::Type;
@@ -110,19 +113,41 @@ fn reask_message(expected: &str, truncated: bool, format: &ReplyFormat) -> Strin
 /// `fallback` or `round_robin` model. Each member's call is an ordinary call
 /// of that model (its own retries, limits, cache key and trace lines), so
 /// the trace and the cache name the model that answered.
-pub(crate) async fn call<'a, T>(
+///
+/// A plain function choosing between two futures: a direct call, nearly
+/// every call, holds only `call_model`'s state while it waits; the routed
+/// loop (another plan and another `call_model` inside) is boxed. Ten
+/// thousand calls in flight once held 2.8 KB each for the loop's sake.
+pub(crate) fn call<'a, T: 'a, P>(
     ctx: &'a RunCtx,
     plan: CallPlan<'a>,
-    parse: impl Fn(&str) -> Result<T, String>,
-) -> Result<Called<T>, CallFailure> {
-    let graph = &ctx.graph;
-    let Some(route) = graph
+    parse: P,
+) -> impl Future<Output = Result<Called<T>, CallFailure>> + 'a
+where
+    P: Fn(&str) -> Result<T, String> + 'a,
+{
+    let route = ctx
+        .graph
         .models
         .get(plan.model)
-        .and_then(|s| s.options.route.as_ref())
-    else {
-        return call_model(ctx, plan, &parse, false).await;
-    };
+        .and_then(|s| s.options.route.as_ref());
+    match route {
+        None => Either::Left(call_model(ctx, plan, parse, false)),
+        Some(route) => Either::Right(Box::pin(call_routed(ctx, plan, route, parse))),
+    }
+}
+
+/// [`call`] through the members of a `fallback` or `round_robin` model.
+async fn call_routed<'a, T, P>(
+    ctx: &'a RunCtx,
+    plan: CallPlan<'a>,
+    route: &'a Route,
+    parse: P,
+) -> Result<Called<T>, CallFailure>
+where
+    P: Fn(&str) -> Result<T, String>,
+{
+    let graph = &ctx.graph;
     let members: Vec<&str> = match route.kind {
         RouteKind::Fallback => route.members.iter().map(String::as_str).collect(),
         RouteKind::RoundRobin => {
@@ -179,12 +204,20 @@ pub(crate) async fn call<'a, T>(
 
 /// One call of one model, with its retries; `rate_limit_moves_on` ends it
 /// at the first 429 (as exhausted), for a fallback to try its next member.
-async fn call_model<T>(
-    ctx: &RunCtx,
-    plan: CallPlan<'_>,
-    parse: &impl Fn(&str) -> Result<T, String>,
+///
+/// A plain function returning an `async` block, not an `async fn`: an
+/// `async fn` keeps its arguments and the locals they are moved into side
+/// by side for the whole call (the plan twice), where the block captures
+/// the plan's fields once.
+fn call_model<'a, T: 'a, P>(
+    ctx: &'a RunCtx,
+    plan: CallPlan<'a>,
+    parse: P,
     rate_limit_moves_on: bool,
-) -> Result<Called<T>, CallFailure> {
+) -> impl Future<Output = Result<Called<T>, CallFailure>> + 'a
+where
+    P: Fn(&str) -> Result<T, String> + 'a,
+{
     let CallPlan {
         site,
         model,
@@ -199,342 +232,354 @@ async fn call_model<T>(
         span,
         format,
     } = plan;
-    let fatal = CallFailure::Fatal;
-    let provider = ctx.providers.get(model).cloned().ok_or_else(|| {
-        fatal(RunError::internal(format!(
-            "no provider was set up for model `{model}`"
-        )))
-    })?;
-    let prompt = with_instruction(&format, prompt);
-    let spec = ctx.graph.models.get(model);
-    let mode = format.mode(spec.map_or(ProviderKind::Mock, |s| s.provider));
-    let timeout = timeout
-        .or(spec.and_then(|s| s.options.timeout))
-        .or(ctx.policy.default_timeout);
-    let retries = retry
-        .or(spec.and_then(|s| s.options.retry))
-        .unwrap_or(ctx.policy.default_retry);
-    let limits = ctx.limits.get(model).cloned();
+    async move {
+        let fatal = CallFailure::Fatal;
+        let provider = ctx.providers.get(model).cloned().ok_or_else(|| {
+            fatal(RunError::internal(format!(
+                "no provider was set up for model `{model}`"
+            )))
+        })?;
+        let prompt = with_instruction(&format, prompt);
+        let spec = ctx.graph.models.get(model);
+        let mode = format.mode(spec.map_or(ProviderKind::Mock, |s| s.provider));
+        let timeout = timeout
+            .or(spec.and_then(|s| s.options.timeout))
+            .or(ctx.policy.default_timeout);
+        let retries = retry
+            .or(spec.and_then(|s| s.options.retry))
+            .unwrap_or(ctx.policy.default_retry);
+        let limits = ctx.limits.get(model).cloned();
 
-    // A call completed before (by this run, an earlier one, or another
-    // process) is answered from the cache, as long as its reply still parses.
-    let cache = match (&ctx.cache, spec) {
-        (Some(cache), Some(spec)) => Some((
-            cache,
-            CallKey::new(CallSpec {
-                model: spec,
-                system,
-                history: &history,
-                prompt: &prompt,
-                expect: &expect,
-                wire: &format.wire,
-                sample,
-            }),
-        )),
-        _ => None,
-    };
-    // A stored reply that does not parse: a batch run asks again directly.
-    let mut stale = false;
-    if let Some((cache, key)) = &cache {
-        let entry = cache.get(key);
-        stale = entry.is_some();
-        let hit = entry.and_then(|r| parse(&r.text).ok().map(|v| (v, r.text)));
-        ctx.record_cache(&site, model, hit.is_some());
-        if let Some((value, text)) = hit {
-            // A reply a batch of this batch run gave was a request sent: it
-            // counts against `--max-calls` in every pass, as in the last run.
-            if let Some(pass) = &ctx.batch
-                && pass.was_batched(&key.hex())
-            {
-                ctx.charge(&site, span).map_err(fatal)?;
+        // A call completed before (by this run, an earlier one, or another
+        // process) is answered from the cache, as long as its reply still parses.
+        let cache = match (&ctx.cache, spec) {
+            (Some(cache), Some(spec)) => Some((
+                cache,
+                CallKey::new(CallSpec {
+                    model: spec,
+                    system,
+                    history: &history,
+                    prompt: &prompt,
+                    expect: &expect,
+                    wire: &format.wire,
+                    sample,
+                }),
+            )),
+            _ => None,
+        };
+        // A stored reply that does not parse: a batch run asks again directly.
+        let mut stale = false;
+        if let Some((cache, key)) = &cache {
+            let entry = cache.get(key);
+            stale = entry.is_some();
+            let hit = entry.and_then(|r| parse(&r.text).ok().map(|v| (v, r.text)));
+            ctx.record_cache(&site, model, hit.is_some());
+            if let Some((value, text)) = hit {
+                // A reply a batch of this batch run gave was a request sent: it
+                // counts against `--max-calls` in every pass, as in the last run.
+                if let Some(pass) = &ctx.batch
+                    && pass.was_batched(&key.hex())
+                {
+                    ctx.charge(&site, span).map_err(fatal)?;
+                }
+                // A cached reply streams as one chunk.
+                for gate in stream.iter().flat_map(|g| g.iter()) {
+                    gate.text(&text);
+                }
+                return Ok(Called {
+                    value,
+                    latency: Duration::ZERO,
+                });
             }
-            // A cached reply streams as one chunk.
-            for gate in stream.iter().flat_map(|g| g.iter()) {
-                gate.text(&text);
+            // Let the other samples of a vote answer from the cache first: a
+            // vote they decide drops this one before it is sent. Without this,
+            // a fully cached re-run sent (and counted) a sample the first run
+            // had saved, when that sample happened to be polled first.
+            if site.sample.is_some() {
+                YieldOnce(false).await;
             }
-            return Ok(Called {
-                value,
-                latency: Duration::ZERO,
-            });
         }
-        // Let the other samples of a vote answer from the cache first: a
-        // vote they decide drops this one before it is sent. Without this,
-        // a fully cached re-run sent (and counted) a sample the first run
-        // had saved, when that sample happened to be polled first.
-        if site.sample.is_some() {
-            YieldOnce(false).await;
-        }
-    }
 
-    // What attempt `attempt` sends: a batch keeps the first attempt's.
-    let request_for = |attempt: u32, reask: Option<Reask>| Request {
-        model: model.to_string(),
-        system: system.map(str::to_string),
-        history: history.clone(),
-        prompt: prompt.clone().into_owned(),
-        sample,
-        attempt,
-        expect: expect.clone(),
-        wire: format.wire.clone(),
-        reask,
-    };
-    // A batch run (`--batch-api`): a call the cache cannot answer is kept
-    // for a provider batch and never completes in this pass.
-    let _busy = match (&ctx.batch, &cache) {
-        (Some(pass), Some((_, key))) => {
-            let id = key.hex();
-            if let Some(message) = pass.failure(&id) {
-                return Err(CallFailure::Exhausted(RunError::CallFailed {
-                    site: Box::new(site),
-                    model: model.to_string(),
-                    attempts: 1,
-                    message: format!("its request in the provider batch failed: {message}"),
-                    status: None,
-                    help: Some(
-                        "fix what the provider says and run again; the batch's other replies are cached".into(),
-                    ),
-                    span: span.into(),
-                }));
-            }
-            if pass.defers()
-                && !stale
-                && let Some(api) = provider.batch()
-            {
-                // Each request put in a batch is a call: one beyond the
-                // budget is refused here, before it is ever submitted.
-                ctx.charge(&site, span).map_err(fatal)?;
-                let request = request_for(0, None);
-                let body = api.body(&request);
-                pass.defer(
-                    id,
-                    crate::batch::Deferred {
+        // What attempt `attempt` sends: a batch keeps the first attempt's.
+        let request_for = |attempt: u32, reask: Option<Reask>| Request {
+            model: model.to_string(),
+            system: system.map(str::to_string),
+            history: history.clone(),
+            prompt: prompt.clone().into_owned(),
+            sample,
+            attempt,
+            expect: expect.clone(),
+            wire: format.wire.clone(),
+            reask,
+        };
+        // A batch run (`--batch-api`): a call the cache cannot answer is kept
+        // for a provider batch and never completes in this pass.
+        let _busy = match (&ctx.batch, &cache) {
+            (Some(pass), Some((_, key))) => {
+                let id = key.hex();
+                if let Some(message) = pass.failure(&id) {
+                    return Err(CallFailure::Exhausted(RunError::CallFailed {
+                        site: Box::new(site),
                         model: model.to_string(),
-                        request,
-                        body,
-                        provider: provider.clone(),
-                    },
-                );
-                return std::future::pending().await;
-            }
-            Some(pass.busy())
-        }
-        _ => None,
-    };
-    let mut first_start: Option<Instant> = None;
-    let mut attempt: u32 = 0;
-    // Why the attempt before this one failed.
-    let mut last: Option<Failure> = None;
-    // The latest reply that did not parse, and what to say about it.
-    let mut reask: Option<Reask> = None;
-    // What a `tpm` books before each attempt: about four characters a token
-    // for everything sent, plus the most the reply may be.
-    let chars = prompt.len()
-        + system.map_or(0, str::len)
-        + history.iter().map(|m| m.content.len()).sum::<usize>();
-    let estimate =
-        (chars as u64).div_ceil(4) + spec.and_then(|s| s.options.max_tokens).map_or(0, u64::from);
-    loop {
-        let _slot = match &limits {
-            Some(l) => Some(l.acquire().await),
-            None => None,
-        };
-        let booked = match &limits {
-            Some(l) => l.reserve(estimate).await,
-            None => None,
-        };
-        // Charged only once the call can go out: a sample still waiting for
-        // a slot when its vote is decided is never made, so never billed.
-        if let Err(over) = ctx.charge(&site, span) {
-            return Err(fatal(match (last, &over) {
-                // The budget ran out on a retry: what failed the attempts
-                // that used it up is the news, not the budget.
-                (Some(Failure::Transient(e)), RunError::BudgetExceeded { limit, .. }) => {
-                    let message =
-                        format!("{e}; the limit of {limit} calls allowed no more attempts");
-                    failed_with(&e, message, site, model, attempt, span)
+                        attempts: 1,
+                        message: format!("its request in the provider batch failed: {message}"),
+                        status: None,
+                        help: Some(
+                            "fix what the provider says and run again; the batch's other replies are cached".into(),
+                        ),
+                        span: span.into(),
+                    }));
                 }
-                (Some(failure), _) => failed(failure, site, model, attempt, span),
-                (None, _) => over,
-            }));
-        }
-        let request = request_for(attempt, reask.clone());
-        let reasking = matches!(last, Some(Failure::Unparsable { .. }));
-        let mut guard = ctx.begin_attempt(
-            &site,
-            model,
-            Attempt {
-                number: attempt,
-                reask: reasking,
-                mode,
-                instruction: format.instruction.as_deref(),
-            },
-        );
-        let sink = stream.as_ref().map(|gates| {
-            let received = Arc::new(Received::default());
-            guard.streams(received.clone());
-            Sink {
-                gates: gates.clone(),
-                received,
-            }
-        });
-        let started = Instant::now();
-        first_start.get_or_insert(started);
-        let fut = match &sink {
-            Some(sink) => provider.stream(request, sink),
-            None => provider.call(request),
-        };
-        let result = match timeout {
-            // An attempt known to end first needs no timer.
-            Some(t) if provider.longest_attempt().is_none_or(|most| most >= t) => {
-                within(t, fut).await
-            }
-            _ => Some(fut.await),
-        };
-        drop(_slot);
-        if let Some(l) = &limits {
-            // Settled with what the provider reported; an attempt with no
-            // reply used nothing, and a reply with no counts keeps its estimate.
-            let used = match &result {
-                Some(Ok(reply)) => reply
-                    .usage
-                    .map_or(estimate, |u| u.input_tokens + u.output_tokens),
-                _ => 0,
-            };
-            l.settle(booked, used);
-            // A 429 that names tokens: the provider's own minute is full.
-            if let Some(Err(e)) = &result
-                && e.is_token_limit()
-            {
-                l.token_limited(e.retry_after().unwrap_or(Duration::from_secs(1)));
-            }
-        }
-        let failure = match result {
-            None => {
-                guard.finish(AttemptOutcome::Timeout, None, None);
-                Failure::Timeout(timeout.unwrap_or_default())
-            }
-            Some(Err(e)) if !e.is_transient() => {
-                let message = e.to_string();
-                guard.finish(AttemptOutcome::Fatal, None, Some(message.clone()));
-                return Err(fatal(RunError::CallFailed {
-                    site: Box::new(site),
-                    model: model.to_string(),
-                    attempts: attempt + 1,
-                    message,
-                    status: e.status(),
-                    help: e.help(),
-                    span: span.into(),
-                }));
-            }
-            Some(Err(e)) => {
-                guard.finish(AttemptOutcome::Transient, None, Some(e.to_string()));
-                if !e.was_sent() {
-                    // Nothing reached a server: not a call, nor billed.
-                    ctx.refund(model);
-                }
-                Failure::Transient(e)
-            }
-            Some(Ok(reply)) => match parse(&reply.text) {
-                Ok(value) => {
-                    guard.finish(AttemptOutcome::Ok, reply.usage, None);
-                    // Saved only once it parsed: an unparsable reply must be
-                    // retried, not served again.
-                    if let (Some((cache, key)), Some(spec)) = (&cache, spec) {
-                        cache.put(
-                            *key,
-                            CachedReply {
+                if pass.defers()
+                    && !stale
+                    && let Some(api) = provider.batch()
+                {
+                    // Each request put in a batch is a call: one beyond the
+                    // budget is refused here, before it is ever submitted.
+                    ctx.charge(&site, span).map_err(fatal)?;
+                    // In a block of its own, so that no request is held while
+                    // this waits forever: it would widen every call's future.
+                    {
+                        let request = request_for(0, None);
+                        let body = api.body(&request);
+                        pass.defer(
+                            id,
+                            crate::batch::Deferred {
                                 model: model.to_string(),
-                                provider: spec.provider.name().to_string(),
-                                text: reply.text,
-                                usage: reply.usage.unwrap_or_default(),
+                                request,
+                                body,
+                                provider: provider.clone(),
                             },
                         );
                     }
-                    let latency = Instant::now() - first_start.unwrap_or(started);
-                    return Ok(Called { value, latency });
+                    return std::future::pending().await;
                 }
-                Err(expected) => {
-                    let cut = if reply.truncated {
-                        " (the reply was cut off at the token limit)"
-                    } else {
-                        ""
-                    };
-                    guard.finish(
-                        AttemptOutcome::Unparsable,
-                        reply.usage,
-                        Some(format!("expected {expected}{cut}")),
-                    );
-                    reask = Some(Reask {
-                        message: reask_message(&expected, reply.truncated, &format),
-                        reply: reply.text.clone(),
-                    });
-                    Failure::Unparsable {
-                        expected,
-                        // Quoted in the final error: never with the key.
-                        reply: provider.scrub(&reply.text).to_string(),
-                        truncated: reply.truncated,
+                Some(pass.busy())
+            }
+            _ => None,
+        };
+        let mut first_start: Option<Instant> = None;
+        let mut attempt: u32 = 0;
+        // Why the attempt before this one failed.
+        let mut last: Option<Failure> = None;
+        // The latest reply that did not parse, and what to say about it.
+        let mut reask: Option<Reask> = None;
+        // What a `tpm` books before each attempt: about four characters a token
+        // for everything sent, plus the most the reply may be.
+        let chars = prompt.len()
+            + system.map_or(0, str::len)
+            + history.iter().map(|m| m.content.len()).sum::<usize>();
+        let estimate = (chars as u64).div_ceil(4)
+            + spec.and_then(|s| s.options.max_tokens).map_or(0, u64::from);
+        loop {
+            let _slot = match &limits {
+                Some(l) => Some(l.acquire().await),
+                None => None,
+            };
+            let booked = match &limits {
+                Some(l) => l.reserve(estimate).await,
+                None => None,
+            };
+            // Charged only once the call can go out: a sample still waiting for
+            // a slot when its vote is decided is never made, so never billed.
+            if let Err(over) = ctx.charge(&site, span) {
+                return Err(fatal(match (last, &over) {
+                    // The budget ran out on a retry: what failed the attempts
+                    // that used it up is the news, not the budget.
+                    (Some(Failure::Transient(e)), RunError::BudgetExceeded { limit, .. }) => {
+                        let message =
+                            format!("{e}; the limit of {limit} calls allowed no more attempts");
+                        failed_with(&e, message, site, model, attempt, span)
                     }
-                }
-            },
-        };
-
-        // A streamed attempt whose text was shown cannot be taken back:
-        // a retry would show a second reply after the first one's start.
-        let mut shown = false;
-        for gate in stream.iter().flat_map(|g| g.iter()) {
-            shown |= !gate.restart();
-        }
-        let rate_limited = matches!(&failure, Failure::Transient(e) if e.status() == Some(429));
-        if attempt >= retries || shown || (rate_limit_moves_on && rate_limited) {
-            return Err(CallFailure::Exhausted(failed(
-                failure,
-                site,
+                    (Some(failure), _) => failed(failure, site, model, attempt, span),
+                    (None, _) => over,
+                }));
+            }
+            let request = request_for(attempt, reask.clone());
+            let reasking = matches!(last, Some(Failure::Unparsable { .. }));
+            let mut guard = ctx.begin_attempt(
+                &site,
                 model,
-                attempt + 1,
-                span,
-            )));
-        }
+                Attempt {
+                    number: attempt,
+                    reask: reasking,
+                    mode,
+                    instruction: format.instruction.as_deref(),
+                },
+            );
+            let sink = stream.as_ref().map(|gates| {
+                let received = Arc::new(Received::default());
+                guard.streams(received.clone());
+                Sink {
+                    gates: gates.clone(),
+                    received,
+                }
+            });
+            let started = Instant::now();
+            first_start.get_or_insert(started);
+            let fut = match &sink {
+                Some(sink) => provider.stream(request, sink),
+                None => provider.call(request),
+            };
+            let result = match timeout {
+                // An attempt known to end first needs no timer.
+                Some(t) if provider.longest_attempt().is_none_or(|most| most >= t) => {
+                    // Boxed too: an attempt known to end first (a mock's) has no
+                    // timer, and an HTTP attempt costs far more than the box.
+                    Box::pin(within(t, fut)).await
+                }
+                _ => Some(fut.await),
+            };
+            drop(_slot);
+            if let Some(l) = &limits {
+                // Settled with what the provider reported; an attempt with no
+                // reply used nothing, and a reply with no counts keeps its estimate.
+                let used = match &result {
+                    Some(Ok(reply)) => reply
+                        .usage
+                        .map_or(estimate, |u| u.input_tokens + u.output_tokens),
+                    _ => 0,
+                };
+                l.settle(booked, used);
+                // A 429 that names tokens: the provider's own minute is full.
+                if let Some(Err(e)) = &result
+                    && e.is_token_limit()
+                {
+                    l.token_limited(e.retry_after().unwrap_or(Duration::from_secs(1)));
+                }
+            }
+            let failure = match result {
+                None => {
+                    guard.finish(AttemptOutcome::Timeout, None, None);
+                    Failure::Timeout(timeout.unwrap_or_default())
+                }
+                Some(Err(e)) if !e.is_transient() => {
+                    let message = e.to_string();
+                    guard.finish(AttemptOutcome::Fatal, None, Some(message.clone()));
+                    return Err(fatal(RunError::CallFailed {
+                        site: Box::new(site),
+                        model: model.to_string(),
+                        attempts: attempt + 1,
+                        message,
+                        status: e.status(),
+                        help: e.help(),
+                        span: span.into(),
+                    }));
+                }
+                Some(Err(e)) => {
+                    guard.finish(AttemptOutcome::Transient, None, Some(e.to_string()));
+                    if !e.was_sent() {
+                        // Nothing reached a server: not a call, nor billed.
+                        ctx.refund(model);
+                    }
+                    Failure::Transient(e)
+                }
+                Some(Ok(reply)) => match parse(&reply.text) {
+                    Ok(value) => {
+                        guard.finish(AttemptOutcome::Ok, reply.usage, None);
+                        // Saved only once it parsed: an unparsable reply must be
+                        // retried, not served again.
+                        if let (Some((cache, key)), Some(spec)) = (&cache, spec) {
+                            cache.put(
+                                *key,
+                                CachedReply {
+                                    model: model.to_string(),
+                                    provider: spec.provider.name().to_string(),
+                                    text: reply.text,
+                                    usage: reply.usage.unwrap_or_default(),
+                                },
+                            );
+                        }
+                        let latency = Instant::now() - first_start.unwrap_or(started);
+                        return Ok(Called { value, latency });
+                    }
+                    Err(expected) => {
+                        let cut = if reply.truncated {
+                            " (the reply was cut off at the token limit)"
+                        } else {
+                            ""
+                        };
+                        guard.finish(
+                            AttemptOutcome::Unparsable,
+                            reply.usage,
+                            Some(format!("expected {expected}{cut}")),
+                        );
+                        reask = Some(Reask {
+                            message: reask_message(&expected, reply.truncated, &format),
+                            reply: reply.text.clone(),
+                        });
+                        Failure::Unparsable {
+                            expected,
+                            // Quoted in the final error: never with the key.
+                            reply: provider.scrub(&reply.text).to_string(),
+                            truncated: reply.truncated,
+                        }
+                    }
+                },
+            };
 
-        if let Failure::Transient(e) = &failure
-            && let Some(asked) = e.retry_after()
-            && asked > ctx.policy.max_retry_after
-        {
-            return Err(CallFailure::Exhausted(RunError::RetryAfterTooLong {
-                site: Box::new(site),
+            // A streamed attempt whose text was shown cannot be taken back:
+            // a retry would show a second reply after the first one's start.
+            let mut shown = false;
+            for gate in stream.iter().flat_map(|g| g.iter()) {
+                shown |= !gate.restart();
+            }
+            let rate_limited = matches!(&failure, Failure::Transient(e) if e.status() == Some(429));
+            if attempt >= retries || shown || (rate_limit_moves_on && rate_limited) {
+                return Err(CallFailure::Exhausted(failed(
+                    failure,
+                    site,
+                    model,
+                    attempt + 1,
+                    span,
+                )));
+            }
+
+            if let Failure::Transient(e) = &failure
+                && let Some(asked) = e.retry_after()
+                && asked > ctx.policy.max_retry_after
+            {
+                return Err(CallFailure::Exhausted(RunError::RetryAfterTooLong {
+                    site: Box::new(site),
+                    model: model.to_string(),
+                    attempts: attempt + 1,
+                    message: e.to_string(),
+                    status: e.status(),
+                    asked,
+                    cap: ctx.policy.max_retry_after,
+                    span: span.into(),
+                }));
+            }
+            let (reason, floor) = match &failure {
+                Failure::Transient(e) => (e.to_string(), e.retry_after()),
+                Failure::Timeout(t) => (format!("no reply within {}ms", t.as_millis()), None),
+                Failure::Unparsable { expected, .. } => {
+                    (format!("the reply was not {expected}"), None)
+                }
+            };
+            // A re-ask goes at once: nothing is wrong with the server.
+            let is_reask = matches!(failure, Failure::Unparsable { .. });
+            let delay = if is_reask {
+                Duration::ZERO
+            } else {
+                backoff(ctx, attempt, floor)
+            };
+            ctx.emit(|| RunEvent::Retry {
+                site: site.clone(),
                 model: model.to_string(),
-                attempts: attempt + 1,
-                message: e.to_string(),
-                status: e.status(),
-                asked,
-                cap: ctx.policy.max_retry_after,
-                span: span.into(),
-            }));
+                attempt: attempt + 1,
+                reason,
+                delay,
+                reask: is_reask,
+            });
+            if !delay.is_zero() {
+                // Boxed: a fan-out waits in the provider, not here, and should
+                // not carry a timer's room for it.
+                Box::pin(tokio::time::sleep(delay)).await;
+            }
+            last = Some(failure);
+            attempt += 1;
         }
-        let (reason, floor) = match &failure {
-            Failure::Transient(e) => (e.to_string(), e.retry_after()),
-            Failure::Timeout(t) => (format!("no reply within {}ms", t.as_millis()), None),
-            Failure::Unparsable { expected, .. } => (format!("the reply was not {expected}"), None),
-        };
-        // A re-ask goes at once: nothing is wrong with the server.
-        let is_reask = matches!(failure, Failure::Unparsable { .. });
-        let delay = if is_reask {
-            Duration::ZERO
-        } else {
-            backoff(ctx, attempt, floor)
-        };
-        ctx.emit(|| RunEvent::Retry {
-            site: site.clone(),
-            model: model.to_string(),
-            attempt: attempt + 1,
-            reason,
-            delay,
-            reask: is_reask,
-        });
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
-        }
-        last = Some(failure);
-        attempt += 1;
     }
 }
 
