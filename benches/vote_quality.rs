@@ -12,8 +12,8 @@
 //! - adaptive at 0.95 and 0.99 (`vote up to 40 by majority until P`: the
 //!   runtime's `Adaptive`, with its waves), by the paper's rule (`Leader`:
 //!   is the leader the model's most frequent answer?),
-//! - the same with the full-vote rule (`FullVote`: would the full vote give
-//!   the leader?), at 0.95, 0.99 and 0.995,
+//! - the full-vote rule (`vote 40 by majority until P`, `FullVote`: would
+//!   the full vote give the leader?), at 0.95, 0.99 and 0.995,
 //!
 //! and, for the frontier of samples against answers changed, both rules at
 //! more thresholds (summary lines only).
@@ -33,8 +33,8 @@
 
 use std::time::Instant;
 
-use flow::graph::Strategy;
-use flow::runtime::vote::adaptive::{Adaptive, Rule};
+use flow::graph::{StopRule, Strategy};
+use flow::runtime::vote::adaptive::Adaptive;
 use flow::runtime::vote::{Outcome, Tally};
 use flow::value::Value;
 
@@ -107,7 +107,7 @@ fn early(draws: &[Value]) -> (Option<Value>, usize) {
 }
 
 /// (answer, samples launched in waves, samples the rule used).
-fn adaptive(draws: &[Value], rule: Rule, until: f64) -> (Option<Value>, usize, usize) {
+fn adaptive(draws: &[Value], rule: StopRule, until: f64) -> (Option<Value>, usize, usize) {
     let mut vote = Adaptive::with_rule(draws.len(), until, rule);
     let mut launched = 0;
     loop {
@@ -128,23 +128,23 @@ fn adaptive(draws: &[Value], rule: Rule, until: f64) -> (Option<Value>, usize, u
 
 /// Every way of voting adaptively that the bench measures: the first
 /// `SHOWN` have columns in the table, the rest only summary lines.
-const VARIANTS: [(Rule, f64); 9] = [
-    (Rule::Leader, 0.95),
-    (Rule::Leader, 0.99),
-    (Rule::FullVote, 0.95),
-    (Rule::FullVote, 0.99),
-    (Rule::FullVote, 0.995),
-    (Rule::Leader, 0.98),
-    (Rule::Leader, 0.995),
-    (Rule::FullVote, 0.98),
-    (Rule::FullVote, 0.998),
+const VARIANTS: [(StopRule, f64); 9] = [
+    (StopRule::Leader, 0.95),
+    (StopRule::Leader, 0.99),
+    (StopRule::FullVote, 0.95),
+    (StopRule::FullVote, 0.99),
+    (StopRule::FullVote, 0.995),
+    (StopRule::Leader, 0.98),
+    (StopRule::Leader, 0.995),
+    (StopRule::FullVote, 0.98),
+    (StopRule::FullVote, 0.998),
 ];
 const SHOWN: usize = 5;
 
-fn name(rule: Rule) -> &'static str {
+fn name(rule: StopRule) -> &'static str {
     match rule {
-        Rule::Leader => "leader",
-        Rule::FullVote => "full-vote",
+        StopRule::Leader => "leader",
+        StopRule::FullVote => "full-vote",
     }
 }
 
@@ -163,6 +163,9 @@ struct Goal {
     samples: f64,
     changed: f64,
     loss: f64,
+    /// The same sums over the two-answer rows alone (the near-coins).
+    two_samples: f64,
+    two_changed: f64,
 }
 
 fn main() {
@@ -237,6 +240,10 @@ fn main() {
                     g.samples += per(row.launched);
                     g.changed += pct(row.changed);
                     g.loss += pct(row.wrong) - pct(wrong_full);
+                    if k == 2 {
+                        g.two_samples += per(row.launched);
+                        g.two_changed += pct(row.changed);
+                    }
                 }
             }
         }
@@ -247,24 +254,162 @@ fn main() {
         "over p in [0.5, 0.9], every k (goal: at least 3x fewer samples than {CAP}, at most 0.1% changed):"
     );
     println!();
-    println!("| rule | until | samples | fewer than {CAP} | changed | accuracy lost |");
-    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    println!(
+        "| rule | until | samples | fewer than {CAP} | changed | accuracy lost | k = 2: samples, changed (sums over its 5 rows) | k > 2: samples, changed (sums over 15) |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for (&(rule, until), g) in VARIANTS.iter().zip(&goal) {
         println!(
-            "| {} | {until} | {:.2} | {:.2}x | {:.3}% | {:.3} points |",
+            "| {} | {until} | {:.2} | {:.2}x | {:.3}% | {:.3} points | {:.1}, {:.2} points | {:.1}, {:.2} points |",
             name(rule),
             g.samples / n,
             CAP as f64 / (g.samples / n),
             g.changed / n,
             g.loss / n,
+            g.two_samples,
+            g.two_changed,
+            g.samples - g.two_samples,
+            g.changed - g.two_changed,
         );
     }
+    println!();
+    bound::print(n);
     println!();
     println!(
         "in {:.1} s wall, {:.1} s CPU",
         start.elapsed().as_secs_f64(),
         cpu_seconds() - cpu_start
     );
+}
+
+/// The least any stopping rule could pay on the two-answer rows, however it
+/// is built: the Bayes-optimal rule for the bench's own prior (the five
+/// values of `p` equally likely, either answer the right one), computed
+/// exactly by backward induction over the counts, no simulation. Reading
+/// only counts is no restriction for two answers: the sufficient statistic
+/// is (samples of the first answer seen, samples of the other). For each
+/// price `lambda` of one changed answer in samples, it minimises samples +
+/// lambda × P(changed); sweeping `lambda` traces the frontier no rule can
+/// pass, not even one told the grid.
+mod bound {
+    use super::CAP;
+
+    const PS: [f64; 5] = [0.5, 0.6, 0.7, 0.8, 0.9];
+
+    /// The chance the full vote of `CAP` gives the first-seen answer, from
+    /// `a` of it and `b` of the other, if each later sample is it with
+    /// probability `q` (a tie goes to the first seen, as in the full vote).
+    fn first_wins(a: usize, b: usize, q: f64) -> f64 {
+        let m = CAP - a - b;
+        // a + x >= b + (m - x)  <=>  2x >= b + m - a
+        let need = (b + m).saturating_sub(a).div_ceil(2);
+        let mut choose = 1.0;
+        let mut total = 0.0;
+        for x in 0..=m {
+            if x >= need {
+                total += choose * q.powi(x as i32) * (1.0 - q).powi((m - x) as i32);
+            }
+            choose = choose * (m - x) as f64 / (x + 1) as f64;
+        }
+        total
+    }
+
+    /// Per row `p`: (samples, P(changed)) of the optimal rule at `lambda`.
+    fn frontier(lambda: f64) -> Vec<(f64, f64)> {
+        // Hypotheses: (weight of the first-seen answer's share q).
+        let hyps: Vec<f64> = PS.iter().flat_map(|&p| [p, 1.0 - p]).collect();
+        let idx = |a: usize, b: usize| a * (CAP + 1) + b;
+        let mut value = vec![0.0; (CAP + 1) * (CAP + 1)];
+        // Stop here, answering the first-seen answer (true) or the other.
+        let mut stop = vec![None::<bool>; (CAP + 1) * (CAP + 1)];
+        let posterior = |a: usize, b: usize| {
+            let w: Vec<f64> = hyps
+                .iter()
+                .map(|&q| q.powi(a as i32) * (1.0 - q).powi(b as i32))
+                .collect();
+            let sum: f64 = w.iter().sum();
+            w.into_iter().map(|x| x / sum).collect::<Vec<_>>()
+        };
+        for n in (1..=CAP).rev() {
+            for a in 1..=n {
+                let b = n - a;
+                let w = posterior(a, b);
+                let first: f64 = w
+                    .iter()
+                    .zip(&hyps)
+                    .map(|(w, &q)| w * first_wins(a, b, q))
+                    .sum();
+                let stop_cost = lambda * first.min(1.0 - first);
+                let answer = first >= 0.5;
+                if n == CAP {
+                    stop[idx(a, b)] = Some(answer);
+                    continue;
+                }
+                let next: f64 = w.iter().zip(&hyps).map(|(w, &q)| w * q).sum();
+                let go_on = 1.0 + next * value[idx(a + 1, b)] + (1.0 - next) * value[idx(a, b + 1)];
+                if stop_cost <= go_on {
+                    value[idx(a, b)] = stop_cost;
+                    stop[idx(a, b)] = Some(answer);
+                } else {
+                    value[idx(a, b)] = go_on;
+                }
+            }
+        }
+        PS.iter()
+            .map(|&p| {
+                // The first sample is the right answer with probability p.
+                let mut samples = 0.0;
+                let mut changed = 0.0;
+                for (q, weight) in [(p, p), (1.0 - p, 1.0 - p)] {
+                    let mut reach = vec![0.0; (CAP + 1) * (CAP + 1)];
+                    reach[idx(1, 0)] = 1.0;
+                    for n in 1..=CAP {
+                        for a in 1..=n {
+                            let b = n - a;
+                            let r = reach[idx(a, b)];
+                            if r == 0.0 {
+                                continue;
+                            }
+                            match stop[idx(a, b)] {
+                                Some(answer) => {
+                                    let first = first_wins(a, b, q);
+                                    samples += weight * r * n as f64;
+                                    changed +=
+                                        weight * r * if answer { 1.0 - first } else { first };
+                                }
+                                None => {
+                                    reach[idx(a + 1, b)] += r * q;
+                                    reach[idx(a, b + 1)] += r * (1.0 - q);
+                                }
+                            }
+                        }
+                    }
+                }
+                (samples, changed)
+            })
+            .collect()
+    }
+
+    /// The frontier for the two-answer rows, against the goal's budget over
+    /// `rows` rows: `CAP / 3` samples and 0.1% changed a row on average.
+    pub fn print(rows: f64) {
+        println!(
+            "the least any rule could take on the 5 two-answer rows (p = 0.5 to 0.9), Bayes-optimal for the grid's own prior; the goal allows {:.1} samples and {:.1} changed points summed over all {rows} rows:",
+            rows * CAP as f64 / 3.0,
+            rows * 0.1
+        );
+        println!();
+        println!(
+            "| price of a change (samples) | samples, sum over the 5 rows | changed, points summed |"
+        );
+        println!("| ---: | ---: | ---: |");
+        for lambda in [200.0, 400.0, 600.0, 800.0, 1600.0, 3200.0] {
+            let rows = frontier(lambda);
+            let samples: f64 = rows.iter().map(|r| r.0).sum();
+            let changed: f64 = rows.iter().map(|r| 100.0 * r.1).sum();
+            println!("| {lambda} | {samples:.1} | {changed:.2} |");
+        }
+    }
 }
 
 /// This process's user + system CPU time from /proc, load-independent

@@ -1166,7 +1166,7 @@ pub enum CheckError {
     #[diagnostic(
         code(flow::check::adaptive_vote),
         help(
-            "an adaptive vote is written `ask ... vote up to N by majority until P`: at most `N` samples, stopping once the leader wins with confidence `P`"
+            "an adaptive vote is written `ask ... vote up to N by majority until P` (at most `N` samples, stopping once the leader is the model's most frequent answer with confidence `P`) or `vote N by majority until P` (the answer of a vote of `N`, stopping once all `N` would give it with confidence `P`)"
         )
     )]
     AdaptiveVote {
@@ -1235,8 +1235,6 @@ pub fn agreement_type() -> Type {
 /// What is wrong with an adaptive vote's form.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AdaptiveProblem {
-    /// `until P` on a vote of a fixed count.
-    UntilWithoutCap,
     /// `up to N` with no confidence to stop at.
     CapWithoutUntil,
     /// `until` on a strategy other than `majority` or `at_least`.
@@ -1246,9 +1244,6 @@ pub enum AdaptiveProblem {
 impl fmt::Display for AdaptiveProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            AdaptiveProblem::UntilWithoutCap => {
-                f.write_str("`until` needs a cap: write `vote up to N by ... until P`")
-            }
             AdaptiveProblem::CapWithoutUntil => {
                 f.write_str("`vote up to N` needs `until P`, the confidence to stop at")
             }

@@ -5,7 +5,7 @@ use miette::Diagnostic;
 
 use super::check_errors;
 use super::error::CheckError;
-use crate::graph::{EdgeKind, FlowGraph, Node, NodeId, NodeKind, Sampling, Strategy};
+use crate::graph::{EdgeKind, FlowGraph, Node, NodeId, NodeKind, Sampling, Strategy, Until};
 use crate::syntax::Span;
 use crate::types::Type;
 
@@ -1632,4 +1632,42 @@ fn a_for_body_counts_fallback_members_and_a_judge() {
          output o = for x in [\"1\", \"2\"] < ask a \"{x}\" vote 3 by judge j >\n",
     );
     assert_eq!(crate::graph::stats::summary(&g).calls.to_string(), "8");
+}
+
+#[test]
+fn the_two_forms_of_until_ask_different_questions() {
+    let sampling = |vote: &str| {
+        let ty = if vote.contains("at_least") {
+            "bool"
+        } else {
+            "int"
+        };
+        let src = format!("{MODELS}v = ask m \"q\" as {ty} {vote}\noutput o = v\n");
+        match &node(&clean(&src), "v").1.kind {
+            NodeKind::Ask { sampling, .. } => sampling.clone(),
+            other => panic!("`v` should be an ask, not {other:?}"),
+        }
+    };
+    let vote = |n, strategy, until| Sampling::Vote { n, strategy, until };
+    // `up to N` is a cap: the paper's rule on the leader.
+    assert_eq!(
+        sampling("vote up to 9 by majority until 0.95"),
+        vote(9, Strategy::Majority, Some(Until::leader(0.95)))
+    );
+    // A vote of `N` that may stop: would all `N` give the leader?
+    assert_eq!(
+        sampling("vote 9 by majority until 0.95"),
+        vote(9, Strategy::Majority, Some(Until::full_vote(0.95)))
+    );
+    // `at_least` asks about a count, which only the full vote answers.
+    for form in [
+        "vote up to 9 by at_least 5 until 0.9",
+        "vote 9 by at_least 5 until 0.9",
+    ] {
+        assert_eq!(
+            sampling(form),
+            vote(9, Strategy::AtLeast(5), Some(Until::full_vote(0.9))),
+            "{form}"
+        );
+    }
 }

@@ -5,7 +5,7 @@ use super::error::{
     AdaptiveProblem, CheckError, CountKind, MAX_SAMPLES, StrategyArgProblem, Suggestion,
 };
 use super::suggest::did_you_mean;
-use crate::graph::{Judge, Strategy};
+use crate::graph::{Judge, StopRule, Strategy, Until};
 use crate::syntax::Span;
 use crate::syntax::ast::{Count, StrategyArg, Vote};
 use crate::types::Type;
@@ -46,15 +46,16 @@ pub fn in_range(
     }
 }
 
-/// The confidence of an adaptive vote (`vote up to N by majority until P`),
-/// `None` for a vote of a fixed count or when the form is wrong (reported).
+/// When an adaptive vote stops: `vote up to N by majority until P` by the
+/// leader rule, `vote N by majority until P` by the full-vote rule; `None`
+/// for a vote of a fixed count or when the form is wrong (reported).
 /// `strategy` is the resolved one, if it resolved. A section's vote may be
 /// adaptive too: its cap is `N` from each member.
 pub fn until(
     vote: &Vote,
     strategy: Option<&Strategy>,
     errors: &mut Vec<CheckError>,
-) -> Option<f64> {
+) -> Option<Until> {
     let mut problem = |p: AdaptiveProblem, span: Span| {
         errors.push(CheckError::AdaptiveVote { problem: p, span });
     };
@@ -68,11 +69,7 @@ pub fn until(
             problem(AdaptiveProblem::CapWithoutUntil, span);
             None
         }
-        (None, Some((_, span))) => {
-            problem(AdaptiveProblem::UntilWithoutCap, span);
-            None
-        }
-        (Some(_), Some((p, span))) => {
+        (up_to, Some((p, span))) => {
             match strategy {
                 Some(Strategy::Majority | Strategy::AtLeast(_)) | None => {}
                 Some(other) => {
@@ -87,7 +84,15 @@ pub fn until(
                 errors.push(CheckError::ConfidenceRange { value: p, span });
                 return None;
             }
-            Some(p)
+            // `at_least K` asks about a count: only the full vote answers it.
+            let rule = match (up_to, strategy) {
+                (_, Some(Strategy::AtLeast(_))) | (None, _) => StopRule::FullVote,
+                (Some(_), _) => StopRule::Leader,
+            };
+            Some(Until {
+                confidence: p,
+                rule,
+            })
         }
     }
 }

@@ -6,7 +6,8 @@
 //! named, never their keys, and URLs lose their credentials and query strings.
 
 use super::{
-    Expr, ExprKind, FlowGraph, Node, NodeKind, Sampling, Strategy, Template, TemplatePart,
+    Expr, ExprKind, FlowGraph, Node, NodeKind, Sampling, StopRule, Strategy, Template,
+    TemplatePart, Until,
 };
 use crate::value::{Value, format_number};
 
@@ -35,6 +36,19 @@ pub fn is_multi_sample(kind: &NodeKind) -> bool {
     }
 }
 
+/// An adaptive vote's count as written: `×≤N` for `vote up to N` (a cap),
+/// `×N` for `vote N ... until P` (a vote of `N` that may stop early).
+fn cap(n: u32, until: Until) -> String {
+    match until.rule {
+        StopRule::Leader => format!("×≤{n}"),
+        StopRule::FullVote => format!("×{n}"),
+    }
+}
+
+fn until_text(until: Until) -> String {
+    format!(" until {}", until.confidence)
+}
+
 /// ` ×5 by majority`, ` ×3` (repeat) or nothing for a single sample.
 pub fn sampling_suffix(sampling: &Sampling) -> String {
     match sampling {
@@ -48,8 +62,8 @@ pub fn sampling_suffix(sampling: &Sampling) -> String {
         Sampling::Vote {
             n,
             strategy,
-            until: Some(p),
-        } => format!(" ×≤{n} by {strategy} until {p}"),
+            until: Some(until),
+        } => format!(" {} by {strategy}{}", cap(*n, *until), until_text(*until)),
     }
 }
 
@@ -76,9 +90,11 @@ pub fn node_detail(g: &FlowGraph, node: &Node) -> String {
             let noun = if voters.len() == 1 { "voter" } else { "voters" };
             match until {
                 None => format!("{} {noun} ×{per_voter} by {strategy}", voters.len()),
-                Some(p) => format!(
-                    "{} {noun} ×≤{per_voter} by {strategy} until {p}",
-                    voters.len()
+                Some(until) => format!(
+                    "{} {noun} {} by {strategy}{}",
+                    voters.len(),
+                    cap(*per_voter, *until),
+                    until_text(*until)
                 ),
             }
         }

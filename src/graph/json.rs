@@ -156,9 +156,10 @@ fn node_json(g: &FlowGraph, id: usize, node: &Node) -> Value {
                 "per_voter": per_voter,
                 "strategy": strategy.to_string(),
             });
-            if let (Some(p), Some(obj)) = (until, v.as_object_mut()) {
+            if let (Some(until), Some(obj)) = (until, v.as_object_mut()) {
                 obj.insert("adaptive".into(), json!(true));
-                obj.insert("until".into(), json!(p));
+                obj.insert("until".into(), json!(until.confidence));
+                obj.insert("rule".into(), json!(until.rule.name()));
             }
             v
         }
@@ -200,10 +201,10 @@ fn sampling_json(sampling: &Sampling) -> Value {
         Sampling::Vote {
             n,
             strategy,
-            until: Some(p),
+            until: Some(until),
         } => json!({
             "kind": "vote", "samples": n, "strategy": strategy.to_string(),
-            "adaptive": true, "until": p,
+            "adaptive": true, "until": until.confidence, "rule": until.rule.name(),
         }),
     }
 }

@@ -114,10 +114,10 @@ pub enum NodeKind {
         per_voter: u32,
         /// How the pooled samples are combined into one answer.
         strategy: Strategy,
-        /// `vote up to N by S until P`: stop once confident at `P`, the
-        /// members pooled round by round (`runtime::vote::adaptive`);
-        /// `None` for a vote of exactly `per_voter` from each member.
-        until: Option<f64>,
+        /// `vote [up to] N by S until P`: stop once confident, the members
+        /// pooled round by round (`runtime::vote::adaptive`); `None` for a
+        /// vote of exactly `per_voter` from each member.
+        until: Option<Until>,
     },
     /// A pure computation over other nodes (templates, `if`, builtins, ...).
     Pure(Expr),
@@ -167,17 +167,69 @@ pub enum Sampling {
     One,
     /// `repeat N`: a list of `N` independent samples.
     Repeat(u32),
-    /// `vote N by S`, or `vote up to N by S until P`.
+    /// `vote N by S`, or an adaptive `vote [up to] N by S until P`.
     Vote {
         /// Samples to take; with `until`, the most to take (the worst case
         /// every count of calls reports).
         n: u32,
         /// How they are combined.
         strategy: Strategy,
-        /// `until P`: stop once the leader wins with confidence `P`
-        /// (`runtime::vote::adaptive`); `None` for a vote of exactly `n`.
-        until: Option<f64>,
+        /// `until P`: stop once confident (`runtime::vote::adaptive`);
+        /// `None` for a vote of exactly `n`.
+        until: Option<Until>,
     },
+}
+
+/// When an adaptive vote stops: once it is `confidence`-sure of what its
+/// `rule` asks.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Until {
+    /// `P` in `until P`, in (0.5, 1].
+    pub confidence: f64,
+    /// What it is confident of.
+    pub rule: StopRule,
+}
+
+/// What an adaptive vote's confidence is about: the two forms of `until`
+/// ask different questions, so a program says which it means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopRule {
+    /// `vote up to N by majority until P`: is the leader the model's most
+    /// frequent answer? Adaptive-Consistency's rule (Beta for two answers,
+    /// Dirichlet for more): `N` is only a cap.
+    Leader,
+    /// `vote N by majority until P` (and every `at_least K`): would all
+    /// `N` samples give the leader? The posterior predictive over the
+    /// samples left: the answer of the vote of `N`, bought cheaper.
+    FullVote,
+}
+
+impl Until {
+    /// `vote up to N by majority until confidence`.
+    pub fn leader(confidence: f64) -> Until {
+        Until {
+            confidence,
+            rule: StopRule::Leader,
+        }
+    }
+
+    /// `vote N by majority until confidence`.
+    pub fn full_vote(confidence: f64) -> Until {
+        Until {
+            confidence,
+            rule: StopRule::FullVote,
+        }
+    }
+}
+
+impl StopRule {
+    /// As `--json`, the trace and `flow graph --format json` name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            StopRule::Leader => "leader",
+            StopRule::FullVote => "full_vote",
+        }
+    }
 }
 
 impl Sampling {

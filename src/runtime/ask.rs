@@ -19,7 +19,7 @@ use super::reply::{invented, parse_reply_to};
 use super::report::VoteStats;
 use super::vote::adaptive::{Adaptive, Agreement};
 use super::vote::{Outcome, Tally, VoteError, judge_prompt_for, parse_judge_choice};
-use crate::graph::{AskCall, Judge, Sampling, Strategy};
+use crate::graph::{AskCall, Judge, Sampling, Strategy, Until};
 use crate::model::RouteKind;
 use crate::providers::{ReplyFormat, reply_format};
 use crate::syntax::Span;
@@ -320,7 +320,7 @@ async fn adaptive_vote(
     r: &Rendered<'_>,
     cap: u32,
     strategy: &Strategy,
-    until: f64,
+    until: Until,
     span: Span,
 ) -> Result<Called<Value>, RunError> {
     let model = r.call.model.as_str();
@@ -401,7 +401,7 @@ pub(crate) async fn adaptive_ensemble(
     rendered: &[Rendered<'_>],
     per_voter: u32,
     strategy: &Strategy,
-    until: f64,
+    until: Until,
     span: Span,
 ) -> Result<Called<Value>, RunError> {
     let members = rendered.len().max(1);
@@ -457,7 +457,7 @@ async fn adaptive_pool<'a>(
     env: &Env<'_>,
     pool: Pool<'_>,
     strategy: &Strategy,
-    until: f64,
+    until: Until,
     span: Span,
     launch: impl Fn(usize) -> (SampleIx, BoxFuture<'a, Result<Called<Value>, CallFailure>>),
 ) -> Result<Called<Value>, RunError> {
@@ -551,6 +551,11 @@ async fn adaptive_pool<'a>(
                 samples: total,
             });
             let value = result.map_err(|e| vote_error(env, e, span))?;
+            // `at_least` stops by the full-vote rule whichever form it has.
+            let until = Until {
+                rule: adaptive.rule(),
+                ..until
+            };
             record_vote(env, agreement, launched, Some(until));
             return Ok(Called { value, latency });
         }
@@ -558,7 +563,7 @@ async fn adaptive_pool<'a>(
 }
 
 /// Records a decided vote's agreement in the run's statistics.
-fn record_vote(env: &Env<'_>, a: Agreement, launched: usize, until: Option<f64>) {
+fn record_vote(env: &Env<'_>, a: Agreement, launched: usize, until: Option<Until>) {
     let mut node = written_binding(env.binding).to_string();
     for i in &env.items {
         node.push_str(&format!("[{i}]"));
@@ -571,7 +576,8 @@ fn record_vote(env: &Env<'_>, a: Agreement, launched: usize, until: Option<f64>)
         share: a.share(),
         launched,
         cap: a.cap,
-        until,
+        until: until.map(|u| u.confidence),
+        rule: until.map(|u| u.rule.name()),
     });
 }
 

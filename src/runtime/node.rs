@@ -85,9 +85,9 @@ pub(crate) async fn execute(
                     ))
                     .await?
                 }
-                Some(p) => {
+                Some(until) => {
                     Box::pin(ask::adaptive_ensemble(
-                        &env, &rendered, *per_voter, strategy, *p, node.span,
+                        &env, &rendered, *per_voter, strategy, *until, node.span,
                     ))
                     .await?
                 }

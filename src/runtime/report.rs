@@ -122,6 +122,10 @@ pub struct VoteStats {
     /// `until P` of an adaptive vote.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub until: Option<f64>,
+    /// What `until` was confident of: `leader` (`vote up to N`) or
+    /// `full_vote` (`vote N`, and every `at_least`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<&'static str>,
 }
 
 /// [`RunStats`] for one model.

@@ -8,7 +8,7 @@ use tokio::time::Instant;
 
 use super::testkit::*;
 use super::*;
-use crate::graph::{Builtin, CompareOp, ExprKind, NodeKind, Sampling, Strategy};
+use crate::graph::{Builtin, CompareOp, ExprKind, NodeKind, Sampling, Strategy, Until};
 use crate::model::ModelOptions;
 use crate::types::Type;
 use crate::value::Value;
@@ -991,6 +991,14 @@ fn adaptive_graph(
     until: f64,
     concurrency: Option<u32>,
 ) -> std::sync::Arc<crate::graph::FlowGraph> {
+    adaptive_graph_until(cap, Until::leader(until), concurrency)
+}
+
+fn adaptive_graph_until(
+    cap: u32,
+    until: Until,
+    concurrency: Option<u32>,
+) -> std::sync::Arc<crate::graph::FlowGraph> {
     let mut g = G::new();
     g.model(
         "m",
@@ -1161,6 +1169,43 @@ async fn an_adaptive_vote_stops_after_one_wave_on_an_easy_question() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_vote_of_n_until_p_stops_by_the_full_vote_rule() {
+    use crate::graph::StopRule;
+    use crate::runtime::vote::adaptive::Adaptive;
+    // What a rule takes on unanimous answers, wave by wave, as the library
+    // computes it: the run must take exactly the full-vote rule's count.
+    let unanimous = |stop: StopRule| {
+        let mut rule = Adaptive::with_rule(40, 0.95, stop);
+        let mut taken = 0;
+        loop {
+            let wave = rule.wave(taken, None);
+            assert!(wave > 0, "a unanimous vote must decide before its cap");
+            taken += wave;
+            for _ in 0..wave {
+                if rule.record(t("Yes")) != crate::runtime::vote::Outcome::Pending {
+                    return taken;
+                }
+            }
+        }
+    };
+    let expected = unanimous(StopRule::FullVote);
+    let graph = adaptive_graph_until(40, Until::full_vote(0.95), None);
+    let p = TestProvider::reply("Yes", 10);
+    let r = run_with(graph, &[("m", p.clone())], quick_options()).await;
+    assert_eq!(out(&r, "o"), t("Yes"));
+    assert_eq!(p.started(), expected as u64);
+    let v = &r.stats.votes[0];
+    assert_eq!(
+        (v.launched, v.cap, v.until, v.rule),
+        (expected, 40, Some(0.95), Some("full_vote"))
+    );
+    // Not the leader rule's count: three agreeing samples make a vote of
+    // 40 95% safe, where "is this the model's most frequent answer?" takes
+    // four.
+    assert_eq!((expected, unanimous(StopRule::Leader)), (3, 4));
+}
+
+#[tokio::test(start_paused = true)]
 async fn adaptive_waves_stay_within_the_models_concurrency() {
     let graph = adaptive_graph(9, 0.99, Some(2));
     // Samples alternate until the 5th, then agree.
@@ -1227,7 +1272,7 @@ async fn an_adaptive_at_least_vote_stops_once_k_is_confidently_out_of_reach() {
         Sampling::Vote {
             n: 9,
             strategy: Strategy::AtLeast(3),
-            until: Some(0.9),
+            until: Some(Until::leader(0.9)),
         },
     );
     g.output("o", node(v));
@@ -1259,7 +1304,7 @@ async fn an_adaptive_section_vote_pools_its_members_round_by_round() {
             ],
             per_voter: 10,
             strategy: Strategy::Majority,
-            until: Some(0.95),
+            until: Some(Until::leader(0.95)),
         },
         Type::Text,
     );

@@ -19,13 +19,14 @@
 //!   the Gamma(k, 1) density and distribution function, integrated
 //!   numerically (no random draws, so a vote never depends on a seed).
 //!
-//! A second rule, [`Rule::FullVote`], asks the question the full vote
+//! A second rule, [`StopRule::FullVote`], asks the question the full vote
 //! poses instead: how likely it is that taking every remaining sample would
 //! leave the leader ahead. It is the posterior predictive of the same
 //! Beta/Dirichlet posterior over the `r = N - n` samples left (a
 //! Beta-Binomial or Dirichlet-Multinomial), computed exactly by convolution
 //! (`full_vote_confidence`); at `P = 1` it is exactly the decided-early rule.
-//! `until P` uses the paper's rule; the bench measures both
+//! `vote up to N by majority until P` uses the paper's rule, `vote N by
+//! majority until P` this one (`graph::StopRule`); the bench measures both
 //! (docs/benchmarks.md, "Vote quality against cost").
 //!
 //! The vote stops at the first sample (in sample order) after which the
@@ -43,7 +44,7 @@ use std::collections::HashMap;
 
 use super::key::vote_key;
 use super::{Outcome, Tally};
-use crate::graph::Strategy;
+use crate::graph::{StopRule, Strategy, Until};
 use crate::value::Value;
 
 /// Simpson intervals for the Dirichlet integral: with the range below,
@@ -243,17 +244,6 @@ fn at_least_memo(yes: usize, no: usize, remaining: usize, k: usize) -> f64 {
     memo::get_or(key, || at_least_confidence(yes, no, remaining, k))
 }
 
-/// Which question `until P` puts to the answers so far.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rule {
-    /// Adaptive-Consistency's: is the leader the model's most frequent
-    /// answer? The Beta rule for two answers, the Dirichlet rule for more.
-    Leader,
-    /// Would the full vote of `N` give the leader? The posterior predictive
-    /// over the samples left ([`full_vote_confidence`]).
-    FullVote,
-}
-
 /// Memoised confidences: a vote asks about the same few count vectors over
 /// and over (every wave sizes itself by trying counts ahead), and so do the
 /// votes of a batch. Bounded, so a long-lived server cannot grow it forever.
@@ -383,7 +373,7 @@ pub struct Adaptive {
     tally: Tally,
     kind: Kind,
     until: f64,
-    rule: Rule,
+    rule: StopRule,
     cap: usize,
     /// Each answer's canonical key → (count, its first value in sample order).
     groups: HashMap<String, (usize, usize, Value)>,
@@ -397,34 +387,34 @@ impl Adaptive {
     /// A majority vote of at most `cap` samples that stops at confidence
     /// `until`, by the paper's rule.
     pub fn new(cap: usize, until: f64) -> Adaptive {
-        Adaptive::with_rule(cap, until, Rule::Leader)
+        Adaptive::with_rule(cap, until, StopRule::Leader)
     }
 
     /// As [`Adaptive::new`], stopping by `rule`.
-    pub fn with_rule(cap: usize, until: f64, rule: Rule) -> Adaptive {
+    pub fn with_rule(cap: usize, until: f64, rule: StopRule) -> Adaptive {
         Adaptive::build(Kind::Majority, cap, until, rule)
     }
 
-    /// The adaptive vote `strategy` asks for: `majority` by the paper's rule,
-    /// `at_least K` by the full-vote rule (the only one that asks about a
-    /// count); `None` for a strategy that cannot stop once confident.
-    pub fn for_strategy(strategy: &Strategy, cap: usize, until: f64) -> Option<Adaptive> {
+    /// The adaptive vote `strategy` asks for: `majority` by `until`'s rule,
+    /// `at_least K` always by the full-vote rule (the only one that asks
+    /// about a count); `None` for a strategy that cannot stop once confident.
+    pub fn for_strategy(strategy: &Strategy, cap: usize, until: Until) -> Option<Adaptive> {
         match strategy {
-            Strategy::Majority => Some(Adaptive::new(cap, until)),
+            Strategy::Majority => Some(Adaptive::with_rule(cap, until.confidence, until.rule)),
             Strategy::AtLeast(k) => {
                 let k = usize::try_from(*k).unwrap_or(usize::MAX);
                 Some(Adaptive::build(
                     Kind::AtLeast(k),
                     cap,
-                    until,
-                    Rule::FullVote,
+                    until.confidence,
+                    StopRule::FullVote,
                 ))
             }
             _ => None,
         }
     }
 
-    fn build(kind: Kind, cap: usize, until: f64, rule: Rule) -> Adaptive {
+    fn build(kind: Kind, cap: usize, until: f64, rule: StopRule) -> Adaptive {
         let strategy = match kind {
             Kind::Majority => Strategy::Majority,
             Kind::AtLeast(k) => Strategy::AtLeast(u32::try_from(k).unwrap_or(u32::MAX)),
@@ -511,7 +501,7 @@ impl Adaptive {
         match self.kind {
             Kind::Majority => {
                 let met = match self.rule {
-                    Rule::Leader => {
+                    StopRule::Leader => {
                         let mut counts = self.counts();
                         counts.sort_unstable_by(|a, b| b.cmp(a));
                         match counts.first_mut() {
@@ -520,7 +510,7 @@ impl Adaptive {
                         }
                         confident(&counts, self.until)
                     }
-                    Rule::FullVote => {
+                    StopRule::FullVote => {
                         let (leader, first) = self.leader().map_or((0, usize::MAX), |g| (g.0, g.1));
                         let mut rivals: Vec<(usize, bool)> = self
                             .groups
@@ -569,6 +559,11 @@ impl Adaptive {
     /// Samples taken so far, in sample order.
     pub fn used(&self) -> usize {
         self.used
+    }
+
+    /// The question its confidence answers.
+    pub fn rule(&self) -> StopRule {
+        self.rule
     }
 
     /// How decided the vote is now (final once it is decided): `winner`
@@ -763,7 +758,7 @@ mod tests {
     #[test]
     fn the_full_vote_rule_stops_where_the_leader_rule_does_not() {
         // Near the cap a lead is safe that says little about the model.
-        let mut a = Adaptive::with_rule(13, 0.95, Rule::FullVote);
+        let mut a = Adaptive::with_rule(13, 0.95, StopRule::FullVote);
         let mut b = Adaptive::new(13, 0.95);
         for v in ["a", "b", "a", "b", "a", "a", "b", "a", "a"] {
             a.record(t(v));
@@ -798,7 +793,8 @@ mod tests {
     #[test]
     fn an_adaptive_at_least_vote_stops_once_the_count_is_confidently_out_of_reach() {
         let b = Value::Bool;
-        let Some(mut a) = Adaptive::for_strategy(&Strategy::AtLeast(3), 9, 0.9) else {
+        let Some(mut a) = Adaptive::for_strategy(&Strategy::AtLeast(3), 9, Until::leader(0.9))
+        else {
             panic!("at_least is adaptive");
         };
         // Three no: P(three yes among the six left) = 35 / 210 > 0.1.
@@ -809,13 +805,14 @@ mod tests {
         assert_eq!(a.record(b(false)), Outcome::Decided(Ok(b(false))));
         assert_eq!(a.agreement().winner, 4);
         // Yes three times is certain, as in a vote of exactly 9.
-        let Some(mut a) = Adaptive::for_strategy(&Strategy::AtLeast(3), 9, 0.9) else {
+        let Some(mut a) = Adaptive::for_strategy(&Strategy::AtLeast(3), 9, Until::leader(0.9))
+        else {
             panic!("at_least is adaptive");
         };
         a.record(b(true));
         a.record(b(true));
         assert_eq!(a.record(b(true)), Outcome::Decided(Ok(b(true))));
-        assert!(Adaptive::for_strategy(&Strategy::Mean, 9, 0.9).is_none());
+        assert!(Adaptive::for_strategy(&Strategy::Mean, 9, Until::leader(0.9)).is_none());
     }
 
     #[test]
@@ -900,7 +897,7 @@ mod tests {
             full_vote_rule in proptest::bool::ANY,
         ) {
             let values: Vec<Value> = answers.iter().map(|a| t(&format!("v{a}"))).collect();
-            let rule = if full_vote_rule { Rule::FullVote } else { Rule::Leader };
+            let rule = if full_vote_rule { StopRule::FullVote } else { StopRule::Leader };
             let mut adaptive = Adaptive::with_rule(values.len(), until, rule);
             let mut outcome = Outcome::Pending;
             for v in &values {
@@ -933,7 +930,7 @@ mod tests {
         ) {
             let cap = answers.len();
             let strategy = Strategy::AtLeast(u32::try_from(k).unwrap_or(u32::MAX));
-            let Some(mut adaptive) = Adaptive::for_strategy(&strategy, cap, until) else {
+            let Some(mut adaptive) = Adaptive::for_strategy(&strategy, cap, Until::leader(until)) else {
                 return Err(proptest::test_runner::TestCaseError::fail("not adaptive"));
             };
             let values: Vec<Value> = answers.iter().map(|&a| Value::Bool(a)).collect();
@@ -971,7 +968,7 @@ mod tests {
             full_vote_rule in proptest::bool::ANY,
         ) {
             let cap = answers.len();
-            let rule = if full_vote_rule { Rule::FullVote } else { Rule::Leader };
+            let rule = if full_vote_rule { StopRule::FullVote } else { StopRule::Leader };
             let mut adaptive = Adaptive::with_rule(cap, until, rule);
             let mut launched = 0;
             loop {

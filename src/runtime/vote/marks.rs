@@ -36,6 +36,7 @@ pub fn vote_marks(trace: &[TraceEvent], votes: &[VoteStats]) -> Vec<Json> {
             });
             if let (Some(until), Some(obj)) = (v.until, args.as_object_mut()) {
                 obj.insert("until".into(), json!(until));
+                obj.insert("rule".into(), json!(v.rule));
                 obj.insert("saved".into(), json!(v.cap.saturating_sub(v.launched)));
             }
             json!({
