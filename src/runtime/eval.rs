@@ -229,11 +229,20 @@ pub(crate) async fn render_call<'c>(
 /// A template whose parts are all plain (see `eval_plain`), rendered
 /// without a future per part; `None` if any part must be awaited.
 fn render_plain(env: &Env<'_>, t: &Template) -> Option<Result<String, RunError>> {
+    // `"{x}"` alone, as a `for` over prompts writes it: the text itself,
+    // not a copy of a copy.
+    if let [TemplatePart::Expr(e)] = t.parts.as_slice() {
+        return Some(eval_plain(env, e)?.map(|v| match v {
+            Value::Text(s) => s,
+            other => other.to_text(),
+        }));
+    }
     let mut out = String::new();
     for p in &t.parts {
         match p {
             TemplatePart::Lit(s) => out.push_str(s),
             TemplatePart::Expr(e) => match eval_plain(env, e)? {
+                Ok(Value::Text(s)) => out.push_str(&s),
                 Ok(v) => out.push_str(&v.to_text()),
                 Err(e) => return Some(Err(e)),
             },

@@ -102,9 +102,17 @@ pub async fn run(
         sched.run_count,
         sched.skip_count,
     );
+    // With the scheduler's states gone, each finished value is the last
+    // reference to itself: moved out, not copied.
+    let finished = std::mem::take(&mut sched.finished);
+    drop(sched);
+    let finished = finished
+        .into_iter()
+        .map(|(name, value)| (name, Arc::unwrap_or_clone(value)))
+        .collect();
     RunReport {
         outputs,
-        finished: sched.finished,
+        finished,
         stats,
         trace,
         gates,
@@ -121,7 +129,9 @@ struct Scheduler {
     state: Vec<State>,
     /// Longest chain of call latencies ending at each finished node.
     path: Vec<Duration>,
-    finished: Vec<(String, Value)>,
+    /// Shares each value with `state`: a copy per node of every list a
+    /// run made was a tenth of a 10,000-call fan-out's instructions.
+    finished: Vec<(String, Arc<Value>)>,
     run_count: usize,
     skip_count: usize,
     /// Streamed outputs' gates still to decide, or decided.
@@ -528,8 +538,9 @@ impl Scheduler {
                 value: value.clone(),
             });
         }
+        let value = Arc::new(value);
         self.finished.push((self.name(id), value.clone()));
-        self.set(id, State::Done(Arc::new(value)));
+        self.set(id, State::Done(value));
         self.run_count += 1;
         count.done += 1;
         if !self.watches.is_empty() {
