@@ -517,6 +517,23 @@ mod tests {
     }
 
     #[test]
+    fn the_two_adaptive_forms_read_as_written() {
+        let vote = |until| Sampling::Vote {
+            n: 40,
+            strategy: Strategy::Majority,
+            until: Some(until),
+        };
+        assert_eq!(
+            sampling_suffix(&vote(Until::leader(0.95))),
+            " ×≤40 by majority until 0.95"
+        );
+        assert_eq!(
+            sampling_suffix(&vote(Until::full_vote(0.99))),
+            " ×40 by majority until 0.99"
+        );
+    }
+
+    #[test]
     fn flow_strings_escape_breaks_and_braces() {
         assert_eq!(
             escape_flow_string("a\"b\\c\nd{e}\u{7}"),
