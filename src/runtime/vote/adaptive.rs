@@ -298,6 +298,39 @@ fn full_vote_memo(leader: usize, rivals: &mut [(usize, bool)], remaining: usize)
     memo::get_or(key, || full_vote_confidence(leader, rivals, remaining))
 }
 
+/// [`full_vote_memo`] when samples may abstain: the full vote has an answer
+/// only with a quorum of `quorum` answers (as `Tally` requires), and once
+/// an abstention has been seen the samples left may abstain too. Their
+/// answers are then Beta-Binomial, the answer rate's posterior being
+/// `Beta(answered + 1, abstained)`: nothing is predicted to abstain before
+/// anything has, so a vote without abstentions stops as it always did.
+/// Without this, three abstentions and two agreeing answers of fifteen
+/// stopped a vote whose full run would most likely have had no quorum.
+fn full_vote_with_abstentions(
+    leader: usize,
+    rivals: &mut [(usize, bool)],
+    remaining: usize,
+    (answered, abstained): (usize, usize),
+    quorum: usize,
+) -> f64 {
+    if abstained == 0 {
+        return full_vote_memo(leader, rivals, remaining);
+    }
+    let need = quorum.saturating_sub(answered);
+    let (a, b) = (answered + 1, abstained);
+    // ln B(x, y) for whole x, y ≥ 1.
+    let ln_beta =
+        |x: usize, y: usize| ln_factorial(x - 1) + ln_factorial(y - 1) - ln_factorial(x + y - 1);
+    let ln_choose = |n: usize, k: usize| ln_factorial(n) - ln_factorial(k) - ln_factorial(n - k);
+    (need..=remaining)
+        .map(|j| {
+            let ln_p = ln_choose(remaining, j) + ln_beta(j + a, remaining - j + b) - ln_beta(a, b);
+            ln_p.exp() * full_vote_memo(leader, rivals, j)
+        })
+        .sum::<f64>()
+        .clamp(0.0, 1.0)
+}
+
 /// `P(Gamma(k, 1) ≤ x)` for a whole `k ≥ 1`: one minus the Poisson(x)
 /// probability of fewer than `k` events, summed downwards from the largest
 /// term so that nothing underflows.
@@ -518,8 +551,15 @@ impl Adaptive {
                             .filter(|g| g.1 != first)
                             .map(|g| (g.0, g.1 < first))
                             .collect();
+                        let answered = self.used - self.abstained + extra;
                         leader + extra > 0
-                            && full_vote_memo(leader + extra, &mut rivals, remaining) >= self.until
+                            && full_vote_with_abstentions(
+                                leader + extra,
+                                &mut rivals,
+                                remaining,
+                                (answered, self.abstained),
+                                self.cap.div_ceil(2),
+                            ) >= self.until
                     }
                 };
                 // Only the samples as they are have a leader to return;
@@ -873,6 +913,31 @@ mod tests {
         assert_eq!(a.record(t("a")), Outcome::Pending);
         assert_eq!(a.record(t("a")), Outcome::Pending);
         assert_eq!(a.record(t("a")), Outcome::Decided(Ok(t("a"))));
+    }
+
+    #[test]
+    fn the_full_vote_rule_waits_while_abstentions_put_its_quorum_at_risk() {
+        // Fifteen samples need eight answers. Two agreeing answers and three
+        // abstentions: the ten left would as likely abstain as answer, so
+        // the full vote would most likely have no quorum.
+        let mut a = Adaptive::with_rule(15, 0.9, StopRule::FullVote);
+        for _ in 0..3 {
+            assert_eq!(a.abstain("unparsable".into()), Outcome::Pending);
+        }
+        assert_eq!(a.record(t("2")), Outcome::Pending);
+        assert_eq!(a.record(t("2")), Outcome::Pending);
+        // With the same two answers and no abstention it stops at once.
+        let mut b = Adaptive::with_rule(15, 0.9, StopRule::FullVote);
+        b.record(t("2"));
+        assert_eq!(b.record(t("2")), Outcome::Decided(Ok(t("2"))));
+        // Once answers clearly outnumber abstentions it stops again: at six
+        // answers to three abstentions, before the quorum of eight is in.
+        let mut outcome = Outcome::Pending;
+        while outcome == Outcome::Pending {
+            outcome = a.record(t("2"));
+        }
+        assert_eq!(outcome, Outcome::Decided(Ok(t("2"))));
+        assert_eq!(a.agreement().answered, 6);
     }
 
     #[test]
