@@ -23,7 +23,7 @@ use crate::syntax::Span;
 
 pub(crate) struct RunCtx {
     pub graph: Arc<FlowGraph>,
-    pub providers: HashMap<String, Arc<dyn Provider>>,
+    pub providers: rustc_hash::FxHashMap<String, Arc<dyn Provider>>,
     pub limits: SharedLimits,
     pub cache: Option<Arc<CallCache>>,
     pub policy: RetryPolicy,
@@ -71,7 +71,7 @@ impl RunCtx {
         }
         RunCtx {
             graph,
-            providers,
+            providers: providers.into_iter().collect(),
             limits,
             cache: options.cache.clone(),
             policy: options.retry.clone(),
@@ -171,11 +171,12 @@ impl RunCtx {
     ) -> AttemptGuard<'a> {
         let attempt = info.number;
         let in_flight = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        let calls = {
+        let (calls, slot) = {
             let mut rec = self.rec();
             rec.stats.calls += 1;
             rec.stats.peak_in_flight = rec.stats.peak_in_flight.max(in_flight);
-            let m = model_stats(&mut rec.stats, model);
+            let slot = model_slot(&mut rec.stats, model);
+            let m = &mut rec.stats.models[slot];
             m.calls += 1;
             if info.reask {
                 m.reasks += 1;
@@ -184,7 +185,7 @@ impl RunCtx {
                 m.retries += 1;
                 rec.stats.retries += 1;
             }
-            rec.stats.calls
+            (rec.stats.calls, slot)
         };
         self.emit(|| RunEvent::CallStarted {
             site: site.clone(),
@@ -198,6 +199,7 @@ impl RunCtx {
             site,
             model,
             info,
+            slot,
             start: Instant::now(),
             done: false,
             received: None,
@@ -314,10 +316,20 @@ impl RunCtx {
 /// A model's statistics, made on first use. Every model of the graph has
 /// them from the start, so the name is only copied for an unknown one.
 fn model_stats<'s>(stats: &'s mut RunStats, model: &str) -> &'s mut super::report::ModelStats {
-    use indexmap::map::{RawEntryApiV1, raw_entry_v1::RawEntryMut};
-    match stats.models.raw_entry_mut_v1().from_key(model) {
-        RawEntryMut::Occupied(e) => e.into_mut(),
-        RawEntryMut::Vacant(e) => e.insert(model.to_string(), Default::default()).1,
+    let slot = model_slot(stats, model);
+    &mut stats.models[slot]
+}
+
+/// `model`'s index in the statistics, added if it has none yet.
+fn model_slot(stats: &mut RunStats, model: &str) -> usize {
+    match stats.models.get_index_of(model) {
+        Some(i) => i,
+        None => {
+            stats
+                .models
+                .insert_full(model.to_string(), Default::default())
+                .0
+        }
     }
 }
 
@@ -355,6 +367,9 @@ pub(crate) struct AttemptGuard<'a> {
     site: &'a Site,
     model: &'a str,
     info: Attempt<'a>,
+    /// The model's place in the run's statistics, found once when the
+    /// attempt began: a fan-out of 10,000 calls hashed each name twice.
+    slot: usize,
     start: Instant,
     done: bool,
     /// A streamed attempt's text so far, charged if it is cancelled.
@@ -396,7 +411,7 @@ impl AttemptGuard<'_> {
             rec.stats.input_tokens += counted.input_tokens;
             rec.stats.output_tokens += counted.output_tokens;
             rec.stats.usage_unknown += u64::from(unknown);
-            let m = model_stats(&mut rec.stats, self.model);
+            let m = &mut rec.stats.models[self.slot];
             m.input_tokens += counted.input_tokens;
             m.output_tokens += counted.output_tokens;
             m.usage_unknown += u64::from(unknown);

@@ -53,9 +53,13 @@ pub(crate) struct Env<'a> {
 impl<'a> Env<'a> {
     /// The environment of element `index` of a `for`, with `var` bound to it.
     pub fn child(&self, var: &str, value: Value, index: usize) -> Env<'a> {
-        let mut vars = self.vars.clone();
+        // Sized for the one more each gets: a clone has no room, and its
+        // push reallocated both, twice per element of a 10,000-item `for`.
+        let mut vars = Vec::with_capacity(self.vars.len() + 1);
+        vars.extend(self.vars.iter().cloned());
         vars.push((var.to_string(), value));
-        let mut items = self.items.clone();
+        let mut items = Vec::with_capacity(self.items.len() + 1);
+        items.extend_from_slice(&self.items);
         items.push(index);
         Env {
             ctx: self.ctx,
