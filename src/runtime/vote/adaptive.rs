@@ -318,14 +318,25 @@ fn full_vote_with_abstentions(
     }
     let need = quorum.saturating_sub(answered);
     let (a, b) = (answered + 1, abstained);
+    // ln n! for every n the terms use, once: wave sizing asks this again and
+    // again, and a cap may be 1,000.
+    let mut ln_fact = vec![0.0; remaining + a + b + 1];
+    for n in 2..ln_fact.len() {
+        ln_fact[n] = ln_fact[n - 1] + (n as f64).ln();
+    }
     // ln B(x, y) for whole x, y ≥ 1.
-    let ln_beta =
-        |x: usize, y: usize| ln_factorial(x - 1) + ln_factorial(y - 1) - ln_factorial(x + y - 1);
-    let ln_choose = |n: usize, k: usize| ln_factorial(n) - ln_factorial(k) - ln_factorial(n - k);
+    let ln_beta = |x: usize, y: usize| ln_fact[x - 1] + ln_fact[y - 1] - ln_fact[x + y - 1];
+    let ln_choose = |n: usize, k: usize| ln_fact[n] - ln_fact[k] - ln_fact[n - k];
     (need..=remaining)
         .map(|j| {
-            let ln_p = ln_choose(remaining, j) + ln_beta(j + a, remaining - j + b) - ln_beta(a, b);
-            ln_p.exp() * full_vote_memo(leader, rivals, j)
+            let p =
+                (ln_choose(remaining, j) + ln_beta(j + a, remaining - j + b) - ln_beta(a, b)).exp();
+            // A future too unlikely to matter is not worth its convolution.
+            if p < 1e-12 {
+                0.0
+            } else {
+                p * full_vote_memo(leader, rivals, j)
+            }
         })
         .sum::<f64>()
         .clamp(0.0, 1.0)
@@ -558,7 +569,7 @@ impl Adaptive {
                                 &mut rivals,
                                 remaining,
                                 (answered, self.abstained),
-                                self.cap.div_ceil(2),
+                                self.tally.quorum(),
                             ) >= self.until
                     }
                 };

@@ -231,7 +231,7 @@ impl Tally {
     }
 
     /// The answers every strategy but `at_least` needs: half the samples.
-    fn quorum(&self) -> usize {
+    pub(super) fn quorum(&self) -> usize {
         self.total.div_ceil(2)
     }
 
