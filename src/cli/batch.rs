@@ -443,6 +443,8 @@ impl Batch {
             cancel: cancel.child_token(),
             events: None,
             stream: false,
+            // A row's report gives its outputs and statistics, never a trace.
+            untraced: true,
         };
         let engine = self.engine.clone();
         tasks.spawn(async move {

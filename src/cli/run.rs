@@ -128,16 +128,24 @@ pub fn run(args: RunArgs, term: &mut Terminal) -> Result<(), Failure> {
         .then(|| program.streamable_outputs().into_iter().next())
         .flatten();
     let mut shown = Shown::default();
+    let traced = args.trace.is_some();
     let report = match &streamed {
         None => RunReport::from_task(tokio.block_on(tokio.spawn(execute(
             engine.clone(),
             inputs,
             stopped.clone(),
             None,
+            traced,
         )))),
         Some(name) => {
             let (tx, mut chunks) = tokio::sync::mpsc::unbounded_channel();
-            let task = tokio.spawn(execute(engine.clone(), inputs, stopped.clone(), Some(tx)));
+            let task = tokio.spawn(execute(
+                engine.clone(),
+                inputs,
+                stopped.clone(),
+                Some(tx),
+                traced,
+            ));
             tokio.block_on(async {
                 while let Some(event) = chunks.recv().await {
                     if let runtime::RunEvent::OutputChunk { name: output, text } = event
@@ -220,12 +228,14 @@ struct Shown {
 }
 
 /// Runs once; with `chunks`, the run streams and every event goes there
-/// as well as to the progress bar.
+/// as well as to the progress bar. The trace is recorded only when
+/// `traced` (`--trace` asked for it).
 async fn execute(
     engine: Engine,
     inputs: Inputs,
     stopped: setup::Stopped,
     chunks: Option<tokio::sync::mpsc::UnboundedSender<runtime::RunEvent>>,
+    traced: bool,
 ) -> RunReport {
     let cancel = tokio_util::sync::CancellationToken::new();
     let (progress, bar) = Progress::start();
@@ -253,6 +263,7 @@ async fn execute(
                 cancel,
                 events,
                 stream,
+                untraced: !traced,
             },
         )
         .await;

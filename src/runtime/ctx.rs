@@ -38,6 +38,8 @@ pub(crate) struct RunCtx {
     budget_used: AtomicU64,
     in_flight: AtomicU64,
     pub start: Instant,
+    /// Record each attempt in the trace (`RunOptions::untraced` unset).
+    traced: bool,
     rec: Mutex<Recorder>,
     /// The gates each streamed call feeds, by the call's node; empty
     /// unless the run streams.
@@ -83,6 +85,7 @@ impl RunCtx {
             budget_used: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
             start: Instant::now(),
+            traced: !options.untraced,
             rec: Mutex::new(Recorder {
                 stats,
                 trace: Vec::new(),
@@ -213,6 +216,7 @@ impl RunCtx {
         let mut rec = self.rec();
         rec.stats.abstained += 1;
         model_stats(&mut rec.stats, model).abstained += 1;
+        // Untraced, the trace is empty and this finds nothing.
         if let Some(last) = rec.trace.iter_mut().rev().find(|e| e.site == *site) {
             last.abstained = true;
         }
@@ -418,21 +422,23 @@ impl AttemptGuard<'_> {
             if !matches!(outcome, AttemptOutcome::Ok | AttemptOutcome::Cancelled) {
                 m.failed += 1;
             }
-            let start_us = self.ctx.micros_since_start(self.start);
-            rec.trace.push(TraceEvent {
-                site: self.site.clone(),
-                model: self.model.to_string(),
-                attempt: self.info.number,
-                reask: self.info.reask,
-                start_us,
-                dur_us: self.ctx.micros_since_start(end).saturating_sub(start_us),
-                usage,
-                outcome,
-                message,
-                format: self.info.mode,
-                instruction: self.info.instruction.map(str::to_string),
-                abstained: false,
-            });
+            if self.ctx.traced {
+                let start_us = self.ctx.micros_since_start(self.start);
+                rec.trace.push(TraceEvent {
+                    site: self.site.clone(),
+                    model: self.model.to_string(),
+                    attempt: self.info.number,
+                    reask: self.info.reask,
+                    start_us,
+                    dur_us: self.ctx.micros_since_start(end).saturating_sub(start_us),
+                    usage,
+                    outcome,
+                    message,
+                    format: self.info.mode,
+                    instruction: self.info.instruction.map(str::to_string),
+                    abstained: false,
+                });
+            }
         }
         self.ctx.emit(|| RunEvent::CallFinished {
             site: self.site.clone(),

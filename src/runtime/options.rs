@@ -43,6 +43,8 @@ pub struct RunOptions {
     /// the conditions the output sits under, and a call whose gate shuts is
     /// cancelled when nothing else reads it. `false` runs as always.
     pub stream: bool,
+    /// Record no trace (see `engine::RunControl::untraced`).
+    pub untraced: bool,
     /// Part of a batch run (`flow run --batch-api`): calls the cache cannot
     /// answer wait for a provider batch instead of being sent.
     pub batch: Option<Arc<crate::batch::BatchPass>>,

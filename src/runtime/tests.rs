@@ -243,6 +243,39 @@ async fn one_call_renders_prompt_and_model_system() {
     assert_eq!(r.trace[0].dur_us, 20_000);
 }
 
+
+/// Issue 11 item 29: an untraced run (`flow run` without `--trace`) skips
+/// the trace's copies and nothing else: the same outputs and statistics,
+/// retries included, and an empty trace.
+#[tokio::test(start_paused = true)]
+async fn an_untraced_run_keeps_its_statistics_and_records_no_trace() {
+    let build = || {
+        let mut g = G::new();
+        g.model("m", ModelOptions::default());
+        let a = g.ask("a", call("m", vec![P::L("hi")]), Sampling::Repeat(3));
+        g.output("answer", node(a));
+        g.build()
+    };
+    // The first sample's first attempt fails and is retried: counted either way.
+    let provider = || {
+        TestProvider::new(|req| match (req.sample, req.attempt) {
+            (0, 0) => transient(10),
+            _ => ok("yes", 10),
+        })
+    };
+    let traced = run_with(build(), &[("m", provider())], quick_options()).await;
+    let mut opts = quick_options();
+    opts.untraced = true;
+    let untraced = run_with(build(), &[("m", provider())], opts).await;
+    assert_eq!(out(&untraced, "answer"), out(&traced, "answer"));
+    assert_eq!(untraced.stats.calls, 4);
+    assert_eq!(untraced.stats.calls, traced.stats.calls);
+    assert_eq!(untraced.stats.retries, traced.stats.retries);
+    assert_eq!(untraced.stats.output_tokens, traced.stats.output_tokens);
+    assert_eq!(untraced.stats.models["m"].failed, 1);
+    assert_eq!(traced.trace.len(), 4);
+    assert!(untraced.trace.is_empty(), "{:?}", untraced.trace);
+}
 /// Issue 11 item 29: a fan-out of 10,000 calls of a 50 ms mock (the
 /// makespan bench's program, through the real mock provider) takes exactly
 /// one call's latency on tokio's paused clock: every call starts at once,

@@ -65,6 +65,8 @@ pub(crate) fn launch(
                     cancel,
                     events,
                     stream,
+                    // Read only to be written to a trace folder.
+                    untraced: state.options.trace_dir.is_none(),
                 },
             )
             .await;
