@@ -56,6 +56,13 @@ impl Message {
 /// every read of the input sees the same turns.
 pub type Chat = Arc<[Message]>;
 
+/// The conversation of a call that has none, shared: an empty `Arc` slice
+/// is still an allocation, and a fan-out made one per call.
+pub fn no_history() -> Chat {
+    static EMPTY: std::sync::LazyLock<Chat> = std::sync::LazyLock::new(|| Arc::from([]));
+    EMPTY.clone()
+}
+
 /// The JSON form: an array of `{role, content}` objects.
 pub fn to_json(chat: &[Message]) -> serde_json::Value {
     serde_json::Value::Array(

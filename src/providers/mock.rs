@@ -115,35 +115,33 @@ impl MockProvider {
     /// One attempt: `latency` to the first chunk, then `chunk_delay` per
     /// chunk after it, streamed or not, so both take the same time.
     ///
-    /// An `async` block rather than an `async fn`, which would hold the
-    /// request twice (as its argument and as the local it is moved into)
-    /// while it waits: a fan-out holds one of these per call in flight.
-    #[allow(clippy::manual_async_fn)]
+    /// The reply (or the failure) is made at once and the request dropped
+    /// before the wait: what waits is the reply and a timer, not the
+    /// request, and a fan-out holds one of these per call in flight.
     fn answer<'a>(
         &'a self,
         start: tokio::time::Instant,
         request: Request,
         sink: Option<&'a dyn StreamSink>,
     ) -> impl std::future::Future<Output = Result<Reply, ProviderError>> + Send + 'a {
+        let outcome = self.reply_now(&request);
+        drop(request);
+        let latency = self.options.latency;
+        let delay = self.options.chunk_delay.unwrap_or_default();
         async move {
             // To within tens of microseconds (see `exact_timer`); on a
             // paused clock, exactly.
-            if let Some(latency) = self.options.latency {
+            if let Some(latency) = latency {
                 super::exact_timer::sleep_until(start + latency).await;
             }
-            if request.attempt < self.options.fail_first {
-                return Err(ProviderError::MockFailure {
-                    model: request.model.clone(),
-                    fail_first: self.options.fail_first,
-                    attempt: request.attempt,
-                });
+            let Ok(reply) = &outcome else {
+                return outcome;
+            };
+            if sink.is_none() && delay.is_zero() {
+                return outcome;
             }
-            let text = self.reply_text(&request)?;
-            let input = request.system.as_deref().map_or(0, approx_tokens)
-                + approx_tokens(&heard(&request));
-            let delay = self.options.chunk_delay.unwrap_or_default();
-            let mut after = self.options.latency.unwrap_or_default();
-            for (i, chunk) in chunks(&text).enumerate() {
+            let mut after = latency.unwrap_or_default();
+            for (i, chunk) in chunks(&reply.text).enumerate() {
                 if i > 0 && !delay.is_zero() {
                     after += delay;
                     super::exact_timer::sleep_until(start + after).await;
@@ -152,19 +150,34 @@ impl MockProvider {
                     sink.text(chunk);
                 }
             }
-            let reask = request
-                .reask
-                .as_ref()
-                .map_or(0, |r| approx_tokens(&r.reply) + approx_tokens(&r.message));
-            let output = approx_tokens(&text);
-            Ok(Reply::new(
-                text,
-                Usage {
-                    input_tokens: input + reask,
-                    output_tokens: output,
-                },
-            ))
+            outcome
         }
+    }
+
+    /// What the attempt answers, as it will once its time has come.
+    fn reply_now(&self, request: &Request) -> Result<Reply, ProviderError> {
+        if request.attempt < self.options.fail_first {
+            return Err(ProviderError::MockFailure {
+                model: request.model.clone(),
+                fail_first: self.options.fail_first,
+                attempt: request.attempt,
+            });
+        }
+        let text = self.reply_text(request)?;
+        let input =
+            request.system.as_deref().map_or(0, approx_tokens) + approx_tokens(&heard(request));
+        let reask = request
+            .reask
+            .as_ref()
+            .map_or(0, |r| approx_tokens(&r.reply) + approx_tokens(&r.message));
+        let output = approx_tokens(&text);
+        Ok(Reply::new(
+            text,
+            Usage {
+                input_tokens: input + reask,
+                output_tokens: output,
+            },
+        ))
     }
 }
 

@@ -83,7 +83,7 @@ fn sample<'a>(
         // Only a call sampled once streams: a vote's samples are not a reply.
         stream: if ix.is_none() { r.stream.clone() } else { None },
         sample,
-        expect: r.call.parse_as.clone(),
+        expect: &r.call.parse_as,
         timeout: r.call.timeout,
         retry: r.call.retry,
         span: r.call.span,
@@ -625,6 +625,8 @@ async fn judge_between(
     site.judge = true;
     let n = candidates.len();
     let prompt = judge_prompt_for(task, judge.criteria.as_deref(), &candidates);
+    // A union of the candidate numbers, so an offline stand-in picks a valid one.
+    let expect = Type::Union((1..=n).map(|i| i.to_string()).collect());
     let plan = CallPlan {
         site,
         model: &judge.model,
@@ -639,8 +641,7 @@ async fn judge_between(
             .get(&judge.model)
             .and_then(|m| m.options.system.as_deref()),
         sample: 0,
-        // A union of the candidate numbers, so an offline stand-in picks a valid one.
-        expect: Type::Union((1..=n).map(|i| i.to_string()).collect()),
+        expect: &expect,
         timeout: None,
         retry: None,
         span,

@@ -40,7 +40,8 @@ pub(crate) struct CallPlan<'a> {
     /// calls without streaming.
     pub stream: Option<Gates>,
     pub sample: u32,
-    pub expect: Type,
+    /// Borrowed: a call in flight holds a reference, not a copy.
+    pub expect: &'a Type,
     pub timeout: Option<Duration>,
     pub retry: Option<u32>,
     /// The call site, for errors.
@@ -166,7 +167,7 @@ where
     for (i, member) in members.into_iter().enumerate() {
         let spec = graph.models.get(member);
         let format = spec.map_or_else(ReplyFormat::default, |spec| {
-            crate::providers::reply_format(spec, &plan.expect)
+            crate::providers::reply_format(spec, plan.expect)
         });
         // The routed model has no `system` of its own; a member's applies
         // when the call gives none.
@@ -181,7 +182,7 @@ where
             history: plan.history.clone(),
             stream: plan.stream.clone(),
             sample: plan.sample,
-            expect: plan.expect.clone(),
+            expect: plan.expect,
             timeout: plan.timeout,
             retry: plan.retry,
             span: plan.span,
@@ -260,7 +261,7 @@ where
                     system,
                     history: &history,
                     prompt: &prompt,
-                    expect: &expect,
+                    expect,
                     wire: &format.wire,
                     sample,
                 }),
@@ -270,26 +271,30 @@ where
         // A stored reply that does not parse: a batch run asks again directly.
         let mut stale = false;
         if let Some((cache, key)) = &cache {
-            let entry = cache.get(key);
-            stale = entry.is_some();
-            let hit = entry.and_then(|r| parse(&r.text).ok().map(|v| (v, r.text)));
-            ctx.record_cache(&site, model, hit.is_some());
-            if let Some((value, text)) = hit {
-                // A reply a batch of this batch run gave was a request sent: it
-                // counts against `--max-calls` in every pass, as in the last run.
-                if let Some(pass) = &ctx.batch
-                    && pass.was_batched(&key.hex())
-                {
-                    ctx.charge(&site, span).map_err(fatal)?;
+            // In a block of its own, so that the entry is not held across
+            // the yield below: it would widen every call's future.
+            {
+                let entry = cache.get(key);
+                stale = entry.is_some();
+                let hit = entry.and_then(|r| parse(&r.text).ok().map(|v| (v, r.text)));
+                ctx.record_cache(&site, model, hit.is_some());
+                if let Some((value, text)) = hit {
+                    // A reply a batch of this batch run gave was a request sent: it
+                    // counts against `--max-calls` in every pass, as in the last run.
+                    if let Some(pass) = &ctx.batch
+                        && pass.was_batched(&key.hex())
+                    {
+                        ctx.charge(&site, span).map_err(fatal)?;
+                    }
+                    // A cached reply streams as one chunk.
+                    for gate in stream.iter().flat_map(|g| g.iter()) {
+                        gate.text(&text);
+                    }
+                    return Ok(Called {
+                        value,
+                        latency: Duration::ZERO,
+                    });
                 }
-                // A cached reply streams as one chunk.
-                for gate in stream.iter().flat_map(|g| g.iter()) {
-                    gate.text(&text);
-                }
-                return Ok(Called {
-                    value,
-                    latency: Duration::ZERO,
-                });
             }
             // Let the other samples of a vote answer from the cache first: a
             // vote they decide drops this one before it is sent. Without this,
@@ -361,9 +366,11 @@ where
         let mut first_start: Option<Instant> = None;
         let mut attempt: u32 = 0;
         // Why the attempt before this one failed.
-        let mut last: Option<Failure> = None;
+        // Boxed, as is the re-ask: nearly every call has neither, and its
+        // future would carry their room while it waits.
+        let mut last: Option<Box<Failure>> = None;
         // The latest reply that did not parse, and what to say about it.
-        let mut reask: Option<Reask> = None;
+        let mut reask: Option<Box<Reask>> = None;
         // What a `tpm` books before each attempt: about four characters a token
         // for everything sent, plus the most the reply may be.
         let chars = prompt.len()
@@ -372,150 +379,156 @@ where
         let estimate = (chars as u64).div_ceil(4)
             + spec.and_then(|s| s.options.max_tokens).map_or(0, u64::from);
         loop {
-            let _slot = match &limits {
-                Some(l) => Some(l.acquire().await),
-                None => None,
-            };
-            let booked = match &limits {
-                Some(l) => l.reserve(estimate).await,
-                None => None,
-            };
-            // Charged only once the call can go out: a sample still waiting for
-            // a slot when its vote is decided is never made, so never billed.
-            if let Err(over) = ctx.charge(&site, span) {
-                return Err(fatal(match (last, &over) {
-                    // The budget ran out on a retry: what failed the attempts
-                    // that used it up is the news, not the budget.
-                    (Some(Failure::Transient(e)), RunError::BudgetExceeded { limit, .. }) => {
-                        let message =
-                            format!("{e}; the limit of {limit} calls allowed no more attempts");
-                        failed_with(&e, message, site, model, attempt, span)
-                    }
-                    (Some(failure), _) => failed(failure, site, model, attempt, span),
-                    (None, _) => over,
-                }));
-            }
-            let request = request_for(attempt, reask.clone());
-            let reasking = matches!(last, Some(Failure::Unparsable { .. }));
-            let mut guard = ctx.begin_attempt(
-                &site,
-                model,
-                Attempt {
-                    number: attempt,
-                    reask: reasking,
-                    mode,
-                    instruction: format.instruction.as_deref(),
-                },
-            );
-            let sink = stream.as_ref().map(|gates| {
-                let received = Arc::new(Received::default());
-                guard.streams(received.clone());
-                Sink {
-                    gates: gates.clone(),
-                    received,
-                }
-            });
-            let started = Instant::now();
-            first_start.get_or_insert(started);
-            let fut = match &sink {
-                Some(sink) => provider.stream(request, sink),
-                None => provider.call(request),
-            };
-            let result = match timeout {
-                // An attempt known to end first needs no timer.
-                Some(t) if provider.longest_attempt().is_none_or(|most| most >= t) => {
-                    // Boxed too: an attempt known to end first (a mock's) has no
-                    // timer, and an HTTP attempt costs far more than the box.
-                    Box::pin(within(t, fut)).await
-                }
-                _ => Some(fut.await),
-            };
-            drop(_slot);
-            if let Some(l) = &limits {
-                // Settled with what the provider reported; an attempt with no
-                // reply used nothing, and a reply with no counts keeps its estimate.
-                let used = match &result {
-                    Some(Ok(reply)) => reply
-                        .usage
-                        .map_or(estimate, |u| u.input_tokens + u.output_tokens),
-                    _ => 0,
+            // The attempt in a block of its own, so that none of its state is
+            // held through the back-off below.
+            let failure = {
+                // Boxed, as the attempt's timeout is: most models have no limits,
+                // and a fan-out should not carry their waits' room.
+                let _slot = match &limits {
+                    Some(l) => Some(Box::pin(l.acquire()).await),
+                    None => None,
                 };
-                l.settle(booked, used);
-                // A 429 that names tokens: the provider's own minute is full.
-                if let Some(Err(e)) = &result
-                    && e.is_token_limit()
-                {
-                    l.token_limited(e.retry_after().unwrap_or(Duration::from_secs(1)));
-                }
-            }
-            let failure = match result {
-                None => {
-                    guard.finish(AttemptOutcome::Timeout, None, None);
-                    Failure::Timeout(timeout.unwrap_or_default())
-                }
-                Some(Err(e)) if !e.is_transient() => {
-                    let message = e.to_string();
-                    guard.finish(AttemptOutcome::Fatal, None, Some(message.clone()));
-                    return Err(fatal(RunError::CallFailed {
-                        site: Box::new(site),
-                        model: model.to_string(),
-                        attempts: attempt + 1,
-                        message,
-                        status: e.status(),
-                        help: e.help(),
-                        span: span.into(),
+                let booked = match &limits {
+                    Some(l) => Box::pin(l.reserve(estimate)).await,
+                    None => None,
+                };
+                // Charged only once the call can go out: a sample still waiting for
+                // a slot when its vote is decided is never made, so never billed.
+                if let Err(over) = ctx.charge(&site, span) {
+                    return Err(fatal(match (last.map(|b| *b), &over) {
+                        // The budget ran out on a retry: what failed the attempts
+                        // that used it up is the news, not the budget.
+                        (Some(Failure::Transient(e)), RunError::BudgetExceeded { limit, .. }) => {
+                            let message =
+                                format!("{e}; the limit of {limit} calls allowed no more attempts");
+                            failed_with(&e, message, site, model, attempt, span)
+                        }
+                        (Some(failure), _) => failed(failure, site, model, attempt, span),
+                        (None, _) => over,
                     }));
                 }
-                Some(Err(e)) => {
-                    guard.finish(AttemptOutcome::Transient, None, Some(e.to_string()));
-                    if !e.was_sent() {
-                        // Nothing reached a server: not a call, nor billed.
-                        ctx.refund(model);
+                let request = request_for(attempt, reask.as_deref().cloned());
+                let reasking = matches!(last.as_deref(), Some(Failure::Unparsable { .. }));
+                let mut guard = ctx.begin_attempt(
+                    &site,
+                    model,
+                    Attempt {
+                        number: attempt,
+                        reask: reasking,
+                        mode,
+                        instruction: format.instruction.as_deref(),
+                    },
+                );
+                let sink = stream.as_ref().map(|gates| {
+                    let received = Arc::new(Received::default());
+                    guard.streams(received.clone());
+                    Sink {
+                        gates: gates.clone(),
+                        received,
                     }
-                    Failure::Transient(e)
+                });
+                let started = Instant::now();
+                first_start.get_or_insert(started);
+                let fut = match &sink {
+                    Some(sink) => provider.stream(request, sink),
+                    None => provider.call(request),
+                };
+                let result = match timeout {
+                    // An attempt known to end first needs no timer.
+                    Some(t) if provider.longest_attempt().is_none_or(|most| most >= t) => {
+                        // Boxed too: an attempt known to end first (a mock's) has no
+                        // timer, and an HTTP attempt costs far more than the box.
+                        Box::pin(within(t, fut)).await
+                    }
+                    _ => Some(fut.await),
+                };
+                drop(_slot);
+                if let Some(l) = &limits {
+                    // Settled with what the provider reported; an attempt with no
+                    // reply used nothing, and a reply with no counts keeps its estimate.
+                    let used = match &result {
+                        Some(Ok(reply)) => reply
+                            .usage
+                            .map_or(estimate, |u| u.input_tokens + u.output_tokens),
+                        _ => 0,
+                    };
+                    l.settle(booked, used);
+                    // A 429 that names tokens: the provider's own minute is full.
+                    if let Some(Err(e)) = &result
+                        && e.is_token_limit()
+                    {
+                        l.token_limited(e.retry_after().unwrap_or(Duration::from_secs(1)));
+                    }
                 }
-                Some(Ok(reply)) => match parse(&reply.text) {
-                    Ok(value) => {
-                        guard.finish(AttemptOutcome::Ok, reply.usage, None);
-                        // Saved only once it parsed: an unparsable reply must be
-                        // retried, not served again.
-                        if let (Some((cache, key)), Some(spec)) = (&cache, spec) {
-                            cache.put(
-                                *key,
-                                CachedReply {
-                                    model: model.to_string(),
-                                    provider: spec.provider.name().to_string(),
-                                    text: reply.text,
-                                    usage: reply.usage.unwrap_or_default(),
-                                },
+                match result {
+                    None => {
+                        guard.finish(AttemptOutcome::Timeout, None, None);
+                        Failure::Timeout(timeout.unwrap_or_default())
+                    }
+                    Some(Err(e)) if !e.is_transient() => {
+                        let message = e.to_string();
+                        guard.finish(AttemptOutcome::Fatal, None, Some(message.clone()));
+                        return Err(fatal(RunError::CallFailed {
+                            site: Box::new(site),
+                            model: model.to_string(),
+                            attempts: attempt + 1,
+                            message,
+                            status: e.status(),
+                            help: e.help(),
+                            span: span.into(),
+                        }));
+                    }
+                    Some(Err(e)) => {
+                        guard.finish(AttemptOutcome::Transient, None, Some(e.to_string()));
+                        if !e.was_sent() {
+                            // Nothing reached a server: not a call, nor billed.
+                            ctx.refund(model);
+                        }
+                        Failure::Transient(e)
+                    }
+                    Some(Ok(reply)) => match parse(&reply.text) {
+                        Ok(value) => {
+                            guard.finish(AttemptOutcome::Ok, reply.usage, None);
+                            // Saved only once it parsed: an unparsable reply must be
+                            // retried, not served again.
+                            if let (Some((cache, key)), Some(spec)) = (&cache, spec) {
+                                cache.put(
+                                    *key,
+                                    CachedReply {
+                                        model: model.to_string(),
+                                        provider: spec.provider.name().to_string(),
+                                        text: reply.text,
+                                        usage: reply.usage.unwrap_or_default(),
+                                    },
+                                );
+                            }
+                            let latency = Instant::now() - first_start.unwrap_or(started);
+                            return Ok(Called { value, latency });
+                        }
+                        Err(expected) => {
+                            let cut = if reply.truncated {
+                                " (the reply was cut off at the token limit)"
+                            } else {
+                                ""
+                            };
+                            guard.finish(
+                                AttemptOutcome::Unparsable,
+                                reply.usage,
+                                Some(format!("expected {expected}{cut}")),
                             );
+                            reask = Some(Box::new(Reask {
+                                message: reask_message(&expected, reply.truncated, &format),
+                                reply: reply.text.clone(),
+                            }));
+                            Failure::Unparsable {
+                                expected,
+                                // Quoted in the final error: never with the key.
+                                reply: provider.scrub(&reply.text).to_string(),
+                                truncated: reply.truncated,
+                            }
                         }
-                        let latency = Instant::now() - first_start.unwrap_or(started);
-                        return Ok(Called { value, latency });
-                    }
-                    Err(expected) => {
-                        let cut = if reply.truncated {
-                            " (the reply was cut off at the token limit)"
-                        } else {
-                            ""
-                        };
-                        guard.finish(
-                            AttemptOutcome::Unparsable,
-                            reply.usage,
-                            Some(format!("expected {expected}{cut}")),
-                        );
-                        reask = Some(Reask {
-                            message: reask_message(&expected, reply.truncated, &format),
-                            reply: reply.text.clone(),
-                        });
-                        Failure::Unparsable {
-                            expected,
-                            // Quoted in the final error: never with the key.
-                            reply: provider.scrub(&reply.text).to_string(),
-                            truncated: reply.truncated,
-                        }
-                    }
-                },
+                    },
+                }
             };
 
             // A streamed attempt whose text was shown cannot be taken back:
@@ -577,7 +590,7 @@ where
                 // not carry a timer's room for it.
                 Box::pin(tokio::time::sleep(delay)).await;
             }
-            last = Some(failure);
+            last = Some(Box::new(failure));
             attempt += 1;
         }
     }

@@ -41,8 +41,8 @@ pub(crate) struct Env<'a> {
     /// The node being evaluated, for messages and trace names.
     pub binding: &'a str,
     pub values: &'a DepValues,
-    /// Innermost last.
-    pub vars: Vec<(String, Value)>,
+    /// Innermost last; each name borrowed from the `for` that binds it.
+    pub vars: Vec<(&'a str, Value)>,
     /// Element indices of enclosing `for`s, outermost first.
     pub items: Vec<usize>,
     /// The longest call latency seen by this node, in microseconds, for the
@@ -51,13 +51,14 @@ pub(crate) struct Env<'a> {
 }
 
 impl<'a> Env<'a> {
-    /// The environment of element `index` of a `for`, with `var` bound to it.
-    pub fn child(&self, var: &str, value: Value, index: usize) -> Env<'a> {
+    /// The environment of element `index` of a `for`, with `var` bound to
+    /// it: it lives no longer than the `for`, whose name it borrows.
+    pub fn child<'e>(&'e self, var: &'e str, value: Value, index: usize) -> Env<'e> {
         // Sized for the one more each gets: a clone has no room, and its
         // push reallocated both, twice per element of a 10,000-item `for`.
         let mut vars = Vec::with_capacity(self.vars.len() + 1);
         vars.extend(self.vars.iter().cloned());
-        vars.push((var.to_string(), value));
+        vars.push((var, value));
         let mut items = Vec::with_capacity(self.items.len() + 1);
         items.extend_from_slice(&self.items);
         items.push(index);

@@ -215,7 +215,7 @@ pub(crate) async fn render_call<'c>(
                 )));
             }
         },
-        None => Vec::new().into(),
+        None => crate::chat::no_history(),
     };
     Ok(Rendered {
         call,
