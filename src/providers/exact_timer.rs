@@ -20,7 +20,7 @@
 //! busy, so no one waits on a parked thread.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -148,8 +148,47 @@ impl Ord for Entry {
 
 #[derive(Default)]
 struct Queue {
-    heap: BinaryHeap<Reverse<Entry>>,
+    deadlines: Deadlines,
     seq: u64,
+}
+
+/// Entries by when to wake them. Calls of one mock fall due in the order
+/// they started, so nearly every entry comes after the last: those go in
+/// a sorted run, O(1) each way, and only an entry out of order pays for
+/// the heap. A heap alone was a tenth of a 10,000-call fan-out's
+/// completions, each pop a walk over cold entries.
+#[derive(Default)]
+struct Deadlines {
+    run: VecDeque<Entry>,
+    heap: BinaryHeap<Reverse<Entry>>,
+}
+
+impl Deadlines {
+    fn push(&mut self, entry: Entry) {
+        match self.run.back() {
+            Some(last) if *last > entry => self.heap.push(Reverse(entry)),
+            _ => self.run.push_back(entry),
+        }
+    }
+
+    fn peek(&self) -> Option<&Entry> {
+        match (self.run.front(), self.heap.peek()) {
+            (Some(a), Some(Reverse(b))) => Some(if a <= b { a } else { b }),
+            (a, b) => a.or(b.map(|Reverse(b)| b)),
+        }
+    }
+
+    fn pop(&mut self) -> Option<Entry> {
+        let from_run = match (self.run.front(), self.heap.peek()) {
+            (Some(a), Some(Reverse(b))) => a <= b,
+            (a, _) => a.is_some(),
+        };
+        if from_run {
+            self.run.pop_front()
+        } else {
+            self.heap.pop().map(|Reverse(e)| e)
+        }
+    }
 }
 
 struct Timer {
@@ -189,11 +228,11 @@ impl Timer {
         let mut queue = lock(&self.queue);
         loop {
             let now = Instant::now();
-            while let Some(Reverse(first)) = queue.heap.peek() {
+            while let Some(first) = queue.deadlines.peek() {
                 if first.wake > now {
                     break;
                 }
-                let Some(Reverse(mut entry)) = queue.heap.pop() else {
+                let Some(mut entry) = queue.deadlines.pop() else {
                     break;
                 };
                 if entry.at <= now {
@@ -207,7 +246,7 @@ impl Timer {
                 }
             }
             for entry in later.drain(..) {
-                queue.heap.push(Reverse(entry));
+                queue.deadlines.push(entry);
             }
             if !due.is_empty() {
                 // Wake outside the lock: a woken task may add a deadline.
@@ -231,12 +270,12 @@ impl Timer {
                 queue = lock(&self.queue);
                 continue;
             }
-            queue = match queue.heap.peek() {
+            queue = match queue.deadlines.peek() {
                 None => self
                     .changed
                     .wait(queue)
                     .unwrap_or_else(std::sync::PoisonError::into_inner),
-                Some(Reverse(first)) => {
+                Some(first) => {
                     let wait = first.wake.saturating_duration_since(now);
                     self.changed
                         .wait_timeout(queue, wait)
@@ -250,15 +289,15 @@ impl Timer {
     fn add(&self, at: Instant, slot: Arc<Slot>) {
         let wake = at.checked_sub(EARLY).unwrap_or(at);
         let mut queue = lock(&self.queue);
-        let earliest = queue.heap.peek().is_none_or(|Reverse(e)| wake < e.wake);
+        let earliest = queue.deadlines.peek().is_none_or(|e| wake < e.wake);
         let seq = queue.seq;
         queue.seq += 1;
-        queue.heap.push(Reverse(Entry {
+        queue.deadlines.push(Entry {
             wake,
             seq,
             at,
             slot,
-        }));
+        });
         drop(queue);
         if earliest {
             self.changed.notify_one();
@@ -343,6 +382,47 @@ impl Drop for Exact {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn entry(wake_us: u64, seq: u64, base: Instant) -> Entry {
+        let at = base + Duration::from_micros(wake_us);
+        Entry {
+            wake: at,
+            seq,
+            at,
+            slot: Arc::new(Slot {
+                fired: AtomicBool::new(false),
+                early: AtomicBool::new(false),
+                waker: Mutex::new(None),
+            }),
+        }
+    }
+
+    proptest::proptest! {
+        /// The run and the heap together give every entry back in order,
+        /// however pushes (in order or not) and pops interleave.
+        #[test]
+        fn deadlines_come_out_in_order(ops in proptest::collection::vec(proptest::option::of(0u64..50), 0..200)) {
+            let base = Instant::now();
+            let mut q = Deadlines::default();
+            let mut model = BinaryHeap::new();
+            for (seq, op) in ops.into_iter().enumerate() {
+                match op {
+                    Some(w) => {
+                        q.push(entry(w, seq as u64, base));
+                        model.push(Reverse((w, seq as u64)));
+                    }
+                    None => {
+                        let got = q.pop().map(|e| (e.wake, e.seq));
+                        let want = model.pop().map(|Reverse((w, s))| (base + Duration::from_micros(w), s));
+                        proptest::prop_assert_eq!(got, want);
+                    }
+                }
+                let peeked = q.peek().map(|e| (e.wake, e.seq));
+                let want = model.peek().map(|Reverse((w, s))| (base + Duration::from_micros(*w), *s));
+                proptest::prop_assert_eq!(peeked, want);
+            }
+        }
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn many_deadlines_are_each_met_and_never_early() {

@@ -243,7 +243,6 @@ async fn one_call_renders_prompt_and_model_system() {
     assert_eq!(r.trace[0].dur_us, 20_000);
 }
 
-
 /// Issue 11 item 29: an untraced run (`flow run` without `--trace`) skips
 /// the trace's copies and nothing else: the same outputs and statistics,
 /// retries included, and an empty trace.
