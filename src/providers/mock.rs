@@ -98,7 +98,7 @@ impl Provider for MockProvider {
 
     fn call(&self, request: Request) -> BoxFuture<'_, Result<Reply, ProviderError>> {
         let start = tokio::time::Instant::now();
-        Box::pin(self.answer(start, request, None))
+        self.answer(start, request, None)
     }
 
     fn stream<'a>(
@@ -107,7 +107,7 @@ impl Provider for MockProvider {
         sink: &'a dyn StreamSink,
     ) -> BoxFuture<'a, Result<Reply, ProviderError>> {
         let start = tokio::time::Instant::now();
-        Box::pin(self.answer(start, request, Some(sink)))
+        self.answer(start, request, Some(sink))
     }
 }
 
@@ -117,29 +117,35 @@ impl MockProvider {
     ///
     /// The reply (or the failure) is made at once and the request dropped
     /// before the wait: what waits is the reply and a timer, not the
-    /// request, and a fan-out holds one of these per call in flight.
+    /// request, and a fan-out holds one of these per call in flight. An
+    /// attempt with no chunks to pace is just the reply and one timer.
     fn answer<'a>(
         &'a self,
         start: tokio::time::Instant,
         request: Request,
         sink: Option<&'a dyn StreamSink>,
-    ) -> impl std::future::Future<Output = Result<Reply, ProviderError>> + Send + 'a {
+    ) -> BoxFuture<'a, Result<Reply, ProviderError>> {
         let outcome = self.reply_now(&request);
         drop(request);
         let latency = self.options.latency;
         let delay = self.options.chunk_delay.unwrap_or_default();
-        async move {
-            // To within tens of microseconds (see `exact_timer`); on a
-            // paused clock, exactly.
+        if sink.is_none() && delay.is_zero() {
+            return Box::pin(async move {
+                // To within tens of microseconds (see `exact_timer`); on a
+                // paused clock, exactly.
+                if let Some(latency) = latency {
+                    super::exact_timer::sleep_until(start + latency).await;
+                }
+                outcome
+            });
+        }
+        Box::pin(async move {
             if let Some(latency) = latency {
                 super::exact_timer::sleep_until(start + latency).await;
             }
             let Ok(reply) = &outcome else {
                 return outcome;
             };
-            if sink.is_none() && delay.is_zero() {
-                return outcome;
-            }
             let mut after = latency.unwrap_or_default();
             for (i, chunk) in chunks(&reply.text).enumerate() {
                 if i > 0 && !delay.is_zero() {
@@ -151,7 +157,7 @@ impl MockProvider {
                 }
             }
             outcome
-        }
+        })
     }
 
     /// What the attempt answers, as it will once its time has come.

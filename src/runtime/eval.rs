@@ -86,6 +86,21 @@ fn agreement(env: &Env<'_>, args: &[Expr]) -> Result<Value, RunError> {
 }
 
 pub(crate) fn eval<'e>(env: &'e Env<'_>, expr: &'e Expr) -> BoxFuture<'e, Result<Value, RunError>> {
+    eval_inline(env, expr).boxed()
+}
+
+/// [`eval`] unboxed, for a `for`, whose set of pending elements holds each
+/// one in an allocation of its own already: a box inside it was a second
+/// allocation per element. Recursion goes through [`eval`], and a nested
+/// `for` is boxed, so the type stays finite.
+// Not an `async fn`: its `Send` would then be inferred through the nested
+// `for`'s future, which holds this one, and the compiler cannot close that
+// cycle; the bound written here does.
+#[allow(clippy::manual_async_fn)]
+fn eval_inline<'e>(
+    env: &'e Env<'_>,
+    expr: &'e Expr,
+) -> impl Future<Output = Result<Value, RunError>> + Send + 'e {
     async move {
         match &expr.kind {
             ExprKind::Lit(v) => Ok(v.clone()),
@@ -103,13 +118,27 @@ pub(crate) fn eval<'e>(env: &'e Env<'_>, expr: &'e Expr) -> BoxFuture<'e, Result
                 .rev()
                 .find(|(n, _)| n == name)
                 .map(|(_, v)| v.clone())
-                .ok_or_else(|| RunError::internal(format!("`{}` read the unbound variable `{name}`", env.binding))),
+                .ok_or_else(|| {
+                    RunError::internal(format!(
+                        "`{}` read the unbound variable `{name}`",
+                        env.binding
+                    ))
+                }),
             ExprKind::Template(t) => Ok(Value::Text(render(env, t).await?)),
             ExprKind::List(items) => {
-                if let Some(values) = items.iter().map(|e| eval_plain(env, e)).collect::<Option<Vec<_>>>() {
-                    return values.into_iter().collect::<Result<_, _>>().map(Value::List);
+                if let Some(values) = items
+                    .iter()
+                    .map(|e| eval_plain(env, e))
+                    .collect::<Option<Vec<_>>>()
+                {
+                    return values
+                        .into_iter()
+                        .collect::<Result<_, _>>()
+                        .map(Value::List);
                 }
-                Ok(Value::List(try_join_all(items.iter().map(|e| eval(env, e))).await?))
+                Ok(Value::List(
+                    try_join_all(items.iter().map(|e| eval(env, e))).await?,
+                ))
             }
             ExprKind::Field(base, field) => {
                 let v = eval(env, base).await?;
@@ -152,10 +181,9 @@ pub(crate) fn eval<'e>(env: &'e Env<'_>, expr: &'e Expr) -> BoxFuture<'e, Result
                 env.observe_latency(called.latency);
                 Ok(called.value)
             }
-            ExprKind::Map { var, list, body } => map(env, var, list, body).await,
+            ExprKind::Map { var, list, body } => map(env, var, list, body).boxed().await,
         }
     }
-    .boxed()
 }
 
 /// `for VAR in LIST < BODY >`: every element at once, results in element order.
@@ -174,7 +202,7 @@ pub(crate) async fn map(
     // As `try_join_all` of many does (in element order, so the error is
     // the first element's to fail), into a list sized once: growing it as
     // replies came in was a tenth of a 10,000-call fan-out's completions.
-    let mut pending: FuturesOrdered<_> = envs.iter().map(|e| eval(e, body)).collect();
+    let mut pending: FuturesOrdered<_> = envs.iter().map(|e| eval_inline(e, body)).collect();
     let mut values = Vec::with_capacity(envs.len());
     while let Some(value) = pending.next().await {
         values.push(value?);
