@@ -111,6 +111,7 @@ per_file_tests! {
         syntax_expected_assign__let,
         syntax_expected_assign__non_ascii,
         syntax_expected_expression,
+        syntax_expected_expression__vote_first,
         syntax_expected_type,
         syntax_interpolation_in_model,
         syntax_invalid_escape,
