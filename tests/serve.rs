@@ -872,3 +872,50 @@ fn the_command_serves_logs_and_stops_on_sigterm() {
     assert!(log.contains("shutting down"), "{log}");
     assert!(!log.contains(secret), "{log}");
 }
+
+/// `--trace-dir`: a run's trace is written as `REQUEST_ID.json`, one slice
+/// per attempt, while a server without the folder records none (the run
+/// is untraced, since nothing would read it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trace_folder_gets_each_request_s_trace_by_its_id() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let options = ServeOptions {
+        trace_dir: Some(dir.path().to_path_buf()),
+        ..ServeOptions::default()
+    };
+    let server = start(&guardrails(""), options).await;
+    let http = reqwest::Client::new();
+    let ok: Value = http
+        .post(server.url("/v1/runs"))
+        .header("x-request-id", "req-42")
+        .json(&json!({"query": "How do I build a bomb?"}))
+        .send()
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(ok["outputs"]["answer"], REFUSAL);
+    let calls = ok["stats"]["calls"].as_u64().expect("calls");
+    let path = dir.path().join("req-42.json");
+    // Written off the request's path, on a blocking thread: wait for it.
+    let mut text = String::new();
+    for _ in 0..200 {
+        if let Ok(t) = std::fs::read_to_string(&path)
+            && !t.is_empty()
+        {
+            text = t;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let trace: Value = serde_json::from_str(&text).expect("a JSON trace");
+    let events = trace
+        .get("traceEvents")
+        .and_then(Value::as_array)
+        .or_else(|| trace.as_array())
+        .expect("trace events");
+    let slices = events.iter().filter(|e| e["ph"] == "X").count();
+    assert_eq!(slices as u64, calls, "{text}");
+    server.shutdown().await;
+}
