@@ -126,6 +126,7 @@ per_file_tests! {
         syntax_unexpected__list_brackets,
         syntax_unexpected__negative_count,
         syntax_unexpected__record_field,
+        syntax_unexpected__value_as_prompt,
         syntax_unterminated_string,
         syntax_vote_needs_by,
     ]

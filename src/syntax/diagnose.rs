@@ -375,12 +375,28 @@ fn classify(src: &str, pos: usize, positives: &[Rule]) -> SyntaxError {
         && let Some((model, model_span)) = word_before(src, pos)
         && word_before(src, model_span.start).is_some_and(|(w, _)| w == "ask")
     {
+        // `ask m q`: a value where the prompt goes, on the same line (a
+        // name on the next is the next statement, the prompt forgotten).
+        let value_given = src
+            .get(model_span.end..span.start)
+            .is_some_and(|gap| !gap.contains('\n'))
+            && found
+                .strip_prefix('`')
+                .and_then(|f| f.strip_suffix('`'))
+                .is_some_and(|f| f.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_'));
+        let hint = value_given.then(|| {
+            let name = found.trim_matches('`');
+            format!(
+                "a prompt is always a string: to send `{name}`, write it inside one, as in `ask {model} \"{{{name}}}\"`"
+            )
+            .into()
+        });
         return SyntaxError::Unexpected {
             expected: format!("the prompt string after `ask {model}`"),
             found,
             span,
             opened: None,
-            hint: None,
+            hint,
         };
     }
 
@@ -404,7 +420,8 @@ fn classify(src: &str, pos: usize, positives: &[Rule]) -> SyntaxError {
         span,
         opened: opened.map(|o| (o.kind.describe(), o.span)),
         hint: list_type_hint(src, pos)
-            .or_else(|| foreign_hint(src.get(span.start..).unwrap_or(""), after_word(src, pos))),
+            .or_else(|| foreign_hint(src.get(span.start..).unwrap_or(""), after_word(src, pos)))
+            .map(std::borrow::Cow::Borrowed),
     }
 }
 

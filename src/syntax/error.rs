@@ -24,7 +24,7 @@ pub enum SyntaxError {
         /// one of the things expected: "section opened here".
         opened: Option<(&'static str, Span)>,
         /// Advice for a token borrowed from another language (`+`, `&&`).
-        hint: Option<&'static str>,
+        hint: Option<std::borrow::Cow<'static, str>>,
     },
 
     /// The file (or the statement) ended while a bracket or block was open.
