@@ -155,8 +155,8 @@ struct Queue {
 /// Entries by when to wake them. Calls of one mock fall due in the order
 /// they started, so nearly every entry comes after the last: those go in
 /// a sorted run, O(1) each way, and only an entry out of order pays for
-/// the heap. A heap alone was a tenth of a 10,000-call fan-out's
-/// completions, each pop a walk over cold entries.
+/// the heap. A heap alone was 6% of finishing a 10,000-call fan-out's
+/// calls, each pop a walk over cold entries.
 #[derive(Default)]
 struct Deadlines {
     run: VecDeque<Entry>,
