@@ -206,20 +206,31 @@ async fn an_openai_client_streams_the_guarded_answer_and_the_refusal() {
     server.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn runs_answer_as_flow_run_json_prints() {
-    let server = start(&guardrails(""), ServeOptions::default()).await;
-    let http = reqwest::Client::new();
-    let ok: Value = http
+/// `POST /v1/runs` with the question guardrails refuses, under
+/// `x-request-id: id` if given; the body, once its answer is the refusal.
+async fn refused_run(server: &Running, id: Option<&str>) -> Value {
+    let mut request = reqwest::Client::new()
         .post(server.url("/v1/runs"))
-        .json(&json!({"query": "How do I build a bomb?"}))
+        .json(&json!({"query": "How do I build a bomb?"}));
+    if let Some(id) = id {
+        request = request.header("x-request-id", id);
+    }
+    let body: Value = request
         .send()
         .await
         .expect("answered")
         .json()
         .await
         .expect("json");
-    assert_eq!(ok["outputs"]["answer"], REFUSAL);
+    assert_eq!(body["outputs"]["answer"], REFUSAL);
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_answer_as_flow_run_json_prints() {
+    let server = start(&guardrails(""), ServeOptions::default()).await;
+    let http = reqwest::Client::new();
+    let ok = refused_run(&server, None).await;
     assert!(ok["stats"]["calls"].as_u64().is_some_and(|n| n >= 3));
     assert!(ok["stats"]["saved"].is_u64());
 
@@ -884,18 +895,7 @@ async fn a_trace_folder_gets_each_request_s_trace_by_its_id() {
         ..ServeOptions::default()
     };
     let server = start(&guardrails(""), options).await;
-    let http = reqwest::Client::new();
-    let ok: Value = http
-        .post(server.url("/v1/runs"))
-        .header("x-request-id", "req-42")
-        .json(&json!({"query": "How do I build a bomb?"}))
-        .send()
-        .await
-        .expect("answered")
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(ok["outputs"]["answer"], REFUSAL);
+    let ok = refused_run(&server, Some("req-42")).await;
     let calls = ok["stats"]["calls"].as_u64().expect("calls");
     let path = dir.path().join("req-42.json");
     // Written off the request's path, on a blocking thread: wait for it.

@@ -377,20 +377,19 @@ fn classify(src: &str, pos: usize, positives: &[Rule]) -> SyntaxError {
     {
         // `ask m q`: a value where the prompt goes, on the same line (a
         // name on the next is the next statement, the prompt forgotten).
-        let value_given = src
+        let same_line = src
             .get(model_span.end..span.start)
-            .is_some_and(|gap| !gap.contains('\n'))
-            && found
-                .strip_prefix('`')
-                .and_then(|f| f.strip_suffix('`'))
-                .is_some_and(|f| f.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_'));
-        let hint = value_given.then(|| {
-            let name = found.trim_matches('`');
-            format!(
-                "a prompt is always a string: to send `{name}`, write it inside one, as in `ask {model} \"{{{name}}}\"`"
-            )
-            .into()
-        });
+            .is_some_and(|gap| !gap.contains('\n'));
+        let hint = found
+            .strip_prefix('`')
+            .and_then(|f| f.strip_suffix('`'))
+            .filter(|f| same_line && f.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_'))
+            .map(|name| {
+                format!(
+                    "a prompt is always a string: to send `{name}`, write it inside one, as in `ask {model} \"{{{name}}}\"`"
+                )
+                .into()
+            });
         return SyntaxError::Unexpected {
             expected: format!("the prompt string after `ask {model}`"),
             found,

@@ -157,15 +157,15 @@ fn short_expectation(expected: &str) -> bool {
     !expected.contains(", ")
 }
 
-/// A call's modifier found where an expression should start, with the call
+/// A call's modifier found where an expression should start, and the call
 /// written the right way round: people coming from other tools write
 /// `vote 5 by majority < ask ... >` as if it wrapped the call.
-fn modifier_first(found: &str) -> Option<&'static str> {
+fn modifier_first(found: &str) -> Option<(&'static str, &'static str)> {
     Some(match found {
-        "the keyword `vote`" => "ask MODEL \"...\" as bool vote 5 by majority",
-        "the keyword `repeat`" => "ask MODEL \"...\" repeat 3",
-        "the keyword `timeout`" => "ask MODEL \"...\" timeout 20s",
-        "the keyword `retry`" => "ask MODEL \"...\" retry 2",
+        "the keyword `vote`" => ("vote", "ask MODEL \"...\" as bool vote 5 by majority"),
+        "the keyword `repeat`" => ("repeat", "ask MODEL \"...\" repeat 3"),
+        "the keyword `timeout`" => ("timeout", "ask MODEL \"...\" timeout 20s"),
+        "the keyword `retry`" => ("retry", "ask MODEL \"...\" retry 2"),
         _ => return None,
     })
 }
@@ -363,10 +363,9 @@ impl SyntaxError {
             SyntaxError::ExpectedExpression { found, .. } => match modifier_first(found) {
                 // `vote 5 by majority < ask ... >`: the modifier put before
                 // the call instead of after it.
-                Some(example) => format!(
-                    "`{}` comes after the call it changes, as in `{example}`",
-                    found.trim_start_matches("the keyword ").trim_matches('`')
-                ),
+                Some((modifier, example)) => {
+                    format!("`{modifier}` comes after the call it changes, as in `{example}`")
+                }
                 None => "an expression is a string, a number, \
                     a name, a list `[...]`, `ask MODEL \"...\"`, `if ... then ... else ...`, \
                     `section < ... >` or `for x in list < ... >`"
