@@ -218,21 +218,23 @@ fn parse_list(raw: &str, item: &Type) -> Result<Value, InputProblem> {
     if trimmed.starts_with('[') {
         let items: Vec<serde_json::Value> =
             serde_json::from_str(trimmed).map_err(|e| InputProblem::BadJson(e.to_string()))?;
-        return items
-            .into_iter()
-            .enumerate()
-            .map(|(i, j)| match (item, j) {
-                (Type::Json, j) => Ok(Value::Json(j)),
+        // Into a list sized once: grown, its copies were fresh pages.
+        let mut values = Vec::with_capacity(items.len());
+        for (i, j) in items.into_iter().enumerate() {
+            values.push(match (item, j) {
+                (Type::Json, j) => Value::Json(j),
+                // The string itself, not a copy of it.
+                (Type::Text | Type::Unknown, serde_json::Value::String(s)) => Value::Text(s),
                 (_, serde_json::Value::String(s)) => {
-                    parse_value(&s, item).map_err(|p| bad_item(i, &s, p))
+                    parse_value(&s, item).map_err(|p| bad_item(i, &s, p))?
                 }
                 (_, other) => {
                     let s = other.to_string();
-                    parse_value(&s, item).map_err(|p| bad_item(i, &s, p))
+                    parse_value(&s, item).map_err(|p| bad_item(i, &s, p))?
                 }
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Value::List);
+            });
+        }
+        return Ok(Value::List(values));
     }
     raw.lines()
         .map(str::trim)
@@ -379,6 +381,29 @@ mod tests {
         );
         let e = err("[1, 2", &Type::list(Type::Int));
         assert!(matches!(e.problem, InputProblem::BadJson(_)));
+    }
+
+    /// A JSON array's strings are the items themselves, and any other
+    /// item is read from its JSON text; a bad one is named by its place.
+    #[test]
+    fn a_json_array_of_items_is_read_item_by_item() {
+        assert_eq!(
+            ok("[\"a b\", 3, true]", &Type::list(Type::Text)),
+            Value::List(vec![
+                Value::Text("a b".into()),
+                Value::Text("3".into()),
+                Value::Text("true".into())
+            ])
+        );
+        assert_eq!(
+            ok("[\"1\", 2]", &Type::list(Type::Int)),
+            Value::List(vec![Value::Int(1), Value::Int(2)])
+        );
+        let e = err("[1, \"two\", 3]", &Type::list(Type::Int));
+        assert_eq!(
+            e.to_string(),
+            "input `x` expects list<int>, but got \"[1, \\\"two\\\", 3]\" (item 2 \"two\" is not int)"
+        );
     }
 
     #[test]
