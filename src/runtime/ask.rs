@@ -42,7 +42,7 @@ pub(crate) struct Rendered<'c> {
 fn site(env: &Env<'_>) -> Site {
     Site {
         binding: env.binding.to_string(),
-        items: env.items.clone(),
+        items: env.items(),
         sample: None,
         judge: false,
     }
@@ -99,10 +99,7 @@ fn sample<'a>(
         .get(&r.call.model)
         .is_some_and(|p| p.invents_replies());
     let origin = invents.then(|| {
-        let mut path = written_binding(env.binding).to_string();
-        for i in &env.items {
-            path.push_str(&format!("[{i}]"));
-        }
+        let mut path = env.indexed(written_binding(env.binding).to_string());
         if becomes == Becomes::Element {
             path.push_str(&format!("[{sample}]"));
         }
@@ -564,10 +561,7 @@ async fn adaptive_pool<'a>(
 
 /// Records a decided vote's agreement in the run's statistics.
 fn record_vote(env: &Env<'_>, a: Agreement, launched: usize, until: Option<Until>) {
-    let mut node = written_binding(env.binding).to_string();
-    for i in &env.items {
-        node.push_str(&format!("[{i}]"));
-    }
+    let node = env.indexed(written_binding(env.binding).to_string());
     env.ctx.record_vote(VoteStats {
         node,
         answered: a.answered,

@@ -27,7 +27,10 @@ pub(crate) struct RunCtx {
     pub limits: SharedLimits,
     pub cache: Option<Arc<CallCache>>,
     pub policy: RetryPolicy,
-    pub inputs: indexmap::IndexMap<String, crate::value::Value>,
+    /// Shared with the input nodes that read them: a large input (a
+    /// 10,000-item list) was copied whole into the context and again into
+    /// its node.
+    pub inputs: indexmap::IndexMap<String, Arc<crate::value::Value>>,
     /// The batch pass this run is part of (`--batch-api`), if any.
     pub batch: Option<Arc<crate::batch::BatchPass>>,
     events: Option<UnboundedSender<RunEvent>>,
@@ -58,10 +61,12 @@ struct Recorder {
 }
 
 impl RunCtx {
+    /// `inputs` are `options.inputs`, taken from them rather than copied.
     pub fn new(
         graph: Arc<FlowGraph>,
         providers: HashMap<String, Arc<dyn Provider>>,
         options: &RunOptions,
+        inputs: indexmap::IndexMap<String, crate::value::Value>,
     ) -> RunCtx {
         let limits = options
             .limits
@@ -77,7 +82,7 @@ impl RunCtx {
             limits,
             cache: options.cache.clone(),
             policy: options.retry.clone(),
-            inputs: options.inputs.clone(),
+            inputs: inputs.into_iter().map(|(k, v)| (k, Arc::new(v))).collect(),
             batch: options.batch.clone(),
             events: options.events.clone(),
             max_calls: options.max_calls,

@@ -41,35 +41,93 @@ pub(crate) struct Env<'a> {
     /// The node being evaluated, for messages and trace names.
     pub binding: &'a str,
     pub values: &'a DepValues,
-    /// Innermost last; each name borrowed from the `for` that binds it.
-    pub vars: Vec<(&'a str, Value)>,
-    /// Element indices of enclosing `for`s, outermost first.
-    pub items: Vec<usize>,
+    /// The innermost enclosing `for` element; `None` at the node's top.
+    /// A chain to the enclosing environments rather than a list of
+    /// variables: an element's environment then allocates nothing, where
+    /// copying the lists was four allocations an element of a
+    /// 10,000-item `for`.
+    element: Option<Element<'a>>,
     /// The longest call latency seen by this node, in microseconds, for the
     /// critical path.
     pub latency: &'a AtomicU64,
 }
 
+/// One element of a `for`: its variable, value and index, and the
+/// environment of the `for` itself.
+struct Element<'a> {
+    outer: &'a Env<'a>,
+    var: &'a str,
+    /// Borrowed from the list, which the `for` reads where it is (a node's
+    /// value) or owns: a copy per element was a copy of the whole list.
+    value: &'a Value,
+    index: usize,
+}
+
 impl<'a> Env<'a> {
+    /// A node's environment, with no `for` variables.
+    pub fn top(
+        ctx: &'a RunCtx,
+        binding: &'a str,
+        values: &'a DepValues,
+        latency: &'a AtomicU64,
+    ) -> Env<'a> {
+        Env {
+            ctx,
+            binding,
+            values,
+            element: None,
+            latency,
+        }
+    }
+
     /// The environment of element `index` of a `for`, with `var` bound to
     /// it: it lives no longer than the `for`, whose name it borrows.
-    pub fn child<'e>(&'e self, var: &'e str, value: Value, index: usize) -> Env<'e> {
-        // Sized for the one more each gets: a clone has no room, and its
-        // push reallocated both, twice per element of a 10,000-item `for`.
-        let mut vars = Vec::with_capacity(self.vars.len() + 1);
-        vars.extend(self.vars.iter().cloned());
-        vars.push((var, value));
-        let mut items = Vec::with_capacity(self.items.len() + 1);
-        items.extend_from_slice(&self.items);
-        items.push(index);
+    pub fn child<'e>(&'e self, var: &'e str, value: &'e Value, index: usize) -> Env<'e> {
         Env {
             ctx: self.ctx,
             binding: self.binding,
             values: self.values,
-            vars,
-            items,
+            element: Some(Element {
+                outer: self,
+                var,
+                value,
+                index,
+            }),
             latency: self.latency,
         }
+    }
+
+    /// The value of the `for` variable `name`, innermost first.
+    pub fn var(&self, name: &str) -> Option<&Value> {
+        let mut env = self;
+        while let Some(e) = &env.element {
+            if e.var == name {
+                return Some(e.value);
+            }
+            env = e.outer;
+        }
+        None
+    }
+
+    /// Element indices of the enclosing `for`s, outermost first.
+    pub fn items(&self) -> Vec<usize> {
+        let mut items = Vec::new();
+        let mut env = self;
+        while let Some(e) = &env.element {
+            items.push(e.index);
+            env = e.outer;
+        }
+        items.reverse();
+        items
+    }
+
+    /// The binding's name with the element indices of the enclosing `for`s,
+    /// as `a[2][0]`, starting from `name`.
+    pub fn indexed(&self, mut name: String) -> String {
+        for i in self.items() {
+            name.push_str(&format!("[{i}]"));
+        }
+        name
     }
 
     pub fn observe_latency(&self, d: Duration) {

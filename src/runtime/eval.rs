@@ -31,19 +31,12 @@ fn eval_plain(env: &Env<'_>, expr: &Expr) -> Option<Result<Value, RunError>> {
                 id.index()
             ))),
         }),
-        ExprKind::Var(name) => Some(
-            env.vars
-                .iter()
-                .rev()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.clone())
-                .ok_or_else(|| {
-                    RunError::internal(format!(
-                        "`{}` read the unbound variable `{name}`",
-                        env.binding
-                    ))
-                }),
-        ),
+        ExprKind::Var(name) => Some(env.var(name).cloned().ok_or_else(|| {
+            RunError::internal(format!(
+                "`{}` read the unbound variable `{name}`",
+                env.binding
+            ))
+        })),
         _ => None,
     }
 }
@@ -112,18 +105,12 @@ fn eval_inline<'e>(
                     id.index()
                 ))),
             },
-            ExprKind::Var(name) => env
-                .vars
-                .iter()
-                .rev()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.clone())
-                .ok_or_else(|| {
-                    RunError::internal(format!(
-                        "`{}` read the unbound variable `{name}`",
-                        env.binding
-                    ))
-                }),
+            ExprKind::Var(name) => env.var(name).cloned().ok_or_else(|| {
+                RunError::internal(format!(
+                    "`{}` read the unbound variable `{name}`",
+                    env.binding
+                ))
+            }),
             ExprKind::Template(t) => Ok(Value::Text(render(env, t).await?)),
             ExprKind::List(items) => {
                 if let Some(values) = items
@@ -163,7 +150,10 @@ fn eval_inline<'e>(
                 Ok(Value::Bool(as_bool(env, &eval(env, b).await?, b.span)?))
             }
             ExprKind::Compare(op, a, b) => {
-                let (l, r) = futures::try_join!(eval(env, a), eval(env, b))?;
+                // Boxed: the two sides' futures side by side were the
+                // largest state here, and every element of a `for` has it.
+                let (l, r) =
+                    Box::pin(async { futures::try_join!(eval(env, a), eval(env, b)) }).await?;
                 compare(*op, &l, &r)
                     .map(Value::Bool)
                     .map_err(|p| env.type_error(p, expr.span))
@@ -193,9 +183,28 @@ pub(crate) async fn map(
     list: &Expr,
     body: &Expr,
 ) -> Result<Value, RunError> {
-    let items = as_list(env, eval(env, list).await?, list.span)?;
+    // A list that is a node's value (an input, a binding) or an outer
+    // `for`'s variable is read where it is, each element borrowed; any
+    // other is evaluated and owned here.
+    let shared = match &list.kind {
+        ExprKind::Node(id) => env.values.get(id).map(|v| &**v),
+        ExprKind::Var(name) => env.var(name),
+        _ => None,
+    };
+    let shared = match shared {
+        Some(Value::List(items)) => Some(items.as_slice()),
+        _ => None,
+    };
+    let owned;
+    let items = match shared {
+        Some(items) => items,
+        None => {
+            owned = as_list(env, eval(env, list).await?, list.span)?;
+            owned.as_slice()
+        }
+    };
     let envs: Vec<Env<'_>> = items
-        .into_iter()
+        .iter()
         .enumerate()
         .map(|(i, v)| env.child(var, v, i))
         .collect();

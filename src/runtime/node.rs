@@ -18,7 +18,8 @@ use crate::value::Value;
 
 /// A node's value and its longest call latency (for the critical path).
 pub(crate) struct Done {
-    pub value: Value,
+    /// Shared: an input node's value is the run's input itself.
+    pub value: Arc<Value>,
     pub latency: Duration,
 }
 
@@ -35,14 +36,7 @@ pub(crate) async fn execute(
         )));
     };
     let latency = AtomicU64::new(0);
-    let env = Env {
-        ctx: &ctx,
-        binding: &node.name,
-        values: &values,
-        vars: Vec::new(),
-        items: Vec::new(),
-        latency: &latency,
-    };
+    let env = Env::top(&ctx, &node.name, &values, &latency);
     let value = match &node.kind {
         NodeKind::Input { default } => {
             let name = graph
@@ -52,7 +46,12 @@ pub(crate) async fn execute(
                 .map(|(name, _)| name.as_str())
                 .unwrap_or(&node.name);
             match (ctx.inputs.get(name), default) {
-                (Some(v), _) => v.clone(),
+                (Some(v), _) => {
+                    return Ok(Done {
+                        value: Arc::clone(v),
+                        latency: Duration::ZERO,
+                    });
+                }
                 (None, Some(d)) => eval(&env, d).await?,
                 (None, None) => {
                     return Err(RunError::MissingInput {
@@ -114,7 +113,7 @@ pub(crate) async fn execute(
         }
     };
     Ok(Done {
-        value,
+        value: Arc::new(value),
         latency: Duration::from_micros(latency.load(Ordering::Relaxed)),
     })
 }

@@ -76,9 +76,10 @@ enum State {
 pub async fn run(
     graph: Arc<FlowGraph>,
     providers: HashMap<String, Arc<dyn Provider>>,
-    options: RunOptions,
+    mut options: RunOptions,
 ) -> RunReport {
-    let mut ctx = RunCtx::new(graph.clone(), providers, &options);
+    let inputs = std::mem::take(&mut options.inputs);
+    let mut ctx = RunCtx::new(graph.clone(), providers, &options, inputs);
     let watches = if options.stream {
         let (watches, streams) = watch_streams(&graph, &options);
         ctx.streams = streams;
@@ -283,14 +284,7 @@ impl Scheduler {
             let values = DepValues::from_sorted(values);
             let latency = std::sync::atomic::AtomicU64::new(0);
             let output = self.name(w.output);
-            let env = Env {
-                ctx: &self.ctx,
-                binding: &output,
-                values: &values,
-                vars: Vec::new(),
-                items: Vec::new(),
-                latency: &latency,
-            };
+            let env = Env::top(&self.ctx, &output, &values, &latency);
             // A condition is pure (calls are nodes of their own), so its
             // value is ready at once; an error fails the output itself.
             match eval(&env, cond).now_or_never() {
@@ -367,7 +361,7 @@ impl Scheduler {
         for (name, &id) in &self.graph.inputs {
             if let Some(node) = self.graph.dag.node_weight(id)
                 && let NodeKind::Input { default: None } = node.kind
-                && !options.inputs.contains_key(name)
+                && !self.ctx.inputs.contains_key(name)
             {
                 return Err(RunError::MissingInput {
                     name: name.clone(),
@@ -535,10 +529,9 @@ impl Scheduler {
         if matches!(self.graph.node(id).kind, NodeKind::Output(_)) {
             self.ctx.emit(|| RunEvent::OutputReady {
                 name: self.name(id),
-                value: value.clone(),
+                value: Value::clone(&value),
             });
         }
-        let value = Arc::new(value);
         self.finished.push((self.name(id), value.clone()));
         self.set(id, State::Done(value));
         self.run_count += 1;

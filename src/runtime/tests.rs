@@ -986,6 +986,129 @@ async fn nested_maps() {
     );
 }
 
+/// A `for`'s environment is a chain to the enclosing ones: an inner
+/// variable of the same name hides the outer one, and the outer list an
+/// inner `for` walks is read in place.
+#[tokio::test(start_paused = true)]
+async fn an_inner_for_variable_hides_an_outer_one_of_the_same_name() {
+    let mut g = G::new();
+    let rows = g.input(
+        "rows",
+        Some(Value::List(vec![
+            Value::List(vec![t("a"), t("b")]),
+            Value::List(vec![t("c")]),
+        ])),
+    );
+    let inner = e(ExprKind::Map {
+        var: "x".into(),
+        list: Box::new(var("x")),
+        body: Box::new(builtin(Builtin::Upper, vec![var("x")])),
+    });
+    let m = g.add(
+        "grid",
+        NodeKind::Map {
+            var: "x".into(),
+            list: node(rows),
+            body: inner,
+            calls_per_item: 0,
+        },
+        Type::Unknown,
+    );
+    g.output("o", node(m));
+    let r = run_with(g.build(), &[], quick_options()).await;
+    assert_eq!(
+        out(&r, "o"),
+        Value::List(vec![
+            Value::List(vec![t("A"), t("B")]),
+            Value::List(vec![t("C")])
+        ])
+    );
+}
+
+/// A call in a nested `for` is named by its element indices, outermost
+/// first, as the chain of environments gives them back.
+#[tokio::test(start_paused = true)]
+async fn a_call_in_a_nested_for_is_named_outermost_index_first() {
+    let mut g = G::new();
+    model(&mut g, "m");
+    let rows = g.input(
+        "rows",
+        Some(Value::List(vec![
+            Value::List(vec![t("a")]),
+            Value::List(vec![t("b"), t("c")]),
+        ])),
+    );
+    let ask = e(ExprKind::Ask(
+        Box::new(call("m", vec![P::E(var("cell"))])),
+        Sampling::One,
+    ));
+    let inner = e(ExprKind::Map {
+        var: "cell".into(),
+        list: Box::new(var("row")),
+        body: Box::new(ask),
+    });
+    let m = g.add(
+        "grid",
+        NodeKind::Map {
+            var: "row".into(),
+            list: node(rows),
+            body: inner,
+            calls_per_item: 1,
+        },
+        Type::Unknown,
+    );
+    g.output("o", node(m));
+    let p = TestProvider::new(|req| ok(&req.prompt.to_uppercase(), 10));
+    let r = run_with(g.build(), &[("m", p)], quick_options()).await;
+    assert_eq!(
+        out(&r, "o"),
+        Value::List(vec![
+            Value::List(vec![t("A")]),
+            Value::List(vec![t("B"), t("C")])
+        ])
+    );
+    let mut slices: Vec<String> = r.trace.iter().map(|e| e.site.slice_name()).collect();
+    slices.sort();
+    assert_eq!(slices, vec!["grid[0][0]", "grid[1][0]", "grid[1][1]"]);
+}
+
+/// Issue 11 item 29: an input node's value is the run's input itself,
+/// shared, not a copy (a 10,000-item list was copied into the run's
+/// context and again into its node, 1.5 ms of a fan-out's start).
+#[tokio::test(start_paused = true)]
+async fn an_input_node_shares_the_runs_input_value() {
+    let mut g = G::new();
+    let items = g.input("items", None);
+    g.output("o", node(items));
+    let graph = g.build();
+    let mut opts = quick_options();
+    opts.inputs
+        .insert("items".into(), Value::List(vec![t("a"), t("b")]));
+    let inputs = std::mem::take(&mut opts.inputs);
+    let ctx = std::sync::Arc::new(super::ctx::RunCtx::new(
+        graph,
+        std::collections::HashMap::new(),
+        &opts,
+        inputs,
+    ));
+    let given = ctx
+        .inputs
+        .get("items")
+        .cloned()
+        .expect("the input is there");
+    let done = match super::node::execute(
+        ctx,
+        items,
+        super::env::DepValues::from_sorted(Vec::new()),
+    )
+    .await
+    {
+        Ok(done) => done,
+        Err(e) => panic!("the input node failed: {e}"),
+    };
+    assert!(std::sync::Arc::ptr_eq(&done.value, &given));
+}
+
 // ---- voting (needs `vote` and `reply`) ---------------------------------------
 
 fn vote_graph(
