@@ -262,7 +262,7 @@ mod tests {
             })
         };
         let schema = |strict| Wire::Schema {
-            schema: serde_json::json!({"type": "object"}),
+            schema: Box::new(serde_json::json!({"type": "object"})),
             strict,
             wrapped: true,
         };

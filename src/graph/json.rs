@@ -110,7 +110,7 @@ fn format_json(g: &FlowGraph, call: &super::AskCall) -> Value {
     };
     let format = crate::providers::reply_format(spec, &call.parse_as);
     let schema = match &format.wire {
-        crate::providers::Wire::Schema { schema, .. } => schema.clone(),
+        crate::providers::Wire::Schema { schema, .. } => Value::clone(schema),
         _ => Value::Null,
     };
     json!({

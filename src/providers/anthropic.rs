@@ -554,7 +554,7 @@ mod tests {
         let p = provider(&server.base_url(), ModelOptions::default());
         let mut req = request("hi");
         req.wire = Wire::Schema {
-            schema: json!({"type": "object"}),
+            schema: Box::new(json!({"type": "object"})),
             strict: true,
             wrapped: true,
         };

@@ -35,8 +35,9 @@ pub enum Wire {
     Plain,
     /// A JSON Schema: `response_format` on OpenAI, a forced tool on Anthropic.
     Schema {
-        /// The schema the reply (the tool input) must match.
-        schema: Value,
+        /// The schema the reply (the tool input) must match. Boxed: most
+        /// calls send none, and every call in flight holds its format.
+        schema: Box<Value>,
         /// Whether every part of it names a type (OpenAI's `strict`).
         strict: bool,
         /// Whether the type's own schema sits in `{"value": ...}`.
@@ -156,7 +157,7 @@ fn structured(provider: ProviderKind, mode: Structured, ty: &Type) -> ReplyForma
         (Structured::Schema, ProviderKind::OpenAi | ProviderKind::Anthropic) => ReplyFormat {
             wire: Wire::Schema {
                 strict: is_closed(&object),
-                schema: object,
+                schema: Box::new(object),
                 wrapped,
             },
             instruction: None,
@@ -222,12 +223,12 @@ mod tests {
         assert_eq!(
             f.wire,
             Wire::Schema {
-                schema: json!({
+                schema: Box::new(json!({
                     "type": "object",
                     "properties": {"value": {"type": "array", "items": {"type": "integer"}}},
                     "required": ["value"],
                     "additionalProperties": false,
-                }),
+                })),
                 strict: true,
                 wrapped: true,
             }

@@ -571,7 +571,7 @@ mod tests {
 
     fn wrapped_schema() -> Wire {
         Wire::Schema {
-            schema: json!({"type": "object"}),
+            schema: Box::new(json!({"type": "object"})),
             strict: true,
             wrapped: true,
         }

@@ -21,15 +21,23 @@ use super::vote::adaptive::{Adaptive, Agreement};
 use super::vote::{Outcome, Tally, VoteError, judge_prompt_for, parse_judge_choice};
 use crate::graph::{AskCall, Judge, Sampling, Strategy, Until};
 use crate::model::RouteKind;
-use crate::providers::{ReplyFormat, reply_format};
+use crate::providers::ReplyFormat;
 use crate::syntax::Span;
 use crate::types::Type;
 use crate::value::Value;
+
+/// How a judge is asked: its prompt says how to answer.
+static PLAIN: ReplyFormat = ReplyFormat {
+    wire: crate::providers::Wire::Plain,
+    instruction: None,
+};
 
 /// A call site with its prompt and system rendered once for all samples
 /// (by `eval::render_call`).
 pub(crate) struct Rendered<'c> {
     pub call: &'c AskCall,
+    /// How its replies are asked for, the same for every sample.
+    pub format: ReplyFormat,
     pub prompt: String,
     pub system: Option<String>,
     /// The conversation `with` gives; empty without one.
@@ -66,14 +74,6 @@ fn sample<'a>(
 ) -> BoxFuture<'a, Result<Called<Value>, CallFailure>> {
     let mut site = site(env);
     site.sample = ix;
-    let format = env
-        .ctx
-        .graph
-        .models
-        .get(&r.call.model)
-        .map_or_else(ReplyFormat::default, |spec| {
-            reply_format(spec, &r.call.parse_as)
-        });
     let plan = CallPlan {
         site,
         model: &r.call.model,
@@ -87,7 +87,7 @@ fn sample<'a>(
         timeout: r.call.timeout,
         retry: r.call.retry,
         span: r.call.span,
-        format,
+        format: &r.format,
     };
     let ty = &r.call.parse_as;
     // An invented reply's json is a placeholder, named where the program
@@ -107,7 +107,7 @@ fn sample<'a>(
     });
     // The prompt as sent, instruction included, so an echo of either is
     // recognised as one.
-    let prompt = with_instruction(&plan.format, &r.prompt);
+    let prompt = with_instruction(plan.format, &r.prompt);
     call(env.ctx, plan, move |text| {
         let value = parse_reply_to(text, ty, Some(&*prompt)).map_err(|e| e.expected)?;
         Ok(match &origin {
@@ -640,7 +640,7 @@ async fn judge_between(
         retry: None,
         span,
         // The judge's prompt says how to answer.
-        format: ReplyFormat::default(),
+        format: &PLAIN,
     };
     let choice = call(env.ctx, plan, |text| {
         parse_judge_choice(text, n).ok_or_else(|| format!("the number of a candidate, 1 to {n}"))

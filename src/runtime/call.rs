@@ -47,7 +47,9 @@ pub(crate) struct CallPlan<'a> {
     /// The call site, for errors.
     pub span: Span,
     /// How the reply is asked for; its instruction is appended to `prompt`.
-    pub format: ReplyFormat,
+    /// Borrowed from the call site's rendering: a copy was 104 bytes of
+    /// every call's future while it waited.
+    pub format: &'a ReplyFormat,
 }
 
 /// Why a call gave no value.
@@ -186,7 +188,7 @@ where
             timeout: plan.timeout,
             retry: plan.retry,
             span: plan.span,
-            format,
+            format: &format,
         };
         // A member of a fallback with another after it passes a rate limit
         // on at once: the fallback exists for that, and a proxy's 429 asks
@@ -240,7 +242,7 @@ where
                 "no provider was set up for model `{model}`"
             )))
         })?;
-        let prompt = with_instruction(&format, prompt);
+        let prompt = with_instruction(format, prompt);
         let spec = ctx.graph.models.get(model);
         let mode = format.mode(spec.map_or(ProviderKind::Mock, |s| s.provider));
         let timeout = timeout
@@ -306,17 +308,23 @@ where
         }
 
         // What attempt `attempt` sends: a batch keeps the first attempt's.
-        let request_for = |attempt: u32, reask: Option<Reask>| Request {
-            model: model.to_string(),
-            system: system.map(str::to_string),
-            history: history.clone(),
-            prompt: prompt.clone().into_owned(),
-            sample,
-            attempt,
-            expect: expect.clone(),
-            wire: format.wire.clone(),
-            reask,
-        };
+        // A macro, not a closure: a closure's eight borrows were kept in
+        // every call's future while it waited.
+        macro_rules! request_for {
+            ($attempt:expr, $reask:expr) => {
+                Request {
+                    model: model.to_string(),
+                    system: system.map(str::to_string),
+                    history: history.clone(),
+                    prompt: prompt.clone().into_owned(),
+                    sample,
+                    attempt: $attempt,
+                    expect: expect.clone(),
+                    wire: format.wire.clone(),
+                    reask: $reask,
+                }
+            };
+        }
         // A batch run (`--batch-api`): a call the cache cannot answer is kept
         // for a provider batch and never completes in this pass.
         let _busy = match (&ctx.batch, &cache) {
@@ -345,7 +353,7 @@ where
                     // In a block of its own, so that no request is held while
                     // this waits forever: it would widen every call's future.
                     {
-                        let request = request_for(0, None);
+                        let request = request_for!(0, None);
                         let body = api.body(&request);
                         pass.defer(
                             id,
@@ -407,7 +415,7 @@ where
                         (None, _) => over,
                     }));
                 }
-                let request = request_for(attempt, reask.as_deref().cloned());
+                let request = request_for!(attempt, reask.as_deref().cloned());
                 let reasking = matches!(last.as_deref(), Some(Failure::Unparsable { .. }));
                 let mut guard = ctx.begin_attempt(
                     &site,
@@ -517,7 +525,7 @@ where
                                 Some(format!("expected {expected}{cut}")),
                             );
                             reask = Some(Box::new(Reask {
-                                message: reask_message(&expected, reply.truncated, &format),
+                                message: reask_message(&expected, reply.truncated, format),
                                 reply: reply.text.clone(),
                             }));
                             Failure::Unparsable {
@@ -585,12 +593,14 @@ where
                 delay,
                 reask: is_reask,
             });
+            // Put away before the wait: held through it, the failure was
+            // the widest state of every call's future.
+            last = Some(Box::new(failure));
             if !delay.is_zero() {
                 // Boxed: a fan-out waits in the provider, not here, and should
                 // not carry a timer's room for it.
                 Box::pin(tokio::time::sleep(delay)).await;
             }
-            last = Some(Box::new(failure));
             attempt += 1;
         }
     }

@@ -13,6 +13,7 @@ use super::ask::{self, Rendered};
 use super::env::Env;
 use super::error::{RunError, TypeProblem};
 use crate::graph::{AskCall, Builtin, CompareOp, Expr, ExprKind, Template, TemplatePart};
+use crate::providers::{ReplyFormat, reply_format};
 use crate::syntax::Span;
 use crate::value::{Placeholder, Value};
 
@@ -263,8 +264,17 @@ pub(crate) async fn render_call<'c>(
         },
         None => crate::chat::no_history(),
     };
+    let format = env
+        .ctx
+        .graph
+        .models
+        .get(&call.model)
+        .map_or_else(ReplyFormat::default, |spec| {
+            reply_format(spec, &call.parse_as)
+        });
     Ok(Rendered {
         call,
+        format,
         prompt,
         system,
         history,
