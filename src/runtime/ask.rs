@@ -130,28 +130,8 @@ pub(crate) async fn ask(
         Sampling::One => sample(env, r, 0, None, Becomes::Value)
             .await
             .map_err(CallFailure::into_error),
-        Sampling::Repeat(n) => {
-            let all = try_join_all((0..*n).map(|i| {
-                sample(
-                    env,
-                    r,
-                    i,
-                    Some(SampleIx {
-                        index: i,
-                        of: *n,
-                        voter: None,
-                    }),
-                    Becomes::Element,
-                )
-                .map(|r| r.map_err(CallFailure::into_error))
-            }))
-            .await?;
-            let latency = all.iter().map(|c| c.latency).max().unwrap_or_default();
-            Ok(Called {
-                value: Value::List(all.into_iter().map(|c| c.value).collect()),
-                latency,
-            })
-        }
+        // Boxed: its join's state, unboxed, would widen every single call.
+        Sampling::Repeat(n) => Box::pin(repeat(env, r, *n)).await,
         Sampling::Vote {
             n,
             strategy,
@@ -181,6 +161,30 @@ pub(crate) async fn ask(
             Box::pin(vote(env, strategy, samples, Some(&r.prompt), span)).await
         }
     }
+}
+
+/// `repeat N`: every sample at once, their values a list in sample order.
+async fn repeat(env: &Env<'_>, r: &Rendered<'_>, n: u32) -> Result<Called<Value>, RunError> {
+    let all = try_join_all((0..n).map(|i| {
+        sample(
+            env,
+            r,
+            i,
+            Some(SampleIx {
+                index: i,
+                of: n,
+                voter: None,
+            }),
+            Becomes::Element,
+        )
+        .map(|r| r.map_err(CallFailure::into_error))
+    }))
+    .await?;
+    let latency = all.iter().map(|c| c.latency).max().unwrap_or_default();
+    Ok(Called {
+        value: Value::List(all.into_iter().map(|c| c.value).collect()),
+        latency,
+    })
 }
 
 /// `section < ... > vote N by S`: voter `v`'s sample `s` is pooled at index

@@ -387,215 +387,224 @@ where
         let estimate = (chars as u64).div_ceil(4)
             + spec.and_then(|s| s.options.max_tokens).map_or(0, u64::from);
         loop {
-            // The attempt in a block of its own, so that none of its state is
-            // held through the back-off below.
-            let failure = {
-                // Boxed, as the attempt's timeout is: most models have no limits,
-                // and a fan-out should not carry their waits' room.
-                let _slot = match &limits {
-                    Some(l) => Some(Box::pin(l.acquire()).await),
-                    None => None,
-                };
-                let booked = match &limits {
-                    Some(l) => Box::pin(l.reserve(estimate)).await,
-                    None => None,
-                };
-                // Charged only once the call can go out: a sample still waiting for
-                // a slot when its vote is decided is never made, so never billed.
-                if let Err(over) = ctx.charge(&site, span) {
-                    return Err(fatal(match (last.map(|b| *b), &over) {
-                        // The budget ran out on a retry: what failed the attempts
-                        // that used it up is the news, not the budget.
-                        (Some(Failure::Transient(e)), RunError::BudgetExceeded { limit, .. }) => {
-                            let message =
-                                format!("{e}; the limit of {limit} calls allowed no more attempts");
-                            failed_with(&e, message, site, model, attempt, span)
-                        }
-                        (Some(failure), _) => failed(failure, site, model, attempt, span),
-                        (None, _) => over,
-                    }));
-                }
-                let request = request_for!(attempt, reask.as_deref().cloned());
-                let reasking = matches!(last.as_deref(), Some(Failure::Unparsable { .. }));
-                let mut guard = ctx.begin_attempt(
-                    &site,
-                    model,
-                    Attempt {
-                        number: attempt,
-                        reask: reasking,
-                        mode,
-                        instruction: format.instruction.as_deref(),
-                    },
-                );
-                let sink = stream.as_ref().map(|gates| {
-                    let received = Arc::new(Received::default());
-                    guard.streams(received.clone());
-                    Sink {
-                        gates: gates.clone(),
-                        received,
-                    }
-                });
-                let started = Instant::now();
-                first_start.get_or_insert(started);
-                let fut = match &sink {
-                    Some(sink) => provider.stream(request, sink),
-                    None => provider.call(request),
-                };
-                let result = match timeout {
-                    // An attempt known to end first needs no timer.
-                    Some(t) if provider.longest_attempt().is_none_or(|most| most >= t) => {
-                        // Boxed too: an attempt known to end first (a mock's) has no
-                        // timer, and an HTTP attempt costs far more than the box.
-                        Box::pin(within(t, fut)).await
-                    }
-                    _ => Some(fut.await),
-                };
-                drop(_slot);
-                if let Some(l) = &limits {
-                    // Settled with what the provider reported; an attempt with no
-                    // reply used nothing, and a reply with no counts keeps its estimate.
-                    let used = match &result {
-                        Some(Ok(reply)) => reply
-                            .usage
-                            .map_or(estimate, |u| u.input_tokens + u.output_tokens),
-                        _ => 0,
+            // The attempt and what to do about its failure in a block of its
+            // own, so that none of it (the failure itself included: moved
+            // out, it still took room) is held through the back-off below.
+            let delay = {
+                // The attempt in a block of its own, so that none of its state is
+                // held through the back-off below.
+                let failure = {
+                    // Boxed, as the attempt's timeout is: most models have no limits,
+                    // and a fan-out should not carry their waits' room.
+                    let _slot = match &limits {
+                        Some(l) => Some(Box::pin(l.acquire()).await),
+                        None => None,
                     };
-                    l.settle(booked, used);
-                    // A 429 that names tokens: the provider's own minute is full.
-                    if let Some(Err(e)) = &result
-                        && e.is_token_limit()
-                    {
-                        l.token_limited(e.retry_after().unwrap_or(Duration::from_secs(1)));
-                    }
-                }
-                match result {
-                    None => {
-                        guard.finish(AttemptOutcome::Timeout, None, None);
-                        Failure::Timeout(timeout.unwrap_or_default())
-                    }
-                    Some(Err(e)) if !e.is_transient() => {
-                        let message = e.to_string();
-                        guard.finish(AttemptOutcome::Fatal, None, Some(message.clone()));
-                        return Err(fatal(RunError::CallFailed {
-                            site: Box::new(site),
-                            model: model.to_string(),
-                            attempts: attempt + 1,
-                            message,
-                            status: e.status(),
-                            help: e.help(),
-                            span: span.into(),
+                    let booked = match &limits {
+                        Some(l) => Box::pin(l.reserve(estimate)).await,
+                        None => None,
+                    };
+                    // Charged only once the call can go out: a sample still waiting for
+                    // a slot when its vote is decided is never made, so never billed.
+                    if let Err(over) = ctx.charge(&site, span) {
+                        return Err(fatal(match (last.map(|b| *b), &over) {
+                            // The budget ran out on a retry: what failed the attempts
+                            // that used it up is the news, not the budget.
+                            (
+                                Some(Failure::Transient(e)),
+                                RunError::BudgetExceeded { limit, .. },
+                            ) => {
+                                let message = format!(
+                                    "{e}; the limit of {limit} calls allowed no more attempts"
+                                );
+                                failed_with(&e, message, site, model, attempt, span)
+                            }
+                            (Some(failure), _) => failed(failure, site, model, attempt, span),
+                            (None, _) => over,
                         }));
                     }
-                    Some(Err(e)) => {
-                        guard.finish(AttemptOutcome::Transient, None, Some(e.to_string()));
-                        if !e.was_sent() {
-                            // Nothing reached a server: not a call, nor billed.
-                            ctx.refund(model);
+                    let request = request_for!(attempt, reask.as_deref().cloned());
+                    let reasking = matches!(last.as_deref(), Some(Failure::Unparsable { .. }));
+                    let mut guard = ctx.begin_attempt(
+                        &site,
+                        model,
+                        Attempt {
+                            number: attempt,
+                            reask: reasking,
+                            mode,
+                            instruction: format.instruction.as_deref(),
+                        },
+                    );
+                    let sink = stream.as_ref().map(|gates| {
+                        let received = Arc::new(Received::default());
+                        guard.streams(received.clone());
+                        Sink {
+                            gates: gates.clone(),
+                            received,
                         }
-                        Failure::Transient(e)
+                    });
+                    let started = Instant::now();
+                    first_start.get_or_insert(started);
+                    let fut = match &sink {
+                        Some(sink) => provider.stream(request, sink),
+                        None => provider.call(request),
+                    };
+                    let result = match timeout {
+                        // An attempt known to end first needs no timer.
+                        Some(t) if provider.longest_attempt().is_none_or(|most| most >= t) => {
+                            // Boxed too: an attempt known to end first (a mock's) has no
+                            // timer, and an HTTP attempt costs far more than the box.
+                            Box::pin(within(t, fut)).await
+                        }
+                        _ => Some(fut.await),
+                    };
+                    drop(_slot);
+                    if let Some(l) = &limits {
+                        // Settled with what the provider reported; an attempt with no
+                        // reply used nothing, and a reply with no counts keeps its estimate.
+                        let used = match &result {
+                            Some(Ok(reply)) => reply
+                                .usage
+                                .map_or(estimate, |u| u.input_tokens + u.output_tokens),
+                            _ => 0,
+                        };
+                        l.settle(booked, used);
+                        // A 429 that names tokens: the provider's own minute is full.
+                        if let Some(Err(e)) = &result
+                            && e.is_token_limit()
+                        {
+                            l.token_limited(e.retry_after().unwrap_or(Duration::from_secs(1)));
+                        }
                     }
-                    Some(Ok(reply)) => match parse(&reply.text) {
-                        Ok(value) => {
-                            guard.finish(AttemptOutcome::Ok, reply.usage, None);
-                            // Saved only once it parsed: an unparsable reply must be
-                            // retried, not served again.
-                            if let (Some((cache, key)), Some(spec)) = (&cache, spec) {
-                                cache.put(
-                                    *key,
-                                    CachedReply {
-                                        model: model.to_string(),
-                                        provider: spec.provider.name().to_string(),
-                                        text: reply.text,
-                                        usage: reply.usage.unwrap_or_default(),
-                                    },
-                                );
-                            }
-                            let latency = Instant::now() - first_start.unwrap_or(started);
-                            return Ok(Called { value, latency });
+                    match result {
+                        None => {
+                            guard.finish(AttemptOutcome::Timeout, None, None);
+                            Failure::Timeout(timeout.unwrap_or_default())
                         }
-                        Err(expected) => {
-                            let cut = if reply.truncated {
-                                " (the reply was cut off at the token limit)"
-                            } else {
-                                ""
-                            };
-                            guard.finish(
-                                AttemptOutcome::Unparsable,
-                                reply.usage,
-                                Some(format!("expected {expected}{cut}")),
-                            );
-                            reask = Some(Box::new(Reask {
-                                message: reask_message(&expected, reply.truncated, format),
-                                reply: reply.text.clone(),
+                        Some(Err(e)) if !e.is_transient() => {
+                            let message = e.to_string();
+                            guard.finish(AttemptOutcome::Fatal, None, Some(message.clone()));
+                            return Err(fatal(RunError::CallFailed {
+                                site: Box::new(site),
+                                model: model.to_string(),
+                                attempts: attempt + 1,
+                                message,
+                                status: e.status(),
+                                help: e.help(),
+                                span: span.into(),
                             }));
-                            Failure::Unparsable {
-                                expected,
-                                // Quoted in the final error: never with the key.
-                                reply: provider.scrub(&reply.text).to_string(),
-                                truncated: reply.truncated,
-                            }
                         }
-                    },
+                        Some(Err(e)) => {
+                            guard.finish(AttemptOutcome::Transient, None, Some(e.to_string()));
+                            if !e.was_sent() {
+                                // Nothing reached a server: not a call, nor billed.
+                                ctx.refund(model);
+                            }
+                            Failure::Transient(e)
+                        }
+                        Some(Ok(reply)) => match parse(&reply.text) {
+                            Ok(value) => {
+                                guard.finish(AttemptOutcome::Ok, reply.usage, None);
+                                // Saved only once it parsed: an unparsable reply must be
+                                // retried, not served again.
+                                if let (Some((cache, key)), Some(spec)) = (&cache, spec) {
+                                    cache.put(
+                                        *key,
+                                        CachedReply {
+                                            model: model.to_string(),
+                                            provider: spec.provider.name().to_string(),
+                                            text: reply.text,
+                                            usage: reply.usage.unwrap_or_default(),
+                                        },
+                                    );
+                                }
+                                let latency = Instant::now() - first_start.unwrap_or(started);
+                                return Ok(Called { value, latency });
+                            }
+                            Err(expected) => {
+                                let cut = if reply.truncated {
+                                    " (the reply was cut off at the token limit)"
+                                } else {
+                                    ""
+                                };
+                                guard.finish(
+                                    AttemptOutcome::Unparsable,
+                                    reply.usage,
+                                    Some(format!("expected {expected}{cut}")),
+                                );
+                                reask = Some(Box::new(Reask {
+                                    message: reask_message(&expected, reply.truncated, format),
+                                    reply: reply.text.clone(),
+                                }));
+                                Failure::Unparsable {
+                                    expected,
+                                    // Quoted in the final error: never with the key.
+                                    reply: provider.scrub(&reply.text).to_string(),
+                                    truncated: reply.truncated,
+                                }
+                            }
+                        },
+                    }
+                };
+
+                // A streamed attempt whose text was shown cannot be taken back:
+                // a retry would show a second reply after the first one's start.
+                let mut shown = false;
+                for gate in stream.iter().flat_map(|g| g.iter()) {
+                    shown |= !gate.restart();
                 }
-            };
+                let rate_limited =
+                    matches!(&failure, Failure::Transient(e) if e.status() == Some(429));
+                if attempt >= retries || shown || (rate_limit_moves_on && rate_limited) {
+                    return Err(CallFailure::Exhausted(failed(
+                        failure,
+                        site,
+                        model,
+                        attempt + 1,
+                        span,
+                    )));
+                }
 
-            // A streamed attempt whose text was shown cannot be taken back:
-            // a retry would show a second reply after the first one's start.
-            let mut shown = false;
-            for gate in stream.iter().flat_map(|g| g.iter()) {
-                shown |= !gate.restart();
-            }
-            let rate_limited = matches!(&failure, Failure::Transient(e) if e.status() == Some(429));
-            if attempt >= retries || shown || (rate_limit_moves_on && rate_limited) {
-                return Err(CallFailure::Exhausted(failed(
-                    failure,
-                    site,
-                    model,
-                    attempt + 1,
-                    span,
-                )));
-            }
-
-            if let Failure::Transient(e) = &failure
-                && let Some(asked) = e.retry_after()
-                && asked > ctx.policy.max_retry_after
-            {
-                return Err(CallFailure::Exhausted(RunError::RetryAfterTooLong {
-                    site: Box::new(site),
+                if let Failure::Transient(e) = &failure
+                    && let Some(asked) = e.retry_after()
+                    && asked > ctx.policy.max_retry_after
+                {
+                    return Err(CallFailure::Exhausted(RunError::RetryAfterTooLong {
+                        site: Box::new(site),
+                        model: model.to_string(),
+                        attempts: attempt + 1,
+                        message: e.to_string(),
+                        status: e.status(),
+                        asked,
+                        cap: ctx.policy.max_retry_after,
+                        span: span.into(),
+                    }));
+                }
+                let (reason, floor) = match &failure {
+                    Failure::Transient(e) => (e.to_string(), e.retry_after()),
+                    Failure::Timeout(t) => (format!("no reply within {}ms", t.as_millis()), None),
+                    Failure::Unparsable { expected, .. } => {
+                        (format!("the reply was not {expected}"), None)
+                    }
+                };
+                // A re-ask goes at once: nothing is wrong with the server.
+                let is_reask = matches!(failure, Failure::Unparsable { .. });
+                let delay = if is_reask {
+                    Duration::ZERO
+                } else {
+                    backoff(ctx, attempt, floor)
+                };
+                ctx.emit(|| RunEvent::Retry {
+                    site: site.clone(),
                     model: model.to_string(),
-                    attempts: attempt + 1,
-                    message: e.to_string(),
-                    status: e.status(),
-                    asked,
-                    cap: ctx.policy.max_retry_after,
-                    span: span.into(),
-                }));
-            }
-            let (reason, floor) = match &failure {
-                Failure::Transient(e) => (e.to_string(), e.retry_after()),
-                Failure::Timeout(t) => (format!("no reply within {}ms", t.as_millis()), None),
-                Failure::Unparsable { expected, .. } => {
-                    (format!("the reply was not {expected}"), None)
-                }
+                    attempt: attempt + 1,
+                    reason,
+                    delay,
+                    reask: is_reask,
+                });
+                last = Some(Box::new(failure));
+                delay
             };
-            // A re-ask goes at once: nothing is wrong with the server.
-            let is_reask = matches!(failure, Failure::Unparsable { .. });
-            let delay = if is_reask {
-                Duration::ZERO
-            } else {
-                backoff(ctx, attempt, floor)
-            };
-            ctx.emit(|| RunEvent::Retry {
-                site: site.clone(),
-                model: model.to_string(),
-                attempt: attempt + 1,
-                reason,
-                delay,
-                reask: is_reask,
-            });
-            // Put away before the wait: held through it, the failure was
-            // the widest state of every call's future.
-            last = Some(Box::new(failure));
             if !delay.is_zero() {
                 // Boxed: a fan-out waits in the provider, not here, and should
                 // not carry a timer's room for it.
