@@ -443,7 +443,8 @@ where
                             received,
                         }
                     });
-                    let started = Instant::now();
+                    // The attempt's own start, not another reading of the clock.
+                    let started = guard.started();
                     first_start.get_or_insert(started);
                     let fut = match &sink {
                         Some(sink) => provider.stream(request, sink),

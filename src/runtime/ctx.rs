@@ -386,6 +386,11 @@ pub(crate) struct AttemptGuard<'a> {
 }
 
 impl AttemptGuard<'_> {
+    /// When the attempt began.
+    pub fn started(&self) -> Instant {
+        self.start
+    }
+
     /// The attempt streams: if it is cancelled, it is charged with `received`.
     pub fn streams(&mut self, received: Arc<Received>) {
         self.received = Some(received);
